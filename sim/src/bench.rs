@@ -1,0 +1,194 @@
+//! `sim bench`: the harness's speed, measured in wall time outside every
+//! simulation. Seeds per second is the harness's value.
+
+use futures::channel::oneshot;
+use ledger::{
+    bugs::Bugs,
+    clock::{Clock, ClockSkew},
+    crash::NeverCrash,
+    net::{Directory, Fabric, Rpc},
+    node::NodeEnv,
+    observe::NodeName,
+    storage::{Disk, DiskConfig},
+};
+use madsim::{net::Endpoint, runtime::Runtime};
+use serde::Serialize;
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use crate::{
+    fuzz::scenario_for,
+    run::{RunOptions, run},
+    trace::Trace,
+};
+
+/// Round trips in each message-throughput measurement.
+const ROUND_TRIPS: u64 = 20_000;
+
+/// The figures of one benchmark.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub seeds: u64,
+    pub wall_seconds: f64,
+    /// Generated default scenarios run per wall second, on one core.
+    pub simulations_per_second: f64,
+    pub simulated_seconds_per_wall_second: f64,
+    /// Messages through the `net` choke point per wall second, over the
+    /// simulations.
+    pub messages_per_second: f64,
+    pub messages: u64,
+    /// Ping-pong through the harness's `net` (choke point, tracing).
+    pub harness_ping_pong_messages_per_second: f64,
+    /// The same ping-pong over raw madsim endpoints.
+    pub raw_madsim_ping_pong_messages_per_second: f64,
+    /// Harness throughput as a fraction of raw madsim's (target ≥ 0.5).
+    pub harness_vs_raw: f64,
+    pub failures: u64,
+}
+
+/// Runs `seeds` generated scenarios and the message-throughput comparison.
+pub fn bench(seeds: u64) -> BenchReport {
+    let mut simulated = Duration::ZERO;
+    let mut messages = 0;
+    let mut failures = 0;
+    let wall = measure(|| {
+        for seed in 0..seeds {
+            let outcome = run(&scenario_for(seed, None), &RunOptions::default());
+            simulated += outcome.sim_time;
+            messages += outcome.net.messages;
+            failures += u64::from(outcome.exit_code() != 0);
+        }
+    });
+    let harness = ROUND_TRIPS as f64 * 2.0 / measure(|| in_fresh_runtime(harness_ping_pong));
+    let raw = ROUND_TRIPS as f64 * 2.0 / measure(|| in_fresh_runtime(raw_ping_pong));
+    BenchReport {
+        seeds,
+        wall_seconds: wall,
+        simulations_per_second: seeds as f64 / wall,
+        simulated_seconds_per_wall_second: simulated.as_secs_f64() / wall,
+        messages_per_second: messages as f64 / wall,
+        messages,
+        harness_ping_pong_messages_per_second: harness,
+        raw_madsim_ping_pong_messages_per_second: raw,
+        harness_vs_raw: harness / raw,
+        failures,
+    }
+}
+
+/// Wall seconds `work` takes. Wall time is read here, outside any runtime.
+#[allow(clippy::disallowed_methods)]
+fn measure(work: impl FnOnce()) -> f64 {
+    let start = std::time::Instant::now();
+    work();
+    start.elapsed().as_secs_f64()
+}
+
+/// Runs a ping-pong on a fresh thread and runtime, like a simulation.
+fn in_fresh_runtime(ping_pong: fn(&Runtime)) {
+    #[allow(clippy::disallowed_methods)]
+    std::thread::spawn(move || {
+        ping_pong(&Runtime::with_seed_and_config(1, madsim::Config::default()))
+    })
+    .join()
+    .expect("the ping-pong runs");
+}
+
+fn address(last: u8) -> SocketAddr {
+    SocketAddr::from(([10, 0, 9, last], 1))
+}
+
+fn raw_ping_pong(runtime: &Runtime) {
+    let (a, b) = (address(1), address(2));
+    let server = runtime.create_node().ip(b.ip()).build();
+    let client = runtime.create_node().ip(a.ip()).build();
+    server.spawn(async move {
+        let endpoint = Endpoint::bind(b).await.expect("bind");
+        loop {
+            let (payload, from) = endpoint.recv_from_raw(0).await.expect("recv");
+            endpoint.send_to_raw(from, 1, payload).await.expect("send");
+        }
+    });
+    let done = client.spawn(async move {
+        let endpoint = Endpoint::bind(a).await.expect("bind");
+        for round in 0..ROUND_TRIPS {
+            endpoint
+                .send_to_raw(b, 0, Box::new(round.to_le_bytes().to_vec()))
+                .await
+                .expect("send");
+            endpoint.recv_from_raw(1).await.expect("recv");
+        }
+    });
+    runtime.block_on(done).expect("the client finishes");
+    runtime.handle().kill(server.id());
+}
+
+fn harness_ping_pong(runtime: &Runtime) {
+    let names = [NodeName::new("ping"), NodeName::new("pong")];
+    let mut directory = Directory::default();
+    directory.insert(names[0].clone(), address(1));
+    directory.insert(names[1].clone(), address(2));
+    let directory = Arc::new(directory);
+    let trace = Trace::new(false, 0);
+    let fabric = Fabric::new(directory.clone(), trace.clone(), 1);
+    let env = |name: &NodeName| NodeEnv {
+        name: name.clone(),
+        directory: directory.clone(),
+        fabric: fabric.clone(),
+        clock: Clock::new(ClockSkew::new()),
+        disk: Disk::new(DiskConfig {
+            sync_latency: Duration::ZERO..Duration::ZERO,
+        }),
+        observer: trace.clone(),
+        crash_points: Arc::new(NeverCrash),
+        bugs: Bugs::NONE,
+    };
+    let (client_env, server_env) = (env(&names[0]), env(&names[1]));
+    let server = runtime
+        .create_node()
+        .ip(address(2).ip())
+        .init(move || {
+            let env = server_env.clone();
+            async move {
+                let (rpc, mut incoming) = Rpc::bind(&env, 1).await;
+                while let Some(Ok(request)) = incoming.next::<u64>().await {
+                    rpc.reply(request.reply, &request.body).await;
+                }
+            }
+        })
+        .build();
+    // Rpc handles are node-local (not Send), so the client runs as its
+    // node's init future and reports back through a channel.
+    let (finished, done) = oneshot::channel();
+    let finished = Arc::new(Mutex::new(Some(finished)));
+    let pong = names[1].clone();
+    let client = runtime
+        .create_node()
+        .ip(address(1).ip())
+        .init(move || {
+            let (env, pong, finished) = (client_env.clone(), pong.clone(), finished.clone());
+            async move {
+                let (rpc, _incoming) = Rpc::bind(&env, 1).await;
+                for round in 0..ROUND_TRIPS {
+                    let echoed: u64 = rpc
+                        .call(&pong, &round, Duration::from_secs(1))
+                        .await
+                        .expect("the echo answers");
+                    assert_eq!(echoed, round);
+                }
+                if let Some(finished) = finished
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take()
+                {
+                    let _ = finished.send(());
+                }
+            }
+        })
+        .build();
+    runtime.block_on(done).expect("the client finishes");
+    runtime.handle().kill(server.id());
+    runtime.handle().kill(client.id());
+}

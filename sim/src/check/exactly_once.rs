@@ -1,0 +1,102 @@
+//! `exactly-once`: each command `(client, seq)` is applied at most once by a
+//! replica in one life, and each acknowledged command is applied exactly once
+//! by the committed log, at the index its client was told.
+
+use ledger::{
+    log::{Applied, Entry, EntryId, LogEvent, StateMachine},
+    observe::{Event, NodeName},
+};
+use std::collections::BTreeMap;
+
+use super::{GroundTruth, Violation, majority};
+
+#[derive(Default)]
+pub(super) struct Online {
+    /// For each replica's current life: where each command was applied.
+    applied: BTreeMap<NodeName, BTreeMap<(u64, u64), u64>>,
+}
+
+impl Online {
+    pub(super) fn observe(&mut self, node: &NodeName, event: &Event) -> Option<String> {
+        match event {
+            // A restarted replica rebuilds its state machine from scratch.
+            Event::Boot { .. } => {
+                self.applied.remove(node);
+                None
+            }
+            Event::Log(LogEvent::Applied {
+                index,
+                entry: EntryId::Command { client, seq },
+                duplicate: false,
+                ..
+            }) => {
+                let applied = self.applied.entry(node.clone()).or_default();
+                applied.insert((*client, *seq), *index).map(|first| {
+                    format!(
+                        "{node} applied client {client} seq {seq} twice in one life: at index {first} and again at index {index}"
+                    )
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The longest prefix on which a majority of synced logs agree.
+pub(super) fn majority_log(truth: &GroundTruth<'_>) -> Vec<Entry> {
+    let needed = majority(truth.replicas.len());
+    let mut log = Vec::new();
+    loop {
+        let index = log.len();
+        let mut counts: Vec<(&Entry, usize)> = Vec::new();
+        for replica in truth.replicas.values() {
+            if let Some(entry) = replica.entries.get(index) {
+                match counts.iter_mut().find(|(seen, _)| *seen == entry) {
+                    Some((_, count)) => *count += 1,
+                    None => counts.push((entry, 1)),
+                }
+            }
+        }
+        match counts.into_iter().find(|(_, count)| *count >= needed) {
+            Some((entry, _)) => log.push(entry.clone()),
+            None => return log,
+        }
+    }
+}
+
+pub(super) fn final_check(truth: &GroundTruth<'_>) -> Vec<Violation> {
+    let log = majority_log(truth);
+    let mut machine = StateMachine::default();
+    let mut applied_at: BTreeMap<(u64, u64), u64> = BTreeMap::new();
+    for (offset, entry) in log.iter().enumerate() {
+        let index = offset as u64 + 1;
+        if let Applied::Command { client, seq } = machine.apply(index, entry) {
+            applied_at.insert((client, seq), index);
+        }
+    }
+    let mut violations = Vec::new();
+    for op in truth.history.acknowledged() {
+        // Beyond the agreed log the durability checker speaks.
+        if op.index > log.len() as u64 {
+            continue;
+        }
+        let actual = applied_at.get(&(op.client, op.seq));
+        if actual != Some(&op.index) {
+            violations.push(Violation {
+                checker: "exactly-once",
+                at: op.at,
+                message: format!(
+                    "client {} seq {} was acknowledged at index {}, but the committed log applies it {}",
+                    op.client,
+                    op.seq,
+                    op.index,
+                    match actual {
+                        Some(index) => format!("at index {index}"),
+                        None => "nowhere".to_owned(),
+                    }
+                ),
+            });
+        }
+    }
+    violations
+}

@@ -1,0 +1,387 @@
+//! The `sim` command line. Thin: parsing, printing and exit codes; the work
+//! happens in the library.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use ledger::bugs::Bug;
+use sim::{
+    bench,
+    fuzz::{self, FuzzOptions, SeedResult},
+    logging, report,
+    run::{RunOptions, RunOutcome, run},
+    scenario::{self, Scenario, generate},
+};
+use std::{
+    io::{IsTerminal, Write},
+    ops::Range,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "sim",
+    version,
+    about = "Deterministic simulation of the ledger: run, fuzz, check."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one scenario file, or the scenario generated from --seed.
+    Run(RunArgs),
+    /// Run many generated scenarios; write each failure as a scenario file.
+    Fuzz(FuzzArgs),
+    /// Run each seed twice and compare trace hashes.
+    CheckDeterminism(SeedsArgs),
+    /// Measure simulations and messages per second.
+    Bench(BenchArgs),
+    /// List the planted bugs.
+    Bugs,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// A scenario file (TOML).
+    file: Option<PathBuf>,
+    /// The seed: overrides the file's, or generates a scenario without one.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Enable a planted bug (repeatable).
+    #[arg(long = "bug", value_name = "NAME")]
+    bugs: Vec<String>,
+    /// Write the event trace here, one JSON object per line.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Log level of the system's logs on stderr (error, warn, info, debug, trace).
+    #[arg(long, value_name = "LEVEL")]
+    log: Option<String>,
+    /// Print the outcome as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Where to write a failing generated scenario.
+    #[arg(long, default_value = "out")]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct FuzzArgs {
+    /// Seeds to run, half-open: A..B.
+    #[arg(long, value_parser = parse_seeds, default_value = "0..100")]
+    seeds: Range<u64>,
+    /// Hunt a planted bug: exit 0 once its expected checker catches it.
+    #[arg(long, value_name = "NAME")]
+    bug: Option<String>,
+    /// Where failing scenarios are written.
+    #[arg(long, default_value = "out")]
+    out: PathBuf,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct SeedsArgs {
+    /// Seeds to check, half-open: A..B.
+    #[arg(long, value_parser = parse_seeds, default_value = "0..20")]
+    seeds: Range<u64>,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// How many generated scenarios to run.
+    #[arg(long, default_value_t = 30)]
+    seeds: u64,
+    /// Print the figures as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Bad input: a clear one-line error and exit code 2.
+#[derive(Debug)]
+struct BadInput(String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match execute(cli) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(error) => {
+            let code = if error.downcast_ref::<BadInput>().is_some() {
+                2
+            } else {
+                4
+            };
+            eprintln!("error: {error:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn execute(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Run(args) => run_command(args),
+        Command::Fuzz(args) => fuzz_command(args),
+        Command::CheckDeterminism(args) => check_determinism(args),
+        Command::Bench(args) => bench_command(args),
+        Command::Bugs => {
+            print_bugs();
+            Ok(0)
+        }
+    }
+}
+
+fn bad(message: impl Into<String>) -> anyhow::Error {
+    BadInput(message.into()).into()
+}
+
+fn parse_seeds(text: &str) -> Result<Range<u64>, String> {
+    let expected = || format!("expected a half-open seed range A..B with A < B, got `{text}`");
+    let (start, end) = text.split_once("..").ok_or_else(expected)?;
+    let start: u64 = start.trim().parse().map_err(|_| expected())?;
+    let end: u64 = end.trim().parse().map_err(|_| expected())?;
+    if start >= end {
+        return Err(expected());
+    }
+    Ok(start..end)
+}
+
+fn parse_bug(name: &str) -> Result<Bug> {
+    Bug::from_name(name).ok_or_else(|| {
+        let known: Vec<_> = Bug::ALL.iter().map(|bug| bug.name()).collect();
+        bad(format!(
+            "--bug: expected one of {}, got `{name}`",
+            known.join(", ")
+        ))
+    })
+}
+
+fn run_command(args: RunArgs) -> Result<i32> {
+    if let Some(level) = &args.log {
+        logging::init(level).map_err(|error| bad(format!("--log: {error}")))?;
+    }
+    let mut overridden = false;
+    let (mut scenario, source) = match (&args.file, args.seed) {
+        (Some(file), seed) => {
+            let mut scenario = scenario::load(file).map_err(|error| bad(error.to_string()))?;
+            if let Some(seed) = seed {
+                overridden |= seed != scenario.seed;
+                scenario.seed = seed;
+            }
+            (scenario, Some(file.clone()))
+        }
+        (None, Some(seed)) => (generate(seed), None),
+        (None, None) => return Err(bad("give a scenario file, or --seed N to generate one")),
+    };
+    for name in &args.bugs {
+        let bug = parse_bug(name)?;
+        if !scenario
+            .system
+            .bugs
+            .iter()
+            .any(|enabled| enabled == bug.name())
+        {
+            scenario.system.bugs.push(bug.name().to_owned());
+            overridden = true;
+        }
+    }
+    tracing::info!(seed = scenario.seed, "scenario:\n{}", scenario.to_toml());
+    let outcome = run(
+        &scenario,
+        &RunOptions {
+            keep_trace: args.trace.is_some(),
+        },
+    );
+    if let (Some(path), Some(lines)) = (&args.trace, &outcome.trace_lines) {
+        write_trace(path, lines)?;
+    }
+    let reproduce = match (&source, overridden) {
+        (Some(file), false) => Some(file.clone()),
+        _ if outcome.exit_code() != 0 => Some(
+            fuzz::write_failure(&args.out, &scenario, &outcome).with_context(|| {
+                format!("writing the failing scenario to {}", args.out.display())
+            })?,
+        ),
+        _ => None,
+    };
+    print_outcome(&outcome, args.json, reproduce.as_deref())?;
+    Ok(outcome.exit_code())
+}
+
+fn print_outcome(outcome: &RunOutcome, json: bool, reproduce: Option<&Path>) -> Result<()> {
+    let reproduce = reproduce
+        .filter(|_| outcome.exit_code() != 0)
+        .map(|path| format!("sim run {}", path.display()));
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        let mut value = serde_json::to_value(outcome)?;
+        value["reproduce"] = serde_json::json!(reproduce);
+        writeln!(stdout, "{value}")?;
+    } else {
+        write!(stdout, "{}", report::summary(outcome))?;
+        if let Some(reproduce) = reproduce {
+            writeln!(stdout, "reproduce: {reproduce}")?;
+        }
+    }
+    Ok(())
+}
+
+fn write_trace(path: &Path, lines: &[String]) -> Result<()> {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    std::fs::write(path, text).with_context(|| format!("writing the trace to {}", path.display()))
+}
+
+fn fuzz_command(args: FuzzArgs) -> Result<i32> {
+    let bug = args.bug.as_deref().map(parse_bug).transpose()?;
+    let options = FuzzOptions {
+        seeds: args.seeds.clone(),
+        bug,
+        out: args.out.clone(),
+    };
+    let total = args.seeds.end - args.seeds.start;
+    let progress = std::io::stderr().is_terminal();
+    let (json, mut done, mut failed) = (args.json, 0u64, 0u64);
+    let summary = fuzz::fuzz(&options, |result: &SeedResult| {
+        done += 1;
+        if result.file.is_some() {
+            failed += 1;
+            if !json {
+                println!(
+                    "seed {}: {} — reproduce: sim run {}",
+                    result.seed,
+                    result.message.as_deref().unwrap_or("failed"),
+                    result
+                        .file
+                        .as_deref()
+                        .map(Path::display)
+                        .map(|d| d.to_string())
+                        .unwrap_or_default()
+                );
+            }
+        }
+        if progress {
+            eprint!("\r{done}/{total} seeds, {failed} failed ");
+        }
+    })
+    .with_context(|| format!("writing failing scenarios to {}", args.out.display()))?;
+    if progress {
+        eprintln!();
+    }
+    if json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        print_fuzz_summary(&summary, total);
+    }
+    Ok(summary.exit_code())
+}
+
+fn print_fuzz_summary(summary: &fuzz::FuzzSummary, planned: u64) {
+    let run = summary.seeds.len();
+    let failed = summary.failures().count();
+    println!(
+        "seeds      {run} run of {planned}, {} passed, {failed} failed",
+        run - failed
+    );
+    let mut by_checker = std::collections::BTreeMap::<String, usize>::new();
+    for failure in summary.failures() {
+        let key = failure
+            .checker
+            .map_or_else(|| format!("{:?}", failure.verdict), str::to_owned);
+        *by_checker.entry(key).or_default() += 1;
+    }
+    for (checker, count) in by_checker {
+        println!("  {checker}: {count}");
+    }
+    if let Some(bug) = &summary.bug {
+        match summary.caught_at {
+            Some(seed) => println!("bug        {bug} caught at seed {seed} ({run} seeds)"),
+            None => println!("bug        {bug} NOT caught in {run} seeds"),
+        }
+    }
+}
+
+fn check_determinism(args: SeedsArgs) -> Result<i32> {
+    let mut mismatches = 0;
+    for seed in args.seeds.clone() {
+        let scenario: Scenario = generate(seed);
+        let first = run(&scenario, &RunOptions::default());
+        let second = run(&scenario, &RunOptions::default());
+        let same = first.trace_hash == second.trace_hash && first.events == second.events;
+        if !same {
+            mismatches += 1;
+        }
+        println!(
+            "seed {seed}: {} {}{}",
+            first.trace_hash,
+            second.trace_hash,
+            if same { "" } else { "  MISMATCH" }
+        );
+    }
+    let seeds = args.seeds.end - args.seeds.start;
+    println!(
+        "{} of {seeds} seeds reproduced their trace hash",
+        seeds - mismatches
+    );
+    Ok(if mismatches == 0 { 0 } else { 1 })
+}
+
+fn bench_command(args: BenchArgs) -> Result<i32> {
+    if args.seeds == 0 {
+        bail!(bad("--seeds: expected at least 1"));
+    }
+    let report = bench::bench(args.seeds);
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("seeds                     {}", report.seeds);
+        println!("wall time                 {:.2}s", report.wall_seconds);
+        println!(
+            "simulations/s             {:.1}",
+            report.simulations_per_second
+        );
+        println!(
+            "simulated s/wall s        {:.0}",
+            report.simulated_seconds_per_wall_second
+        );
+        println!(
+            "messages/s (simulations)  {:.0}",
+            report.messages_per_second
+        );
+        println!(
+            "ping-pong messages/s      harness {:.0}, raw madsim {:.0} ({:.0}%)",
+            report.harness_ping_pong_messages_per_second,
+            report.raw_madsim_ping_pong_messages_per_second,
+            report.harness_vs_raw * 100.0
+        );
+        if report.failures > 0 {
+            println!(
+                "failures                  {} (run `sim fuzz` to see them)",
+                report.failures
+            );
+        }
+    }
+    Ok(0)
+}
+
+fn print_bugs() {
+    println!("{:<26} {:<28} hazard", "bug", "caught by");
+    for bug in Bug::ALL {
+        println!(
+            "{:<26} {:<28} {}",
+            bug.name(),
+            bug.expected_checkers().join(" or "),
+            bug.hazard()
+        );
+    }
+}

@@ -1,0 +1,399 @@
+//! One simulation, start to verdict.
+//!
+//! Each run gets a fresh thread and a fresh madsim runtime seeded from the
+//! scenario (madsim seeds std's hash state only for a thread's first
+//! runtime). The fault phase lasts `duration`; the settle phase heals
+//! everything and ends as soon as the cluster has converged, or at `settle`.
+//! Every node is killed before the runtime returns. Ground truth is read
+//! afterwards: each replica's synced disk through the replica's own recovery,
+//! and the clients' history.
+
+use ledger::{
+    bugs::{Bug, Bugs},
+    log::read_durable,
+    net::NetStats,
+    storage::Disk,
+};
+use madsim::runtime::Runtime;
+use serde::Serialize;
+use std::{collections::BTreeMap, panic::AssertUnwindSafe, sync::Arc, time::Duration};
+
+use crate::{
+    check::{self, CheckResult, GroundTruth, Stall},
+    nemesis::Nemesis,
+    scenario::{LOG_LEADER, Scenario},
+    trace::{HarnessEvent, Trace, TraceSummary, now},
+    workload::{History, RequestCounts, Workload},
+    world::{NEMESIS, World},
+};
+
+/// How often the settle phase looks for convergence.
+const SETTLE_POLL: Duration = Duration::from_millis(50);
+/// Latency madsim adds to every datagram.
+const SEND_LATENCY: std::ops::Range<Duration> =
+    Duration::from_micros(200)..Duration::from_millis(2);
+
+/// Options of one run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Keep every trace event as a JSONL line.
+    pub keep_trace: bool,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Pass,
+    SafetyViolation,
+    /// `[expect] violation` named a checker that found nothing.
+    ExpectationUnmet,
+    LivenessFailure,
+    SimulationCrash,
+}
+
+impl Verdict {
+    /// The process exit code for this verdict (DESIGN §8).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Pass => 0,
+            Verdict::SafetyViolation | Verdict::ExpectationUnmet => 1,
+            Verdict::LivenessFailure => 3,
+            Verdict::SimulationCrash => 4,
+        }
+    }
+
+    /// Ranks verdicts for a fuzz run's overall exit: a safety violation
+    /// matters most, then a crash of the simulation, then liveness.
+    pub fn severity(self) -> u8 {
+        match self {
+            Verdict::Pass => 0,
+            Verdict::LivenessFailure => 1,
+            Verdict::SimulationCrash => 2,
+            Verdict::ExpectationUnmet => 3,
+            Verdict::SafetyViolation => 4,
+        }
+    }
+}
+
+/// Everything a run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunOutcome {
+    pub scenario: String,
+    pub seed: u64,
+    pub generator: Option<String>,
+    pub workload: String,
+    pub bugs: Vec<String>,
+    #[serde(rename = "sim_time_us", serialize_with = "micros")]
+    pub sim_time: Duration,
+    #[serde(rename = "fault_phase_us", serialize_with = "micros")]
+    pub fault_phase: Duration,
+    #[serde(rename = "settle_phase_us", serialize_with = "micros")]
+    pub settle_phase: Duration,
+    pub events: u64,
+    pub trace_hash: String,
+    pub requests: RequestCounts,
+    pub faults: BTreeMap<&'static str, u64>,
+    pub net: NetStats,
+    pub checks: Vec<CheckResult>,
+    /// The panic that ended the simulation, if one did.
+    pub crash: Option<String>,
+    pub expected_violation: Option<String>,
+    pub verdict: Verdict,
+    #[serde(skip)]
+    pub trace_lines: Option<Vec<String>>,
+}
+
+fn micros<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(value.as_micros() as u64)
+}
+
+impl RunOutcome {
+    pub fn exit_code(&self) -> i32 {
+        self.verdict.exit_code()
+    }
+
+    /// The first checker that found a violation, if any.
+    pub fn failed_checker(&self) -> Option<&'static str> {
+        self.checks
+            .iter()
+            .find(|check| !check.passed())
+            .map(|check| check.checker)
+    }
+
+    /// Whether `checker` reported a violation.
+    pub fn violated(&self, checker: &str) -> bool {
+        self.checks
+            .iter()
+            .any(|check| check.checker == checker && !check.passed())
+    }
+
+    /// The first violation, in words, for one-line reports.
+    pub fn first_failure(&self) -> Option<String> {
+        if let Some(crash) = &self.crash {
+            return Some(format!("simulation crashed: {crash}"));
+        }
+        if self.verdict == Verdict::ExpectationUnmet {
+            return Some(format!(
+                "expected a violation of {}, found none",
+                self.expected_violation.as_deref().unwrap_or("?")
+            ));
+        }
+        let violation = self
+            .checks
+            .iter()
+            .flat_map(|check| &check.violations)
+            .next()?;
+        Some(format!(
+            "{} at {:.3}s: {}",
+            violation.checker,
+            violation.at.as_secs_f64(),
+            violation.message
+        ))
+    }
+}
+
+/// Runs `scenario` on a fresh thread and returns its outcome.
+pub fn run(scenario: &Scenario, options: &RunOptions) -> RunOutcome {
+    let (scenario, options) = (scenario.clone(), options.clone());
+    // A fresh thread per run: madsim seeds std's hash state only for the
+    // first runtime on a thread, so reusing one would break `seed N` ≡ `run N`.
+    #[allow(clippy::disallowed_methods)]
+    std::thread::Builder::new()
+        .name(format!("sim-seed-{}", scenario.seed))
+        .stack_size(16 << 20)
+        .spawn(move || run_here(&scenario, &options))
+        .expect("spawn a simulation thread")
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// What the simulation hands out of the runtime.
+struct Simulated {
+    fault_phase: Duration,
+    settle_phase: Duration,
+    stall: Option<Stall>,
+    disks: BTreeMap<String, Arc<Disk>>,
+    history: History,
+    net: NetStats,
+}
+
+fn run_here(scenario: &Scenario, options: &RunOptions) -> RunOutcome {
+    let bugs = Bugs::of(
+        scenario
+            .system
+            .bugs
+            .iter()
+            .filter_map(|name| Bug::from_name(name)),
+    );
+    let mut config = madsim::Config::default();
+    config.net.send_latency = SEND_LATENCY;
+    let mut runtime = Runtime::with_seed_and_config(scenario.seed, config);
+    runtime.set_time_limit(scenario.duration() + scenario.settle() + Duration::from_secs(60));
+    let trace = Trace::new(options.keep_trace, scenario.cluster.log_replicas as usize);
+    let simulated = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        runtime.block_on(simulate(scenario, bugs, trace.clone()))
+    }));
+    drop(runtime);
+    let summary = trace.finish();
+    match simulated {
+        Ok(simulated) => judge(scenario, summary, simulated),
+        Err(panic) => crashed(scenario, summary, panic_message(&panic)),
+    }
+}
+
+async fn simulate(scenario: &Scenario, bugs: Bugs, trace: Arc<Trace>) -> Simulated {
+    let workload = Workload::new(scenario, trace.clone());
+    let world = World::build(scenario, bugs, trace.clone(), workload.clone());
+    let nemesis = Nemesis::start(&world, scenario);
+    madsim::time::sleep(scenario.duration()).await;
+
+    nemesis.stop();
+    workload.settle();
+    trace.harness(NEMESIS, HarnessEvent::Settle);
+    world.settle();
+    let settle_start = now();
+    let stall = loop {
+        // Sleep first: nodes restarted just now must boot and report before
+        // their progress can be judged.
+        madsim::time::sleep(SETTLE_POLL).await;
+        let stall = convergence(&world, &workload);
+        if stall.is_none() || now() - settle_start >= scenario.settle() {
+            break stall;
+        }
+    };
+    let settle_phase = now() - settle_start;
+    let net = world.fabric().stats();
+    world.kill_all();
+    Simulated {
+        fault_phase: settle_start,
+        settle_phase,
+        stall,
+        disks: world.disks(),
+        history: workload.history(History::clone),
+        net,
+    }
+}
+
+/// Why the cluster has not converged yet, or `None` once it has: a leader is
+/// up, every replica has applied as far as any, every request is answered.
+fn convergence(world: &World, workload: &Workload) -> Option<Stall> {
+    let mut reasons = Vec::new();
+    if let Err(reason) = world.resolve(LOG_LEADER) {
+        reasons.push(format!("no log leader ({reason})"));
+    }
+    let applied: Vec<(&String, u64)> = world
+        .topology()
+        .log
+        .iter()
+        .map(|node| (node, world.trace().view(|view| view.applied(node))))
+        .collect();
+    let furthest = applied.iter().map(|(_, index)| *index).max().unwrap_or(0);
+    for (node, index) in &applied {
+        if *index < furthest {
+            reasons.push(format!(
+                "{node} has applied up to index {index}, others up to {furthest}"
+            ));
+        }
+    }
+    workload.history(|history| {
+        for op in history.pending() {
+            reasons.push(format!(
+                "client {} seq {} is unanswered after {} attempts (sent at {:.3}s)",
+                op.client,
+                op.seq,
+                op.attempts,
+                op.sent_at.as_secs_f64()
+            ));
+        }
+    });
+    if !world.all_up() {
+        reasons.push("a node is still down".to_owned());
+    }
+    (!reasons.is_empty()).then_some(Stall { reasons })
+}
+
+fn judge(scenario: &Scenario, summary: TraceSummary, simulated: Simulated) -> RunOutcome {
+    let replicas = simulated
+        .disks
+        .iter()
+        .map(|(name, disk)| (name.clone(), read_durable(disk)))
+        .collect();
+    let end = simulated.fault_phase + simulated.settle_phase;
+    let truth = GroundTruth {
+        replicas: &replicas,
+        history: &simulated.history,
+        applied: &summary.applied,
+        stall: simulated.stall.as_ref(),
+        end,
+    };
+    let checks = check::verdicts(summary.violations.clone(), &truth);
+    let verdict = verdict(scenario, &checks);
+    let mut outcome = outcome(scenario, summary, checks, verdict);
+    outcome.sim_time = end;
+    outcome.fault_phase = simulated.fault_phase;
+    outcome.settle_phase = simulated.settle_phase;
+    outcome.requests = simulated.history.counts();
+    outcome.net = simulated.net;
+    for (kind, count) in [
+        ("drop", simulated.net.dropped),
+        ("duplicate", simulated.net.duplicated),
+        ("delay", simulated.net.delayed),
+        ("cut", simulated.net.cut),
+    ] {
+        if count > 0 {
+            outcome.faults.insert(kind, count);
+        }
+    }
+    outcome
+}
+
+fn verdict(scenario: &Scenario, checks: &[CheckResult]) -> Verdict {
+    let failed = |safety: bool| {
+        checks
+            .iter()
+            .any(|check| !check.passed() && check::is_safety(check.checker) == safety)
+    };
+    if let Some(expect) = &scenario.expect {
+        let found = checks
+            .iter()
+            .any(|check| check.checker == expect.violation && !check.passed());
+        return if found {
+            Verdict::Pass
+        } else {
+            Verdict::ExpectationUnmet
+        };
+    }
+    if failed(true) {
+        Verdict::SafetyViolation
+    } else if failed(false) {
+        Verdict::LivenessFailure
+    } else {
+        Verdict::Pass
+    }
+}
+
+fn crashed(scenario: &Scenario, summary: TraceSummary, message: String) -> RunOutcome {
+    // madsim panics this way when every task waits on something that can
+    // never happen: a deadlock, which is a liveness failure.
+    let deadlock = message.contains("all tasks will block forever");
+    let verdict = if deadlock {
+        Verdict::LivenessFailure
+    } else {
+        Verdict::SimulationCrash
+    };
+    let mut outcome = outcome(scenario, summary, Vec::new(), verdict);
+    outcome.crash = Some(message);
+    outcome
+}
+
+fn outcome(
+    scenario: &Scenario,
+    summary: TraceSummary,
+    checks: Vec<CheckResult>,
+    verdict: Verdict,
+) -> RunOutcome {
+    RunOutcome {
+        scenario: scenario.name.clone(),
+        seed: scenario.seed,
+        generator: scenario.generator.clone(),
+        workload: describe_workload(scenario),
+        bugs: scenario.system.bugs.clone(),
+        sim_time: Duration::ZERO,
+        fault_phase: Duration::ZERO,
+        settle_phase: Duration::ZERO,
+        events: summary.events,
+        trace_hash: format!("{:016x}", summary.hash),
+        requests: RequestCounts::default(),
+        faults: summary.faults,
+        net: NetStats::default(),
+        checks,
+        crash: None,
+        expected_violation: scenario
+            .expect
+            .as_ref()
+            .map(|expect| expect.violation.clone()),
+        verdict,
+        trace_lines: summary.lines,
+    }
+}
+
+fn describe_workload(scenario: &Scenario) -> String {
+    format!(
+        "{}: {} log replicas, {} clients, {} requests",
+        scenario.workload.kind.name(),
+        scenario.cluster.log_replicas,
+        scenario.cluster.clients,
+        scenario.workload.requests
+    )
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic without a message".to_owned()
+    }
+}

@@ -1,0 +1,165 @@
+//! Random scenarios drawn from a seed, in the spirit of swarm testing: each
+//! seed turns on only some fault kinds, at its own strengths, so that rare
+//! interleavings of each get room. Discrete faults are written out as
+//! concrete `[[events]]`, so a failure's file shows them.
+
+use rand::{Rng, SeedableRng, seq::SliceRandom};
+use rand_chacha::ChaCha8Rng;
+use std::time::Duration;
+
+use super::{
+    Action, Cluster, Dur, EventSpec, Faults, LOG_LEADER, Scenario, SignedDur, System, Workload,
+    WorkloadKind, ms,
+};
+use crate::topology::Topology;
+
+/// The generator's version, recorded in every scenario it writes. Change it
+/// whenever the same seed would generate something else.
+pub const GENERATOR: &str = "log-v1";
+
+/// Mixed into the seed so the generator's stream differs from every other
+/// stream drawn from the same seed.
+const STREAM: u64 = 0x6765_6e65_7261_7465;
+
+/// The scenario for `seed`.
+pub fn generate(seed: u64) -> Scenario {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ STREAM);
+    let log_replicas = *[3, 3, 3, 3, 3, 3, 3, 5, 5, 1]
+        .choose(&mut rng)
+        .expect("non-empty");
+    let duration = Duration::from_secs(rng.gen_range(10..=30));
+    let mut scenario = Scenario {
+        name: format!("generated seed {seed}"),
+        description: None,
+        generator: Some(GENERATOR.to_owned()),
+        seed,
+        duration: Dur(duration),
+        settle: Dur(Duration::from_secs(30)),
+        cluster: Cluster {
+            log_replicas,
+            clients: rng.gen_range(1..=4),
+            ..Cluster::default()
+        },
+        system: System::default(),
+        workload: Workload {
+            kind: WorkloadKind::Log,
+            requests: rng.gen_range(30..=200),
+            client_timeout: ms(rng.gen_range(3..=15) * 100),
+            client_retries: rng.gen_range(2..=8),
+            ..Workload::default()
+        },
+        faults: Faults::default(),
+        events: Vec::new(),
+        expect: None,
+    };
+    scenario.faults = faults(&mut rng);
+    scenario.events = events(&mut rng, &scenario);
+    scenario
+}
+
+fn faults(rng: &mut ChaCha8Rng) -> Faults {
+    let mut faults = Faults::default();
+    if rng.gen_bool(0.4) {
+        faults.drop = round(rng.gen_range(0.005..0.08));
+    }
+    if rng.gen_bool(0.5) {
+        faults.duplicate = round(rng.gen_range(0.01..0.2));
+    }
+    if rng.gen_bool(0.4) {
+        faults.reorder = round(rng.gen_range(0.05..0.3));
+        faults.max_delay = Some(ms(rng.gen_range(1..=100) * 10));
+    }
+    // Half the seeds reach no crash point; most others crash at one now and
+    // then; a fifth are storms in which narrow windows line up, one after
+    // another, as Raft's figure 8 needs.
+    match rng.gen_range(0..10) {
+        0..5 => {}
+        5..8 => faults.crash_points = round(log_uniform(rng, 0.005, 0.05)),
+        _ => faults.crash_points = round(rng.gen_range(0.1..0.4)),
+    }
+    if rng.gen_bool(0.5) {
+        faults.torn_writes = 0.5;
+    }
+    faults
+}
+
+fn events(rng: &mut ChaCha8Rng, scenario: &Scenario) -> Vec<EventSpec> {
+    let topology = Topology::of(scenario);
+    let duration_ms = scenario.duration().as_millis() as u64;
+    let mut events = Vec::new();
+    let at = |rng: &mut ChaCha8Rng| ms(rng.gen_range(0..duration_ms));
+    let some_log_node = |rng: &mut ChaCha8Rng| {
+        if rng.gen_bool(0.5) {
+            LOG_LEADER.to_owned()
+        } else {
+            topology.log.choose(rng).expect("log replicas").clone()
+        }
+    };
+    if rng.gen_bool(0.6) {
+        for _ in 0..rng.gen_range(1..=6) {
+            let for_ = rng.gen_bool(0.9).then(|| ms(rng.gen_range(5..=300) * 10));
+            events.push(EventSpec {
+                for_,
+                node: Some(some_log_node(rng)),
+                ..EventSpec::new(at(rng), Action::Crash)
+            });
+        }
+    }
+    if rng.gen_bool(0.3) {
+        for _ in 0..rng.gen_range(1..=3) {
+            events.push(EventSpec {
+                for_: Some(ms(rng.gen_range(10..=200) * 10)),
+                node: Some(some_log_node(rng)),
+                ..EventSpec::new(at(rng), Action::Pause)
+            });
+        }
+    }
+    if rng.gen_bool(0.4) {
+        for _ in 0..rng.gen_range(1..=3) {
+            let groups = if rng.gen_bool(0.4) {
+                vec![vec![LOG_LEADER.to_owned()]]
+            } else {
+                let mut nodes: Vec<String> = topology.all().cloned().collect();
+                nodes.shuffle(rng);
+                let split = rng.gen_range(1..nodes.len());
+                let mut second = nodes.split_off(split);
+                nodes.sort();
+                second.sort();
+                vec![nodes, second]
+            };
+            events.push(EventSpec {
+                for_: Some(ms(rng.gen_range(20..=500) * 10)),
+                groups: Some(groups),
+                one_way: rng.gen_bool(0.2).then_some(true),
+                ..EventSpec::new(at(rng), Action::Partition)
+            });
+        }
+    }
+    if rng.gen_bool(0.2) {
+        for _ in 0..rng.gen_range(1..=3) {
+            let mut clock = EventSpec {
+                node: Some(topology.log.choose(rng).expect("log replicas").clone()),
+                ..EventSpec::new(at(rng), Action::Clock)
+            };
+            match rng.gen_range(0..3) {
+                0 => clock.offset = Some(SignedDur(rng.gen_range(-2_000..=2_000) * 1_000_000)),
+                1 => clock.jump = Some(SignedDur(rng.gen_range(-2_000..=2_000) * 1_000_000)),
+                _ => clock.drift_ppm = Some(rng.gen_range(-1_000..=1_000)),
+            }
+            events.push(clock);
+        }
+    }
+    // Stable: events at the same time keep the order they were drawn in.
+    events.sort_by_key(|event| event.at);
+    events
+}
+
+/// A value between `low` and `high` whose logarithm is uniform.
+fn log_uniform(rng: &mut ChaCha8Rng, low: f64, high: f64) -> f64 {
+    (rng.gen_range(low.ln()..high.ln())).exp()
+}
+
+/// Rounds a probability to three decimals, so files stay readable.
+fn round(probability: f64) -> f64 {
+    (probability * 1000.0).round() / 1000.0
+}

@@ -1,0 +1,428 @@
+//! Scenario files: the declarative description of one simulation run.
+//!
+//! The format is DESIGN.md §7, every section of it, with unknown keys
+//! rejected. [`load`] parses and validates a file; every error names the file,
+//! the key and what was expected, on one line. [`generate`] draws a scenario
+//! from a seed.
+
+mod duration;
+mod generate;
+mod validate;
+
+pub use duration::{Dur, DurRange, SignedDur, ms};
+pub use generate::{GENERATOR, generate};
+pub use validate::validate;
+
+use serde::{Deserialize, Serialize};
+use std::{fmt, path::Path, time::Duration};
+use thiserror::Error;
+
+/// One scenario: what to build, what the clients do, which faults to inject
+/// and what the run must show.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The generator version that wrote this scenario, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<String>,
+    pub seed: u64,
+    /// The fault phase, in simulated time.
+    #[serde(default = "defaults::duration")]
+    pub duration: Dur,
+    /// The longest settle phase.
+    #[serde(default = "defaults::settle")]
+    pub settle: Dur,
+    #[serde(default)]
+    pub cluster: Cluster,
+    #[serde(default)]
+    pub system: System,
+    #[serde(default)]
+    pub workload: Workload,
+    #[serde(default)]
+    pub faults: Faults,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<EventSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Expect>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cluster {
+    /// Raft log replicas: 1, 3, 5 or 7.
+    pub log_replicas: u32,
+    /// Ledger service replicas: 1 to 5.
+    pub ledger_replicas: u32,
+    /// Chain RPC nodes: 1 to 4.
+    pub chain_rpc_nodes: u32,
+    /// Client nodes: 1 to 16.
+    pub clients: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct System {
+    pub confirmations: u32,
+    pub block_time: Dur,
+    pub lease: Dur,
+    pub election_timeout: DurRange,
+    pub heartbeat: Dur,
+    pub sync_latency: DurRange,
+    pub initial_balance: u64,
+    /// Planted bugs to enable, by name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bugs: Vec<String>,
+}
+
+/// What the clients drive, and so which nodes start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkloadKind {
+    /// The whole system.
+    Transfers,
+    /// Clients append to the Raft log directly.
+    Log,
+    /// Bank transfers in database transactions.
+    Bank,
+    /// Signed transactions straight to the chain.
+    Chain,
+}
+
+impl WorkloadKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkloadKind::Transfers => "transfers",
+            WorkloadKind::Log => "log",
+            WorkloadKind::Bank => "bank",
+            WorkloadKind::Chain => "chain",
+        }
+    }
+
+    /// Whether the harness can run this kind yet.
+    pub fn is_built(self) -> bool {
+        matches!(self, WorkloadKind::Log)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Workload {
+    pub kind: WorkloadKind,
+    /// Client requests issued during `duration`, over all clients.
+    pub requests: u32,
+    pub accounts: u32,
+    pub max_amount: u64,
+    /// How long a client waits for one attempt.
+    pub client_timeout: Dur,
+    /// Further attempts after the first, during the fault phase.
+    pub client_retries: u32,
+    /// Fraction of malformed or overdrawing requests.
+    pub invalid_fraction: f64,
+}
+
+/// Fault rates over `duration`; everything defaults to off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Faults {
+    /// Probability each message is lost.
+    pub drop: f64,
+    /// Probability each message is delivered twice.
+    pub duplicate: f64,
+    /// Probability each message is held back by up to `max_delay`.
+    pub reorder: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_delay: Option<Dur>,
+    /// Mean interval between random crashes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crash_every: Option<Dur>,
+    /// Probability a reached crash point crashes its node.
+    pub crash_points: f64,
+    /// Probability a crash tears the first unsynced record of a file.
+    pub torn_writes: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pause_every: Option<Dur>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition_every: Option<Dur>,
+    /// Largest wall-clock offset given to a node at the start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_skew: Option<Dur>,
+    /// Largest clock drift given to a node at the start, in ppm.
+    pub clock_drift_ppm: u32,
+    pub chain_drop: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain_reorg_every: Option<Dur>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain_lag: Option<Dur>,
+    pub db_unknown_commit: f64,
+}
+
+/// A scheduled fault.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSpec {
+    pub at: Dur,
+    pub action: Action,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Undo the fault after this long.
+    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+    pub for_: Option<Dur>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<Vec<String>>>,
+    /// Cut only the links from the first group to the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_way: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<SignedDur>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jump: Option<SignedDur>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_ppm: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop: Option<f64>,
+}
+
+impl EventSpec {
+    /// An event with only its time and action set.
+    pub fn new(at: Dur, action: Action) -> EventSpec {
+        EventSpec {
+            at,
+            action,
+            node: None,
+            for_: None,
+            groups: None,
+            one_way: None,
+            offset: None,
+            jump: None,
+            drift_ppm: None,
+            depth: None,
+            drop: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Crash,
+    Restart,
+    Pause,
+    Resume,
+    Partition,
+    Heal,
+    Clock,
+    ChainDrop,
+    ChainReorg,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Crash => "crash",
+            Action::Restart => "restart",
+            Action::Pause => "pause",
+            Action::Resume => "resume",
+            Action::Partition => "partition",
+            Action::Heal => "heal",
+            Action::Clock => "clock",
+            Action::ChainDrop => "chain-drop",
+            Action::ChainReorg => "chain-reorg",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// This checker must report a violation.
+    pub violation: String,
+}
+
+/// A scenario that could not be loaded: which file, which key, what was
+/// expected. Printed on one line.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub struct ScenarioError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// A validation failure before the file name is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub key: String,
+    pub message: String,
+}
+
+/// The node name that `[[events]] node` may use for whichever log replica
+/// leads when the event fires.
+pub const LOG_LEADER: &str = "log-leader";
+
+impl Scenario {
+    /// Parses and validates scenario text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+        let scenario = parse_toml(text, file)?;
+        validate(&scenario).map_err(|invalid| ScenarioError {
+            file: file.to_owned(),
+            line: None,
+            key: Some(invalid.key),
+            message: invalid.message,
+        })?;
+        Ok(scenario)
+    }
+
+    /// Writes the scenario back as TOML that [`Scenario::parse`] accepts.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("scenarios always serialize")
+    }
+
+    pub fn duration(&self) -> Duration {
+        self.duration.0
+    }
+
+    pub fn settle(&self) -> Duration {
+        self.settle.0
+    }
+}
+
+/// Reads, parses and validates a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|error| ScenarioError {
+        file: file.clone(),
+        line: None,
+        key: None,
+        message: format!("cannot read the file: {error}"),
+    })?;
+    Scenario::parse(&text, &file)
+}
+
+fn parse_toml(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+    let line_of = |span: Option<std::ops::Range<usize>>| {
+        span.map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1)
+    };
+    let deserializer = toml::de::Deserializer::parse(text).map_err(|error| ScenarioError {
+        file: file.to_owned(),
+        line: line_of(error.span()),
+        key: None,
+        message: one_line(error.message()),
+    })?;
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        let message = one_line(inner.message());
+        // serde names an unknown key only in its message: make it the key.
+        let (key, message) = match message
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split_once('`'))
+        {
+            Some((field, rest)) => {
+                let key = if path.ends_with(field) {
+                    path
+                } else {
+                    join_key(&path, field)
+                };
+                (key, format!("unknown key;{}", rest.trim_start_matches(',')))
+            }
+            None => (path, message),
+        };
+        ScenarioError {
+            file: file.to_owned(),
+            line: line_of(inner.span()),
+            key: (!key.is_empty() && key != ".").then_some(key),
+            message,
+        }
+    })
+}
+
+fn join_key(path: &str, field: &str) -> String {
+    if path.is_empty() || path == "." {
+        field.to_owned()
+    } else {
+        format!("{path}.{field}")
+    }
+}
+
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+mod defaults {
+    use super::*;
+
+    pub fn duration() -> Dur {
+        Dur(Duration::from_secs(30))
+    }
+
+    pub fn settle() -> Dur {
+        Dur(Duration::from_secs(60))
+    }
+}
+
+impl Default for Cluster {
+    fn default() -> Cluster {
+        Cluster {
+            log_replicas: 3,
+            ledger_replicas: 2,
+            chain_rpc_nodes: 2,
+            clients: 3,
+        }
+    }
+}
+
+impl Default for System {
+    fn default() -> System {
+        System {
+            confirmations: 3,
+            block_time: Dur(Duration::from_secs(1)),
+            lease: Dur(Duration::from_secs(2)),
+            election_timeout: DurRange {
+                start: ms(150),
+                end: ms(300),
+            },
+            heartbeat: ms(50),
+            sync_latency: DurRange {
+                start: Dur(Duration::from_micros(200)),
+                end: ms(5),
+            },
+            initial_balance: 1_000_000,
+            bugs: Vec::new(),
+        }
+    }
+}
+
+impl Default for Workload {
+    fn default() -> Workload {
+        Workload {
+            kind: WorkloadKind::Transfers,
+            requests: 100,
+            accounts: 8,
+            max_amount: 1000,
+            client_timeout: Dur(Duration::from_secs(2)),
+            client_retries: 5,
+            invalid_fraction: 0.05,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

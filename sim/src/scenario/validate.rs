@@ -1,0 +1,391 @@
+//! Checks a parsed scenario for values that cannot run, naming the key.
+
+use std::{collections::BTreeSet, time::Duration};
+
+use super::{Action, EventSpec, Invalid, LOG_LEADER, Scenario, WorkloadKind};
+use crate::{check::CHECKER_NAMES, topology::Topology};
+
+const MAX_PHASE: Duration = Duration::from_secs(3600);
+const MAX_REQUESTS: u32 = 100_000;
+
+/// Validates `scenario`, returning the first problem found.
+pub fn validate(scenario: &Scenario) -> Result<(), Invalid> {
+    top_level(scenario)?;
+    cluster(scenario)?;
+    system(scenario)?;
+    workload(scenario)?;
+    faults(scenario)?;
+    for (index, event) in scenario.events.iter().enumerate() {
+        self::event(scenario, index, event)?;
+    }
+    if let Some(expect) = &scenario.expect
+        && !CHECKER_NAMES.contains(&expect.violation.as_str())
+    {
+        return invalid(
+            "expect.violation",
+            format!(
+                "expected one of {}, got `{}`",
+                CHECKER_NAMES.join(", "),
+                expect.violation
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn invalid<T>(key: impl Into<String>, message: impl Into<String>) -> Result<T, Invalid> {
+    Err(Invalid {
+        key: key.into(),
+        message: message.into(),
+    })
+}
+
+fn positive_phase(key: &str, value: Duration) -> Result<(), Invalid> {
+    if value.is_zero() || value > MAX_PHASE {
+        return invalid(
+            key,
+            format!("expected a duration above 0s and at most 1h, got {value:?}"),
+        );
+    }
+    Ok(())
+}
+
+fn probability(key: &str, value: f64) -> Result<(), Invalid> {
+    if !(0.0..=1.0).contains(&value) {
+        return invalid(
+            key,
+            format!("expected a probability from 0 to 1, got {value}"),
+        );
+    }
+    Ok(())
+}
+
+fn in_range(key: &str, value: u32, low: u32, high: u32) -> Result<(), Invalid> {
+    if !(low..=high).contains(&value) {
+        return invalid(key, format!("expected {low} to {high}, got {value}"));
+    }
+    Ok(())
+}
+
+fn top_level(scenario: &Scenario) -> Result<(), Invalid> {
+    if scenario.name.trim().is_empty() {
+        return invalid("name", "expected a non-empty name");
+    }
+    positive_phase("duration", scenario.duration())?;
+    positive_phase("settle", scenario.settle())
+}
+
+fn cluster(scenario: &Scenario) -> Result<(), Invalid> {
+    let cluster = &scenario.cluster;
+    if ![1, 3, 5, 7].contains(&cluster.log_replicas) {
+        return invalid(
+            "cluster.log_replicas",
+            format!(
+                "expected one of 1, 3, 5, 7 (an odd-sized quorum), got {}",
+                cluster.log_replicas
+            ),
+        );
+    }
+    in_range("cluster.ledger_replicas", cluster.ledger_replicas, 1, 5)?;
+    in_range("cluster.chain_rpc_nodes", cluster.chain_rpc_nodes, 1, 4)?;
+    in_range("cluster.clients", cluster.clients, 1, 16)
+}
+
+fn system(scenario: &Scenario) -> Result<(), Invalid> {
+    let system = &scenario.system;
+    in_range("system.confirmations", system.confirmations, 1, 64)?;
+    positive_phase("system.block_time", system.block_time.0)?;
+    positive_phase("system.lease", system.lease.0)?;
+    positive_phase("system.heartbeat", system.heartbeat.0)?;
+    positive_phase("system.election_timeout", system.election_timeout.start.0)?;
+    if system.heartbeat >= system.election_timeout.start {
+        return invalid(
+            "system.heartbeat",
+            format!(
+                "expected less than the shortest election timeout ({}), got {}",
+                system.election_timeout.start, system.heartbeat
+            ),
+        );
+    }
+    if system.sync_latency.end.0 > Duration::from_secs(1) {
+        return invalid(
+            "system.sync_latency",
+            format!("expected at most 1s, got {}", system.sync_latency),
+        );
+    }
+    if system.initial_balance == 0 {
+        return invalid("system.initial_balance", "expected a balance above 0");
+    }
+    for (index, name) in system.bugs.iter().enumerate() {
+        if ledger::bugs::Bug::from_name(name).is_none() {
+            let known: Vec<_> = ledger::bugs::Bug::ALL
+                .iter()
+                .map(|bug| bug.name())
+                .collect();
+            return invalid(
+                format!("system.bugs[{index}]"),
+                format!(
+                    "expected a planted bug ({}), got `{name}`",
+                    known.join(", ")
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn workload(scenario: &Scenario) -> Result<(), Invalid> {
+    let workload = &scenario.workload;
+    if !workload.kind.is_built() {
+        return invalid(
+            "workload.kind",
+            format!(
+                "`{}` is not built yet; expected `log`",
+                workload.kind.name()
+            ),
+        );
+    }
+    if workload.requests > MAX_REQUESTS {
+        return invalid(
+            "workload.requests",
+            format!("expected at most {MAX_REQUESTS}, got {}", workload.requests),
+        );
+    }
+    in_range("workload.accounts", workload.accounts, 1, 10_000)?;
+    if workload.max_amount == 0 {
+        return invalid("workload.max_amount", "expected an amount above 0");
+    }
+    positive_phase("workload.client_timeout", workload.client_timeout.0)?;
+    in_range("workload.client_retries", workload.client_retries, 0, 100)?;
+    probability("workload.invalid_fraction", workload.invalid_fraction)
+}
+
+fn faults(scenario: &Scenario) -> Result<(), Invalid> {
+    let faults = &scenario.faults;
+    probability("faults.drop", faults.drop)?;
+    probability("faults.duplicate", faults.duplicate)?;
+    probability("faults.reorder", faults.reorder)?;
+    probability("faults.crash_points", faults.crash_points)?;
+    probability("faults.torn_writes", faults.torn_writes)?;
+    probability("faults.chain_drop", faults.chain_drop)?;
+    probability("faults.db_unknown_commit", faults.db_unknown_commit)?;
+    if let Some(max_delay) = faults.max_delay
+        && max_delay.0 > Duration::from_secs(60)
+    {
+        return invalid(
+            "faults.max_delay",
+            format!("expected at most 1m, got {max_delay}"),
+        );
+    }
+    if faults.reorder > 0.0 && faults.max_delay.is_none_or(|delay| delay.0.is_zero()) {
+        return invalid(
+            "faults.max_delay",
+            "expected a delay above 0s when `reorder` is on",
+        );
+    }
+    for (key, every) in [
+        ("faults.crash_every", faults.crash_every),
+        ("faults.pause_every", faults.pause_every),
+        ("faults.partition_every", faults.partition_every),
+        ("faults.chain_reorg_every", faults.chain_reorg_every),
+    ] {
+        if let Some(every) = every
+            && every.0 < Duration::from_millis(10)
+        {
+            return invalid(
+                key,
+                format!("expected a mean interval of at least 10ms, got {every}"),
+            );
+        }
+    }
+    if faults.clock_drift_ppm > 100_000 {
+        return invalid(
+            "faults.clock_drift_ppm",
+            format!(
+                "expected at most 100000 ppm, got {}",
+                faults.clock_drift_ppm
+            ),
+        );
+    }
+    let kind = scenario.workload.kind;
+    let runs_chain = matches!(kind, WorkloadKind::Transfers | WorkloadKind::Chain);
+    let runs_db = matches!(kind, WorkloadKind::Transfers | WorkloadKind::Bank);
+    let absent = |key: &str, present: bool, part: &str| {
+        if present {
+            invalid(
+                key,
+                format!(
+                    "workload kind `{}` runs no {part}; expected it unset",
+                    kind.name()
+                ),
+            )
+        } else {
+            Ok(())
+        }
+    };
+    absent(
+        "faults.chain_drop",
+        !runs_chain && faults.chain_drop > 0.0,
+        "chain",
+    )?;
+    absent(
+        "faults.chain_reorg_every",
+        !runs_chain && faults.chain_reorg_every.is_some(),
+        "chain",
+    )?;
+    absent(
+        "faults.chain_lag",
+        !runs_chain && faults.chain_lag.is_some(),
+        "chain",
+    )?;
+    absent(
+        "faults.db_unknown_commit",
+        !runs_db && faults.db_unknown_commit > 0.0,
+        "database",
+    )
+}
+
+fn event(scenario: &Scenario, index: usize, event: &EventSpec) -> Result<(), Invalid> {
+    let key = |field: &str| format!("events[{index}].{field}");
+    if event.at >= scenario.duration {
+        return invalid(
+            key("at"),
+            format!(
+                "expected a time before `duration` ({}), got {}",
+                scenario.duration, event.at
+            ),
+        );
+    }
+    let action = event.action;
+    let allowed: &[&str] = match action {
+        Action::Crash | Action::Pause => &["node", "for"],
+        Action::Restart | Action::Resume => &["node"],
+        Action::Partition => &["groups", "for", "one_way"],
+        Action::Heal => &[],
+        Action::Clock => &["node", "offset", "jump", "drift_ppm"],
+        Action::ChainDrop => &[],
+        Action::ChainReorg => &["depth", "drop"],
+    };
+    let present = [
+        ("node", event.node.is_some()),
+        ("for", event.for_.is_some()),
+        ("groups", event.groups.is_some()),
+        ("one_way", event.one_way.is_some()),
+        ("offset", event.offset.is_some()),
+        ("jump", event.jump.is_some()),
+        ("drift_ppm", event.drift_ppm.is_some()),
+        ("depth", event.depth.is_some()),
+        ("drop", event.drop.is_some()),
+    ];
+    for (field, is_present) in present {
+        if is_present && !allowed.contains(&field) {
+            return invalid(
+                key(field),
+                format!("not used by action `{}`", action.name()),
+            );
+        }
+    }
+    if let Some(for_) = event.for_
+        && for_.0.is_zero()
+    {
+        return invalid(key("for"), "expected a duration above 0s");
+    }
+    let topology = Topology::of(scenario);
+    let leader_alias = !topology.log.is_empty();
+    let crashable = |name: &str| {
+        topology.crashable().any(|node| node == name) || (leader_alias && name == LOG_LEADER)
+    };
+    let kind = scenario.workload.kind;
+    match action {
+        Action::Crash | Action::Restart | Action::Pause | Action::Resume | Action::Clock => {
+            let Some(node) = &event.node else {
+                return invalid(
+                    key("node"),
+                    format!("action `{}` needs a node", action.name()),
+                );
+            };
+            if !crashable(node) {
+                let mut names: Vec<&str> = topology.crashable().map(String::as_str).collect();
+                if leader_alias {
+                    names.push(LOG_LEADER);
+                }
+                return invalid(
+                    key("node"),
+                    format!("expected one of {}, got `{node}`", names.join(", ")),
+                );
+            }
+            if action == Action::Clock
+                && event.offset.is_none()
+                && event.jump.is_none()
+                && event.drift_ppm.is_none()
+            {
+                return invalid(
+                    key("offset"),
+                    "action `clock` needs `offset`, `jump` or `drift_ppm`",
+                );
+            }
+            if let Some(drift) = event.drift_ppm
+                && drift.unsigned_abs() > 100_000
+            {
+                return invalid(
+                    key("drift_ppm"),
+                    format!("expected at most ±100000 ppm, got {drift}"),
+                );
+            }
+        }
+        Action::Partition => {
+            let Some(groups) = &event.groups else {
+                return invalid(key("groups"), "action `partition` needs `groups`");
+            };
+            if groups.is_empty() || groups.iter().any(Vec::is_empty) {
+                return invalid(key("groups"), "expected non-empty groups of node names");
+            }
+            let mut seen = BTreeSet::new();
+            for name in groups.iter().flatten() {
+                let known =
+                    topology.all().any(|node| node == name) || (leader_alias && name == LOG_LEADER);
+                if !known {
+                    let names: Vec<&str> = topology.all().map(String::as_str).collect();
+                    return invalid(
+                        key("groups"),
+                        format!("expected node names ({}), got `{name}`", names.join(", ")),
+                    );
+                }
+                if !seen.insert(name) {
+                    return invalid(
+                        key("groups"),
+                        format!("expected disjoint groups, `{name}` is in two"),
+                    );
+                }
+            }
+        }
+        Action::Heal => {}
+        Action::ChainDrop | Action::ChainReorg => {
+            if !matches!(kind, WorkloadKind::Transfers | WorkloadKind::Chain) {
+                return invalid(
+                    key("action"),
+                    format!(
+                        "`{}` needs the chain, which workload kind `{}` does not run",
+                        action.name(),
+                        kind.name()
+                    ),
+                );
+            }
+            if let Some(depth) = event.depth
+                && (depth == 0 || depth >= scenario.system.confirmations)
+            {
+                return invalid(
+                    key("depth"),
+                    format!(
+                        "expected 1 to {} (below `confirmations`), got {depth}",
+                        scenario.system.confirmations - 1
+                    ),
+                );
+            }
+            if let Some(drop) = event.drop {
+                probability(&key("drop"), drop)?;
+            }
+        }
+    }
+    Ok(())
+}

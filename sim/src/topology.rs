@@ -1,0 +1,39 @@
+//! Which nodes a scenario runs, and their names.
+
+use crate::scenario::{Scenario, WorkloadKind};
+
+/// The nodes of one run, by role, in name order within each role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    /// Raft log replicas, `log-1` ...
+    pub log: Vec<String>,
+    /// Client nodes, `client-1` ...: they never crash.
+    pub clients: Vec<String>,
+}
+
+impl Topology {
+    pub fn of(scenario: &Scenario) -> Topology {
+        let numbered =
+            |prefix: &str, count: u32| (1..=count).map(|i| format!("{prefix}-{i}")).collect();
+        let log = match scenario.workload.kind {
+            WorkloadKind::Log | WorkloadKind::Transfers => {
+                numbered("log", scenario.cluster.log_replicas)
+            }
+            WorkloadKind::Bank | WorkloadKind::Chain => Vec::new(),
+        };
+        Topology {
+            log,
+            clients: numbered("client", scenario.cluster.clients),
+        }
+    }
+
+    /// Nodes the nemesis may crash, pause or skew.
+    pub fn crashable(&self) -> impl Iterator<Item = &String> {
+        self.log.iter()
+    }
+
+    /// Every node, clients included.
+    pub fn all(&self) -> impl Iterator<Item = &String> {
+        self.log.iter().chain(&self.clients)
+    }
+}

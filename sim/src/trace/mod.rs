@@ -1,0 +1,227 @@
+//! The event trace of a run: every explicit event of the system's nodes and
+//! of the harness, with its simulated time, folded into a stable hash, fed to
+//! the online checkers and the cluster view, and kept as JSONL on request.
+
+mod hash;
+
+use ledger::observe::{Event, NodeName, Observer};
+use serde::Serialize;
+use std::{
+    collections::BTreeMap,
+    hash::{Hash, Hasher},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    time::Duration,
+};
+
+use crate::{
+    check::{AppliedEntry, Online, Violation},
+    world::ClusterView,
+};
+pub use hash::Fnv1a;
+
+/// An event the harness records: a fault it injected, or what a client saw.
+#[derive(Debug, Clone, Hash, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum HarnessEvent {
+    Crash {
+        node: String,
+    },
+    Restart {
+        node: String,
+    },
+    Pause {
+        node: String,
+    },
+    Resume {
+        node: String,
+    },
+    Partition {
+        groups: Vec<Vec<String>>,
+        one_way: bool,
+    },
+    Heal,
+    Clock {
+        node: String,
+        offset_nanos: i64,
+        drift_ppm: i64,
+    },
+    /// A scheduled fault that could not apply, and why.
+    Skipped {
+        action: &'static str,
+        reason: String,
+    },
+    /// What a crash did to unsynced writes on one file.
+    DiskDamage {
+        node: String,
+        file: String,
+        lost_bytes: u64,
+        torn: bool,
+    },
+    /// The fault phase ended; the settle phase began.
+    Settle,
+    /// A client sent a new request.
+    Request {
+        client: u64,
+        seq: u64,
+    },
+    Acknowledged {
+        client: u64,
+        seq: u64,
+        index: u64,
+    },
+    Rejected {
+        client: u64,
+        seq: u64,
+        reason: String,
+    },
+    GaveUp {
+        client: u64,
+        seq: u64,
+        attempts: u32,
+    },
+}
+
+/// One trace line: when, where, what.
+#[derive(Serialize)]
+struct Line<'a, E: Serialize> {
+    t_us: u64,
+    node: &'a str,
+    #[serde(flatten)]
+    event: &'a E,
+}
+
+/// The trace of one run; the observer every node records into.
+pub struct Trace {
+    state: Mutex<TraceState>,
+}
+
+struct TraceState {
+    hasher: Fnv1a,
+    events: u64,
+    lines: Option<Vec<String>>,
+    online: Online,
+    view: ClusterView,
+    faults: BTreeMap<&'static str, u64>,
+}
+
+/// What a finished trace hands to the report.
+pub struct TraceSummary {
+    pub hash: u64,
+    pub events: u64,
+    pub lines: Option<Vec<String>>,
+    pub violations: Vec<Violation>,
+    /// Every entry applied at each index, for the final checks.
+    pub applied: BTreeMap<u64, AppliedEntry>,
+    /// Faults injected, by kind.
+    pub faults: BTreeMap<&'static str, u64>,
+}
+
+impl Trace {
+    /// A new trace; `keep_lines` keeps every event as a JSONL line.
+    pub fn new(keep_lines: bool, replicas: usize) -> Arc<Trace> {
+        Arc::new(Trace {
+            state: Mutex::new(TraceState {
+                hasher: Fnv1a::default(),
+                events: 0,
+                lines: keep_lines.then(Vec::new),
+                online: Online::new(replicas),
+                view: ClusterView::default(),
+                faults: BTreeMap::new(),
+            }),
+        })
+    }
+
+    /// Records a harness event on behalf of `node` (`nemesis`, a client).
+    pub fn harness(&self, node: &str, event: HarnessEvent) {
+        let now = now();
+        let mut state = self.lock();
+        if let Some(kind) = fault_kind(&event) {
+            *state.faults.entry(kind).or_default() += 1;
+        }
+        state.fold(now, node, &event);
+    }
+
+    /// Reads the cluster view the trace maintains.
+    pub fn view<R>(&self, read: impl FnOnce(&ClusterView) -> R) -> R {
+        read(&self.lock().view)
+    }
+
+    /// Adds counts of faults the harness tallies elsewhere (the network's).
+    pub fn count_faults(&self, counts: impl IntoIterator<Item = (&'static str, u64)>) {
+        let mut state = self.lock();
+        for (kind, count) in counts {
+            if count > 0 {
+                *state.faults.entry(kind).or_default() += count;
+            }
+        }
+    }
+
+    /// Ends the trace.
+    pub fn finish(&self) -> TraceSummary {
+        let mut state = self.lock();
+        let online = std::mem::replace(&mut state.online, Online::new(0));
+        let (violations, applied) = online.finish();
+        TraceSummary {
+            hash: state.hasher.finish(),
+            events: state.events,
+            lines: state.lines.take(),
+            violations,
+            applied,
+            faults: std::mem::take(&mut state.faults),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, TraceState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl TraceState {
+    fn fold<E: Hash + Serialize>(&mut self, now: Duration, node: &str, event: &E) {
+        self.events += 1;
+        self.hasher.write_u64(now.as_nanos() as u64);
+        node.hash(&mut self.hasher);
+        event.hash(&mut self.hasher);
+        if let Some(lines) = &mut self.lines {
+            let line = Line {
+                t_us: now.as_micros() as u64,
+                node,
+                event,
+            };
+            lines.push(serde_json::to_string(&line).expect("trace events serialize"));
+        }
+    }
+}
+
+impl Observer for Trace {
+    fn record(&self, node: &NodeName, event: Event) {
+        let now = now();
+        let mut state = self.lock();
+        if matches!(event, Event::CrashPoint { .. }) {
+            *state.faults.entry("crash-point").or_default() += 1;
+        }
+        state.online.observe(now, node, &event);
+        state.view.observe(node, &event);
+        state.fold(now, node.as_str(), &event);
+    }
+}
+
+/// Simulated time since the run began.
+pub fn now() -> Duration {
+    madsim::time::TimeHandle::current().elapsed()
+}
+
+fn fault_kind(event: &HarnessEvent) -> Option<&'static str> {
+    Some(match event {
+        HarnessEvent::Crash { .. } => "crash",
+        HarnessEvent::Restart { .. } => "restart",
+        HarnessEvent::Pause { .. } => "pause",
+        HarnessEvent::Resume { .. } => "resume",
+        HarnessEvent::Partition { .. } => "partition",
+        HarnessEvent::Heal => "heal",
+        HarnessEvent::Clock { .. } => "clock",
+        HarnessEvent::Skipped { .. } => "skipped",
+        HarnessEvent::DiskDamage { torn: true, .. } => "torn-write",
+        _ => return None,
+    })
+}

@@ -1,0 +1,507 @@
+//! The simulated world of one run: every node of a scenario built on the
+//! madsim runtime, with the controls the nemesis and the settle phase use
+//! (crash, restart, pause, partition, skew) and the ground truth they leave.
+//!
+//! Nodes are built from factories (`init` closures), so a restart re-creates
+//! a node from what survived: memory is gone, its [`Disk`] is not.
+
+mod crash_points;
+mod view;
+
+pub use view::ClusterView;
+
+use ledger::{
+    bugs::Bugs,
+    clock::{Clock, ClockSkew},
+    log::{LogConfig, run_replica},
+    net::{Directory, Fabric, FaultRates},
+    node::NodeEnv,
+    observe::NodeName,
+    storage::{Disk, DiskConfig},
+};
+use madsim::{
+    runtime::{Handle, NodeHandle},
+    task::NodeId,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    time::Duration,
+};
+
+use crate::{
+    scenario::{LOG_LEADER, Scenario},
+    topology::Topology,
+    trace::{HarnessEvent, Trace},
+    workload::{self, Workload},
+};
+use crash_points::CrashPointPolicy;
+
+/// The port every node listens on.
+const PORT: u16 = 1;
+/// The name harness events of the nemesis are recorded under.
+pub const NEMESIS: &str = "nemesis";
+/// Mixed into the seed for the nemesis's random stream.
+const NEMESIS_STREAM: u64 = 0x6e65_6d65_7369_7321;
+/// Mixed into the seed for the network choke point's random stream.
+const NET_STREAM: u64 = 0x6e65_7477_6f72_6b21;
+/// A node crashed at a crash point restarts after a delay in this range.
+const CRASH_POINT_DOWNTIME: std::ops::Range<Duration> =
+    Duration::from_millis(10)..Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Up,
+    Down,
+    Paused,
+}
+
+struct WorldNode {
+    id: NodeId,
+    disk: Arc<Disk>,
+    skew: Arc<ClockSkew>,
+    status: Status,
+}
+
+/// One run's nodes and the controls over them.
+pub struct World {
+    handle: Handle,
+    topology: Topology,
+    fabric: Arc<Fabric>,
+    trace: Arc<Trace>,
+    /// Nodes the nemesis controls (the log replicas), by name.
+    nodes: Mutex<BTreeMap<String, WorldNode>>,
+    /// Harness nodes and clients: never crashed, killed at the end.
+    others: Vec<NodeId>,
+    /// Runs the nemesis and delayed restarts; never crashes.
+    harness: NodeHandle,
+    /// The nemesis's random stream: crash-point draws, torn writes, downtimes.
+    rng: Mutex<ChaCha8Rng>,
+    torn_writes: f64,
+    crash_points: Arc<CrashPointPolicy>,
+}
+
+impl World {
+    /// Builds every node of `scenario` on the current runtime and starts them.
+    pub fn build(
+        scenario: &Scenario,
+        bugs: Bugs,
+        trace: Arc<Trace>,
+        workload: Arc<Workload>,
+    ) -> Arc<World> {
+        let handle = Handle::current();
+        let topology = Topology::of(scenario);
+        let mut directory = Directory::default();
+        for (index, name) in topology.log.iter().enumerate() {
+            directory.insert(NodeName::new(name), addr(1, index));
+        }
+        for (index, name) in topology.clients.iter().enumerate() {
+            directory.insert(NodeName::new(name), addr(2, index));
+        }
+        let wire_addr = addr(255, 0);
+        directory.insert(NodeName::new("wire"), wire_addr);
+        let directory = Arc::new(directory);
+        let fabric = Fabric::new(directory.clone(), trace.clone(), scenario.seed ^ NET_STREAM);
+        fabric.set_rates(fault_rates(scenario));
+
+        let crash_points = CrashPointPolicy::new(scenario.faults.crash_points);
+        let disk_config = DiskConfig {
+            sync_latency: scenario.system.sync_latency.range(),
+        };
+        let env = |name: &str, skew: Arc<ClockSkew>, disk: Arc<Disk>, bugs: Bugs| NodeEnv {
+            name: NodeName::new(name),
+            directory: directory.clone(),
+            fabric: fabric.clone(),
+            clock: Clock::new(skew),
+            disk,
+            observer: trace.clone(),
+            crash_points: crash_points.clone(),
+            bugs,
+        };
+
+        let harness = handle.create_node().name(NEMESIS).build();
+        let wire = handle.create_node().name("wire").ip(wire_addr.ip()).build();
+        wire.spawn(fabric.clone().serve_wire(wire.clone(), wire_addr));
+        let mut others = vec![harness.id(), wire.id()];
+
+        let log_config = LogConfig {
+            replicas: topology
+                .log
+                .iter()
+                .map(|name| NodeName::new(name))
+                .collect(),
+            election_timeout: scenario.system.election_timeout.range(),
+            heartbeat: scenario.system.heartbeat.0,
+            rpc_timeout: scenario.system.election_timeout.start.0,
+        };
+        let mut nodes = BTreeMap::new();
+        for (index, name) in topology.log.iter().enumerate() {
+            let skew = ClockSkew::new();
+            let disk = Disk::new(disk_config.clone());
+            let node_env = env(name, skew.clone(), disk.clone(), bugs);
+            let config = log_config.clone();
+            let node = handle
+                .create_node()
+                .name(name)
+                .ip(addr(1, index).ip())
+                .init(move || run_replica(node_env.clone(), config.clone()))
+                .build();
+            nodes.insert(
+                name.clone(),
+                WorldNode {
+                    id: node.id(),
+                    disk,
+                    skew,
+                    status: Status::Up,
+                },
+            );
+        }
+        for (index, name) in topology.clients.iter().enumerate() {
+            let client_env = env(
+                name,
+                ClockSkew::new(),
+                Disk::new(disk_config.clone()),
+                Bugs::NONE,
+            );
+            let workload = workload.clone();
+            let node = handle
+                .create_node()
+                .name(name)
+                .ip(addr(2, index).ip())
+                .init(move || workload::run_client(client_env.clone(), workload.clone(), index))
+                .build();
+            others.push(node.id());
+        }
+
+        let world = Arc::new(World {
+            handle,
+            topology,
+            fabric,
+            trace,
+            nodes: Mutex::new(nodes),
+            others,
+            harness,
+            rng: Mutex::new(ChaCha8Rng::seed_from_u64(scenario.seed ^ NEMESIS_STREAM)),
+            torn_writes: scenario.faults.torn_writes,
+            crash_points,
+        });
+        world.crash_points.attach(&world);
+        world
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    pub fn trace(&self) -> &Arc<Trace> {
+        &self.trace
+    }
+
+    pub fn fabric(&self) -> &Arc<Fabric> {
+        &self.fabric
+    }
+
+    /// Runs `future` on the harness node, which never crashes.
+    pub fn spawn(&self, future: impl Future<Output = ()> + Send + 'static) {
+        self.harness.spawn(future);
+    }
+
+    /// Draws from the nemesis's random stream.
+    pub fn with_rng<R>(&self, draw: impl FnOnce(&mut ChaCha8Rng) -> R) -> R {
+        draw(&mut self.rng.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Resolves a node name of a scenario: `log-leader` becomes the replica
+    /// leading the highest term seen, if it is up.
+    pub fn resolve(&self, name: &str) -> Result<String, String> {
+        if name != LOG_LEADER {
+            return Ok(name.to_owned());
+        }
+        let leader = self
+            .trace
+            .view(|view| view.leader().map(|(term, node)| (term, node.to_string())));
+        match leader {
+            None => Err("no log leader has been elected yet".to_owned()),
+            Some((term, node)) => match self.status(&node) {
+                Some(Status::Up) | Some(Status::Paused) => Ok(node),
+                _ => Err(format!("the last leader, {node} of term {term}, is down")),
+            },
+        }
+    }
+
+    /// Crashes `name`: its tasks die, its unsynced writes are lost.
+    pub fn crash(&self, name: &str) -> bool {
+        let mut nodes = self.nodes();
+        let Some(node) = nodes.get_mut(name) else {
+            return false;
+        };
+        if node.status == Status::Down {
+            return false;
+        }
+        self.handle.kill(node.id);
+        node.status = Status::Down;
+        let damage = self.with_rng(|rng| node.disk.crash(rng, self.torn_writes));
+        drop(nodes);
+        self.trace.harness(
+            NEMESIS,
+            HarnessEvent::Crash {
+                node: name.to_owned(),
+            },
+        );
+        for damage in damage {
+            self.trace.harness(
+                NEMESIS,
+                HarnessEvent::DiskDamage {
+                    node: name.to_owned(),
+                    file: damage.file,
+                    lost_bytes: damage.lost_bytes as u64,
+                    torn: damage.torn,
+                },
+            );
+        }
+        true
+    }
+
+    /// Crashes `name` at a crash point and restarts it after a short while.
+    fn crash_at_point(self: &Arc<Self>, name: &str) {
+        if !self.crash(name) {
+            return;
+        }
+        let downtime = self.with_rng(|rng| rng.gen_range(CRASH_POINT_DOWNTIME));
+        let world = self.clone();
+        let name = name.to_owned();
+        self.spawn(async move {
+            madsim::time::sleep(downtime).await;
+            world.restart(&name);
+        });
+    }
+
+    /// Starts a crashed node again.
+    pub fn restart(&self, name: &str) -> bool {
+        let mut nodes = self.nodes();
+        let Some(node) = nodes.get_mut(name) else {
+            return false;
+        };
+        if node.status != Status::Down {
+            return false;
+        }
+        // The node was killed when it crashed, which also unbound its
+        // sockets; restart only runs its factory again.
+        self.handle.restart(node.id);
+        node.status = Status::Up;
+        drop(nodes);
+        self.trace.harness(
+            NEMESIS,
+            HarnessEvent::Restart {
+                node: name.to_owned(),
+            },
+        );
+        true
+    }
+
+    /// Freezes a node, like a long garbage-collection pause.
+    pub fn pause(&self, name: &str) -> bool {
+        self.transition(name, Status::Up, Status::Paused, |handle, id| {
+            handle.pause(id)
+        })
+        .then(|| {
+            self.trace.harness(
+                NEMESIS,
+                HarnessEvent::Pause {
+                    node: name.to_owned(),
+                },
+            )
+        })
+        .is_some()
+    }
+
+    pub fn resume(&self, name: &str) -> bool {
+        self.transition(name, Status::Paused, Status::Up, |handle, id| {
+            handle.resume(id)
+        })
+        .then(|| {
+            self.trace.harness(
+                NEMESIS,
+                HarnessEvent::Resume {
+                    node: name.to_owned(),
+                },
+            )
+        })
+        .is_some()
+    }
+
+    fn transition(
+        &self,
+        name: &str,
+        from: Status,
+        to: Status,
+        act: impl FnOnce(&Handle, NodeId),
+    ) -> bool {
+        let mut nodes = self.nodes();
+        match nodes.get_mut(name) {
+            Some(node) if node.status == from => {
+                act(&self.handle, node.id);
+                node.status = to;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Cuts every link between nodes of different groups; a single group is
+    /// cut off from everyone else. `one_way` cuts only the first group's
+    /// outgoing links. Returns the links cut.
+    pub fn partition(&self, groups: &[Vec<String>], one_way: bool) -> Vec<(NodeName, NodeName)> {
+        let mut groups: Vec<Vec<String>> = groups.to_vec();
+        if groups.len() == 1 {
+            let rest = self
+                .topology
+                .all()
+                .filter(|node| !groups[0].contains(node))
+                .cloned()
+                .collect();
+            groups.push(rest);
+        }
+        let mut links = Vec::new();
+        for (i, group) in groups.iter().enumerate() {
+            for (j, other) in groups.iter().enumerate() {
+                if i == j || (one_way && i != 0) {
+                    continue;
+                }
+                for from in group {
+                    for to in other {
+                        links.push((NodeName::new(from), NodeName::new(to)));
+                    }
+                }
+            }
+        }
+        for (from, to) in &links {
+            self.fabric.cut(from, to);
+        }
+        self.trace
+            .harness(NEMESIS, HarnessEvent::Partition { groups, one_way });
+        links
+    }
+
+    /// Restores the given links.
+    pub fn heal(&self, links: &[(NodeName, NodeName)]) {
+        for (from, to) in links {
+            self.fabric.uncut(from, to);
+        }
+        self.trace.harness(NEMESIS, HarnessEvent::Heal);
+    }
+
+    /// Restores every link.
+    pub fn heal_all(&self) {
+        self.fabric.heal_all();
+        self.trace.harness(NEMESIS, HarnessEvent::Heal);
+    }
+
+    /// Changes a node's clock: `offset` sets the offset, `jump` moves it,
+    /// `drift_ppm` sets the rate error.
+    pub fn skew_clock(
+        &self,
+        name: &str,
+        offset: Option<i64>,
+        jump: Option<i64>,
+        drift_ppm: Option<i64>,
+    ) -> bool {
+        let nodes = self.nodes();
+        let Some(node) = nodes.get(name) else {
+            return false;
+        };
+        if let Some(offset) = offset {
+            node.skew.set_offset(offset);
+        }
+        if let Some(jump) = jump {
+            node.skew.jump(jump);
+        }
+        if let Some(drift) = drift_ppm {
+            node.skew.set_drift_ppm(drift);
+        }
+        let (offset_nanos, drift_ppm) = node.skew.offset_and_drift();
+        drop(nodes);
+        self.trace.harness(
+            NEMESIS,
+            HarnessEvent::Clock {
+                node: name.to_owned(),
+                offset_nanos,
+                drift_ppm,
+            },
+        );
+        true
+    }
+
+    /// Ends the fault phase: no more message faults or crash points, every
+    /// partition healed, every node up, clock offsets reset (drift stays).
+    pub fn settle(&self) {
+        self.fabric.set_rates(FaultRates::default());
+        self.crash_points.disable();
+        if self.fabric.is_partitioned() {
+            self.heal_all();
+        }
+        let names: Vec<String> = self.nodes().keys().cloned().collect();
+        for name in &names {
+            self.restart(name);
+            self.resume(name);
+            let offset = self
+                .nodes()
+                .get(name)
+                .map(|node| node.skew.offset_and_drift().0);
+            if offset.is_some_and(|offset| offset != 0) {
+                self.skew_clock(name, Some(0), None, None);
+            }
+        }
+    }
+
+    /// Whether every controlled node is up.
+    pub fn all_up(&self) -> bool {
+        self.nodes().values().all(|node| node.status == Status::Up)
+    }
+
+    /// Kills every node, so no task outlives the run.
+    pub fn kill_all(&self) {
+        for node in self.nodes().values() {
+            self.handle.kill(node.id);
+        }
+        for id in &self.others {
+            self.handle.kill(*id);
+        }
+    }
+
+    /// Each controlled node's disk, for reading ground truth after the run.
+    pub fn disks(&self) -> BTreeMap<String, Arc<Disk>> {
+        self.nodes()
+            .iter()
+            .map(|(name, node)| (name.clone(), node.disk.clone()))
+            .collect()
+    }
+
+    fn status(&self, name: &str) -> Option<Status> {
+        self.nodes().get(name).map(|node| node.status)
+    }
+
+    fn nodes(&self) -> MutexGuard<'_, BTreeMap<String, WorldNode>> {
+        self.nodes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The address of the `index`-th node of a role.
+fn addr(role: u8, index: usize) -> SocketAddr {
+    let index = u8::try_from(index + 1).expect("fewer than 255 nodes per role");
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, role, index)), PORT)
+}
+
+/// The per-message faults a scenario asks for.
+pub fn fault_rates(scenario: &Scenario) -> FaultRates {
+    let faults = &scenario.faults;
+    FaultRates {
+        drop: faults.drop,
+        duplicate: faults.duplicate,
+        reorder: faults.reorder,
+        max_delay: faults.max_delay.map_or(Duration::ZERO, |delay| delay.0),
+    }
+}

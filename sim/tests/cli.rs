@@ -1,0 +1,246 @@
+//! The `sim` command as a user meets it: exit codes, one-line errors naming
+//! file, key and expectation, reproduce lines, and planted bugs caught by
+//! plain generated fuzzing.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+fn sim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(args)
+        .current_dir(scratch())
+        .output()
+        .expect("sim runs")
+}
+
+/// A scratch directory per test process, where failures are written.
+fn scratch() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    dir
+}
+
+fn scenario_file(name: &str, text: &str) -> PathBuf {
+    let path = scratch().join(name);
+    std::fs::write(&path, text).expect("write scenario");
+    path
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+const HEADER: &str = "name = \"t\"\nseed = 1\nduration = \"5s\"\n[workload]\nkind = \"log\"\n";
+
+/// Runs `sim run` on a file holding `HEADER` plus `extra`; expects exit 2
+/// and one line naming the file and every fragment in `expected`.
+fn check_bad_file(extra: &str, expected: &[&str]) {
+    let path = scenario_file("bad.toml", &format!("{HEADER}{extra}"));
+    let output = sim(&["run", path.to_str().expect("utf-8 path")]);
+    let error = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{extra}: {error}");
+    assert_eq!(error.trim_end().lines().count(), 1, "{error}");
+    assert!(error.contains("bad.toml"), "{error}");
+    for fragment in expected {
+        assert!(
+            error.contains(fragment),
+            "{extra}: `{fragment}` missing from {error}"
+        );
+    }
+    assert!(!error.contains("panicked"), "{error}");
+}
+
+#[test]
+fn bad_scenario_files_get_one_clear_line_and_exit_2() {
+    check_bad_file(
+        "[cluster]\nlog_replicaz = 3\n",
+        &["cluster.log_replicaz", "unknown key", "log_replicas"],
+    );
+    check_bad_file(
+        "[faults]\nmax_delay = \"soon\"\n",
+        &["faults.max_delay", "expected a duration", "`soon`"],
+    );
+    check_bad_file(
+        "[cluster]\nlog_replicas = 4\n",
+        &[
+            "cluster.log_replicas",
+            "expected one of 1, 3, 5, 7",
+            "got 4",
+        ],
+    );
+    check_bad_file(
+        "[[events]]\nat = \"1s\"\naction = \"crash\"\nnode = \"log-7\"\n",
+        &[
+            "events[0].node",
+            "expected one of log-1, log-2, log-3, log-leader",
+            "`log-7`",
+        ],
+    );
+    check_bad_file(
+        "[[events]]\nat = \"6s\"\naction = \"crash\"\nnode = \"log-1\"\n",
+        &["events[0].at", "before `duration` (5s)", "got 6s"],
+    );
+    check_bad_file(
+        "[workload]\nkind = \"bank\"\n",
+        &["bad.toml:6:", "duplicate key"],
+    );
+}
+
+#[test]
+fn a_missing_file_is_bad_input() {
+    let output = sim(&["run", "no/such/file.toml"]);
+    assert_eq!(output.status.code(), Some(2));
+    let error = stderr(&output);
+    assert!(
+        error.contains("no/such/file.toml") && error.contains("cannot read"),
+        "{error}"
+    );
+}
+
+#[test]
+fn bad_arguments_are_bad_input() {
+    for args in [
+        &["fuzz", "--seeds", "9..3"][..],
+        &["fuzz", "--seeds", "lots"],
+        &["run", "--seed", "1", "--bug", "no-such-bug"],
+        &["run"],
+        &["frobnicate"],
+        &["run", "--seed", "-3"],
+    ] {
+        let output = sim(args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(!stderr(&output).contains("panicked"), "{args:?}");
+    }
+}
+
+#[test]
+fn a_generated_run_prints_its_summary_and_passes() {
+    let output = sim(&["run", "--seed", "5"]);
+    let summary = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{summary}");
+    for line in [
+        "scenario   generated seed 5",
+        "trace hash",
+        "✓ raft-safety",
+        "✓ liveness",
+        "verdict    PASS",
+    ] {
+        assert!(summary.contains(line), "`{line}` missing from\n{summary}");
+    }
+}
+
+#[test]
+fn a_failing_run_writes_its_scenario_and_ends_with_the_reproduce_line() {
+    let output = sim(&[
+        "run",
+        "--seed",
+        "9",
+        "--bug",
+        "raft-forget-sessions",
+        "--out",
+        "found",
+    ]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    let last = text.trim_end().lines().last().expect("output");
+    assert_eq!(last, "reproduce: sim run found/seed-9.toml");
+    let again = sim(&["run", "found/seed-9.toml"]);
+    assert_eq!(again.status.code(), Some(1));
+    let first_hash = text
+        .lines()
+        .find(|line| line.starts_with("events"))
+        .expect("events line");
+    assert!(
+        stdout(&again).contains(first_hash),
+        "the written file reproduces the run exactly"
+    );
+}
+
+#[test]
+fn json_output_is_one_object() {
+    let output = sim(&["run", "--seed", "2", "--json"]);
+    let value: serde_json::Value =
+        serde_json::from_str(stdout(&output).trim()).expect("one JSON object");
+    assert_eq!(value["seed"], 2);
+    assert_eq!(value["verdict"], "pass");
+    assert_eq!(value["checks"].as_array().map(Vec::len), Some(4));
+}
+
+#[test]
+fn the_trace_option_writes_jsonl() {
+    let output = sim(&["run", "--seed", "4", "--trace", "trace.jsonl"]);
+    assert_eq!(output.status.code(), Some(0));
+    let trace = std::fs::read_to_string(scratch().join("trace.jsonl")).expect("trace written");
+    assert!(trace.lines().count() > 100);
+    assert!(trace.lines().all(|line| line.starts_with("{\"t_us\":")));
+}
+
+#[test]
+fn the_bug_catalogue_lists_every_bug_with_its_checker() {
+    let output = sim(&["bugs"]);
+    let text = stdout(&output);
+    for bug in ledger::bugs::Bug::ALL {
+        let line = text
+            .lines()
+            .find(|line| line.starts_with(bug.name()))
+            .expect("listed");
+        assert!(line.contains(bug.expected_checkers()[0]), "{line}");
+    }
+}
+
+/// `sim fuzz --bug NAME --seeds 0..N` exits 0: plain generated scenarios
+/// caught the bug with one of its expected checkers within N seeds.
+fn caught_within(bug: &str, seeds: u64) {
+    let range = format!("0..{seeds}");
+    let output = sim(&["fuzz", "--bug", bug, "--seeds", &range, "--out", bug]);
+    let text = stdout(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{bug} not caught within {seeds} seeds:\n{text}"
+    );
+    assert!(
+        text.contains(&format!("bug        {bug} caught at seed")),
+        "{text}"
+    );
+    let written = Path::new(&scratch()).join(bug);
+    assert!(
+        std::fs::read_dir(written)
+            .expect("failures written")
+            .count()
+            >= 1
+    );
+}
+
+#[test]
+fn raft_ack_before_persist_is_caught_within_200_seeds() {
+    caught_within("raft-ack-before-persist", 200);
+}
+
+#[test]
+fn raft_forget_sessions_is_caught_within_200_seeds() {
+    caught_within("raft-forget-sessions", 200);
+}
+
+#[test]
+fn raft_commit_old_term_is_caught_within_1000_seeds() {
+    caught_within("raft-commit-old-term", 1000);
+}
+
+#[test]
+fn fuzzing_correct_code_passes_and_says_so() {
+    let output = sim(&["fuzz", "--seeds", "0..20"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(stdout(&output).contains("seeds      20 run of 20, 20 passed, 0 failed"));
+}

@@ -1,0 +1,141 @@
+//! The catalogue of planted bugs: deliberate faults in the system's logic that
+//! prove each checker can fail.
+//!
+//! A bug set travels in every node's configuration ([`crate::node::NodeEnv`]),
+//! never in a global, so simulations running side by side stay isolated. The set
+//! is empty by default; nothing outside a test or `sim fuzz --bug` enables one.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One planted bug. Each variant documents the hazard it plants and the checker
+/// that is expected to catch it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Bug {
+    /// A log replica acknowledges an append, or grants a vote, before syncing it
+    /// to disk. A crash right after loses what it promised: a committed entry
+    /// can vanish, or the replica votes twice in one term.
+    RaftAckBeforePersist,
+    /// Recovery replays the synced log without rebuilding the client sessions,
+    /// so a duplicate of an already-applied append is applied again.
+    RaftForgetSessions,
+    /// A new leader skips its term's no-op and commits entries of earlier terms
+    /// by counting replicas (Raft paper, figure 8): a later leader can overwrite
+    /// an entry that was reported committed.
+    RaftCommitOldTerm,
+}
+
+impl Bug {
+    /// Every planted bug, in catalogue order.
+    pub const ALL: [Bug; 3] = [
+        Bug::RaftAckBeforePersist,
+        Bug::RaftForgetSessions,
+        Bug::RaftCommitOldTerm,
+    ];
+
+    /// The bug's stable name, used on the command line and in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::RaftAckBeforePersist => "raft-ack-before-persist",
+            Bug::RaftForgetSessions => "raft-forget-sessions",
+            Bug::RaftCommitOldTerm => "raft-commit-old-term",
+        }
+    }
+
+    /// Looks a bug up by its stable name.
+    pub fn from_name(name: &str) -> Option<Bug> {
+        Bug::ALL.into_iter().find(|bug| bug.name() == name)
+    }
+
+    /// The hazard the bug plants, in one sentence.
+    pub fn hazard(self) -> &'static str {
+        match self {
+            Bug::RaftAckBeforePersist => {
+                "a log replica acknowledges an append or grants a vote before syncing it"
+            }
+            Bug::RaftForgetSessions => {
+                "log recovery replays entries without rebuilding client sessions"
+            }
+            Bug::RaftCommitOldTerm => {
+                "a new leader skips the term no-op and commits earlier-term entries by counting replicas"
+            }
+        }
+    }
+
+    /// The checkers expected to catch it; the first is the primary one.
+    pub fn expected_checkers(self) -> &'static [&'static str] {
+        match self {
+            Bug::RaftAckBeforePersist => &["raft-safety", "durability"],
+            Bug::RaftForgetSessions => &["exactly-once"],
+            Bug::RaftCommitOldTerm => &["raft-safety", "durability"],
+        }
+    }
+
+    /// The workload kind whose generated scenarios exercise this bug.
+    pub fn workload(self) -> &'static str {
+        match self {
+            Bug::RaftAckBeforePersist | Bug::RaftForgetSessions | Bug::RaftCommitOldTerm => "log",
+        }
+    }
+}
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A set of enabled planted bugs, cheap to copy and to test.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bugs(u64);
+
+impl Bugs {
+    /// No planted bug: the system as it should be.
+    pub const NONE: Bugs = Bugs(0);
+
+    /// The set holding exactly `bugs`.
+    pub fn of(bugs: impl IntoIterator<Item = Bug>) -> Bugs {
+        bugs.into_iter()
+            .fold(Bugs::NONE, |set, bug| Bugs(set.0 | Self::bit(bug)))
+    }
+
+    /// Whether `bug` is enabled.
+    pub fn has(self, bug: Bug) -> bool {
+        self.0 & Self::bit(bug) != 0
+    }
+
+    /// The enabled bugs, in catalogue order.
+    pub fn iter(self) -> impl Iterator<Item = Bug> {
+        Bug::ALL.into_iter().filter(move |bug| self.has(*bug))
+    }
+
+    fn bit(bug: Bug) -> u64 {
+        1 << (bug as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_unique() {
+        for bug in Bug::ALL {
+            assert_eq!(Bug::from_name(bug.name()), Some(bug));
+        }
+        let mut names: Vec<_> = Bug::ALL.iter().map(|bug| bug.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Bug::ALL.len());
+        assert_eq!(Bug::from_name("no-such-bug"), None);
+    }
+
+    #[test]
+    fn a_set_holds_exactly_what_it_was_given() {
+        let set = Bugs::of([Bug::RaftCommitOldTerm]);
+        assert!(set.has(Bug::RaftCommitOldTerm));
+        assert!(!set.has(Bug::RaftForgetSessions));
+        assert_eq!(set.iter().collect::<Vec<_>>(), vec![Bug::RaftCommitOldTerm]);
+        assert!(Bug::ALL.iter().all(|bug| !Bugs::NONE.has(*bug)));
+    }
+}

@@ -1,0 +1,90 @@
+//! The client library of the log: finds the leader and follows redirects.
+//! Retrying a command (with the same session key) is the caller's choice.
+
+use std::time::Duration;
+use thiserror::Error;
+
+use super::protocol::{AppendReply, ClientAppend, LogRequest};
+use crate::{net::Rpc, observe::NodeName};
+
+/// Why one append attempt did not return an index. Except for `Rejected`,
+/// the command may or may not have been appended: the outcome is unknown.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum AppendError {
+    #[error("no reply in time")]
+    Timeout,
+    #[error("the leader is busy")]
+    Busy,
+    #[error("no leader found")]
+    NoLeader,
+    #[error("the session has moved past this command")]
+    Stale,
+    #[error("rejected: {0}")]
+    Rejected(String),
+}
+
+/// A client's handle on the log cluster.
+pub struct LogClient {
+    rpc: Rpc,
+    replicas: Vec<NodeName>,
+    leader: Option<NodeName>,
+    next_guess: usize,
+}
+
+impl LogClient {
+    pub fn new(rpc: Rpc, replicas: Vec<NodeName>) -> LogClient {
+        LogClient {
+            rpc,
+            replicas,
+            leader: None,
+            next_guess: 0,
+        }
+    }
+
+    /// One attempt to append `command`: asks the replica believed to lead and
+    /// follows redirects, at most one hop per replica, each bounded by
+    /// `timeout`. Returns the index the command was applied at.
+    pub async fn append(
+        &mut self,
+        command: &ClientAppend,
+        timeout: Duration,
+    ) -> Result<u64, AppendError> {
+        let request = LogRequest::Client(command.clone());
+        for _ in 0..self.replicas.len() {
+            let target = match &self.leader {
+                Some(leader) => leader.clone(),
+                None => self.guess(),
+            };
+            match self
+                .rpc
+                .call::<_, AppendReply>(&target, &request, timeout)
+                .await
+            {
+                Ok(AppendReply::Appended { index }) => {
+                    self.leader = Some(target);
+                    return Ok(index);
+                }
+                Ok(AppendReply::NotLeader { leader }) => {
+                    self.leader = leader
+                        .and_then(|name| self.rpc.lookup(&name).cloned())
+                        .filter(|name| *name != target);
+                }
+                Ok(AppendReply::Busy) => return Err(AppendError::Busy),
+                Ok(AppendReply::Stale) => return Err(AppendError::Stale),
+                Ok(AppendReply::Rejected { reason }) => return Err(AppendError::Rejected(reason)),
+                Err(_) => {
+                    self.leader = None;
+                    return Err(AppendError::Timeout);
+                }
+            }
+        }
+        Err(AppendError::NoLeader)
+    }
+
+    /// The next replica to try when no leader is known, in rotation.
+    fn guess(&mut self) -> NodeName {
+        let replica = self.replicas[self.next_guess % self.replicas.len()].clone();
+        self.next_guess += 1;
+        replica
+    }
+}

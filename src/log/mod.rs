@@ -1,0 +1,52 @@
+//! A Raft replicated write-ahead log with client sessions.
+//!
+//! Nodes `log-N` run [`run_replica`]. Clients append through [`LogClient`].
+//! What it implements (Raft paper and Ongaro's dissertation):
+//!
+//! - election with randomized timeouts and a no-op entry at the start of each
+//!   term, so entries of earlier terms commit only under a current-term entry;
+//! - replication with one append in flight per follower and bounded batches;
+//! - commit by the current-term rule;
+//! - term, vote and entries synced before any reply that depends on them;
+//! - recovery from the synced write-ahead log, replaying committed entries;
+//! - redirects to the known leader;
+//! - client sessions (dissertation §6.3): a retried or duplicated append is
+//!   applied once and acknowledged with its original index.
+
+mod client;
+mod protocol;
+mod replica;
+mod sessions;
+mod types;
+mod wal;
+
+pub use client::{AppendError, LogClient};
+pub use protocol::{AppendReply, ClientAppend};
+pub use replica::{LogConfig, run_replica};
+pub use sessions::{Applied, StateMachine};
+pub use types::{Entry, EntryId, EntryKind};
+pub use wal::{DurableLog, read_durable};
+
+use serde::Serialize;
+
+/// Trace events of a log replica.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "log", rename_all = "kebab-case")]
+pub enum LogEvent {
+    /// Recovery finished: what the synced write-ahead log held.
+    Recovered {
+        term: u64,
+        last_index: u64,
+        commit: u64,
+    },
+    /// The replica won an election.
+    Elected { term: u64 },
+    /// The replica applied the entry at `index` to its state machine;
+    /// `duplicate` when its session showed the command was applied before.
+    Applied {
+        index: u64,
+        term: u64,
+        entry: EntryId,
+        duplicate: bool,
+    },
+}

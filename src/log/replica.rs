@@ -1,0 +1,841 @@
+//! One Raft replica: an actor that owns all of its state and handles one input
+//! at a time (a request, a peer's reply, or a timer), so that a handler that
+//! waits for its disk sync never interleaves with another.
+
+use futures::{FutureExt, StreamExt, channel::mpsc, pin_mut, select_biased};
+use rand::Rng;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    ops::Range,
+    time::Duration,
+};
+
+use super::{
+    LogEvent,
+    protocol::{
+        AppendReply, AppendRequest, AppendResponse, ClientAppend, LogRequest, VoteRequest,
+        VoteResponse,
+    },
+    sessions::{Applied, StateMachine},
+    types::{Entry, EntryKind},
+    wal::{self, DurableLog, WalRecord},
+};
+use crate::{
+    bugs::Bug,
+    net::{CallError, Incoming, ReplyTo, Request, Rpc},
+    node::NodeEnv,
+    observe::{Event, NodeName},
+    storage::Storage,
+};
+
+/// Entries sent in one append.
+const MAX_BATCH_ENTRIES: u64 = 64;
+/// Appends outstanding to one follower at most. Normally one; a heartbeat
+/// goes out even while an earlier append waits for its reply, so that one
+/// lost message does not starve the follower into an election.
+const MAX_OUTSTANDING_APPENDS: u32 = 4;
+/// Entries a leader holds uncommitted before it answers `Busy`.
+const MAX_UNCOMMITTED: u64 = 256;
+/// Client calls waiting for their command to commit before new ones are
+/// answered `Busy`.
+const MAX_WAITERS: usize = 1024;
+/// The largest command payload accepted.
+pub const MAX_COMMAND_BYTES: usize = 4096;
+
+/// The settings of the log cluster.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// Every replica of the cluster, this one included.
+    pub replicas: Vec<NodeName>,
+    /// A follower that hears from no leader for a time drawn from this range
+    /// starts an election.
+    pub election_timeout: Range<Duration>,
+    /// How often a leader contacts each follower.
+    pub heartbeat: Duration,
+    /// How long a replica waits for a peer's reply.
+    pub rpc_timeout: Duration,
+}
+
+/// Runs one incarnation of a log replica until the node is killed.
+pub async fn run_replica(env: NodeEnv, config: LogConfig) {
+    let incarnation = env.boot().await;
+    let storage = env.storage();
+    let durable = wal::recover(&storage);
+    let (rpc, incoming) = Rpc::bind(&env, incarnation).await;
+    let (replies_tx, replies_rx) = mpsc::unbounded();
+    let replica = Replica::recover(env, config, rpc, storage, durable, replies_tx);
+    replica.run(incoming, replies_rx).await;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Follower,
+    Candidate,
+    Leader,
+}
+
+/// What the leader knows of one follower.
+#[derive(Debug, Clone, Copy)]
+struct Peer {
+    next: u64,
+    matched: u64,
+    /// Appends sent and not yet answered (or timed out).
+    outstanding: u32,
+    /// When the last append went out, on the monotonic clock.
+    last_sent: Duration,
+}
+
+/// A peer's answer to one of our calls, fed back into the actor. The queue
+/// holding them is bounded by construction: a few appends per follower and
+/// one vote request per peer per election are outstanding at a time.
+enum PeerReply {
+    Vote {
+        peer: NodeName,
+        term: u64,
+        result: Result<VoteResponse, CallError>,
+    },
+    Append {
+        peer: NodeName,
+        term: u64,
+        prev_index: u64,
+        count: u64,
+        result: Result<AppendResponse, CallError>,
+    },
+}
+
+enum Step {
+    Request(Option<Result<Request<LogRequest>, (ReplyTo, String)>>),
+    Reply(Option<PeerReply>),
+    Timer,
+}
+
+struct Replica {
+    env: NodeEnv,
+    config: LogConfig,
+    rpc: Rpc,
+    storage: Storage,
+    replies_tx: mpsc::UnboundedSender<PeerReply>,
+
+    // Persistent state, mirrored in the write-ahead log.
+    term: u64,
+    voted_for: Option<String>,
+    /// Entry `i` (1-based) is `log[i - 1]`.
+    log: Vec<Entry>,
+    /// Whether the write-ahead log has writes a reply may depend on that are
+    /// not synced yet.
+    unsynced: bool,
+
+    // Volatile state.
+    role: Role,
+    leader: Option<NodeName>,
+    commit: u64,
+    applied: u64,
+    machine: StateMachine,
+    election_deadline: Duration,
+    next_heartbeat: Duration,
+    votes: BTreeSet<NodeName>,
+    peers: BTreeMap<NodeName, Peer>,
+    /// Client calls waiting for their command to be applied.
+    waiters: BTreeMap<(u64, u64), Vec<ReplyTo>>,
+    /// Client replies to send once the current step is done.
+    client_replies: Vec<(ReplyTo, AppendReply)>,
+}
+
+impl Replica {
+    fn recover(
+        env: NodeEnv,
+        config: LogConfig,
+        rpc: Rpc,
+        storage: Storage,
+        durable: DurableLog,
+        replies_tx: mpsc::UnboundedSender<PeerReply>,
+    ) -> Replica {
+        env.record(Event::Log(LogEvent::Recovered {
+            term: durable.term,
+            last_index: durable.entries.len() as u64,
+            commit: durable.commit,
+        }));
+        let mut replica = Replica {
+            env,
+            config,
+            rpc,
+            storage,
+            replies_tx,
+            term: durable.term,
+            voted_for: durable.voted_for,
+            log: durable.entries,
+            unsynced: false,
+            role: Role::Follower,
+            leader: None,
+            commit: durable.commit,
+            applied: 0,
+            machine: StateMachine::default(),
+            election_deadline: Duration::ZERO,
+            next_heartbeat: Duration::ZERO,
+            votes: BTreeSet::new(),
+            peers: BTreeMap::new(),
+            waiters: BTreeMap::new(),
+            client_replies: Vec::new(),
+        };
+        replica.replay_committed();
+        replica.reset_election_deadline();
+        replica
+    }
+
+    /// Re-applies the entries known committed at the last crash, rebuilding
+    /// the state machine and its sessions.
+    fn replay_committed(&mut self) {
+        let forget_sessions = self.env.bugs.has(Bug::RaftForgetSessions);
+        while self.applied < self.commit {
+            let index = self.applied + 1;
+            let entry = &self.log[index as usize - 1];
+            let outcome = if forget_sessions {
+                self.machine.apply_forgetting_sessions(entry)
+            } else {
+                self.machine.apply(index, entry)
+            };
+            self.record_applied(index, outcome);
+            self.applied = index;
+        }
+    }
+
+    async fn run(
+        mut self,
+        mut incoming: Incoming,
+        mut replies: mpsc::UnboundedReceiver<PeerReply>,
+    ) {
+        loop {
+            let wake = match self.role {
+                Role::Leader => self.next_heartbeat,
+                Role::Follower | Role::Candidate => self.election_deadline,
+            };
+            let wait = wake.saturating_sub(self.env.clock.mono_now());
+            let step = {
+                let timer = self.env.clock.sleep(wait).fuse();
+                let request = incoming.next::<LogRequest>().fuse();
+                let reply = replies.next().fuse();
+                pin_mut!(timer, request, reply);
+                select_biased! {
+                    reply = reply => Step::Reply(reply),
+                    request = request => Step::Request(request),
+                    () = timer => Step::Timer,
+                }
+            };
+            match step {
+                Step::Reply(Some(reply)) => self.on_peer_reply(reply).await,
+                Step::Request(Some(Ok(request))) => self.on_request(request).await,
+                Step::Request(Some(Err((reply, error)))) => {
+                    let reason = format!("malformed request: {error}");
+                    self.rpc
+                        .reply(reply, &AppendReply::Rejected { reason })
+                        .await;
+                }
+                Step::Timer => self.on_timer().await,
+                // The endpoint is gone: the node is being killed.
+                Step::Request(None) | Step::Reply(None) => return,
+            }
+            self.send_client_replies().await;
+        }
+    }
+
+    // ----- inputs -------------------------------------------------------
+
+    async fn on_request(&mut self, request: Request<LogRequest>) {
+        match request.body {
+            LogRequest::Vote(vote) => self.on_vote(vote, request.reply).await,
+            LogRequest::Append(append) => self.on_append(append, request.reply).await,
+            LogRequest::Client(command) => self.on_client(command, request.reply).await,
+        }
+    }
+
+    async fn on_timer(&mut self) {
+        let now = self.env.clock.mono_now();
+        match self.role {
+            Role::Leader if now >= self.next_heartbeat => {
+                self.next_heartbeat = now + self.config.heartbeat;
+                for peer in self.other_replicas() {
+                    self.replicate(&peer, true);
+                }
+            }
+            Role::Follower | Role::Candidate if now >= self.election_deadline => {
+                self.start_election().await;
+            }
+            _ => {}
+        }
+    }
+
+    async fn on_vote(&mut self, request: VoteRequest, reply: ReplyTo) {
+        if request.term > self.term {
+            self.adopt_term(request.term);
+        }
+        let up_to_date =
+            (request.last_term, request.last_index) >= (self.last_term(), self.last_index());
+        let free = self
+            .voted_for
+            .as_ref()
+            .is_none_or(|voted| *voted == request.candidate);
+        let granted = request.term == self.term && up_to_date && free;
+        if granted && self.voted_for.is_none() {
+            self.voted_for = Some(request.candidate);
+            self.write_hard_state();
+        }
+        if granted {
+            self.reset_election_deadline();
+        }
+        let response = VoteResponse {
+            term: self.term,
+            granted,
+        };
+        self.persist_then_reply(reply, &response, "log.vote.before-sync")
+            .await;
+    }
+
+    async fn on_append(&mut self, request: AppendRequest, reply: ReplyTo) {
+        if request.term < self.term {
+            let response = AppendResponse {
+                term: self.term,
+                success: false,
+                retry_from: 0,
+            };
+            self.persist_then_reply(reply, &response, "log.append.before-sync")
+                .await;
+            return;
+        }
+        if request.term > self.term {
+            self.adopt_term(request.term);
+        }
+        if self.role != Role::Follower {
+            self.step_down();
+        }
+        self.leader = self.rpc.lookup(&request.leader).cloned();
+        self.reset_election_deadline();
+
+        let prev = request.prev_index;
+        let retry_from = if prev > self.last_index() {
+            Some(self.last_index() + 1)
+        } else if self.term_at(prev) != request.prev_term {
+            // Skip back over the whole conflicting term at once.
+            let conflicting = self.term_at(prev);
+            let mut first = prev;
+            while first > self.commit + 1 && self.term_at(first - 1) == conflicting {
+                first -= 1;
+            }
+            Some(first.max(1))
+        } else {
+            None
+        };
+        if let Some(retry_from) = retry_from {
+            let response = AppendResponse {
+                term: self.term,
+                success: false,
+                retry_from,
+            };
+            self.persist_then_reply(reply, &response, "log.append.before-sync")
+                .await;
+            return;
+        }
+
+        // Keep entries we already hold; replace from the first conflict on.
+        let first_new = request
+            .entries
+            .iter()
+            .enumerate()
+            .find(|(offset, entry)| {
+                let index = prev + 1 + *offset as u64;
+                index > self.last_index() || self.term_at(index) != entry.term
+            })
+            .map(|(offset, _)| offset);
+        if let Some(offset) = first_new {
+            let first_index = prev + 1 + offset as u64;
+            if first_index <= self.commit {
+                // Only a broken leader asks this: committed entries are never
+                // replaced. The follower trusts its leader, as Raft does, and
+                // the checkers see the divergence; the log says why.
+                tracing::error!(
+                    node = %self.env.name,
+                    leader = %request.leader,
+                    index = first_index,
+                    commit = self.commit,
+                    "overwriting a committed entry"
+                );
+            }
+            let entries = request.entries[offset..].to_vec();
+            self.log.truncate(first_index as usize - 1);
+            self.log.extend(entries.iter().cloned());
+            self.write_wal(WalRecord::Entries {
+                first_index,
+                entries,
+            });
+        }
+        let last_new = prev + request.entries.len() as u64;
+        let response = AppendResponse {
+            term: self.term,
+            success: true,
+            retry_from: 0,
+        };
+        self.persist_then_reply(reply, &response, "log.append.before-sync")
+            .await;
+        let commit = request.leader_commit.min(last_new);
+        if commit > self.commit {
+            self.set_commit(commit);
+            self.apply_committed();
+        }
+    }
+
+    async fn on_client(&mut self, command: ClientAppend, reply: ReplyTo) {
+        if command.data.len() > MAX_COMMAND_BYTES {
+            let reason = format!(
+                "command of {} bytes exceeds the limit of {MAX_COMMAND_BYTES}",
+                command.data.len()
+            );
+            self.client_replies
+                .push((reply, AppendReply::Rejected { reason }));
+            return;
+        }
+        if self.role != Role::Leader {
+            let leader = self.leader.as_ref().map(|name| name.to_string());
+            self.client_replies
+                .push((reply, AppendReply::NotLeader { leader }));
+            return;
+        }
+        match self.machine.lookup(command.client, command.seq) {
+            Some(Some(index)) => {
+                self.client_replies
+                    .push((reply, AppendReply::Appended { index }));
+                return;
+            }
+            Some(None) => {
+                self.client_replies.push((reply, AppendReply::Stale));
+                return;
+            }
+            None => {}
+        }
+        let waiting: usize = self.waiters.values().map(Vec::len).sum();
+        if waiting >= MAX_WAITERS {
+            self.client_replies.push((reply, AppendReply::Busy));
+            return;
+        }
+        let key = (command.client, command.seq);
+        let in_log = self
+            .log
+            .get(self.applied as usize..)
+            .unwrap_or_default()
+            .iter()
+            .any(|entry| matches!(&entry.kind, EntryKind::Command { client, seq, .. } if (*client, *seq) == key));
+        if !in_log {
+            if self.last_index() - self.commit >= MAX_UNCOMMITTED {
+                self.client_replies.push((reply, AppendReply::Busy));
+                return;
+            }
+            let entry = Entry {
+                term: self.term,
+                kind: EntryKind::Command {
+                    client: command.client,
+                    seq: command.seq,
+                    data: command.data,
+                },
+            };
+            self.append_as_leader(entry).await;
+            // Persisted here, sent nowhere yet: a crash now strands the
+            // entry on this replica alone.
+            self.env.crash_point("log.leader.before-replicate").await;
+        }
+        self.waiters.entry(key).or_default().push(reply);
+        if self.role == Role::Leader {
+            self.replicate_to_all();
+            self.advance_commit().await;
+        }
+    }
+
+    async fn on_peer_reply(&mut self, reply: PeerReply) {
+        match reply {
+            PeerReply::Vote { term, result, peer } => {
+                let Ok(response) = result else { return };
+                if response.term > self.term {
+                    self.adopt_term(response.term);
+                    self.step_down();
+                    return;
+                }
+                if self.role != Role::Candidate || term != self.term || !response.granted {
+                    return;
+                }
+                self.votes.insert(peer);
+                if self.votes.len() >= self.majority() {
+                    self.become_leader().await;
+                }
+            }
+            PeerReply::Append {
+                peer,
+                term,
+                prev_index,
+                count,
+                result,
+            } => {
+                if term != self.term || self.role != Role::Leader {
+                    return;
+                }
+                let last_index = self.last_index();
+                let Some(state) = self.peers.get_mut(&peer) else {
+                    return;
+                };
+                state.outstanding = state.outstanding.saturating_sub(1);
+                let Ok(response) = result else { return };
+                if response.term > self.term {
+                    self.adopt_term(response.term);
+                    self.step_down();
+                    return;
+                }
+                if response.success {
+                    state.matched = state.matched.max(prev_index + count);
+                    state.next = state.next.max(state.matched + 1);
+                } else {
+                    state.next = response
+                        .retry_from
+                        .min(prev_index)
+                        .max(state.matched + 1)
+                        .max(1);
+                }
+                let behind = state.next <= last_index || !response.success;
+                if response.success {
+                    self.advance_commit().await;
+                }
+                if behind && self.role == Role::Leader {
+                    self.replicate(&peer, false);
+                }
+            }
+        }
+    }
+
+    // ----- roles --------------------------------------------------------
+
+    async fn start_election(&mut self) {
+        self.term += 1;
+        self.voted_for = Some(self.env.name.to_string());
+        self.role = Role::Candidate;
+        self.leader = None;
+        self.votes = BTreeSet::from([self.env.name.clone()]);
+        self.write_hard_state();
+        self.reset_election_deadline();
+        self.sync().await;
+        if self.votes.len() >= self.majority() {
+            self.become_leader().await;
+            return;
+        }
+        let request = LogRequest::Vote(VoteRequest {
+            term: self.term,
+            candidate: self.env.name.to_string(),
+            last_index: self.last_index(),
+            last_term: self.last_term(),
+        });
+        for peer in self.other_replicas() {
+            let rpc = self.rpc.clone();
+            let replies = self.replies_tx.clone();
+            let request = request.clone();
+            let (term, timeout) = (self.term, self.config.rpc_timeout);
+            madsim::task::spawn_local(async move {
+                let result = rpc.call(&peer, &request, timeout).await;
+                let _ = replies.unbounded_send(PeerReply::Vote { peer, term, result });
+            });
+        }
+    }
+
+    async fn become_leader(&mut self) {
+        self.role = Role::Leader;
+        self.leader = Some(self.env.name.clone());
+        let next = self.last_index() + 1;
+        self.peers = self
+            .other_replicas()
+            .into_iter()
+            .map(|peer| {
+                (
+                    peer,
+                    Peer {
+                        next,
+                        matched: 0,
+                        outstanding: 0,
+                        last_sent: Duration::ZERO,
+                    },
+                )
+            })
+            .collect();
+        self.env
+            .record(Event::Log(LogEvent::Elected { term: self.term }));
+        // The no-op gives the new term an entry of its own, so that earlier
+        // terms' entries commit only beneath it (Raft paper §5.4.2).
+        if !self.env.bugs.has(Bug::RaftCommitOldTerm) {
+            self.append_as_leader(Entry {
+                term: self.term,
+                kind: EntryKind::Noop,
+            })
+            .await;
+        }
+        self.next_heartbeat = self.env.clock.mono_now() + self.config.heartbeat;
+        self.replicate_to_all();
+        self.advance_commit().await;
+    }
+
+    /// Moves to a newer term, forgetting the vote of the old one.
+    fn adopt_term(&mut self, term: u64) {
+        debug_assert!(term > self.term);
+        self.term = term;
+        self.voted_for = None;
+        self.write_hard_state();
+        if self.role != Role::Follower {
+            self.step_down();
+        }
+    }
+
+    fn step_down(&mut self) {
+        if self.role == Role::Leader {
+            let leader = None;
+            for (_, waiting) in std::mem::take(&mut self.waiters) {
+                for reply in waiting {
+                    let answer = AppendReply::NotLeader {
+                        leader: leader.clone(),
+                    };
+                    self.client_replies.push((reply, answer));
+                }
+            }
+            self.peers.clear();
+        }
+        self.role = Role::Follower;
+        self.leader = None;
+        self.reset_election_deadline();
+    }
+
+    // ----- leader duties ------------------------------------------------
+
+    async fn append_as_leader(&mut self, entry: Entry) {
+        let first_index = self.last_index() + 1;
+        self.log.push(entry.clone());
+        self.write_wal(WalRecord::Entries {
+            first_index,
+            entries: vec![entry],
+        });
+        self.env.crash_point("log.leader.before-sync").await;
+        // The leader counts itself towards a majority only for synced entries.
+        self.sync().await;
+    }
+
+    /// Sends new entries to every follower not already waiting for a reply.
+    fn replicate_to_all(&mut self) {
+        for peer in self.other_replicas() {
+            self.replicate(&peer, false);
+        }
+    }
+
+    /// Sends `peer` an append from its next index: now if nothing is
+    /// outstanding, or as a `heartbeat` once the last send is a heartbeat
+    /// interval old.
+    fn replicate(&mut self, peer: &NodeName, heartbeat: bool) {
+        let last_index = self.last_index();
+        let now = self.env.clock.mono_now();
+        let Some(state) = self.peers.get(peer).copied() else {
+            return;
+        };
+        let overdue = heartbeat && now >= state.last_sent + self.config.heartbeat;
+        if state.outstanding >= MAX_OUTSTANDING_APPENDS || (state.outstanding > 0 && !overdue) {
+            return;
+        }
+        let prev_index = state.next - 1;
+        let end = last_index.min(prev_index + MAX_BATCH_ENTRIES);
+        let entries = self.log[prev_index as usize..end as usize].to_vec();
+        let count = entries.len() as u64;
+        let request = LogRequest::Append(AppendRequest {
+            term: self.term,
+            leader: self.env.name.to_string(),
+            prev_index,
+            prev_term: self.term_at(prev_index),
+            entries,
+            leader_commit: self.commit,
+        });
+        if let Some(state) = self.peers.get_mut(peer) {
+            state.outstanding += 1;
+            state.last_sent = now;
+        }
+        let rpc = self.rpc.clone();
+        let replies = self.replies_tx.clone();
+        let (peer, term, timeout) = (peer.clone(), self.term, self.config.rpc_timeout);
+        madsim::task::spawn_local(async move {
+            let result = rpc.call(&peer, &request, timeout).await;
+            let _ = replies.unbounded_send(PeerReply::Append {
+                peer,
+                term,
+                prev_index,
+                count,
+                result,
+            });
+        });
+    }
+
+    /// Commits the highest index a majority holds, under the current-term
+    /// rule: an entry of an earlier term commits only beneath one of this
+    /// term (Raft paper figure 8).
+    async fn advance_commit(&mut self) {
+        let count_old_terms = self.env.bugs.has(Bug::RaftCommitOldTerm);
+        let mut commit = self.commit;
+        for index in (self.commit + 1..=self.last_index()).rev() {
+            if !count_old_terms && self.term_at(index) != self.term {
+                break;
+            }
+            let holders = 1 + self
+                .peers
+                .values()
+                .filter(|peer| peer.matched >= index)
+                .count();
+            if holders >= self.majority() {
+                commit = index;
+                break;
+            }
+        }
+        if commit > self.commit {
+            self.set_commit(commit);
+            self.env.crash_point("log.leader.after-commit").await;
+            self.apply_committed();
+        }
+    }
+
+    // ----- state machine ------------------------------------------------
+
+    fn set_commit(&mut self, commit: u64) {
+        self.commit = commit;
+        // Not synced on its own: it rides along with the next sync, after the
+        // entries it covers, and only speeds up recovery.
+        self.write_wal(WalRecord::Commit { index: commit });
+    }
+
+    fn apply_committed(&mut self) {
+        // Only a follower told to overwrite committed entries can hold fewer
+        // entries than its commit index; it applies what it has.
+        while self.applied < self.commit.min(self.last_index()) {
+            let index = self.applied + 1;
+            let outcome = self.machine.apply(index, &self.log[index as usize - 1]);
+            self.record_applied(index, outcome);
+            self.applied = index;
+            let (key, answer) = match outcome {
+                Applied::Noop => continue,
+                Applied::Command { client, seq } => {
+                    ((client, seq), AppendReply::Appended { index })
+                }
+                Applied::Duplicate {
+                    client,
+                    seq,
+                    original: Some(original),
+                } => ((client, seq), AppendReply::Appended { index: original }),
+                Applied::Duplicate {
+                    client,
+                    seq,
+                    original: None,
+                } => ((client, seq), AppendReply::Stale),
+            };
+            for reply in self.waiters.remove(&key).unwrap_or_default() {
+                self.client_replies.push((reply, answer.clone()));
+            }
+        }
+    }
+
+    fn record_applied(&self, index: u64, outcome: Applied) {
+        let entry = &self.log[index as usize - 1];
+        self.env.record(Event::Log(LogEvent::Applied {
+            index,
+            term: entry.term,
+            entry: entry.id(),
+            duplicate: matches!(outcome, Applied::Duplicate { .. }),
+        }));
+    }
+
+    async fn send_client_replies(&mut self) {
+        for (reply, answer) in std::mem::take(&mut self.client_replies) {
+            self.rpc.reply(reply, &answer).await;
+        }
+    }
+
+    // ----- persistence --------------------------------------------------
+
+    fn write_hard_state(&mut self) {
+        self.write_wal(WalRecord::HardState {
+            term: self.term,
+            voted_for: self.voted_for.clone(),
+        });
+    }
+
+    fn write_wal(&mut self, record: WalRecord) {
+        if !matches!(record, WalRecord::Commit { .. }) {
+            self.unsynced = true;
+        }
+        wal::write(&self.storage, &record);
+    }
+
+    async fn sync(&mut self) {
+        if self.unsynced {
+            self.unsynced = false;
+            self.storage.sync(wal::WAL_FILE).await;
+        }
+    }
+
+    /// Sends a reply that promises what the write-ahead log holds, after
+    /// syncing it; or, with the planted bug, before.
+    async fn persist_then_reply<A: serde::Serialize>(
+        &mut self,
+        reply: ReplyTo,
+        response: &A,
+        crash_point: &'static str,
+    ) {
+        if !self.unsynced {
+            self.rpc.reply(reply, response).await;
+            return;
+        }
+        if self.env.bugs.has(Bug::RaftAckBeforePersist) {
+            self.rpc.reply(reply, response).await;
+            self.env.crash_point(crash_point).await;
+            self.sync().await;
+        } else {
+            self.env.crash_point(crash_point).await;
+            self.sync().await;
+            self.rpc.reply(reply, response).await;
+        }
+    }
+
+    // ----- helpers ------------------------------------------------------
+
+    fn reset_election_deadline(&mut self) {
+        let range = self.config.election_timeout.clone();
+        let timeout = if range.start < range.end {
+            madsim::rand::thread_rng().gen_range(range)
+        } else {
+            range.start
+        };
+        self.election_deadline = self.env.clock.mono_now() + timeout;
+    }
+
+    fn last_index(&self) -> u64 {
+        self.log.len() as u64
+    }
+
+    fn last_term(&self) -> u64 {
+        self.log.last().map_or(0, |entry| entry.term)
+    }
+
+    fn term_at(&self, index: u64) -> u64 {
+        match index {
+            0 => 0,
+            _ => self
+                .log
+                .get(index as usize - 1)
+                .map_or(0, |entry| entry.term),
+        }
+    }
+
+    fn majority(&self) -> usize {
+        self.config.replicas.len() / 2 + 1
+    }
+
+    fn other_replicas(&self) -> Vec<NodeName> {
+        self.config
+            .replicas
+            .iter()
+            .filter(|name| **name != self.env.name)
+            .cloned()
+            .collect()
+    }
+}

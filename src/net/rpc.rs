@@ -1,0 +1,246 @@
+//! Request/response calls over the fabric.
+//!
+//! A call gets an id that embeds the caller's persisted incarnation, so a
+//! response that arrives after a restart can never complete a new call. The
+//! first response to a call wins; later copies are dropped. Requests are
+//! queued for the node's server (bounded, like a socket buffer) and answered
+//! through a [`ReplyTo`]; a duplicated request is answered twice.
+
+use futures::channel::{mpsc, oneshot};
+use madsim::net::Endpoint;
+use serde::{Serialize, de::DeserializeOwned};
+use std::{
+    cell::{Cell, RefCell},
+    collections::BTreeMap,
+    net::SocketAddr,
+    rc::Rc,
+    sync::Arc,
+    time::Duration,
+};
+use thiserror::Error;
+
+use super::{Fabric, MAX_MESSAGE_BYTES, PACKET_TAG, Packet, PacketKind, decode, encode};
+use crate::{clock::Clock, node::NodeEnv, observe::NodeName};
+
+/// Requests waiting for the server before new ones are dropped.
+const INCOMING_QUEUE: usize = 1024;
+/// Calls in flight before new ones fail at once.
+const MAX_PENDING_CALLS: usize = 4096;
+
+/// Why a call returned no response.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CallError {
+    #[error("no response within {0:?}")]
+    Timeout(Duration),
+    #[error("unknown node {0}")]
+    UnknownNode(String),
+    #[error("message of {0} bytes exceeds the limit")]
+    TooLarge(usize),
+    #[error("too many calls in flight")]
+    Overloaded,
+    #[error("malformed response: {0}")]
+    Malformed(String),
+}
+
+/// A node's messaging handle. Cheap to clone; lives as long as the node.
+#[derive(Clone)]
+pub struct Rpc {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    name: NodeName,
+    addr: SocketAddr,
+    endpoint: Endpoint,
+    fabric: Arc<Fabric>,
+    directory: Arc<super::Directory>,
+    clock: Clock,
+    incarnation: u64,
+    next_call: Cell<u64>,
+    pending: RefCell<BTreeMap<u64, oneshot::Sender<Vec<u8>>>>,
+}
+
+/// Where to send the response to one request.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplyTo {
+    to: SocketAddr,
+    call: u64,
+}
+
+/// One decoded request.
+#[derive(Debug)]
+pub struct Request<T> {
+    pub from: SocketAddr,
+    pub body: T,
+    pub reply: ReplyTo,
+}
+
+/// The stream of requests addressed to this node.
+pub struct Incoming {
+    rx: mpsc::Receiver<RawRequest>,
+}
+
+struct RawRequest {
+    from: SocketAddr,
+    body: Vec<u8>,
+    reply: ReplyTo,
+}
+
+impl Rpc {
+    /// Binds the node's endpoint and starts receiving. `incarnation` must
+    /// come from [`NodeEnv::boot`].
+    pub async fn bind(env: &NodeEnv, incarnation: u64) -> (Rpc, Incoming) {
+        let addr = env
+            .directory
+            .addr(&env.name)
+            .unwrap_or_else(|| panic!("node {} is missing from the directory", env.name));
+        let endpoint = Endpoint::bind(addr)
+            .await
+            .unwrap_or_else(|error| panic!("node {} cannot bind {addr}: {error}", env.name));
+        let inner = Rc::new(Inner {
+            name: env.name.clone(),
+            addr,
+            endpoint,
+            fabric: env.fabric.clone(),
+            directory: env.directory.clone(),
+            clock: env.clock.clone(),
+            incarnation,
+            next_call: Cell::new(0),
+            pending: RefCell::new(BTreeMap::new()),
+        });
+        let (tx, rx) = mpsc::channel(INCOMING_QUEUE);
+        madsim::task::spawn_local(receive_loop(inner.clone(), tx));
+        (Rpc { inner }, Incoming { rx })
+    }
+
+    pub fn name(&self) -> &NodeName {
+        &self.inner.name
+    }
+
+    /// The node name behind an address, if it is one of the run's nodes.
+    pub fn name_of(&self, addr: SocketAddr) -> Option<&NodeName> {
+        self.inner.directory.name_of(addr.ip())
+    }
+
+    /// Looks a node name up in the directory.
+    pub fn lookup(&self, name: &str) -> Option<&NodeName> {
+        self.inner.directory.lookup(name)
+    }
+
+    /// Sends `request` to `to` and waits up to `timeout` (on this node's
+    /// monotonic clock) for the first response.
+    pub async fn call<Q: Serialize, A: DeserializeOwned>(
+        &self,
+        to: &NodeName,
+        request: &Q,
+        timeout: Duration,
+    ) -> Result<A, CallError> {
+        let inner = &self.inner;
+        let dst = inner
+            .directory
+            .addr(to)
+            .ok_or_else(|| CallError::UnknownNode(to.to_string()))?;
+        let body = encode(request);
+        if body.len() > MAX_MESSAGE_BYTES {
+            return Err(CallError::TooLarge(body.len()));
+        }
+        if inner.pending.borrow().len() >= MAX_PENDING_CALLS {
+            return Err(CallError::Overloaded);
+        }
+        let call = (inner.incarnation << 40) | inner.next_call.get();
+        inner.next_call.set(inner.next_call.get() + 1);
+        let (tx, rx) = oneshot::channel();
+        inner.pending.borrow_mut().insert(call, tx);
+        // Forget the call however this future ends (response, timeout, or
+        // the caller dropping it).
+        let _forget = ForgetCall { inner, call };
+        let packet = Packet {
+            from: inner.addr,
+            kind: PacketKind::Request { call },
+            body,
+        };
+        inner
+            .fabric
+            .transmit(&inner.endpoint, &inner.name, inner.addr, dst, packet)
+            .await;
+        match inner.clock.timeout(timeout, rx).await {
+            Some(Ok(body)) => {
+                decode(&body).map_err(|error| CallError::Malformed(error.to_string()))
+            }
+            Some(Err(_)) | None => Err(CallError::Timeout(timeout)),
+        }
+    }
+
+    /// Sends the response to a request.
+    pub async fn reply<A: Serialize>(&self, reply: ReplyTo, response: &A) {
+        let inner = &self.inner;
+        let packet = Packet {
+            from: inner.addr,
+            kind: PacketKind::Response { call: reply.call },
+            body: encode(response),
+        };
+        inner
+            .fabric
+            .transmit(&inner.endpoint, &inner.name, inner.addr, reply.to, packet)
+            .await;
+    }
+}
+
+struct ForgetCall<'a> {
+    inner: &'a Inner,
+    call: u64,
+}
+
+impl Drop for ForgetCall<'_> {
+    fn drop(&mut self) {
+        self.inner.pending.borrow_mut().remove(&self.call);
+    }
+}
+
+impl Incoming {
+    /// The next request, decoded as `T`. A request that does not decode is
+    /// returned as an error with its reply address, so the server can say so.
+    pub async fn next<T: DeserializeOwned>(
+        &mut self,
+    ) -> Option<Result<Request<T>, (ReplyTo, String)>> {
+        use futures::StreamExt;
+        let raw = self.rx.next().await?;
+        Some(match decode(&raw.body) {
+            Ok(body) => Ok(Request {
+                from: raw.from,
+                body,
+                reply: raw.reply,
+            }),
+            Err(error) => Err((raw.reply, error.to_string())),
+        })
+    }
+}
+
+async fn receive_loop(inner: Rc<Inner>, mut requests: mpsc::Sender<RawRequest>) {
+    while let Ok((payload, _transport_source)) = inner.endpoint.recv_from_raw(PACKET_TAG).await {
+        let Ok(packet) = payload.downcast::<Packet>() else {
+            continue;
+        };
+        if packet.body.len() > MAX_MESSAGE_BYTES {
+            continue;
+        }
+        match packet.kind {
+            PacketKind::Response { call } => {
+                if let Some(waiting) = inner.pending.borrow_mut().remove(&call) {
+                    let _ = waiting.send(packet.body);
+                }
+            }
+            PacketKind::Request { call } => {
+                // A full queue drops the request, like a full socket buffer.
+                let _ = requests.try_send(RawRequest {
+                    from: packet.from,
+                    body: packet.body,
+                    reply: ReplyTo {
+                        to: packet.from,
+                        call,
+                    },
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! The environment one node runs in, handed to it by whoever builds the world.
+
+use std::{sync::Arc, time::Duration};
+
+use crate::{
+    bugs::Bugs,
+    clock::Clock,
+    crash::CrashPoints,
+    net::{Directory, Fabric},
+    observe::{Event, NodeName, Observer},
+    storage::{Disk, Storage},
+};
+
+/// Everything a node gets from outside: identity, clock, disk, network, the
+/// observer of its trace events, crash points and planted bugs. Cloned into
+/// each incarnation of the node; only the disk carries anything across a
+/// restart.
+#[derive(Clone)]
+pub struct NodeEnv {
+    pub name: NodeName,
+    pub directory: Arc<Directory>,
+    pub fabric: Arc<Fabric>,
+    pub clock: Clock,
+    pub disk: Arc<Disk>,
+    pub observer: Arc<dyn Observer>,
+    pub crash_points: Arc<dyn CrashPoints>,
+    pub bugs: Bugs,
+}
+
+/// The file holding a node's incarnation counter.
+const INCARNATION_FILE: &str = "incarnation";
+
+impl NodeEnv {
+    /// A handle on this node's disk.
+    pub fn storage(&self) -> Storage {
+        Storage::new(self.disk.clone())
+    }
+
+    /// Records a trace event of this node.
+    pub fn record(&self, event: Event) {
+        self.observer.record(&self.name, event);
+    }
+
+    /// A crash point: the harness may crash the node here. If it does, this
+    /// never returns (the node's tasks are being dropped).
+    pub async fn crash_point(&self, point: &'static str) {
+        if self.crash_points.crash_here(&self.name, point) {
+            self.record(Event::CrashPoint { point });
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Starts a new incarnation: bumps the persisted incarnation number, syncs
+    /// it, records the boot and returns the number. Request and transaction
+    /// ids embed it, so a late duplicate from an earlier life never collides
+    /// with a new one.
+    pub async fn boot(&self) -> u64 {
+        let storage = self.storage();
+        let previous = storage
+            .read_records(INCARNATION_FILE)
+            .records
+            .last()
+            .and_then(|record| <[u8; 8]>::try_from(record.as_slice()).ok())
+            .map_or(0, u64::from_le_bytes);
+        let incarnation = previous + 1;
+        storage.append_record(INCARNATION_FILE, &incarnation.to_le_bytes());
+        storage.sync(INCARNATION_FILE).await;
+        self.record(Event::Boot { incarnation });
+        incarnation
+    }
+
+    /// Sleeps on this node's monotonic clock.
+    pub async fn sleep(&self, duration: Duration) {
+        self.clock.sleep(duration).await;
+    }
+}

@@ -1,0 +1,91 @@
+//! What a node tells the outside world about itself: explicit trace events.
+//!
+//! The harness hashes these events into the run's trace hash, feeds them to its
+//! online checkers and can write them out as JSONL. They are recorded on
+//! purpose, at the points that matter, and never derived from log output.
+
+use serde::{Serialize, Serializer};
+use std::{fmt, sync::Arc};
+
+use crate::log::LogEvent;
+
+/// A node's name, such as `log-2`: cheap to clone, printed as itself.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeName(Arc<str>);
+
+impl NodeName {
+    pub fn new(name: &str) -> NodeName {
+        NodeName(Arc::from(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for NodeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for NodeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for NodeName {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+/// What became of one message at the network choke point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fate {
+    /// Sent on at once.
+    Sent,
+    /// Held back by an extra delay, so later messages may overtake it.
+    Delayed,
+    /// Lost by the per-message drop probability.
+    Dropped,
+    /// Lost because a partition cuts the link.
+    Cut,
+}
+
+/// One trace event of a node.
+#[derive(Debug, Clone, Hash, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// The node started, or started again after a crash, with this incarnation.
+    Boot { incarnation: u64 },
+    /// A crash point the harness chose to crash the node at.
+    CrashPoint { point: &'static str },
+    /// A message left the node through the choke point; `duplicate` when a
+    /// second copy follows later.
+    Message {
+        to: NodeName,
+        bytes: u32,
+        fate: Fate,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        duplicate: bool,
+    },
+    /// Something the Raft log did.
+    Log(LogEvent),
+}
+
+/// Where a node's trace events go. Implemented by the harness; each node holds
+/// one in its [`crate::node::NodeEnv`].
+pub trait Observer: Send + Sync {
+    /// Records `event` as happening now on `node`.
+    fn record(&self, node: &NodeName, event: Event);
+}
+
+/// An observer that forgets everything, for code exercised outside a run.
+pub struct Discard;
+
+impl Observer for Discard {
+    fn record(&self, _node: &NodeName, _event: Event) {}
+}
