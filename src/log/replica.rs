@@ -510,6 +510,7 @@ impl Replica {
 
     async fn start_election(&mut self) {
         self.term += 1;
+        tracing::debug!(term = self.term, "election timeout: standing as candidate");
         self.voted_for = Some(self.env.name.to_string());
         self.role = Role::Candidate;
         self.leader = None;
@@ -587,6 +588,7 @@ impl Replica {
 
     fn step_down(&mut self) {
         if self.role == Role::Leader {
+            tracing::debug!(term = self.term, "stepping down");
             let leader = None;
             for (_, waiting) in std::mem::take(&mut self.waiters) {
                 for reply in waiting {

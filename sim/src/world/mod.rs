@@ -381,6 +381,7 @@ impl World {
         for (from, to) in &links {
             self.fabric.cut(from, to);
         }
+        tracing::info!(?groups, one_way, "partition");
         self.trace
             .harness(NEMESIS, HarnessEvent::Partition { groups, one_way });
         links
