@@ -23,14 +23,32 @@ pub enum Bug {
     /// by counting replicas (Raft paper, figure 8): a later leader can overwrite
     /// an entry that was reported committed.
     RaftCommitOldTerm,
+    /// The bank workload moves money with an unconditional read-modify-write
+    /// under READ COMMITTED: two concurrent transfers lose an update.
+    DbLostUpdate,
+    /// The database acknowledges a commit before syncing its record: a crash
+    /// loses a commit a client was told about.
+    DbAckBeforeSync,
+    /// Recovery replays the commit log without checking checksums, so a torn
+    /// record is applied as if whole.
+    DbSkipChecksum,
+    /// Transaction ids restart after a crash, so a late duplicate of an old
+    /// `commit` commits a new, unfinished transaction (and an old write lands
+    /// in it): money moves wrongly, or a client is told of a commit that never
+    /// happened.
+    DbTxnIdReuse,
 }
 
 impl Bug {
     /// Every planted bug, in catalogue order.
-    pub const ALL: [Bug; 3] = [
+    pub const ALL: [Bug; 7] = [
         Bug::RaftAckBeforePersist,
         Bug::RaftForgetSessions,
         Bug::RaftCommitOldTerm,
+        Bug::DbLostUpdate,
+        Bug::DbAckBeforeSync,
+        Bug::DbSkipChecksum,
+        Bug::DbTxnIdReuse,
     ];
 
     /// The bug's stable name, used on the command line and in scenario files.
@@ -39,6 +57,10 @@ impl Bug {
             Bug::RaftAckBeforePersist => "raft-ack-before-persist",
             Bug::RaftForgetSessions => "raft-forget-sessions",
             Bug::RaftCommitOldTerm => "raft-commit-old-term",
+            Bug::DbLostUpdate => "db-lost-update",
+            Bug::DbAckBeforeSync => "db-ack-before-sync",
+            Bug::DbSkipChecksum => "db-skip-checksum",
+            Bug::DbTxnIdReuse => "db-txn-id-reuse",
         }
     }
 
@@ -59,6 +81,16 @@ impl Bug {
             Bug::RaftCommitOldTerm => {
                 "a new leader skips the term no-op and commits earlier-term entries by counting replicas"
             }
+            Bug::DbLostUpdate => {
+                "bank transfers read-modify-write balances unconditionally under READ COMMITTED"
+            }
+            Bug::DbAckBeforeSync => "the database acknowledges a commit before syncing it",
+            Bug::DbSkipChecksum => {
+                "database recovery applies a torn record without checking its checksum"
+            }
+            Bug::DbTxnIdReuse => {
+                "transaction ids restart after a crash; a duplicated old commit commits a new transaction"
+            }
         }
     }
 
@@ -68,6 +100,10 @@ impl Bug {
             Bug::RaftAckBeforePersist => &["raft-safety", "durability"],
             Bug::RaftForgetSessions => &["exactly-once"],
             Bug::RaftCommitOldTerm => &["raft-safety", "durability"],
+            Bug::DbLostUpdate => &["conservation"],
+            Bug::DbAckBeforeSync => &["durability"],
+            Bug::DbSkipChecksum => &["durability", "conservation"],
+            Bug::DbTxnIdReuse => &["conservation", "durability"],
         }
     }
 
@@ -75,6 +111,9 @@ impl Bug {
     pub fn workload(self) -> &'static str {
         match self {
             Bug::RaftAckBeforePersist | Bug::RaftForgetSessions | Bug::RaftCommitOldTerm => "log",
+            Bug::DbLostUpdate | Bug::DbAckBeforeSync | Bug::DbSkipChecksum | Bug::DbTxnIdReuse => {
+                "bank"
+            }
         }
     }
 }

@@ -19,7 +19,8 @@ compile_error!(
 
 pub mod bugs;
 pub mod clock;
-pub mod crash;
+pub mod db;
+pub mod fault_points;
 pub mod log;
 pub mod net;
 pub mod node;

@@ -5,14 +5,14 @@ use std::{sync::Arc, time::Duration};
 use crate::{
     bugs::Bugs,
     clock::Clock,
-    crash::CrashPoints,
+    fault_points::FaultPoints,
     net::{Directory, Fabric},
     observe::{Event, NodeName, Observer},
     storage::{Disk, Storage},
 };
 
 /// Everything a node gets from outside: identity, clock, disk, network, the
-/// observer of its trace events, crash points and planted bugs. Cloned into
+/// observer of its trace events, fault points and planted bugs. Cloned into
 /// each incarnation of the node; only the disk carries anything across a
 /// restart.
 #[derive(Clone)]
@@ -23,7 +23,7 @@ pub struct NodeEnv {
     pub clock: Clock,
     pub disk: Arc<Disk>,
     pub observer: Arc<dyn Observer>,
-    pub crash_points: Arc<dyn CrashPoints>,
+    pub faults: Arc<dyn FaultPoints>,
     pub bugs: Bugs,
 }
 
@@ -44,10 +44,20 @@ impl NodeEnv {
     /// A crash point: the harness may crash the node here. If it does, this
     /// never returns (the node's tasks are being dropped).
     pub async fn crash_point(&self, point: &'static str) {
-        if self.crash_points.crash_here(&self.name, point) {
+        if self.faults.crash_here(&self.name, point) {
             self.record(Event::CrashPoint { point });
             std::future::pending::<()>().await;
         }
+    }
+
+    /// A reply point: whether the harness loses the reply this node is about
+    /// to send (its work stays done).
+    pub fn reply_lost(&self, point: &'static str) -> bool {
+        let lost = self.faults.lose_reply_here(&self.name, point);
+        if lost {
+            self.record(Event::ReplyLost { point });
+        }
+        lost
     }
 
     /// Starts a new incarnation: bumps the persisted incarnation number, syncs

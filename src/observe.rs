@@ -7,7 +7,7 @@
 use serde::{Serialize, Serializer};
 use std::{fmt, sync::Arc};
 
-use crate::log::LogEvent;
+use crate::{db::DbEvent, log::LogEvent};
 
 /// A node's name, such as `log-2`: cheap to clone, printed as itself.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -63,6 +63,8 @@ pub enum Event {
     Boot { incarnation: u64 },
     /// A crash point the harness chose to crash the node at.
     CrashPoint { point: &'static str },
+    /// A reply point at which the harness lost the node's reply.
+    ReplyLost { point: &'static str },
     /// A message left the node through the choke point; `duplicate` when a
     /// second copy follows later.
     Message {
@@ -74,6 +76,8 @@ pub enum Event {
     },
     /// Something the Raft log did.
     Log(LogEvent),
+    /// Something the database did.
+    Db(DbEvent),
 }
 
 /// Where a node's trace events go. Implemented by the harness; each node holds

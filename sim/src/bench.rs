@@ -5,7 +5,7 @@ use futures::channel::oneshot;
 use ledger::{
     bugs::Bugs,
     clock::{Clock, ClockSkew},
-    crash::NeverCrash,
+    fault_points::NoFaults,
     net::{Directory, Fabric, Rpc},
     node::NodeEnv,
     observe::NodeName,
@@ -142,7 +142,7 @@ fn harness_ping_pong(runtime: &Runtime) {
             sync_latency: Duration::ZERO..Duration::ZERO,
         }),
         observer: trace.clone(),
-        crash_points: Arc::new(NeverCrash),
+        faults: Arc::new(NoFaults),
         bugs: Bugs::NONE,
     };
     let (client_env, server_env) = (env(&names[0]), env(&names[1]));

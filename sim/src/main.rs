@@ -9,7 +9,7 @@ use sim::{
     fuzz::{self, FuzzOptions, SeedResult},
     logging, report,
     run::{RunOptions, RunOutcome, run},
-    scenario::{self, Scenario, generate},
+    scenario::{self, Scenario},
 };
 use std::{
     io::{IsTerminal, Write},
@@ -170,6 +170,11 @@ fn run_command(args: RunArgs) -> Result<i32> {
     if let Some(level) = &args.log {
         logging::init(level).map_err(|error| bad(format!("--log: {error}")))?;
     }
+    let bugs = args
+        .bugs
+        .iter()
+        .map(|name| parse_bug(name))
+        .collect::<Result<Vec<Bug>>>()?;
     let mut overridden = false;
     let (mut scenario, source) = match (&args.file, args.seed) {
         (Some(file), seed) => {
@@ -180,11 +185,12 @@ fn run_command(args: RunArgs) -> Result<i32> {
             }
             (scenario, Some(file.clone()))
         }
-        (None, Some(seed)) => (generate(seed), None),
+        // The scenario `sim fuzz --bug` runs for this seed, so that a fuzz
+        // seed reruns as `sim run --seed N --bug NAME`.
+        (None, Some(seed)) => (fuzz::scenario_for(seed, bugs.first().copied()), None),
         (None, None) => return Err(bad("give a scenario file, or --seed N to generate one")),
     };
-    for name in &args.bugs {
-        let bug = parse_bug(name)?;
+    for bug in bugs {
         if !scenario
             .system
             .bugs
@@ -314,7 +320,7 @@ fn print_fuzz_summary(summary: &fuzz::FuzzSummary, planned: u64) {
 fn check_determinism(args: SeedsArgs) -> Result<i32> {
     let mut mismatches = 0;
     for seed in args.seeds.clone() {
-        let scenario: Scenario = generate(seed);
+        let scenario: Scenario = fuzz::scenario_for(seed, None);
         let first = run(&scenario, &RunOptions::default());
         let second = run(&scenario, &RunOptions::default());
         let same = first.trace_hash == second.trace_hash && first.events == second.events;

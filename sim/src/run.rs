@@ -10,18 +10,25 @@
 
 use ledger::{
     bugs::{Bug, Bugs},
-    log::read_durable,
+    db::Recovered,
+    log::{DurableLog, read_durable},
     net::NetStats,
     storage::Disk,
 };
 use madsim::runtime::Runtime;
 use serde::Serialize;
-use std::{collections::BTreeMap, panic::AssertUnwindSafe, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    panic::AssertUnwindSafe,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use crate::{
-    check::{self, CheckResult, GroundTruth, Stall},
+    check::{self, BankTruth, CheckResult, GroundTruth, LogTruth, Stall},
     nemesis::Nemesis,
-    scenario::{LOG_LEADER, Scenario},
+    scenario::{LOG_LEADER, Scenario, WorkloadKind},
+    topology::Topology,
     trace::{HarnessEvent, Trace, TraceSummary, now},
     workload::{History, RequestCounts, Workload},
     world::{NEMESIS, World},
@@ -190,10 +197,16 @@ fn run_here(scenario: &Scenario, options: &RunOptions) -> RunOutcome {
     config.net.send_latency = SEND_LATENCY;
     let mut runtime = Runtime::with_seed_and_config(scenario.seed, config);
     runtime.set_time_limit(scenario.duration() + scenario.settle() + Duration::from_secs(60));
-    let trace = Trace::new(options.keep_trace, scenario.cluster.log_replicas as usize);
+    let trace = Trace::new(options.keep_trace, Topology::of(scenario).log.len());
+    let built = WorldSlot::default();
     let simulated = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        runtime.block_on(simulate(scenario, bugs, trace.clone()))
+        runtime.block_on(simulate(scenario, bugs, trace.clone(), built.clone()))
     }));
+    // A panic unwound past the end of the run: kill every node here, so
+    // dropping the runtime frees their tasks instead of leaking them.
+    if let Some(world) = built.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        world.kill_all();
+    }
     drop(runtime);
     let summary = trace.finish();
     match simulated {
@@ -202,9 +215,18 @@ fn run_here(scenario: &Scenario, options: &RunOptions) -> RunOutcome {
     }
 }
 
-async fn simulate(scenario: &Scenario, bugs: Bugs, trace: Arc<Trace>) -> Simulated {
+/// Where a run leaves its world until it ends cleanly.
+type WorldSlot = Arc<Mutex<Option<Arc<World>>>>;
+
+async fn simulate(
+    scenario: &Scenario,
+    bugs: Bugs,
+    trace: Arc<Trace>,
+    built: WorldSlot,
+) -> Simulated {
     let workload = Workload::new(scenario, trace.clone());
     let world = World::build(scenario, bugs, trace.clone(), workload.clone());
+    *built.lock().unwrap_or_else(PoisonError::into_inner) = Some(world.clone());
     let nemesis = Nemesis::start(&world, scenario);
     madsim::time::sleep(scenario.duration()).await;
 
@@ -225,6 +247,7 @@ async fn simulate(scenario: &Scenario, bugs: Bugs, trace: Arc<Trace>) -> Simulat
     let settle_phase = now() - settle_start;
     let net = world.fabric().stats();
     world.kill_all();
+    built.lock().unwrap_or_else(PoisonError::into_inner).take();
     Simulated {
         fault_phase: settle_start,
         settle_phase,
@@ -239,27 +262,42 @@ async fn simulate(scenario: &Scenario, bugs: Bugs, trace: Arc<Trace>) -> Simulat
 /// up, every replica has applied as far as any, every request is answered.
 fn convergence(world: &World, workload: &Workload) -> Option<Stall> {
     let mut reasons = Vec::new();
-    if let Err(reason) = world.resolve(LOG_LEADER) {
-        reasons.push(format!("no log leader ({reason})"));
-    }
-    let applied: Vec<(&String, u64)> = world
-        .topology()
-        .log
-        .iter()
-        .map(|node| (node, world.trace().view(|view| view.applied(node))))
-        .collect();
-    let furthest = applied.iter().map(|(_, index)| *index).max().unwrap_or(0);
-    for (node, index) in &applied {
-        if *index < furthest {
-            reasons.push(format!(
-                "{node} has applied up to index {index}, others up to {furthest}"
-            ));
+    let log = &world.topology().log;
+    if !log.is_empty() {
+        match world.resolve(LOG_LEADER) {
+            Err(reason) => reasons.push(format!("no log leader ({reason})")),
+            Ok(leader) if !world.trace().view(|view| view.leader_committed_in_term()) => {
+                reasons.push(format!(
+                    "the log leader {leader} has committed nothing in its term"
+                ));
+            }
+            Ok(_) => {}
+        }
+        let applied: Vec<(&String, Option<u64>)> = log
+            .iter()
+            .map(|node| (node, world.trace().view(|view| view.applied(node))))
+            .collect();
+        let furthest = applied
+            .iter()
+            .filter_map(|(_, index)| *index)
+            .max()
+            .unwrap_or(0);
+        for (node, index) in &applied {
+            match index {
+                None => reasons.push(format!("{node} has not recovered")),
+                Some(index) if *index < furthest => {
+                    reasons.push(format!(
+                        "{node} has applied up to index {index}, others up to {furthest}"
+                    ));
+                }
+                Some(_) => {}
+            }
         }
     }
     workload.history(|history| {
         for op in history.pending() {
             reasons.push(format!(
-                "client {} seq {} is unanswered after {} attempts (sent at {:.3}s)",
+                "client {} request {} is unanswered after {} attempts (sent at {:.3}s)",
                 op.client,
                 op.seq,
                 op.attempts,
@@ -273,21 +311,39 @@ fn convergence(world: &World, workload: &Workload) -> Option<Stall> {
     (!reasons.is_empty()).then_some(Stall { reasons })
 }
 
-fn judge(scenario: &Scenario, summary: TraceSummary, simulated: Simulated) -> RunOutcome {
-    let replicas = simulated
-        .disks
+fn judge(scenario: &Scenario, mut summary: TraceSummary, simulated: Simulated) -> RunOutcome {
+    let topology = Topology::of(scenario);
+    let disk = |name: &String| &simulated.disks[name];
+    let replicas: BTreeMap<String, DurableLog> = topology
+        .log
         .iter()
-        .map(|(name, disk)| (name.clone(), read_durable(disk)))
+        .map(|name| (name.clone(), read_durable(disk(name))))
         .collect();
+    let skip_checksums = scenario
+        .system
+        .bugs
+        .iter()
+        .any(|bug| bug == Bug::DbSkipChecksum.name());
+    let database: Option<Recovered> = topology
+        .db
+        .first()
+        .map(|name| ledger::db::read_durable(disk(name), skip_checksums));
     let end = simulated.fault_phase + simulated.settle_phase;
     let truth = GroundTruth {
-        replicas: &replicas,
+        kind: scenario.workload.kind,
         history: &simulated.history,
-        applied: &summary.applied,
+        log: (!topology.log.is_empty()).then_some(LogTruth {
+            replicas: &replicas,
+        }),
+        bank: database.as_ref().map(|recovered| BankTruth {
+            recovered,
+            accounts: scenario.workload.accounts,
+            initial_balance: scenario.system.initial_balance,
+        }),
         stall: simulated.stall.as_ref(),
         end,
     };
-    let checks = check::verdicts(summary.violations.clone(), &truth);
+    let checks = check::verdicts(&mut summary.online, &truth);
     let verdict = verdict(scenario, &checks);
     let mut outcome = outcome(scenario, summary, checks, verdict);
     outcome.sim_time = end;
@@ -379,13 +435,19 @@ fn outcome(
 }
 
 fn describe_workload(scenario: &Scenario) -> String {
-    format!(
-        "{}: {} log replicas, {} clients, {} requests",
-        scenario.workload.kind.name(),
-        scenario.cluster.log_replicas,
-        scenario.cluster.clients,
-        scenario.workload.requests
-    )
+    let workload = &scenario.workload;
+    let cluster = &scenario.cluster;
+    match workload.kind {
+        WorkloadKind::Log => format!(
+            "log: {} log replicas, {} clients, {} requests",
+            cluster.log_replicas, cluster.clients, workload.requests
+        ),
+        WorkloadKind::Bank => format!(
+            "bank: db, {} clients, {} transfers between {} accounts",
+            cluster.clients, workload.requests, workload.accounts
+        ),
+        WorkloadKind::Transfers | WorkloadKind::Chain => workload.kind.name().to_owned(),
+    }
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

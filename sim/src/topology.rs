@@ -7,6 +7,8 @@ use crate::scenario::{Scenario, WorkloadKind};
 pub struct Topology {
     /// Raft log replicas, `log-1` ...
     pub log: Vec<String>,
+    /// The database node, `db`, when the workload needs one.
+    pub db: Vec<String>,
     /// Client nodes, `client-1` ...: they never crash.
     pub clients: Vec<String>,
 }
@@ -21,19 +23,24 @@ impl Topology {
             }
             WorkloadKind::Bank | WorkloadKind::Chain => Vec::new(),
         };
+        let db = match scenario.workload.kind {
+            WorkloadKind::Bank | WorkloadKind::Transfers => vec!["db".to_owned()],
+            WorkloadKind::Log | WorkloadKind::Chain => Vec::new(),
+        };
         Topology {
             log,
+            db,
             clients: numbered("client", scenario.cluster.clients),
         }
     }
 
     /// Nodes the nemesis may crash, pause or skew.
     pub fn crashable(&self) -> impl Iterator<Item = &String> {
-        self.log.iter()
+        self.log.iter().chain(&self.db)
     }
 
     /// Every node, clients included.
     pub fn all(&self) -> impl Iterator<Item = &String> {
-        self.log.iter().chain(&self.clients)
+        self.crashable().chain(&self.clients)
     }
 }

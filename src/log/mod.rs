@@ -41,6 +41,8 @@ pub enum LogEvent {
     },
     /// The replica won an election.
     Elected { term: u64 },
+    /// The replica stopped leading `term` (it saw a newer term).
+    SteppedDown { term: u64 },
     /// The replica applied the entry at `index` to its state machine;
     /// `duplicate` when its session showed the command was applied before.
     Applied {

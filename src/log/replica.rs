@@ -209,7 +209,15 @@ impl Replica {
                 Role::Leader => self.next_heartbeat,
                 Role::Follower | Role::Candidate => self.election_deadline,
             };
-            let wait = wake.saturating_sub(self.env.clock.mono_now());
+            let now = self.env.clock.mono_now();
+            // A due timer goes first, so a steady stream of messages can
+            // never hold off heartbeats or elections.
+            if now >= wake {
+                self.on_timer().await;
+                self.send_client_replies().await;
+                continue;
+            }
+            let wait = wake - now;
             let step = {
                 let timer = self.env.clock.sleep(wait).fuse();
                 let request = incoming.next::<LogRequest>().fuse();
@@ -578,17 +586,19 @@ impl Replica {
     /// Moves to a newer term, forgetting the vote of the old one.
     fn adopt_term(&mut self, term: u64) {
         debug_assert!(term > self.term);
-        self.term = term;
-        self.voted_for = None;
-        self.write_hard_state();
         if self.role != Role::Follower {
             self.step_down();
         }
+        self.term = term;
+        self.voted_for = None;
+        self.write_hard_state();
     }
 
     fn step_down(&mut self) {
         if self.role == Role::Leader {
             tracing::debug!(term = self.term, "stepping down");
+            self.env
+                .record(Event::Log(LogEvent::SteppedDown { term: self.term }));
             let leader = None;
             for (_, waiting) in std::mem::take(&mut self.waiters) {
                 for reply in waiting {

@@ -58,30 +58,40 @@ impl DurableLog {
         }
     }
 
-    fn from_records(records: impl IntoIterator<Item = Vec<u8>>) -> DurableLog {
+    /// Replays records in order; returns the state and how many records it
+    /// used. A record that passed its checksum but does not decode was
+    /// written by other code: replay stops there, as at a bad checksum.
+    fn from_records(records: impl IntoIterator<Item = Vec<u8>>) -> (DurableLog, usize) {
         let mut log = DurableLog::default();
+        let mut used = 0;
         for record in records {
-            // A record that passed its checksum but does not decode was
-            // written by other code: stop there, as at a bad checksum.
             let Ok(record) = bincode::deserialize::<WalRecord>(&record) else {
                 break;
             };
             log.apply(record);
+            used += 1;
         }
         log.commit = log.commit.min(log.entries.len() as u64);
-        log
+        (log, used)
     }
 }
 
-/// Recovers a replica's state from its disk, cutting off a torn tail.
+/// Recovers a replica's state from its disk, cutting off a torn or
+/// unusable tail.
 pub(super) fn recover(storage: &Storage) -> DurableLog {
-    DurableLog::from_records(storage.read_records(WAL_FILE).records)
+    let records = storage.read_records(WAL_FILE).records;
+    let total = records.len();
+    let (log, used) = DurableLog::from_records(records);
+    if used < total {
+        storage.keep_records(WAL_FILE, used);
+    }
+    log
 }
 
 /// Reads a replica's synced state without changing its disk: the ground truth
 /// the harness checks after a run.
 pub fn read_durable(disk: &Disk) -> DurableLog {
-    DurableLog::from_records(decode_records(&disk.durable_bytes(WAL_FILE)).records)
+    DurableLog::from_records(decode_records(&disk.durable_bytes(WAL_FILE)).records).0
 }
 
 /// Appends `record` to the write-ahead log (unsynced).
@@ -115,7 +125,7 @@ mod tests {
 
     #[test]
     fn replay_truncates_conflicting_suffixes_and_caps_commit() {
-        let log = DurableLog::from_records(encode(&[
+        let (log, _) = DurableLog::from_records(encode(&[
             WalRecord::HardState {
                 term: 1,
                 voted_for: Some("log-1".into()),
@@ -143,7 +153,7 @@ mod tests {
 
     #[test]
     fn entries_past_a_gap_are_not_applied() {
-        let log = DurableLog::from_records(encode(&[
+        let (log, _) = DurableLog::from_records(encode(&[
             WalRecord::Entries {
                 first_index: 1,
                 entries: vec![entry(1, 1)],

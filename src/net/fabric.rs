@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use std::{
-    collections::BTreeSet,
+    collections::BTreeMap,
     net::{IpAddr, SocketAddr},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::Duration,
@@ -65,8 +65,9 @@ struct FabricState {
     /// The choke point's own random stream, separate from the nemesis's and
     /// the generator's.
     rng: ChaCha8Rng,
-    /// Directed links that are cut: (from, to).
-    cut: BTreeSet<(IpAddr, IpAddr)>,
+    /// Directed links that are cut, (from, to), with how many partitions in
+    /// force cut each: overlapping partitions heal independently.
+    cut: BTreeMap<(IpAddr, IpAddr), u32>,
     wire: Option<Wire>,
     stats: NetStats,
 }
@@ -92,7 +93,7 @@ impl Fabric {
             state: Mutex::new(FabricState {
                 rates: FaultRates::default(),
                 rng: ChaCha8Rng::seed_from_u64(seed),
-                cut: BTreeSet::new(),
+                cut: BTreeMap::new(),
                 wire: None,
                 stats: NetStats::default(),
             }),
@@ -106,14 +107,22 @@ impl Fabric {
     /// Cuts the link from `from` to `to` (one direction).
     pub fn cut(&self, from: &NodeName, to: &NodeName) {
         if let (Some(from), Some(to)) = (self.directory.addr(from), self.directory.addr(to)) {
-            self.lock().cut.insert((from.ip(), to.ip()));
+            *self.lock().cut.entry((from.ip(), to.ip())).or_default() += 1;
         }
     }
 
-    /// Restores the link from `from` to `to`.
+    /// Undoes one `cut` of the link from `from` to `to`; the link is restored
+    /// once no partition in force cuts it.
     pub fn uncut(&self, from: &NodeName, to: &NodeName) {
         if let (Some(from), Some(to)) = (self.directory.addr(from), self.directory.addr(to)) {
-            self.lock().cut.remove(&(from.ip(), to.ip()));
+            let mut state = self.lock();
+            let link = (from.ip(), to.ip());
+            if let Some(count) = state.cut.get_mut(&link) {
+                *count -= 1;
+                if *count == 0 {
+                    state.cut.remove(&link);
+                }
+            }
         }
     }
 
@@ -187,7 +196,7 @@ impl Fabric {
             duplicate_after: None,
         };
         let rates = state.rates;
-        if state.cut.contains(&(from, to)) {
+        if state.cut.contains_key(&(from, to)) {
             state.stats.cut += 1;
             route.fate = Fate::Cut;
             return route;
@@ -227,7 +236,7 @@ impl Fabric {
             madsim::time::sleep(delay).await;
             let cut = {
                 let mut state = fabric.lock();
-                let cut = state.cut.contains(&(from, to.ip()));
+                let cut = state.cut.contains_key(&(from, to.ip()));
                 if cut {
                     state.stats.cut += 1;
                 }

@@ -22,7 +22,7 @@ use std::{
     time::Duration,
 };
 
-pub use record::{RecordError, decode_records, encode_record};
+pub use record::{RecordError, decode_records, decode_records_unchecked, encode_record};
 
 /// The disk settings of one node.
 #[derive(Debug, Clone)]
@@ -87,8 +87,11 @@ impl Disk {
                     let end = record::record_end(&file.data, start).unwrap_or(file.data.len());
                     let body_start = start + record::LENGTH_BYTES;
                     if end > body_start {
+                        // Flip bits, so the torn suffix always differs.
                         let garbled_from = rng.gen_range(body_start..end);
-                        rng.fill(&mut file.data[garbled_from..end]);
+                        for byte in &mut file.data[garbled_from..end] {
+                            *byte ^= rng.gen_range(1..=u8::MAX);
+                        }
                     }
                     file.data.truncate(end);
                     file.durable_len = end;
@@ -186,6 +189,38 @@ impl Storage {
             records: decoded.records,
             stopped_at: decoded.error,
         }
+    }
+}
+
+impl Storage {
+    /// Cuts `file` after its first `count` records: recovery found the next
+    /// one unusable (it decodes to nothing the node knows), and appends must
+    /// not land behind it where no recovery would read them.
+    pub fn keep_records(&self, file: &str, count: usize) {
+        let mut files = self.disk.lock();
+        let Some(state) = files.get_mut(file) else {
+            return;
+        };
+        let mut end = 0;
+        for _ in 0..count {
+            match record::record_end(&state.data, end) {
+                Some(next) => end = next,
+                None => return,
+            }
+        }
+        state.data.truncate(end);
+        state.durable_len = state.durable_len.min(end);
+        state.unsynced_record_starts.retain(|start| *start < end);
+    }
+
+    /// Reads every framed record of `file` without checking checksums or
+    /// cutting the file: see [`decode_records_unchecked`].
+    pub fn read_records_unchecked(&self, file: &str) -> Vec<Vec<u8>> {
+        self.disk
+            .lock()
+            .get(file)
+            .map(|state| decode_records_unchecked(&state.data))
+            .unwrap_or_default()
     }
 }
 

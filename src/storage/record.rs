@@ -64,6 +64,19 @@ pub fn decode_records(data: &[u8]) -> Decoded {
     }
 }
 
+/// Frames records by their length fields alone, trusting every checksum: the
+/// recovery of the planted bug `db-skip-checksum`, which hands a torn record
+/// on as if it were whole.
+pub fn decode_records_unchecked(data: &[u8]) -> Vec<Vec<u8>> {
+    let mut records = Vec::new();
+    let mut offset = 0;
+    while let Some(end) = record_end(data, offset) {
+        records.push(data[offset + HEADER_BYTES..end].to_vec());
+        offset = end;
+    }
+    records
+}
+
 /// Where the record starting at `offset` ends, if its header and body fit.
 pub(super) fn record_end(data: &[u8], offset: usize) -> Option<usize> {
     let header = data.get(offset..offset + HEADER_BYTES)?;

@@ -1,14 +1,16 @@
 //! `exactly-once`: each command `(client, seq)` is applied at most once by a
-//! replica in one life, and each acknowledged command is applied exactly once
-//! by the committed log, at the index its client was told.
+//! replica in one life (online, from what replicas report applying), and each
+//! acknowledged command is applied exactly once by the committed log, at the
+//! index its client was told (finally, from the synced logs).
 
 use ledger::{
-    log::{Applied, Entry, EntryId, LogEvent, StateMachine},
+    log::{Entry, EntryId, LogEvent},
     observe::{Event, NodeName},
 };
 use std::collections::BTreeMap;
 
-use super::{GroundTruth, Violation, majority};
+use super::{LogTruth, Violation, majority};
+use crate::workload::{History, Receipt};
 
 #[derive(Default)]
 pub(super) struct Online {
@@ -43,7 +45,7 @@ impl Online {
 }
 
 /// The longest prefix on which a majority of synced logs agree.
-pub(super) fn majority_log(truth: &GroundTruth<'_>) -> Vec<Entry> {
+pub(super) fn majority_log(truth: &LogTruth<'_>) -> Vec<Entry> {
     let needed = majority(truth.replicas.len());
     let mut log = Vec::new();
     loop {
@@ -64,32 +66,36 @@ pub(super) fn majority_log(truth: &GroundTruth<'_>) -> Vec<Entry> {
     }
 }
 
-pub(super) fn final_check(truth: &GroundTruth<'_>) -> Vec<Violation> {
+/// Every acknowledged command is applied exactly once by the committed log,
+/// at the index its client was told: the first index where the log holds its
+/// `(client, seq)`. (Later copies are retries the log's sessions skip.) This
+/// model is independent of the sessions code it checks.
+pub(super) fn final_check(truth: &LogTruth<'_>, history: &History) -> Vec<Violation> {
     let log = majority_log(truth);
-    let mut machine = StateMachine::default();
-    let mut applied_at: BTreeMap<(u64, u64), u64> = BTreeMap::new();
+    let mut first_at: BTreeMap<(u64, u64), u64> = BTreeMap::new();
     for (offset, entry) in log.iter().enumerate() {
-        let index = offset as u64 + 1;
-        if let Applied::Command { client, seq } = machine.apply(index, entry) {
-            applied_at.insert((client, seq), index);
+        if let EntryId::Command { client, seq } = entry.id() {
+            first_at.entry((client, seq)).or_insert(offset as u64 + 1);
         }
     }
     let mut violations = Vec::new();
-    for op in truth.history.acknowledged() {
+    for op in history.acknowledged() {
+        let Receipt::LogIndex(index) = op.receipt else {
+            continue;
+        };
         // Beyond the agreed log the durability checker speaks.
-        if op.index > log.len() as u64 {
+        if index > log.len() as u64 {
             continue;
         }
-        let actual = applied_at.get(&(op.client, op.seq));
-        if actual != Some(&op.index) {
+        let actual = first_at.get(&(op.client, op.seq));
+        if actual != Some(&index) {
             violations.push(Violation {
                 checker: "exactly-once",
                 at: op.at,
                 message: format!(
-                    "client {} seq {} was acknowledged at index {}, but the committed log applies it {}",
+                    "client {} seq {} was acknowledged at index {index}, but the committed log applies it {}",
                     op.client,
                     op.seq,
-                    op.index,
                     match actual {
                         Some(index) => format!("at index {index}"),
                         None => "nowhere".to_owned(),

@@ -1,29 +1,46 @@
-//! The checkers: each invariant checked against ground truth (the committed
-//! log as the replicas' synced storage holds it, and the clients' history),
-//! online while the run goes and finally after it.
+//! The checkers: each invariant checked against ground truth (the replicas'
+//! and the database's synced storage, read with their own recovery code, and
+//! the clients' history), online while the run goes and finally after it.
 //!
 //! Every violation names its checker, the simulated time and the objects
-//! involved.
+//! involved. Only the checkers that apply to a workload kind are run and
+//! reported: one that cannot judge a run says nothing rather than pass.
 
+mod conservation;
 mod durability;
 mod exactly_once;
 mod liveness;
 mod raft_safety;
 
 pub use liveness::Stall;
-pub use raft_safety::AppliedEntry;
 
 use ledger::{
+    db::Recovered,
     log::DurableLog,
     observe::{Event, NodeName},
 };
 use serde::Serialize;
 use std::{collections::BTreeMap, time::Duration};
 
-use crate::workload::History;
+use crate::{scenario::WorkloadKind, workload::History};
 
 /// Every checker, in report order.
-pub const CHECKER_NAMES: [&str; 4] = ["raft-safety", "exactly-once", "durability", "liveness"];
+pub const CHECKER_NAMES: [&str; 5] = [
+    "raft-safety",
+    "exactly-once",
+    "conservation",
+    "durability",
+    "liveness",
+];
+
+/// The checkers that judge runs of `kind`, in report order.
+pub fn checkers_for(kind: WorkloadKind) -> &'static [&'static str] {
+    match kind {
+        WorkloadKind::Log => &["raft-safety", "exactly-once", "durability", "liveness"],
+        WorkloadKind::Bank => &["conservation", "durability", "liveness"],
+        WorkloadKind::Transfers | WorkloadKind::Chain => &["liveness"],
+    }
+}
 
 /// Checkers whose violation is a safety failure (exit 1); the rest are
 /// liveness failures (exit 3).
@@ -61,10 +78,12 @@ impl CheckResult {
     }
 }
 
-/// The checkers that watch trace events as they happen.
+/// The checkers that watch the run as it happens: trace events, and probes
+/// of the synced logs after every crash of a replica.
 pub struct Online {
     raft: raft_safety::Online,
     exactly_once: exactly_once::Online,
+    durability: durability::Online,
     violations: Vec<Violation>,
 }
 
@@ -73,7 +92,38 @@ impl Online {
         Online {
             raft: raft_safety::Online::new(replicas),
             exactly_once: exactly_once::Online::default(),
+            durability: durability::Online::default(),
             violations: Vec::new(),
+        }
+    }
+
+    pub fn observe_harness(&mut self, event: &crate::trace::HarnessEvent) {
+        self.durability.observe_harness(event);
+    }
+
+    /// Checks that everything applied or acknowledged so far is in the synced
+    /// logs of a majority of `replicas`.
+    pub fn probe(&mut self, at: Duration, replicas: &BTreeMap<String, DurableLog>) {
+        for message in self.raft.probe(replicas) {
+            self.push("raft-safety", at, message);
+        }
+        for message in self.durability.probe(replicas) {
+            self.push("durability", at, message);
+        }
+    }
+
+    fn push(&mut self, checker: &'static str, at: Duration, message: String) {
+        let kept = self
+            .violations
+            .iter()
+            .filter(|v| v.checker == checker)
+            .count();
+        if kept < MAX_VIOLATIONS_PER_CHECKER {
+            self.violations.push(Violation {
+                checker,
+                at,
+                message,
+            });
         }
     }
 
@@ -84,50 +134,54 @@ impl Online {
         ];
         for (checker, message) in found {
             if let Some(message) = message {
-                let kept = self
-                    .violations
-                    .iter()
-                    .filter(|v| v.checker == checker)
-                    .count();
-                if kept < MAX_VIOLATIONS_PER_CHECKER {
-                    self.violations.push(Violation {
-                        checker,
-                        at,
-                        message,
-                    });
-                }
+                self.push(checker, at, message);
             }
         }
     }
+}
 
-    /// Ends online checking: the violations seen, and every entry applied
-    /// at each index, for the final checks.
-    pub fn finish(self) -> (Vec<Violation>, BTreeMap<u64, AppliedEntry>) {
-        (self.violations, self.raft.into_applied())
-    }
+/// The log's ground truth.
+pub struct LogTruth<'a> {
+    /// Each log replica's synced state, read with the replica's own recovery.
+    pub replicas: &'a BTreeMap<String, DurableLog>,
+}
+
+/// The database's ground truth.
+pub struct BankTruth<'a> {
+    /// The database's synced state, read with the server's own recovery.
+    pub recovered: &'a Recovered,
+    pub accounts: u32,
+    pub initial_balance: u64,
 }
 
 /// Everything the final checks read, gathered after the run.
 pub struct GroundTruth<'a> {
-    /// Each log replica's synced state, read with the replica's own recovery.
-    pub replicas: &'a BTreeMap<String, DurableLog>,
+    pub kind: WorkloadKind,
     pub history: &'a History,
-    /// Every index some replica applied, with the entry it applied there.
-    pub applied: &'a BTreeMap<u64, AppliedEntry>,
+    pub log: Option<LogTruth<'a>>,
+    pub bank: Option<BankTruth<'a>>,
     /// Why the settle phase did not converge, if it did not.
     pub stall: Option<&'a Stall>,
     /// Simulated time at the end of the run.
     pub end: Duration,
 }
 
-/// Runs every checker: the online violations plus the final checks.
-pub fn verdicts(online_violations: Vec<Violation>, truth: &GroundTruth<'_>) -> Vec<CheckResult> {
-    let mut violations = online_violations;
-    violations.extend(raft_safety::final_check(truth));
-    violations.extend(exactly_once::final_check(truth));
-    violations.extend(durability::final_check(truth));
+/// Runs the checkers of the run's kind: what the online checkers found, a
+/// last probe of the synced logs, and the final checks.
+pub fn verdicts(online: &mut Online, truth: &GroundTruth<'_>) -> Vec<CheckResult> {
+    if let Some(log) = &truth.log {
+        online.probe(truth.end, log.replicas);
+    }
+    let mut violations = online.violations.clone();
+    if let Some(log) = &truth.log {
+        violations.extend(exactly_once::final_check(log, truth.history));
+    }
+    if let Some(bank) = &truth.bank {
+        violations.extend(conservation::final_check(bank, truth.end));
+        violations.extend(durability::bank_check(bank, truth.history));
+    }
     violations.extend(liveness::final_check(truth));
-    CHECKER_NAMES
+    checkers_for(truth.kind)
         .iter()
         .map(|checker| CheckResult {
             checker,
@@ -141,7 +195,8 @@ pub fn verdicts(online_violations: Vec<Violation>, truth: &GroundTruth<'_>) -> V
         .collect()
 }
 
-/// The replicas holding `(term, id)` at `index` in their synced logs.
+/// The replicas holding an entry matching `matches` at `index` in their
+/// synced logs.
 fn holders(
     replicas: &BTreeMap<String, DurableLog>,
     index: u64,

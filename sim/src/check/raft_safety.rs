@@ -7,7 +7,9 @@ use ledger::{
 };
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{GroundTruth, Violation, holders, majority};
+use ledger::log::DurableLog;
+
+use super::{holders, majority};
 
 /// The entry first applied at an index, and by whom.
 #[derive(Debug, Clone)]
@@ -23,6 +25,7 @@ pub(super) struct Online {
     /// Terms and indexes already reported: each is reported once.
     split_terms: BTreeSet<u64>,
     divergent: BTreeSet<u64>,
+    lost: BTreeSet<u64>,
     replicas: usize,
 }
 
@@ -33,6 +36,7 @@ impl Online {
             applied: BTreeMap::new(),
             split_terms: BTreeSet::new(),
             divergent: BTreeSet::new(),
+            lost: BTreeSet::new(),
             replicas,
         }
     }
@@ -76,39 +80,39 @@ impl Online {
                     None
                 }
             },
-            LogEvent::Recovered { .. } => None,
+            LogEvent::Recovered { .. } | LogEvent::SteppedDown { .. } => None,
         }
-    }
-
-    pub(super) fn into_applied(self) -> BTreeMap<u64, AppliedEntry> {
-        self.applied
     }
 }
 
-/// Every entry some replica applied was committed, so a majority of the
-/// replicas' synced logs must still hold it at its index.
-pub(super) fn final_check(truth: &GroundTruth<'_>) -> Vec<Violation> {
-    let needed = majority(truth.replicas.len());
-    truth
-        .applied
-        .iter()
-        .filter_map(|(index, applied)| {
-            let holding = holders(truth.replicas, *index, |entry| {
+impl Online {
+    /// Every entry some replica applied was committed, so a majority of the
+    /// replicas' synced logs must hold it at its index, at every moment: the
+    /// harness probes after each crash and at the end. Each lost entry is
+    /// reported once.
+    pub(super) fn probe(&mut self, replicas: &BTreeMap<String, DurableLog>) -> Vec<String> {
+        let needed = majority(replicas.len());
+        let mut found = Vec::new();
+        for (index, applied) in &self.applied {
+            if self.lost.contains(index) {
+                continue;
+            }
+            let holding = holders(replicas, *index, |entry| {
                 entry.term == applied.term && entry.id() == applied.entry
             });
-            (holding.len() < needed).then(|| Violation {
-                checker: "raft-safety",
-                at: truth.end,
-                message: format!(
+            if holding.len() < needed {
+                self.lost.insert(*index);
+                found.push(format!(
                     "committed entry {} (term {}) at index {index}, applied by {}, survives in the synced logs of {} of {} replicas{}",
                     applied.entry,
                     applied.term,
                     applied.first_by,
                     holding.len(),
-                    truth.replicas.len(),
+                    replicas.len(),
                     if holding.is_empty() { String::new() } else { format!(" ({})", holding.join(", ")) },
-                ),
-            })
-        })
-        .collect()
+                ));
+            }
+        }
+        found
+    }
 }

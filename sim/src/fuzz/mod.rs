@@ -12,7 +12,7 @@ use std::{
 
 use crate::{
     run::{RunOptions, RunOutcome, Verdict, run},
-    scenario::{Scenario, generate},
+    scenario::{Scenario, WorkloadKind, generate, generate_kind},
 };
 
 /// What to fuzz.
@@ -71,12 +71,15 @@ impl FuzzSummary {
     }
 }
 
-/// The scenario fuzzing runs for `seed`.
+/// The scenario fuzzing runs for `seed`: hunting a bug, one of the workload
+/// kind that exercises it, with the bug enabled; otherwise of any kind.
 pub fn scenario_for(seed: u64, bug: Option<Bug>) -> Scenario {
-    let mut scenario = generate(seed);
-    if let Some(bug) = bug {
-        scenario.system.bugs.push(bug.name().to_owned());
-    }
+    let Some(bug) = bug else {
+        return generate(seed);
+    };
+    let kind = WorkloadKind::from_name(bug.workload()).expect("bugs name a workload kind");
+    let mut scenario = generate_kind(seed, kind);
+    scenario.system.bugs.push(bug.name().to_owned());
     scenario
 }
 

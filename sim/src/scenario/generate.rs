@@ -1,7 +1,7 @@
 //! Random scenarios drawn from a seed, in the spirit of swarm testing: each
-//! seed turns on only some fault kinds, at its own strengths, so that rare
-//! interleavings of each get room. Discrete faults are written out as
-//! concrete `[[events]]`, so a failure's file shows them.
+//! seed picks a workload kind and turns on only some fault kinds, at its own
+//! strengths, so that rare interleavings of each get room. Discrete faults
+//! are written out as concrete `[[events]]`, so a failure's file shows them.
 
 use rand::{Rng, SeedableRng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
@@ -15,18 +15,23 @@ use crate::topology::Topology;
 
 /// The generator's version, recorded in every scenario it writes. Change it
 /// whenever the same seed would generate something else.
-pub const GENERATOR: &str = "log-v1";
+pub const GENERATOR: &str = "v2";
 
 /// Mixed into the seed so the generator's stream differs from every other
 /// stream drawn from the same seed.
 const STREAM: u64 = 0x6765_6e65_7261_7465;
 
-/// The scenario for `seed`.
+/// The scenario for `seed`, of a workload kind drawn from the seed.
 pub fn generate(seed: u64) -> Scenario {
+    let kind = *WorkloadKind::BUILT
+        .choose(&mut ChaCha8Rng::seed_from_u64(seed ^ STREAM ^ 1))
+        .expect("a built kind");
+    generate_kind(seed, kind)
+}
+
+/// The scenario for `seed` with the given workload kind.
+pub fn generate_kind(seed: u64, kind: WorkloadKind) -> Scenario {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ STREAM);
-    let log_replicas = *[3, 3, 3, 3, 3, 3, 3, 5, 5, 1]
-        .choose(&mut rng)
-        .expect("non-empty");
     let duration = Duration::from_secs(rng.gen_range(10..=30));
     let mut scenario = Scenario {
         name: format!("generated seed {seed}"),
@@ -35,14 +40,10 @@ pub fn generate(seed: u64) -> Scenario {
         seed,
         duration: Dur(duration),
         settle: Dur(Duration::from_secs(30)),
-        cluster: Cluster {
-            log_replicas,
-            clients: rng.gen_range(1..=4),
-            ..Cluster::default()
-        },
+        cluster: Cluster::default(),
         system: System::default(),
         workload: Workload {
-            kind: WorkloadKind::Log,
+            kind,
             requests: rng.gen_range(30..=200),
             client_timeout: ms(rng.gen_range(3..=15) * 100),
             client_retries: rng.gen_range(2..=8),
@@ -52,12 +53,28 @@ pub fn generate(seed: u64) -> Scenario {
         events: Vec::new(),
         expect: None,
     };
-    scenario.faults = faults(&mut rng);
+    match kind {
+        WorkloadKind::Log => {
+            scenario.cluster.log_replicas = *[3, 3, 3, 3, 3, 3, 3, 5, 5, 1]
+                .choose(&mut rng)
+                .expect("sizes");
+            scenario.cluster.clients = rng.gen_range(1..=4);
+        }
+        WorkloadKind::Bank => {
+            // Few accounts and many clients make transfers contend.
+            scenario.cluster.clients = rng.gen_range(2..=6);
+            scenario.workload.accounts = rng.gen_range(2..=8);
+        }
+        WorkloadKind::Transfers | WorkloadKind::Chain => {
+            unreachable!("only built kinds are generated")
+        }
+    }
+    scenario.faults = faults(&mut rng, kind);
     scenario.events = events(&mut rng, &scenario);
     scenario
 }
 
-fn faults(rng: &mut ChaCha8Rng) -> Faults {
+fn faults(rng: &mut ChaCha8Rng, kind: WorkloadKind) -> Faults {
     let mut faults = Faults::default();
     if rng.gen_bool(0.4) {
         faults.drop = round(rng.gen_range(0.005..0.08));
@@ -80,6 +97,9 @@ fn faults(rng: &mut ChaCha8Rng) -> Faults {
     if rng.gen_bool(0.5) {
         faults.torn_writes = 0.5;
     }
+    if kind == WorkloadKind::Bank && rng.gen_bool(0.4) {
+        faults.db_unknown_commit = round(rng.gen_range(0.01..0.2));
+    }
     faults
 }
 
@@ -88,11 +108,13 @@ fn events(rng: &mut ChaCha8Rng, scenario: &Scenario) -> Vec<EventSpec> {
     let duration_ms = scenario.duration().as_millis() as u64;
     let mut events = Vec::new();
     let at = |rng: &mut ChaCha8Rng| ms(rng.gen_range(0..duration_ms));
-    let some_log_node = |rng: &mut ChaCha8Rng| {
-        if rng.gen_bool(0.5) {
+    let crashable: Vec<String> = topology.crashable().cloned().collect();
+    let leader_alias = !topology.log.is_empty();
+    let some_node = |rng: &mut ChaCha8Rng| {
+        if leader_alias && rng.gen_bool(0.5) {
             LOG_LEADER.to_owned()
         } else {
-            topology.log.choose(rng).expect("log replicas").clone()
+            crashable.choose(rng).expect("crashable nodes").clone()
         }
     };
     if rng.gen_bool(0.6) {
@@ -100,7 +122,7 @@ fn events(rng: &mut ChaCha8Rng, scenario: &Scenario) -> Vec<EventSpec> {
             let for_ = rng.gen_bool(0.9).then(|| ms(rng.gen_range(5..=300) * 10));
             events.push(EventSpec {
                 for_,
-                node: Some(some_log_node(rng)),
+                node: Some(some_node(rng)),
                 ..EventSpec::new(at(rng), Action::Crash)
             });
         }
@@ -109,14 +131,14 @@ fn events(rng: &mut ChaCha8Rng, scenario: &Scenario) -> Vec<EventSpec> {
         for _ in 0..rng.gen_range(1..=3) {
             events.push(EventSpec {
                 for_: Some(ms(rng.gen_range(10..=200) * 10)),
-                node: Some(some_log_node(rng)),
+                node: Some(some_node(rng)),
                 ..EventSpec::new(at(rng), Action::Pause)
             });
         }
     }
     if rng.gen_bool(0.4) {
         for _ in 0..rng.gen_range(1..=3) {
-            let groups = if rng.gen_bool(0.4) {
+            let groups = if leader_alias && rng.gen_bool(0.4) {
                 vec![vec![LOG_LEADER.to_owned()]]
             } else {
                 let mut nodes: Vec<String> = topology.all().cloned().collect();
@@ -138,7 +160,7 @@ fn events(rng: &mut ChaCha8Rng, scenario: &Scenario) -> Vec<EventSpec> {
     if rng.gen_bool(0.2) {
         for _ in 0..rng.gen_range(1..=3) {
             let mut clock = EventSpec {
-                node: Some(topology.log.choose(rng).expect("log replicas").clone()),
+                node: Some(crashable.choose(rng).expect("crashable nodes").clone()),
                 ..EventSpec::new(at(rng), Action::Clock)
             };
             match rng.gen_range(0..3) {

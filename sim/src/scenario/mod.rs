@@ -10,7 +10,7 @@ mod generate;
 mod validate;
 
 pub use duration::{Dur, DurRange, SignedDur, ms};
-pub use generate::{GENERATOR, generate};
+pub use generate::{GENERATOR, generate, generate_kind};
 pub use validate::validate;
 
 use serde::{Deserialize, Serialize};
@@ -103,7 +103,22 @@ impl WorkloadKind {
 
     /// Whether the harness can run this kind yet.
     pub fn is_built(self) -> bool {
-        matches!(self, WorkloadKind::Log)
+        matches!(self, WorkloadKind::Log | WorkloadKind::Bank)
+    }
+
+    /// The kinds the harness can run, in order.
+    pub const BUILT: [WorkloadKind; 2] = [WorkloadKind::Log, WorkloadKind::Bank];
+
+    /// The kind named `name`.
+    pub fn from_name(name: &str) -> Option<WorkloadKind> {
+        [
+            WorkloadKind::Transfers,
+            WorkloadKind::Log,
+            WorkloadKind::Bank,
+            WorkloadKind::Chain,
+        ]
+        .into_iter()
+        .find(|kind| kind.name() == name)
     }
 }
 

@@ -140,7 +140,7 @@ fn workload(scenario: &Scenario) -> Result<(), Invalid> {
         return invalid(
             "workload.kind",
             format!(
-                "`{}` is not built yet; expected `log`",
+                "`{}` is not built yet; expected `log` or `bank`",
                 workload.kind.name()
             ),
         );

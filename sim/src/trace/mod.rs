@@ -4,7 +4,10 @@
 
 mod hash;
 
-use ledger::observe::{Event, NodeName, Observer};
+use ledger::{
+    log::DurableLog,
+    observe::{Event, NodeName, Observer},
+};
 use serde::Serialize;
 use std::{
     collections::BTreeMap,
@@ -13,10 +16,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{
-    check::{AppliedEntry, Online, Violation},
-    world::ClusterView,
-};
+use crate::{check::Online, world::ClusterView};
 pub use hash::Fnv1a;
 
 /// An event the harness records: a fault it injected, or what a client saw.
@@ -64,10 +64,25 @@ pub enum HarnessEvent {
         client: u64,
         seq: u64,
     },
+    /// A client started a transfer.
+    Transfer {
+        client: u64,
+        seq: u64,
+        from: i64,
+        to: i64,
+        amount: u64,
+    },
+    /// An append was applied at `index`.
     Acknowledged {
         client: u64,
         seq: u64,
         index: u64,
+    },
+    /// A transfer committed; `commit` is unknown when learned by reading back.
+    Committed {
+        client: u64,
+        seq: u64,
+        commit: Option<u64>,
     },
     Rejected {
         client: u64,
@@ -109,9 +124,8 @@ pub struct TraceSummary {
     pub hash: u64,
     pub events: u64,
     pub lines: Option<Vec<String>>,
-    pub violations: Vec<Violation>,
-    /// Every entry applied at each index, for the final checks.
-    pub applied: BTreeMap<u64, AppliedEntry>,
+    /// The online checkers, for the final probe and verdicts.
+    pub online: Online,
     /// Faults injected, by kind.
     pub faults: BTreeMap<&'static str, u64>,
 }
@@ -138,7 +152,15 @@ impl Trace {
         if let Some(kind) = fault_kind(&event) {
             *state.faults.entry(kind).or_default() += 1;
         }
+        state.view.observe_harness(&event);
+        state.online.observe_harness(&event);
         state.fold(now, node, &event);
+    }
+
+    /// Probes the replicas' synced logs with the online checkers.
+    pub fn probe(&self, replicas: &BTreeMap<String, DurableLog>) {
+        let now = now();
+        self.lock().online.probe(now, replicas);
     }
 
     /// Reads the cluster view the trace maintains.
@@ -160,13 +182,11 @@ impl Trace {
     pub fn finish(&self) -> TraceSummary {
         let mut state = self.lock();
         let online = std::mem::replace(&mut state.online, Online::new(0));
-        let (violations, applied) = online.finish();
         TraceSummary {
             hash: state.hasher.finish(),
             events: state.events,
             lines: state.lines.take(),
-            violations,
-            applied,
+            online,
             faults: std::mem::take(&mut state.faults),
         }
     }
@@ -197,8 +217,10 @@ impl Observer for Trace {
     fn record(&self, node: &NodeName, event: Event) {
         let now = now();
         let mut state = self.lock();
-        if matches!(event, Event::CrashPoint { .. }) {
-            *state.faults.entry("crash-point").or_default() += 1;
+        match event {
+            Event::CrashPoint { .. } => *state.faults.entry("crash-point").or_default() += 1,
+            Event::ReplyLost { .. } => *state.faults.entry("reply-lost").or_default() += 1,
+            _ => {}
         }
         state.online.observe(now, node, &event);
         state.view.observe(node, &event);

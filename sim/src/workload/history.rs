@@ -3,19 +3,38 @@
 use serde::Serialize;
 use std::time::Duration;
 
+/// What a client asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Append a command to the log.
+    Append,
+    /// Move `amount` from account `from` to account `to`.
+    Transfer { from: i64, to: i64, amount: u64 },
+}
+
+/// What the system handed back for an acknowledged request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receipt {
+    /// Applied at this log index.
+    LogIndex(u64),
+    /// Committed as this commit (`None` when the client learned it by
+    /// reading back the transfer's row after an unknown commit).
+    Commit(Option<u64>),
+}
+
 /// What a client was finally told about one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Still waiting for an answer.
     Pending,
     Acknowledged {
-        index: u64,
+        receipt: Receipt,
         at: Duration,
     },
     Rejected {
         reason: String,
     },
-    /// Out of retries: applied or not, nobody knows.
+    /// Out of retries: done or not, nobody knows.
     GaveUp,
 }
 
@@ -24,6 +43,7 @@ pub enum Outcome {
 pub struct Op {
     pub client: u64,
     pub seq: u64,
+    pub request: Request,
     pub sent_at: Duration,
     pub attempts: u32,
     pub outcome: Outcome,
@@ -34,7 +54,7 @@ pub struct Op {
 pub struct Acknowledged {
     pub client: u64,
     pub seq: u64,
-    pub index: u64,
+    pub receipt: Receipt,
     pub at: Duration,
 }
 
@@ -55,10 +75,11 @@ pub struct History {
 
 impl History {
     /// Records a new request; returns its handle.
-    pub(super) fn start(&mut self, client: u64, seq: u64, at: Duration) -> usize {
+    pub(super) fn start(&mut self, client: u64, seq: u64, request: Request, at: Duration) -> usize {
         self.ops.push(Op {
             client,
             seq,
+            request,
             sent_at: at,
             attempts: 0,
             outcome: Outcome::Pending,
@@ -80,10 +101,10 @@ impl History {
 
     pub fn acknowledged(&self) -> impl Iterator<Item = Acknowledged> + '_ {
         self.ops.iter().filter_map(|op| match op.outcome {
-            Outcome::Acknowledged { index, at } => Some(Acknowledged {
+            Outcome::Acknowledged { receipt, at } => Some(Acknowledged {
                 client: op.client,
                 seq: op.seq,
-                index,
+                receipt,
                 at,
             }),
             _ => None,

@@ -2,22 +2,24 @@
 //! told. Clients never crash, so the history is the ground truth of what the
 //! outside world saw.
 //!
-//! Kind `log`: each client appends its share of the requests to the Raft log,
-//! paced over the fault phase, one at a time, retrying the same `(client,
-//! seq)` on timeouts up to `client_retries` times before giving up (outcome
-//! unknown). In the settle phase clients send nothing new but keep retrying
-//! what is in flight until it is answered.
+//! Each client issues its share of the requests paced over the fault phase,
+//! one at a time, retrying on timeouts up to `client_retries` times before
+//! giving up (outcome unknown). In the settle phase clients send nothing new
+//! but keep retrying what is in flight until it is answered.
+//!
+//! - kind `log` ([`log`]): appends to the Raft log, retrying the same
+//!   `(client, seq)`.
+//! - kind `bank` ([`bank`]): transfers between accounts in database
+//!   transactions, resolving unknown commits by reading back a per-transfer
+//!   row.
 
+pub mod bank;
 mod history;
+mod log;
 
-pub use history::{Acknowledged, History, Op, Outcome, RequestCounts};
+pub use history::{Acknowledged, History, Op, Outcome, Receipt, Request, RequestCounts};
 
-use ledger::{
-    log::{AppendError, ClientAppend, LogClient},
-    net::Rpc,
-    node::NodeEnv,
-    observe::NodeName,
-};
+use ledger::{net::Rpc, node::NodeEnv, observe::NodeName};
 use rand::Rng;
 use std::{
     sync::{
@@ -28,9 +30,9 @@ use std::{
 };
 
 use crate::{
-    scenario::Scenario,
+    scenario::{Scenario, WorkloadKind},
     topology::Topology,
-    trace::{HarnessEvent, Trace, now},
+    trace::{HarnessEvent, Trace},
 };
 
 /// The longest pause between two attempts of one request.
@@ -38,11 +40,14 @@ const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
 /// The shared state of all clients of a run.
 pub struct Workload {
+    kind: WorkloadKind,
     replicas: Vec<NodeName>,
     requests_per_client: Vec<u32>,
     duration: Duration,
     client_timeout: Duration,
     client_retries: u32,
+    accounts: u32,
+    max_amount: u64,
     trace: Arc<Trace>,
     settling: AtomicBool,
     history: Mutex<History>,
@@ -54,6 +59,7 @@ impl Workload {
         let clients = topology.clients.len() as u32;
         let requests = scenario.workload.requests;
         Arc::new(Workload {
+            kind: scenario.workload.kind,
             replicas: topology
                 .log
                 .iter()
@@ -65,6 +71,8 @@ impl Workload {
             duration: scenario.duration(),
             client_timeout: scenario.workload.client_timeout.0,
             client_retries: scenario.workload.client_retries,
+            accounts: scenario.workload.accounts,
+            max_amount: scenario.workload.max_amount,
             trace,
             settling: AtomicBool::new(false),
             history: Mutex::new(History::default()),
@@ -85,12 +93,81 @@ impl Workload {
         self.settling.load(Ordering::Relaxed)
     }
 
-    fn lock(&self) -> MutexGuard<'_, History> {
-        self.history.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Whether a request that has failed `attempts` times is given up. In the
+    /// settle phase nothing is: faults have stopped, so it must get through.
+    fn give_up(&self, attempts: u32) -> bool {
+        attempts > self.client_retries && !self.settling()
     }
 
-    fn record(&self, env: &NodeEnv, event: HarnessEvent) {
+    /// Waits before the next attempt: exponential, capped, jittered.
+    async fn backoff(&self, env: &NodeEnv, attempts: u32) {
+        let backoff = Duration::from_millis(20 << attempts.min(5)).min(MAX_BACKOFF);
+        let jitter = madsim::rand::thread_rng().gen_range(Duration::ZERO..=backoff / 2);
+        env.sleep(backoff + jitter).await;
+    }
+
+    /// Records a new request in the history and the trace.
+    fn start(&self, env: &NodeEnv, client: u64, seq: u64, request: Request) -> usize {
+        let event = match request {
+            Request::Append => HarnessEvent::Request { client, seq },
+            Request::Transfer { from, to, amount } => HarnessEvent::Transfer {
+                client,
+                seq,
+                from,
+                to,
+                amount,
+            },
+        };
+        let op = self.lock().start(client, seq, request, crate::trace::now());
         self.trace.harness(env.name.as_str(), event);
+        op
+    }
+
+    /// Records what the client was finally told.
+    fn finish(&self, env: &NodeEnv, op: usize, outcome: Outcome) {
+        let (client, seq, attempts) = {
+            let history = self.lock();
+            let op = &history.ops()[op];
+            (op.client, op.seq, op.attempts)
+        };
+        let event = match &outcome {
+            Outcome::Acknowledged {
+                receipt: Receipt::LogIndex(index),
+                ..
+            } => HarnessEvent::Acknowledged {
+                client,
+                seq,
+                index: *index,
+            },
+            Outcome::Acknowledged {
+                receipt: Receipt::Commit(commit),
+                ..
+            } => HarnessEvent::Committed {
+                client,
+                seq,
+                commit: *commit,
+            },
+            Outcome::Rejected { reason } => HarnessEvent::Rejected {
+                client,
+                seq,
+                reason: reason.clone(),
+            },
+            Outcome::GaveUp | Outcome::Pending => HarnessEvent::GaveUp {
+                client,
+                seq,
+                attempts,
+            },
+        };
+        self.lock().finish(op, outcome);
+        self.trace.harness(env.name.as_str(), event);
+    }
+
+    fn attempted(&self, op: usize) {
+        self.lock().attempted(op);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, History> {
+        self.history.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -99,8 +176,20 @@ pub async fn run_client(env: NodeEnv, workload: Arc<Workload>, index: usize) {
     let incarnation = env.boot().await;
     // Clients serve nothing; requests addressed to them are dropped.
     let (rpc, _requests) = Rpc::bind(&env, incarnation).await;
-    let mut log = LogClient::new(rpc, workload.replicas.clone());
-    let client = index as u64 + 1;
+    match workload.kind {
+        WorkloadKind::Log => log::run(&env, &workload, rpc, index).await,
+        WorkloadKind::Bank => bank::run(&env, &workload, rpc, index).await,
+        WorkloadKind::Transfers | WorkloadKind::Chain => {
+            unreachable!("validation rejects workload kinds not built yet")
+        }
+    }
+    // Stay up, so that late replies still find a bound endpoint.
+    std::future::pending::<()>().await;
+}
+
+/// Issues client `index`'s share of the requests, paced evenly over the
+/// fault phase; a request that runs late delays the next, never overlaps it.
+async fn paced(workload: &Workload, index: usize, mut issue: impl AsyncFnMut(u64)) {
     let count = workload.requests_per_client[index];
     let interval = workload.duration / count.max(1);
     let start = madsim::time::TimeHandle::current().now_instant();
@@ -111,64 +200,6 @@ pub async fn run_client(env: NodeEnv, workload: Arc<Workload>, index: usize) {
         if workload.settling() {
             break;
         }
-        append(&env, &workload, &mut log, client, seq).await;
-    }
-    // Stay up, so that late replies still find a bound endpoint.
-    std::future::pending::<()>().await;
-}
-
-async fn append(env: &NodeEnv, workload: &Workload, log: &mut LogClient, client: u64, seq: u64) {
-    let op = workload.lock().start(client, seq, now());
-    workload.record(env, HarnessEvent::Request { client, seq });
-    let command = ClientAppend {
-        client,
-        seq,
-        data: format!("client {client} seq {seq}").into_bytes(),
-    };
-    let mut attempts = 0u32;
-    loop {
-        attempts += 1;
-        workload.lock().attempted(op);
-        match log.append(&command, workload.client_timeout).await {
-            Ok(index) => {
-                workload
-                    .lock()
-                    .finish(op, Outcome::Acknowledged { index, at: now() });
-                workload.record(env, HarnessEvent::Acknowledged { client, seq, index });
-                return;
-            }
-            Err(AppendError::Rejected(reason)) => {
-                workload.record(
-                    env,
-                    HarnessEvent::Rejected {
-                        client,
-                        seq,
-                        reason: reason.clone(),
-                    },
-                );
-                workload.lock().finish(op, Outcome::Rejected { reason });
-                return;
-            }
-            Err(error) => {
-                // A stale answer for the request in flight means the log
-                // already moved past it: as unknown as a timeout.
-                let out_of_retries = attempts > workload.client_retries && !workload.settling();
-                if out_of_retries || error == AppendError::Stale {
-                    workload.lock().finish(op, Outcome::GaveUp);
-                    workload.record(
-                        env,
-                        HarnessEvent::GaveUp {
-                            client,
-                            seq,
-                            attempts,
-                        },
-                    );
-                    return;
-                }
-                let backoff = Duration::from_millis(20 << attempts.min(5)).min(MAX_BACKOFF);
-                let jitter = madsim::rand::thread_rng().gen_range(Duration::ZERO..=backoff / 2);
-                env.sleep(backoff + jitter).await;
-            }
-        }
+        issue(seq).await;
     }
 }

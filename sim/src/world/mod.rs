@@ -5,7 +5,7 @@
 //! Nodes are built from factories (`init` closures), so a restart re-creates
 //! a node from what survived: memory is gone, its [`Disk`] is not.
 
-mod crash_points;
+mod fault_points;
 mod view;
 
 pub use view::ClusterView;
@@ -13,7 +13,8 @@ pub use view::ClusterView;
 use ledger::{
     bugs::Bugs,
     clock::{Clock, ClockSkew},
-    log::{LogConfig, run_replica},
+    db::{DbConfig, Key, run_db},
+    log::{DurableLog, LogConfig, read_durable, run_replica},
     net::{Directory, Fabric, FaultRates},
     node::NodeEnv,
     observe::NodeName,
@@ -36,9 +37,9 @@ use crate::{
     scenario::{LOG_LEADER, Scenario},
     topology::Topology,
     trace::{HarnessEvent, Trace},
-    workload::{self, Workload},
+    workload::{self, Workload, bank},
 };
-use crash_points::CrashPointPolicy;
+use fault_points::FaultPointPolicy;
 
 /// The port every node listens on.
 const PORT: u16 = 1;
@@ -48,6 +49,8 @@ pub const NEMESIS: &str = "nemesis";
 const NEMESIS_STREAM: u64 = 0x6e65_6d65_7369_7321;
 /// Mixed into the seed for the network choke point's random stream.
 const NET_STREAM: u64 = 0x6e65_7477_6f72_6b21;
+/// Transactions idle this long are aborted by the database.
+const DB_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A node crashed at a crash point restarts after a delay in this range.
 const CRASH_POINT_DOWNTIME: std::ops::Range<Duration> =
     Duration::from_millis(10)..Duration::from_secs(1);
@@ -81,7 +84,7 @@ pub struct World {
     /// The nemesis's random stream: crash-point draws, torn writes, downtimes.
     rng: Mutex<ChaCha8Rng>,
     torn_writes: f64,
-    crash_points: Arc<CrashPointPolicy>,
+    fault_points: Arc<FaultPointPolicy>,
 }
 
 impl World {
@@ -101,13 +104,19 @@ impl World {
         for (index, name) in topology.clients.iter().enumerate() {
             directory.insert(NodeName::new(name), addr(2, index));
         }
+        for (index, name) in topology.db.iter().enumerate() {
+            directory.insert(NodeName::new(name), addr(3, index));
+        }
         let wire_addr = addr(255, 0);
         directory.insert(NodeName::new("wire"), wire_addr);
         let directory = Arc::new(directory);
         let fabric = Fabric::new(directory.clone(), trace.clone(), scenario.seed ^ NET_STREAM);
         fabric.set_rates(fault_rates(scenario));
 
-        let crash_points = CrashPointPolicy::new(scenario.faults.crash_points);
+        let fault_points = FaultPointPolicy::new(
+            scenario.faults.crash_points,
+            scenario.faults.db_unknown_commit,
+        );
         let disk_config = DiskConfig {
             sync_latency: scenario.system.sync_latency.range(),
         };
@@ -118,7 +127,7 @@ impl World {
             clock: Clock::new(skew),
             disk,
             observer: trace.clone(),
-            crash_points: crash_points.clone(),
+            faults: fault_points.clone(),
             bugs,
         };
 
@@ -127,6 +136,15 @@ impl World {
         wire.spawn(fabric.clone().serve_wire(wire.clone(), wire_addr));
         let mut others = vec![harness.id(), wire.id()];
 
+        let db_config = DbConfig {
+            genesis: (0..i64::from(scenario.workload.accounts))
+                .map(|account| {
+                    let balance = bank::encode_balance(scenario.system.initial_balance);
+                    (bank::ACCOUNTS.to_owned(), Key::Int(account), balance)
+                })
+                .collect(),
+            idle_timeout: DB_IDLE_TIMEOUT,
+        };
         let log_config = LogConfig {
             replicas: topology
                 .log
@@ -137,20 +155,15 @@ impl World {
             heartbeat: scenario.system.heartbeat.0,
             rpc_timeout: scenario.system.election_timeout.start.0,
         };
+        // The nodes the nemesis controls, each with a disk and a clock that
+        // outlive its incarnations.
         let mut nodes = BTreeMap::new();
-        for (index, name) in topology.log.iter().enumerate() {
+        let mut add = |name: &str, start: &dyn Fn(NodeEnv) -> NodeHandle| {
             let skew = ClockSkew::new();
             let disk = Disk::new(disk_config.clone());
-            let node_env = env(name, skew.clone(), disk.clone(), bugs);
-            let config = log_config.clone();
-            let node = handle
-                .create_node()
-                .name(name)
-                .ip(addr(1, index).ip())
-                .init(move || run_replica(node_env.clone(), config.clone()))
-                .build();
+            let node = start(env(name, skew.clone(), disk.clone(), bugs));
             nodes.insert(
-                name.clone(),
+                name.to_owned(),
                 WorldNode {
                     id: node.id(),
                     disk,
@@ -158,14 +171,31 @@ impl World {
                     status: Status::Up,
                 },
             );
+        };
+        for (index, name) in topology.log.iter().enumerate() {
+            add(name, &|node_env| {
+                let config = log_config.clone();
+                handle
+                    .create_node()
+                    .name(name)
+                    .ip(addr(1, index).ip())
+                    .init(move || run_replica(node_env.clone(), config.clone()))
+                    .build()
+            });
+        }
+        for (index, name) in topology.db.iter().enumerate() {
+            add(name, &|node_env| {
+                let config = db_config.clone();
+                handle
+                    .create_node()
+                    .name(name)
+                    .ip(addr(3, index).ip())
+                    .init(move || run_db(node_env.clone(), config.clone()))
+                    .build()
+            });
         }
         for (index, name) in topology.clients.iter().enumerate() {
-            let client_env = env(
-                name,
-                ClockSkew::new(),
-                Disk::new(disk_config.clone()),
-                Bugs::NONE,
-            );
+            let client_env = env(name, ClockSkew::new(), Disk::new(disk_config.clone()), bugs);
             let workload = workload.clone();
             let node = handle
                 .create_node()
@@ -186,9 +216,9 @@ impl World {
             harness,
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(scenario.seed ^ NEMESIS_STREAM)),
             torn_writes: scenario.faults.torn_writes,
-            crash_points,
+            fault_points,
         });
-        world.crash_points.attach(&world);
+        world.fault_points.attach(&world);
         world
     }
 
@@ -262,7 +292,24 @@ impl World {
                 },
             );
         }
+        if self.topology.log.iter().any(|replica| replica == name) {
+            self.probe_log_durability();
+        }
         true
+    }
+
+    /// A crash is when promises break: everything applied or acknowledged
+    /// must still be in the synced logs of a majority of replicas.
+    fn probe_log_durability(&self) {
+        let replicas: BTreeMap<String, DurableLog> = {
+            let nodes = self.nodes();
+            self.topology
+                .log
+                .iter()
+                .map(|name| (name.clone(), read_durable(&nodes[name].disk)))
+                .collect()
+        };
+        self.trace.probe(&replicas);
     }
 
     /// Crashes `name` at a crash point and restarts it after a short while.
@@ -440,7 +487,7 @@ impl World {
     /// partition healed, every node up, clock offsets reset (drift stays).
     pub fn settle(&self) {
         self.fabric.set_rates(FaultRates::default());
-        self.crash_points.disable();
+        self.fault_points.disable();
         if self.fabric.is_partitioned() {
             self.heal_all();
         }

@@ -1,4 +1,4 @@
-//! What the trace says about the cluster: who leads, how far each replica
+//! What the trace says about the cluster: who leads, and how far each replica
 //! has applied. The nemesis resolves `log-leader` with it; the settle phase
 //! decides convergence with it.
 
@@ -8,49 +8,99 @@ use ledger::{
 };
 use std::collections::BTreeMap;
 
+use crate::trace::HarnessEvent;
+
 #[derive(Debug, Default)]
 pub struct ClusterView {
-    /// The leader of the highest term seen, until that node restarts.
-    leader: Option<(u64, NodeName)>,
-    /// The highest index each replica has applied in its current life.
-    applied: BTreeMap<NodeName, u64>,
+    /// The leader of the highest term seen, until it steps down, crashes or
+    /// restarts.
+    leader: Option<Leader>,
+    /// The highest index each replica has applied in its current life;
+    /// `None` from a crash until the replica has booted again.
+    applied: BTreeMap<NodeName, Option<u64>>,
+}
+
+#[derive(Debug)]
+struct Leader {
+    term: u64,
+    node: NodeName,
+    /// Whether it has applied an entry of its own term, which shows it holds
+    /// a working majority.
+    committed_in_term: bool,
 }
 
 impl ClusterView {
     pub fn observe(&mut self, node: &NodeName, event: &Event) {
         match event {
             Event::Boot { .. } => {
+                self.forget_leader(node);
+                self.applied.insert(node.clone(), Some(0));
+            }
+            Event::Log(LogEvent::Elected { term })
                 if self
                     .leader
                     .as_ref()
-                    .is_some_and(|(_, leader)| leader == node)
-                {
-                    self.leader = None;
-                }
-                self.applied.insert(node.clone(), 0);
-            }
-            Event::Log(LogEvent::Elected { term })
-                if self.leader.as_ref().is_none_or(|(known, _)| term >= known) =>
+                    .is_none_or(|leader| *term >= leader.term) =>
             {
-                self.leader = Some((*term, node.clone()));
+                self.leader = Some(Leader {
+                    term: *term,
+                    node: node.clone(),
+                    committed_in_term: false,
+                });
             }
-            Event::Log(LogEvent::Applied { index, .. }) => {
-                self.applied.insert(node.clone(), *index);
+            Event::Log(LogEvent::SteppedDown { .. }) => self.forget_leader(node),
+            Event::Log(LogEvent::Applied { index, term, .. }) => {
+                self.applied.insert(node.clone(), Some(*index));
+                if let Some(leader) = &mut self.leader
+                    && leader.node == *node
+                    && leader.term == *term
+                {
+                    leader.committed_in_term = true;
+                }
             }
             _ => {}
         }
     }
 
-    /// The leader of the highest term seen, and that term.
-    pub fn leader(&self) -> Option<(u64, &NodeName)> {
-        self.leader.as_ref().map(|(term, node)| (*term, node))
+    /// Learns of crashes from the harness: a crashed node leads nothing and
+    /// its progress is unknown until it boots again.
+    pub fn observe_harness(&mut self, event: &HarnessEvent) {
+        if let HarnessEvent::Crash { node } = event {
+            let node = NodeName::new(node);
+            self.forget_leader(&node);
+            if let Some(applied) = self.applied.get_mut(&node) {
+                *applied = None;
+            }
+        }
     }
 
-    /// The highest index `node` has applied in its current life.
-    pub fn applied(&self, node: &str) -> u64 {
-        self.applied
-            .iter()
-            .find(|(name, _)| name.as_str() == node)
-            .map_or(0, |(_, index)| *index)
+    /// The leader of the highest term seen, and that term.
+    pub fn leader(&self) -> Option<(u64, &NodeName)> {
+        self.leader
+            .as_ref()
+            .map(|leader| (leader.term, &leader.node))
+    }
+
+    /// Whether the leader has committed an entry of its own term.
+    pub fn leader_committed_in_term(&self) -> bool {
+        self.leader
+            .as_ref()
+            .is_some_and(|leader| leader.committed_in_term)
+    }
+
+    /// The highest index `node` has applied in its current life; `None`
+    /// while it is down or booting.
+    pub fn applied(&self, node: &str) -> Option<u64> {
+        self.applied.get(&NodeName::new(node)).copied().flatten()
+    }
+
+    fn forget_leader(&mut self, node: &NodeName) {
+        if self
+            .leader
+            .as_ref()
+            .is_some_and(|leader| leader.node == *node)
+        {
+            self.leader = None;
+        }
     }
 }

@@ -1,0 +1,457 @@
+//! The transaction engine: committed tables, open transactions and the
+//! rules that decide whether a commit may happen. No I/O: the server
+//! persists a commit's record before it applies it.
+//!
+//! Writes are buffered in their transaction until commit. At commit, in both
+//! isolation levels, unique inserts and compare-and-sets are checked
+//! atomically against the committed state; a SERIALIZABLE transaction also
+//! fails if any row or range it read has changed (optimistic concurrency
+//! control, first committer wins).
+
+use std::{collections::BTreeMap, time::Duration};
+use thiserror::Error;
+
+use super::types::{Isolation, Key, Row, ScanRange, TxnId};
+use serde::{Deserialize, Serialize};
+
+/// Open transactions at most; `begin` fails past it.
+pub const MAX_OPEN_TXNS: usize = 256;
+/// Rows one scan returns at most.
+pub const MAX_SCAN_ROWS: usize = 1000;
+/// Writes one transaction buffers at most.
+pub const MAX_TXN_WRITES: usize = 1000;
+
+/// Why an operation or a commit failed. A failed commit aborts its
+/// transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Error, Serialize, Deserialize)]
+pub enum TxnError {
+    #[error("{0} is not open (never begun, finished, or lost in a restart)")]
+    Unknown(TxnId),
+    #[error("too many open transactions ({MAX_OPEN_TXNS})")]
+    TooManyOpen,
+    #[error("too many writes in one transaction ({MAX_TXN_WRITES})")]
+    TooManyWrites,
+    #[error("key {table}/{key} already exists")]
+    Duplicate { table: String, key: Key },
+    #[error("key {table}/{key} is at version {actual:?}, expected {expected}")]
+    VersionMismatch {
+        table: String,
+        key: Key,
+        expected: u64,
+        actual: Option<u64>,
+    },
+    #[error("serialization failure: {table}/{key} changed since it was read")]
+    Serialization { table: String, key: Key },
+}
+
+/// A row as a transaction reads it: committed (with its version) or its own
+/// uncommitted write (no version yet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Found {
+    pub value: Vec<u8>,
+    pub version: Option<u64>,
+}
+
+/// What a commit writes, in the order the server persists and applies it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitRecord {
+    pub txn: TxnId,
+    /// The commit's sequence number; every row it writes gets it as version.
+    pub seq: u64,
+    /// `(table, key, value)`; `None` deletes.
+    pub writes: Vec<(String, Key, Option<Vec<u8>>)>,
+}
+
+#[derive(Debug)]
+struct Txn {
+    isolation: Isolation,
+    /// Committed versions read (None: the row was absent).
+    reads: BTreeMap<(String, Key), Option<u64>>,
+    /// Scans made: the range, the limit, and the committed rows seen.
+    scans: Vec<ScanRead>,
+    writes: BTreeMap<(String, Key), Option<Vec<u8>>>,
+    conditions: Vec<Condition>,
+    last_active: Duration,
+}
+
+#[derive(Debug)]
+struct ScanRead {
+    table: String,
+    range: ScanRange,
+    limit: usize,
+    seen: Vec<(Key, u64)>,
+}
+
+#[derive(Debug)]
+enum Condition {
+    Absent {
+        table: String,
+        key: Key,
+    },
+    Version {
+        table: String,
+        key: Key,
+        expected: u64,
+    },
+}
+
+/// Tables of committed rows plus the open transactions.
+#[derive(Debug, Default)]
+pub struct Engine {
+    tables: BTreeMap<String, BTreeMap<Key, Row>>,
+    last_commit: u64,
+    txns: BTreeMap<TxnId, Txn>,
+}
+
+impl Engine {
+    pub fn begin(
+        &mut self,
+        id: TxnId,
+        isolation: Isolation,
+        now: Duration,
+    ) -> Result<(), TxnError> {
+        if self.txns.len() >= MAX_OPEN_TXNS {
+            return Err(TxnError::TooManyOpen);
+        }
+        self.txns.insert(
+            id,
+            Txn {
+                isolation,
+                reads: BTreeMap::new(),
+                scans: Vec::new(),
+                writes: BTreeMap::new(),
+                conditions: Vec::new(),
+                last_active: now,
+            },
+        );
+        Ok(())
+    }
+
+    pub fn get(
+        &mut self,
+        id: TxnId,
+        table: &str,
+        key: &Key,
+        now: Duration,
+    ) -> Result<Option<Found>, TxnError> {
+        let committed = self.committed(table, key).cloned();
+        let txn = self.txn(id, now)?;
+        if let Some(own) = txn.writes.get(&(table.to_owned(), key.clone())) {
+            return Ok(own.clone().map(|value| Found {
+                value,
+                version: None,
+            }));
+        }
+        txn.reads
+            .entry((table.to_owned(), key.clone()))
+            .or_insert(committed.as_ref().map(|row| row.version));
+        Ok(committed.map(|row| Found {
+            value: row.value,
+            version: Some(row.version),
+        }))
+    }
+
+    pub fn scan(
+        &mut self,
+        id: TxnId,
+        table: &str,
+        range: &ScanRange,
+        limit: usize,
+        now: Duration,
+    ) -> Result<Vec<(Key, Found)>, TxnError> {
+        let limit = limit.min(MAX_SCAN_ROWS);
+        let committed: Vec<(Key, Row)> = self.scan_committed(table, range, limit);
+        let txn = self.txn(id, now)?;
+        txn.scans.push(ScanRead {
+            table: table.to_owned(),
+            range: range.clone(),
+            limit,
+            seen: committed
+                .iter()
+                .map(|(key, row)| (key.clone(), row.version))
+                .collect(),
+        });
+        let mut merged: BTreeMap<Key, Found> = committed
+            .into_iter()
+            .map(|(key, row)| {
+                (
+                    key,
+                    Found {
+                        value: row.value,
+                        version: Some(row.version),
+                    },
+                )
+            })
+            .collect();
+        for ((written_table, key), value) in &txn.writes {
+            if written_table == table && range.contains(key) {
+                match value {
+                    Some(value) => merged.insert(
+                        key.clone(),
+                        Found {
+                            value: value.clone(),
+                            version: None,
+                        },
+                    ),
+                    None => merged.remove(key),
+                };
+            }
+        }
+        Ok(merged.into_iter().take(limit).collect())
+    }
+
+    /// Writes `value` at commit, whatever is there then.
+    pub fn put(
+        &mut self,
+        id: TxnId,
+        table: &str,
+        key: Key,
+        value: Vec<u8>,
+        now: Duration,
+    ) -> Result<(), TxnError> {
+        self.write(id, table, key, Some(value), now)
+    }
+
+    /// Inserts a row that must not exist at commit.
+    pub fn insert_unique(
+        &mut self,
+        id: TxnId,
+        table: &str,
+        key: Key,
+        value: Vec<u8>,
+        now: Duration,
+    ) -> Result<(), TxnError> {
+        let condition = Condition::Absent {
+            table: table.to_owned(),
+            key: key.clone(),
+        };
+        self.txn(id, now)?.conditions.push(condition);
+        self.write(id, table, key, Some(value), now)
+    }
+
+    /// Writes `value` if the row is still at `expected` version at commit.
+    pub fn compare_and_set(
+        &mut self,
+        id: TxnId,
+        table: &str,
+        key: Key,
+        expected: u64,
+        value: Vec<u8>,
+        now: Duration,
+    ) -> Result<(), TxnError> {
+        let condition = Condition::Version {
+            table: table.to_owned(),
+            key: key.clone(),
+            expected,
+        };
+        self.txn(id, now)?.conditions.push(condition);
+        self.write(id, table, key, Some(value), now)
+    }
+
+    pub fn delete(
+        &mut self,
+        id: TxnId,
+        table: &str,
+        key: Key,
+        now: Duration,
+    ) -> Result<(), TxnError> {
+        self.write(id, table, key, None, now)
+    }
+
+    pub fn rollback(&mut self, id: TxnId) -> Result<(), TxnError> {
+        self.txns
+            .remove(&id)
+            .map(|_| ())
+            .ok_or(TxnError::Unknown(id))
+    }
+
+    /// Ends transaction `id`: checks its conditions (and, if SERIALIZABLE,
+    /// its reads) against the committed state and returns the record to
+    /// persist, or `None` when it wrote nothing. The caller persists the
+    /// record, then calls [`Engine::apply`].
+    pub fn prepare_commit(&mut self, id: TxnId) -> Result<Option<CommitRecord>, TxnError> {
+        let txn = self.txns.remove(&id).ok_or(TxnError::Unknown(id))?;
+        for condition in &txn.conditions {
+            match condition {
+                Condition::Absent { table, key } => {
+                    if self.committed(table, key).is_some() {
+                        return Err(TxnError::Duplicate {
+                            table: table.clone(),
+                            key: key.clone(),
+                        });
+                    }
+                }
+                Condition::Version {
+                    table,
+                    key,
+                    expected,
+                } => {
+                    let actual = self.committed(table, key).map(|row| row.version);
+                    if actual != Some(*expected) {
+                        return Err(TxnError::VersionMismatch {
+                            table: table.clone(),
+                            key: key.clone(),
+                            expected: *expected,
+                            actual,
+                        });
+                    }
+                }
+            }
+        }
+        if txn.isolation == Isolation::Serializable {
+            for ((table, key), seen) in &txn.reads {
+                if self.committed(table, key).map(|row| row.version) != *seen {
+                    return Err(TxnError::Serialization {
+                        table: table.clone(),
+                        key: key.clone(),
+                    });
+                }
+            }
+            // The same scan now must see the same rows at the same versions:
+            // no row changed, none appeared (a phantom), none vanished.
+            for scan in &txn.scans {
+                let now: Vec<(Key, u64)> = self
+                    .scan_committed(&scan.table, &scan.range, scan.limit)
+                    .into_iter()
+                    .map(|(key, row)| (key, row.version))
+                    .collect();
+                if let Some(key) = first_difference(&now, &scan.seen) {
+                    return Err(TxnError::Serialization {
+                        table: scan.table.clone(),
+                        key,
+                    });
+                }
+            }
+        }
+        if txn.writes.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(CommitRecord {
+            txn: id,
+            seq: self.last_commit + 1,
+            writes: txn
+                .writes
+                .into_iter()
+                .map(|((table, key), value)| (table, key, value))
+                .collect(),
+        }))
+    }
+
+    /// Applies a prepared (or recovered) commit.
+    pub fn apply(&mut self, record: &CommitRecord) {
+        debug_assert!(
+            record.seq > self.last_commit,
+            "commits apply in sequence order"
+        );
+        for (table, key, value) in &record.writes {
+            let rows = self.tables.entry(table.clone()).or_default();
+            match value {
+                Some(value) => {
+                    rows.insert(
+                        key.clone(),
+                        Row {
+                            value: value.clone(),
+                            version: record.seq,
+                        },
+                    );
+                }
+                None => {
+                    rows.remove(key);
+                }
+            }
+        }
+        self.last_commit = record.seq;
+    }
+
+    /// Aborts transactions idle for `idle` or longer; returns them.
+    pub fn expire(&mut self, now: Duration, idle: Duration) -> Vec<TxnId> {
+        let expired: Vec<TxnId> = self
+            .txns
+            .iter()
+            .filter(|(_, txn)| now.saturating_sub(txn.last_active) >= idle)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &expired {
+            self.txns.remove(id);
+        }
+        expired
+    }
+
+    pub fn last_commit(&self) -> u64 {
+        self.last_commit
+    }
+
+    pub fn open_txns(&self) -> usize {
+        self.txns.len()
+    }
+
+    /// The committed rows of `table`, in key order.
+    pub fn rows(&self, table: &str) -> impl Iterator<Item = (&Key, &Row)> {
+        self.tables.get(table).into_iter().flatten()
+    }
+
+    pub fn committed(&self, table: &str, key: &Key) -> Option<&Row> {
+        self.tables.get(table)?.get(key)
+    }
+
+    fn scan_committed(&self, table: &str, range: &ScanRange, limit: usize) -> Vec<(Key, Row)> {
+        let Some(rows) = self.tables.get(table) else {
+            return Vec::new();
+        };
+        let selected: Box<dyn Iterator<Item = (&Key, &Row)>> = match range {
+            ScanRange::Prefix(prefix) => Box::new(
+                rows.range(Key::Str(prefix.clone())..)
+                    .take_while(|(key, _)| range.contains(key)),
+            ),
+            ScanRange::Between { start, end } if start < end => {
+                Box::new(rows.range(start.clone()..end.clone()))
+            }
+            ScanRange::Between { .. } => Box::new(std::iter::empty()),
+        };
+        selected
+            .take(limit)
+            .map(|(key, row)| (key.clone(), row.clone()))
+            .collect()
+    }
+
+    fn txn(&mut self, id: TxnId, now: Duration) -> Result<&mut Txn, TxnError> {
+        let txn = self.txns.get_mut(&id).ok_or(TxnError::Unknown(id))?;
+        txn.last_active = now;
+        Ok(txn)
+    }
+
+    fn write(
+        &mut self,
+        id: TxnId,
+        table: &str,
+        key: Key,
+        value: Option<Vec<u8>>,
+        now: Duration,
+    ) -> Result<(), TxnError> {
+        let txn = self.txn(id, now)?;
+        if txn.writes.len() >= MAX_TXN_WRITES
+            && !txn.writes.contains_key(&(table.to_owned(), key.clone()))
+        {
+            return Err(TxnError::TooManyWrites);
+        }
+        txn.writes.insert((table.to_owned(), key), value);
+        Ok(())
+    }
+}
+
+/// The first key at which two scans of one range differ, if they do.
+fn first_difference(now: &[(Key, u64)], seen: &[(Key, u64)]) -> Option<Key> {
+    let mut now = now.iter();
+    let mut seen = seen.iter();
+    loop {
+        match (now.next(), seen.next()) {
+            (None, None) => return None,
+            (Some(a), Some(b)) if a == b => continue,
+            (Some((a, _)), Some((b, _))) => return Some(a.min(b).clone()),
+            (Some((key, _)), None) | (None, Some((key, _))) => return Some(key.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,270 @@
+//! The database server: one actor that handles one request at a time, so a
+//! commit's validation, sync and apply happen without interleaving. A commit
+//! is acknowledged only after its record is synced; what it wrote becomes
+//! visible to others only then.
+
+use futures::{FutureExt, pin_mut, select_biased};
+use std::time::Duration;
+
+use super::{
+    DbEvent,
+    engine::{CommitRecord, Engine},
+    protocol::{DbRequest, DbResponse},
+    types::{Key, TxnId},
+    wal,
+};
+use crate::{
+    bugs::Bug,
+    net::{Incoming, ReplyTo, Request, Rpc},
+    node::NodeEnv,
+    observe::Event,
+    storage::Storage,
+};
+
+/// How often idle transactions are looked for.
+const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
+/// Bounds on what one request may carry.
+const MAX_TABLE_BYTES: usize = 64;
+const MAX_KEY_BYTES: usize = 256;
+const MAX_VALUE_BYTES: usize = 64 * 1024;
+
+/// The settings of the database node.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    /// Rows the first commit of a fresh database writes (its migration).
+    pub genesis: Vec<(String, Key, Vec<u8>)>,
+    /// Transactions idle this long are aborted.
+    pub idle_timeout: Duration,
+}
+
+/// Runs one incarnation of the database node until it is killed.
+pub async fn run_db(env: NodeEnv, config: DbConfig) {
+    let incarnation = env.boot().await;
+    let storage = env.storage();
+    let recovered = wal::recover(&storage, env.bugs.has(Bug::DbSkipChecksum));
+    env.record(Event::Db(DbEvent::Recovered {
+        last_commit: recovered.engine.last_commit(),
+        commits: recovered.commits.len() as u64,
+    }));
+    let mut engine = recovered.engine;
+    if engine.last_commit() == 0 && !config.genesis.is_empty() {
+        let genesis = CommitRecord {
+            txn: TxnId(0),
+            seq: 1,
+            writes: config
+                .genesis
+                .iter()
+                .map(|(table, key, value)| (table.clone(), key.clone(), Some(value.clone())))
+                .collect(),
+        };
+        wal::write(&storage, &genesis);
+        storage.sync(wal::WAL_FILE).await;
+        engine.apply(&genesis);
+    }
+    let (rpc, incoming) = Rpc::bind(&env, incarnation).await;
+    let server = Server {
+        env,
+        rpc,
+        storage,
+        engine,
+        config,
+        incarnation,
+        next_txn: 1,
+    };
+    server.run(incoming).await;
+}
+
+struct Server {
+    env: NodeEnv,
+    rpc: Rpc,
+    storage: Storage,
+    engine: Engine,
+    config: DbConfig,
+    incarnation: u64,
+    next_txn: u64,
+}
+
+impl Server {
+    async fn run(mut self, mut incoming: Incoming) {
+        let mut next_expiry = self.env.clock.mono_now() + EXPIRY_INTERVAL;
+        loop {
+            let now = self.env.clock.mono_now();
+            // Expiry goes first when due, so a steady stream of requests can
+            // never hold it off.
+            if now >= next_expiry {
+                next_expiry = now + EXPIRY_INTERVAL;
+                for txn in self.engine.expire(now, self.config.idle_timeout) {
+                    tracing::debug!(%txn, "aborted an idle transaction");
+                }
+                continue;
+            }
+            let wait = next_expiry - now;
+            let request = {
+                let timer = self.env.clock.sleep(wait).fuse();
+                let request = incoming.next::<DbRequest>().fuse();
+                pin_mut!(timer, request);
+                select_biased! {
+                    request = request => Some(request),
+                    () = timer => None,
+                }
+            };
+            match request {
+                Some(Some(Ok(request))) => self.handle(request).await,
+                Some(Some(Err((reply, error)))) => {
+                    let reason = format!("malformed request: {error}");
+                    self.rpc
+                        .reply(reply, &DbResponse::Rejected { reason })
+                        .await;
+                }
+                // The endpoint is gone: the node is being killed.
+                Some(None) => return,
+                // The timer fired: expiry is handled at the top of the loop.
+                None => {}
+            }
+        }
+    }
+
+    async fn handle(&mut self, request: Request<DbRequest>) {
+        let now = self.env.clock.mono_now();
+        if let Some(reason) = oversized(&request.body) {
+            self.rpc
+                .reply(request.reply, &DbResponse::Rejected { reason })
+                .await;
+            return;
+        }
+        let engine = &mut self.engine;
+        let done =
+            |result: Result<(), _>| result.map_or_else(DbResponse::Failed, |()| DbResponse::Done);
+        let response = match request.body {
+            DbRequest::Begin { isolation } => {
+                let txn = self.new_txn_id();
+                match self.engine.begin(txn, isolation, now) {
+                    Ok(()) => DbResponse::Begun { txn },
+                    Err(error) => DbResponse::Failed(error),
+                }
+            }
+            DbRequest::Get { txn, table, key } => engine
+                .get(txn, &table, &key, now)
+                .map_or_else(DbResponse::Failed, DbResponse::Found),
+            DbRequest::Scan {
+                txn,
+                table,
+                range,
+                limit,
+            } => engine
+                .scan(txn, &table, &range, limit as usize, now)
+                .map_or_else(DbResponse::Failed, DbResponse::Rows),
+            DbRequest::Put {
+                txn,
+                table,
+                key,
+                value,
+            } => done(engine.put(txn, &table, key, value, now)),
+            DbRequest::InsertUnique {
+                txn,
+                table,
+                key,
+                value,
+            } => done(engine.insert_unique(txn, &table, key, value, now)),
+            DbRequest::CompareAndSet {
+                txn,
+                table,
+                key,
+                expected,
+                value,
+            } => done(engine.compare_and_set(txn, &table, key, expected, value, now)),
+            DbRequest::Delete { txn, table, key } => done(engine.delete(txn, &table, key, now)),
+            DbRequest::Rollback { txn } => done(engine.rollback(txn)),
+            DbRequest::Commit { txn } => return self.commit(txn, request.reply).await,
+        };
+        self.rpc.reply(request.reply, &response).await;
+    }
+
+    async fn commit(&mut self, txn: TxnId, reply: ReplyTo) {
+        let record = match self.engine.prepare_commit(txn) {
+            Err(error) => return self.rpc.reply(reply, &DbResponse::Failed(error)).await,
+            Ok(None) => {
+                return self
+                    .rpc
+                    .reply(reply, &DbResponse::Committed { seq: None })
+                    .await;
+            }
+            Ok(Some(record)) => record,
+        };
+        wal::write(&self.storage, &record);
+        if self.env.bugs.has(Bug::DbAckBeforeSync) {
+            self.apply(&record);
+            self.reply_committed(reply, record.seq).await;
+            self.env.crash_point("db.commit.before-sync").await;
+            self.storage.sync(wal::WAL_FILE).await;
+        } else {
+            self.env.crash_point("db.commit.before-sync").await;
+            self.storage.sync(wal::WAL_FILE).await;
+            self.apply(&record);
+            self.env.crash_point("db.commit.before-reply").await;
+            self.reply_committed(reply, record.seq).await;
+        }
+    }
+
+    fn apply(&mut self, record: &CommitRecord) {
+        self.engine.apply(record);
+        self.env.record(Event::Db(DbEvent::Committed {
+            txn: record.txn.0,
+            seq: record.seq,
+        }));
+    }
+
+    /// Acknowledges a durable commit, unless the harness loses the reply:
+    /// then the client cannot know the outcome.
+    async fn reply_committed(&self, reply: ReplyTo, seq: u64) {
+        if !self.env.reply_lost("db.commit.reply") {
+            self.rpc
+                .reply(reply, &DbResponse::Committed { seq: Some(seq) })
+                .await;
+        }
+    }
+
+    fn new_txn_id(&mut self) -> TxnId {
+        let counter = self.next_txn;
+        self.next_txn += 1;
+        if self.env.bugs.has(Bug::DbTxnIdReuse) {
+            TxnId(counter)
+        } else {
+            TxnId((self.incarnation << 32) | counter)
+        }
+    }
+}
+
+/// Why a request is too large to accept, if it is.
+fn oversized(request: &DbRequest) -> Option<String> {
+    let (table, key, value) = match request {
+        DbRequest::Get { table, key, .. } | DbRequest::Delete { table, key, .. } => {
+            (Some(table), Some(key), None)
+        }
+        DbRequest::Put {
+            table, key, value, ..
+        }
+        | DbRequest::InsertUnique {
+            table, key, value, ..
+        }
+        | DbRequest::CompareAndSet {
+            table, key, value, ..
+        } => (Some(table), Some(key), Some(value)),
+        DbRequest::Scan { table, .. } => (Some(table), None, None),
+        DbRequest::Begin { .. } | DbRequest::Commit { .. } | DbRequest::Rollback { .. } => {
+            (None, None, None)
+        }
+    };
+    if table.is_some_and(|table| table.len() > MAX_TABLE_BYTES) {
+        return Some(format!("table names are at most {MAX_TABLE_BYTES} bytes"));
+    }
+    if let Some(Key::Str(key)) = key
+        && key.len() > MAX_KEY_BYTES
+    {
+        return Some(format!("keys are at most {MAX_KEY_BYTES} bytes"));
+    }
+    if value.is_some_and(|value| value.len() > MAX_VALUE_BYTES) {
+        return Some(format!("values are at most {MAX_VALUE_BYTES} bytes"));
+    }
+    None
+}
