@@ -225,8 +225,7 @@ impl Engine {
             table: table.to_owned(),
             key: key.clone(),
         };
-        self.txn(id, now)?.conditions.push(condition);
-        self.write(id, table, key, Some(value), now)
+        self.write_if(id, condition, table, key, value, now)
     }
 
     /// Writes `value` if the row is still at `expected` version at commit.
@@ -244,8 +243,7 @@ impl Engine {
             key: key.clone(),
             expected,
         };
-        self.txn(id, now)?.conditions.push(condition);
-        self.write(id, table, key, Some(value), now)
+        self.write_if(id, condition, table, key, value, now)
     }
 
     pub fn delete(
@@ -418,6 +416,21 @@ impl Engine {
         let txn = self.txns.get_mut(&id).ok_or(TxnError::Unknown(id))?;
         txn.last_active = now;
         Ok(txn)
+    }
+
+    /// A write that commits only if `condition` holds then.
+    fn write_if(
+        &mut self,
+        id: TxnId,
+        condition: Condition,
+        table: &str,
+        key: Key,
+        value: Vec<u8>,
+        now: Duration,
+    ) -> Result<(), TxnError> {
+        self.write(id, table, key, Some(value), now)?;
+        self.txn(id, now)?.conditions.push(condition);
+        Ok(())
     }
 
     fn write(
