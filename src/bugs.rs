@@ -37,11 +37,15 @@ pub enum Bug {
     /// in it): money moves wrongly, or a client is told of a commit that never
     /// happened.
     DbTxnIdReuse,
+    /// A reorg hands its transactions back for re-inclusion without checking
+    /// their nonces, so one the replacing fork already holds is included
+    /// twice.
+    ChainDoubleInclude,
 }
 
 impl Bug {
     /// Every planted bug, in catalogue order.
-    pub const ALL: [Bug; 7] = [
+    pub const ALL: [Bug; 8] = [
         Bug::RaftAckBeforePersist,
         Bug::RaftForgetSessions,
         Bug::RaftCommitOldTerm,
@@ -49,6 +53,7 @@ impl Bug {
         Bug::DbAckBeforeSync,
         Bug::DbSkipChecksum,
         Bug::DbTxnIdReuse,
+        Bug::ChainDoubleInclude,
     ];
 
     /// The bug's stable name, used on the command line and in scenario files.
@@ -61,6 +66,7 @@ impl Bug {
             Bug::DbAckBeforeSync => "db-ack-before-sync",
             Bug::DbSkipChecksum => "db-skip-checksum",
             Bug::DbTxnIdReuse => "db-txn-id-reuse",
+            Bug::ChainDoubleInclude => "chain-double-include",
         }
     }
 
@@ -91,6 +97,7 @@ impl Bug {
             Bug::DbTxnIdReuse => {
                 "transaction ids restart after a crash; a duplicated old commit commits a new transaction"
             }
+            Bug::ChainDoubleInclude => "a reorged transaction is re-included without a nonce check",
         }
     }
 
@@ -104,6 +111,7 @@ impl Bug {
             Bug::DbAckBeforeSync => &["durability"],
             Bug::DbSkipChecksum => &["durability", "conservation"],
             Bug::DbTxnIdReuse => &["conservation", "durability"],
+            Bug::ChainDoubleInclude => &["chain-safety", "exactly-once"],
         }
     }
 
@@ -114,6 +122,7 @@ impl Bug {
             Bug::DbLostUpdate | Bug::DbAckBeforeSync | Bug::DbSkipChecksum | Bug::DbTxnIdReuse => {
                 "bank"
             }
+            Bug::ChainDoubleInclude => "chain",
         }
     }
 }

@@ -18,6 +18,7 @@ compile_error!(
 );
 
 pub mod bugs;
+pub mod chain;
 pub mod clock;
 pub mod db;
 pub mod fault_points;

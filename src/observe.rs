@@ -7,7 +7,7 @@
 use serde::{Serialize, Serializer};
 use std::{fmt, sync::Arc};
 
-use crate::{db::DbEvent, log::LogEvent};
+use crate::{chain::ChainEvent, db::DbEvent, log::LogEvent};
 
 /// A node's name, such as `log-2`: cheap to clone, printed as itself.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -78,6 +78,8 @@ pub enum Event {
     Log(LogEvent),
     /// Something the database did.
     Db(DbEvent),
+    /// Something the chain did.
+    Chain(ChainEvent),
 }
 
 /// Where a node's trace events go. Implemented by the harness; each node holds

@@ -19,7 +19,7 @@ fn scenario_files() -> Vec<PathBuf> {
 fn every_scenario_file_replays_to_its_snapshot() {
     let files = scenario_files();
     assert!(
-        files.len() >= 14,
+        files.len() >= 16,
         "the regression scenarios are missing: {files:?}"
     );
     for file in files {

@@ -10,6 +10,7 @@
 
 use ledger::{
     bugs::{Bug, Bugs},
+    chain::ChainState,
     db::Recovered,
     log::{DurableLog, read_durable},
     net::NetStats,
@@ -25,12 +26,12 @@ use std::{
 };
 
 use crate::{
-    check::{self, BankTruth, CheckResult, GroundTruth, LogTruth, Stall},
+    check::{self, BankTruth, ChainTruth, CheckResult, GroundTruth, LogTruth, Stall},
     nemesis::Nemesis,
     scenario::{LOG_LEADER, Scenario, WorkloadKind},
     topology::Topology,
     trace::{HarnessEvent, Trace, TraceSummary, now},
-    workload::{History, RequestCounts, Workload},
+    workload::{History, Op, Request, RequestCounts, Workload, chain::payment_memo},
     world::{NEMESIS, World},
 };
 
@@ -177,6 +178,8 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> RunOutcome {
 
 /// What the simulation hands out of the runtime.
 struct Simulated {
+    /// The canonical chain, when the scenario ran one.
+    chain: Option<Arc<Mutex<ChainState>>>,
     fault_phase: Duration,
     settle_phase: Duration,
     stall: Option<Stall>,
@@ -249,6 +252,7 @@ async fn simulate(
     world.kill_all();
     built.lock().unwrap_or_else(PoisonError::into_inner).take();
     Simulated {
+        chain: world.chain().cloned(),
         fault_phase: settle_start,
         settle_phase,
         stall,
@@ -294,8 +298,15 @@ fn convergence(world: &World, workload: &Workload) -> Option<Stall> {
             }
         }
     }
+    let chain = world
+        .chain()
+        .map(|chain| chain.lock().unwrap_or_else(PoisonError::into_inner));
     workload.history(|history| {
         for op in history.pending() {
+            if let (Some(chain), Request::Payment { .. }) = (&chain, &op.request) {
+                reasons.push(payment_stall(chain, op));
+                continue;
+            }
             reasons.push(format!(
                 "client {} request {} is unanswered after {} attempts (sent at {:.3}s)",
                 op.client,
@@ -309,6 +320,31 @@ fn convergence(world: &World, workload: &Workload) -> Option<Stall> {
         reasons.push("a node is still down".to_owned());
     }
     (!reasons.is_empty()).then_some(Stall { reasons })
+}
+
+/// Where an unconfirmed payment is stuck, as the chain itself shows it.
+fn payment_stall(chain: &ChainState, op: &Op) -> String {
+    let memo = payment_memo(op.client, op.seq);
+    let included = chain.blocks().iter().find_map(|block| {
+        block
+            .transactions
+            .iter()
+            .find(|tx| tx.transfer.memo == memo)
+            .map(|tx| (block.height, tx.transfer.nonce))
+    });
+    let pending = chain.pending().find(|tx| tx.transfer.memo == memo);
+    let whereabouts = match (included, pending) {
+        (Some((height, nonce)), _) => format!(
+            "nonce {nonce} is on the chain at height {height}, {} deep",
+            chain.height() + 1 - height
+        ),
+        (None, Some(tx)) => format!("nonce {} waits in the chain's mempool", tx.transfer.nonce),
+        (None, None) => "it is pending in no mempool of the chain".to_owned(),
+    };
+    format!(
+        "client {} payment {} ({memo}) is unconfirmed after {} attempts: {whereabouts}",
+        op.client, op.seq, op.attempts
+    )
 }
 
 fn judge(scenario: &Scenario, mut summary: TraceSummary, simulated: Simulated) -> RunOutcome {
@@ -329,6 +365,10 @@ fn judge(scenario: &Scenario, mut summary: TraceSummary, simulated: Simulated) -
         .first()
         .map(|name| ledger::db::read_durable(disk(name), skip_checksums));
     let end = simulated.fault_phase + simulated.settle_phase;
+    let chain = simulated
+        .chain
+        .as_ref()
+        .map(|chain| chain.lock().unwrap_or_else(PoisonError::into_inner));
     let truth = GroundTruth {
         kind: scenario.workload.kind,
         history: &simulated.history,
@@ -339,6 +379,10 @@ fn judge(scenario: &Scenario, mut summary: TraceSummary, simulated: Simulated) -
             recovered,
             accounts: scenario.workload.accounts,
             initial_balance: scenario.system.initial_balance,
+        }),
+        chain: chain.as_deref().map(|state| ChainTruth {
+            state,
+            confirmations: u64::from(scenario.system.confirmations),
         }),
         stall: simulated.stall.as_ref(),
         end,
@@ -446,7 +490,11 @@ fn describe_workload(scenario: &Scenario) -> String {
             "bank: db, {} clients, {} transfers between {} accounts",
             cluster.clients, workload.requests, workload.accounts
         ),
-        WorkloadKind::Transfers | WorkloadKind::Chain => workload.kind.name().to_owned(),
+        WorkloadKind::Chain => format!(
+            "chain: {} RPC nodes, {} clients, {} payments, block every {}",
+            cluster.chain_rpc_nodes, cluster.clients, workload.requests, scenario.system.block_time
+        ),
+        WorkloadKind::Transfers => workload.kind.name().to_owned(),
     }
 }
 

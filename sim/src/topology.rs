@@ -9,6 +9,10 @@ pub struct Topology {
     pub log: Vec<String>,
     /// The database node, `db`, when the workload needs one.
     pub db: Vec<String>,
+    /// The canonical chain, `chain`: it never crashes.
+    pub chain: Vec<String>,
+    /// The chain's RPC nodes, `chain-rpc-1` ...
+    pub chain_rpc: Vec<String>,
     /// Client nodes, `client-1` ...: they never crash.
     pub clients: Vec<String>,
 }
@@ -27,20 +31,34 @@ impl Topology {
             WorkloadKind::Bank | WorkloadKind::Transfers => vec!["db".to_owned()],
             WorkloadKind::Log | WorkloadKind::Chain => Vec::new(),
         };
+        let runs_chain = matches!(
+            scenario.workload.kind,
+            WorkloadKind::Chain | WorkloadKind::Transfers
+        );
         Topology {
             log,
             db,
+            chain: if runs_chain {
+                vec!["chain".to_owned()]
+            } else {
+                Vec::new()
+            },
+            chain_rpc: if runs_chain {
+                numbered("chain-rpc", scenario.cluster.chain_rpc_nodes)
+            } else {
+                Vec::new()
+            },
             clients: numbered("client", scenario.cluster.clients),
         }
     }
 
     /// Nodes the nemesis may crash, pause or skew.
     pub fn crashable(&self) -> impl Iterator<Item = &String> {
-        self.log.iter().chain(&self.db)
+        self.log.iter().chain(&self.db).chain(&self.chain_rpc)
     }
 
-    /// Every node, clients included.
+    /// Every node, clients and the chain included.
     pub fn all(&self) -> impl Iterator<Item = &String> {
-        self.crashable().chain(&self.clients)
+        self.crashable().chain(&self.chain).chain(&self.clients)
     }
 }

@@ -132,7 +132,6 @@ fn a_generated_run_prints_its_summary_and_passes() {
     for line in [
         "scenario   generated seed 5",
         "trace hash",
-        "✓ durability",
         "✓ liveness",
         "verdict    PASS",
     ] {
@@ -260,6 +259,11 @@ fn db_skip_checksum_is_caught_within_200_seeds() {
 #[test]
 fn db_txn_id_reuse_is_caught_within_200_seeds() {
     caught_within("db-txn-id-reuse", 200);
+}
+
+#[test]
+fn chain_double_include_is_caught_within_200_seeds() {
+    caught_within("chain-double-include", 200);
 }
 
 #[test]

@@ -9,8 +9,10 @@ use ledger::{
 };
 use std::collections::BTreeMap;
 
-use super::{LogTruth, Violation, majority};
-use crate::workload::{History, Receipt};
+use ledger::chain::TxHash;
+
+use super::{ChainTruth, LogTruth, Violation, majority};
+use crate::workload::{History, Outcome, Receipt, Request, chain};
 
 #[derive(Default)]
 pub(super) struct Online {
@@ -102,6 +104,79 @@ pub(super) fn final_check(truth: &LogTruth<'_>, history: &History) -> Vec<Violat
                     }
                 ),
             });
+        }
+    }
+    violations
+}
+
+/// On the chain: each client's payment (named by its memo) is on the
+/// canonical chain at most once, and each one its client saw confirmed is
+/// there exactly once, as the transaction it was told, at least
+/// `confirmations` deep.
+pub(super) fn chain_check(truth: &ChainTruth<'_>, history: &History) -> Vec<Violation> {
+    let mut on_chain: BTreeMap<&str, Vec<(u64, TxHash)>> = BTreeMap::new();
+    for block in truth.state.blocks() {
+        for tx in &block.transactions {
+            on_chain
+                .entry(tx.transfer.memo.as_str())
+                .or_default()
+                .push((block.height, tx.hash()));
+        }
+    }
+    let height = truth.state.height();
+    let mut violations = Vec::new();
+    for op in history.ops() {
+        let Request::Payment { .. } = op.request else {
+            continue;
+        };
+        let memo = chain::payment_memo(op.client, op.seq);
+        let found = on_chain
+            .get(memo.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let at = match op.outcome {
+            Outcome::Acknowledged { at, .. } => at,
+            _ => op.sent_at,
+        };
+        let mut problem = |message: String| {
+            violations.push(Violation {
+                checker: "exactly-once",
+                at,
+                message: format!("client {} payment {} ({memo}) {message}", op.client, op.seq),
+            });
+        };
+        if found.len() > 1 {
+            let places: Vec<String> = found
+                .iter()
+                .map(|(height, hash)| format!("{hash} at height {height}"))
+                .collect();
+            problem(format!(
+                "is on the chain {} times: {}",
+                found.len(),
+                places.join(", ")
+            ));
+            continue;
+        }
+        if let Outcome::Acknowledged {
+            receipt: Receipt::Tx { hash, .. },
+            ..
+        } = op.outcome
+        {
+            match found.first() {
+                None => problem(format!(
+                    "was confirmed to its client as {hash}, but is not on the chain"
+                )),
+                Some((_, included)) if *included != hash => problem(format!(
+                    "was confirmed as {hash}, but the chain holds {included}"
+                )),
+                Some((included_at, _)) if height + 1 - included_at < truth.confirmations => {
+                    problem(format!(
+                        "was confirmed at height {included_at}, only {} deep in a chain of {height}",
+                        height + 1 - included_at
+                    ))
+                }
+                Some(_) => {}
+            }
         }
     }
     violations

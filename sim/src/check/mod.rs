@@ -6,6 +6,7 @@
 //! involved. Only the checkers that apply to a workload kind are run and
 //! reported: one that cannot judge a run says nothing rather than pass.
 
+mod chain_safety;
 mod conservation;
 mod durability;
 mod exactly_once;
@@ -15,6 +16,7 @@ mod raft_safety;
 pub use liveness::Stall;
 
 use ledger::{
+    chain::ChainState,
     db::Recovered,
     log::DurableLog,
     observe::{Event, NodeName},
@@ -25,8 +27,9 @@ use std::{collections::BTreeMap, time::Duration};
 use crate::{scenario::WorkloadKind, workload::History};
 
 /// Every checker, in report order.
-pub const CHECKER_NAMES: [&str; 5] = [
+pub const CHECKER_NAMES: [&str; 6] = [
     "raft-safety",
+    "chain-safety",
     "exactly-once",
     "conservation",
     "durability",
@@ -38,7 +41,8 @@ pub fn checkers_for(kind: WorkloadKind) -> &'static [&'static str] {
     match kind {
         WorkloadKind::Log => &["raft-safety", "exactly-once", "durability", "liveness"],
         WorkloadKind::Bank => &["conservation", "durability", "liveness"],
-        WorkloadKind::Transfers | WorkloadKind::Chain => &["liveness"],
+        WorkloadKind::Chain => &["chain-safety", "exactly-once", "liveness"],
+        WorkloadKind::Transfers => &["liveness"],
     }
 }
 
@@ -84,6 +88,7 @@ pub struct Online {
     raft: raft_safety::Online,
     exactly_once: exactly_once::Online,
     durability: durability::Online,
+    chain: chain_safety::Online,
     violations: Vec<Violation>,
 }
 
@@ -93,6 +98,7 @@ impl Online {
             raft: raft_safety::Online::new(replicas),
             exactly_once: exactly_once::Online::default(),
             durability: durability::Online::default(),
+            chain: chain_safety::Online::default(),
             violations: Vec::new(),
         }
     }
@@ -109,6 +115,13 @@ impl Online {
         }
         for message in self.durability.probe(replicas) {
             self.push("durability", at, message);
+        }
+    }
+
+    /// Checks the canonical chain as it stands.
+    pub fn probe_chain(&mut self, at: Duration, chain: &ChainState) {
+        for message in self.chain.probe(chain) {
+            self.push("chain-safety", at, message);
         }
     }
 
@@ -154,12 +167,20 @@ pub struct BankTruth<'a> {
     pub initial_balance: u64,
 }
 
+/// The chain's ground truth.
+pub struct ChainTruth<'a> {
+    /// The canonical chain, read through the harness's handle.
+    pub state: &'a ChainState,
+    pub confirmations: u64,
+}
+
 /// Everything the final checks read, gathered after the run.
 pub struct GroundTruth<'a> {
     pub kind: WorkloadKind,
     pub history: &'a History,
     pub log: Option<LogTruth<'a>>,
     pub bank: Option<BankTruth<'a>>,
+    pub chain: Option<ChainTruth<'a>>,
     /// Why the settle phase did not converge, if it did not.
     pub stall: Option<&'a Stall>,
     /// Simulated time at the end of the run.
@@ -172,9 +193,15 @@ pub fn verdicts(online: &mut Online, truth: &GroundTruth<'_>) -> Vec<CheckResult
     if let Some(log) = &truth.log {
         online.probe(truth.end, log.replicas);
     }
+    if let Some(chain) = &truth.chain {
+        online.probe_chain(truth.end, chain.state);
+    }
     let mut violations = online.violations.clone();
     if let Some(log) = &truth.log {
         violations.extend(exactly_once::final_check(log, truth.history));
+    }
+    if let Some(chain) = &truth.chain {
+        violations.extend(exactly_once::chain_check(chain, truth.history));
     }
     if let Some(bank) = &truth.bank {
         violations.extend(conservation::final_check(bank, truth.end));

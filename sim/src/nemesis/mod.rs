@@ -138,7 +138,19 @@ fn apply(world: &Arc<World>, event: &EventSpec, active: &Arc<AtomicBool>) {
                 event.drift_ppm,
             );
         }
-        Action::ChainDrop | Action::ChainReorg => skip("this workload runs no chain".to_owned()),
+        Action::ChainDrop => {
+            if !world.chain_drop() {
+                skip("this workload runs no chain".to_owned());
+            }
+        }
+        Action::ChainReorg => {
+            if !world.chain_reorg(
+                u64::from(event.depth.unwrap_or(1)),
+                event.drop.unwrap_or(0.0),
+            ) {
+                skip("this workload runs no chain".to_owned());
+            }
+        }
     }
 }
 
@@ -197,6 +209,16 @@ fn random_events(rng: &mut ChaCha8Rng, world: &World, scenario: &Scenario) -> Ve
             )),
             ..EventSpec::new(at, Action::Pause)
         });
+    }
+    let deepest = scenario.system.confirmations.saturating_sub(1).max(1);
+    if !world.topology().chain.is_empty() {
+        for at in arrivals(rng, faults.chain_reorg_every) {
+            events.push(EventSpec {
+                depth: Some(rng.gen_range(1..=deepest)),
+                drop: Some((rng.gen_range(0.0..0.5f64) * 100.0).round() / 100.0),
+                ..EventSpec::new(at, Action::ChainReorg)
+            });
+        }
     }
     for at in arrivals(rng, faults.partition_every) {
         let mut shuffled = everyone.clone();

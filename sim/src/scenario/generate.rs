@@ -15,7 +15,7 @@ use crate::topology::Topology;
 
 /// The generator's version, recorded in every scenario it writes. Change it
 /// whenever the same seed would generate something else.
-pub const GENERATOR: &str = "v2";
+pub const GENERATOR: &str = "v3";
 
 /// Mixed into the seed so the generator's stream differs from every other
 /// stream drawn from the same seed.
@@ -65,9 +65,15 @@ pub fn generate_kind(seed: u64, kind: WorkloadKind) -> Scenario {
             scenario.cluster.clients = rng.gen_range(2..=6);
             scenario.workload.accounts = rng.gen_range(2..=8);
         }
-        WorkloadKind::Transfers | WorkloadKind::Chain => {
-            unreachable!("only built kinds are generated")
+        WorkloadKind::Chain => {
+            scenario.cluster.clients = rng.gen_range(1..=4);
+            scenario.cluster.chain_rpc_nodes = rng.gen_range(1..=4);
+            scenario.system.block_time = ms(rng.gen_range(2..=10) * 100);
+            scenario.system.confirmations = rng.gen_range(2..=4);
+            // A payment waits for its confirmations before the next: fewer.
+            scenario.workload.requests = rng.gen_range(10..=60);
         }
+        WorkloadKind::Transfers => unreachable!("only built kinds are generated"),
     }
     scenario.faults = faults(&mut rng, kind);
     scenario.events = events(&mut rng, &scenario);
@@ -99,6 +105,14 @@ fn faults(rng: &mut ChaCha8Rng, kind: WorkloadKind) -> Faults {
     }
     if kind == WorkloadKind::Bank && rng.gen_bool(0.4) {
         faults.db_unknown_commit = round(rng.gen_range(0.01..0.2));
+    }
+    if kind == WorkloadKind::Chain {
+        if rng.gen_bool(0.4) {
+            faults.chain_drop = round(rng.gen_range(0.01..0.2));
+        }
+        if rng.gen_bool(0.4) {
+            faults.chain_lag = Some(ms(rng.gen_range(1..=30) * 100));
+        }
     }
     faults
 }
@@ -171,9 +185,35 @@ fn events(rng: &mut ChaCha8Rng, scenario: &Scenario) -> Vec<EventSpec> {
             events.push(clock);
         }
     }
+    if !topology.chain.is_empty() {
+        chain_events(rng, scenario, &mut events);
+    }
     // Stable: events at the same time keep the order they were drawn in.
     events.sort_by_key(|event| event.at);
     events
+}
+
+/// Reorgs (shallower than `confirmations`) and forgetful mempools.
+fn chain_events(rng: &mut ChaCha8Rng, scenario: &Scenario, events: &mut Vec<EventSpec>) {
+    let duration_ms = scenario.duration().as_millis() as u64;
+    let deepest = scenario.system.confirmations.saturating_sub(1).max(1);
+    if rng.gen_bool(0.5) {
+        for _ in 0..rng.gen_range(1..=4) {
+            events.push(EventSpec {
+                depth: Some(rng.gen_range(1..=deepest)),
+                drop: Some(round(rng.gen_range(0.0..0.5))),
+                ..EventSpec::new(ms(rng.gen_range(0..duration_ms)), Action::ChainReorg)
+            });
+        }
+    }
+    if rng.gen_bool(0.3) {
+        for _ in 0..rng.gen_range(1..=3) {
+            events.push(EventSpec::new(
+                ms(rng.gen_range(0..duration_ms)),
+                Action::ChainDrop,
+            ));
+        }
+    }
 }
 
 /// A value between `low` and `high` whose logarithm is uniform.

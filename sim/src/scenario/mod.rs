@@ -103,11 +103,12 @@ impl WorkloadKind {
 
     /// Whether the harness can run this kind yet.
     pub fn is_built(self) -> bool {
-        matches!(self, WorkloadKind::Log | WorkloadKind::Bank)
+        Self::BUILT.contains(&self)
     }
 
     /// The kinds the harness can run, in order.
-    pub const BUILT: [WorkloadKind; 2] = [WorkloadKind::Log, WorkloadKind::Bank];
+    pub const BUILT: [WorkloadKind; 3] =
+        [WorkloadKind::Log, WorkloadKind::Bank, WorkloadKind::Chain];
 
     /// The kind named `name`.
     pub fn from_name(name: &str) -> Option<WorkloadKind> {

@@ -140,7 +140,7 @@ fn workload(scenario: &Scenario) -> Result<(), Invalid> {
         return invalid(
             "workload.kind",
             format!(
-                "`{}` is not built yet; expected `log` or `bank`",
+                "`{}` is not built yet; expected `log`, `bank` or `chain`",
                 workload.kind.name()
             ),
         );
@@ -175,6 +175,14 @@ fn faults(scenario: &Scenario) -> Result<(), Invalid> {
         return invalid(
             "faults.max_delay",
             format!("expected at most 1m, got {max_delay}"),
+        );
+    }
+    if let Some(lag) = faults.chain_lag
+        && lag.0 > Duration::from_secs(60)
+    {
+        return invalid(
+            "faults.chain_lag",
+            format!("expected at most 1m, got {lag}"),
         );
     }
     if faults.reorder > 0.0 && faults.max_delay.is_none_or(|delay| delay.0.is_zero()) {

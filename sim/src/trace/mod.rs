@@ -5,6 +5,7 @@
 mod hash;
 
 use ledger::{
+    chain::{ChainEvent, ChainState},
     log::DurableLog,
     observe::{Event, NodeName, Observer},
 };
@@ -78,6 +79,29 @@ pub enum HarnessEvent {
         seq: u64,
         index: u64,
     },
+    /// A client started a payment on the chain.
+    Payment {
+        client: u64,
+        seq: u64,
+        to: u64,
+        amount: u64,
+    },
+    /// A payment was confirmed deep enough, as transaction `tx`.
+    Confirmed {
+        client: u64,
+        seq: u64,
+        tx: u64,
+        height: u64,
+    },
+    /// The nemesis reorganized the chain.
+    ChainReorg {
+        depth: u64,
+        dropped: u64,
+    },
+    /// The nemesis made the chain's mempool forget everything pending.
+    ChainDrop {
+        forgotten: u64,
+    },
     /// A transfer committed; `commit` is unknown when learned by reading back.
     Committed {
         client: u64,
@@ -111,6 +135,9 @@ pub struct Trace {
 }
 
 struct TraceState {
+    /// The canonical chain, probed by the chain-safety checker after every
+    /// block. Locked only while the trace is, never the other way round.
+    chain: Option<Arc<Mutex<ChainState>>>,
     hasher: Fnv1a,
     events: u64,
     lines: Option<Vec<String>>,
@@ -135,6 +162,7 @@ impl Trace {
     pub fn new(keep_lines: bool, replicas: usize) -> Arc<Trace> {
         Arc::new(Trace {
             state: Mutex::new(TraceState {
+                chain: None,
                 hasher: Fnv1a::default(),
                 events: 0,
                 lines: keep_lines.then(Vec::new),
@@ -155,6 +183,17 @@ impl Trace {
         state.view.observe_harness(&event);
         state.online.observe_harness(&event);
         state.fold(now, node, &event);
+    }
+
+    /// Lets the chain-safety checker watch `chain`.
+    pub fn watch_chain(&self, chain: Arc<Mutex<ChainState>>) {
+        self.lock().chain = Some(chain);
+    }
+
+    /// Checks the watched chain as it stands.
+    pub fn probe_chain(&self) {
+        let now = now();
+        self.lock().probe_chain(now);
     }
 
     /// Probes the replicas' synced logs with the online checkers.
@@ -197,6 +236,13 @@ impl Trace {
 }
 
 impl TraceState {
+    fn probe_chain(&mut self, now: Duration) {
+        if let Some(chain) = self.chain.clone() {
+            let chain = chain.lock().unwrap_or_else(PoisonError::into_inner);
+            self.online.probe_chain(now, &chain);
+        }
+    }
+
     fn fold<E: Hash + Serialize>(&mut self, now: Duration, node: &str, event: &E) {
         self.events += 1;
         self.hasher.write_u64(now.as_nanos() as u64);
@@ -217,14 +263,20 @@ impl Observer for Trace {
     fn record(&self, node: &NodeName, event: Event) {
         let now = now();
         let mut state = self.lock();
-        match event {
+        match &event {
             Event::CrashPoint { .. } => *state.faults.entry("crash-point").or_default() += 1,
             Event::ReplyLost { .. } => *state.faults.entry("reply-lost").or_default() += 1,
+            Event::Chain(ChainEvent::Forgotten { transactions }) => {
+                *state.faults.entry("chain-forgot").or_default() += u64::from(*transactions)
+            }
             _ => {}
         }
         state.online.observe(now, node, &event);
         state.view.observe(node, &event);
         state.fold(now, node.as_str(), &event);
+        if matches!(event, Event::Chain(ChainEvent::Block { .. })) {
+            state.probe_chain(now);
+        }
     }
 }
 
@@ -244,6 +296,8 @@ fn fault_kind(event: &HarnessEvent) -> Option<&'static str> {
         HarnessEvent::Clock { .. } => "clock",
         HarnessEvent::Skipped { .. } => "skipped",
         HarnessEvent::DiskDamage { torn: true, .. } => "torn-write",
+        HarnessEvent::ChainReorg { .. } => "chain-reorg",
+        HarnessEvent::ChainDrop { .. } => "chain-drop",
         _ => return None,
     })
 }

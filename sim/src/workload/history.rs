@@ -1,5 +1,6 @@
 //! The clients' history: every request, its attempts and what came of it.
 
+use ledger::chain::TxHash;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -10,6 +11,8 @@ pub enum Request {
     Append,
     /// Move `amount` from account `from` to account `to`.
     Transfer { from: i64, to: i64, amount: u64 },
+    /// Pay `amount` on the chain to client `to`'s account.
+    Payment { to: u64, amount: u64 },
 }
 
 /// What the system handed back for an acknowledged request.
@@ -20,6 +23,8 @@ pub enum Receipt {
     /// Committed as this commit (`None` when the client learned it by
     /// reading back the transfer's row after an unknown commit).
     Commit(Option<u64>),
+    /// Confirmed on the chain as this transaction, included at this height.
+    Tx { hash: TxHash, height: u64 },
 }
 
 /// What a client was finally told about one request.

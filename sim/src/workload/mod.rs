@@ -14,6 +14,7 @@
 //!   row.
 
 pub mod bank;
+pub mod chain;
 mod history;
 mod log;
 
@@ -38,6 +39,16 @@ use crate::{
 /// The longest pause between two attempts of one request.
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
+/// What chain clients need to know of the chain.
+struct ChainSettings {
+    rpc_nodes: Vec<NodeName>,
+    key_secret: u64,
+    confirmations: u64,
+    block_time: Duration,
+    /// The most an RPC node's view trails the chain.
+    lag: Duration,
+}
+
 /// The shared state of all clients of a run.
 pub struct Workload {
     kind: WorkloadKind,
@@ -48,6 +59,7 @@ pub struct Workload {
     client_retries: u32,
     accounts: u32,
     max_amount: u64,
+    chain: ChainSettings,
     trace: Arc<Trace>,
     settling: AtomicBool,
     history: Mutex<History>,
@@ -73,6 +85,20 @@ impl Workload {
             client_retries: scenario.workload.client_retries,
             accounts: scenario.workload.accounts,
             max_amount: scenario.workload.max_amount,
+            chain: ChainSettings {
+                rpc_nodes: topology
+                    .chain_rpc
+                    .iter()
+                    .map(|name| NodeName::new(name))
+                    .collect(),
+                key_secret: chain::key_secret(scenario.seed),
+                confirmations: u64::from(scenario.system.confirmations),
+                block_time: scenario.system.block_time.0,
+                lag: scenario
+                    .faults
+                    .chain_lag
+                    .map_or(Duration::ZERO, |lag| lag.0),
+            },
             trace,
             settling: AtomicBool::new(false),
             history: Mutex::new(History::default()),
@@ -117,6 +143,12 @@ impl Workload {
                 to,
                 amount,
             },
+            Request::Payment { to, amount } => HarnessEvent::Payment {
+                client,
+                seq,
+                to,
+                amount,
+            },
         };
         let op = self.lock().start(client, seq, request, crate::trace::now());
         self.trace.harness(env.name.as_str(), event);
@@ -146,6 +178,15 @@ impl Workload {
                 client,
                 seq,
                 commit: *commit,
+            },
+            Outcome::Acknowledged {
+                receipt: Receipt::Tx { hash, height },
+                ..
+            } => HarnessEvent::Confirmed {
+                client,
+                seq,
+                tx: hash.0,
+                height: *height,
             },
             Outcome::Rejected { reason } => HarnessEvent::Rejected {
                 client,
@@ -179,7 +220,8 @@ pub async fn run_client(env: NodeEnv, workload: Arc<Workload>, index: usize) {
     match workload.kind {
         WorkloadKind::Log => log::run(&env, &workload, rpc, index).await,
         WorkloadKind::Bank => bank::run(&env, &workload, rpc, index).await,
-        WorkloadKind::Transfers | WorkloadKind::Chain => {
+        WorkloadKind::Chain => chain::run(&env, &workload, rpc, index).await,
+        WorkloadKind::Transfers => {
             unreachable!("validation rejects workload kinds not built yet")
         }
     }

@@ -11,7 +11,11 @@ mod view;
 pub use view::ClusterView;
 
 use ledger::{
-    bugs::Bugs,
+    bugs::{Bug, Bugs},
+    chain::{
+        ChainConfig, ChainFaults, ChainSetup, ChainState, MINER, RpcNodeConfig, SigningKey,
+        run_chain, run_chain_rpc,
+    },
     clock::{Clock, ClockSkew},
     db::{DbConfig, Key, run_db},
     log::{DurableLog, LogConfig, read_durable, run_replica},
@@ -37,7 +41,7 @@ use crate::{
     scenario::{LOG_LEADER, Scenario},
     topology::Topology,
     trace::{HarnessEvent, Trace},
-    workload::{self, Workload, bank},
+    workload::{self, Workload, bank, chain},
 };
 use fault_points::FaultPointPolicy;
 
@@ -49,6 +53,12 @@ pub const NEMESIS: &str = "nemesis";
 const NEMESIS_STREAM: u64 = 0x6e65_6d65_7369_7321;
 /// Mixed into the seed for the network choke point's random stream.
 const NET_STREAM: u64 = 0x6e65_7477_6f72_6b21;
+/// How often an RPC node asks the chain for new blocks, and resends what its
+/// mempool holds.
+const RPC_POLL: Duration = Duration::from_millis(100);
+const RPC_REBROADCAST: Duration = Duration::from_secs(1);
+/// Transactions per block at most.
+const BLOCK_SIZE: usize = 64;
 /// Transactions idle this long are aborted by the database.
 const DB_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A node crashed at a crash point restarts after a delay in this range.
@@ -85,6 +95,9 @@ pub struct World {
     rng: Mutex<ChaCha8Rng>,
     torn_writes: f64,
     fault_points: Arc<FaultPointPolicy>,
+    /// The canonical chain, the world's truth, when the scenario runs one.
+    chain: Option<Arc<Mutex<ChainState>>>,
+    chain_faults: Arc<ChainFaults>,
 }
 
 impl World {
@@ -106,6 +119,9 @@ impl World {
         }
         for (index, name) in topology.db.iter().enumerate() {
             directory.insert(NodeName::new(name), addr(3, index));
+        }
+        for (index, name) in topology.chain.iter().chain(&topology.chain_rpc).enumerate() {
+            directory.insert(NodeName::new(name), addr(4, index));
         }
         let wire_addr = addr(255, 0);
         directory.insert(NodeName::new("wire"), wire_addr);
@@ -194,6 +210,61 @@ impl World {
                     .build()
             });
         }
+        let chain_faults = ChainFaults::new(scenario.faults.chain_drop);
+        let chain_state =
+            (!topology.chain.is_empty()).then(|| Arc::new(Mutex::new(chain_setup(scenario, bugs))));
+        if let Some(state) = &chain_state {
+            let genesis = state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .genesis()
+                .clone();
+            let max_lag = scenario
+                .faults
+                .chain_lag
+                .map_or(Duration::ZERO, |lag| lag.0);
+            let rpc_nodes = topology.chain_rpc.len() as u32;
+            for (index, name) in topology.chain_rpc.iter().enumerate() {
+                let config = RpcNodeConfig {
+                    chain: NodeName::new(&topology.chain[0]),
+                    genesis: genesis.clone(),
+                    // Spread evenly: the last node trails by the most.
+                    lag: max_lag * (index as u32 + 1) / rpc_nodes,
+                    poll: RPC_POLL,
+                    rebroadcast: RPC_REBROADCAST,
+                    call_timeout: scenario.system.election_timeout.end.0,
+                    faults: chain_faults.clone(),
+                };
+                add(name, &|node_env| {
+                    let config = config.clone();
+                    handle
+                        .create_node()
+                        .name(name)
+                        .ip(addr(4, index + 1).ip())
+                        .init(move || run_chain_rpc(node_env.clone(), config.clone()))
+                        .build()
+                });
+            }
+            let chain_env = env(
+                &topology.chain[0],
+                ClockSkew::new(),
+                Disk::new(disk_config.clone()),
+                bugs,
+            );
+            let config = ChainConfig {
+                block_time: scenario.system.block_time.0,
+                faults: chain_faults.clone(),
+            };
+            trace.watch_chain(state.clone());
+            let state = state.clone();
+            let node = handle
+                .create_node()
+                .name(&topology.chain[0])
+                .ip(addr(4, 0).ip())
+                .init(move || run_chain(chain_env.clone(), config.clone(), state.clone()))
+                .build();
+            others.push(node.id());
+        }
         for (index, name) in topology.clients.iter().enumerate() {
             let client_env = env(name, ClockSkew::new(), Disk::new(disk_config.clone()), bugs);
             let workload = workload.clone();
@@ -217,6 +288,8 @@ impl World {
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(scenario.seed ^ NEMESIS_STREAM)),
             torn_writes: scenario.faults.torn_writes,
             fault_points,
+            chain: chain_state,
+            chain_faults,
         });
         world.fault_points.attach(&world);
         world
@@ -442,6 +515,51 @@ impl World {
         self.trace.harness(NEMESIS, HarnessEvent::Heal);
     }
 
+    /// The canonical chain, when the scenario runs one.
+    pub fn chain(&self) -> Option<&Arc<Mutex<ChainState>>> {
+        self.chain.as_ref()
+    }
+
+    /// Replaces the chain's last `depth` blocks; each of their transactions
+    /// vanishes with probability `drop` instead of returning to the mempool.
+    pub fn chain_reorg(&self, depth: u64, drop: f64) -> bool {
+        let Some(chain) = &self.chain else {
+            return false;
+        };
+        let reorg = {
+            let mut chain = chain.lock().unwrap_or_else(PoisonError::into_inner);
+            self.with_rng(|rng| chain.reorg(depth as usize, drop, rng))
+        };
+        tracing::info!(depth, dropped = reorg.dropped.len(), "chain reorg");
+        self.trace.harness(
+            NEMESIS,
+            HarnessEvent::ChainReorg {
+                depth: reorg.replaced.len() as u64,
+                dropped: reorg.dropped.len() as u64,
+            },
+        );
+        self.trace.probe_chain();
+        true
+    }
+
+    /// Makes the chain's mempool forget every pending transaction.
+    pub fn chain_drop(&self) -> bool {
+        let Some(chain) = &self.chain else {
+            return false;
+        };
+        let forgotten = {
+            let mut chain = chain.lock().unwrap_or_else(PoisonError::into_inner);
+            self.with_rng(|rng| chain.drop_pending(1.0, rng))
+        };
+        self.trace.harness(
+            NEMESIS,
+            HarnessEvent::ChainDrop {
+                forgotten: forgotten.len() as u64,
+            },
+        );
+        true
+    }
+
     /// Restores every link.
     pub fn heal_all(&self) {
         self.fabric.heal_all();
@@ -488,6 +606,7 @@ impl World {
     pub fn settle(&self) {
         self.fabric.set_rates(FaultRates::default());
         self.fault_points.disable();
+        self.chain_faults.set_forget(0.0);
         if self.fabric.is_partitioned() {
             self.heal_all();
         }
@@ -535,6 +654,29 @@ impl World {
     fn nodes(&self) -> MutexGuard<'_, BTreeMap<String, WorldNode>> {
         self.nodes.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// The chain of a scenario: every client's account funded at genesis, keys
+/// drawn from the seed.
+fn chain_setup(scenario: &Scenario, bugs: Bugs) -> ChainState {
+    let secret = chain::key_secret(scenario.seed);
+    let users: Vec<String> = (1..=u64::from(scenario.cluster.clients))
+        .map(chain::user_address)
+        .collect();
+    let mut genesis: BTreeMap<String, u64> = users
+        .iter()
+        .map(|user| (user.clone(), scenario.system.initial_balance))
+        .collect();
+    genesis.insert(MINER.to_owned(), 0);
+    ChainState::new(ChainSetup {
+        genesis,
+        keys: users
+            .iter()
+            .map(|user| (user.clone(), SigningKey::derive(secret, user)))
+            .collect(),
+        block_size: BLOCK_SIZE,
+        double_include: bugs.has(Bug::ChainDoubleInclude),
+    })
 }
 
 /// The address of the `index`-th node of a role.

@@ -1,0 +1,150 @@
+//! The `chain` node: the canonical chain, the world's truth. It never
+//! crashes; the harness holds its state. A block every `block_time`.
+
+use futures::{FutureExt, pin_mut, select_biased};
+use rand::Rng;
+use std::{
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use super::{
+    ChainEvent,
+    protocol::{ChainRequest, ChainResponse},
+    state::ChainState,
+};
+use crate::{net::Rpc, node::NodeEnv, observe::Event};
+
+/// Blocks sent in one answer at most.
+const MAX_BLOCKS_PER_ANSWER: usize = 64;
+/// How far back a node that fell off the canonical chain is resent blocks
+/// from: deeper than any reorg (which stays below `confirmations` ≤ 64).
+pub const FORK_WINDOW: u64 = 64;
+
+/// A fault knob the harness turns: the probability that a mempool forgets a
+/// pending transaction (per block on the chain, per rebroadcast on an RPC
+/// node).
+#[derive(Debug, Default)]
+pub struct ChainFaults {
+    forget_bits: AtomicU64,
+}
+
+impl ChainFaults {
+    pub fn new(forget: f64) -> Arc<ChainFaults> {
+        let faults = ChainFaults::default();
+        faults.set_forget(forget);
+        Arc::new(faults)
+    }
+
+    pub fn set_forget(&self, probability: f64) {
+        self.forget_bits
+            .store(probability.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
+    }
+
+    pub fn forget(&self) -> f64 {
+        f64::from_bits(self.forget_bits.load(Ordering::Relaxed))
+    }
+}
+
+/// The chain node's settings.
+#[derive(Debug, Clone)]
+pub struct ChainConfig {
+    pub block_time: Duration,
+    pub faults: Arc<ChainFaults>,
+}
+
+/// Runs the chain node. `state` is shared with the harness: the chain never
+/// crashes, and what it holds is the ground truth.
+pub async fn run_chain(env: NodeEnv, config: ChainConfig, state: Arc<Mutex<ChainState>>) {
+    let incarnation = env.boot().await;
+    let (rpc, mut incoming) = Rpc::bind(&env, incarnation).await;
+    let lock = || state.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut next_block = env.clock.mono_now() + config.block_time;
+    loop {
+        let now = env.clock.mono_now();
+        if now >= next_block {
+            next_block += config.block_time;
+            produce(&env, &config, lock());
+            continue;
+        }
+        let request = {
+            let timer = env.clock.sleep(next_block - now).fuse();
+            let request = incoming.next::<ChainRequest>().fuse();
+            pin_mut!(timer, request);
+            select_biased! {
+                request = request => Some(request),
+                () = timer => None,
+            }
+        };
+        match request {
+            None => {}
+            Some(None) => return,
+            Some(Some(Err((reply, error)))) => {
+                let reason = format!("malformed request: {error}");
+                rpc.reply(reply, &ChainResponse::Rejected { reason }).await;
+            }
+            Some(Some(Ok(request))) => {
+                let response = answer(&mut lock(), request.body);
+                rpc.reply(request.reply, &response).await;
+            }
+        }
+    }
+}
+
+fn answer(state: &mut MutexGuard<'_, ChainState>, request: ChainRequest) -> ChainResponse {
+    match request {
+        ChainRequest::Submit(tx) => ChainResponse::Submitted(state.submit(tx)),
+        ChainRequest::Blocks {
+            after_height,
+            after_hash,
+        } => {
+            let (from_height, blocks) =
+                state.catch_up(after_height, after_hash, FORK_WINDOW, MAX_BLOCKS_PER_ANSWER);
+            ChainResponse::Blocks {
+                from_height,
+                blocks,
+                height: state.height(),
+            }
+        }
+        ChainRequest::Account { .. } | ChainRequest::Receipt { .. } | ChainRequest::Height => {
+            ChainResponse::Rejected {
+                reason: "the chain serves its RPC nodes; ask one of them".to_owned(),
+            }
+        }
+    }
+}
+
+/// Makes a block. Events are recorded after the state is unlocked: the
+/// harness's observer reads the state when it sees a block.
+fn produce(env: &NodeEnv, config: &ChainConfig, mut state: MutexGuard<'_, ChainState>) {
+    let forget = config.faults.forget();
+    let forgotten = if forget > 0.0 {
+        state
+            .drop_pending(forget, &mut madsim::rand::thread_rng())
+            .len()
+    } else {
+        0
+    };
+    let block = state.produce_block();
+    let made = ChainEvent::Block {
+        height: block.height,
+        hash: block.hash.0,
+        transactions: block.transactions.len() as u32,
+    };
+    drop(state);
+    if forgotten > 0 {
+        env.record(Event::Chain(ChainEvent::Forgotten {
+            transactions: forgotten as u32,
+        }));
+    }
+    env.record(Event::Chain(made));
+}
+
+/// Draws whether a mempool forgets one transaction.
+pub(super) fn forgets(faults: &ChainFaults) -> bool {
+    let forget = faults.forget();
+    forget > 0.0 && madsim::rand::thread_rng().gen_bool(forget)
+}

@@ -1,0 +1,47 @@
+//! Messages to the chain and its RPC nodes.
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    state::{Accepted, Receipt, SubmitError},
+    types::{Address, Block, BlockHash, Transaction, TxHash},
+};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ChainRequest {
+    /// Into the mempool, or rejected with the reason.
+    Submit(Transaction),
+    /// The blocks after the asker's tip (node to node).
+    Blocks {
+        after_height: u64,
+        after_hash: BlockHash,
+    },
+    Account {
+        address: Address,
+    },
+    Receipt {
+        hash: TxHash,
+    },
+    Height,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChainResponse {
+    Submitted(Result<Accepted, SubmitError>),
+    /// Blocks starting at `from_height`; the chain is `height` long.
+    Blocks {
+        from_height: u64,
+        blocks: Vec<Block>,
+        height: u64,
+    },
+    Account {
+        balance: u64,
+        next_nonce: u64,
+    },
+    Receipt(Option<Receipt>),
+    Height(u64),
+    /// The request is malformed, or not one this node serves.
+    Rejected {
+        reason: String,
+    },
+}

@@ -1,0 +1,210 @@
+//! A `chain-rpc-N` node: what the outside world talks to. It keeps its own
+//! mempool, forwards submissions to the chain and rebroadcasts them until
+//! its view shows them included, and answers queries from a view of the
+//! chain that trails it by `lag`. Crashing it loses its mempool.
+
+use std::{
+    cell::RefCell,
+    collections::{BTreeMap, VecDeque},
+    rc::Rc,
+    sync::Arc,
+    time::Duration,
+};
+
+use super::{
+    node::{ChainFaults, forgets},
+    protocol::{ChainRequest, ChainResponse},
+    state::{Accepted, ChainView, MAX_PENDING, SubmitError},
+    types::{Address, Block, BlockHash, Transaction, TxHash},
+};
+use crate::{
+    net::{Request, Rpc},
+    node::NodeEnv,
+    observe::NodeName,
+};
+
+/// An RPC node's settings.
+#[derive(Debug, Clone)]
+pub struct RpcNodeConfig {
+    pub chain: NodeName,
+    pub genesis: BTreeMap<Address, u64>,
+    /// How far behind the chain this node's view trails.
+    pub lag: Duration,
+    /// How often it asks the chain for new blocks.
+    pub poll: Duration,
+    /// How often it resends what its mempool holds.
+    pub rebroadcast: Duration,
+    /// How long it waits for the chain.
+    pub call_timeout: Duration,
+    pub faults: Arc<ChainFaults>,
+}
+
+struct RpcState {
+    view: ChainView,
+    /// Blocks fetched but not yet visible: (visible at, from height, blocks).
+    arriving: VecDeque<(Duration, u64, Vec<Block>)>,
+    /// The chain's tip as last fetched: the next fetch continues from it.
+    fetched: (u64, BlockHash),
+    mempool: BTreeMap<TxHash, Transaction>,
+}
+
+/// Runs one incarnation of an RPC node until it is killed.
+pub async fn run_chain_rpc(env: NodeEnv, config: RpcNodeConfig) {
+    let incarnation = env.boot().await;
+    let (rpc, mut incoming) = Rpc::bind(&env, incarnation).await;
+    let state = Rc::new(RefCell::new(RpcState {
+        view: ChainView::new(config.genesis.clone()),
+        arriving: VecDeque::new(),
+        fetched: (0, BlockHash(0)),
+        mempool: BTreeMap::new(),
+    }));
+    madsim::task::spawn_local(sync(
+        env.clone(),
+        config.clone(),
+        rpc.clone(),
+        state.clone(),
+    ));
+    madsim::task::spawn_local(rebroadcast(
+        env.clone(),
+        config.clone(),
+        rpc.clone(),
+        state.clone(),
+    ));
+    while let Some(request) = incoming.next::<ChainRequest>().await {
+        match request {
+            Ok(request) => serve(&env, &config, &rpc, &state, request).await,
+            Err((reply, error)) => {
+                let reason = format!("malformed request: {error}");
+                rpc.reply(reply, &ChainResponse::Rejected { reason }).await;
+            }
+        }
+    }
+}
+
+async fn serve(
+    env: &NodeEnv,
+    config: &RpcNodeConfig,
+    rpc: &Rpc,
+    state: &Rc<RefCell<RpcState>>,
+    request: Request<ChainRequest>,
+) {
+    show_arrived(env, state);
+    let response = match request.body {
+        ChainRequest::Submit(tx) => ChainResponse::Submitted(submit(config, rpc, state, tx).await),
+        ChainRequest::Account { address } => {
+            let state = state.borrow();
+            ChainResponse::Account {
+                balance: state.view.balance(&address),
+                next_nonce: state.view.next_nonce(&address),
+            }
+        }
+        ChainRequest::Receipt { hash } => ChainResponse::Receipt(state.borrow().view.receipt(hash)),
+        ChainRequest::Height => ChainResponse::Height(state.borrow().view.height()),
+        ChainRequest::Blocks { .. } => ChainResponse::Rejected {
+            reason: "RPC nodes do not serve blocks".to_owned(),
+        },
+    };
+    rpc.reply(request.reply, &response).await;
+}
+
+/// Takes `tx` into this node's mempool and forwards it: the chain's verdict,
+/// or `New` when the chain did not answer in time (it stays here and is
+/// rebroadcast).
+async fn submit(
+    config: &RpcNodeConfig,
+    rpc: &Rpc,
+    state: &Rc<RefCell<RpcState>>,
+    tx: Transaction,
+) -> Result<Accepted, SubmitError> {
+    let hash = tx.hash();
+    {
+        let mut state = state.borrow_mut();
+        if state.mempool.len() >= MAX_PENDING && !state.mempool.contains_key(&hash) {
+            return Err(SubmitError::MempoolFull);
+        }
+        state.mempool.insert(hash, tx.clone());
+    }
+    match rpc
+        .call::<_, ChainResponse>(
+            &config.chain,
+            &ChainRequest::Submit(tx),
+            config.call_timeout,
+        )
+        .await
+    {
+        Ok(ChainResponse::Submitted(verdict)) => {
+            if verdict.is_err() {
+                state.borrow_mut().mempool.remove(&hash);
+            }
+            verdict
+        }
+        _ => Ok(Accepted::New),
+    }
+}
+
+/// Follows the chain: fetches what is new after the last fetched tip, and
+/// lets it become visible `lag` later.
+async fn sync(env: NodeEnv, config: RpcNodeConfig, rpc: Rpc, state: Rc<RefCell<RpcState>>) {
+    loop {
+        env.sleep(config.poll).await;
+        show_arrived(&env, &state);
+        let (after_height, after_hash) = state.borrow().fetched;
+        let request = ChainRequest::Blocks {
+            after_height,
+            after_hash,
+        };
+        let Ok(ChainResponse::Blocks {
+            from_height,
+            blocks,
+            ..
+        }) = rpc
+            .call::<_, ChainResponse>(&config.chain, &request, config.call_timeout)
+            .await
+        else {
+            continue;
+        };
+        let Some(last) = blocks.last() else { continue };
+        let mut state = state.borrow_mut();
+        state.fetched = (last.height, last.hash);
+        let visible_at = env.clock.mono_now() + config.lag;
+        state.arriving.push_back((visible_at, from_height, blocks));
+    }
+}
+
+/// Moves fetched blocks whose lag has passed into the view.
+fn show_arrived(env: &NodeEnv, state: &Rc<RefCell<RpcState>>) {
+    let now = env.clock.mono_now();
+    let mut state = state.borrow_mut();
+    while state.arriving.front().is_some_and(|(at, _, _)| *at <= now) {
+        let (_, from_height, blocks) = state.arriving.pop_front().expect("checked");
+        state.view.replace_from(from_height, blocks);
+    }
+}
+
+/// Resends what the mempool holds until the view shows it included; forgets
+/// what the chain rejects (and, as a fault, what `chain_drop` says).
+async fn rebroadcast(env: NodeEnv, config: RpcNodeConfig, rpc: Rpc, state: Rc<RefCell<RpcState>>) {
+    loop {
+        env.sleep(config.rebroadcast).await;
+        show_arrived(&env, &state);
+        let waiting: Vec<Transaction> = {
+            let mut state = state.borrow_mut();
+            let RpcState { view, mempool, .. } = &mut *state;
+            mempool.retain(|hash, _| view.receipt(*hash).is_none() && !forgets(&config.faults));
+            mempool.values().cloned().collect()
+        };
+        for tx in waiting {
+            let hash = tx.hash();
+            let verdict = rpc
+                .call::<_, ChainResponse>(
+                    &config.chain,
+                    &ChainRequest::Submit(tx),
+                    config.call_timeout,
+                )
+                .await;
+            if let Ok(ChainResponse::Submitted(Err(_))) = verdict {
+                state.borrow_mut().mempool.remove(&hash);
+            }
+        }
+    }
+}

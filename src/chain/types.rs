@@ -1,0 +1,130 @@
+//! Accounts, transactions and blocks.
+
+use serde::{Deserialize, Serialize};
+use std::{
+    fmt,
+    hash::{Hash, Hasher},
+};
+
+/// An account's address, such as `user-3`, `hot-wallet` or `miner`.
+pub type Address = String;
+
+/// The account block fees are paid to.
+pub const MINER: &str = "miner";
+
+/// A transaction's hash: it covers every field, so the same transfer with
+/// another nonce (or fee, or memo) is another transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TxHash(pub u64);
+
+impl fmt::Display for TxHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{:016x}", self.0)
+    }
+}
+
+/// A block's hash: it covers its height, its parent and its transactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct BlockHash(pub u64);
+
+impl fmt::Display for BlockHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{:016x}", self.0)
+    }
+}
+
+/// What an account holder signs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Transfer {
+    pub from: Address,
+    pub nonce: u64,
+    pub to: Address,
+    pub amount: u64,
+    pub fee: u64,
+    pub memo: String,
+}
+
+/// A signed transfer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Transaction {
+    pub transfer: Transfer,
+    pub signature: u64,
+}
+
+/// An account's signing key. A deterministic stand-in for a private key:
+/// only its holder can produce a valid signature, and the chain checks it
+/// against its registry of keys, as it would against public keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningKey(u64);
+
+impl SigningKey {
+    /// The key of `address` in a world whose keys were drawn from `secret`.
+    pub fn derive(secret: u64, address: &str) -> SigningKey {
+        SigningKey(stable_hash(&(secret, address)))
+    }
+
+    pub fn sign(&self, transfer: Transfer) -> Transaction {
+        let signature = stable_hash(&(self.0, &transfer));
+        Transaction {
+            transfer,
+            signature,
+        }
+    }
+
+    pub fn verifies(&self, transaction: &Transaction) -> bool {
+        stable_hash(&(self.0, &transaction.transfer)) == transaction.signature
+    }
+}
+
+impl Transaction {
+    pub fn hash(&self) -> TxHash {
+        TxHash(stable_hash(self))
+    }
+
+    /// What the sender pays: amount plus fee, if it fits in a u64.
+    pub fn cost(&self) -> Option<u64> {
+        self.transfer.amount.checked_add(self.transfer.fee)
+    }
+}
+
+/// A block of the canonical chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    /// Height 1 is the first block after genesis.
+    pub height: u64,
+    pub parent: BlockHash,
+    pub hash: BlockHash,
+    pub transactions: Vec<Transaction>,
+}
+
+impl Block {
+    pub fn new(height: u64, parent: BlockHash, salt: u64, transactions: Vec<Transaction>) -> Block {
+        let hashes: Vec<TxHash> = transactions.iter().map(Transaction::hash).collect();
+        let hash = BlockHash(stable_hash(&(height, parent, salt, hashes)));
+        Block {
+            height,
+            parent,
+            hash,
+            transactions,
+        }
+    }
+}
+
+/// FNV-1a over a value's `Hash` feed: stable for the same code, unlike
+/// `DefaultHasher`.
+fn stable_hash<T: Hash + ?Sized>(value: &T) -> u64 {
+    struct Fnv(u64);
+    impl Hasher for Fnv {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for byte in bytes {
+                self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+    }
+    let mut hasher = Fnv(0xcbf2_9ce4_8422_2325);
+    value.hash(&mut hasher);
+    hasher.finish()
+}
