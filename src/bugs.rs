@@ -41,11 +41,38 @@ pub enum Bug {
     /// their nonces, so one the replacing fork already holds is included
     /// twice.
     ChainDoubleInclude,
+    /// The ledger ignores request ids: every append of a request, retries
+    /// included, is a new transfer paid out again.
+    NoIdempotencyKey,
+    /// The applier keeps its position in memory and writes blindly: a batch
+    /// whose commit is unknown is projected again, debiting twice and
+    /// resetting payouts already signed.
+    ApplierNotIdempotent,
+    /// The debit and the payout's outbox row commit in two transactions; a
+    /// crash between them loses the payout of an accepted transfer.
+    OutboxDualWrite,
+    /// The worker takes a nonce and submits before recording the signed
+    /// transaction; a crash in between makes it sign the payout again with
+    /// another nonce, and both land.
+    SubmitBeforeIntent,
+    /// An intent whose commit is unknown is taken as never made and made
+    /// again over it: a nonce is recorded for a transaction never sent, and
+    /// every later payout waits behind the gap.
+    UnknownCommitIsFailure,
+    /// A transaction the chain does not show is replaced by a new one with
+    /// the next nonce, while the first may still land: paid twice.
+    ResubmitNewNonce,
+    /// "Nonce too low" is taken as proof the payout landed, and it is
+    /// confirmed without a receipt.
+    NonceTooLowIsSuccess,
+    /// Payouts are confirmed as soon as they are included, before they are
+    /// `confirmations` deep, so a reorg can take back a confirmed payout.
+    ConfirmAtDepth0,
 }
 
 impl Bug {
     /// Every planted bug, in catalogue order.
-    pub const ALL: [Bug; 8] = [
+    pub const ALL: [Bug; 16] = [
         Bug::RaftAckBeforePersist,
         Bug::RaftForgetSessions,
         Bug::RaftCommitOldTerm,
@@ -54,6 +81,14 @@ impl Bug {
         Bug::DbSkipChecksum,
         Bug::DbTxnIdReuse,
         Bug::ChainDoubleInclude,
+        Bug::NoIdempotencyKey,
+        Bug::ApplierNotIdempotent,
+        Bug::OutboxDualWrite,
+        Bug::SubmitBeforeIntent,
+        Bug::UnknownCommitIsFailure,
+        Bug::ResubmitNewNonce,
+        Bug::NonceTooLowIsSuccess,
+        Bug::ConfirmAtDepth0,
     ];
 
     /// The bug's stable name, used on the command line and in scenario files.
@@ -67,6 +102,14 @@ impl Bug {
             Bug::DbSkipChecksum => "db-skip-checksum",
             Bug::DbTxnIdReuse => "db-txn-id-reuse",
             Bug::ChainDoubleInclude => "chain-double-include",
+            Bug::NoIdempotencyKey => "no-idempotency-key",
+            Bug::ApplierNotIdempotent => "applier-not-idempotent",
+            Bug::OutboxDualWrite => "outbox-dual-write",
+            Bug::SubmitBeforeIntent => "submit-before-intent",
+            Bug::UnknownCommitIsFailure => "unknown-commit-is-failure",
+            Bug::ResubmitNewNonce => "resubmit-new-nonce",
+            Bug::NonceTooLowIsSuccess => "nonce-too-low-is-success",
+            Bug::ConfirmAtDepth0 => "confirm-at-depth-0",
         }
     }
 
@@ -98,6 +141,22 @@ impl Bug {
                 "transaction ids restart after a crash; a duplicated old commit commits a new transaction"
             }
             Bug::ChainDoubleInclude => "a reorged transaction is re-included without a nonce check",
+            Bug::NoIdempotencyKey => {
+                "the ledger ignores request ids: every retry is a new transfer"
+            }
+            Bug::ApplierNotIdempotent => {
+                "the applier projects a batch again after an unknown commit, with blind writes"
+            }
+            Bug::OutboxDualWrite => "the debit and the payout row commit in separate transactions",
+            Bug::SubmitBeforeIntent => {
+                "the worker submits a payout before recording its signed transaction"
+            }
+            Bug::UnknownCommitIsFailure => {
+                "an intent whose commit is unknown is made again over the first"
+            }
+            Bug::ResubmitNewNonce => "a payout that seems gone is signed again with a new nonce",
+            Bug::NonceTooLowIsSuccess => "\"nonce too low\" is taken as proof of payout",
+            Bug::ConfirmAtDepth0 => "payouts are confirmed as soon as they are included",
         }
     }
 
@@ -112,6 +171,14 @@ impl Bug {
             Bug::DbSkipChecksum => &["durability", "conservation"],
             Bug::DbTxnIdReuse => &["conservation", "durability"],
             Bug::ChainDoubleInclude => &["chain-safety", "exactly-once"],
+            Bug::NoIdempotencyKey => &["exactly-once", "conservation"],
+            Bug::ApplierNotIdempotent => &["conservation", "exactly-once"],
+            Bug::OutboxDualWrite => &["exactly-once", "liveness"],
+            Bug::SubmitBeforeIntent => &["exactly-once", "nonce-hygiene"],
+            Bug::UnknownCommitIsFailure => &["nonce-hygiene", "liveness"],
+            Bug::ResubmitNewNonce => &["exactly-once", "nonce-hygiene"],
+            Bug::NonceTooLowIsSuccess => &["ledger-chain", "exactly-once"],
+            Bug::ConfirmAtDepth0 => &["ledger-chain"],
         }
     }
 
@@ -123,6 +190,14 @@ impl Bug {
                 "bank"
             }
             Bug::ChainDoubleInclude => "chain",
+            Bug::NoIdempotencyKey
+            | Bug::ApplierNotIdempotent
+            | Bug::OutboxDualWrite
+            | Bug::SubmitBeforeIntent
+            | Bug::UnknownCommitIsFailure
+            | Bug::ResubmitNewNonce
+            | Bug::NonceTooLowIsSuccess
+            | Bug::ConfirmAtDepth0 => "transfers",
         }
     }
 }

@@ -6,6 +6,10 @@
 //! [`net`]. The parts built so far:
 //!
 //! - [`log`]: a Raft replicated write-ahead log with client sessions.
+//! - [`db`]: the database node: versioned rows, interactive transactions.
+//! - [`chain`]: the fake blockchain and its RPC nodes.
+//! - [`ledger`]: the transfer service: requests through the log, projected
+//!   into the database, paid out on the chain by the outbox worker.
 //!
 //! The environment a node runs in (its clock, disk, network endpoint, the
 //! observer that records its trace events, crash points and planted bugs) is
@@ -22,8 +26,10 @@ pub mod chain;
 pub mod clock;
 pub mod db;
 pub mod fault_points;
+pub mod ledger;
 pub mod log;
 pub mod net;
 pub mod node;
 pub mod observe;
+pub mod stable_hash;
 pub mod storage;

@@ -7,7 +7,7 @@
 use serde::{Serialize, Serializer};
 use std::{fmt, sync::Arc};
 
-use crate::{chain::ChainEvent, db::DbEvent, log::LogEvent};
+use crate::{chain::ChainEvent, db::DbEvent, ledger::LedgerEvent, log::LogEvent};
 
 /// A node's name, such as `log-2`: cheap to clone, printed as itself.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -80,6 +80,8 @@ pub enum Event {
     Db(DbEvent),
     /// Something the chain did.
     Chain(ChainEvent),
+    /// Something a ledger replica did.
+    Ledger(LedgerEvent),
 }
 
 /// Where a node's trace events go. Implemented by the harness; each node holds

@@ -15,12 +15,16 @@ fn the_fuzz_loop_and_single_runs_agree_on_every_seed() {
     let options = FuzzOptions {
         seeds: SEEDS,
         bug: None,
+        kind: None,
         out: out.clone(),
     };
     let summary = fuzz(&options, |_| {}).expect("fuzzing runs");
     assert_eq!(summary.seeds.len(), SEEDS.count());
     for result in &summary.seeds {
-        let alone = run(&scenario_for(result.seed, None), &RunOptions::default());
+        let alone = run(
+            &scenario_for(result.seed, None, None),
+            &RunOptions::default(),
+        );
         assert_eq!(alone.trace_hash, result.trace_hash, "seed {}", result.seed);
         assert_eq!(alone.events, result.events, "seed {}", result.seed);
     }
@@ -57,7 +61,7 @@ fn a_scenario_file_replays_identically_with_a_planted_bug() {
 
 #[test]
 fn the_trace_written_as_jsonl_is_the_trace_hashed() {
-    let scenario = scenario_for(3, None);
+    let scenario = scenario_for(3, None, None);
     let outcome = run(&scenario, &RunOptions { keep_trace: true });
     let lines = outcome.trace_lines.expect("lines were kept");
     assert_eq!(lines.len() as u64, outcome.events);

@@ -56,7 +56,7 @@ pub fn bench(seeds: u64) -> BenchReport {
     let mut failures = 0;
     let wall = measure(|| {
         for seed in 0..seeds {
-            let outcome = run(&scenario_for(seed, None), &RunOptions::default());
+            let outcome = run(&scenario_for(seed, None, None), &RunOptions::default());
             simulated += outcome.sim_time;
             messages += outcome.net.messages;
             failures += u64::from(outcome.exit_code() != 0);

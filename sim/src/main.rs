@@ -9,7 +9,7 @@ use sim::{
     fuzz::{self, FuzzOptions, SeedResult},
     logging, report,
     run::{RunOptions, RunOutcome, run},
-    scenario::{self, Scenario},
+    scenario::{self, Scenario, WorkloadKind},
 };
 use std::{
     io::{IsTerminal, Write},
@@ -75,6 +75,10 @@ struct FuzzArgs {
     /// Hunt a planted bug: exit 0 once its expected checker catches it.
     #[arg(long, value_name = "NAME")]
     bug: Option<String>,
+    /// Generate only scenarios of this workload kind (transfers, log, bank,
+    /// chain).
+    #[arg(long, value_name = "KIND")]
+    kind: Option<String>,
     /// Where failing scenarios are written.
     #[arg(long, default_value = "out")]
     out: PathBuf,
@@ -166,6 +170,18 @@ fn parse_bug(name: &str) -> Result<Bug> {
     })
 }
 
+fn parse_kind(name: &str) -> Result<WorkloadKind> {
+    WorkloadKind::from_name(name)
+        .filter(|kind| kind.is_built())
+        .ok_or_else(|| {
+            let known: Vec<_> = WorkloadKind::BUILT.iter().map(|kind| kind.name()).collect();
+            bad(format!(
+                "--kind: expected one of {}, got `{name}`",
+                known.join(", ")
+            ))
+        })
+}
+
 fn run_command(args: RunArgs) -> Result<i32> {
     if let Some(level) = &args.log {
         logging::init(level).map_err(|error| bad(format!("--log: {error}")))?;
@@ -187,7 +203,7 @@ fn run_command(args: RunArgs) -> Result<i32> {
         }
         // The scenario `sim fuzz --bug` runs for this seed, so that a fuzz
         // seed reruns as `sim run --seed N --bug NAME`.
-        (None, Some(seed)) => (fuzz::scenario_for(seed, bugs.first().copied()), None),
+        (None, Some(seed)) => (fuzz::scenario_for(seed, bugs.first().copied(), None), None),
         (None, None) => return Err(bad("give a scenario file, or --seed N to generate one")),
     };
     for bug in bugs {
@@ -250,9 +266,11 @@ fn write_trace(path: &Path, lines: &[String]) -> Result<()> {
 
 fn fuzz_command(args: FuzzArgs) -> Result<i32> {
     let bug = args.bug.as_deref().map(parse_bug).transpose()?;
+    let kind = args.kind.as_deref().map(parse_kind).transpose()?;
     let options = FuzzOptions {
         seeds: args.seeds.clone(),
         bug,
+        kind,
         out: args.out.clone(),
     };
     let total = args.seeds.end - args.seeds.start;
@@ -320,7 +338,7 @@ fn print_fuzz_summary(summary: &fuzz::FuzzSummary, planned: u64) {
 fn check_determinism(args: SeedsArgs) -> Result<i32> {
     let mut mismatches = 0;
     for seed in args.seeds.clone() {
-        let scenario: Scenario = fuzz::scenario_for(seed, None);
+        let scenario: Scenario = fuzz::scenario_for(seed, None, None);
         let first = run(&scenario, &RunOptions::default());
         let second = run(&scenario, &RunOptions::default());
         let same = first.trace_hash == second.trace_hash && first.events == second.events;

@@ -26,12 +26,15 @@ use std::{
 };
 
 use crate::{
-    check::{self, BankTruth, ChainTruth, CheckResult, GroundTruth, LogTruth, Stall},
+    check::{self, BankTruth, ChainTruth, CheckResult, GroundTruth, LogTruth, PayoutTruth, Stall},
     nemesis::Nemesis,
     scenario::{LOG_LEADER, Scenario, WorkloadKind},
     topology::Topology,
     trace::{HarnessEvent, Trace, TraceSummary, now},
-    workload::{History, Op, Request, RequestCounts, Workload, chain::payment_memo},
+    workload::{
+        History, Op, Outcome, Receipt, Request, RequestCounts, Workload, chain::payment_memo,
+        transfers::ledger_account,
+    },
     world::{NEMESIS, World},
 };
 
@@ -298,6 +301,18 @@ fn convergence(world: &World, workload: &Workload) -> Option<Stall> {
             }
         }
     }
+    if !world.topology().ledger.is_empty() {
+        let committed = log
+            .iter()
+            .filter_map(|node| world.trace().view(|view| view.applied(node)))
+            .max()
+            .unwrap_or(0);
+        if !world.trace().view(|view| view.payouts_settled(committed)) {
+            reasons.push(format!(
+                "no ledger replica has folded the log up to index {committed} with every accepted transfer confirmed"
+            ));
+        }
+    }
     let chain = world
         .chain()
         .map(|chain| chain.lock().unwrap_or_else(PoisonError::into_inner));
@@ -307,6 +322,16 @@ fn convergence(world: &World, workload: &Workload) -> Option<Stall> {
                 reasons.push(payment_stall(chain, op));
                 continue;
             }
+            if let Request::Payout { request, .. } = &op.request {
+                reasons.push(format!(
+                    "client {} request {:?} is unanswered after {} attempts (sent at {:.3}s)",
+                    op.client,
+                    request.request_id,
+                    op.attempts,
+                    op.sent_at.as_secs_f64()
+                ));
+                continue;
+            }
             reasons.push(format!(
                 "client {} request {} is unanswered after {} attempts (sent at {:.3}s)",
                 op.client,
@@ -314,6 +339,18 @@ fn convergence(world: &World, workload: &Workload) -> Option<Stall> {
                 op.attempts,
                 op.sent_at.as_secs_f64()
             ));
+        }
+    });
+    workload.history(|history| {
+        for op in history.ops() {
+            if let (Outcome::Acknowledged { receipt: Receipt::Transfer(transfer), .. }, None) =
+                (&op.outcome, op.confirmed)
+            {
+                reasons.push(format!(
+                    "client {} seq {}: transfer {transfer} was accepted and is not reported confirmed yet",
+                    op.client, op.seq
+                ));
+            }
         }
     });
     if !world.all_up() {
@@ -369,22 +406,51 @@ fn judge(scenario: &Scenario, mut summary: TraceSummary, simulated: Simulated) -
         .chain
         .as_ref()
         .map(|chain| chain.lock().unwrap_or_else(PoisonError::into_inner));
+    let payouts = match (&database, chain.as_deref()) {
+        (Some(db), Some(state)) if scenario.workload.kind == WorkloadKind::Transfers => {
+            Some(PayoutTruth {
+                log: check::majority_log(&replicas),
+                db,
+                chain: state,
+                history: &simulated.history,
+                accounts: (0..scenario.workload.accounts)
+                    .map(ledger_account)
+                    .collect(),
+                initial_balance: scenario.system.initial_balance,
+                confirmations: u64::from(scenario.system.confirmations),
+                converged: simulated.stall.is_none(),
+                end,
+            })
+        }
+        _ => None,
+    };
+    // A stalled run's reasons, with where each unconfirmed payout is stuck.
+    let stall = simulated.stall.clone().map(|mut stall| {
+        if let Some(payouts) = &payouts {
+            stall.reasons.extend(check::payouts::stall_reasons(payouts));
+        }
+        stall
+    });
     let truth = GroundTruth {
         kind: scenario.workload.kind,
         history: &simulated.history,
         log: (!topology.log.is_empty()).then_some(LogTruth {
             replicas: &replicas,
         }),
-        bank: database.as_ref().map(|recovered| BankTruth {
-            recovered,
-            accounts: scenario.workload.accounts,
-            initial_balance: scenario.system.initial_balance,
-        }),
+        bank: database
+            .as_ref()
+            .filter(|_| scenario.workload.kind == WorkloadKind::Bank)
+            .map(|recovered| BankTruth {
+                recovered,
+                accounts: scenario.workload.accounts,
+                initial_balance: scenario.system.initial_balance,
+            }),
         chain: chain.as_deref().map(|state| ChainTruth {
             state,
             confirmations: u64::from(scenario.system.confirmations),
         }),
-        stall: simulated.stall.as_ref(),
+        payouts,
+        stall: stall.as_ref(),
         end,
     };
     let checks = check::verdicts(&mut summary.online, &truth);
@@ -494,7 +560,14 @@ fn describe_workload(scenario: &Scenario) -> String {
             "chain: {} RPC nodes, {} clients, {} payments, block every {}",
             cluster.chain_rpc_nodes, cluster.clients, workload.requests, scenario.system.block_time
         ),
-        WorkloadKind::Transfers => workload.kind.name().to_owned(),
+        WorkloadKind::Transfers => format!(
+            "transfers: {} log replicas, {} ledger replicas, db, {} RPC nodes, {} clients, {} requests",
+            cluster.log_replicas,
+            cluster.ledger_replicas,
+            cluster.chain_rpc_nodes,
+            cluster.clients,
+            workload.requests
+        ),
     }
 }
 

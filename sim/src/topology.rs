@@ -9,6 +9,8 @@ pub struct Topology {
     pub log: Vec<String>,
     /// The database node, `db`, when the workload needs one.
     pub db: Vec<String>,
+    /// The ledger's service replicas, `ledger-1` ...
+    pub ledger: Vec<String>,
     /// The canonical chain, `chain`: it never crashes.
     pub chain: Vec<String>,
     /// The chain's RPC nodes, `chain-rpc-1` ...
@@ -35,9 +37,14 @@ impl Topology {
             scenario.workload.kind,
             WorkloadKind::Chain | WorkloadKind::Transfers
         );
+        let ledger = match scenario.workload.kind {
+            WorkloadKind::Transfers => numbered("ledger", scenario.cluster.ledger_replicas),
+            _ => Vec::new(),
+        };
         Topology {
             log,
             db,
+            ledger,
             chain: if runs_chain {
                 vec!["chain".to_owned()]
             } else {
@@ -54,7 +61,11 @@ impl Topology {
 
     /// Nodes the nemesis may crash, pause or skew.
     pub fn crashable(&self) -> impl Iterator<Item = &String> {
-        self.log.iter().chain(&self.db).chain(&self.chain_rpc)
+        self.log
+            .iter()
+            .chain(&self.db)
+            .chain(&self.ledger)
+            .chain(&self.chain_rpc)
     }
 
     /// Every node, clients and the chain included.

@@ -267,6 +267,46 @@ fn chain_double_include_is_caught_within_200_seeds() {
 }
 
 #[test]
+fn no_idempotency_key_is_caught_within_200_seeds() {
+    caught_within("no-idempotency-key", 200);
+}
+
+#[test]
+fn applier_not_idempotent_is_caught_within_200_seeds() {
+    caught_within("applier-not-idempotent", 200);
+}
+
+#[test]
+fn outbox_dual_write_is_caught_within_200_seeds() {
+    caught_within("outbox-dual-write", 200);
+}
+
+#[test]
+fn submit_before_intent_is_caught_within_200_seeds() {
+    caught_within("submit-before-intent", 200);
+}
+
+#[test]
+fn unknown_commit_is_failure_is_caught_within_200_seeds() {
+    caught_within("unknown-commit-is-failure", 200);
+}
+
+#[test]
+fn resubmit_new_nonce_is_caught_within_200_seeds() {
+    caught_within("resubmit-new-nonce", 200);
+}
+
+#[test]
+fn nonce_too_low_is_success_is_caught_within_200_seeds() {
+    caught_within("nonce-too-low-is-success", 200);
+}
+
+#[test]
+fn confirm_at_depth_0_is_caught_within_200_seeds() {
+    caught_within("confirm-at-depth-0", 200);
+}
+
+#[test]
 fn fuzzing_correct_code_passes_and_says_so() {
     let output = sim(&["fuzz", "--seeds", "0..20"]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));

@@ -37,7 +37,7 @@ pub struct ChainSetup {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Accepted {
     New,
-    /// Already pending or included: accepted again, changing nothing.
+    /// Already pending: accepted again, changing nothing.
     Known,
     /// Replaced the pending transaction of the same sender and nonce.
     Replaced {
@@ -171,7 +171,10 @@ impl ChainState {
             return Err(SubmitError::MemoTooLong);
         }
         let slot = (transfer.from.clone(), transfer.nonce);
-        if self.accounts.included.contains_key(&tx.hash()) || self.pending.get(&slot) == Some(&tx) {
+        // Like geth: a pending copy is "already known"; an included one is
+        // refused for its spent nonce, and only a receipt tells the two
+        // cases of "nonce too low" apart.
+        if self.pending.get(&slot) == Some(&tx) {
             return Ok(Accepted::Known);
         }
         let next = self.accounts.next_nonce(&transfer.from);

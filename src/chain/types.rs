@@ -1,10 +1,9 @@
 //! Accounts, transactions and blocks.
 
 use serde::{Deserialize, Serialize};
-use std::{
-    fmt,
-    hash::{Hash, Hasher},
-};
+use std::fmt;
+
+use crate::stable_hash::stable_hash;
 
 /// An account's address, such as `user-3`, `hot-wallet` or `miner`.
 pub type Address = String;
@@ -108,23 +107,4 @@ impl Block {
             transactions,
         }
     }
-}
-
-/// FNV-1a over a value's `Hash` feed: stable for the same code, unlike
-/// `DefaultHasher`.
-fn stable_hash<T: Hash + ?Sized>(value: &T) -> u64 {
-    struct Fnv(u64);
-    impl Hasher for Fnv {
-        fn finish(&self) -> u64 {
-            self.0
-        }
-        fn write(&mut self, bytes: &[u8]) {
-            for byte in bytes {
-                self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3);
-            }
-        }
-    }
-    let mut hasher = Fnv(0xcbf2_9ce4_8422_2325);
-    value.hash(&mut hasher);
-    hasher.finish()
 }

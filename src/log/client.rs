@@ -4,7 +4,10 @@
 use std::time::Duration;
 use thiserror::Error;
 
-use super::protocol::{AppendReply, ClientAppend, LogRequest};
+use super::{
+    protocol::{AppendReply, ClientAppend, CommittedEntries, LogRequest, ReadCommitted},
+    types::Entry,
+};
 use crate::{net::Rpc, observe::NodeName};
 
 /// Why one append attempt did not return an index. Except for `Rejected`,
@@ -79,6 +82,39 @@ impl LogClient {
             }
         }
         Err(AppendError::NoLeader)
+    }
+
+    /// Committed entries from index `from` on, at most `limit`, read from
+    /// the replica believed to lead (it knows the most), or the next one in
+    /// rotation. Empty when that replica has nothing new.
+    pub async fn read_committed(
+        &mut self,
+        from: u64,
+        limit: u32,
+        timeout: Duration,
+    ) -> Result<Vec<Entry>, AppendError> {
+        let target = match &self.leader {
+            Some(leader) => leader.clone(),
+            None => self.guess(),
+        };
+        let request = LogRequest::Read(ReadCommitted { from, limit });
+        match self
+            .rpc
+            .call::<_, CommittedEntries>(&target, &request, timeout)
+            .await
+        {
+            Ok(read) => {
+                self.leader = read
+                    .leader
+                    .and_then(|name| self.rpc.lookup(&name).cloned())
+                    .or(Some(target));
+                Ok(read.entries)
+            }
+            Err(_) => {
+                self.leader = None;
+                Err(AppendError::Timeout)
+            }
+        }
     }
 
     /// The next replica to try when no leader is known, in rotation.

@@ -10,6 +10,7 @@ pub enum LogRequest {
     Vote(VoteRequest),
     Append(AppendRequest),
     Client(ClientAppend),
+    Read(ReadCommitted),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -66,4 +67,22 @@ pub enum AppendReply {
     Busy,
     /// The request itself is unacceptable.
     Rejected { reason: String },
+}
+
+/// Asks any replica for committed entries from `from` on. Committed entries
+/// never change, so a follower's answer is as good as the leader's, only
+/// possibly shorter.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReadCommitted {
+    pub from: u64,
+    pub limit: u32,
+}
+
+/// Committed entries starting at the asked index (none if the replica has
+/// not applied that far).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedEntries {
+    pub entries: Vec<Entry>,
+    /// The replica's own leader hint, to read from it next time.
+    pub leader: Option<String>,
 }

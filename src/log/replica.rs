@@ -13,8 +13,8 @@ use std::{
 use super::{
     LogEvent,
     protocol::{
-        AppendReply, AppendRequest, AppendResponse, ClientAppend, LogRequest, VoteRequest,
-        VoteResponse,
+        AppendReply, AppendRequest, AppendResponse, ClientAppend, CommittedEntries, LogRequest,
+        ReadCommitted, VoteRequest, VoteResponse,
     },
     sessions::{Applied, StateMachine},
     types::{Entry, EntryKind},
@@ -39,6 +39,8 @@ const MAX_UNCOMMITTED: u64 = 256;
 /// Client calls waiting for their command to commit before new ones are
 /// answered `Busy`.
 const MAX_WAITERS: usize = 1024;
+/// Committed entries served by one read at most.
+const MAX_READ_ENTRIES: u32 = 64;
 /// The largest command payload accepted.
 pub const MAX_COMMAND_BYTES: usize = 4096;
 
@@ -253,6 +255,7 @@ impl Replica {
             LogRequest::Vote(vote) => self.on_vote(vote, request.reply).await,
             LogRequest::Append(append) => self.on_append(append, request.reply).await,
             LogRequest::Client(command) => self.on_client(command, request.reply).await,
+            LogRequest::Read(read) => self.on_read(read, request.reply).await,
         }
     }
 
@@ -453,6 +456,23 @@ impl Replica {
             self.replicate_to_all();
             self.advance_commit().await;
         }
+    }
+
+    /// Serves what this replica has applied: only committed entries are.
+    async fn on_read(&mut self, read: ReadCommitted, reply: ReplyTo) {
+        let start = read.from.max(1);
+        let end = self
+            .applied
+            .min(start.saturating_add(u64::from(read.limit.min(MAX_READ_ENTRIES))) - 1);
+        let entries = if start <= end {
+            self.log[start as usize - 1..end as usize].to_vec()
+        } else {
+            Vec::new()
+        };
+        let leader = self.leader.as_ref().map(|name| name.to_string());
+        self.rpc
+            .reply(reply, &CommittedEntries { entries, leader })
+            .await;
     }
 
     async fn on_peer_reply(&mut self, reply: PeerReply) {

@@ -11,9 +11,11 @@ mod conservation;
 mod durability;
 mod exactly_once;
 mod liveness;
+pub mod payouts;
 mod raft_safety;
 
 pub use liveness::Stall;
+pub use payouts::PayoutTruth;
 
 use ledger::{
     chain::ChainState,
@@ -27,12 +29,15 @@ use std::{collections::BTreeMap, time::Duration};
 use crate::{scenario::WorkloadKind, workload::History};
 
 /// Every checker, in report order.
-pub const CHECKER_NAMES: [&str; 6] = [
+pub const CHECKER_NAMES: [&str; 9] = [
     "raft-safety",
     "chain-safety",
     "exactly-once",
+    "ledger-chain",
     "conservation",
+    "nonce-hygiene",
     "durability",
+    "bad-input",
     "liveness",
 ];
 
@@ -42,7 +47,7 @@ pub fn checkers_for(kind: WorkloadKind) -> &'static [&'static str] {
         WorkloadKind::Log => &["raft-safety", "exactly-once", "durability", "liveness"],
         WorkloadKind::Bank => &["conservation", "durability", "liveness"],
         WorkloadKind::Chain => &["chain-safety", "exactly-once", "liveness"],
-        WorkloadKind::Transfers => &["liveness"],
+        WorkloadKind::Transfers => &CHECKER_NAMES,
     }
 }
 
@@ -89,6 +94,7 @@ pub struct Online {
     exactly_once: exactly_once::Online,
     durability: durability::Online,
     chain: chain_safety::Online,
+    ledger_chain: Option<payouts::LedgerChainOnline>,
     violations: Vec<Violation>,
 }
 
@@ -99,7 +105,32 @@ impl Online {
             exactly_once: exactly_once::Online::default(),
             durability: durability::Online::default(),
             chain: chain_safety::Online::default(),
+            ledger_chain: None,
             violations: Vec::new(),
+        }
+    }
+
+    /// Checks every confirmation a ledger replica records against the
+    /// canonical chain, which payouts need `confirmations` deep.
+    pub fn watch_confirmations(&mut self, confirmations: u64) {
+        self.ledger_chain = Some(payouts::LedgerChainOnline { confirmations });
+    }
+
+    /// Checks a ledger replica's event against the canonical chain as it
+    /// stands.
+    pub fn observe_ledger(
+        &mut self,
+        at: Duration,
+        node: &NodeName,
+        event: &ledger::ledger::LedgerEvent,
+        chain: &ChainState,
+    ) {
+        let found = self
+            .ledger_chain
+            .as_ref()
+            .and_then(|online| online.observe(node, event, chain));
+        if let Some(message) = found {
+            self.push("ledger-chain", at, message);
         }
     }
 
@@ -181,6 +212,7 @@ pub struct GroundTruth<'a> {
     pub log: Option<LogTruth<'a>>,
     pub bank: Option<BankTruth<'a>>,
     pub chain: Option<ChainTruth<'a>>,
+    pub payouts: Option<PayoutTruth<'a>>,
     /// Why the settle phase did not converge, if it did not.
     pub stall: Option<&'a Stall>,
     /// Simulated time at the end of the run.
@@ -203,6 +235,9 @@ pub fn verdicts(online: &mut Online, truth: &GroundTruth<'_>) -> Vec<CheckResult
     if let Some(chain) = &truth.chain {
         violations.extend(exactly_once::chain_check(chain, truth.history));
     }
+    if let Some(payouts) = &truth.payouts {
+        violations.extend(payouts::final_checks(payouts));
+    }
     if let Some(bank) = &truth.bank {
         violations.extend(conservation::final_check(bank, truth.end));
         violations.extend(durability::bank_check(bank, truth.history));
@@ -220,6 +255,12 @@ pub fn verdicts(online: &mut Online, truth: &GroundTruth<'_>) -> Vec<CheckResult
                 .collect(),
         })
         .collect()
+}
+
+/// The committed log as the synced logs show it: the longest prefix a
+/// majority of replicas agree on.
+pub fn majority_log(replicas: &BTreeMap<String, DurableLog>) -> Vec<ledger::log::Entry> {
+    exactly_once::majority_log(&LogTruth { replicas })
 }
 
 /// The replicas holding an entry matching `matches` at `index` in their

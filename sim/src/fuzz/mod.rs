@@ -22,6 +22,8 @@ pub struct FuzzOptions {
     /// Hunt this planted bug: enable it in every scenario and stop at the
     /// first seed where one of its expected checkers fires.
     pub bug: Option<Bug>,
+    /// Generate only scenarios of this workload kind.
+    pub kind: Option<WorkloadKind>,
     /// Where failing scenarios are written.
     pub out: PathBuf,
 }
@@ -72,10 +74,14 @@ impl FuzzSummary {
 }
 
 /// The scenario fuzzing runs for `seed`: hunting a bug, one of the workload
-/// kind that exercises it, with the bug enabled; otherwise of any kind.
-pub fn scenario_for(seed: u64, bug: Option<Bug>) -> Scenario {
+/// kind that exercises it, with the bug enabled; otherwise of `kind`, or of
+/// any kind.
+pub fn scenario_for(seed: u64, bug: Option<Bug>, kind: Option<WorkloadKind>) -> Scenario {
     let Some(bug) = bug else {
-        return generate(seed);
+        return match kind {
+            Some(kind) => generate_kind(seed, kind),
+            None => generate(seed),
+        };
     };
     let kind = WorkloadKind::from_name(bug.workload()).expect("bugs name a workload kind");
     let mut scenario = generate_kind(seed, kind);
@@ -94,7 +100,7 @@ pub fn fuzz(
         caught_at: None,
     };
     for seed in options.seeds.clone() {
-        let scenario = scenario_for(seed, options.bug);
+        let scenario = scenario_for(seed, options.bug, options.kind);
         let outcome = run(&scenario, &RunOptions::default());
         let file = match outcome.verdict {
             Verdict::Pass => None,

@@ -15,17 +15,23 @@ use crate::topology::Topology;
 
 /// The generator's version, recorded in every scenario it writes. Change it
 /// whenever the same seed would generate something else.
-pub const GENERATOR: &str = "v3";
+pub const GENERATOR: &str = "v4";
 
 /// Mixed into the seed so the generator's stream differs from every other
 /// stream drawn from the same seed.
 const STREAM: u64 = 0x6765_6e65_7261_7465;
 
-/// The scenario for `seed`, of a workload kind drawn from the seed.
+/// The scenario for `seed`, of a workload kind drawn from the seed: the
+/// whole system (`transfers`) half the time, each part alone otherwise.
 pub fn generate(seed: u64) -> Scenario {
-    let kind = *WorkloadKind::BUILT
-        .choose(&mut ChaCha8Rng::seed_from_u64(seed ^ STREAM ^ 1))
-        .expect("a built kind");
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ STREAM ^ 1);
+    let kind = if rng.gen_bool(0.5) {
+        WorkloadKind::Transfers
+    } else {
+        *WorkloadKind::BUILT[1..]
+            .choose(&mut rng)
+            .expect("a built kind")
+    };
     generate_kind(seed, kind)
 }
 
@@ -73,7 +79,21 @@ pub fn generate_kind(seed: u64, kind: WorkloadKind) -> Scenario {
             // A payment waits for its confirmations before the next: fewer.
             scenario.workload.requests = rng.gen_range(10..=60);
         }
-        WorkloadKind::Transfers => unreachable!("only built kinds are generated"),
+        WorkloadKind::Transfers => {
+            scenario.cluster.log_replicas = *[3, 3, 3, 3, 5, 1].choose(&mut rng).expect("sizes");
+            scenario.cluster.ledger_replicas = 1;
+            scenario.cluster.chain_rpc_nodes = rng.gen_range(1..=3);
+            scenario.cluster.clients = rng.gen_range(1..=4);
+            scenario.system.block_time = ms(rng.gen_range(5..=10) * 100);
+            scenario.system.confirmations = rng.gen_range(2..=4);
+            scenario.workload.requests = rng.gen_range(50..=150);
+            scenario.workload.client_timeout = ms(rng.gen_range(5..=20) * 100);
+            scenario.workload.invalid_fraction = round(rng.gen_range(0.0..0.2));
+            // Some seeds run accounts dry, so valid requests overdraw too.
+            if rng.gen_bool(0.2) {
+                scenario.system.initial_balance = rng.gen_range(2..=20) * 1000;
+            }
+        }
     }
     scenario.faults = faults(&mut rng, kind);
     scenario.events = events(&mut rng, &scenario);
@@ -103,10 +123,11 @@ fn faults(rng: &mut ChaCha8Rng, kind: WorkloadKind) -> Faults {
     if rng.gen_bool(0.5) {
         faults.torn_writes = 0.5;
     }
-    if kind == WorkloadKind::Bank && rng.gen_bool(0.4) {
+    let runs_db = matches!(kind, WorkloadKind::Bank | WorkloadKind::Transfers);
+    if runs_db && rng.gen_bool(0.4) {
         faults.db_unknown_commit = round(rng.gen_range(0.01..0.2));
     }
-    if kind == WorkloadKind::Chain {
+    if matches!(kind, WorkloadKind::Chain | WorkloadKind::Transfers) {
         if rng.gen_bool(0.4) {
             faults.chain_drop = round(rng.gen_range(0.01..0.2));
         }

@@ -107,8 +107,12 @@ impl WorkloadKind {
     }
 
     /// The kinds the harness can run, in order.
-    pub const BUILT: [WorkloadKind; 3] =
-        [WorkloadKind::Log, WorkloadKind::Bank, WorkloadKind::Chain];
+    pub const BUILT: [WorkloadKind; 4] = [
+        WorkloadKind::Transfers,
+        WorkloadKind::Log,
+        WorkloadKind::Bank,
+        WorkloadKind::Chain,
+    ];
 
     /// The kind named `name`.
     pub fn from_name(name: &str) -> Option<WorkloadKind> {

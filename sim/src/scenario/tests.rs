@@ -119,13 +119,9 @@ fn impossible_values_are_rejected() {
 }
 
 #[test]
-fn kinds_not_built_yet_are_rejected() {
-    let error = Scenario::parse("name = \"t\"\nseed = 1\n", "t.toml").unwrap_err();
-    assert_eq!(error.key.as_deref(), Some("workload.kind"));
-    assert!(
-        error.message.contains("`transfers` is not built yet"),
-        "{error}"
-    );
+fn the_default_kind_is_the_whole_system() {
+    let scenario = Scenario::parse("name = \"t\"\nseed = 1\n", "t.toml").unwrap();
+    assert_eq!(scenario.workload.kind, WorkloadKind::Transfers);
 }
 
 #[test]
@@ -183,7 +179,7 @@ fn events_are_validated_against_the_cluster() {
 }
 
 #[test]
-fn the_design_example_parses_up_to_its_unbuilt_kind() {
+fn the_design_example_parses() {
     // DESIGN.md §7's example, which drives the whole system (not built yet).
     let text = r#"
 name = "leader crash during commit"
@@ -251,8 +247,9 @@ drop = 0.5
 [expect]
 violation = "exactly-once"
 "#;
-    let error = Scenario::parse(text, "design.toml").unwrap_err();
-    assert_eq!(error.key.as_deref(), Some("workload.kind"), "{error}");
+    let scenario = Scenario::parse(text, "design.toml").unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(scenario.workload.kind, WorkloadKind::Transfers);
+    assert_eq!(scenario.events.len(), 4);
 }
 
 #[test]

@@ -93,6 +93,21 @@ pub enum HarnessEvent {
         tx: u64,
         height: u64,
     },
+    /// A client asked the ledger for a payout; `bad` names a planted flaw.
+    Payout {
+        client: u64,
+        seq: u64,
+        request_id: String,
+        amount: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        bad: Option<crate::workload::BadInput>,
+    },
+    /// The ledger accepted a payout request as `transfer`.
+    Accepted {
+        client: u64,
+        seq: u64,
+        transfer: u64,
+    },
     /// The nemesis reorganized the chain.
     ChainReorg {
         depth: u64,
@@ -185,9 +200,14 @@ impl Trace {
         state.fold(now, node, &event);
     }
 
-    /// Lets the chain-safety checker watch `chain`.
-    pub fn watch_chain(&self, chain: Arc<Mutex<ChainState>>) {
-        self.lock().chain = Some(chain);
+    /// Lets the chain-safety checker watch `chain`, and the ledger-chain
+    /// checker judge confirmations against it when `confirmations` is set.
+    pub fn watch_chain(&self, chain: Arc<Mutex<ChainState>>, confirmations: Option<u64>) {
+        let mut state = self.lock();
+        state.chain = Some(chain);
+        if let Some(confirmations) = confirmations {
+            state.online.watch_confirmations(confirmations);
+        }
     }
 
     /// Checks the watched chain as it stands.
@@ -274,8 +294,15 @@ impl Observer for Trace {
         state.online.observe(now, node, &event);
         state.view.observe(node, &event);
         state.fold(now, node.as_str(), &event);
-        if matches!(event, Event::Chain(ChainEvent::Block { .. })) {
-            state.probe_chain(now);
+        match &event {
+            Event::Chain(ChainEvent::Block { .. }) => state.probe_chain(now),
+            Event::Ledger(ledger_event) => {
+                if let Some(chain) = state.chain.clone() {
+                    let chain = chain.lock().unwrap_or_else(PoisonError::into_inner);
+                    state.online.observe_ledger(now, node, ledger_event, &chain);
+                }
+            }
+            _ => {}
         }
     }
 }

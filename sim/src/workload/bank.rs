@@ -115,6 +115,7 @@ async fn transfer(
             Attempt::Insufficient => {
                 break Outcome::Rejected {
                     reason: format!("account {from} cannot cover {amount}"),
+                    kind: None,
                 };
             }
             Attempt::Unknown => {

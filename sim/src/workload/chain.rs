@@ -99,7 +99,7 @@ async fn pay(
             Err(ChainError::Rejected(SubmitError::NonceTooLow { .. })) => {}
             Err(ChainError::Rejected(reason)) => {
                 let reason = reason.to_string();
-                workload.finish(env, op, Outcome::Rejected { reason });
+                workload.finish(env, op, Outcome::Rejected { reason, kind: None });
                 return false;
             }
         }

@@ -1,6 +1,9 @@
 //! The clients' history: every request, its attempts and what came of it.
 
-use ledger::chain::TxHash;
+use ledger::{
+    chain::TxHash,
+    ledger::{TransferId, TransferRequest},
+};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -13,6 +16,53 @@ pub enum Request {
     Transfer { from: i64, to: i64, amount: u64 },
     /// Pay `amount` on the chain to client `to`'s account.
     Payment { to: u64, amount: u64 },
+    /// Ask the ledger for a payout; `bad` names the flaw planted in it.
+    Payout {
+        request: TransferRequest,
+        bad: Option<BadInput>,
+    },
+}
+
+/// A flaw planted in a request, and the rejection it must get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BadInput {
+    ZeroAmount,
+    OverflowingAmount,
+    UnknownAccount,
+    MalformedAddress,
+    EmptyRequestId,
+    OversizedRequestId,
+    Overdraw,
+    /// An earlier request id of the client, with other parameters.
+    ReusedRequestId,
+}
+
+impl BadInput {
+    pub const ALL: [BadInput; 8] = [
+        BadInput::ZeroAmount,
+        BadInput::OverflowingAmount,
+        BadInput::UnknownAccount,
+        BadInput::MalformedAddress,
+        BadInput::EmptyRequestId,
+        BadInput::OversizedRequestId,
+        BadInput::Overdraw,
+        BadInput::ReusedRequestId,
+    ];
+
+    /// The kind of rejection the service must answer with.
+    pub fn expected_rejection(self) -> &'static str {
+        match self {
+            BadInput::ZeroAmount => "zero-amount",
+            BadInput::OverflowingAmount => "amount-too-large",
+            BadInput::UnknownAccount => "unknown-account",
+            BadInput::MalformedAddress => "malformed-address",
+            BadInput::EmptyRequestId => "empty-request-id",
+            BadInput::OversizedRequestId => "request-id-too-long",
+            BadInput::Overdraw => "overdraw",
+            BadInput::ReusedRequestId => "conflict",
+        }
+    }
 }
 
 /// What the system handed back for an acknowledged request.
@@ -25,6 +75,8 @@ pub enum Receipt {
     Commit(Option<u64>),
     /// Confirmed on the chain as this transaction, included at this height.
     Tx { hash: TxHash, height: u64 },
+    /// Accepted by the ledger as this transfer.
+    Transfer(TransferId),
 }
 
 /// What a client was finally told about one request.
@@ -38,6 +90,8 @@ pub enum Outcome {
     },
     Rejected {
         reason: String,
+        /// The rejection's stable kind, when the system gave one.
+        kind: Option<String>,
     },
     /// Out of retries: done or not, nobody knows.
     GaveUp,
@@ -52,6 +106,9 @@ pub struct Op {
     pub sent_at: Duration,
     pub attempts: u32,
     pub outcome: Outcome,
+    /// What a status request last told of an accepted payout's
+    /// confirmation: its transaction and block.
+    pub confirmed: Option<(TxHash, u64)>,
 }
 
 /// An acknowledged request, as the checkers read it.
@@ -88,6 +145,7 @@ impl History {
             sent_at: at,
             attempts: 0,
             outcome: Outcome::Pending,
+            confirmed: None,
         });
         self.ops.len() - 1
     }
@@ -98,6 +156,10 @@ impl History {
 
     pub(super) fn finish(&mut self, op: usize, outcome: Outcome) {
         self.ops[op].outcome = outcome;
+    }
+
+    pub(super) fn told_confirmed(&mut self, op: usize, tx: TxHash, height: u64) {
+        self.ops[op].confirmed = Some((tx, height));
     }
 
     pub fn ops(&self) -> &[Op] {

@@ -36,7 +36,9 @@ async fn append(env: &NodeEnv, workload: &Workload, log: &mut LogClient, client:
                     at: crate::trace::now(),
                 };
             }
-            Err(AppendError::Rejected(reason)) => break Outcome::Rejected { reason },
+            Err(AppendError::Rejected(reason)) => {
+                break Outcome::Rejected { reason, kind: None };
+            }
             // A stale answer for the request in flight means the log already
             // moved past it: as unknown as a timeout.
             Err(AppendError::Stale) => break Outcome::GaveUp,

@@ -12,15 +12,19 @@
 //! - kind `bank` ([`bank`]): transfers between accounts in database
 //!   transactions, resolving unknown commits by reading back a per-transfer
 //!   row.
+//! - kind `chain` ([`chain`]): signed payments straight to the chain.
+//! - kind `transfers` ([`transfers`]): payout requests to the ledger, some
+//!   of them bad input, and status polls.
 
 pub mod bank;
 pub mod chain;
 mod history;
 mod log;
+pub mod transfers;
 
-pub use history::{Acknowledged, History, Op, Outcome, Receipt, Request, RequestCounts};
+pub use history::{Acknowledged, BadInput, History, Op, Outcome, Receipt, Request, RequestCounts};
 
-use ledger::{net::Rpc, node::NodeEnv, observe::NodeName};
+use ledger::{chain::TxHash, net::Rpc, node::NodeEnv, observe::NodeName};
 use rand::Rng;
 use std::{
     sync::{
@@ -49,6 +53,13 @@ struct ChainSettings {
     lag: Duration,
 }
 
+/// What ledger clients need to know.
+struct LedgerSettings {
+    replicas: Vec<NodeName>,
+    invalid_fraction: f64,
+    initial_balance: u64,
+}
+
 /// The shared state of all clients of a run.
 pub struct Workload {
     kind: WorkloadKind,
@@ -60,6 +71,7 @@ pub struct Workload {
     accounts: u32,
     max_amount: u64,
     chain: ChainSettings,
+    ledger: LedgerSettings,
     trace: Arc<Trace>,
     settling: AtomicBool,
     history: Mutex<History>,
@@ -98,6 +110,15 @@ impl Workload {
                     .faults
                     .chain_lag
                     .map_or(Duration::ZERO, |lag| lag.0),
+            },
+            ledger: LedgerSettings {
+                replicas: topology
+                    .ledger
+                    .iter()
+                    .map(|name| NodeName::new(name))
+                    .collect(),
+                invalid_fraction: scenario.workload.invalid_fraction,
+                initial_balance: scenario.system.initial_balance,
             },
             trace,
             settling: AtomicBool::new(false),
@@ -149,6 +170,13 @@ impl Workload {
                 to,
                 amount,
             },
+            Request::Payout { ref request, bad } => HarnessEvent::Payout {
+                client,
+                seq,
+                request_id: request.request_id.clone(),
+                amount: request.amount,
+                bad,
+            },
         };
         let op = self.lock().start(client, seq, request, crate::trace::now());
         self.trace.harness(env.name.as_str(), event);
@@ -188,7 +216,15 @@ impl Workload {
                 tx: hash.0,
                 height: *height,
             },
-            Outcome::Rejected { reason } => HarnessEvent::Rejected {
+            Outcome::Acknowledged {
+                receipt: Receipt::Transfer(transfer),
+                ..
+            } => HarnessEvent::Accepted {
+                client,
+                seq,
+                transfer: transfer.0,
+            },
+            Outcome::Rejected { reason, .. } => HarnessEvent::Rejected {
                 client,
                 seq,
                 reason: reason.clone(),
@@ -200,6 +236,23 @@ impl Workload {
             },
         };
         self.lock().finish(op, outcome);
+        self.trace.harness(env.name.as_str(), event);
+    }
+
+    /// Records that a status request reported `op`'s payout confirmed.
+    fn told_confirmed(&self, env: &NodeEnv, op: usize, tx: TxHash, height: u64) {
+        let (client, seq) = {
+            let mut history = self.lock();
+            history.told_confirmed(op, tx, height);
+            let op = &history.ops()[op];
+            (op.client, op.seq)
+        };
+        let event = HarnessEvent::Confirmed {
+            client,
+            seq,
+            tx: tx.0,
+            height,
+        };
         self.trace.harness(env.name.as_str(), event);
     }
 
@@ -221,9 +274,7 @@ pub async fn run_client(env: NodeEnv, workload: Arc<Workload>, index: usize) {
         WorkloadKind::Log => log::run(&env, &workload, rpc, index).await,
         WorkloadKind::Bank => bank::run(&env, &workload, rpc, index).await,
         WorkloadKind::Chain => chain::run(&env, &workload, rpc, index).await,
-        WorkloadKind::Transfers => {
-            unreachable!("validation rejects workload kinds not built yet")
-        }
+        WorkloadKind::Transfers => transfers::run(&env, &workload, rpc, index).await,
     }
     // Stay up, so that late replies still find a bound endpoint.
     std::future::pending::<()>().await;

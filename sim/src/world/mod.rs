@@ -18,6 +18,7 @@ use ledger::{
     },
     clock::{Clock, ClockSkew},
     db::{DbConfig, Key, run_db},
+    ledger::{HOT_WALLET, LedgerConfig, run_ledger},
     log::{DurableLog, LogConfig, read_durable, run_replica},
     net::{Directory, Fabric, FaultRates},
     node::NodeEnv,
@@ -38,10 +39,10 @@ use std::{
 };
 
 use crate::{
-    scenario::{LOG_LEADER, Scenario},
+    scenario::{LOG_LEADER, Scenario, WorkloadKind},
     topology::Topology,
     trace::{HarnessEvent, Trace},
-    workload::{self, Workload, bank, chain},
+    workload::{self, Workload, bank, chain, transfers::ledger_account},
 };
 use fault_points::FaultPointPolicy;
 
@@ -61,6 +62,17 @@ const RPC_REBROADCAST: Duration = Duration::from_secs(1);
 const BLOCK_SIZE: usize = 64;
 /// Transactions idle this long are aborted by the database.
 const DB_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The fee of every payout.
+pub const PAYOUT_FEE: u64 = 1;
+/// Fees the hot wallet holds beyond every account's balance: room for
+/// far more payouts than any run makes.
+const FEE_BUDGET: u64 = 1_000_000;
+/// How often a ledger replica's applier asks the log for news when idle,
+/// and its worker goes over the outbox.
+const APPLY_POLL: Duration = Duration::from_millis(20);
+const OUTBOX_POLL: Duration = Duration::from_millis(200);
+/// How long a ledger replica waits on the database.
+const LEDGER_DB_TIMEOUT: Duration = Duration::from_millis(500);
 /// A node crashed at a crash point restarts after a delay in this range.
 const CRASH_POINT_DOWNTIME: std::ops::Range<Duration> =
     Duration::from_millis(10)..Duration::from_secs(1);
@@ -123,6 +135,9 @@ impl World {
         for (index, name) in topology.chain.iter().chain(&topology.chain_rpc).enumerate() {
             directory.insert(NodeName::new(name), addr(4, index));
         }
+        for (index, name) in topology.ledger.iter().enumerate() {
+            directory.insert(NodeName::new(name), addr(5, index));
+        }
         let wire_addr = addr(255, 0);
         directory.insert(NodeName::new("wire"), wire_addr);
         let directory = Arc::new(directory);
@@ -152,8 +167,12 @@ impl World {
         wire.spawn(fabric.clone().serve_wire(wire.clone(), wire_addr));
         let mut others = vec![harness.id(), wire.id()];
 
+        let bank_accounts = match scenario.workload.kind {
+            WorkloadKind::Bank => i64::from(scenario.workload.accounts),
+            _ => 0,
+        };
         let db_config = DbConfig {
-            genesis: (0..i64::from(scenario.workload.accounts))
+            genesis: (0..bank_accounts)
                 .map(|account| {
                     let balance = bank::encode_balance(scenario.system.initial_balance);
                     (bank::ACCOUNTS.to_owned(), Key::Int(account), balance)
@@ -255,7 +274,9 @@ impl World {
                 block_time: scenario.system.block_time.0,
                 faults: chain_faults.clone(),
             };
-            trace.watch_chain(state.clone());
+            let ledger_confirmations = (scenario.workload.kind == WorkloadKind::Transfers)
+                .then_some(u64::from(scenario.system.confirmations));
+            trace.watch_chain(state.clone(), ledger_confirmations);
             let state = state.clone();
             let node = handle
                 .create_node()
@@ -264,6 +285,18 @@ impl World {
                 .init(move || run_chain(chain_env.clone(), config.clone(), state.clone()))
                 .build();
             others.push(node.id());
+        }
+        for (index, name) in topology.ledger.iter().enumerate() {
+            let config = ledger_config(scenario, &topology, index);
+            add(name, &|node_env| {
+                let config = config.clone();
+                handle
+                    .create_node()
+                    .name(name)
+                    .ip(addr(5, index).ip())
+                    .init(move || run_ledger(node_env.clone(), config.clone()))
+                    .build()
+            });
         }
         for (index, name) in topology.clients.iter().enumerate() {
             let client_env = env(name, ClockSkew::new(), Disk::new(disk_config.clone()), bugs);
@@ -656,17 +689,53 @@ impl World {
     }
 }
 
-/// The chain of a scenario: every client's account funded at genesis, keys
-/// drawn from the seed.
+/// The settings of ledger replica number `index` (from 0).
+fn ledger_config(scenario: &Scenario, topology: &Topology, index: usize) -> LedgerConfig {
+    let names = |names: &[String]| names.iter().map(|name| NodeName::new(name)).collect();
+    let block_time = scenario.system.block_time.0;
+    LedgerConfig {
+        replica: index,
+        log_replicas: names(&topology.log),
+        db: NodeName::new(&topology.db[0]),
+        rpc_nodes: names(&topology.chain_rpc),
+        accounts: (0..scenario.workload.accounts)
+            .map(ledger_account)
+            .collect(),
+        initial_balance: scenario.system.initial_balance,
+        hot_wallet_key: SigningKey::derive(chain::key_secret(scenario.seed), HOT_WALLET),
+        fee: PAYOUT_FEE,
+        confirmations: u64::from(scenario.system.confirmations),
+        log_timeout: scenario.system.election_timeout.end.0,
+        db_timeout: LEDGER_DB_TIMEOUT,
+        chain_timeout: scenario.system.election_timeout.end.0,
+        request_timeout: scenario.workload.client_timeout.0 * 4 / 5,
+        apply_poll: APPLY_POLL,
+        outbox_poll: OUTBOX_POLL,
+        resubmit_after: block_time * 3,
+    }
+}
+
+/// The chain of a scenario, keys drawn from the seed. With chain clients,
+/// each client's account is funded at genesis; with the ledger, the hot
+/// wallet holds every internal account's balance and fees to spare.
 fn chain_setup(scenario: &Scenario, bugs: Bugs) -> ChainState {
     let secret = chain::key_secret(scenario.seed);
-    let users: Vec<String> = (1..=u64::from(scenario.cluster.clients))
-        .map(chain::user_address)
-        .collect();
-    let mut genesis: BTreeMap<String, u64> = users
-        .iter()
-        .map(|user| (user.clone(), scenario.system.initial_balance))
-        .collect();
+    let users: Vec<String> = match scenario.workload.kind {
+        WorkloadKind::Transfers => vec![HOT_WALLET.to_owned()],
+        _ => (1..=u64::from(scenario.cluster.clients))
+            .map(chain::user_address)
+            .collect(),
+    };
+    let funds = match scenario.workload.kind {
+        WorkloadKind::Transfers => scenario
+            .system
+            .initial_balance
+            .saturating_mul(u64::from(scenario.workload.accounts))
+            .saturating_add(FEE_BUDGET),
+        _ => scenario.system.initial_balance,
+    };
+    let mut genesis: BTreeMap<String, u64> =
+        users.iter().map(|user| (user.clone(), funds)).collect();
     genesis.insert(MINER.to_owned(), 0);
     ChainState::new(ChainSetup {
         genesis,

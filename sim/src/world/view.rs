@@ -3,6 +3,7 @@
 //! decides convergence with it.
 
 use ledger::{
+    ledger::LedgerEvent,
     log::LogEvent,
     observe::{Event, NodeName},
 };
@@ -18,6 +19,10 @@ pub struct ClusterView {
     /// The highest index each replica has applied in its current life;
     /// `None` from a crash until the replica has booted again.
     applied: BTreeMap<NodeName, Option<u64>>,
+    /// What each ledger replica's fold last reported in its current life:
+    /// how far it has folded the log, and how many accepted transfers it
+    /// holds unconfirmed there.
+    folded: BTreeMap<NodeName, (u64, u64)>,
 }
 
 #[derive(Debug)]
@@ -34,6 +39,7 @@ impl ClusterView {
         match event {
             Event::Boot { .. } => {
                 self.forget_leader(node);
+                self.folded.remove(node);
                 self.applied.insert(node.clone(), Some(0));
             }
             Event::Log(LogEvent::Elected { term })
@@ -49,6 +55,12 @@ impl ClusterView {
                 });
             }
             Event::Log(LogEvent::SteppedDown { .. }) => self.forget_leader(node),
+            Event::Ledger(LedgerEvent::Folded {
+                applied,
+                unconfirmed,
+            }) => {
+                self.folded.insert(node.clone(), (*applied, *unconfirmed));
+            }
             Event::Log(LogEvent::Applied { index, term, .. }) => {
                 self.applied.insert(node.clone(), Some(*index));
                 if let Some(leader) = &mut self.leader
@@ -90,6 +102,14 @@ impl ClusterView {
 
     /// The highest index `node` has applied in its current life; `None`
     /// while it is down or booting.
+    /// Whether a ledger replica has folded the log up to `index` and found
+    /// every accepted transfer confirmed there.
+    pub fn payouts_settled(&self, index: u64) -> bool {
+        self.folded
+            .values()
+            .any(|(applied, unconfirmed)| *applied >= index && *unconfirmed == 0)
+    }
+
     pub fn applied(&self, node: &str) -> Option<u64> {
         self.applied.get(&NodeName::new(node)).copied().flatten()
     }

@@ -64,13 +64,20 @@ fn a_nonce_gap_waits_until_it_is_filled() {
 }
 
 #[test]
-fn a_used_nonce_is_too_low_and_a_known_transaction_is_idempotent() {
+fn a_used_nonce_is_too_low_and_a_pending_transaction_is_idempotent() {
     let mut chain = chain(false);
     let first = tx("alice", 0, 10, 1);
     chain.submit(first.clone()).unwrap();
     assert_eq!(chain.submit(first.clone()), Ok(Accepted::Known));
     chain.produce_block();
-    assert_eq!(chain.submit(first.clone()), Ok(Accepted::Known));
+    // Once included, its nonce is spent, as geth answers.
+    assert_eq!(
+        chain.submit(first.clone()),
+        Err(SubmitError::NonceTooLow {
+            from: "alice".into(),
+            next: 1
+        })
+    );
     assert_eq!(
         chain.submit(tx("alice", 0, 20, 1)),
         Err(SubmitError::NonceTooLow {

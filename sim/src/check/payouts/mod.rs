@@ -1,0 +1,156 @@
+//! The checkers of the `transfers` workload, judged against ground truth:
+//! the committed log (replayed by [`reference`]), the canonical chain, the
+//! database's synced state and the clients' history.
+
+mod bad_input;
+mod conservation;
+mod exactly_once;
+mod ledger_chain;
+mod nonce_hygiene;
+pub mod reference;
+mod stall;
+
+pub(super) use ledger_chain::Online as LedgerChainOnline;
+pub use stall::unconfirmed as stall_reasons;
+
+use ledger::{
+    chain::{ChainState, Transaction},
+    db::{Key, Recovered},
+    ledger::{HOT_WALLET, schema},
+    log::Entry,
+};
+use std::{collections::BTreeMap, time::Duration};
+
+use super::Violation;
+use crate::workload::History;
+use reference::Reference;
+
+/// Everything the transfer checkers read.
+pub struct PayoutTruth<'a> {
+    /// The committed log: the prefix a majority of synced logs agree on.
+    pub log: Vec<Entry>,
+    pub db: &'a Recovered,
+    pub chain: &'a ChainState,
+    pub history: &'a History,
+    pub accounts: Vec<String>,
+    pub initial_balance: u64,
+    pub confirmations: u64,
+    /// Whether the settle phase converged: only then must every payout be
+    /// done.
+    pub converged: bool,
+    pub end: Duration,
+}
+
+/// What the checks share, computed once.
+struct Facts<'a> {
+    truth: &'a PayoutTruth<'a>,
+    reference: Reference,
+    /// The hot wallet's transactions on the canonical chain, with the
+    /// height of their block, in chain order.
+    payouts: Vec<(u64, &'a Transaction)>,
+    /// The projection's position in the database.
+    db_applied: u64,
+}
+
+impl<'a> Facts<'a> {
+    fn new(truth: &'a PayoutTruth<'a>) -> Facts<'a> {
+        let db_applied = db_u64(truth.db, schema::META, Key::from(schema::APPLIED)).unwrap_or(0);
+        let reference = Reference::replay(
+            &truth.log,
+            &truth.accounts,
+            truth.initial_balance,
+            db_applied,
+        );
+        let payouts = truth
+            .chain
+            .blocks()
+            .iter()
+            .flat_map(|block| {
+                block
+                    .transactions
+                    .iter()
+                    .filter(|tx| tx.transfer.from == HOT_WALLET)
+                    .map(move |tx| (block.height, tx))
+            })
+            .collect();
+        Facts {
+            truth,
+            reference,
+            payouts,
+            db_applied,
+        }
+    }
+
+    fn depth(&self, height: u64) -> u64 {
+        self.truth.chain.height() + 1 - height
+    }
+
+    /// The payouts on chain whose memo is `memo`.
+    fn paying(&self, memo: &str) -> Vec<(u64, &'a Transaction)> {
+        self.payouts
+            .iter()
+            .filter(|(_, tx)| tx.transfer.memo == memo)
+            .copied()
+            .collect()
+    }
+
+    fn violation(&self, checker: &'static str, message: String) -> Violation {
+        Violation {
+            checker,
+            at: self.truth.end,
+            message,
+        }
+    }
+}
+
+/// A `u64` row of the recovered database.
+fn db_u64(db: &Recovered, table: &str, key: Key) -> Option<u64> {
+    let row = db.engine.committed(table, &key)?;
+    schema::decode::<u64>(&row.value).ok()
+}
+
+/// Runs every final check of the transfers workload.
+pub(super) fn final_checks(truth: &PayoutTruth<'_>) -> Vec<Violation> {
+    let facts = Facts::new(truth);
+    let mut violations = Vec::new();
+    violations.extend(exactly_once::check(&facts));
+    violations.extend(ledger_chain::check(&facts));
+    violations.extend(conservation::check(&facts));
+    violations.extend(nonce_hygiene::check(&facts));
+    violations.extend(bad_input::check(&facts));
+    violations
+}
+
+/// Names a transfer for messages: its id, client and request id, and the
+/// log index that accepted it.
+fn describe(reference: &Reference, transfer: ledger::ledger::TransferId) -> String {
+    match reference.accepted.get(&transfer) {
+        Some(accepted) => format!(
+            "transfer {transfer} (client {} request {:?}, accepted at log index {})",
+            accepted.client, accepted.request.request_id, accepted.index
+        ),
+        None => format!("transfer {transfer}"),
+    }
+}
+
+/// Shown for a list of transactions.
+fn list(txs: &[(u64, &Transaction)]) -> String {
+    txs.iter()
+        .map(|(height, tx)| {
+            format!(
+                "{} (nonce {}, height {height})",
+                tx.hash(),
+                tx.transfer.nonce
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The balances a map holds, keyed by account, for messages.
+fn balances(map: &BTreeMap<String, u64>) -> String {
+    map.iter()
+        .map(|(account, balance)| format!("{account}={balance}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,164 @@
+//! The ledger's rules restated, independently of the system's code: what
+//! the committed log decides, replayed in index order. The checkers judge
+//! the system against this, never against its own fold.
+
+use ledger::{
+    chain::TxHash,
+    ledger::{Command, MAX_AMOUNT, TransferId, TransferRequest, decode_batch, slot},
+    log::{Entry, EntryKind},
+};
+use std::collections::BTreeMap;
+
+/// What the log decided for a request id (its first occurrence).
+#[derive(Debug, Clone)]
+pub struct Decided {
+    pub request: TransferRequest,
+    pub index: u64,
+    /// The transfer it became, or the kind of its rejection.
+    pub verdict: Result<TransferId, &'static str>,
+}
+
+/// An accepted transfer.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub client: u64,
+    pub request: TransferRequest,
+    pub index: u64,
+    /// Its outbox row's key: the entry's index and the command's position.
+    pub slot: u64,
+}
+
+/// A confirmation the log records.
+#[derive(Debug, Clone, Copy)]
+pub struct Confirmed {
+    pub index: u64,
+    pub tx: TxHash,
+    pub nonce: u64,
+    pub height: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Reference {
+    pub decided: BTreeMap<(u64, String), Decided>,
+    pub accepted: BTreeMap<TransferId, Accepted>,
+    /// The first confirmation of each accepted transfer.
+    pub confirmed: BTreeMap<TransferId, Confirmed>,
+    /// Internal balances after the whole log.
+    pub balances: BTreeMap<String, u64>,
+    /// Internal balances after entry `snapshot_at`, when asked for.
+    pub snapshot: Option<BTreeMap<String, u64>>,
+}
+
+impl Reference {
+    /// Replays `log`; also keeps the balances after entry `snapshot_at`.
+    pub fn replay(
+        log: &[Entry],
+        accounts: &[String],
+        initial_balance: u64,
+        snapshot_at: u64,
+    ) -> Reference {
+        let mut reference = Reference {
+            balances: accounts
+                .iter()
+                .map(|account| (account.clone(), initial_balance))
+                .collect(),
+            ..Reference::default()
+        };
+        if snapshot_at == 0 {
+            reference.snapshot = Some(reference.balances.clone());
+        }
+        for (offset, entry) in log.iter().enumerate() {
+            let index = offset as u64 + 1;
+            if let EntryKind::Command { data, .. } = &entry.kind {
+                for (position, command) in decode_batch(data)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .enumerate()
+                {
+                    reference.apply(index, slot(index, position), command);
+                }
+            }
+            if index == snapshot_at {
+                reference.snapshot = Some(reference.balances.clone());
+            }
+        }
+        reference
+    }
+
+    fn apply(&mut self, index: u64, slot: u64, command: Command) {
+        match command {
+            Command::Transfer { client, request } => {
+                let key = (client, request.request_id.clone());
+                if self.decided.contains_key(&key) {
+                    return;
+                }
+                let verdict = self.judge(&request).map(|()| {
+                    let transfer = TransferId::of(client, &request.request_id);
+                    *self.balances.get_mut(&request.account).expect("judged") -= request.amount;
+                    self.accepted.insert(
+                        transfer,
+                        Accepted {
+                            client,
+                            request: request.clone(),
+                            index,
+                            slot,
+                        },
+                    );
+                    transfer
+                });
+                self.decided.insert(
+                    key,
+                    Decided {
+                        request,
+                        index,
+                        verdict,
+                    },
+                );
+            }
+            Command::Confirmed {
+                transfer,
+                confirmation,
+            } => {
+                if self.accepted.contains_key(&transfer) {
+                    self.confirmed.entry(transfer).or_insert(Confirmed {
+                        index,
+                        tx: confirmation.tx,
+                        nonce: confirmation.nonce,
+                        height: confirmation.height,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The rules of a transfer, as the README states them.
+    fn judge(&self, request: &TransferRequest) -> Result<(), &'static str> {
+        let id = request.request_id.len();
+        if id == 0 {
+            return Err("empty-request-id");
+        }
+        if id > 64 {
+            return Err("request-id-too-long");
+        }
+        if request.account.len() > 64 || request.to_address.len() > 64 {
+            return Err("field-too-long");
+        }
+        if request.amount == 0 {
+            return Err("zero-amount");
+        }
+        if request.amount > MAX_AMOUNT {
+            return Err("amount-too-large");
+        }
+        let Some(balance) = self.balances.get(&request.account) else {
+            return Err("unknown-account");
+        };
+        let digits = request.to_address.strip_prefix("user-").unwrap_or("");
+        if digits.is_empty() || digits.len() > 9 || !digits.chars().all(|c| c.is_ascii_digit()) {
+            return Err("malformed-address");
+        }
+        if request.amount > *balance {
+            return Err("overdraw");
+        }
+        Ok(())
+    }
+}

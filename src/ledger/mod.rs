@@ -1,0 +1,95 @@
+//! The transfer service: exactly-once payouts on the chain per client
+//! request.
+//!
+//! A replica `ledger-N` ([`run_ledger`]) runs three parts, coordinated only
+//! through the log and the database:
+//!
+//! - the service: a request goes into the Raft log and is answered from
+//!   the fold of the committed log, so the log's order decides accepts,
+//!   rejects (bad input, overdraws, conflicting reuse of a request id) and
+//!   every retry's answer;
+//! - the applier: folds the committed log in index order and projects it
+//!   into the database idempotently: each debit with its payout's outbox
+//!   row in one transaction, fenced by the recorded position;
+//! - the outbox worker: records each payout's nonce and signed transaction
+//!   before submitting it, resubmits the same transaction until the chain
+//!   shows it `confirmations` deep, then appends the confirmation to the
+//!   log.
+
+mod appender;
+mod applier;
+mod fold;
+mod node;
+mod outbox;
+mod protocol;
+pub mod schema;
+mod service;
+mod types;
+
+pub use fold::{Answer, Fold, Idempotency, RequestRecord, SLOTS_PER_ENTRY, Transfer, slot};
+pub use node::run_ledger;
+pub use outbox::HOT_WALLET;
+pub use protocol::{LedgerRequest, LedgerResponse, StatusReply, TransferReply};
+pub use types::{
+    ADDRESS_PREFIX, Command, Confirmation, MAX_AMOUNT, MAX_NAME_BYTES, MAX_REQUEST_ID_BYTES,
+    Rejection, TransferId, TransferRequest, check_parameters, check_shape, decode_batch,
+    is_payable_address,
+};
+
+use serde::Serialize;
+use std::time::Duration;
+
+use crate::{chain::SigningKey, observe::NodeName};
+
+/// A ledger replica's settings.
+#[derive(Debug, Clone)]
+pub struct LedgerConfig {
+    /// This replica's number, from 0: where it starts among the RPC nodes.
+    pub replica: usize,
+    pub log_replicas: Vec<NodeName>,
+    pub db: NodeName,
+    pub rpc_nodes: Vec<NodeName>,
+    /// The internal accounts and their opening balance.
+    pub accounts: Vec<String>,
+    pub initial_balance: u64,
+    pub hot_wallet_key: SigningKey,
+    /// The fee every payout pays.
+    pub fee: u64,
+    /// How deep a payout must be before it counts as done.
+    pub confirmations: u64,
+    pub log_timeout: Duration,
+    pub db_timeout: Duration,
+    pub chain_timeout: Duration,
+    /// How long a client request may wait for its decision.
+    pub request_timeout: Duration,
+    /// How often the applier asks the log for news when idle.
+    pub apply_poll: Duration,
+    /// How often the worker goes over the outbox.
+    pub outbox_poll: Duration,
+    /// How long a transaction the chain does not show is given before it
+    /// is submitted again.
+    pub resubmit_after: Duration,
+}
+
+/// Trace events of a ledger replica.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "ledger", rename_all = "kebab-case")]
+pub enum LedgerEvent {
+    /// A client's request was committed in the entry at `index`.
+    Appended { client: u64, index: u64 },
+    /// The fold reached index `applied`, where `unconfirmed` accepted
+    /// transfers wait for their confirmation.
+    Folded { applied: u64, unconfirmed: u64 },
+    /// Entries `from..=to` were projected into the database.
+    Projected { from: u64, to: u64 },
+    /// A payout's transaction was signed with `nonce` and recorded.
+    Signed { transfer: u64, nonce: u64, tx: u64 },
+    /// The worker is about to append a confirmation of `tx`, which it saw
+    /// in block `height` at `depth`.
+    Confirming {
+        transfer: u64,
+        tx: u64,
+        height: u64,
+        depth: u64,
+    },
+}

@@ -1,0 +1,68 @@
+//! Messages between clients and ledger replicas.
+
+use serde::{Deserialize, Serialize};
+
+use super::types::{Rejection, TransferId, TransferRequest};
+use crate::chain::TxHash;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum LedgerRequest {
+    /// Pay out `request`; `client` scopes its request id.
+    Transfer {
+        client: u64,
+        request: TransferRequest,
+    },
+    /// What became of `request_id` of `client`.
+    Status { client: u64, request_id: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LedgerResponse {
+    Transfer(TransferReply),
+    Status(StatusReply),
+    /// The request could not be decoded.
+    Malformed {
+        reason: String,
+    },
+}
+
+/// The answer to a transfer request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TransferReply {
+    /// Recorded in the log: it will be paid out exactly once.
+    Accepted { transfer: TransferId },
+    /// Refused for good, moving nothing.
+    Rejected { reason: Rejection },
+    /// Not decided in time: the outcome is unknown. Retrying with the same
+    /// request id is safe.
+    Unavailable { reason: String },
+}
+
+/// The answer to a status request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StatusReply {
+    /// This replica knows of no such request (yet).
+    NotFound,
+    Rejected {
+        reason: Rejection,
+    },
+    /// Accepted; no transaction signed yet.
+    Pending {
+        transfer: TransferId,
+    },
+    /// Accepted; paid out by `tx`, not yet confirmed.
+    Submitted {
+        transfer: TransferId,
+        tx: TxHash,
+    },
+    /// Paid out by `tx` in block `height`, seen `depth` deep.
+    Confirmed {
+        transfer: TransferId,
+        tx: TxHash,
+        height: u64,
+        depth: u64,
+    },
+    Unavailable {
+        reason: String,
+    },
+}
