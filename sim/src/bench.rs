@@ -88,6 +88,8 @@ fn measure(work: impl FnOnce()) -> f64 {
 
 /// Runs a ping-pong on a fresh thread and runtime, like a simulation.
 fn in_fresh_runtime(ping_pong: fn(&Runtime)) {
+    // The benchmark driver, outside any simulation: like `run`, it gives
+    // each runtime a fresh thread (madsim seeds std's hash state per thread).
     #[allow(clippy::disallowed_methods)]
     std::thread::spawn(move || {
         ping_pong(&Runtime::with_seed_and_config(1, madsim::Config::default()))

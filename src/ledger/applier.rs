@@ -177,13 +177,7 @@ impl Projector {
         let txn = self.db.begin(Isolation::ReadCommitted).await?;
         let applied: Versioned<u64> = read(&txn, META, Key::from(APPLIED)).await?;
         let position = applied.value.unwrap_or(0);
-        while self
-            .unprojected
-            .front()
-            .is_some_and(|(index, _)| *index <= position)
-        {
-            self.unprojected.pop_front();
-        }
+        self.forget_through(position);
         let batch = self.batch(position);
         let Some(last) = batch.last().map(|(index, _)| *index) else {
             txn.rollback().await;
@@ -240,13 +234,7 @@ impl Projector {
             }
         };
         self.position = Some(position);
-        while self
-            .unprojected
-            .front()
-            .is_some_and(|(index, _)| *index <= position)
-        {
-            self.unprojected.pop_front();
-        }
+        self.forget_through(position);
         let batch = self.batch(position);
         let Some(last) = batch.last().map(|(index, _)| *index) else {
             return Ok(false);
@@ -351,14 +339,19 @@ impl Projector {
         Ok(())
     }
 
-    fn projected(&mut self, from: u64, to: u64) {
+    /// Drops folded entries up to `position`: they are in the database.
+    fn forget_through(&mut self, position: u64) {
         while self
             .unprojected
             .front()
-            .is_some_and(|(index, _)| *index <= to)
+            .is_some_and(|(index, _)| *index <= position)
         {
             self.unprojected.pop_front();
         }
+    }
+
+    fn projected(&mut self, from: u64, to: u64) {
+        self.forget_through(to);
         self.env
             .record(Event::Ledger(LedgerEvent::Projected { from: from + 1, to }));
     }

@@ -28,7 +28,7 @@ use super::{
 use crate::{
     bugs::Bug,
     chain::{ChainClient, ChainError, SubmitError, Transaction, Transfer, TxHash},
-    db::{DbClient, DbError, Isolation, Key, ScanRange},
+    db::{DbClient, DbError, Isolation, Key, ScanRange, Txn},
     node::NodeEnv,
     observe::Event,
 };
@@ -122,31 +122,13 @@ impl Worker {
             return self.sign_after_submit(key, version, row).await;
         }
         let txn = self.db.begin(Isolation::ReadCommitted).await?;
-        let next: Versioned<u64> = read(&txn, META, Key::from(NEXT_NONCE)).await?;
-        let nonce = next.value.unwrap_or(0);
+        let nonce = take_nonce(&txn, Writes::Fenced).await?;
         let tx = self.sign_transfer(row, nonce);
-        write_if_unchanged(
-            &txn,
-            META,
-            Key::from(NEXT_NONCE),
-            next.version,
-            &(nonce + 1),
-        )
-        .await?;
-        let signed = OutboxRow {
-            state: Payout::Signed { tx: tx.clone() },
-            ..row.clone()
-        };
-        write_if_unchanged(&txn, OUTBOX, int_key(key), Some(version), &signed).await?;
-        let spent = NonceRow {
-            transfer: row.transfer,
-            tx: tx.hash(),
-        };
-        write_if_unchanged(&txn, NONCES, int_key(nonce), None, &spent).await?;
+        record_intent(&txn, key, Writes::Fenced, version, row, &tx).await?;
         match txn.commit().await {
             Ok(_) => {}
             Err(DbError::CommitUnknown) if self.env.bugs.has(Bug::UnknownCommitIsFailure) => {
-                return self.sign_again_blindly(key, row).await;
+                return self.sign_again_blindly(key, version, row).await;
             }
             // Reading the rows again next pass tells what happened.
             Err(error) => return Err(error),
@@ -160,23 +142,16 @@ impl Worker {
     /// The planted bug `unknown-commit-is-failure`: an intent whose commit
     /// is unknown is taken as never made, and made again over whatever the
     /// first one wrote.
-    async fn sign_again_blindly(&mut self, key: u64, row: &OutboxRow) -> Result<(), DbError> {
+    async fn sign_again_blindly(
+        &mut self,
+        key: u64,
+        version: u64,
+        row: &OutboxRow,
+    ) -> Result<(), DbError> {
         let txn = self.db.begin(Isolation::ReadCommitted).await?;
-        let next: Versioned<u64> = read(&txn, META, Key::from(NEXT_NONCE)).await?;
-        let nonce = next.value.unwrap_or(0);
+        let nonce = take_nonce(&txn, Writes::Blind).await?;
         let tx = self.sign_transfer(row, nonce);
-        txn.put(META, Key::from(NEXT_NONCE), encode(&(nonce + 1)))
-            .await?;
-        let signed = OutboxRow {
-            state: Payout::Signed { tx: tx.clone() },
-            ..row.clone()
-        };
-        txn.put(OUTBOX, int_key(key), encode(&signed)).await?;
-        let spent = NonceRow {
-            transfer: row.transfer,
-            tx: tx.hash(),
-        };
-        txn.put(NONCES, int_key(nonce), encode(&spent)).await?;
+        record_intent(&txn, key, Writes::Blind, version, row, &tx).await?;
         txn.commit().await?;
         self.record_signed(row.transfer, nonce, &tx);
         self.submit(row.transfer, &tx).await;
@@ -193,30 +168,12 @@ impl Worker {
         row: &OutboxRow,
     ) -> Result<(), DbError> {
         let txn = self.db.begin(Isolation::ReadCommitted).await?;
-        let next: Versioned<u64> = read(&txn, META, Key::from(NEXT_NONCE)).await?;
-        let nonce = next.value.unwrap_or(0);
-        write_if_unchanged(
-            &txn,
-            META,
-            Key::from(NEXT_NONCE),
-            next.version,
-            &(nonce + 1),
-        )
-        .await?;
+        let nonce = take_nonce(&txn, Writes::Fenced).await?;
         txn.commit().await?;
         let tx = self.sign_transfer(row, nonce);
         self.submit(row.transfer, &tx).await;
         let txn = self.db.begin(Isolation::ReadCommitted).await?;
-        let signed = OutboxRow {
-            state: Payout::Signed { tx: tx.clone() },
-            ..row.clone()
-        };
-        write_if_unchanged(&txn, OUTBOX, int_key(key), Some(version), &signed).await?;
-        let spent = NonceRow {
-            transfer: row.transfer,
-            tx: tx.hash(),
-        };
-        write_if_unchanged(&txn, NONCES, int_key(nonce), None, &spent).await?;
+        record_intent(&txn, key, Writes::Fenced, version, row, &tx).await?;
         txn.commit().await?;
         self.record_signed(row.transfer, nonce, &tx);
         Ok(())
@@ -258,16 +215,10 @@ impl Worker {
             }
         };
         match receipt {
-            Some(receipt) if receipt.confirmations >= self.config.confirmations => {
-                let confirmation = Confirmation {
-                    tx: hash,
-                    nonce: tx.transfer.nonce,
-                    height: receipt.height,
-                    depth: receipt.confirmations,
-                };
-                self.confirm(row.transfer, confirmation).await;
-            }
-            Some(receipt) if self.env.bugs.has(Bug::ConfirmAtDepth0) => {
+            Some(receipt)
+                if receipt.confirmations >= self.config.confirmations
+                    || self.env.bugs.has(Bug::ConfirmAtDepth0) =>
+            {
                 let confirmation = Confirmation {
                     tx: hash,
                     nonce: tx.transfer.nonce,
@@ -315,27 +266,9 @@ impl Worker {
     /// still land.
     async fn sign_anew(&mut self, key: u64, version: u64, row: &OutboxRow) -> Result<(), DbError> {
         let txn = self.db.begin(Isolation::ReadCommitted).await?;
-        let next: Versioned<u64> = read(&txn, META, Key::from(NEXT_NONCE)).await?;
-        let nonce = next.value.unwrap_or(0);
+        let nonce = take_nonce(&txn, Writes::Fenced).await?;
         let fresh = self.sign_transfer(row, nonce);
-        write_if_unchanged(
-            &txn,
-            META,
-            Key::from(NEXT_NONCE),
-            next.version,
-            &(nonce + 1),
-        )
-        .await?;
-        let signed = OutboxRow {
-            state: Payout::Signed { tx: fresh.clone() },
-            ..row.clone()
-        };
-        write_if_unchanged(&txn, OUTBOX, int_key(key), Some(version), &signed).await?;
-        let spent = NonceRow {
-            transfer: row.transfer,
-            tx: fresh.hash(),
-        };
-        write_if_unchanged(&txn, NONCES, int_key(nonce), None, &spent).await?;
+        record_intent(&txn, key, Writes::Fenced, version, row, &fresh).await?;
         txn.commit().await?;
         self.record_signed(row.transfer, nonce, &fresh);
         self.submit(row.transfer, &fresh).await;
@@ -405,6 +338,61 @@ impl Worker {
             .await;
         if appended.flatten().is_some() {
             self.env.crash_point("outbox.after-confirm-append").await;
+        }
+    }
+}
+
+/// How a step writes its rows: each checked to be as read (the fencing every
+/// correct write goes through), or overwritten blindly (planted bugs).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Writes {
+    Fenced,
+    Blind,
+}
+
+/// Reads the hot wallet's next nonce and moves the counter past it.
+async fn take_nonce(txn: &Txn, writes: Writes) -> Result<u64, DbError> {
+    let next: Versioned<u64> = read(txn, META, Key::from(NEXT_NONCE)).await?;
+    let nonce = next.value.unwrap_or(0);
+    match writes {
+        Writes::Fenced => {
+            write_if_unchanged(txn, META, Key::from(NEXT_NONCE), next.version, &(nonce + 1)).await?
+        }
+        Writes::Blind => {
+            txn.put(META, Key::from(NEXT_NONCE), encode(&(nonce + 1)))
+                .await?
+        }
+    }
+    Ok(nonce)
+}
+
+/// Records `tx` as the payout of the outbox row at `key` (read at
+/// `version`) and as what its nonce was spent on.
+async fn record_intent(
+    txn: &Txn,
+    key: u64,
+    writes: Writes,
+    version: u64,
+    row: &OutboxRow,
+    tx: &Transaction,
+) -> Result<(), DbError> {
+    let signed = OutboxRow {
+        state: Payout::Signed { tx: tx.clone() },
+        ..row.clone()
+    };
+    let spent = NonceRow {
+        transfer: row.transfer,
+        tx: tx.hash(),
+    };
+    let nonce = int_key(tx.transfer.nonce);
+    match writes {
+        Writes::Fenced => {
+            write_if_unchanged(txn, OUTBOX, int_key(key), Some(version), &signed).await?;
+            write_if_unchanged(txn, NONCES, nonce, None, &spent).await
+        }
+        Writes::Blind => {
+            txn.put(OUTBOX, int_key(key), encode(&signed)).await?;
+            txn.put(NONCES, nonce, encode(&spent)).await
         }
     }
 }
