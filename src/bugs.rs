@@ -68,11 +68,24 @@ pub enum Bug {
     /// Payouts are confirmed as soon as they are included, before they are
     /// `confirmations` deep, so a reorg can take back a confirmed payout.
     ConfirmAtDepth0,
+    /// The outbox worker trusts the lease it read and writes its rows
+    /// without compare-and-set: a replica that wakes from a pause, or whose
+    /// clock runs behind, overwrites the payout another replica took over
+    /// and signs it again with another nonce.
+    LeaseNoFencing,
+    /// The hot wallet's next nonce is read, then written back unconditionally
+    /// under READ COMMITTED: two replicas signing at once spend one nonce on
+    /// two payouts, and one of them can never land.
+    NonceReadModifyWrite,
+    /// The next nonce is taken from an RPC node's view of the hot wallet's
+    /// account, which counts only included transactions and may lag: a
+    /// nonce still pending is spent again.
+    NonceFromRpc,
 }
 
 impl Bug {
     /// Every planted bug, in catalogue order.
-    pub const ALL: [Bug; 16] = [
+    pub const ALL: [Bug; 19] = [
         Bug::RaftAckBeforePersist,
         Bug::RaftForgetSessions,
         Bug::RaftCommitOldTerm,
@@ -89,6 +102,9 @@ impl Bug {
         Bug::ResubmitNewNonce,
         Bug::NonceTooLowIsSuccess,
         Bug::ConfirmAtDepth0,
+        Bug::LeaseNoFencing,
+        Bug::NonceReadModifyWrite,
+        Bug::NonceFromRpc,
     ];
 
     /// The bug's stable name, used on the command line and in scenario files.
@@ -110,6 +126,9 @@ impl Bug {
             Bug::ResubmitNewNonce => "resubmit-new-nonce",
             Bug::NonceTooLowIsSuccess => "nonce-too-low-is-success",
             Bug::ConfirmAtDepth0 => "confirm-at-depth-0",
+            Bug::LeaseNoFencing => "lease-no-fencing",
+            Bug::NonceReadModifyWrite => "nonce-read-modify-write",
+            Bug::NonceFromRpc => "nonce-from-rpc",
         }
     }
 
@@ -157,6 +176,13 @@ impl Bug {
             Bug::ResubmitNewNonce => "a payout that seems gone is signed again with a new nonce",
             Bug::NonceTooLowIsSuccess => "\"nonce too low\" is taken as proof of payout",
             Bug::ConfirmAtDepth0 => "payouts are confirmed as soon as they are included",
+            Bug::LeaseNoFencing => {
+                "the outbox worker trusts its lease and writes rows without compare-and-set"
+            }
+            Bug::NonceReadModifyWrite => {
+                "the next nonce is read, then written unconditionally under READ COMMITTED"
+            }
+            Bug::NonceFromRpc => "the next nonce is taken from an RPC node's account nonce",
         }
     }
 
@@ -179,6 +205,9 @@ impl Bug {
             Bug::ResubmitNewNonce => &["exactly-once", "nonce-hygiene"],
             Bug::NonceTooLowIsSuccess => &["ledger-chain", "exactly-once"],
             Bug::ConfirmAtDepth0 => &["ledger-chain"],
+            Bug::LeaseNoFencing => &["exactly-once", "nonce-hygiene"],
+            Bug::NonceReadModifyWrite => &["nonce-hygiene", "liveness"],
+            Bug::NonceFromRpc => &["nonce-hygiene", "liveness"],
         }
     }
 
@@ -197,7 +226,10 @@ impl Bug {
             | Bug::UnknownCommitIsFailure
             | Bug::ResubmitNewNonce
             | Bug::NonceTooLowIsSuccess
-            | Bug::ConfirmAtDepth0 => "transfers",
+            | Bug::ConfirmAtDepth0
+            | Bug::LeaseNoFencing
+            | Bug::NonceReadModifyWrite
+            | Bug::NonceFromRpc => "transfers",
         }
     }
 }

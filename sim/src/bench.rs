@@ -22,6 +22,7 @@ use std::{
 use crate::{
     fuzz::scenario_for,
     run::{RunOptions, run},
+    scenario::WorkloadKind,
     trace::Trace,
 };
 
@@ -32,6 +33,8 @@ const ROUND_TRIPS: u64 = 20_000;
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
     pub seeds: u64,
+    /// The workload kind benchmarked; `None` for the mix fuzzing runs.
+    pub kind: Option<&'static str>,
     pub wall_seconds: f64,
     /// Generated default scenarios run per wall second, on one core.
     pub simulations_per_second: f64,
@@ -49,14 +52,15 @@ pub struct BenchReport {
     pub failures: u64,
 }
 
-/// Runs `seeds` generated scenarios and the message-throughput comparison.
-pub fn bench(seeds: u64) -> BenchReport {
+/// Runs `seeds` generated scenarios (of `kind`, or of any kind) and the
+/// message-throughput comparison.
+pub fn bench(seeds: u64, kind: Option<WorkloadKind>) -> BenchReport {
     let mut simulated = Duration::ZERO;
     let mut messages = 0;
     let mut failures = 0;
     let wall = measure(|| {
         for seed in 0..seeds {
-            let outcome = run(&scenario_for(seed, None, None), &RunOptions::default());
+            let outcome = run(&scenario_for(seed, None, kind), &RunOptions::default());
             simulated += outcome.sim_time;
             messages += outcome.net.messages;
             failures += u64::from(outcome.exit_code() != 0);
@@ -66,6 +70,7 @@ pub fn bench(seeds: u64) -> BenchReport {
     let raw = ROUND_TRIPS as f64 * 2.0 / measure(|| in_fresh_runtime(raw_ping_pong));
     BenchReport {
         seeds,
+        kind: kind.map(WorkloadKind::name),
         wall_seconds: wall,
         simulations_per_second: seeds as f64 / wall,
         simulated_seconds_per_wall_second: simulated.as_secs_f64() / wall,

@@ -14,6 +14,7 @@ pub mod bench;
 pub mod check;
 pub mod fuzz;
 pub mod logging;
+pub mod measure;
 pub mod nemesis;
 pub mod report;
 pub mod run;

@@ -39,8 +39,35 @@ enum Command {
     CheckDeterminism(SeedsArgs),
     /// Measure simulations and messages per second.
     Bench(BenchArgs),
-    /// List the planted bugs.
-    Bugs,
+    /// List the planted bugs; with --measure, hunt each one by fuzzing.
+    Bugs(BugsArgs),
+}
+
+#[derive(Args)]
+struct BugsArgs {
+    /// Measure how many generated seeds each bug takes to be caught.
+    #[arg(long)]
+    measure: bool,
+    /// Measure only this bug (repeatable).
+    #[arg(long = "bug", value_name = "NAME", requires = "measure")]
+    bugs: Vec<String>,
+    /// First seeds of the windows hunted, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0,1000,2000",
+        requires = "measure"
+    )]
+    windows: Vec<u64>,
+    /// The most seeds hunted per window.
+    #[arg(long, default_value_t = 1000, requires = "measure")]
+    limit: u64,
+    /// Hunts run at once (default: one per core).
+    #[arg(long, requires = "measure")]
+    jobs: Option<usize>,
+    /// Print the measurements as one JSON object.
+    #[arg(long, requires = "measure")]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -99,6 +126,9 @@ struct BenchArgs {
     /// How many generated scenarios to run.
     #[arg(long, default_value_t = 30)]
     seeds: u64,
+    /// Benchmark only generated scenarios of this workload kind.
+    #[arg(long, value_name = "KIND")]
+    kind: Option<String>,
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
@@ -138,7 +168,8 @@ fn execute(cli: Cli) -> Result<i32> {
         Command::Fuzz(args) => fuzz_command(args),
         Command::CheckDeterminism(args) => check_determinism(args),
         Command::Bench(args) => bench_command(args),
-        Command::Bugs => {
+        Command::Bugs(args) if args.measure => measure_bugs(args),
+        Command::Bugs(_) => {
             print_bugs();
             Ok(0)
         }
@@ -364,11 +395,16 @@ fn bench_command(args: BenchArgs) -> Result<i32> {
     if args.seeds == 0 {
         bail!(bad("--seeds: expected at least 1"));
     }
-    let report = bench::bench(args.seeds);
+    let kind = args.kind.as_deref().map(parse_kind).transpose()?;
+    let report = bench::bench(args.seeds, kind);
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
-        println!("seeds                     {}", report.seeds);
+        println!(
+            "seeds                     {} ({})",
+            report.seeds,
+            report.kind.unwrap_or("generated mix of kinds")
+        );
         println!("wall time                 {:.2}s", report.wall_seconds);
         println!(
             "simulations/s             {:.1}",
@@ -396,6 +432,53 @@ fn bench_command(args: BenchArgs) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// Hunts each planted bug with plain generated fuzzing; exits 1 when one
+/// was not caught in some window.
+fn measure_bugs(args: BugsArgs) -> Result<i32> {
+    let bugs = if args.bugs.is_empty() {
+        Bug::ALL.to_vec()
+    } else {
+        args.bugs
+            .iter()
+            .map(|name| parse_bug(name))
+            .collect::<Result<_>>()?
+    };
+    if args.windows.is_empty() || args.limit == 0 || args.jobs == Some(0) {
+        return Err(bad(
+            "--windows, --limit and --jobs: expected at least one window, one seed and one job",
+        ));
+    }
+    let jobs = args.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    // Wall time of the whole measurement, outside every simulation.
+    #[allow(clippy::disallowed_methods)]
+    let started = std::time::Instant::now();
+    let progress = std::io::stderr().is_terminal();
+    let hunts = sim::measure::measure(&bugs, &args.windows, args.limit, jobs, |hunt| {
+        if progress {
+            let seeds = hunt.seeds.map_or("-".to_owned(), |seeds| seeds.to_string());
+            eprintln!("  {} from {}: {seeds}", hunt.bug, hunt.window);
+        }
+    });
+    let missed = hunts.iter().any(|hunt| hunt.seeds.is_none());
+    if args.json {
+        let json = serde_json::json!({ "limit": args.limit, "hunts": hunts });
+        println!("{json}");
+    } else {
+        print!("{}", sim::measure::table(&hunts, &args.windows, args.limit));
+        let seeds: u64 = hunts
+            .iter()
+            .map(|hunt| hunt.seeds.unwrap_or(args.limit))
+            .sum();
+        println!(
+            "{seeds} seeds in {:.1}s on {jobs} threads",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(i32::from(missed))
 }
 
 fn print_bugs() {

@@ -189,6 +189,8 @@ struct Simulated {
     disks: BTreeMap<String, Arc<Disk>>,
     history: History,
     net: NetStats,
+    /// Each node's incarnation at the end, for nodes still running.
+    lives: BTreeMap<String, u64>,
 }
 
 fn run_here(scenario: &Scenario, options: &RunOptions) -> RunOutcome {
@@ -252,6 +254,12 @@ async fn simulate(
     };
     let settle_phase = now() - settle_start;
     let net = world.fabric().stats();
+    let lives = world.trace().view(|view| {
+        view.lives()
+            .iter()
+            .map(|(node, incarnation)| (node.to_string(), *incarnation))
+            .collect()
+    });
     world.kill_all();
     built.lock().unwrap_or_else(PoisonError::into_inner).take();
     Simulated {
@@ -262,6 +270,7 @@ async fn simulate(
         disks: world.disks(),
         history: workload.history(History::clone),
         net,
+        lives,
     }
 }
 
@@ -312,6 +321,11 @@ fn convergence(world: &World, workload: &Workload) -> Option<Stall> {
                 "no ledger replica has folded the log up to index {committed} with every accepted transfer confirmed"
             ));
         }
+        world.trace().view(|view| {
+            for replica in view.cut_off_from_db() {
+                reasons.push(format!("{replica} cannot reach the database"));
+            }
+        });
     }
     let chain = world
         .chain()
@@ -419,6 +433,7 @@ fn judge(scenario: &Scenario, mut summary: TraceSummary, simulated: Simulated) -
                 initial_balance: scenario.system.initial_balance,
                 confirmations: u64::from(scenario.system.confirmations),
                 converged: simulated.stall.is_none(),
+                lives: &simulated.lives,
                 end,
             })
         }

@@ -307,6 +307,54 @@ fn confirm_at_depth_0_is_caught_within_200_seeds() {
 }
 
 #[test]
+fn lease_no_fencing_is_caught_within_200_seeds() {
+    caught_within("lease-no-fencing", 200);
+}
+
+#[test]
+fn nonce_read_modify_write_is_caught_within_200_seeds() {
+    caught_within("nonce-read-modify-write", 200);
+}
+
+#[test]
+fn nonce_from_rpc_is_caught_within_200_seeds() {
+    caught_within("nonce-from-rpc", 200);
+}
+
+#[test]
+fn measuring_bugs_prints_each_bugs_checker_and_seeds() {
+    let output = sim(&[
+        "bugs",
+        "--measure",
+        "--bug",
+        "nonce-from-rpc",
+        "--bug",
+        "db-lost-update",
+        "--windows",
+        "0,1000",
+        "--limit",
+        "200",
+    ]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    let row = |bug: &str| {
+        text.lines()
+            .find(|line| line.starts_with(bug))
+            .unwrap_or_else(|| panic!("{bug} missing:\n{text}"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let nonce = row("nonce-from-rpc");
+    assert!(
+        nonce[1] == "nonce-hygiene" || nonce[1] == "liveness",
+        "{text}"
+    );
+    assert_eq!(nonce.len(), 4, "a checker and two windows' seeds: {text}");
+    assert_eq!(row("db-lost-update")[1], "conservation", "{text}");
+}
+
+#[test]
 fn fuzzing_correct_code_passes_and_says_so() {
     let output = sim(&["fuzz", "--seeds", "0..20"]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));

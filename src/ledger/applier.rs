@@ -290,6 +290,7 @@ impl Projector {
                         to_address: request.to_address.clone(),
                         amount: request.amount,
                         state: Payout::Pending,
+                        claim: None,
                     };
                     payouts.insert(*slot, Some(row));
                 }

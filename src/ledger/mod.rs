@@ -11,7 +11,8 @@
 //! - the applier: folds the committed log in index order and projects it
 //!   into the database idempotently: each debit with its payout's outbox
 //!   row in one transaction, fenced by the recorded position;
-//! - the outbox worker: records each payout's nonce and signed transaction
+//! - the outbox worker: claims payouts with leases fenced by the rows'
+//!   versions, records each payout's nonce and signed transaction
 //!   before submitting it, resubmits the same transaction until the chain
 //!   shows it `confirmations` deep, then appends the confirmation to the
 //!   log.
@@ -19,6 +20,7 @@
 mod appender;
 mod applier;
 mod fold;
+mod lease;
 mod node;
 mod outbox;
 mod protocol;
@@ -69,6 +71,8 @@ pub struct LedgerConfig {
     /// How long a transaction the chain does not show is given before it
     /// is submitted again.
     pub resubmit_after: Duration,
+    /// How long a replica's claim on a payout lasts, on wall clocks.
+    pub lease: Duration,
 }
 
 /// Trace events of a ledger replica.
@@ -84,6 +88,12 @@ pub enum LedgerEvent {
     Projected { from: u64, to: u64 },
     /// A payout's transaction was signed with `nonce` and recorded.
     Signed { transfer: u64, nonce: u64, tx: u64 },
+    /// The worker claimed a payout whose previous claim, by `from`
+    /// (replica#incarnation), had lapsed or outlived its holder.
+    Claimed { transfer: u64, from: String },
+    /// The worker's reads of the outbox started or stopped reaching the
+    /// database.
+    Database { reachable: bool },
     /// The worker is about to append a confirmation of `tx`, which it saw
     /// in block `height` at `depth`.
     Confirming {

@@ -36,6 +36,7 @@ pub async fn run_ledger(env: NodeEnv, config: LedgerConfig) {
     let worker = Worker::new(
         env.clone(),
         config.clone(),
+        incarnation,
         db.clone(),
         chain,
         appender.clone(),

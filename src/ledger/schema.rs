@@ -33,6 +33,21 @@ pub struct OutboxRow {
     pub to_address: String,
     pub amount: u64,
     pub state: Payout,
+    /// The replica working on it, if any.
+    pub claim: Option<Claim>,
+}
+
+/// A replica's lease on an outbox row. It only spreads the work and keeps
+/// replicas from stepping on each other; it protects nothing. Every write
+/// to the row is a compare-and-set on the version read, and each claim
+/// bumps that version, so a holder whose lease lapsed unnoticed (a pause, a
+/// clock behind) fails its next write instead of overwriting a successor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    pub holder: String,
+    pub incarnation: u64,
+    /// When it lapses, on the wall clocks of the replicas, in nanoseconds.
+    pub until: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

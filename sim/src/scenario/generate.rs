@@ -15,7 +15,7 @@ use crate::topology::Topology;
 
 /// The generator's version, recorded in every scenario it writes. Change it
 /// whenever the same seed would generate something else.
-pub const GENERATOR: &str = "v4";
+pub const GENERATOR: &str = "v5";
 
 /// Mixed into the seed so the generator's stream differs from every other
 /// stream drawn from the same seed.
@@ -80,13 +80,18 @@ pub fn generate_kind(seed: u64, kind: WorkloadKind) -> Scenario {
             scenario.workload.requests = rng.gen_range(10..=60);
         }
         WorkloadKind::Transfers => {
-            scenario.cluster.log_replicas = *[3, 3, 3, 3, 5, 1].choose(&mut rng).expect("sizes");
-            scenario.cluster.ledger_replicas = 1;
-            scenario.cluster.chain_rpc_nodes = rng.gen_range(1..=3);
-            scenario.cluster.clients = rng.gen_range(1..=4);
+            // Most seeds run the default cluster (3 log, 2 ledger, 2 RPC
+            // nodes, 3 clients, 100 requests); the rest vary it.
+            scenario.workload.requests = 100;
+            if rng.gen_bool(0.4) {
+                scenario.cluster.log_replicas = *[3, 3, 5, 1].choose(&mut rng).expect("sizes");
+                scenario.cluster.ledger_replicas = rng.gen_range(1..=5);
+                scenario.cluster.chain_rpc_nodes = rng.gen_range(1..=4);
+                scenario.cluster.clients = rng.gen_range(1..=4);
+                scenario.workload.requests = rng.gen_range(50..=150);
+            }
             scenario.system.block_time = ms(rng.gen_range(5..=10) * 100);
             scenario.system.confirmations = rng.gen_range(2..=4);
-            scenario.workload.requests = rng.gen_range(50..=150);
             scenario.workload.client_timeout = ms(rng.gen_range(5..=20) * 100);
             scenario.workload.invalid_fraction = round(rng.gen_range(0.0..0.2));
             // Some seeds run accounts dry, so valid requests overdraw too.
@@ -209,6 +214,9 @@ fn events(rng: &mut ChaCha8Rng, scenario: &Scenario) -> Vec<EventSpec> {
     if !topology.chain.is_empty() {
         chain_events(rng, scenario, &mut events);
     }
+    if !topology.ledger.is_empty() {
+        ledger_events(rng, scenario, &topology, &mut events);
+    }
     // Stable: events at the same time keep the order they were drawn in.
     events.sort_by_key(|event| event.at);
     events
@@ -233,6 +241,56 @@ fn chain_events(rng: &mut ChaCha8Rng, scenario: &Scenario, events: &mut Vec<Even
                 ms(rng.gen_range(0..duration_ms)),
                 Action::ChainDrop,
             ));
+        }
+    }
+}
+
+/// Faults aimed at ledger replicas, which coordinate only through the
+/// database: cut off from it or from the log leader, paused past their
+/// leases, clocks set apart by more than a lease.
+fn ledger_events(
+    rng: &mut ChaCha8Rng,
+    scenario: &Scenario,
+    topology: &Topology,
+    events: &mut Vec<EventSpec>,
+) {
+    let duration_ms = scenario.duration().as_millis() as u64;
+    let lease_ms = scenario.system.lease.0.as_millis() as u64;
+    let at = |rng: &mut ChaCha8Rng| ms(rng.gen_range(0..duration_ms));
+    let replica = |rng: &mut ChaCha8Rng| topology.ledger.choose(rng).expect("replicas").clone();
+    if rng.gen_bool(0.4) {
+        for _ in 0..rng.gen_range(1..=3) {
+            let other = if rng.gen_bool(0.5) { "db" } else { LOG_LEADER };
+            events.push(EventSpec {
+                for_: Some(ms(rng.gen_range(50..=500) * 10)),
+                groups: Some(vec![vec![replica(rng)], vec![other.to_owned()]]),
+                one_way: rng.gen_bool(0.3).then_some(true),
+                ..EventSpec::new(at(rng), Action::Partition)
+            });
+        }
+    }
+    if rng.gen_bool(0.4) {
+        for _ in 0..rng.gen_range(1..=4) {
+            events.push(EventSpec {
+                for_: Some(ms(rng.gen_range(lease_ms / 4..=lease_ms * 2))),
+                node: Some(replica(rng)),
+                ..EventSpec::new(at(rng), Action::Pause)
+            });
+        }
+    }
+    if rng.gen_bool(0.3) {
+        let spread = lease_ms as i64 * 2;
+        for _ in 0..rng.gen_range(1..=3) {
+            let mut clock = EventSpec {
+                node: Some(replica(rng)),
+                ..EventSpec::new(at(rng), Action::Clock)
+            };
+            if rng.gen_bool(0.5) {
+                clock.offset = Some(SignedDur(rng.gen_range(-spread..=spread) * 1_000_000));
+            } else {
+                clock.jump = Some(SignedDur(rng.gen_range(-spread..=spread) * 1_000_000));
+            }
+            events.push(clock);
         }
     }
 }

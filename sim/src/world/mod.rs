@@ -712,6 +712,7 @@ fn ledger_config(scenario: &Scenario, topology: &Topology, index: usize) -> Ledg
         apply_poll: APPLY_POLL,
         outbox_poll: OUTBOX_POLL,
         resubmit_after: block_time * 3,
+        lease: scenario.system.lease.0,
     }
 }
 

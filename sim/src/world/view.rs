@@ -7,7 +7,7 @@ use ledger::{
     log::LogEvent,
     observe::{Event, NodeName},
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::trace::HarnessEvent;
 
@@ -23,6 +23,11 @@ pub struct ClusterView {
     /// how far it has folded the log, and how many accepted transfers it
     /// holds unconfirmed there.
     folded: BTreeMap<NodeName, (u64, u64)>,
+    /// Each node's incarnation, while it runs.
+    lives: BTreeMap<NodeName, u64>,
+    /// Ledger replicas whose last read of the outbox did not reach the
+    /// database, in their current life.
+    cut_off_from_db: BTreeSet<NodeName>,
 }
 
 #[derive(Debug)]
@@ -37,9 +42,11 @@ struct Leader {
 impl ClusterView {
     pub fn observe(&mut self, node: &NodeName, event: &Event) {
         match event {
-            Event::Boot { .. } => {
+            Event::Boot { incarnation } => {
                 self.forget_leader(node);
                 self.folded.remove(node);
+                self.cut_off_from_db.remove(node);
+                self.lives.insert(node.clone(), *incarnation);
                 self.applied.insert(node.clone(), Some(0));
             }
             Event::Log(LogEvent::Elected { term })
@@ -61,6 +68,13 @@ impl ClusterView {
             }) => {
                 self.folded.insert(node.clone(), (*applied, *unconfirmed));
             }
+            Event::Ledger(LedgerEvent::Database { reachable }) => {
+                if *reachable {
+                    self.cut_off_from_db.remove(node);
+                } else {
+                    self.cut_off_from_db.insert(node.clone());
+                }
+            }
             Event::Log(LogEvent::Applied { index, term, .. }) => {
                 self.applied.insert(node.clone(), Some(*index));
                 if let Some(leader) = &mut self.leader
@@ -80,6 +94,8 @@ impl ClusterView {
         if let HarnessEvent::Crash { node } = event {
             let node = NodeName::new(node);
             self.forget_leader(&node);
+            self.lives.remove(&node);
+            self.cut_off_from_db.remove(&node);
             if let Some(applied) = self.applied.get_mut(&node) {
                 *applied = None;
             }
@@ -100,8 +116,6 @@ impl ClusterView {
             .is_some_and(|leader| leader.committed_in_term)
     }
 
-    /// The highest index `node` has applied in its current life; `None`
-    /// while it is down or booting.
     /// Whether a ledger replica has folded the log up to `index` and found
     /// every accepted transfer confirmed there.
     pub fn payouts_settled(&self, index: u64) -> bool {
@@ -110,8 +124,20 @@ impl ClusterView {
             .any(|(applied, unconfirmed)| *applied >= index && *unconfirmed == 0)
     }
 
+    /// The highest index `node` has applied in its current life; `None`
+    /// while it is down or booting.
     pub fn applied(&self, node: &str) -> Option<u64> {
         self.applied.get(&NodeName::new(node)).copied().flatten()
+    }
+
+    /// Each running node's incarnation.
+    pub fn lives(&self) -> &BTreeMap<NodeName, u64> {
+        &self.lives
+    }
+
+    /// The ledger replicas that last failed to reach the database.
+    pub fn cut_off_from_db(&self) -> impl Iterator<Item = &NodeName> {
+        self.cut_off_from_db.iter()
     }
 
     fn forget_leader(&mut self, node: &NodeName) {

@@ -38,6 +38,8 @@ pub struct PayoutTruth<'a> {
     /// Whether the settle phase converged: only then must every payout be
     /// done.
     pub converged: bool,
+    /// Each node's incarnation at the end, for nodes still running.
+    pub lives: &'a BTreeMap<String, u64>,
     pub end: Duration,
 }
 

@@ -2,10 +2,10 @@
 //! database's outbox and nonces, and the canonical chain.
 
 use ledger::{
-    chain::ChainState,
-    db::Recovered,
+    chain::{ChainState, Transaction},
     ledger::{HOT_WALLET, schema},
 };
+use std::collections::BTreeMap;
 
 use super::{PayoutTruth, db_u64, describe, reference::Reference};
 
@@ -23,7 +23,7 @@ pub fn unconfirmed(truth: &PayoutTruth<'_>) -> Vec<String> {
             format!(
                 "{} is unconfirmed: {}",
                 describe(&reference, *transfer),
-                whereabouts(truth.db, truth.chain, accepted.index, accepted.slot)
+                whereabouts(truth, accepted.index, accepted.slot)
             )
         })
         .collect();
@@ -35,7 +35,8 @@ pub fn unconfirmed(truth: &PayoutTruth<'_>) -> Vec<String> {
     reasons
 }
 
-fn whereabouts(db: &Recovered, chain: &ChainState, index: u64, slot: u64) -> String {
+fn whereabouts(truth: &PayoutTruth<'_>, index: u64, slot: u64) -> String {
+    let (db, chain) = (truth.db, truth.chain);
     let applied = db_u64(db, schema::META, ledger::db::Key::from(schema::APPLIED)).unwrap_or(0);
     let Some(row) = db.engine.committed(schema::OUTBOX, &schema::int_key(slot)) else {
         return if applied < index {
@@ -47,9 +48,33 @@ fn whereabouts(db: &Recovered, chain: &ChainState, index: u64, slot: u64) -> Str
     let Ok(row) = schema::decode::<schema::OutboxRow>(&row.value) else {
         return "its outbox row is malformed".to_owned();
     };
+    let held = row
+        .claim
+        .as_ref()
+        .map(|claim| claimed_by(claim, truth.lives))
+        .unwrap_or_default();
     let schema::Payout::Signed { tx } = row.state else {
-        return "no nonce was ever spent on it".to_owned();
+        return format!("{held}no nonce was ever spent on it");
     };
+    format!("{held}{}", signed(chain, &tx))
+}
+
+/// Who holds a payout's lease, when that is worth saying: a holder that
+/// no longer runs.
+fn claimed_by(claim: &schema::Claim, lives: &BTreeMap<String, u64>) -> String {
+    let holder = format!("{}#{}", claim.holder, claim.incarnation);
+    match lives.get(&claim.holder) {
+        Some(life) if *life == claim.incarnation => String::new(),
+        Some(life) => format!(
+            "its lease is held by {holder}, a life that is over ({} runs #{life}); ",
+            claim.holder
+        ),
+        None => format!("its lease is held by {holder}, which is down; "),
+    }
+}
+
+/// Where a signed payout's transaction is.
+fn signed(chain: &ChainState, tx: &Transaction) -> String {
     let (nonce, hash) = (tx.transfer.nonce, tx.hash());
     let next = chain.next_nonce(HOT_WALLET);
     if let Some(receipt) = chain.receipt(hash) {
@@ -69,4 +94,31 @@ fn whereabouts(db: &Recovered, chain: &ChainState, index: u64, slot: u64) -> Str
     format!(
         "{hash} (nonce {nonce}) is pending in no mempool of the chain; the chain's next nonce is {next}"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(holder: &str, incarnation: u64) -> schema::Claim {
+        schema::Claim {
+            holder: holder.to_owned(),
+            incarnation,
+            until: 0,
+        }
+    }
+
+    #[test]
+    fn a_lease_is_worth_naming_only_when_its_holder_is_gone() {
+        let lives = BTreeMap::from([("ledger-1".to_owned(), 3)]);
+        assert_eq!(claimed_by(&claim("ledger-1", 3), &lives), "");
+        assert_eq!(
+            claimed_by(&claim("ledger-1", 2), &lives),
+            "its lease is held by ledger-1#2, a life that is over (ledger-1 runs #3); "
+        );
+        assert_eq!(
+            claimed_by(&claim("ledger-2", 1), &lives),
+            "its lease is held by ledger-2#1, which is down; "
+        );
+    }
 }

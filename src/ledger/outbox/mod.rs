@@ -1,5 +1,10 @@
 //! The outbox worker: pays out every open row of the outbox, in order.
 //!
+//! 0. A replica works only on rows it holds a lease on ([`super::lease`]),
+//!    taken and renewed by compare-and-set on the row's version. The lease
+//!    spreads the work; the version is the fencing token: every write
+//!    below checks it, so a replica that lost its lease unnoticed changes
+//!    nothing.
 //! 1. A `Pending` row gets the hot wallet's next nonce and its signed
 //!    transaction in one database transaction, before anything is sent:
 //!    the intent. A nonce is spent on exactly one transaction, and a
@@ -14,24 +19,27 @@
 //! a restart or an unknown commit the worker reads the rows again and goes
 //! on from what they say.
 
+mod sign;
+mod writes;
+
 use std::{collections::BTreeMap, time::Duration};
+use thiserror::Error;
 
 use super::{
     LedgerConfig, LedgerEvent,
     appender::Appender,
-    schema::{
-        META, NEXT_NONCE, NONCES, NonceRow, OUTBOX, OutboxRow, Payout, Versioned, decode, encode,
-        int_key, read, write_if_unchanged,
-    },
+    lease::{Holder, Standing},
+    schema::{OUTBOX, OutboxRow, Payout, decode},
     types::{Command, Confirmation, TransferId},
 };
 use crate::{
     bugs::Bug,
-    chain::{ChainClient, ChainError, SubmitError, Transaction, Transfer, TxHash},
-    db::{DbClient, DbError, Isolation, Key, ScanRange, Txn},
+    chain::{ChainClient, ChainError, SubmitError, Transaction, TxHash},
+    db::{DbClient, DbError, Isolation, Key, ScanRange},
     node::NodeEnv,
     observe::Event,
 };
+use writes::{Writes, write_row};
 
 /// Open payouts handled per pass at most.
 const MAX_ROWS_PER_PASS: u32 = 256;
@@ -39,12 +47,24 @@ const MAX_ROWS_PER_PASS: u32 = 256;
 /// The address payouts are made from.
 pub const HOT_WALLET: &str = "hot-wallet";
 
+/// Why one step on one payout failed; the next pass tries again.
+#[derive(Debug, Error)]
+enum StepError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+}
+
 pub struct Worker {
     env: NodeEnv,
     config: LedgerConfig,
+    me: Holder,
     db: DbClient,
     chain: ChainClient,
     appender: Appender,
+    /// Whether the last read of the outbox reached the database.
+    db_reachable: Option<bool>,
     /// When each transaction was last submitted in this life.
     submitted: BTreeMap<TxHash, Duration>,
     /// Confirmations appended in this life, by transfer, and when: not
@@ -56,16 +76,23 @@ impl Worker {
     pub fn new(
         env: NodeEnv,
         config: LedgerConfig,
+        incarnation: u64,
         db: DbClient,
         chain: ChainClient,
         appender: Appender,
     ) -> Worker {
+        let me = Holder {
+            name: env.name.to_string(),
+            incarnation,
+        };
         Worker {
             env,
             config,
+            me,
             db,
             chain,
             appender,
+            db_reachable: None,
             submitted: BTreeMap::new(),
             confirming: BTreeMap::new(),
         }
@@ -74,7 +101,9 @@ impl Worker {
     pub async fn run(mut self) {
         loop {
             self.env.sleep(self.config.outbox_poll).await;
-            let rows = match self.open_rows().await {
+            let rows = self.open_rows().await;
+            self.note_reachability(&rows);
+            let rows = match rows {
                 Ok(rows) => rows,
                 Err(error) => {
                     tracing::debug!(node = %self.env.name, %error, "cannot read the outbox");
@@ -82,12 +111,16 @@ impl Worker {
                 }
             };
             for (key, version, row) in rows {
-                let outcome = match &row.state {
-                    Payout::Pending => self.sign(key, version, &row).await,
-                    Payout::Signed { tx } => self.follow(key, version, &row, tx).await,
+                let outcome = match self.hold(key, version, row).await {
+                    Ok(Some((version, row))) => match &row.state {
+                        Payout::Pending => self.sign(key, version, &row).await,
+                        Payout::Signed { tx } => self.follow(key, version, &row, tx).await,
+                    },
+                    Ok(None) => Ok(()),
+                    Err(error) => Err(error),
                 };
                 if let Err(error) = outcome {
-                    tracing::debug!(node = %self.env.name, transfer = %row.transfer, %error, "payout step failed; will retry");
+                    tracing::debug!(node = %self.env.name, %error, "payout step failed; will retry");
                 }
             }
         }
@@ -115,87 +148,57 @@ impl Worker {
             .collect()
     }
 
-    /// Step 1: spends the next nonce on this payout's transaction and
-    /// records both, then submits.
-    async fn sign(&mut self, key: u64, version: u64, row: &OutboxRow) -> Result<(), DbError> {
-        if self.env.bugs.has(Bug::SubmitBeforeIntent) {
-            return self.sign_after_submit(key, version, row).await;
+    /// Records when the database becomes reachable or unreachable, so that
+    /// a stalled run can say which replica is cut off.
+    fn note_reachability<T>(&mut self, read: &Result<T, DbError>) {
+        let reachable = !matches!(read, Err(DbError::Timeout));
+        if self.db_reachable != Some(reachable) {
+            self.db_reachable = Some(reachable);
+            self.env
+                .record(Event::Ledger(LedgerEvent::Database { reachable }));
         }
-        let txn = self.db.begin(Isolation::ReadCommitted).await?;
-        let nonce = take_nonce(&txn, Writes::Fenced).await?;
-        let tx = self.sign_transfer(row, nonce);
-        record_intent(&txn, key, Writes::Fenced, version, row, &tx).await?;
-        match txn.commit().await {
-            Ok(_) => {}
-            Err(DbError::CommitUnknown) if self.env.bugs.has(Bug::UnknownCommitIsFailure) => {
-                return self.sign_again_blindly(key, version, row).await;
-            }
-            // Reading the rows again next pass tells what happened.
-            Err(error) => return Err(error),
-        }
-        self.record_signed(row.transfer, nonce, &tx);
-        self.env.crash_point("outbox.after-intent").await;
-        self.submit(row.transfer, &tx).await;
-        Ok(())
     }
 
-    /// The planted bug `unknown-commit-is-failure`: an intent whose commit
-    /// is unknown is taken as never made, and made again over whatever the
-    /// first one wrote.
-    async fn sign_again_blindly(
+    /// Step 0: the row with this replica's lease on it, at the version that
+    /// fences the next write, or `None` when another replica holds it.
+    async fn hold(
         &mut self,
         key: u64,
         version: u64,
-        row: &OutboxRow,
-    ) -> Result<(), DbError> {
+        row: OutboxRow,
+    ) -> Result<Option<(u64, OutboxRow)>, StepError> {
+        let now = self.env.clock.wall_now();
+        let took_over = match self.me.standing(row.claim.as_ref(), now, self.config.lease) {
+            Standing::Held => return Ok(None),
+            Standing::Mine => return Ok(Some((version, row))),
+            Standing::Renew => None,
+            Standing::Free { from } => from,
+        };
+        let claimed = OutboxRow {
+            claim: Some(self.me.claim(now, self.config.lease)),
+            ..row
+        };
         let txn = self.db.begin(Isolation::ReadCommitted).await?;
-        let nonce = take_nonce(&txn, Writes::Blind).await?;
-        let tx = self.sign_transfer(row, nonce);
-        record_intent(&txn, key, Writes::Blind, version, row, &tx).await?;
-        txn.commit().await?;
-        self.record_signed(row.transfer, nonce, &tx);
-        self.submit(row.transfer, &tx).await;
-        Ok(())
+        write_row(&txn, key, self.row_writes(), version, &claimed).await?;
+        let Some(version) = txn.commit().await? else {
+            return Err(DbError::Protocol("a claim wrote nothing".to_owned()).into());
+        };
+        if let Some(from) = took_over {
+            self.env.record(Event::Ledger(LedgerEvent::Claimed {
+                transfer: claimed.transfer.0,
+                from,
+            }));
+        }
+        Ok(Some((version, claimed)))
     }
 
-    /// The planted bug `submit-before-intent`: the nonce is taken, the
-    /// transaction submitted, and only then recorded. A crash in between
-    /// leaves a transaction on its way that the database does not know.
-    async fn sign_after_submit(
-        &mut self,
-        key: u64,
-        version: u64,
-        row: &OutboxRow,
-    ) -> Result<(), DbError> {
-        let txn = self.db.begin(Isolation::ReadCommitted).await?;
-        let nonce = take_nonce(&txn, Writes::Fenced).await?;
-        txn.commit().await?;
-        let tx = self.sign_transfer(row, nonce);
-        self.submit(row.transfer, &tx).await;
-        let txn = self.db.begin(Isolation::ReadCommitted).await?;
-        record_intent(&txn, key, Writes::Fenced, version, row, &tx).await?;
-        txn.commit().await?;
-        self.record_signed(row.transfer, nonce, &tx);
-        Ok(())
-    }
-
-    fn sign_transfer(&self, row: &OutboxRow, nonce: u64) -> Transaction {
-        self.config.hot_wallet_key.sign(Transfer {
-            from: HOT_WALLET.to_owned(),
-            nonce,
-            to: row.to_address.clone(),
-            amount: row.amount,
-            fee: self.config.fee,
-            memo: row.transfer.memo(),
-        })
-    }
-
-    fn record_signed(&self, transfer: TransferId, nonce: u64, tx: &Transaction) {
-        self.env.record(Event::Ledger(LedgerEvent::Signed {
-            transfer: transfer.0,
-            nonce,
-            tx: tx.hash().0,
-        }));
+    /// How this worker writes outbox rows.
+    fn row_writes(&self) -> Writes {
+        if self.env.bugs.has(Bug::LeaseNoFencing) {
+            Writes::Blind
+        } else {
+            Writes::Fenced
+        }
     }
 
     /// Steps 2 and 3 for a signed payout.
@@ -205,16 +208,9 @@ impl Worker {
         version: u64,
         row: &OutboxRow,
         tx: &Transaction,
-    ) -> Result<(), DbError> {
+    ) -> Result<(), StepError> {
         let hash = tx.hash();
-        let receipt = match self.chain.receipt(hash).await {
-            Ok(receipt) => receipt,
-            Err(error) => {
-                tracing::debug!(node = %self.env.name, %error, "no receipt");
-                return Ok(());
-            }
-        };
-        match receipt {
+        match self.chain.receipt(hash).await? {
             Some(receipt)
                 if receipt.confirmations >= self.config.confirmations
                     || self.env.bugs.has(Bug::ConfirmAtDepth0) =>
@@ -244,7 +240,7 @@ impl Worker {
         version: u64,
         row: &OutboxRow,
         tx: &Transaction,
-    ) -> Result<(), DbError> {
+    ) -> Result<(), StepError> {
         let now = self.env.clock.mono_now();
         let due = self
             .submitted
@@ -258,20 +254,6 @@ impl Worker {
             return self.sign_anew(key, version, row).await;
         }
         self.submit(row.transfer, tx).await;
-        Ok(())
-    }
-
-    /// The planted bug `resubmit-new-nonce`: a transaction that seems gone
-    /// is replaced by a new one with the next nonce, while the first may
-    /// still land.
-    async fn sign_anew(&mut self, key: u64, version: u64, row: &OutboxRow) -> Result<(), DbError> {
-        let txn = self.db.begin(Isolation::ReadCommitted).await?;
-        let nonce = take_nonce(&txn, Writes::Fenced).await?;
-        let fresh = self.sign_transfer(row, nonce);
-        record_intent(&txn, key, Writes::Fenced, version, row, &fresh).await?;
-        txn.commit().await?;
-        self.record_signed(row.transfer, nonce, &fresh);
-        self.submit(row.transfer, &fresh).await;
         Ok(())
     }
 
@@ -338,61 +320,6 @@ impl Worker {
             .await;
         if appended.flatten().is_some() {
             self.env.crash_point("outbox.after-confirm-append").await;
-        }
-    }
-}
-
-/// How a step writes its rows: each checked to be as read (the fencing every
-/// correct write goes through), or overwritten blindly (planted bugs).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Writes {
-    Fenced,
-    Blind,
-}
-
-/// Reads the hot wallet's next nonce and moves the counter past it.
-async fn take_nonce(txn: &Txn, writes: Writes) -> Result<u64, DbError> {
-    let next: Versioned<u64> = read(txn, META, Key::from(NEXT_NONCE)).await?;
-    let nonce = next.value.unwrap_or(0);
-    match writes {
-        Writes::Fenced => {
-            write_if_unchanged(txn, META, Key::from(NEXT_NONCE), next.version, &(nonce + 1)).await?
-        }
-        Writes::Blind => {
-            txn.put(META, Key::from(NEXT_NONCE), encode(&(nonce + 1)))
-                .await?
-        }
-    }
-    Ok(nonce)
-}
-
-/// Records `tx` as the payout of the outbox row at `key` (read at
-/// `version`) and as what its nonce was spent on.
-async fn record_intent(
-    txn: &Txn,
-    key: u64,
-    writes: Writes,
-    version: u64,
-    row: &OutboxRow,
-    tx: &Transaction,
-) -> Result<(), DbError> {
-    let signed = OutboxRow {
-        state: Payout::Signed { tx: tx.clone() },
-        ..row.clone()
-    };
-    let spent = NonceRow {
-        transfer: row.transfer,
-        tx: tx.hash(),
-    };
-    let nonce = int_key(tx.transfer.nonce);
-    match writes {
-        Writes::Fenced => {
-            write_if_unchanged(txn, OUTBOX, int_key(key), Some(version), &signed).await?;
-            write_if_unchanged(txn, NONCES, nonce, None, &spent).await
-        }
-        Writes::Blind => {
-            txn.put(OUTBOX, int_key(key), encode(&signed)).await?;
-            txn.put(NONCES, nonce, encode(&spent)).await
         }
     }
 }

@@ -1,0 +1,167 @@
+//! `sim bugs --measure`: how fast plain generated fuzzing catches each
+//! planted bug, measured on the spot. For each bug and each window of seeds
+//! (starting at 0, 1000, 2000 ...) the bug is hunted seed by seed until one
+//! of its expected checkers fires, or the window's limit is reached.
+
+use ledger::bugs::Bug;
+use serde::Serialize;
+use std::{
+    sync::{Mutex, PoisonError},
+    thread,
+};
+
+use crate::{
+    fuzz::scenario_for,
+    run::{RunOptions, run},
+};
+
+/// One hunt: a bug, from one window's first seed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hunt {
+    #[serde(serialize_with = "bug_name")]
+    pub bug: Bug,
+    pub window: u64,
+    /// Seeds run until the first catch, that one included; `None` when no
+    /// seed of the window caught it.
+    pub seeds: Option<u64>,
+    /// The expected checker that caught it.
+    pub checker: Option<&'static str>,
+}
+
+fn bug_name<S: serde::Serializer>(bug: &Bug, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(bug.name())
+}
+
+/// Hunts `bug` from seed `window` for at most `limit` seeds.
+pub fn hunt(bug: Bug, window: u64, limit: u64) -> Hunt {
+    for tried in 1..=limit {
+        let scenario = scenario_for(window + tried - 1, Some(bug), None);
+        let outcome = run(&scenario, &RunOptions::default());
+        let caught = bug
+            .expected_checkers()
+            .iter()
+            .find(|checker| outcome.violated(checker));
+        if let Some(checker) = caught {
+            return Hunt {
+                bug,
+                window,
+                seeds: Some(tried),
+                checker: Some(checker),
+            };
+        }
+    }
+    Hunt {
+        bug,
+        window,
+        seeds: None,
+        checker: None,
+    }
+}
+
+/// Every hunt of `bugs` over `windows`, on `jobs` threads at once, in
+/// catalogue order; `on_hunt` hears of each as it ends.
+pub fn measure(
+    bugs: &[Bug],
+    windows: &[u64],
+    limit: u64,
+    jobs: usize,
+    on_hunt: impl Fn(&Hunt) + Sync,
+) -> Vec<Hunt> {
+    let todo: Vec<(Bug, u64)> = bugs
+        .iter()
+        .flat_map(|bug| windows.iter().map(move |window| (*bug, *window)))
+        .collect();
+    let next = Mutex::new(0usize);
+    let done = Mutex::new(Vec::new());
+    thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let index = {
+                        let mut next = next.lock().unwrap_or_else(PoisonError::into_inner);
+                        let index = *next;
+                        *next += 1;
+                        index
+                    };
+                    let Some((bug, window)) = todo.get(index) else {
+                        return;
+                    };
+                    let result = hunt(*bug, *window, limit);
+                    on_hunt(&result);
+                    done.lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push((index, result));
+                }
+            });
+        }
+    });
+    let mut done = done.into_inner().unwrap_or_else(PoisonError::into_inner);
+    done.sort_by_key(|(index, _)| *index);
+    done.into_iter().map(|(_, hunt)| hunt).collect()
+}
+
+/// The measurements as a table, one row per bug: the checkers that caught
+/// it and the seeds each window took (`-` when not caught).
+pub fn table(hunts: &[Hunt], windows: &[u64], limit: u64) -> String {
+    let starts: Vec<String> = windows.iter().map(|window| format!("{window}..")).collect();
+    let mut out = format!(
+        "{:<26} {:<28} seeds to first catch from {} (at most {limit} each)\n",
+        "bug",
+        "caught by",
+        starts.join(", ")
+    );
+    let mut bugs: Vec<Bug> = hunts.iter().map(|hunt| hunt.bug).collect();
+    bugs.dedup();
+    for bug in bugs {
+        let of_bug: Vec<&Hunt> = hunts.iter().filter(|hunt| hunt.bug == bug).collect();
+        let mut checkers: Vec<&str> = of_bug.iter().filter_map(|hunt| hunt.checker).collect();
+        checkers.sort_unstable();
+        checkers.dedup();
+        let seeds: Vec<String> = of_bug
+            .iter()
+            .map(|hunt| hunt.seeds.map_or("-".to_owned(), |seeds| seeds.to_string()))
+            .collect();
+        let caught_by = if checkers.is_empty() {
+            "NOT CAUGHT".to_owned()
+        } else {
+            checkers.join(", ")
+        };
+        out += &format!(
+            "{:<26} {:<28} {}\n",
+            bug.name(),
+            caught_by,
+            seeds.join(", ")
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_names_each_bug_its_checkers_and_seeds() {
+        let hunts = [
+            Hunt {
+                bug: Bug::NoIdempotencyKey,
+                window: 0,
+                seeds: Some(1),
+                checker: Some("exactly-once"),
+            },
+            Hunt {
+                bug: Bug::NoIdempotencyKey,
+                window: 1000,
+                seeds: Some(3),
+                checker: Some("conservation"),
+            },
+            Hunt {
+                bug: Bug::NonceFromRpc,
+                window: 0,
+                seeds: None,
+                checker: None,
+            },
+        ];
+        insta::assert_snapshot!(table(&hunts, &[0, 1000], 200));
+    }
+}
