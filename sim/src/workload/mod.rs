@@ -3,7 +3,7 @@
 //! outside world saw.
 //!
 //! Each client issues its share of the requests paced over the fault phase,
-//! one at a time, retrying on timeouts up to `client_retries` times before
+//! one at a time (ledger clients: on schedule, many in flight), retrying on timeouts up to `client_retries` times before
 //! giving up (outcome unknown). In the settle phase clients send nothing new
 //! but keep retrying what is in flight until it is answered.
 //!
@@ -281,7 +281,8 @@ pub async fn run_client(env: NodeEnv, workload: Arc<Workload>, index: usize) {
 }
 
 /// Issues client `index`'s share of the requests, paced evenly over the
-/// fault phase; a request that runs late delays the next, never overlaps it.
+/// fault phase; a request that `issue` awaits to the end delays the next
+/// (ledger clients spawn theirs and return at once).
 async fn paced(workload: &Workload, index: usize, mut issue: impl AsyncFnMut(u64)) {
     let count = workload.requests_per_client[index];
     let interval = workload.duration / count.max(1);

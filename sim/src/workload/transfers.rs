@@ -1,6 +1,6 @@
 //! Ledger clients: each asks the ledger replicas for payouts from internal
-//! accounts to chain addresses, one request at a time, with a request id as
-//! its idempotency key. A request that times out or is not decided in time
+//! accounts to chain addresses, on a fixed schedule with many requests in
+//! flight, each with a request id as its idempotency key. A request that times out or is not decided in time
 //! is retried with the same id, up to `client_retries` times, then given up
 //! (its outcome is unknown). A share of `invalid_fraction` of the requests
 //! carries a planted flaw and must be rejected for it.
@@ -47,10 +47,11 @@ pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index
         client,
         watched.clone(),
     ));
-    let mut accepted: Vec<TransferRequest> = Vec::new();
-    let mut replica = index;
+    let accepted: Rc<RefCell<Vec<TransferRequest>>> = Rc::default();
+    // Requests go out on schedule, each in its own task, however long
+    // earlier ones take: a payout service has many requests in flight.
     paced(workload, index, async |seq| {
-        let (request, bad) = draw(workload, client, seq, &accepted);
+        let (request, bad) = draw(workload, client, seq, &accepted.borrow());
         let op = workload.start(
             env,
             client,
@@ -60,12 +61,17 @@ pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index
                 bad,
             },
         );
-        let outcome = send(env, workload, &rpc, &mut replica, client, op, &request).await;
-        if let Outcome::Acknowledged { .. } = outcome {
-            accepted.push(request.clone());
-            watched.borrow_mut().push((op, request.request_id.clone()));
-        }
-        workload.finish(env, op, outcome);
+        let (env, workload, rpc) = (env.clone(), workload.clone(), rpc.clone());
+        let (accepted, watched) = (accepted.clone(), watched.clone());
+        madsim::task::spawn_local(async move {
+            let first = index + seq as usize;
+            let outcome = send(&env, &workload, &rpc, first, client, op, &request).await;
+            if let Outcome::Acknowledged { .. } = outcome {
+                watched.borrow_mut().push((op, request.request_id.clone()));
+                accepted.borrow_mut().push(request);
+            }
+            workload.finish(&env, op, outcome);
+        });
     })
     .await;
 }
@@ -75,7 +81,7 @@ async fn send(
     env: &NodeEnv,
     workload: &Workload,
     rpc: &Rpc,
-    replica: &mut usize,
+    mut replica: usize,
     client: u64,
     op: usize,
     request: &TransferRequest,
@@ -89,7 +95,7 @@ async fn send(
     loop {
         attempts += 1;
         workload.attempted(op);
-        let target = &replicas[*replica % replicas.len()];
+        let target = &replicas[replica % replicas.len()];
         let answer = rpc
             .call::<_, LedgerResponse>(target, &message, workload.client_timeout)
             .await;
@@ -110,7 +116,7 @@ async fn send(
                 return Outcome::Rejected { reason, kind: None };
             }
             // Undecided in time: the same request again, elsewhere.
-            Ok(_) | Err(_) => *replica += 1,
+            Ok(_) | Err(_) => replica += 1,
         }
         if workload.give_up(attempts) {
             return Outcome::GaveUp;
