@@ -41,6 +41,8 @@ const READ_BATCH: u32 = 64;
 pub struct Folded {
     pub fold: Fold,
     waiters: BTreeMap<u64, Vec<oneshot::Sender<()>>>,
+    /// Wakes the idle applier when someone starts waiting.
+    nudge: Option<oneshot::Sender<()>>,
 }
 
 pub type SharedFold = Rc<RefCell<Folded>>;
@@ -55,6 +57,7 @@ impl Folded {
         Rc::new(RefCell::new(Folded {
             fold: Fold::new(config.accounts.clone(), config.initial_balance, idempotency),
             waiters: BTreeMap::new(),
+            nudge: None,
         }))
     }
 
@@ -66,6 +69,9 @@ impl Folded {
             let _ = tx.send(());
         } else {
             folded.waiters.entry(index).or_default().push(tx);
+            if let Some(nudge) = folded.nudge.take() {
+                let _ = nudge.send(());
+            }
         }
         rx
     }
@@ -133,7 +139,24 @@ pub async fn run(
         }
         let projected = projector.project().await;
         if got < READ_BATCH as usize && !projected {
-            env.sleep(config.apply_poll).await;
+            // Someone waits for an entry this replica appended: it is
+            // committed, so ask again soon. Otherwise idle until asked.
+            let nudged = {
+                let mut folded = shared.borrow_mut();
+                if folded.waiters.is_empty() {
+                    let (tx, rx) = oneshot::channel();
+                    folded.nudge = Some(tx);
+                    Some(rx)
+                } else {
+                    None
+                }
+            };
+            match nudged {
+                Some(nudged) => {
+                    let _ = env.clock.timeout(config.idle_poll, nudged).await;
+                }
+                None => env.sleep(config.apply_poll).await,
+            }
         }
     }
 }

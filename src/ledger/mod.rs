@@ -64,10 +64,17 @@ pub struct LedgerConfig {
     pub chain_timeout: Duration,
     /// How long a client request may wait for its decision.
     pub request_timeout: Duration,
-    /// How often the applier asks the log for news when idle.
+    /// How often the applier asks the log for news while a request waits
+    /// for its entry to be folded.
     pub apply_poll: Duration,
+    /// How often the applier asks the log for news when nobody waits:
+    /// entries appended by other replicas, confirmations.
+    pub idle_poll: Duration,
     /// How often the worker goes over the outbox.
     pub outbox_poll: Duration,
+    /// How often the worker asks for one transaction's receipt: about
+    /// twice a block, since nothing changes in between.
+    pub receipt_poll: Duration,
     /// How long a transaction the chain does not show is given before it
     /// is submitted again.
     pub resubmit_after: Duration,

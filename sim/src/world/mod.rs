@@ -67,9 +67,11 @@ pub const PAYOUT_FEE: u64 = 1;
 /// Fees the hot wallet holds beyond every account's balance: room for
 /// far more payouts than any run makes.
 const FEE_BUDGET: u64 = 1_000_000;
-/// How often a ledger replica's applier asks the log for news when idle,
-/// and its worker goes over the outbox.
+/// How often a ledger replica's applier asks the log for news while a
+/// request waits on it, and when idle; how often its worker goes over the
+/// outbox.
 const APPLY_POLL: Duration = Duration::from_millis(20);
+const IDLE_POLL: Duration = Duration::from_millis(100);
 const OUTBOX_POLL: Duration = Duration::from_millis(200);
 /// How long a ledger replica waits on the database.
 const LEDGER_DB_TIMEOUT: Duration = Duration::from_millis(500);
@@ -710,8 +712,10 @@ fn ledger_config(scenario: &Scenario, topology: &Topology, index: usize) -> Ledg
         chain_timeout: scenario.system.election_timeout.end.0,
         request_timeout: scenario.workload.client_timeout.0 * 4 / 5,
         apply_poll: APPLY_POLL,
+        idle_poll: IDLE_POLL,
         outbox_poll: OUTBOX_POLL,
         resubmit_after: block_time * 3,
+        receipt_poll: block_time / 2,
         lease: scenario.system.lease.0,
     }
 }

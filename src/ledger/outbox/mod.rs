@@ -22,7 +22,10 @@
 mod sign;
 mod writes;
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
 use thiserror::Error;
 
 use super::{
@@ -67,6 +70,8 @@ pub struct Worker {
     db_reachable: Option<bool>,
     /// When each transaction was last submitted in this life.
     submitted: BTreeMap<TxHash, Duration>,
+    /// When each transaction's receipt was last asked for in this life.
+    checked: BTreeMap<TxHash, Duration>,
     /// Confirmations appended in this life, by transfer, and when: not
     /// appended again until the applier had time to close the row.
     confirming: BTreeMap<TransferId, Duration>,
@@ -94,6 +99,7 @@ impl Worker {
             appender,
             db_reachable: None,
             submitted: BTreeMap::new(),
+            checked: BTreeMap::new(),
             confirming: BTreeMap::new(),
         }
     }
@@ -110,6 +116,7 @@ impl Worker {
                     continue;
                 }
             };
+            self.forget_closed(&rows);
             for (key, version, row) in rows {
                 let outcome = match self.hold(key, version, row).await {
                     Ok(Some((version, row))) => match &row.state {
@@ -146,6 +153,22 @@ impl Worker {
                 Ok((index as u64, version, decode(&found.value)?))
             })
             .collect()
+    }
+
+    /// Drops what this life remembers of payouts no longer open.
+    fn forget_closed(&mut self, rows: &[(u64, u64, OutboxRow)]) {
+        let open: BTreeSet<TransferId> = rows.iter().map(|(_, _, row)| row.transfer).collect();
+        let signed: BTreeSet<TxHash> = rows
+            .iter()
+            .filter_map(|(_, _, row)| match &row.state {
+                Payout::Signed { tx } => Some(tx.hash()),
+                Payout::Pending => None,
+            })
+            .collect();
+        self.submitted.retain(|hash, _| signed.contains(hash));
+        self.checked.retain(|hash, _| signed.contains(hash));
+        self.confirming
+            .retain(|transfer, _| open.contains(transfer));
     }
 
     /// Records when the database becomes reachable or unreachable, so that
@@ -210,6 +233,15 @@ impl Worker {
         tx: &Transaction,
     ) -> Result<(), StepError> {
         let hash = tx.hash();
+        let now = self.env.clock.mono_now();
+        if self
+            .checked
+            .get(&hash)
+            .is_some_and(|last| now < *last + self.config.receipt_poll)
+        {
+            return Ok(());
+        }
+        self.checked.insert(hash, now);
         match self.chain.receipt(hash).await? {
             Some(receipt)
                 if receipt.confirmations >= self.config.confirmations
