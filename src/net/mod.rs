@@ -14,6 +14,7 @@ pub use fabric::{Fabric, FaultRates, NetStats};
 pub use rpc::{CallError, Incoming, ReplyTo, Request, Rpc};
 
 use serde::{Serialize, de::DeserializeOwned};
+// An address value only: madsim's endpoints speak std's type.
 use std::net::SocketAddr;
 
 /// The largest message body a node sends or accepts, in bytes.

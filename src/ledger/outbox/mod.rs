@@ -234,11 +234,7 @@ impl Worker {
     ) -> Result<(), StepError> {
         let hash = tx.hash();
         let now = self.env.clock.mono_now();
-        if self
-            .checked
-            .get(&hash)
-            .is_some_and(|last| now < *last + self.config.receipt_poll)
-        {
+        if within(&self.checked, &hash, now, self.config.receipt_poll) {
             return Ok(());
         }
         self.checked.insert(hash, now);
@@ -274,11 +270,7 @@ impl Worker {
         tx: &Transaction,
     ) -> Result<(), StepError> {
         let now = self.env.clock.mono_now();
-        let due = self
-            .submitted
-            .get(&tx.hash())
-            .is_none_or(|last| now >= *last + self.config.resubmit_after);
-        if !due {
+        if within(&self.submitted, &tx.hash(), now, self.config.resubmit_after) {
             return Ok(());
         }
         if self.env.bugs.has(Bug::ResubmitNewNonce) && self.submitted.contains_key(&tx.hash()) {
@@ -326,11 +318,7 @@ impl Worker {
     /// Step 3: appends the confirmation to the log.
     async fn confirm(&mut self, transfer: TransferId, confirmation: Confirmation) {
         let now = self.env.clock.mono_now();
-        if self
-            .confirming
-            .get(&transfer)
-            .is_some_and(|at| now < *at + self.config.resubmit_after)
-        {
+        if within(&self.confirming, &transfer, now, self.config.resubmit_after) {
             return;
         }
         self.confirming.insert(transfer, now);
@@ -354,4 +342,9 @@ impl Worker {
             self.env.crash_point("outbox.after-confirm-append").await;
         }
     }
+}
+
+/// Whether `key` was last acted on less than `period` before `now`.
+fn within<K: Ord>(times: &BTreeMap<K, Duration>, key: &K, now: Duration, period: Duration) -> bool {
+    times.get(key).is_some_and(|last| now < *last + period)
 }

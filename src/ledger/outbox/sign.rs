@@ -83,14 +83,8 @@ impl Worker {
         version: u64,
         row: &OutboxRow,
     ) -> Result<(), StepError> {
-        let txn = self.db.begin(Isolation::ReadCommitted).await?;
-        let nonce = self.take_nonce(&txn, Writes::Blind).await?;
-        let tx = self.sign_transfer(row, nonce);
-        record_intent(&txn, key, Fencing::BLIND, version, row, &tx).await?;
-        txn.commit().await?;
-        self.record_signed(row.transfer, nonce, &tx);
-        self.submit(row.transfer, &tx).await;
-        Ok(())
+        self.sign_and_submit(key, version, row, Fencing::BLIND)
+            .await
     }
 
     /// The planted bug `submit-before-intent`: the nonce is taken, the
@@ -123,13 +117,26 @@ impl Worker {
         version: u64,
         row: &OutboxRow,
     ) -> Result<(), StepError> {
+        self.sign_and_submit(key, version, row, Fencing::FENCED)
+            .await
+    }
+
+    /// Takes a nonce, records the intent and submits, as `fencing` says,
+    /// with none of the correct path's care for unknown commits.
+    async fn sign_and_submit(
+        &mut self,
+        key: u64,
+        version: u64,
+        row: &OutboxRow,
+        fencing: Fencing,
+    ) -> Result<(), StepError> {
         let txn = self.db.begin(Isolation::ReadCommitted).await?;
-        let nonce = self.take_nonce(&txn, Writes::Fenced).await?;
-        let fresh = self.sign_transfer(row, nonce);
-        record_intent(&txn, key, Fencing::FENCED, version, row, &fresh).await?;
+        let nonce = self.take_nonce(&txn, fencing.nonce).await?;
+        let tx = self.sign_transfer(row, nonce);
+        record_intent(&txn, key, fencing, version, row, &tx).await?;
         txn.commit().await?;
-        self.record_signed(row.transfer, nonce, &fresh);
-        self.submit(row.transfer, &fresh).await;
+        self.record_signed(row.transfer, nonce, &tx);
+        self.submit(row.transfer, &tx).await;
         Ok(())
     }
 
