@@ -7,7 +7,7 @@ use crate::{
     clock::Clock,
     fault_points::FaultPoints,
     net::{Directory, Fabric},
-    observe::{Event, NodeName, Observer},
+    observe::{Event, Mark, NodeName, Observer},
     storage::{Disk, Storage},
 };
 
@@ -39,6 +39,11 @@ impl NodeEnv {
     /// Records a trace event of this node.
     pub fn record(&self, event: Event) {
         self.observer.record(&self.name, event);
+    }
+
+    /// Notes that this node reached a situation worth reaching.
+    pub fn mark(&self, mark: Mark) {
+        self.observer.mark(&self.name, mark);
     }
 
     /// A crash point: the harness may crash the node here. If it does, this

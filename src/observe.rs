@@ -89,6 +89,9 @@ pub enum Event {
 pub trait Observer: Send + Sync {
     /// Records `event` as happening now on `node`.
     fn record(&self, node: &NodeName, event: Event);
+
+    /// Notes that `node` reached the situation `mark`.
+    fn mark(&self, node: &NodeName, mark: Mark);
 }
 
 /// An observer that forgets everything, for code exercised outside a run.
@@ -96,4 +99,58 @@ pub struct Discard;
 
 impl Observer for Discard {
     fn record(&self, _node: &NodeName, _event: Event) {}
+
+    fn mark(&self, _node: &NodeName, _mark: Mark) {}
+}
+
+/// A situation worth reaching, marked by the system where it meets one.
+/// Fuzzing reports how often each was reached and names those never
+/// reached, so a generator that stops reaching one is noticed. Marks are
+/// counted, not traced: they never change a run's trace hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Mark {
+    /// A log leader stepped down while clients' appends waited on it.
+    LeaderChangeDuringAppend,
+    /// A log follower cut off entries that conflicted with its leader's.
+    ConflictingEntriesTruncated,
+    /// The log recognized an entry as a retry its client's session had seen.
+    DuplicateAppend,
+    /// A ledger replica's database commit ended with its result unknown.
+    CommitUnknown,
+    /// A ledger write fenced by a row version found the row changed: the
+    /// replica had lost its lease, or raced another one.
+    FencedWriteRejected,
+    /// A ledger replica took over a payout claimed by another replica.
+    LeaseTakenOver,
+    /// A signed transaction the chain did not show was submitted again.
+    Resubmitted,
+    /// The chain answered a submission with "nonce too low".
+    NonceTooLow,
+}
+
+impl Mark {
+    pub const ALL: [Mark; 8] = [
+        Mark::LeaderChangeDuringAppend,
+        Mark::ConflictingEntriesTruncated,
+        Mark::DuplicateAppend,
+        Mark::CommitUnknown,
+        Mark::FencedWriteRejected,
+        Mark::LeaseTakenOver,
+        Mark::Resubmitted,
+        Mark::NonceTooLow,
+    ];
+
+    /// The mark's name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mark::LeaderChangeDuringAppend => "leader-change-during-append",
+            Mark::ConflictingEntriesTruncated => "conflicting-entries-truncated",
+            Mark::DuplicateAppend => "duplicate-append",
+            Mark::CommitUnknown => "commit-unknown",
+            Mark::FencedWriteRejected => "fenced-write-rejected",
+            Mark::LeaseTakenOver => "lease-taken-over",
+            Mark::Resubmitted => "resubmitted",
+            Mark::NonceTooLow => "nonce-too-low",
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! fuzz loop, run twice. Different seeds give different hashes.
 
 use sim::{
-    fuzz::{FuzzOptions, fuzz, scenario_for},
+    fuzz::{FuzzOptions, SeedRange, Shard, fuzz, scenario_for},
     run::{RunOptions, run},
 };
 use std::collections::BTreeSet;
@@ -13,7 +13,13 @@ const SEEDS: std::ops::Range<u64> = 0..60;
 fn the_fuzz_loop_and_single_runs_agree_on_every_seed() {
     let out = std::env::temp_dir().join(format!("determinism-{}", std::process::id()));
     let options = FuzzOptions {
-        seeds: SEEDS,
+        seeds: SeedRange {
+            start: SEEDS.start,
+            end: Some(SEEDS.end),
+        },
+        shard: Shard::ALL,
+        budget: None,
+        jobs: 2,
         bug: None,
         kind: None,
         out: out.clone(),
@@ -64,14 +70,18 @@ fn the_trace_written_as_jsonl_is_the_trace_hashed() {
     let scenario = scenario_for(3, None, None);
     let outcome = run(&scenario, &RunOptions { keep_trace: true });
     let lines = outcome.trace_lines.expect("lines were kept");
-    assert_eq!(lines.len() as u64, outcome.events);
+    let mut marks = 0;
     for line in &lines {
         let value: serde_json::Value = serde_json::from_str(line).expect("each line is JSON");
         assert!(
             value["t_us"].is_u64() && value["node"].is_string() && value["event"].is_string(),
             "{line}"
         );
+        marks += u64::from(value["event"] == "mark");
     }
+    // Coverage marks are traced but not hashed.
+    assert_eq!(lines.len() as u64, outcome.events + marks);
+    assert_eq!(marks, outcome.marks.values().sum::<u64>());
     let plain = run(&scenario, &RunOptions::default());
     assert_eq!(
         plain.trace_hash, outcome.trace_hash,

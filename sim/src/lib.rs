@@ -12,13 +12,16 @@ compile_error!(
 
 pub mod bench;
 pub mod check;
+pub mod coverage;
 pub mod fuzz;
 pub mod logging;
 pub mod measure;
 pub mod nemesis;
+pub mod progress;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod shrink;
 pub mod topology;
 pub mod trace;
 pub mod workload;

@@ -6,16 +6,20 @@ use clap::{Args, Parser, Subcommand};
 use ledger::bugs::Bug;
 use sim::{
     bench,
-    fuzz::{self, FuzzOptions, SeedResult},
-    logging, report,
+    fuzz::{self, FuzzOptions, FuzzSummary, SeedRange, SeedResult, Shard},
+    logging,
+    progress::Progress,
+    report,
     run::{RunOptions, RunOutcome, run},
-    scenario::{self, Scenario, WorkloadKind},
+    scenario::{self, Dur, Scenario, WorkloadKind},
+    shrink::{self, ShrinkLimits, Target},
 };
 use std::{
     io::{IsTerminal, Write},
     ops::Range,
     path::{Path, PathBuf},
     process::ExitCode,
+    time::Duration,
 };
 
 #[derive(Parser)]
@@ -33,8 +37,11 @@ struct Cli {
 enum Command {
     /// Run one scenario file, or the scenario generated from --seed.
     Run(RunArgs),
-    /// Run many generated scenarios; write each failure as a scenario file.
-    Fuzz(FuzzArgs),
+    /// Run many generated scenarios; write and shrink each failure. `sim
+    /// fuzz merge A.json B.json` combines shards' summaries.
+    Fuzz(FuzzCommand),
+    /// Shrink a failing scenario file to a small one that fails the same way.
+    Shrink(ShrinkArgs),
     /// Run each seed twice and compare trace hashes.
     CheckDeterminism(SeedsArgs),
     /// Measure simulations and messages per second.
@@ -68,6 +75,15 @@ struct BugsArgs {
     /// Print the measurements as one JSON object.
     #[arg(long, requires = "measure")]
     json: bool,
+    /// Also shrink each bug's first catch and check the shrunk file
+    /// reproduces it; report the sizes before and after.
+    #[arg(long, requires = "measure")]
+    shrink: bool,
+    /// Where shrunk scenarios are written.
+    #[arg(long, default_value = "out/bugs", requires = "shrink")]
+    out: PathBuf,
+    #[command(flatten)]
+    limits: ShrinkLimitArgs,
 }
 
 #[derive(Args)]
@@ -95,10 +111,78 @@ struct RunArgs {
 }
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct FuzzCommand {
+    #[command(subcommand)]
+    merge: Option<FuzzSubcommand>,
+    #[command(flatten)]
+    args: FuzzArgs,
+}
+
+#[derive(Subcommand)]
+enum FuzzSubcommand {
+    /// Combine the `--json` summaries of several shards into one.
+    Merge(MergeArgs),
+}
+
+#[derive(Args)]
+struct MergeArgs {
+    /// Summaries written by `sim fuzz --json`.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Print the merged summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ShrinkArgs {
+    /// A failing scenario file (TOML).
+    file: PathBuf,
+    /// Where to write the shrunk scenario (default: FILE with .min.toml).
+    #[arg(short = 'o', long = "out", value_name = "OUT")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    limits: ShrinkLimitArgs,
+    /// Candidates run at once (default: one per core).
+    #[arg(long)]
+    jobs: Option<usize>,
+}
+
+#[derive(Args)]
+struct ShrinkLimitArgs {
+    /// Simulations a shrink may run.
+    #[arg(long = "shrink-runs", value_name = "N", default_value_t = 300)]
+    runs: u32,
+    /// Wall time a shrink may take.
+    #[arg(long = "shrink-time", value_name = "DURATION", default_value = "2m")]
+    time: Dur,
+}
+
+#[derive(Args)]
 struct FuzzArgs {
-    /// Seeds to run, half-open: A..B.
-    #[arg(long, value_parser = parse_seeds, default_value = "0..100")]
-    seeds: Range<u64>,
+    /// Seeds to run, half-open: A..B; or A.. with --budget [default: 0..100,
+    /// or 0.. with --budget].
+    #[arg(long, value_name = "A..B")]
+    seeds: Option<SeedRange>,
+    /// Stop handing out seeds after this much wall time (e.g. 10m).
+    #[arg(long, value_name = "DURATION")]
+    budget: Option<Dur>,
+    /// Simulations run at once (default: one per core).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Run only shard I of N: the seeds s with s mod N = I-1.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
+    /// Log level of the system's logs on stderr; `info` prints each
+    /// scenario before it runs.
+    #[arg(long, value_name = "LEVEL")]
+    log: Option<String>,
+    /// Write failures without shrinking them.
+    #[arg(long)]
+    no_shrink: bool,
+    #[command(flatten)]
+    limits: ShrinkLimitArgs,
     /// Hunt a planted bug: exit 0 once its expected checker catches it.
     #[arg(long, value_name = "NAME")]
     bug: Option<String>,
@@ -165,7 +249,12 @@ fn main() -> ExitCode {
 fn execute(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Run(args) => run_command(args),
-        Command::Fuzz(args) => fuzz_command(args),
+        Command::Fuzz(FuzzCommand {
+            merge: Some(FuzzSubcommand::Merge(args)),
+            ..
+        }) => merge_command(args),
+        Command::Fuzz(command) => fuzz_command(command.args),
+        Command::Shrink(args) => shrink_command(args),
         Command::CheckDeterminism(args) => check_determinism(args),
         Command::Bench(args) => bench_command(args),
         Command::Bugs(args) if args.measure => measure_bugs(args),
@@ -295,75 +384,165 @@ fn write_trace(path: &Path, lines: &[String]) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing the trace to {}", path.display()))
 }
 
+fn jobs(requested: Option<usize>) -> Result<usize> {
+    match requested {
+        Some(0) => Err(bad("--jobs: expected at least 1")),
+        Some(jobs) => Ok(jobs),
+        None => Ok(std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)),
+    }
+}
+
+fn limits(args: &ShrinkLimitArgs, jobs: usize) -> Result<ShrinkLimits> {
+    if args.runs == 0 {
+        return Err(bad("--shrink-runs: expected at least 1"));
+    }
+    Ok(ShrinkLimits {
+        runs: args.runs,
+        time: args.time.0,
+        jobs,
+    })
+}
+
+/// At most this many failures of a run are shrunk: the first of each
+/// checker and exit kind.
+const SHRINK_MOST: usize = 5;
+
 fn fuzz_command(args: FuzzArgs) -> Result<i32> {
+    if let Some(level) = &args.log {
+        logging::init(level).map_err(|error| bad(format!("--log: {error}")))?;
+    }
     let bug = args.bug.as_deref().map(parse_bug).transpose()?;
     let kind = args.kind.as_deref().map(parse_kind).transpose()?;
+    let budget = args.budget.map(|budget| budget.0);
+    let seeds = match (args.seeds, budget) {
+        (Some(seeds), None) if seeds.end.is_none() => {
+            return Err(bad(format!(
+                "--seeds: `{seeds}` is open-ended; give A..B, or add --budget"
+            )));
+        }
+        (Some(seeds), _) => seeds,
+        (None, Some(_)) => SeedRange {
+            start: 0,
+            end: None,
+        },
+        (None, None) => SeedRange {
+            start: 0,
+            end: Some(100),
+        },
+    };
+    if budget == Some(Duration::ZERO) {
+        return Err(bad("--budget: expected a positive duration such as 10m"));
+    }
+    let jobs = jobs(args.jobs)?;
     let options = FuzzOptions {
-        seeds: args.seeds.clone(),
+        seeds,
+        shard: args.shard.unwrap_or(Shard::ALL),
+        budget,
+        jobs,
         bug,
         kind,
         out: args.out.clone(),
     };
-    let total = args.seeds.end - args.seeds.start;
-    let progress = std::io::stderr().is_terminal();
-    let (json, mut done, mut failed) = (args.json, 0u64, 0u64);
-    let summary = fuzz::fuzz(&options, |result: &SeedResult| {
-        done += 1;
-        if result.file.is_some() {
-            failed += 1;
-            if !json {
-                println!(
-                    "seed {}: {} — reproduce: sim run {}",
-                    result.seed,
-                    result.message.as_deref().unwrap_or("failed"),
-                    result
-                        .file
-                        .as_deref()
-                        .map(Path::display)
-                        .map(|d| d.to_string())
-                        .unwrap_or_default()
-                );
-            }
+    let limits = limits(&args.limits, jobs)?;
+    let terminal = std::io::stderr().is_terminal();
+    let mut progress = Progress::new(fuzz::count(options.seeds, options.shard), budget);
+    let json = args.json;
+    let mut summary = fuzz::fuzz(&options, |result: &SeedResult| {
+        progress.seed(result.file.is_some());
+        if terminal {
+            eprint!("\r{}\x1b[K", progress.line());
         }
-        if progress {
-            eprint!("\r{done}/{total} seeds, {failed} failed ");
+        if let (Some(file), false) = (&result.file, json) {
+            println!(
+                "seed {}: {} — reproduce: sim run {}",
+                result.seed,
+                result.message.as_deref().unwrap_or("failed"),
+                file.display()
+            );
         }
     })
     .with_context(|| format!("writing failing scenarios to {}", args.out.display()))?;
-    if progress {
+    if terminal {
         eprintln!();
+    }
+    if !args.no_shrink {
+        fuzz::shrink_failures(
+            &mut summary,
+            &options,
+            &limits,
+            SHRINK_MOST,
+            |seed, shrunk, path| {
+                if !json {
+                    println!(
+                        "seed {seed}: shrunk from {} to {} — reproduce: sim run {}",
+                        shrunk.before,
+                        shrunk.after,
+                        path.display()
+                    );
+                }
+            },
+        )
+        .with_context(|| format!("writing shrunk scenarios to {}", args.out.display()))?;
     }
     if json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
-        print_fuzz_summary(&summary, total);
+        print!("{}", summary.table());
     }
     Ok(summary.exit_code())
 }
 
-fn print_fuzz_summary(summary: &fuzz::FuzzSummary, planned: u64) {
-    let run = summary.seeds.len();
-    let failed = summary.failures().count();
+fn merge_command(args: MergeArgs) -> Result<i32> {
+    let parts = args
+        .files
+        .iter()
+        .map(|file| {
+            let text = std::fs::read_to_string(file)
+                .map_err(|error| bad(format!("{}: cannot read: {error}", file.display())))?;
+            serde_json::from_str::<FuzzSummary>(&text).map_err(|error| {
+                bad(format!(
+                    "{}: expected a summary written by `sim fuzz --json`: {error}",
+                    file.display()
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let merged = FuzzSummary::merge(parts).map_err(|error| bad(format!("merge: {error}")))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&merged)?);
+    } else {
+        print!("{}", merged.table());
+    }
+    Ok(merged.exit_code())
+}
+
+fn shrink_command(args: ShrinkArgs) -> Result<i32> {
+    let scenario = scenario::load(&args.file).map_err(|error| bad(error.to_string()))?;
+    let limits = limits(&args.limits, jobs(args.jobs)?)?;
+    let outcome = run(&scenario, &RunOptions::default());
+    let Some(target) = Target::of_run(&scenario, &outcome) else {
+        return Err(bad(format!(
+            "{}: the scenario does not fail ({}), so there is nothing to shrink",
+            args.file.display(),
+            outcome
+                .first_failure()
+                .unwrap_or_else(|| "every checker holds".to_owned())
+        )));
+    };
+    let out = args
+        .out
+        .unwrap_or_else(|| args.file.with_extension("min.toml"));
+    let shrunk = shrink::shrink(&scenario, &target, &limits);
+    shrink::write(&out, &shrunk, Some(&args.file))
+        .with_context(|| format!("writing the shrunk scenario to {}", out.display()))?;
+    println!("failure    {}", shrunk.failure);
+    println!("original   {}", shrunk.before);
     println!(
-        "seeds      {run} run of {planned}, {} passed, {failed} failed",
-        run - failed
+        "shrunk     {} ({} runs in {:.1}s)",
+        shrunk.after, shrunk.runs, shrunk.wall_seconds
     );
-    let mut by_checker = std::collections::BTreeMap::<String, usize>::new();
-    for failure in summary.failures() {
-        let key = failure
-            .checker
-            .map_or_else(|| format!("{:?}", failure.verdict), str::to_owned);
-        *by_checker.entry(key).or_default() += 1;
-    }
-    for (checker, count) in by_checker {
-        println!("  {checker}: {count}");
-    }
-    if let Some(bug) = &summary.bug {
-        match summary.caught_at {
-            Some(seed) => println!("bug        {bug} caught at seed {seed} ({run} seeds)"),
-            None => println!("bug        {bug} NOT caught in {run} seeds"),
-        }
-    }
+    println!("reproduce: sim run {}", out.display());
+    Ok(0)
 }
 
 fn check_determinism(args: SeedsArgs) -> Result<i32> {
@@ -464,8 +643,24 @@ fn measure_bugs(args: BugsArgs) -> Result<i32> {
         }
     });
     let missed = hunts.iter().any(|hunt| hunt.seeds.is_none());
+    let shrunk = if args.shrink {
+        let limits = limits(&args.limits, 1)?;
+        let reports = sim::measure::shrink_catches(&hunts, &args.out, &limits, jobs, |report| {
+            if progress {
+                eprintln!(
+                    "  {} shrunk: {} → {}",
+                    report.bug, report.before, report.after
+                );
+            }
+        })
+        .with_context(|| format!("writing shrunk scenarios to {}", args.out.display()))?;
+        Some(reports)
+    } else {
+        None
+    };
+    let unreproduced = shrunk.iter().flatten().any(|report| !report.reproduces);
     if args.json {
-        let json = serde_json::json!({ "limit": args.limit, "hunts": hunts });
+        let json = serde_json::json!({ "limit": args.limit, "hunts": hunts, "shrunk": shrunk });
         println!("{json}");
     } else {
         print!("{}", sim::measure::table(&hunts, &args.windows, args.limit));
@@ -477,8 +672,12 @@ fn measure_bugs(args: BugsArgs) -> Result<i32> {
             "{seeds} seeds in {:.1}s on {jobs} threads",
             started.elapsed().as_secs_f64()
         );
+        if let Some(reports) = &shrunk {
+            println!();
+            print!("{}", sim::measure::shrink_table(reports));
+        }
     }
-    Ok(i32::from(missed))
+    Ok(i32::from(missed || unreproduced))
 }
 
 fn print_bugs() {

@@ -6,13 +6,17 @@
 use ledger::bugs::Bug;
 use serde::Serialize;
 use std::{
+    io,
+    path::{Path, PathBuf},
     sync::{Mutex, PoisonError},
     thread,
 };
 
 use crate::{
-    fuzz::scenario_for,
-    run::{RunOptions, run},
+    fuzz::{Flow, run_pool, scenario_for},
+    run::{RunOptions, Verdict, run},
+    scenario,
+    shrink::{self, ShrinkLimits, Size, Target},
 };
 
 /// One hunt: a bug, from one window's first seed.
@@ -98,6 +102,96 @@ pub fn measure(
     let mut done = done.into_inner().unwrap_or_else(PoisonError::into_inner);
     done.sort_by_key(|(index, _)| *index);
     done.into_iter().map(|(_, hunt)| hunt).collect()
+}
+
+/// One bug's first catch, shrunk.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShrinkReport {
+    #[serde(serialize_with = "bug_name")]
+    pub bug: Bug,
+    pub seed: u64,
+    pub checker: &'static str,
+    pub before: Size,
+    pub after: Size,
+    pub runs: u32,
+    pub file: PathBuf,
+    /// Whether `sim run FILE` shows the violation again, read back from
+    /// the file written.
+    pub reproduces: bool,
+}
+
+/// Shrinks each bug's first catch among `hunts` (earliest window first),
+/// `jobs` bugs at a time, writes `<out>/<bug>.min.toml` and runs the file
+/// written to see it reproduce.
+pub fn shrink_catches(
+    hunts: &[Hunt],
+    out: &Path,
+    limits: &ShrinkLimits,
+    jobs: usize,
+    on_report: impl Fn(&ShrinkReport) + Sync,
+) -> io::Result<Vec<ShrinkReport>> {
+    let mut catches: Vec<(Bug, u64, &'static str)> = Vec::new();
+    for hunt in hunts {
+        if let (Some(seeds), Some(checker)) = (hunt.seeds, hunt.checker)
+            && !catches.iter().any(|(bug, _, _)| *bug == hunt.bug)
+        {
+            catches.push((hunt.bug, hunt.window + seeds - 1, checker));
+        }
+    }
+    let reports = run_pool(
+        0..catches.len() as u64,
+        jobs,
+        None,
+        |index| {
+            let (bug, seed, checker) = catches[index as usize];
+            let scenario = scenario_for(seed, Some(bug), None);
+            let shrunk = shrink::shrink(&scenario, &Target::checker(checker), limits);
+            let file = out.join(format!("{}.min.toml", bug.name()));
+            shrink::write(&file, &shrunk, None)?;
+            let reproduces = scenario::load(&file).is_ok_and(|written| {
+                let outcome = run(&written, &RunOptions::default());
+                outcome.verdict == Verdict::Pass && outcome.violated(checker)
+            });
+            let report = ShrinkReport {
+                bug,
+                seed,
+                checker,
+                before: shrunk.before,
+                after: shrunk.after,
+                runs: shrunk.runs,
+                file,
+                reproduces,
+            };
+            on_report(&report);
+            Ok(report)
+        },
+        |_, _: &io::Result<ShrinkReport>| Flow::Continue,
+    );
+    reports.into_iter().map(|(_, report)| report).collect()
+}
+
+/// The shrinking table, one row per bug: sizes before → after.
+pub fn shrink_table(reports: &[ShrinkReport]) -> String {
+    let mut out = format!(
+        "{:<26} {:>5} {:<16} {:>9} {:>11} {:>7} {:>13} {:>5}  reproduces\n",
+        "bug", "seed", "checker", "events", "requests", "nodes", "simulated s", "runs"
+    );
+    for report in reports {
+        let (before, after) = (&report.before, &report.after);
+        out += &format!(
+            "{:<26} {:>5} {:<16} {:>9} {:>11} {:>7} {:>13} {:>5}  {}\n",
+            report.bug.name(),
+            report.seed,
+            report.checker,
+            format!("{} → {}", before.events, after.events),
+            format!("{} → {}", before.requests, after.requests),
+            format!("{} → {}", before.nodes, after.nodes),
+            format!("{:.0} → {:.0}", before.sim_seconds, after.sim_seconds),
+            report.runs,
+            if report.reproduces { "yes" } else { "NO" }
+        );
+    }
+    out
 }
 
 /// The measurements as a table, one row per bug: the checkers that caught

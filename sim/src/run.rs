@@ -17,7 +17,7 @@ use ledger::{
     storage::Disk,
 };
 use madsim::runtime::Runtime;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::{
     collections::BTreeMap,
     panic::AssertUnwindSafe,
@@ -52,7 +52,7 @@ pub struct RunOptions {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     Pass,
@@ -71,6 +71,17 @@ impl Verdict {
             Verdict::SafetyViolation | Verdict::ExpectationUnmet => 1,
             Verdict::LivenessFailure => 3,
             Verdict::SimulationCrash => 4,
+        }
+    }
+
+    /// The verdict as reports name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::SafetyViolation => "safety-violation",
+            Verdict::ExpectationUnmet => "expectation-unmet",
+            Verdict::LivenessFailure => "liveness-failure",
+            Verdict::SimulationCrash => "simulation-crash",
         }
     }
 
@@ -105,6 +116,8 @@ pub struct RunOutcome {
     pub trace_hash: String,
     pub requests: RequestCounts,
     pub faults: BTreeMap<&'static str, u64>,
+    /// Coverage marks reached, by name (see `coverage`).
+    pub marks: BTreeMap<&'static str, u64>,
     pub net: NetStats,
     pub checks: Vec<CheckResult>,
     /// The panic that ended the simulation, if one did.
@@ -547,6 +560,7 @@ fn outcome(
         trace_hash: format!("{:016x}", summary.hash),
         requests: RequestCounts::default(),
         faults: summary.faults,
+        marks: summary.marks,
         net: NetStats::default(),
         checks,
         crash: None,

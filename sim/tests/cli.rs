@@ -3,7 +3,7 @@
 //! plain generated fuzzing.
 
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Command, Output},
 };
 
@@ -112,6 +112,13 @@ fn bad_arguments_are_bad_input() {
         &["run"],
         &["frobnicate"],
         &["run", "--seed", "-3"],
+        &["fuzz", "--seeds", "5.."],
+        &["fuzz", "--shard", "0/2"],
+        &["fuzz", "--shard", "3/2"],
+        &["fuzz", "--jobs", "0"],
+        &["fuzz", "--budget", "soon"],
+        &["fuzz", "merge", "no/such/summary.json"],
+        &["shrink", "no/such/file.toml"],
     ] {
         let output = sim(args);
         assert_eq!(
@@ -203,27 +210,50 @@ fn the_bug_catalogue_lists_every_bug_with_its_checker() {
 }
 
 /// `sim fuzz --bug NAME --seeds 0..N` exits 0: plain generated scenarios
-/// caught the bug with one of its expected checkers within N seeds.
+/// caught the bug with one of its expected checkers within N seeds. The
+/// catch is shrunk, and `sim run` of the shrunk file shows the violation
+/// again (and passes, since its `[expect]` names it).
 fn caught_within(bug: &str, seeds: u64) {
     let range = format!("0..{seeds}");
-    let output = sim(&["fuzz", "--bug", bug, "--seeds", &range, "--out", bug]);
+    let output = sim(&[
+        "fuzz",
+        "--bug",
+        bug,
+        "--seeds",
+        &range,
+        "--out",
+        bug,
+        "--shrink-runs",
+        "60",
+    ]);
     let text = stdout(&output);
     assert_eq!(
         output.status.code(),
         Some(0),
         "{bug} not caught within {seeds} seeds:\n{text}"
     );
+    let caught = text
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("bug        {bug} caught at seed ")))
+        .unwrap_or_else(|| panic!("no catch reported:\n{text}"));
+    let shrunk = format!("{bug}/seed-{caught}.min.toml");
     assert!(
-        text.contains(&format!("bug        {bug} caught at seed")),
+        text.contains(&format!("reproduce: sim run {shrunk}")),
         "{text}"
     );
-    let written = Path::new(&scratch()).join(bug);
-    assert!(
-        std::fs::read_dir(written)
-            .expect("failures written")
-            .count()
-            >= 1
-    );
+    let header = std::fs::read_to_string(scratch().join(&shrunk)).expect("shrunk file written");
+    for line in [
+        "# original: seed ",
+        "# shrunk:   seed ",
+        "# reproduce: sim run ",
+        "[expect]",
+    ] {
+        assert!(header.contains(line), "`{line}` missing from\n{header}");
+    }
+    let again = sim(&["run", &shrunk]);
+    let summary = stdout(&again);
+    assert_eq!(again.status.code(), Some(0), "{summary}");
+    assert!(summary.contains("violation was found"), "{summary}");
 }
 
 #[test]
@@ -358,5 +388,126 @@ fn measuring_bugs_prints_each_bugs_checker_and_seeds() {
 fn fuzzing_correct_code_passes_and_says_so() {
     let output = sim(&["fuzz", "--seeds", "0..20"]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
-    assert!(stdout(&output).contains("seeds      20 run of 20, 20 passed, 0 failed"));
+    let text = stdout(&output);
+    assert!(
+        text.contains("seeds      20 run, 20 passed, 0 failed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("coverage   seeds that reached each mark"),
+        "{text}"
+    );
+}
+
+fn fuzz_json(args: &[&str]) -> serde_json::Value {
+    let output = sim(args);
+    assert!(
+        matches!(output.status.code(), Some(0 | 1 | 3 | 4)),
+        "{args:?}: {}",
+        stderr(&output)
+    );
+    serde_json::from_str(stdout(&output).trim()).expect("one JSON object")
+}
+
+/// (seed, verdict, trace hash) of every seed of a `--json` summary.
+fn verdicts(summary: &serde_json::Value) -> Vec<(u64, String, String)> {
+    summary["seeds"]
+        .as_array()
+        .expect("a seeds list")
+        .iter()
+        .map(|seed| {
+            (
+                seed["seed"].as_u64().expect("seed"),
+                seed["verdict"].as_str().expect("verdict").to_owned(),
+                seed["trace_hash"].as_str().expect("hash").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn two_shards_merged_run_exactly_the_unsharded_seeds_with_the_same_verdicts() {
+    let whole = fuzz_json(&["fuzz", "--seeds", "10..40", "--jobs", "2", "--json"]);
+    for shard in ["1/2", "2/2"] {
+        let part = sim(&[
+            "fuzz", "--seeds", "10..40", "--shard", shard, "--jobs", "1", "--json",
+        ]);
+        let name = format!("shard-{}.json", &shard[..1]);
+        std::fs::write(scratch().join(name), &part.stdout).expect("write shard");
+    }
+    let first = fuzz_json(&["fuzz", "merge", "shard-1.json", "--json"]);
+    let evens: Vec<u64> = verdicts(&first).iter().map(|(seed, ..)| *seed).collect();
+    assert!(
+        evens.iter().all(|seed| seed % 2 == 0) && evens.len() == 15,
+        "{evens:?}"
+    );
+    let merged = fuzz_json(&["fuzz", "merge", "shard-1.json", "shard-2.json", "--json"]);
+    assert_eq!(verdicts(&merged), verdicts(&whole));
+    assert_eq!(merged["coverage"], whole["coverage"]);
+    assert_eq!(merged["faults"], whole["faults"]);
+    let table = sim(&["fuzz", "merge", "shard-1.json", "shard-2.json"]);
+    assert!(
+        stdout(&table).contains("seeds 10..40, shard 1/2 + 2/2"),
+        "{}",
+        stdout(&table)
+    );
+}
+
+#[test]
+fn a_budget_runs_open_ended_seeds_until_it_is_spent() {
+    let summary = fuzz_json(&[
+        "fuzz", "--budget", "1s", "--seeds", "500..", "--kind", "log", "--json",
+    ]);
+    let seeds = verdicts(&summary);
+    assert!(!seeds.is_empty());
+    assert!(
+        seeds
+            .iter()
+            .enumerate()
+            .all(|(i, (seed, ..))| *seed == 500 + i as u64)
+    );
+    assert_eq!(summary["configs"][0]["budget"], "1s");
+}
+
+#[test]
+fn shrinking_a_file_that_passes_is_bad_input() {
+    let path = scenario_file("passing.toml", HEADER);
+    let output = sim(&["shrink", path.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("passing.toml: the scenario does not fail"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn shrink_writes_a_smaller_file_that_fails_the_same_way() {
+    let failing = scratch().join("lost-update.toml");
+    let output = sim(&[
+        "run",
+        "--seed",
+        "3",
+        "--bug",
+        "db-lost-update",
+        "--out",
+        "lost",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    std::fs::copy(scratch().join("lost/seed-3.toml"), &failing).expect("copy");
+    let output = sim(&["shrink", "lost-update.toml", "-o", "lost-update.min.toml"]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));
+    assert!(
+        text.contains("reproduce: sim run lost-update.min.toml"),
+        "{text}"
+    );
+    let shrunk = std::fs::read_to_string(scratch().join("lost-update.min.toml")).expect("written");
+    assert!(shrunk.starts_with("# conservation at "), "{shrunk}");
+    assert!(
+        shrunk.contains("[expect]\nviolation = \"conservation\""),
+        "{shrunk}"
+    );
+    let again = sim(&["run", "lost-update.min.toml"]);
+    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
 }

@@ -29,7 +29,7 @@ use crate::{
     db::{DbClient, DbError, Isolation, Key, Txn},
     log::{EntryKind, LogClient},
     node::NodeEnv,
-    observe::Event,
+    observe::{Event, Mark},
 };
 
 /// Entries projected in one database transaction at most.
@@ -188,6 +188,9 @@ impl Projector {
         match result {
             Ok(moved) => moved,
             Err(error) => {
+                if let DbError::CommitUnknown = error {
+                    self.env.mark(Mark::CommitUnknown);
+                }
                 tracing::debug!(node = %self.env.name, %error, "projection failed; will retry");
                 false
             }

@@ -24,7 +24,7 @@ use crate::{
     bugs::Bug,
     net::{CallError, Incoming, ReplyTo, Request, Rpc},
     node::NodeEnv,
-    observe::{Event, NodeName},
+    observe::{Event, Mark, NodeName},
     storage::Storage,
 };
 
@@ -371,6 +371,9 @@ impl Replica {
                 );
             }
             let entries = request.entries[offset..].to_vec();
+            if first_index <= self.last_index() {
+                self.env.mark(Mark::ConflictingEntriesTruncated);
+            }
             self.log.truncate(first_index as usize - 1);
             self.log.extend(entries.iter().cloned());
             self.write_wal(WalRecord::Entries {
@@ -617,6 +620,9 @@ impl Replica {
     fn step_down(&mut self) {
         if self.role == Role::Leader {
             tracing::debug!(term = self.term, "stepping down");
+            if !self.waiters.is_empty() {
+                self.env.mark(Mark::LeaderChangeDuringAppend);
+            }
             self.env
                 .record(Event::Log(LogEvent::SteppedDown { term: self.term }));
             let leader = None;
@@ -768,6 +774,9 @@ impl Replica {
 
     fn record_applied(&self, index: u64, outcome: Applied) {
         let entry = &self.log[index as usize - 1];
+        if matches!(outcome, Applied::Duplicate { .. }) {
+            self.env.mark(Mark::DuplicateAppend);
+        }
         self.env.record(Event::Log(LogEvent::Applied {
             index,
             term: entry.term,

@@ -1,24 +1,37 @@
-//! Many seeds, one after another: each seed's generated scenario runs on its
-//! own fresh thread; every failure is written to `<out>/seed-N.toml` with the
-//! line that reproduces it.
+//! Many seeds at once: each seed's generated scenario runs on its own fresh
+//! thread, `jobs` at a time; every failure is written to `<out>/seed-N.toml`
+//! with the line that reproduces it, and can then be shrunk.
+
+mod plan;
+mod pool;
+mod summary;
+
+pub use plan::{SeedRange, Shard, count, seeds};
+pub use pool::{Flow, run_pool};
+pub use summary::{FuzzConfig, FuzzSummary, MergeError, SeedResult, Tally};
 
 use ledger::bugs::Bug;
-use serde::Serialize;
 use std::{
     io,
-    ops::Range,
     path::{Path, PathBuf},
+    time::{Duration, Instant},
 };
 
 use crate::{
     run::{RunOptions, RunOutcome, Verdict, run},
-    scenario::{Scenario, WorkloadKind, generate, generate_kind},
+    scenario::{GENERATOR, Scenario, WorkloadKind, generate, generate_kind},
+    shrink::{self, ShrinkLimits, Shrunk, Target},
 };
 
 /// What to fuzz.
 #[derive(Debug, Clone)]
 pub struct FuzzOptions {
-    pub seeds: Range<u64>,
+    pub seeds: SeedRange,
+    pub shard: Shard,
+    /// Hand out no new seed after this much wall time.
+    pub budget: Option<Duration>,
+    /// Simulations run at once.
+    pub jobs: usize,
     /// Hunt this planted bug: enable it in every scenario and stop at the
     /// first seed where one of its expected checkers fires.
     pub bug: Option<Bug>,
@@ -28,48 +41,20 @@ pub struct FuzzOptions {
     pub out: PathBuf,
 }
 
-/// The result of one seed.
-#[derive(Debug, Clone, Serialize)]
-pub struct SeedResult {
-    pub seed: u64,
-    pub verdict: Verdict,
-    pub checker: Option<&'static str>,
-    pub trace_hash: String,
-    pub events: u64,
-    #[serde(rename = "sim_time_us")]
-    pub sim_time_us: u64,
-    pub message: Option<String>,
-    /// The scenario file written for a failure.
-    pub file: Option<PathBuf>,
-}
-
-/// The result of a fuzz run.
-#[derive(Debug, Clone, Serialize)]
-pub struct FuzzSummary {
-    pub seeds: Vec<SeedResult>,
-    pub bug: Option<String>,
-    /// With a bug: the first seed that caught it with an expected checker.
-    pub caught_at: Option<u64>,
-}
-
-impl FuzzSummary {
-    /// The process exit code: with a bug, 0 when it was caught and 1 when
-    /// not; otherwise the most severe verdict's code.
-    pub fn exit_code(&self) -> i32 {
-        if self.bug.is_some() {
-            return if self.caught_at.is_some() { 0 } else { 1 };
+impl FuzzOptions {
+    /// The options as a summary records them.
+    pub fn config(&self) -> FuzzConfig {
+        FuzzConfig {
+            generator: GENERATOR.to_owned(),
+            seeds: self.seeds.to_string(),
+            shard: (self.shard != Shard::ALL).then(|| self.shard.to_string()),
+            budget: self
+                .budget
+                .map(|budget| crate::scenario::Dur(budget).to_string()),
+            jobs: self.jobs,
+            bug: self.bug.map(|bug| bug.name().to_owned()),
+            kind: self.kind.map(|kind| kind.name().to_owned()),
         }
-        self.seeds
-            .iter()
-            .map(|seed| seed.verdict)
-            .max_by_key(|verdict| verdict.severity())
-            .map_or(0, Verdict::exit_code)
-    }
-
-    pub fn failures(&self) -> impl Iterator<Item = &SeedResult> {
-        self.seeds
-            .iter()
-            .filter(|seed| seed.verdict != Verdict::Pass)
     }
 }
 
@@ -89,46 +74,151 @@ pub fn scenario_for(seed: u64, bug: Option<Bug>, kind: Option<WorkloadKind>) -> 
     scenario
 }
 
-/// Runs the seeds in order, calling `on_seed` after each.
+/// Runs the planned seeds on `jobs` threads, calling `on_seed` (on this
+/// thread) as each ends. Hunting a bug, seeds after the first catch are
+/// not kept, so the summary is the same for any number of jobs.
 pub fn fuzz(
     options: &FuzzOptions,
     mut on_seed: impl FnMut(&SeedResult),
 ) -> io::Result<FuzzSummary> {
-    let mut summary = FuzzSummary {
-        seeds: Vec::new(),
-        bug: options.bug.map(|bug| bug.name().to_owned()),
-        caught_at: None,
+    // Wall time bounds the run and is reported; it never enters one.
+    #[allow(clippy::disallowed_methods)]
+    let started = Instant::now();
+    let deadline = options.budget.map(|budget| started + budget);
+    let results = run_pool(
+        seeds(options.seeds, options.shard),
+        options.jobs,
+        deadline,
+        |seed| one_seed(seed, options),
+        |seed, result| {
+            let Ok(result) = result else {
+                return Flow::StopAfter(seed);
+            };
+            on_seed(result);
+            match options.bug {
+                Some(bug) if catches(bug, result).is_some() => Flow::StopAfter(seed),
+                _ => Flow::Continue,
+            }
+        },
+    );
+    let seeds = results
+        .into_iter()
+        .map(|(_, result)| result)
+        .collect::<io::Result<Vec<SeedResult>>>()?;
+    let caught_at = options.bug.and_then(|bug| {
+        seeds
+            .iter()
+            .find(|seed| catches(bug, seed).is_some())
+            .map(|seed| seed.seed)
+    });
+    Ok(FuzzSummary::new(
+        options.config(),
+        started.elapsed().as_secs_f64(),
+        caught_at,
+        seeds,
+    ))
+}
+
+/// The expected checker of `bug` that `result` violated, if any.
+pub fn catches(bug: Bug, result: &SeedResult) -> Option<&'static str> {
+    bug.expected_checkers()
+        .iter()
+        .copied()
+        .find(|checker| result.violated.iter().any(|violated| violated == checker))
+}
+
+fn one_seed(seed: u64, options: &FuzzOptions) -> io::Result<SeedResult> {
+    let scenario = scenario_for(seed, options.bug, options.kind);
+    tracing::info!(seed, "scenario:\n{}", scenario.to_toml());
+    #[allow(clippy::disallowed_methods)]
+    let started = Instant::now();
+    let outcome = run(&scenario, &RunOptions::default());
+    let wall_ms = started.elapsed().as_millis() as u64;
+    let file = match outcome.verdict {
+        Verdict::Pass => None,
+        _ => Some(write_failure(&options.out, &scenario, &outcome)?),
     };
-    for seed in options.seeds.clone() {
-        let scenario = scenario_for(seed, options.bug, options.kind);
-        let outcome = run(&scenario, &RunOptions::default());
-        let file = match outcome.verdict {
-            Verdict::Pass => None,
-            _ => Some(write_failure(&options.out, &scenario, &outcome)?),
+    Ok(seed_result(&outcome, wall_ms, file))
+}
+
+/// What a fuzz summary keeps of a run.
+pub fn seed_result(outcome: &RunOutcome, wall_ms: u64, file: Option<PathBuf>) -> SeedResult {
+    let names = |counts: &std::collections::BTreeMap<&'static str, u64>| {
+        counts
+            .iter()
+            .map(|(name, count)| ((*name).to_owned(), *count))
+            .collect()
+    };
+    SeedResult {
+        seed: outcome.seed,
+        verdict: outcome.verdict,
+        checker: outcome.failed_checker().map(str::to_owned),
+        violated: outcome
+            .checks
+            .iter()
+            .filter(|check| !check.passed())
+            .map(|check| check.checker.to_owned())
+            .collect(),
+        trace_hash: outcome.trace_hash.clone(),
+        events: outcome.events,
+        sim_time_us: outcome.sim_time.as_micros() as u64,
+        wall_ms,
+        message: outcome.first_failure(),
+        file,
+        shrunk: None,
+        faults: names(&outcome.faults),
+        marks: names(&outcome.marks),
+    }
+}
+
+/// The failures worth shrinking: hunting a bug, the seed that caught it;
+/// otherwise the first failure of each checker and exit kind, at most
+/// `most` of them.
+pub fn to_shrink(summary: &FuzzSummary, bug: Option<Bug>, most: usize) -> Vec<(u64, Target)> {
+    if let Some(bug) = bug {
+        return summary
+            .seeds
+            .iter()
+            .filter_map(|seed| Some((seed.seed, Target::checker(catches(bug, seed)?))))
+            .take(1)
+            .collect();
+    }
+    let mut seen = Vec::new();
+    let mut picked = Vec::new();
+    for failure in summary.failures() {
+        let Some(target) = Target::of_result(failure) else {
+            continue;
         };
-        let result = SeedResult {
-            seed,
-            verdict: outcome.verdict,
-            checker: outcome.failed_checker(),
-            trace_hash: outcome.trace_hash.clone(),
-            events: outcome.events,
-            sim_time_us: outcome.sim_time.as_micros() as u64,
-            message: outcome.first_failure(),
-            file,
-        };
-        on_seed(&result);
-        summary.seeds.push(result);
-        if let Some(bug) = options.bug
-            && bug
-                .expected_checkers()
-                .iter()
-                .any(|checker| outcome.violated(checker))
-        {
-            summary.caught_at = Some(seed);
-            break;
+        if picked.len() < most && !seen.contains(&target) {
+            seen.push(target.clone());
+            picked.push((failure.seed, target));
         }
     }
-    Ok(summary)
+    picked
+}
+
+/// Shrinks the chosen failures of a fuzz run and writes each next to its
+/// full file as `seed-N.min.toml`; `on_shrunk` hears of each.
+pub fn shrink_failures(
+    summary: &mut FuzzSummary,
+    options: &FuzzOptions,
+    limits: &ShrinkLimits,
+    most: usize,
+    mut on_shrunk: impl FnMut(u64, &Shrunk, &Path),
+) -> io::Result<()> {
+    for (seed, target) in to_shrink(summary, options.bug, most) {
+        let scenario = scenario_for(seed, options.bug, options.kind);
+        let Some(result) = summary.seeds.iter_mut().find(|result| result.seed == seed) else {
+            continue;
+        };
+        let original = result.file.clone();
+        let shrunk = shrink::shrink(&scenario, &target, limits);
+        let path = options.out.join(format!("seed-{seed}.min.toml"));
+        shrink::write(&path, &shrunk, original.as_deref())?;
+        result.shrunk = Some(path.clone());
+        on_shrunk(seed, &shrunk, &path);
+    }
+    Ok(())
 }
 
 /// Writes a failing scenario as a file that reproduces it, with a header

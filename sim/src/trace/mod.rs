@@ -6,8 +6,9 @@ mod hash;
 
 use ledger::{
     chain::{ChainEvent, ChainState},
+    ledger::LedgerEvent,
     log::DurableLog,
-    observe::{Event, NodeName, Observer},
+    observe::{Event, Mark, NodeName, Observer},
 };
 use serde::Serialize;
 use std::{
@@ -17,7 +18,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{check::Online, world::ClusterView};
+use crate::{check::Online, coverage::HarnessMark, world::ClusterView};
 pub use hash::Fnv1a;
 
 /// An event the harness records: a fault it injected, or what a client saw.
@@ -144,6 +145,13 @@ struct Line<'a, E: Serialize> {
     event: &'a E,
 }
 
+/// A coverage mark as a trace line.
+#[derive(Serialize)]
+#[serde(tag = "event", rename = "mark")]
+struct MarkLine {
+    mark: &'static str,
+}
+
 /// The trace of one run; the observer every node records into.
 pub struct Trace {
     state: Mutex<TraceState>,
@@ -159,6 +167,8 @@ struct TraceState {
     online: Online,
     view: ClusterView,
     faults: BTreeMap<&'static str, u64>,
+    /// How often each coverage mark was reached.
+    marks: BTreeMap<&'static str, u64>,
 }
 
 /// What a finished trace hands to the report.
@@ -170,6 +180,8 @@ pub struct TraceSummary {
     pub online: Online,
     /// Faults injected, by kind.
     pub faults: BTreeMap<&'static str, u64>,
+    /// Coverage marks reached, by name.
+    pub marks: BTreeMap<&'static str, u64>,
 }
 
 impl Trace {
@@ -184,6 +196,7 @@ impl Trace {
                 online: Online::new(replicas),
                 view: ClusterView::default(),
                 faults: BTreeMap::new(),
+                marks: BTreeMap::new(),
             }),
         })
     }
@@ -198,6 +211,12 @@ impl Trace {
         state.view.observe_harness(&event);
         state.online.observe_harness(&event);
         state.fold(now, node, &event);
+    }
+
+    /// Notes that the harness saw a situation worth reaching.
+    pub fn harness_mark(&self, mark: HarnessMark) {
+        let now = now();
+        self.lock().mark(now, "nemesis", mark.name());
     }
 
     /// Lets the chain-safety checker watch `chain`, and the ledger-chain
@@ -247,6 +266,7 @@ impl Trace {
             lines: state.lines.take(),
             online,
             faults: std::mem::take(&mut state.faults),
+            marks: std::mem::take(&mut state.marks),
         }
     }
 
@@ -268,6 +288,17 @@ impl TraceState {
         self.hasher.write_u64(now.as_nanos() as u64);
         node.hash(&mut self.hasher);
         event.hash(&mut self.hasher);
+        self.line(now, node, event);
+    }
+
+    /// Counts a coverage mark and keeps it as a trace line, without
+    /// hashing it: marks are bookkeeping, not behaviour.
+    fn mark(&mut self, now: Duration, node: &str, mark: &'static str) {
+        *self.marks.entry(mark).or_default() += 1;
+        self.line(now, node, &MarkLine { mark });
+    }
+
+    fn line<E: Serialize>(&mut self, now: Duration, node: &str, event: &E) {
         if let Some(lines) = &mut self.lines {
             let line = Line {
                 t_us: now.as_micros() as u64,
@@ -280,6 +311,11 @@ impl TraceState {
 }
 
 impl Observer for Trace {
+    fn mark(&self, node: &NodeName, mark: Mark) {
+        let now = now();
+        self.lock().mark(now, node.as_str(), mark.name());
+    }
+
     fn record(&self, node: &NodeName, event: Event) {
         let now = now();
         let mut state = self.lock();
@@ -290,6 +326,17 @@ impl Observer for Trace {
                 *state.faults.entry("chain-forgot").or_default() += u64::from(*transactions)
             }
             _ => {}
+        }
+        if let Event::Ledger(LedgerEvent::Claimed { from, .. }) = &event
+            && from
+                .split_once('#')
+                .is_some_and(|(holder, _)| holder != node.as_str() && state.view.paused(holder))
+        {
+            state.mark(
+                now,
+                node.as_str(),
+                HarnessMark::LeaseTakenFromPausedReplica.name(),
+            );
         }
         state.online.observe(now, node, &event);
         state.view.observe(node, &event);

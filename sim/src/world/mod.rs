@@ -39,6 +39,7 @@ use std::{
 };
 
 use crate::{
+    coverage::HarnessMark,
     scenario::{LOG_LEADER, Scenario, WorkloadKind},
     topology::Topology,
     trace::{HarnessEvent, Trace},
@@ -561,10 +562,20 @@ impl World {
         let Some(chain) = &self.chain else {
             return false;
         };
-        let reorg = {
+        let (reorg, over_head_transactions) = {
             let mut chain = chain.lock().unwrap_or_else(PoisonError::into_inner);
-            self.with_rng(|rng| chain.reorg(depth as usize, drop, rng))
+            let head_has_transactions = chain
+                .blocks()
+                .last()
+                .is_some_and(|head| !head.transactions.is_empty());
+            let reorg = self.with_rng(|rng| chain.reorg(depth as usize, drop, rng));
+            let over = head_has_transactions && !reorg.replaced.is_empty();
+            (reorg, over)
         };
+        if over_head_transactions {
+            self.trace
+                .harness_mark(HarnessMark::ReorgOverTransactionAtDepth1);
+        }
         tracing::info!(depth, dropped = reorg.dropped.len(), "chain reorg");
         self.trace.harness(
             NEMESIS,

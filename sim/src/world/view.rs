@@ -28,6 +28,8 @@ pub struct ClusterView {
     /// Ledger replicas whose last read of the outbox did not reach the
     /// database, in their current life.
     cut_off_from_db: BTreeSet<NodeName>,
+    /// Nodes the nemesis has paused and not resumed.
+    paused: BTreeSet<NodeName>,
 }
 
 #[derive(Debug)]
@@ -91,8 +93,18 @@ impl ClusterView {
     /// Learns of crashes from the harness: a crashed node leads nothing and
     /// its progress is unknown until it boots again.
     pub fn observe_harness(&mut self, event: &HarnessEvent) {
+        match event {
+            HarnessEvent::Pause { node } => {
+                self.paused.insert(NodeName::new(node));
+            }
+            HarnessEvent::Resume { node } => {
+                self.paused.remove(&NodeName::new(node));
+            }
+            _ => {}
+        }
         if let HarnessEvent::Crash { node } = event {
             let node = NodeName::new(node);
+            self.paused.remove(&node);
             self.forget_leader(&node);
             self.lives.remove(&node);
             self.cut_off_from_db.remove(&node);
@@ -100,6 +112,11 @@ impl ClusterView {
                 *applied = None;
             }
         }
+    }
+
+    /// Whether the nemesis holds `node` paused.
+    pub fn paused(&self, node: &str) -> bool {
+        self.paused.contains(&NodeName::new(node))
     }
 
     /// The leader of the highest term seen, and that term.

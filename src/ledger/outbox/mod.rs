@@ -38,9 +38,9 @@ use super::{
 use crate::{
     bugs::Bug,
     chain::{ChainClient, ChainError, SubmitError, Transaction, TxHash},
-    db::{DbClient, DbError, Isolation, Key, ScanRange},
+    db::{DbClient, DbError, Isolation, Key, ScanRange, TxnError},
     node::NodeEnv,
-    observe::Event,
+    observe::{Event, Mark},
 };
 use writes::{Writes, write_row};
 
@@ -127,9 +127,22 @@ impl Worker {
                     Err(error) => Err(error),
                 };
                 if let Err(error) = outcome {
+                    self.mark_failure(&error);
                     tracing::debug!(node = %self.env.name, %error, "payout step failed; will retry");
                 }
             }
+        }
+    }
+
+    /// Marks the failures worth reaching: an unknown commit, and a fenced
+    /// write that found its row changed.
+    fn mark_failure(&self, error: &StepError) {
+        match error {
+            StepError::Db(DbError::CommitUnknown) => self.env.mark(Mark::CommitUnknown),
+            StepError::Db(DbError::Failed(TxnError::VersionMismatch { .. })) => {
+                self.env.mark(Mark::FencedWriteRejected);
+            }
+            _ => {}
         }
     }
 
@@ -207,6 +220,9 @@ impl Worker {
             return Err(DbError::Protocol("a claim wrote nothing".to_owned()).into());
         };
         if let Some(from) = took_over {
+            if !from.starts_with(&format!("{}#", self.me.name)) {
+                self.env.mark(Mark::LeaseTakenOver);
+            }
             self.env.record(Event::Ledger(LedgerEvent::Claimed {
                 transfer: claimed.transfer.0,
                 from,
@@ -277,6 +293,9 @@ impl Worker {
             self.submitted.remove(&tx.hash());
             return self.sign_anew(key, version, row).await;
         }
+        if self.submitted.contains_key(&tx.hash()) {
+            self.env.mark(Mark::Resubmitted);
+        }
         self.submit(row.transfer, tx).await;
         Ok(())
     }
@@ -287,6 +306,9 @@ impl Worker {
         self.submitted.insert(tx.hash(), self.env.clock.mono_now());
         let verdict = self.chain.submit(tx.clone()).await;
         self.env.crash_point("outbox.after-submit").await;
+        if let Err(ChainError::Rejected(SubmitError::NonceTooLow { .. })) = verdict {
+            self.env.mark(Mark::NonceTooLow);
+        }
         match verdict {
             Ok(_) | Err(ChainError::Timeout) => {}
             // The nonce is used: by this very transaction (the chain

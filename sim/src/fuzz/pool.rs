@@ -1,0 +1,133 @@
+//! Runs seeds on a pool of worker threads. Each seed's simulation still
+//! gets a fresh thread of its own (see `run`), so a seed's outcome does not
+//! depend on the pool: only the order in which results arrive does, and
+//! they are put back in seed order at the end.
+
+use std::{
+    sync::{Mutex, PoisonError, mpsc},
+    thread,
+    time::Instant,
+};
+
+/// What the pool does after a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Hand out no seed above this one; results above it are discarded, so
+    /// the outcome is the same for any number of workers.
+    StopAfter(u64),
+}
+
+struct Dispatch<I> {
+    seeds: I,
+    stop_after: Option<u64>,
+}
+
+/// Runs `work` on each seed of `seeds` (increasing) on `jobs` threads,
+/// handing out no new seed once `deadline` has passed. `on_done` hears of
+/// each result, on the calling thread, as it arrives. Returns the results
+/// in seed order.
+pub fn run_pool<T: Send>(
+    seeds: impl Iterator<Item = u64> + Send,
+    jobs: usize,
+    deadline: Option<Instant>,
+    work: impl Fn(u64) -> T + Sync,
+    mut on_done: impl FnMut(u64, &T) -> Flow,
+) -> Vec<(u64, T)> {
+    let dispatch = Mutex::new(Dispatch {
+        seeds,
+        stop_after: None,
+    });
+    let next = || {
+        // Wall time, read between simulations, never inside one.
+        #[allow(clippy::disallowed_methods)]
+        let late = deadline.is_some_and(|deadline| Instant::now() >= deadline);
+        if late {
+            return None;
+        }
+        let mut dispatch = dispatch.lock().unwrap_or_else(PoisonError::into_inner);
+        let seed = dispatch.seeds.next()?;
+        match dispatch.stop_after {
+            Some(last) if seed > last => None,
+            _ => Some(seed),
+        }
+    };
+    let mut results = Vec::new();
+    thread::scope(|scope| {
+        let (sender, receiver) = mpsc::channel();
+        for _ in 0..jobs.max(1) {
+            let sender = sender.clone();
+            let (next, work) = (&next, &work);
+            // The fuzz driver's workers run outside every simulation.
+            #[allow(clippy::disallowed_methods)]
+            thread::Builder::new()
+                .name("fuzz-worker".to_owned())
+                .spawn_scoped(scope, move || {
+                    while let Some(seed) = next() {
+                        if sender.send((seed, work(seed))).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .expect("spawn a fuzz worker");
+        }
+        drop(sender);
+        for (seed, result) in receiver {
+            if let Flow::StopAfter(last) = on_done(seed, &result) {
+                let mut dispatch = dispatch.lock().unwrap_or_else(PoisonError::into_inner);
+                dispatch.stop_after = Some(dispatch.stop_after.map_or(last, |old| old.min(last)));
+            }
+            results.push((seed, result));
+        }
+    });
+    let stop_after = dispatch
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+        .stop_after;
+    results.retain(|(seed, _)| stop_after.is_none_or(|last| *seed <= last));
+    results.sort_by_key(|(seed, _)| *seed);
+    results
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_come_back_in_seed_order_for_any_number_of_workers() {
+        for jobs in [1, 2, 5] {
+            let results = run_pool(0..40, jobs, None, |seed| seed * seed, |_, _| Flow::Continue);
+            let expected: Vec<(u64, u64)> = (0..40).map(|seed| (seed, seed * seed)).collect();
+            assert_eq!(results, expected, "{jobs} jobs");
+        }
+    }
+
+    #[test]
+    fn a_stop_keeps_exactly_the_seeds_up_to_the_first_stopping_one() {
+        for jobs in [1, 3] {
+            let results = run_pool(
+                0..100,
+                jobs,
+                None,
+                |seed| seed,
+                |seed, _| {
+                    if seed % 7 == 6 {
+                        Flow::StopAfter(seed)
+                    } else {
+                        Flow::Continue
+                    }
+                },
+            );
+            let seeds: Vec<u64> = results.iter().map(|(seed, _)| *seed).collect();
+            assert_eq!(seeds, (0..=6).collect::<Vec<_>>(), "{jobs} jobs");
+        }
+    }
+
+    #[test]
+    fn a_passed_deadline_hands_out_nothing() {
+        #[allow(clippy::disallowed_methods)]
+        let now = Instant::now();
+        let results = run_pool(0.., 2, Some(now), |seed| seed, |_, _| Flow::Continue);
+        assert!(results.is_empty());
+    }
+}

@@ -1,0 +1,433 @@
+//! What a fuzz run found: every seed's verdict, tallies of the faults and
+//! coverage marks its seeds reached, and the final table. Shards' summaries
+//! merge into one.
+
+use serde::{Deserialize, Serialize};
+use std::{collections::BTreeMap, fmt::Write, path::PathBuf};
+use thiserror::Error;
+
+use crate::{coverage, run::Verdict};
+
+/// The result of one seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedResult {
+    pub seed: u64,
+    pub verdict: Verdict,
+    /// The first checker that reported a violation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checker: Option<String>,
+    /// Every checker that reported a violation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub violated: Vec<String>,
+    pub trace_hash: String,
+    pub events: u64,
+    pub sim_time_us: u64,
+    /// Wall time of the run: the one figure that differs between runs.
+    pub wall_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The scenario file written for a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// The shrunk scenario file, once the failure was shrunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shrunk: Option<PathBuf>,
+    /// Faults injected, by kind (tallied into the summary).
+    #[serde(skip)]
+    pub faults: BTreeMap<String, u64>,
+    /// Coverage marks reached, by name (tallied into the summary).
+    #[serde(skip)]
+    pub marks: BTreeMap<String, u64>,
+}
+
+/// How many seeds reached something, and how often in all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub seeds: u64,
+    pub count: u64,
+}
+
+/// What was asked of a fuzz run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FuzzConfig {
+    /// The generator version every seed's scenario came from.
+    pub generator: String,
+    pub seeds: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<String>,
+    pub jobs: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bug: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// The result of a fuzz run, or of several shards merged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FuzzSummary {
+    /// One per shard merged in.
+    pub configs: Vec<FuzzConfig>,
+    /// Wall time of the longest shard.
+    pub wall_seconds: f64,
+    /// With a bug: the first seed that caught it with an expected checker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caught_at: Option<u64>,
+    /// Faults injected, by kind.
+    pub faults: BTreeMap<String, Tally>,
+    /// Every coverage mark of the catalogue, reached or not.
+    pub coverage: BTreeMap<String, Tally>,
+    pub seeds: Vec<SeedResult>,
+}
+
+/// Summaries that cannot be merged.
+#[derive(Debug, Error)]
+pub enum MergeError {
+    #[error("nothing to merge")]
+    Empty,
+    #[error(
+        "the summaries come from different generators ({0} and {1}): their seeds are different scenarios"
+    )]
+    Generators(String, String),
+    #[error("seed {0} appears in more than one summary")]
+    Overlap(u64),
+}
+
+impl FuzzSummary {
+    /// A summary of `seeds`, tallying their faults and marks.
+    pub fn new(
+        config: FuzzConfig,
+        wall_seconds: f64,
+        caught_at: Option<u64>,
+        seeds: Vec<SeedResult>,
+    ) -> FuzzSummary {
+        let mut coverage: BTreeMap<String, Tally> = coverage::catalogue()
+            .into_iter()
+            .map(|mark| (mark.to_owned(), Tally::default()))
+            .collect();
+        let mut faults: BTreeMap<String, Tally> = BTreeMap::new();
+        for seed in &seeds {
+            tally(&mut faults, &seed.faults);
+            tally(&mut coverage, &seed.marks);
+        }
+        FuzzSummary {
+            configs: vec![config],
+            wall_seconds,
+            caught_at,
+            faults,
+            coverage,
+            seeds,
+        }
+    }
+
+    /// Merges shards' summaries into one.
+    pub fn merge(parts: Vec<FuzzSummary>) -> Result<FuzzSummary, MergeError> {
+        let mut parts = parts.into_iter();
+        let mut merged = parts.next().ok_or(MergeError::Empty)?;
+        for part in parts {
+            let (ours, theirs) = (&merged.configs[0].generator, &part.configs[0].generator);
+            if ours != theirs {
+                return Err(MergeError::Generators(ours.clone(), theirs.clone()));
+            }
+            merged.configs.extend(part.configs);
+            merged.wall_seconds = merged.wall_seconds.max(part.wall_seconds);
+            merged.caught_at = match (merged.caught_at, part.caught_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            for (name, tally) in part.faults {
+                add(merged.faults.entry(name).or_default(), tally);
+            }
+            for (name, tally) in part.coverage {
+                add(merged.coverage.entry(name).or_default(), tally);
+            }
+            merged.seeds.extend(part.seeds);
+        }
+        merged.seeds.sort_by_key(|seed| seed.seed);
+        if let Some(pair) = merged
+            .seeds
+            .windows(2)
+            .find(|pair| pair[0].seed == pair[1].seed)
+        {
+            return Err(MergeError::Overlap(pair[0].seed));
+        }
+        Ok(merged)
+    }
+
+    pub fn failures(&self) -> impl Iterator<Item = &SeedResult> {
+        self.seeds
+            .iter()
+            .filter(|seed| seed.verdict != Verdict::Pass)
+    }
+
+    /// The process exit code: hunting a bug, 0 when it was caught and 1
+    /// when not; otherwise the most severe verdict's code.
+    pub fn exit_code(&self) -> i32 {
+        if self.configs.iter().any(|config| config.bug.is_some()) {
+            return if self.caught_at.is_some() { 0 } else { 1 };
+        }
+        self.seeds
+            .iter()
+            .map(|seed| seed.verdict)
+            .max_by_key(|verdict| verdict.severity())
+            .map_or(0, Verdict::exit_code)
+    }
+
+    /// The final table, for people.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let config = &self.configs[0];
+        let shards: Vec<&str> = self
+            .configs
+            .iter()
+            .filter_map(|config| config.shard.as_deref())
+            .collect();
+        let mut what = format!("seeds {}", config.seeds);
+        if !shards.is_empty() {
+            what += &format!(", shard {}", shards.join(" + "));
+        }
+        if let Some(budget) = &config.budget {
+            what += &format!(", budget {budget}");
+        }
+        if let Some(kind) = &config.kind {
+            what += &format!(", kind {kind}");
+        }
+        let jobs: Vec<String> = self.configs.iter().map(|c| c.jobs.to_string()).collect();
+        let _ = writeln!(
+            out,
+            "fuzz       {what}; generator {}, {} jobs",
+            config.generator,
+            jobs.join(" + ")
+        );
+        let run = self.seeds.len() as u64;
+        let failed = self.failures().count() as u64;
+        let rate = if self.wall_seconds > 0.0 {
+            run as f64 / self.wall_seconds
+        } else {
+            0.0
+        };
+        let _ = writeln!(
+            out,
+            "seeds      {run} run, {} passed, {failed} failed ({rate:.1} seeds/s over {:.1}s)",
+            run - failed,
+            self.wall_seconds
+        );
+        self.write_failures(&mut out);
+        if let Some(bug) = &config.bug {
+            let _ = match self.caught_at {
+                Some(seed) => writeln!(out, "bug        {bug} caught at seed {seed}"),
+                None => writeln!(out, "bug        {bug} NOT caught in {run} seeds"),
+            };
+        }
+        let faults: Vec<String> = self
+            .faults
+            .iter()
+            .map(|(kind, tally)| format!("{kind} {}", tally.seeds))
+            .collect();
+        if faults.is_empty() {
+            let _ = writeln!(out, "faults     none injected");
+        } else {
+            let _ = writeln!(out, "faults     seeds that saw each kind:");
+            out += &wrapped(&faults, "             ");
+        }
+        let _ = writeln!(out, "coverage   seeds that reached each mark:");
+        for (mark, tally) in &self.coverage {
+            let _ = match tally.seeds {
+                0 => writeln!(out, "  {mark:<36} never reached"),
+                seeds => writeln!(out, "  {mark:<36} {seeds} seeds, {} times", tally.count),
+            };
+        }
+        if let Some(slowest) = self
+            .seeds
+            .iter()
+            .max_by_key(|seed| (seed.wall_ms, seed.seed))
+        {
+            let _ = writeln!(
+                out,
+                "slowest    seed {}: {:.2}s wall, {:.1}s simulated",
+                slowest.seed,
+                slowest.wall_ms as f64 / 1000.0,
+                slowest.sim_time_us as f64 / 1e6
+            );
+        }
+        out
+    }
+
+    /// Failures grouped by checker and exit kind, with their first seeds.
+    fn write_failures(&self, out: &mut String) {
+        let mut groups: BTreeMap<(String, &'static str, i32), Vec<u64>> = BTreeMap::new();
+        for failure in self.failures() {
+            let checker = failure.checker.clone().unwrap_or_else(|| "-".to_owned());
+            let kind = failure.verdict.name();
+            groups
+                .entry((checker, kind, failure.verdict.exit_code()))
+                .or_default()
+                .push(failure.seed);
+        }
+        for ((checker, kind, code), seeds) in groups {
+            let mut shown: Vec<String> = seeds.iter().take(5).map(u64::to_string).collect();
+            if seeds.len() > 5 {
+                shown.push("...".to_owned());
+            }
+            let _ = writeln!(
+                out,
+                "  {checker:<22} {kind} (exit {code}): {} (seeds {})",
+                seeds.len(),
+                shown.join(", ")
+            );
+        }
+    }
+}
+
+/// Items joined by commas, wrapped at 80 columns after `indent`.
+fn wrapped(items: &[String], indent: &str) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for (index, item) in items.iter().enumerate() {
+        let item = if index + 1 < items.len() {
+            format!("{item}, ")
+        } else {
+            item.clone()
+        };
+        if !line.is_empty() && indent.len() + line.len() + item.len() > 80 {
+            out += &format!("{indent}{}\n", line.trim_end());
+            line.clear();
+        }
+        line += &item;
+    }
+    if !line.is_empty() {
+        out += &format!("{indent}{line}\n");
+    }
+    out
+}
+
+fn tally(tallies: &mut BTreeMap<String, Tally>, counts: &BTreeMap<String, u64>) {
+    for (name, count) in counts {
+        add(
+            tallies.entry(name.clone()).or_default(),
+            Tally {
+                seeds: 1,
+                count: *count,
+            },
+        );
+    }
+}
+
+fn add(into: &mut Tally, tally: Tally) {
+    into.seeds += tally.seeds;
+    into.count += tally.count;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(shard: Option<&str>) -> FuzzConfig {
+        FuzzConfig {
+            generator: "v5".to_owned(),
+            seeds: "0..4".to_owned(),
+            shard: shard.map(str::to_owned),
+            budget: None,
+            jobs: 2,
+            bug: None,
+            kind: None,
+        }
+    }
+
+    fn seed(seed: u64, verdict: Verdict, checker: Option<&str>, wall_ms: u64) -> SeedResult {
+        SeedResult {
+            seed,
+            verdict,
+            checker: checker.map(str::to_owned),
+            violated: checker.into_iter().map(str::to_owned).collect(),
+            trace_hash: format!("{seed:016x}"),
+            events: 1000 + seed,
+            sim_time_us: 30_000_000 + seed,
+            wall_ms,
+            message: checker.map(|checker| format!("{checker} at 1.000s: broken")),
+            file: checker.map(|_| PathBuf::from(format!("out/seed-{seed}.toml"))),
+            shrunk: None,
+            faults: [("crash".to_owned(), seed + 1)].into_iter().collect(),
+            marks: seed
+                .is_multiple_of(2)
+                .then(|| ("lease-taken-over".to_owned(), 3))
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    fn shards() -> (FuzzSummary, FuzzSummary) {
+        let first = FuzzSummary::new(
+            config(Some("1/2")),
+            2.0,
+            None,
+            vec![
+                seed(0, Verdict::Pass, None, 120),
+                seed(2, Verdict::SafetyViolation, Some("exactly-once"), 340),
+            ],
+        );
+        let second = FuzzSummary::new(
+            config(Some("2/2")),
+            2.5,
+            None,
+            vec![
+                seed(1, Verdict::LivenessFailure, Some("liveness"), 900),
+                seed(3, Verdict::Pass, None, 80),
+            ],
+        );
+        (first, second)
+    }
+
+    #[test]
+    fn merged_shards_read_like_one_run() {
+        let (first, second) = shards();
+        let merged = FuzzSummary::merge(vec![first, second]).unwrap();
+        let seeds: Vec<u64> = merged.seeds.iter().map(|seed| seed.seed).collect();
+        assert_eq!(seeds, vec![0, 1, 2, 3]);
+        assert_eq!(
+            merged.faults["crash"],
+            Tally {
+                seeds: 4,
+                count: 10
+            }
+        );
+        assert_eq!(
+            merged.coverage["lease-taken-over"],
+            Tally { seeds: 2, count: 6 }
+        );
+        assert_eq!(
+            merged.exit_code(),
+            1,
+            "a safety violation outranks liveness"
+        );
+        insta::assert_snapshot!(merged.table());
+    }
+
+    #[test]
+    fn merging_refuses_overlaps_and_other_generators() {
+        let (first, _) = shards();
+        let error = FuzzSummary::merge(vec![first.clone(), first.clone()]).unwrap_err();
+        assert_eq!(error.to_string(), "seed 0 appears in more than one summary");
+        let mut other = first.clone();
+        other.configs[0].generator = "v4".to_owned();
+        other.seeds.clear();
+        let error = FuzzSummary::merge(vec![first, other]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("different generators (v5 and v4)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_json_form_round_trips() {
+        let (first, _) = shards();
+        let text = serde_json::to_string(&first).unwrap();
+        let back: FuzzSummary = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.seeds.len(), 2);
+        assert_eq!(back.coverage, first.coverage);
+        assert_eq!(back.seeds[1].checker.as_deref(), Some("exactly-once"));
+    }
+}

@@ -1,0 +1,241 @@
+//! Smaller versions of a scenario, biggest cuts first: the shrinker tries
+//! them in order and keeps the first that still fails the same way. Every
+//! candidate keeps the seed; one that the scenario rules reject is never
+//! offered.
+
+use std::time::Duration;
+
+use crate::{
+    scenario::{Dur, EventSpec, LOG_LEADER, Scenario, validate},
+    topology::Topology,
+};
+
+/// One way of making a scenario smaller.
+pub type Pass = fn(&Scenario) -> Vec<Scenario>;
+
+/// The passes, in the order they are tried.
+pub const PASSES: [(&str, Pass); 5] = [
+    ("events", fewer_events),
+    ("duration", shorter_duration),
+    ("workload", smaller_workload),
+    ("cluster", smaller_cluster),
+    ("faults", milder_faults),
+];
+
+/// Valid candidates only, and none equal to `scenario`.
+pub fn valid(scenario: &Scenario, candidates: Vec<Scenario>) -> Vec<Scenario> {
+    let mut kept: Vec<Scenario> = Vec::new();
+    for candidate in candidates {
+        if candidate != *scenario && validate(&candidate).is_ok() && !kept.contains(&candidate) {
+            kept.push(candidate);
+        }
+    }
+    kept
+}
+
+/// Removes runs of events: all of them, then halves, quarters ... single
+/// events (delta debugging's complement step).
+fn fewer_events(scenario: &Scenario) -> Vec<Scenario> {
+    let count = scenario.events.len();
+    let mut candidates = Vec::new();
+    let mut chunk = count;
+    while chunk >= 1 {
+        for start in (0..count).step_by(chunk) {
+            let mut candidate = scenario.clone();
+            candidate.events.drain(start..(start + chunk).min(count));
+            candidates.push(candidate);
+        }
+        if chunk == 1 {
+            break;
+        }
+        chunk = chunk.div_ceil(2);
+    }
+    candidates
+}
+
+/// A quarter, half or three quarters of the fault phase, without the
+/// events that no longer fit in it.
+fn shorter_duration(scenario: &Scenario) -> Vec<Scenario> {
+    let millis = scenario.duration().as_millis() as u64;
+    [millis / 4, millis / 2, millis * 3 / 4]
+        .into_iter()
+        .filter(|shorter| *shorter >= 1000 && *shorter < millis)
+        .map(|shorter| {
+            let mut candidate = scenario.clone();
+            let end = Duration::from_millis(shorter);
+            candidate.duration = Dur(end);
+            candidate.events.retain(|event| event.at.0 < end);
+            candidate
+        })
+        .collect()
+}
+
+/// Fewer requests and clients; no malformed requests.
+fn smaller_workload(scenario: &Scenario) -> Vec<Scenario> {
+    let mut candidates = Vec::new();
+    for requests in fewer(scenario.workload.requests) {
+        let mut candidate = scenario.clone();
+        candidate.workload.requests = requests;
+        candidates.push(candidate);
+    }
+    for clients in fewer(scenario.cluster.clients) {
+        let mut candidate = scenario.clone();
+        candidate.cluster.clients = clients;
+        candidates.push(pruned(candidate));
+    }
+    if scenario.workload.invalid_fraction > 0.0 {
+        let mut candidate = scenario.clone();
+        candidate.workload.invalid_fraction = 0.0;
+        candidates.push(candidate);
+    }
+    candidates
+}
+
+/// Fewer ledger replicas, RPC nodes and log replicas; events naming nodes
+/// that are gone go with them.
+fn smaller_cluster(scenario: &Scenario) -> Vec<Scenario> {
+    let cluster = &scenario.cluster;
+    let mut candidates = Vec::new();
+    for replicas in fewer(cluster.ledger_replicas) {
+        let mut candidate = scenario.clone();
+        candidate.cluster.ledger_replicas = replicas;
+        candidates.push(pruned(candidate));
+    }
+    for nodes in fewer(cluster.chain_rpc_nodes) {
+        let mut candidate = scenario.clone();
+        candidate.cluster.chain_rpc_nodes = nodes;
+        candidates.push(pruned(candidate));
+    }
+    for replicas in [1, 3, 5].into_iter().filter(|n| *n < cluster.log_replicas) {
+        let mut candidate = scenario.clone();
+        candidate.cluster.log_replicas = replicas;
+        candidates.push(pruned(candidate));
+    }
+    candidates
+}
+
+/// Each fault rate turned off, then halved.
+fn milder_faults(scenario: &Scenario) -> Vec<Scenario> {
+    let Ok(toml::Value::Table(faults)) = toml::Value::try_from(&scenario.faults) else {
+        return Vec::new();
+    };
+    let with = |key: &str, value: Option<toml::Value>| {
+        let mut table = faults.clone();
+        match value {
+            Some(value) => table.insert(key.to_owned(), value),
+            None => table.remove(key),
+        };
+        let mut candidate = scenario.clone();
+        candidate.faults = toml::Value::Table(table).try_into().ok()?;
+        Some(candidate)
+    };
+    let mut candidates = Vec::new();
+    for (key, value) in &faults {
+        let on = match value {
+            toml::Value::Float(rate) => *rate > 0.0,
+            toml::Value::Integer(amount) => *amount > 0,
+            _ => true,
+        };
+        if on {
+            candidates.extend(with(key, None));
+        }
+        if let toml::Value::Float(rate) = value
+            && *rate >= 0.002
+        {
+            let halved = (rate * 500.0).round() / 1000.0;
+            candidates.extend(with(key, Some(toml::Value::Float(halved))));
+        }
+    }
+    candidates
+}
+
+/// Smaller counts to try instead of `count`, boldest first: 1, a quarter,
+/// a half, three quarters, seven eighths, one less. The finer steps matter:
+/// a count is not monotonic in a simulation (one request fewer reshuffles
+/// the clients' draws), so a failure may survive only a small cut.
+fn fewer(count: u32) -> Vec<u32> {
+    let mut counts: Vec<u32> = [
+        1,
+        count / 4,
+        count / 2,
+        count * 3 / 4,
+        count * 7 / 8,
+        count.saturating_sub(1),
+    ]
+    .into_iter()
+    .filter(|smaller| *smaller >= 1 && *smaller < count)
+    .collect();
+    counts.dedup();
+    counts
+}
+
+/// Drops what the scenario's events say of nodes it no longer runs.
+fn pruned(mut scenario: Scenario) -> Scenario {
+    let topology = Topology::of(&scenario);
+    let leader_alias = !topology.log.is_empty();
+    let exists = |name: &String| {
+        topology.all().any(|node| node == name) || (leader_alias && name == LOG_LEADER)
+    };
+    scenario.events.retain_mut(|event: &mut EventSpec| {
+        if let Some(groups) = &mut event.groups {
+            for group in groups.iter_mut() {
+                group.retain(|name| exists(name));
+            }
+            groups.retain(|group| !group.is_empty());
+            if groups.is_empty() {
+                return false;
+            }
+        }
+        event.node.as_ref().is_none_or(exists)
+    });
+    scenario
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::WorkloadKind;
+    use crate::scenario::generate_kind;
+
+    #[test]
+    fn every_candidate_is_valid_smaller_and_keeps_the_seed() {
+        for seed in 0..20 {
+            let scenario = generate_kind(seed, WorkloadKind::Transfers);
+            for (name, pass) in PASSES {
+                for candidate in valid(&scenario, pass(&scenario)) {
+                    assert_eq!(candidate.seed, scenario.seed);
+                    assert!(
+                        candidate.events.len() <= scenario.events.len()
+                            && candidate.workload.requests <= scenario.workload.requests
+                            && candidate.duration <= scenario.duration,
+                        "{name} grew seed {seed}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn event_removal_tries_everything_then_halves_then_singles() {
+        let scenario = generate_kind(1, WorkloadKind::Transfers);
+        let count = scenario.events.len();
+        assert!(count >= 3, "seed 1 has {count} events");
+        let candidates = fewer_events(&scenario);
+        assert!(candidates[0].events.is_empty());
+        assert_eq!(candidates[1].events.len(), count - count.div_ceil(2));
+        let singles = &candidates[candidates.len() - count..];
+        assert!(singles.iter().all(|c| c.events.len() == count - 1));
+    }
+
+    #[test]
+    fn fewer_nodes_drop_the_events_that_named_them() {
+        let mut scenario = generate_kind(1, WorkloadKind::Transfers);
+        scenario.cluster.ledger_replicas = 3;
+        scenario.events = vec![EventSpec {
+            node: Some("ledger-3".to_owned()),
+            ..EventSpec::new(crate::scenario::ms(100), crate::scenario::Action::Pause)
+        }];
+        scenario.cluster.ledger_replicas = 2;
+        assert!(pruned(scenario).events.is_empty());
+    }
+}

@@ -1,0 +1,279 @@
+//! Shrinking: from a failing scenario to a small one that fails the same
+//! way. A greedy delta-debugging loop over the scenario's parts (events,
+//! duration, workload, cluster, fault rates): each candidate keeps the seed
+//! and is kept only when the same checker still reports a violation (or the
+//! simulation still crashes). Bounded by runs and by wall time.
+
+mod candidates;
+
+use serde::Serialize;
+use std::{
+    io,
+    path::Path,
+    sync::Mutex,
+    thread,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    fuzz::SeedResult,
+    run::{RunOptions, RunOutcome, Verdict, run},
+    scenario::{Expect, Scenario},
+    topology::Topology,
+};
+use candidates::{PASSES, valid};
+
+/// What must still happen for a candidate to be kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// This checker reports a violation.
+    Violation(String),
+    /// The simulation itself crashes (a panic).
+    Crash,
+}
+
+impl Target {
+    pub fn checker(name: &str) -> Target {
+        Target::Violation(name.to_owned())
+    }
+
+    /// What a failed fuzz seed must keep showing.
+    pub fn of_result(result: &SeedResult) -> Option<Target> {
+        match (result.verdict, &result.checker) {
+            (Verdict::SimulationCrash, _) => Some(Target::Crash),
+            (_, Some(checker)) => Some(Target::checker(checker)),
+            _ => None,
+        }
+    }
+
+    /// What a scenario's run shows that shrinking must keep: the violation
+    /// it expects, or else its first failure. `None` when it shows nothing.
+    pub fn of_run(scenario: &Scenario, outcome: &RunOutcome) -> Option<Target> {
+        if let Some(expect) = &scenario.expect {
+            return outcome
+                .violated(&expect.violation)
+                .then(|| Target::checker(&expect.violation));
+        }
+        match (outcome.verdict, outcome.failed_checker()) {
+            (Verdict::SimulationCrash, _) => Some(Target::Crash),
+            (_, Some(checker)) => Some(Target::checker(checker)),
+            _ => None,
+        }
+    }
+
+    pub fn holds(&self, outcome: &RunOutcome) -> bool {
+        match self {
+            Target::Violation(checker) => outcome.violated(checker),
+            Target::Crash => outcome.verdict == Verdict::SimulationCrash,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Target::Violation(checker) => format!("a violation of {checker}"),
+            Target::Crash => "a crash of the simulation".to_owned(),
+        }
+    }
+}
+
+/// How far shrinking may go.
+#[derive(Debug, Clone)]
+pub struct ShrinkLimits {
+    /// Simulations run at most, the original's included.
+    pub runs: u32,
+    /// Wall time at most.
+    pub time: Duration,
+    /// Candidates run at once.
+    pub jobs: usize,
+}
+
+impl Default for ShrinkLimits {
+    fn default() -> ShrinkLimits {
+        ShrinkLimits {
+            runs: 300,
+            time: Duration::from_secs(120),
+            jobs: 1,
+        }
+    }
+}
+
+/// How big a scenario is.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Size {
+    pub events: usize,
+    pub requests: u32,
+    pub nodes: usize,
+    /// Simulated seconds its run took, settle phase included.
+    pub sim_seconds: f64,
+}
+
+impl Size {
+    fn of(scenario: &Scenario, outcome: &RunOutcome) -> Size {
+        Size {
+            events: scenario.events.len(),
+            requests: scenario.workload.requests,
+            nodes: Topology::of(scenario).all().count(),
+            sim_seconds: outcome.sim_time.as_secs_f64(),
+        }
+    }
+}
+
+impl std::fmt::Display for Size {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} events, {} requests, {} nodes, {:.1} simulated s",
+            self.events, self.requests, self.nodes, self.sim_seconds
+        )
+    }
+}
+
+/// The result of shrinking.
+#[derive(Debug, Clone)]
+pub struct Shrunk {
+    /// The smallest failing scenario found, its `[expect]` naming the
+    /// violation (none for a crash).
+    pub scenario: Scenario,
+    pub target: Target,
+    /// What its run reported first.
+    pub failure: String,
+    pub before: Size,
+    pub after: Size,
+    pub runs: u32,
+    pub wall_seconds: f64,
+    /// Whether the original failed the way `target` says; when it did not,
+    /// nothing was shrunk.
+    pub failed: bool,
+}
+
+/// Shrinks `scenario`, which must show `target`.
+pub fn shrink(scenario: &Scenario, target: &Target, limits: &ShrinkLimits) -> Shrunk {
+    #[allow(clippy::disallowed_methods)]
+    let started = Instant::now();
+    let mut current = Scenario {
+        expect: None,
+        ..scenario.clone()
+    };
+    let first = run(&current, &RunOptions::default());
+    let before = Size::of(&current, &first);
+    let failed = target.holds(&first);
+    let mut runs = 1;
+    let mut last = first;
+    let out_of_budget = |runs: u32| runs >= limits.runs || started.elapsed() >= limits.time;
+    let mut improved = failed;
+    while improved && !out_of_budget(runs) {
+        improved = false;
+        for (pass, make) in PASSES {
+            while !out_of_budget(runs) {
+                let candidates = valid(&current, make(&current));
+                let Some((candidate, outcome)) =
+                    first_failing(candidates, target, limits, &mut runs, &out_of_budget)
+                else {
+                    break;
+                };
+                tracing::debug!(pass, size = %Size::of(&candidate, &outcome), "shrunk");
+                (current, last, improved) = (candidate, outcome, true);
+            }
+        }
+    }
+    let after = Size::of(&current, &last);
+    let failure = last.first_failure().unwrap_or_else(|| target.describe());
+    if let Target::Violation(checker) = target {
+        current.expect = Some(Expect {
+            violation: checker.clone(),
+        });
+    }
+    Shrunk {
+        scenario: current,
+        target: target.clone(),
+        failure,
+        before,
+        after,
+        runs,
+        wall_seconds: started.elapsed().as_secs_f64(),
+        failed,
+    }
+}
+
+/// The first candidate, in order, that still shows `target`: candidates run
+/// `jobs` at a time, and a batch's earliest success wins, so the choice is
+/// the one a single job would make.
+fn first_failing(
+    candidates: Vec<Scenario>,
+    target: &Target,
+    limits: &ShrinkLimits,
+    runs: &mut u32,
+    out_of_budget: &dyn Fn(u32) -> bool,
+) -> Option<(Scenario, RunOutcome)> {
+    let mut candidates = candidates.into_iter().peekable();
+    while candidates.peek().is_some() && !out_of_budget(*runs) {
+        let room = (limits.runs - *runs) as usize;
+        let batch: Vec<Scenario> = candidates
+            .by_ref()
+            .take(limits.jobs.max(1).min(room))
+            .collect();
+        *runs += batch.len() as u32;
+        let outcomes = Mutex::new(vec![None; batch.len()]);
+        thread::scope(|scope| {
+            for (index, candidate) in batch.iter().enumerate() {
+                let outcomes = &outcomes;
+                // Shrinking runs outside every simulation; each candidate
+                // still gets its own simulation thread inside `run`.
+                #[allow(clippy::disallowed_methods)]
+                scope.spawn(move || {
+                    let outcome = run(candidate, &RunOptions::default());
+                    outcomes
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)[index] = Some(outcome);
+                });
+            }
+        });
+        let outcomes = outcomes
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((candidate, outcome)) = batch
+            .into_iter()
+            .zip(outcomes)
+            .filter_map(|(candidate, outcome)| Some((candidate, outcome?)))
+            .find(|(_, outcome)| target.holds(outcome))
+        {
+            return Some((candidate, outcome));
+        }
+    }
+    None
+}
+
+/// Writes a shrunk scenario with a header saying what failed, how big it
+/// was and is, and how to reproduce it; `original` names the full file.
+pub fn write(path: &Path, shrunk: &Shrunk, original: Option<&Path>) -> io::Result<()> {
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let from = original.map_or(String::new(), |file| format!(" ({})", file.display()));
+    let mut header = format!(
+        "# {}\n# original: seed {}, {}{from}\n# shrunk:   seed {}, {}; {} runs in {:.1}s\n# reproduce: sim run {}\n",
+        shrunk.failure.replace('\n', " "),
+        shrunk.scenario.seed,
+        shrunk.before,
+        shrunk.scenario.seed,
+        shrunk.after,
+        shrunk.runs,
+        shrunk.wall_seconds,
+        path.display()
+    );
+    match &shrunk.target {
+        Target::Violation(checker) => {
+            header += &format!(
+                "# [expect] makes the run pass while {checker} shows its violation; once the\n# bug is fixed, delete [expect] so that every checker must hold.\n"
+            );
+        }
+        Target::Crash => header += "# The run crashes the simulation (exit 4).\n",
+    }
+    let mut scenario = shrunk.scenario.clone();
+    scenario.name = format!(
+        "shrunk seed {}: {}",
+        scenario.seed,
+        shrunk.target.describe()
+    );
+    std::fs::write(path, header + &scenario.to_toml())
+}
