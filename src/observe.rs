@@ -113,8 +113,9 @@ pub enum Mark {
     LeaderChangeDuringAppend,
     /// A log follower cut off entries that conflicted with its leader's.
     ConflictingEntriesTruncated,
-    /// The log recognized an entry as a retry its client's session had seen.
-    DuplicateAppend,
+    /// The log leader answered a retried append from its client's session,
+    /// without appending it again.
+    RetryAnsweredFromSession,
     /// A ledger replica's database commit ended with its result unknown.
     CommitUnknown,
     /// A ledger write fenced by a row version found the row changed: the
@@ -132,7 +133,7 @@ impl Mark {
     pub const ALL: [Mark; 8] = [
         Mark::LeaderChangeDuringAppend,
         Mark::ConflictingEntriesTruncated,
-        Mark::DuplicateAppend,
+        Mark::RetryAnsweredFromSession,
         Mark::CommitUnknown,
         Mark::FencedWriteRejected,
         Mark::LeaseTakenOver,
@@ -145,7 +146,7 @@ impl Mark {
         match self {
             Mark::LeaderChangeDuringAppend => "leader-change-during-append",
             Mark::ConflictingEntriesTruncated => "conflicting-entries-truncated",
-            Mark::DuplicateAppend => "duplicate-append",
+            Mark::RetryAnsweredFromSession => "retry-answered-from-session",
             Mark::CommitUnknown => "commit-unknown",
             Mark::FencedWriteRejected => "fenced-write-rejected",
             Mark::LeaseTakenOver => "lease-taken-over",

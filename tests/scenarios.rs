@@ -51,3 +51,27 @@ fn each_planted_bug_has_a_scenario_that_catches_it() {
         );
     }
 }
+
+/// The coverage marks are real: the scenario built to pause, skew and cut
+/// off ledger replicas reaches the lease takeovers it exists for, and the
+/// fencing that makes them safe.
+#[test]
+fn the_replica_scenario_reaches_its_coverage_marks() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios/ledger-replicas-paused-skewed-cut-off.toml");
+    let scenario = sim::load(&file).unwrap_or_else(|error| panic!("{error}"));
+    let outcome = sim::run(&scenario, &sim::RunOptions::default());
+    for mark in [
+        "lease-taken-over",
+        "lease-taken-from-paused-replica",
+        "fenced-write-rejected",
+    ] {
+        assert!(
+            outcome.marks.get(mark).is_some_and(|count| *count > 0),
+            "{mark} not reached: {:?}",
+            outcome.marks
+        );
+    }
+    let catalogue = sim::coverage::catalogue();
+    assert!(outcome.marks.keys().all(|mark| catalogue.contains(mark)));
+}

@@ -12,6 +12,7 @@ compile_error!(
 
 pub mod bench;
 pub mod check;
+pub mod cli;
 pub mod coverage;
 pub mod fuzz;
 pub mod logging;

@@ -2,221 +2,28 @@
 //! happens in the library.
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::Parser;
 use ledger::bugs::Bug;
 use sim::{
     bench,
+    cli::{
+        BenchArgs, BugsArgs, Cli, Command, FuzzArgs, FuzzCommand, FuzzSubcommand, MergeArgs,
+        RunArgs, SeedsArgs, ShrinkArgs, ShrinkLimitArgs,
+    },
     fuzz::{self, FuzzOptions, FuzzSummary, SeedRange, SeedResult, Shard},
     logging,
     progress::Progress,
     report,
     run::{RunOptions, RunOutcome, run},
-    scenario::{self, Dur, Scenario, WorkloadKind},
+    scenario::{self, Scenario, WorkloadKind},
     shrink::{self, ShrinkLimits, Target},
 };
 use std::{
     io::{IsTerminal, Write},
-    ops::Range,
-    path::{Path, PathBuf},
+    path::Path,
     process::ExitCode,
     time::Duration,
 };
-
-#[derive(Parser)]
-#[command(
-    name = "sim",
-    version,
-    about = "Deterministic simulation of the ledger: run, fuzz, check."
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run one scenario file, or the scenario generated from --seed.
-    Run(RunArgs),
-    /// Run many generated scenarios; write and shrink each failure. `sim
-    /// fuzz merge A.json B.json` combines shards' summaries.
-    Fuzz(FuzzCommand),
-    /// Shrink a failing scenario file to a small one that fails the same way.
-    Shrink(ShrinkArgs),
-    /// Run each seed twice and compare trace hashes.
-    CheckDeterminism(SeedsArgs),
-    /// Measure simulations and messages per second.
-    Bench(BenchArgs),
-    /// List the planted bugs; with --measure, hunt each one by fuzzing.
-    Bugs(BugsArgs),
-}
-
-#[derive(Args)]
-struct BugsArgs {
-    /// Measure how many generated seeds each bug takes to be caught.
-    #[arg(long)]
-    measure: bool,
-    /// Measure only this bug (repeatable).
-    #[arg(long = "bug", value_name = "NAME", requires = "measure")]
-    bugs: Vec<String>,
-    /// First seeds of the windows hunted, comma-separated.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "0,1000,2000",
-        requires = "measure"
-    )]
-    windows: Vec<u64>,
-    /// The most seeds hunted per window.
-    #[arg(long, default_value_t = 1000, requires = "measure")]
-    limit: u64,
-    /// Hunts run at once (default: one per core).
-    #[arg(long, requires = "measure")]
-    jobs: Option<usize>,
-    /// Print the measurements as one JSON object.
-    #[arg(long, requires = "measure")]
-    json: bool,
-    /// Also shrink each bug's first catch and check the shrunk file
-    /// reproduces it; report the sizes before and after.
-    #[arg(long, requires = "measure")]
-    shrink: bool,
-    /// Where shrunk scenarios are written.
-    #[arg(long, default_value = "out/bugs", requires = "shrink")]
-    out: PathBuf,
-    #[command(flatten)]
-    limits: ShrinkLimitArgs,
-}
-
-#[derive(Args)]
-struct RunArgs {
-    /// A scenario file (TOML).
-    file: Option<PathBuf>,
-    /// The seed: overrides the file's, or generates a scenario without one.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Enable a planted bug (repeatable).
-    #[arg(long = "bug", value_name = "NAME")]
-    bugs: Vec<String>,
-    /// Write the event trace here, one JSON object per line.
-    #[arg(long, value_name = "FILE")]
-    trace: Option<PathBuf>,
-    /// Log level of the system's logs on stderr (error, warn, info, debug, trace).
-    #[arg(long, value_name = "LEVEL")]
-    log: Option<String>,
-    /// Print the outcome as one JSON object.
-    #[arg(long)]
-    json: bool,
-    /// Where to write a failing generated scenario.
-    #[arg(long, default_value = "out")]
-    out: PathBuf,
-}
-
-#[derive(Args)]
-#[command(args_conflicts_with_subcommands = true)]
-struct FuzzCommand {
-    #[command(subcommand)]
-    merge: Option<FuzzSubcommand>,
-    #[command(flatten)]
-    args: FuzzArgs,
-}
-
-#[derive(Subcommand)]
-enum FuzzSubcommand {
-    /// Combine the `--json` summaries of several shards into one.
-    Merge(MergeArgs),
-}
-
-#[derive(Args)]
-struct MergeArgs {
-    /// Summaries written by `sim fuzz --json`.
-    #[arg(required = true)]
-    files: Vec<PathBuf>,
-    /// Print the merged summary as one JSON object.
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Args)]
-struct ShrinkArgs {
-    /// A failing scenario file (TOML).
-    file: PathBuf,
-    /// Where to write the shrunk scenario (default: FILE with .min.toml).
-    #[arg(short = 'o', long = "out", value_name = "OUT")]
-    out: Option<PathBuf>,
-    #[command(flatten)]
-    limits: ShrinkLimitArgs,
-    /// Candidates run at once (default: one per core).
-    #[arg(long)]
-    jobs: Option<usize>,
-}
-
-#[derive(Args)]
-struct ShrinkLimitArgs {
-    /// Simulations a shrink may run.
-    #[arg(long = "shrink-runs", value_name = "N", default_value_t = 300)]
-    runs: u32,
-    /// Wall time a shrink may take.
-    #[arg(long = "shrink-time", value_name = "DURATION", default_value = "2m")]
-    time: Dur,
-}
-
-#[derive(Args)]
-struct FuzzArgs {
-    /// Seeds to run, half-open: A..B; or A.. with --budget [default: 0..100,
-    /// or 0.. with --budget].
-    #[arg(long, value_name = "A..B")]
-    seeds: Option<SeedRange>,
-    /// Stop handing out seeds after this much wall time (e.g. 10m).
-    #[arg(long, value_name = "DURATION")]
-    budget: Option<Dur>,
-    /// Simulations run at once (default: one per core).
-    #[arg(long)]
-    jobs: Option<usize>,
-    /// Run only shard I of N: the seeds s with s mod N = I-1.
-    #[arg(long, value_name = "I/N")]
-    shard: Option<Shard>,
-    /// Log level of the system's logs on stderr; `info` prints each
-    /// scenario before it runs.
-    #[arg(long, value_name = "LEVEL")]
-    log: Option<String>,
-    /// Write failures without shrinking them.
-    #[arg(long)]
-    no_shrink: bool,
-    #[command(flatten)]
-    limits: ShrinkLimitArgs,
-    /// Hunt a planted bug: exit 0 once its expected checker catches it.
-    #[arg(long, value_name = "NAME")]
-    bug: Option<String>,
-    /// Generate only scenarios of this workload kind (transfers, log, bank,
-    /// chain).
-    #[arg(long, value_name = "KIND")]
-    kind: Option<String>,
-    /// Where failing scenarios are written.
-    #[arg(long, default_value = "out")]
-    out: PathBuf,
-    /// Print the result as one JSON object.
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Args)]
-struct SeedsArgs {
-    /// Seeds to check, half-open: A..B.
-    #[arg(long, value_parser = parse_seeds, default_value = "0..20")]
-    seeds: Range<u64>,
-}
-
-#[derive(Args)]
-struct BenchArgs {
-    /// How many generated scenarios to run.
-    #[arg(long, default_value_t = 30)]
-    seeds: u64,
-    /// Benchmark only generated scenarios of this workload kind.
-    #[arg(long, value_name = "KIND")]
-    kind: Option<String>,
-    /// Print the figures as one JSON object.
-    #[arg(long)]
-    json: bool,
-}
 
 /// Bad input: a clear one-line error and exit code 2.
 #[derive(Debug)]
@@ -267,17 +74,6 @@ fn execute(cli: Cli) -> Result<i32> {
 
 fn bad(message: impl Into<String>) -> anyhow::Error {
     BadInput(message.into()).into()
-}
-
-fn parse_seeds(text: &str) -> Result<Range<u64>, String> {
-    let expected = || format!("expected a half-open seed range A..B with A < B, got `{text}`");
-    let (start, end) = text.split_once("..").ok_or_else(expected)?;
-    let start: u64 = start.trim().parse().map_err(|_| expected())?;
-    let end: u64 = end.trim().parse().map_err(|_| expected())?;
-    if start >= end {
-        return Err(expected());
-    }
-    Ok(start..end)
 }
 
 fn parse_bug(name: &str) -> Result<Bug> {
@@ -350,9 +146,14 @@ fn run_command(args: RunArgs) -> Result<i32> {
     let reproduce = match (&source, overridden) {
         (Some(file), false) => Some(file.clone()),
         _ if outcome.exit_code() != 0 => Some(
-            fuzz::write_failure(&args.out, &scenario, &outcome).with_context(|| {
-                format!("writing the failing scenario to {}", args.out.display())
-            })?,
+            fuzz::write_failure(
+                &args.out,
+                &scenario,
+                &outcome
+                    .first_failure()
+                    .unwrap_or_else(|| "failed".to_owned()),
+            )
+            .with_context(|| format!("writing the failing scenario to {}", args.out.display()))?,
         ),
         _ => None,
     };

@@ -165,7 +165,7 @@ pub fn shrink_catches(
             on_report(&report);
             Ok(report)
         },
-        |_, _: &io::Result<ShrinkReport>| Flow::Continue,
+        |_, _: &mut io::Result<ShrinkReport>| Flow::Continue,
     );
     reports.into_iter().map(|(_, report)| report).collect()
 }

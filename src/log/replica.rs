@@ -414,6 +414,7 @@ impl Replica {
         }
         match self.machine.lookup(command.client, command.seq) {
             Some(Some(index)) => {
+                self.env.mark(Mark::RetryAnsweredFromSession);
                 self.client_replies
                     .push((reply, AppendReply::Appended { index }));
                 return;
@@ -774,9 +775,6 @@ impl Replica {
 
     fn record_applied(&self, index: u64, outcome: Applied) {
         let entry = &self.log[index as usize - 1];
-        if matches!(outcome, Applied::Duplicate { .. }) {
-            self.env.mark(Mark::DuplicateAppend);
-        }
         self.env.record(Event::Log(LogEvent::Applied {
             index,
             term: entry.term,

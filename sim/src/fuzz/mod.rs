@@ -91,6 +91,18 @@ pub fn fuzz(
         deadline,
         |seed| one_seed(seed, options),
         |seed, result| {
+            // Failures are written here, in seed order, so a bug hunt
+            // writes none past its catch.
+            if let Ok(found) = result
+                && found.verdict != Verdict::Pass
+            {
+                let scenario = scenario_for(seed, options.bug, options.kind);
+                let what = found.message.as_deref().unwrap_or("failed");
+                match write_failure(&options.out, &scenario, what) {
+                    Ok(file) => found.file = Some(file),
+                    Err(error) => *result = Err(error),
+                }
+            }
             let Ok(result) = result else {
                 return Flow::StopAfter(seed);
             };
@@ -134,11 +146,7 @@ fn one_seed(seed: u64, options: &FuzzOptions) -> io::Result<SeedResult> {
     let started = Instant::now();
     let outcome = run(&scenario, &RunOptions::default());
     let wall_ms = started.elapsed().as_millis() as u64;
-    let file = match outcome.verdict {
-        Verdict::Pass => None,
-        _ => Some(write_failure(&options.out, &scenario, &outcome)?),
-    };
-    Ok(seed_result(&outcome, wall_ms, file))
+    Ok(seed_result(&outcome, wall_ms, None))
 }
 
 /// What a fuzz summary keeps of a run.
@@ -223,12 +231,9 @@ pub fn shrink_failures(
 
 /// Writes a failing scenario as a file that reproduces it, with a header
 /// saying what failed; returns its path.
-pub fn write_failure(out: &Path, scenario: &Scenario, outcome: &RunOutcome) -> io::Result<PathBuf> {
+pub fn write_failure(out: &Path, scenario: &Scenario, what: &str) -> io::Result<PathBuf> {
     std::fs::create_dir_all(out)?;
     let path = out.join(format!("seed-{}.toml", scenario.seed));
-    let what = outcome
-        .first_failure()
-        .unwrap_or_else(|| "failed".to_owned());
     let header = format!(
         "# {}\n# reproduce: sim run {}\n",
         what.replace('\n', " "),

@@ -1,9 +1,11 @@
 //! Runs seeds on a pool of worker threads. Each seed's simulation still
 //! gets a fresh thread of its own (see `run`), so a seed's outcome does not
-//! depend on the pool: only the order in which results arrive does, and
-//! they are put back in seed order at the end.
+//! depend on the pool. Results are handed on in the order the seeds were
+//! handed out, whatever order they finish in, so what a run prints does
+//! not depend on the pool either.
 
 use std::{
+    collections::{BTreeMap, VecDeque},
     sync::{Mutex, PoisonError, mpsc},
     thread,
     time::Instant,
@@ -21,22 +23,26 @@ pub enum Flow {
 struct Dispatch<I> {
     seeds: I,
     stop_after: Option<u64>,
+    /// Seeds handed out whose results have not been handed on yet, in the
+    /// order they were handed out.
+    outstanding: VecDeque<u64>,
 }
 
 /// Runs `work` on each seed of `seeds` (increasing) on `jobs` threads,
 /// handing out no new seed once `deadline` has passed. `on_done` hears of
-/// each result, on the calling thread, as it arrives. Returns the results
-/// in seed order.
+/// each result on the calling thread, in seed order, as soon as every
+/// earlier seed's result is in. Returns the results in seed order.
 pub fn run_pool<T: Send>(
     seeds: impl Iterator<Item = u64> + Send,
     jobs: usize,
     deadline: Option<Instant>,
     work: impl Fn(u64) -> T + Sync,
-    mut on_done: impl FnMut(u64, &T) -> Flow,
+    mut on_done: impl FnMut(u64, &mut T) -> Flow,
 ) -> Vec<(u64, T)> {
     let dispatch = Mutex::new(Dispatch {
         seeds,
         stop_after: None,
+        outstanding: VecDeque::new(),
     });
     let next = || {
         // Wall time, read between simulations, never inside one.
@@ -47,10 +53,11 @@ pub fn run_pool<T: Send>(
         }
         let mut dispatch = dispatch.lock().unwrap_or_else(PoisonError::into_inner);
         let seed = dispatch.seeds.next()?;
-        match dispatch.stop_after {
-            Some(last) if seed > last => None,
-            _ => Some(seed),
+        if dispatch.stop_after.is_some_and(|last| seed > last) {
+            return None;
         }
+        dispatch.outstanding.push_back(seed);
+        Some(seed)
     };
     let mut results = Vec::new();
     thread::scope(|scope| {
@@ -72,20 +79,35 @@ pub fn run_pool<T: Send>(
                 .expect("spawn a fuzz worker");
         }
         drop(sender);
+        let mut arrived = BTreeMap::new();
         for (seed, result) in receiver {
-            if let Flow::StopAfter(last) = on_done(seed, &result) {
-                let mut dispatch = dispatch.lock().unwrap_or_else(PoisonError::into_inner);
-                dispatch.stop_after = Some(dispatch.stop_after.map_or(last, |old| old.min(last)));
+            arrived.insert(seed, result);
+            loop {
+                let (next, stopped) = {
+                    let mut handed = dispatch.lock().unwrap_or_else(PoisonError::into_inner);
+                    let Some(next) = handed.outstanding.front().copied() else {
+                        break;
+                    };
+                    if !arrived.contains_key(&next) {
+                        break;
+                    }
+                    handed.outstanding.pop_front();
+                    (next, handed.stop_after.is_some_and(|last| next > last))
+                };
+                let Some(mut result) = arrived.remove(&next) else {
+                    break;
+                };
+                if stopped {
+                    continue;
+                }
+                if let Flow::StopAfter(last) = on_done(next, &mut result) {
+                    let mut handed = dispatch.lock().unwrap_or_else(PoisonError::into_inner);
+                    handed.stop_after = Some(handed.stop_after.map_or(last, |old| old.min(last)));
+                }
+                results.push((next, result));
             }
-            results.push((seed, result));
         }
     });
-    let stop_after = dispatch
-        .into_inner()
-        .unwrap_or_else(PoisonError::into_inner)
-        .stop_after;
-    results.retain(|(seed, _)| stop_after.is_none_or(|last| *seed <= last));
-    results.sort_by_key(|(seed, _)| *seed);
     results
 }
 
@@ -121,6 +143,22 @@ mod tests {
             let seeds: Vec<u64> = results.iter().map(|(seed, _)| *seed).collect();
             assert_eq!(seeds, (0..=6).collect::<Vec<_>>(), "{jobs} jobs");
         }
+    }
+
+    #[test]
+    fn results_are_handed_on_in_seed_order() {
+        let mut heard = Vec::new();
+        run_pool(
+            (0..30).step_by(3),
+            4,
+            None,
+            |seed| seed,
+            |seed, _| {
+                heard.push(seed);
+                Flow::Continue
+            },
+        );
+        assert_eq!(heard, (0..30).step_by(3).collect::<Vec<_>>());
     }
 
     #[test]

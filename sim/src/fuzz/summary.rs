@@ -235,7 +235,13 @@ impl FuzzSummary {
         for (mark, tally) in &self.coverage {
             let _ = match tally.seeds {
                 0 => writeln!(out, "  {mark:<36} never reached"),
-                seeds => writeln!(out, "  {mark:<36} {seeds} seeds, {} times", tally.count),
+                seeds => writeln!(
+                    out,
+                    "  {mark:<36} {seeds} seed{}, {} time{}",
+                    plural(seeds),
+                    tally.count,
+                    plural(tally.count)
+                ),
             };
         }
         if let Some(slowest) = self
@@ -278,6 +284,10 @@ impl FuzzSummary {
             );
         }
     }
+}
+
+fn plural(count: u64) -> &'static str {
+    if count == 1 { "" } else { "s" }
 }
 
 /// Items joined by commas, wrapped at 80 columns after `indent`.

@@ -1,0 +1,570 @@
+//! A linter for the GitHub workflows under `.github/workflows`: they must be
+//! valid YAML shaped like a workflow, every `${{ }}` expression must name
+//! contexts that exist there (a matrix key of its job, a declared input, an
+//! earlier step, a job it needs), and every `sim` command line they run must
+//! parse with the real `sim` grammar. The nightly fuzz workflow must also run
+//! on a schedule and on demand, over a matrix of shards.
+
+use clap::Parser;
+use serde_yaml_ng::{Mapping, Value};
+use sim::cli::Cli;
+use std::path::{Path, PathBuf};
+
+const JOB_KEYS: &[&str] = &[
+    "name",
+    "runs-on",
+    "needs",
+    "if",
+    "strategy",
+    "steps",
+    "timeout-minutes",
+    "env",
+    "permissions",
+    "defaults",
+    "outputs",
+    "services",
+    "container",
+    "continue-on-error",
+    "concurrency",
+    "environment",
+];
+const STEP_KEYS: &[&str] = &[
+    "name",
+    "id",
+    "if",
+    "uses",
+    "run",
+    "with",
+    "env",
+    "shell",
+    "continue-on-error",
+    "timeout-minutes",
+    "working-directory",
+];
+const CONTEXTS: &[&str] = &[
+    "github", "env", "vars", "job", "jobs", "steps", "runner", "secrets", "strategy", "matrix",
+    "needs", "inputs",
+];
+const FUNCTIONS: &[&str] = &[
+    "always",
+    "success",
+    "failure",
+    "cancelled",
+    "contains",
+    "startsWith",
+    "endsWith",
+    "format",
+    "join",
+    "toJSON",
+    "fromJSON",
+    "hashFiles",
+];
+
+/// What an expression or a shell variable may refer to in one job.
+struct Scope<'a> {
+    inputs: &'a Mapping,
+    matrix: Mapping,
+    needs: Vec<String>,
+    steps: Vec<String>,
+    /// Environment variables: the step's, the job's, the workflow's.
+    env: Vec<&'a Mapping>,
+}
+
+fn key<'a>(map: &'a Mapping, name: &str) -> Option<&'a Value> {
+    map.get(Value::String(name.to_owned()))
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Number(number) => number.to_string(),
+        Value::Bool(flag) => flag.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn names(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::String(name)) => vec![name.clone()],
+        Some(Value::Sequence(names)) => names.iter().map(text).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Every problem of one workflow, one line each.
+fn lint(source: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let workflow: Value = match serde_yaml_ng::from_str(source) {
+        Ok(workflow) => workflow,
+        Err(error) => return vec![format!("not YAML: {error}")],
+    };
+    let Some(workflow) = workflow.as_mapping() else {
+        return vec!["expected a mapping at the top".to_owned()];
+    };
+    if key(workflow, "name").and_then(Value::as_str).is_none() {
+        problems.push("expected a `name`".to_owned());
+    }
+    let empty = Mapping::new();
+    let triggers = key(workflow, "on").and_then(Value::as_mapping);
+    if triggers.is_none() {
+        problems.push("expected `on` with its triggers as a mapping".to_owned());
+    }
+    let inputs = triggers
+        .and_then(|on| key(on, "workflow_dispatch"))
+        .and_then(Value::as_mapping)
+        .and_then(|dispatch| key(dispatch, "inputs"))
+        .and_then(Value::as_mapping)
+        .unwrap_or(&empty);
+    for cron in triggers
+        .and_then(|on| key(on, "schedule"))
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+    {
+        let line = cron
+            .as_mapping()
+            .and_then(|cron| key(cron, "cron"))
+            .map(text)
+            .unwrap_or_default();
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let valid = fields.len() == 5
+            && fields.iter().all(|field| {
+                field
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || "*/,-".contains(c))
+            });
+        if !valid {
+            problems.push(format!("schedule: `{line}` is not a five-field cron line"));
+        }
+    }
+    let Some(jobs) = key(workflow, "jobs").and_then(Value::as_mapping) else {
+        problems.push("expected `jobs` as a mapping".to_owned());
+        return problems;
+    };
+    let job_names: Vec<String> = jobs.keys().map(text).collect();
+    let workflow_env = key(workflow, "env").and_then(Value::as_mapping);
+    for (name, job) in jobs {
+        let name = text(name);
+        let Some(job) = job.as_mapping() else {
+            problems.push(format!("jobs.{name}: expected a mapping"));
+            continue;
+        };
+        for job_key in job.keys().map(text) {
+            if !JOB_KEYS.contains(&job_key.as_str()) {
+                problems.push(format!("jobs.{name}: unknown key `{job_key}`"));
+            }
+        }
+        if key(job, "runs-on").is_none() {
+            problems.push(format!("jobs.{name}: expected `runs-on`"));
+        }
+        let needs = names(key(job, "needs"));
+        for need in &needs {
+            if !job_names.contains(need) {
+                problems.push(format!("jobs.{name}: needs `{need}`, which is no job"));
+            }
+        }
+        let matrix = key(job, "strategy")
+            .and_then(Value::as_mapping)
+            .and_then(|strategy| key(strategy, "matrix"))
+            .and_then(Value::as_mapping)
+            .cloned()
+            .unwrap_or_default();
+        let mut scope = Scope {
+            inputs,
+            matrix,
+            needs,
+            steps: Vec::new(),
+            env: Vec::new(),
+        };
+        let job_env = key(job, "env").and_then(Value::as_mapping);
+        for field in ["name", "if"] {
+            if let Some(value) = key(job, field) {
+                check_expressions(&text(value), field == "if", &scope, &mut problems, &name);
+            }
+        }
+        let Some(steps) = key(job, "steps").and_then(Value::as_sequence) else {
+            problems.push(format!("jobs.{name}: expected a list of `steps`"));
+            continue;
+        };
+        for (index, step) in steps.iter().enumerate() {
+            let place = format!("jobs.{name}.steps[{index}]");
+            let Some(step) = step.as_mapping() else {
+                problems.push(format!("{place}: expected a mapping"));
+                continue;
+            };
+            for step_key in step.keys().map(text) {
+                if !STEP_KEYS.contains(&step_key.as_str()) {
+                    problems.push(format!("{place}: unknown key `{step_key}`"));
+                }
+            }
+            let (uses, run) = (key(step, "uses"), key(step, "run"));
+            if uses.is_some() == run.is_some() {
+                problems.push(format!("{place}: expected exactly one of `uses` and `run`"));
+            }
+            if let Some(uses) = uses.map(text) {
+                let pinned = uses
+                    .split_once('@')
+                    .is_some_and(|(action, version)| action.contains('/') && !version.is_empty());
+                if !pinned {
+                    problems.push(format!("{place}: `uses: {uses}` is not owner/repo@version"));
+                }
+            }
+            scope.env = key(step, "env")
+                .and_then(Value::as_mapping)
+                .into_iter()
+                .chain(job_env)
+                .chain(workflow_env)
+                .collect();
+            for field in ["name", "if", "run"] {
+                if let Some(value) = key(step, field) {
+                    check_expressions(&text(value), field == "if", &scope, &mut problems, &place);
+                }
+            }
+            for value in [key(step, "with"), key(step, "env")].into_iter().flatten() {
+                for value in value.as_mapping().into_iter().flat_map(Mapping::values) {
+                    check_expressions(&text(value), false, &scope, &mut problems, &place);
+                }
+            }
+            if let Some(run) = run.map(text) {
+                check_sim_lines(&run, &scope, &mut problems, &place);
+            }
+            if let Some(id) = key(step, "id").map(text) {
+                if scope.steps.contains(&id) {
+                    problems.push(format!("{place}: step id `{id}` is used twice"));
+                }
+                scope.steps.push(id);
+            }
+        }
+    }
+    problems
+}
+
+/// The `${{ }}` expressions of `value` (all of it, for an `if`).
+fn expressions(value: &str, bare: bool) -> Vec<String> {
+    if bare && !value.contains("${{") {
+        return vec![value.to_owned()];
+    }
+    let mut found = Vec::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("${{") {
+        let Some(end) = rest[start..].find("}}") else {
+            found.push("${{ unclosed".to_owned());
+            break;
+        };
+        found.push(rest[start + 3..start + end].trim().to_owned());
+        rest = &rest[start + end + 2..];
+    }
+    found
+}
+
+fn check_expressions(
+    value: &str,
+    bare: bool,
+    scope: &Scope,
+    problems: &mut Vec<String>,
+    place: &str,
+) {
+    for expression in expressions(value, bare) {
+        if let Err(problem) = check_expression(&expression, scope) {
+            problems.push(format!("{place}: `{expression}`: {problem}"));
+        }
+    }
+}
+
+/// Checks the names an expression uses: contexts, their known members, and
+/// functions.
+fn check_expression(expression: &str, scope: &Scope) -> Result<(), String> {
+    if expression.starts_with("${{ unclosed") {
+        return Err("an expression is not closed with }}".to_owned());
+    }
+    // String literals name nothing.
+    let mut code = String::new();
+    let mut quoted = false;
+    for c in expression.chars() {
+        if c == '\'' {
+            quoted = !quoted;
+        } else if !quoted {
+            code.push(c);
+        }
+    }
+    let chars: Vec<char> = code.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if !(chars[i].is_ascii_alphabetic() || chars[i] == '_') {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && (chars[i].is_ascii_alphanumeric() || "_-.*".contains(chars[i])) {
+            i += 1;
+        }
+        let path: String = chars[start..i].iter().collect();
+        let called = chars[i..].iter().find(|c| !c.is_whitespace()) == Some(&'(');
+        let parts: Vec<&str> = path.split('.').collect();
+        if called {
+            if !FUNCTIONS.contains(&path.as_str()) {
+                return Err(format!("unknown function `{path}`"));
+            }
+            continue;
+        }
+        if ["true", "false", "null"].contains(&path.as_str()) {
+            continue;
+        }
+        if !CONTEXTS.contains(&parts[0]) {
+            return Err(format!("unknown context `{}`", parts[0]));
+        }
+        let member = parts.get(1).copied().unwrap_or_default();
+        let known = match parts[0] {
+            "matrix" => key(&scope.matrix, member).is_some(),
+            "inputs" => key(scope.inputs, member).is_some(),
+            "steps" => scope.steps.iter().any(|step| step == member),
+            "needs" => scope.needs.iter().any(|need| need == member),
+            _ => true,
+        };
+        if !known {
+            return Err(format!("`{path}` names nothing defined before it"));
+        }
+    }
+    Ok(())
+}
+
+/// A value for an expression as a scheduled run sees it: inputs take their
+/// declared defaults, a matrix key its first value, `a || b` the first
+/// non-empty side.
+fn evaluate(expression: &str, scope: &Scope) -> String {
+    for side in expression.split("||").map(str::trim) {
+        let value = if let Some(literal) = side.strip_prefix('\'') {
+            literal.trim_end_matches('\'').to_owned()
+        } else if let Some(name) = side.strip_prefix("inputs.") {
+            key(scope.inputs, name)
+                .and_then(Value::as_mapping)
+                .and_then(|input| key(input, "default"))
+                .map(text)
+                .unwrap_or_default()
+        } else if let Some(name) = side.strip_prefix("matrix.") {
+            key(&scope.matrix, name)
+                .and_then(Value::as_sequence)
+                .and_then(|values| values.first())
+                .map(text)
+                .unwrap_or_default()
+        } else if side == "strategy.job-total" {
+            scope
+                .matrix
+                .values()
+                .filter_map(Value::as_sequence)
+                .map(Vec::len)
+                .product::<usize>()
+                .to_string()
+        } else {
+            "1".to_owned()
+        };
+        if !value.is_empty() {
+            return value;
+        }
+    }
+    String::new()
+}
+
+/// Replaces `${{ }}` expressions and `$NAME`, `${NAME}` or `${NAME:-...}`
+/// shell variables by the values a scheduled run would give them; a
+/// variable the script sets itself stands for the number 1.
+fn substitute(line: &str, scope: &Scope) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(start) = rest.find('$') {
+        out += &rest[..start];
+        let after = &rest[start + 1..];
+        let (name, used) = if let Some(inner) = after.strip_prefix("{{") {
+            let end = inner.find("}}").unwrap_or(inner.len());
+            out += &evaluate(inner[..end].trim(), scope);
+            rest = &inner[(end + 2).min(inner.len())..];
+            continue;
+        } else if let Some(inner) = after.strip_prefix('{') {
+            let end = inner.find('}').unwrap_or(inner.len());
+            let name = inner[..end].split(":-").next().unwrap_or_default();
+            (name.to_owned(), end + 2)
+        } else {
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            (after[..end].to_owned(), end)
+        };
+        let defined = scope.env.iter().find_map(|env| key(env, &name)).map(text);
+        out += &match defined {
+            Some(value) => substitute(&value, scope),
+            None => "1".to_owned(),
+        };
+        rest = &after[used.min(after.len())..];
+    }
+    out + rest
+}
+
+/// Shell words of a simple command line: double and single quotes group,
+/// and a redirection ends the command.
+fn words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let (mut word, mut quote, mut started) = (String::new(), None, false);
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                started = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if started || !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                    started = false;
+                }
+            }
+            (None, '>' | '|' | ';') => break,
+            (None, c) => word.push(c),
+        }
+    }
+    if started || !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+/// Parses every `sim` command line of a script with the real grammar.
+fn check_sim_lines(script: &str, scope: &Scope, problems: &mut Vec<String>, place: &str) {
+    for line in script.replace("\\\n", " ").lines() {
+        let words = words(&substitute(line.trim(), scope));
+        // `sim ...`, `./target/release/sim ...` or `cargo run ... -p sim -- ...`.
+        let args: Vec<&str> = match words.first().map(String::as_str) {
+            Some(program) if program == "sim" || program.ends_with("/sim") => {
+                words.iter().map(String::as_str).collect()
+            }
+            Some("cargo") if words.iter().any(|word| word == "run") => {
+                let Some(dashes) = words.iter().position(|word| word == "--") else {
+                    continue;
+                };
+                std::iter::once("sim")
+                    .chain(words[dashes + 1..].iter().map(String::as_str))
+                    .collect()
+            }
+            _ => continue,
+        };
+        if let Err(error) = Cli::try_parse_from(&args) {
+            let first = error
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            problems.push(format!("{place}: `{}`: {first}", line.trim()));
+        }
+    }
+}
+
+fn workflow_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.github/workflows");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("the workflows directory")
+        .map(|entry| entry.expect("an entry").path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|ext| ext == "yml" || ext == "yaml")
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_workflow_passes_the_linter() {
+    let files = workflow_files();
+    assert!(!files.is_empty());
+    for file in files {
+        let source = std::fs::read_to_string(&file).expect("readable");
+        let problems = lint(&source);
+        assert!(
+            problems.is_empty(),
+            "{}:\n{}",
+            file.display(),
+            problems.join("\n")
+        );
+    }
+}
+
+#[test]
+fn the_nightly_run_fuzzes_shards_on_a_schedule_and_on_demand() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.github/workflows");
+    let source = std::fs::read_to_string(dir.join("nightly-fuzz.yml")).expect("nightly-fuzz.yml");
+    let workflow: Value = serde_yaml_ng::from_str(&source).expect("YAML");
+    let on = &workflow["on"];
+    assert!(on["schedule"].is_sequence(), "runs on a schedule");
+    assert!(on.get("workflow_dispatch").is_some(), "runs on demand");
+    let shards = workflow["jobs"]["fuzz"]["strategy"]["matrix"]["shard"]
+        .as_sequence()
+        .expect("a matrix of shards");
+    let numbers: Vec<u64> = shards.iter().filter_map(Value::as_u64).collect();
+    assert_eq!(numbers, (1..=shards.len() as u64).collect::<Vec<_>>());
+    for needed in [
+        "sim fuzz --seeds",
+        "--budget",
+        "--shard",
+        "--json",
+        "sim fuzz merge",
+        "actions/upload-artifact",
+        "failures/",
+    ] {
+        assert!(source.contains(needed), "`{needed}` missing");
+    }
+}
+
+#[test]
+fn the_linter_catches_what_it_should() {
+    let bad = r#"
+name: broken
+on:
+  schedule:
+    - cron: "every night"
+  workflow_dispatch:
+    inputs:
+      budget:
+        default: "1m"
+jobs:
+  fuzz:
+    runs-on: ubuntu-latest
+    needs: build
+    strategy:
+      matrix:
+        shard: [1, 2]
+    steps:
+      - uses: actions/checkout
+      - run: ./target/release/sim fuzz --shard ${{ matrix.shards }}/2 --budget ${{ inputs.budget }}
+      - run: ./target/release/sim fuzz --frobnicate
+      - if: steps.missing.outputs.exit != '0'
+        run: echo ${{ nosuch.thing }}
+      - name: twice
+        uses: a/b@v1
+        run: echo both
+"#;
+    let problems = lint(bad);
+    for expected in [
+        "`every night` is not a five-field cron line",
+        "needs `build`, which is no job",
+        "`uses: actions/checkout` is not owner/repo@version",
+        "`matrix.shards` names nothing defined before it",
+        "unexpected argument '--frobnicate'",
+        "`steps.missing.outputs.exit` names nothing defined before it",
+        "unknown context `nosuch`",
+        "expected exactly one of `uses` and `run`",
+    ] {
+        assert!(
+            problems.iter().any(|problem| problem.contains(expected)),
+            "`{expected}` not reported in:\n{}",
+            problems.join("\n")
+        );
+    }
+    assert!(
+        problems
+            .iter()
+            .any(|problem| problem.contains("--shard") && problem.contains("expected I/N")),
+        "an empty matrix value makes a bad shard:\n{}",
+        problems.join("\n")
+    );
+}
