@@ -3,7 +3,8 @@
 //! contexts that exist there (a matrix key of its job, a declared input, an
 //! earlier step, a job it needs), and every `sim` command line they run must
 //! parse with the real `sim` grammar. The nightly fuzz workflow must also run
-//! on a schedule and on demand, over a matrix of shards.
+//! on a schedule and on demand, over a matrix of shards. The README's
+//! `cargo run -p sim -- ...` lines are held to the same grammar.
 
 use clap::Parser;
 use serde_yaml_ng::{Mapping, Value};
@@ -567,4 +568,31 @@ jobs:
         "an empty matrix value makes a bad shard:\n{}",
         problems.join("\n")
     );
+}
+
+#[test]
+fn the_readmes_sim_command_lines_parse() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .expect("README.md");
+    let (empty, matrix) = (Mapping::new(), Mapping::new());
+    let scope = Scope {
+        inputs: &empty,
+        matrix,
+        needs: Vec::new(),
+        steps: Vec::new(),
+        env: Vec::new(),
+    };
+    let commands: Vec<&str> = readme
+        .lines()
+        .map(|line| line.trim_start_matches("$ "))
+        .filter(|line| line.starts_with("cargo run") && line.contains("-p sim --"))
+        .map(|line| line.split(" #").next().unwrap_or(line))
+        .collect();
+    assert!(commands.len() >= 4, "{commands:?}");
+    let mut problems = Vec::new();
+    for command in commands {
+        check_sim_lines(command, &scope, &mut problems, "README.md");
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
