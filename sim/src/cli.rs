@@ -206,13 +206,11 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
+/// A bounded seed range `A..B`.
 pub fn parse_seeds(text: &str) -> Result<Range<u64>, String> {
-    let expected = || format!("expected a half-open seed range A..B with A < B, got `{text}`");
-    let (start, end) = text.split_once("..").ok_or_else(expected)?;
-    let start: u64 = start.trim().parse().map_err(|_| expected())?;
-    let end: u64 = end.trim().parse().map_err(|_| expected())?;
-    if start >= end {
-        return Err(expected());
-    }
-    Ok(start..end)
+    let range: SeedRange = text.parse()?;
+    let end = range
+        .end
+        .ok_or_else(|| format!("expected a bounded seed range A..B, got `{text}`"))?;
+    Ok(range.start..end)
 }

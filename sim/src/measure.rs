@@ -8,8 +8,6 @@ use serde::Serialize;
 use std::{
     io,
     path::{Path, PathBuf},
-    sync::{Mutex, PoisonError},
-    thread,
 };
 
 use crate::{
@@ -63,45 +61,32 @@ pub fn hunt(bug: Bug, window: u64, limit: u64) -> Hunt {
 }
 
 /// Every hunt of `bugs` over `windows`, on `jobs` threads at once, in
-/// catalogue order; `on_hunt` hears of each as it ends.
+/// catalogue order; `on_hunt` hears of each in that order.
 pub fn measure(
     bugs: &[Bug],
     windows: &[u64],
     limit: u64,
     jobs: usize,
-    on_hunt: impl Fn(&Hunt) + Sync,
+    mut on_hunt: impl FnMut(&Hunt),
 ) -> Vec<Hunt> {
     let todo: Vec<(Bug, u64)> = bugs
         .iter()
         .flat_map(|bug| windows.iter().map(move |window| (*bug, *window)))
         .collect();
-    let next = Mutex::new(0usize);
-    let done = Mutex::new(Vec::new());
-    thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
-            scope.spawn(|| {
-                loop {
-                    let index = {
-                        let mut next = next.lock().unwrap_or_else(PoisonError::into_inner);
-                        let index = *next;
-                        *next += 1;
-                        index
-                    };
-                    let Some((bug, window)) = todo.get(index) else {
-                        return;
-                    };
-                    let result = hunt(*bug, *window, limit);
-                    on_hunt(&result);
-                    done.lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push((index, result));
-                }
-            });
-        }
-    });
-    let mut done = done.into_inner().unwrap_or_else(PoisonError::into_inner);
-    done.sort_by_key(|(index, _)| *index);
-    done.into_iter().map(|(_, hunt)| hunt).collect()
+    let hunts = run_pool(
+        0..todo.len() as u64,
+        jobs,
+        None,
+        |index| {
+            let (bug, window) = todo[index as usize];
+            hunt(bug, window, limit)
+        },
+        |_, hunt| {
+            on_hunt(hunt);
+            Flow::Continue
+        },
+    );
+    hunts.into_iter().map(|(_, hunt)| hunt).collect()
 }
 
 /// One bug's first catch, shrunk.

@@ -142,6 +142,8 @@ pub fn catches(bug: Bug, result: &SeedResult) -> Option<&'static str> {
 fn one_seed(seed: u64, options: &FuzzOptions) -> io::Result<SeedResult> {
     let scenario = scenario_for(seed, options.bug, options.kind);
     tracing::info!(seed, "scenario:\n{}", scenario.to_toml());
+    // Wall time on the worker thread; the simulation runs on a thread of
+    // its own inside `run`, so this never reads a simulated clock.
     #[allow(clippy::disallowed_methods)]
     let started = Instant::now();
     let outcome = run(&scenario, &RunOptions::default());
@@ -191,14 +193,12 @@ pub fn to_shrink(summary: &FuzzSummary, bug: Option<Bug>, most: usize) -> Vec<(u
             .take(1)
             .collect();
     }
-    let mut seen = Vec::new();
-    let mut picked = Vec::new();
+    let mut picked: Vec<(u64, Target)> = Vec::new();
     for failure in summary.failures() {
         let Some(target) = Target::of_result(failure) else {
             continue;
         };
-        if picked.len() < most && !seen.contains(&target) {
-            seen.push(target.clone());
+        if picked.len() < most && !picked.iter().any(|(_, seen)| *seen == target) {
             picked.push((failure.seed, target));
         }
     }

@@ -163,6 +163,7 @@ mod tests {
 
     #[test]
     fn a_passed_deadline_hands_out_nothing() {
+        // A deadline already passed; no simulation is running here.
         #[allow(clippy::disallowed_methods)]
         let now = Instant::now();
         let results = run_pool(0.., 2, Some(now), |seed| seed, |_, _| Flow::Continue);

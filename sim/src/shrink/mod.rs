@@ -10,13 +10,11 @@ use serde::Serialize;
 use std::{
     io,
     path::Path,
-    sync::Mutex,
-    thread,
     time::{Duration, Instant},
 };
 
 use crate::{
-    fuzz::SeedResult,
+    fuzz::{Flow, SeedResult, run_pool},
     run::{RunOptions, RunOutcome, Verdict, run},
     scenario::{Expect, Scenario},
     topology::Topology,
@@ -148,6 +146,8 @@ pub struct Shrunk {
 
 /// Shrinks `scenario`, which must show `target`.
 pub fn shrink(scenario: &Scenario, target: &Target, limits: &ShrinkLimits) -> Shrunk {
+    // Wall time bounds the shrink; it is read between simulations, never
+    // inside one.
     #[allow(clippy::disallowed_methods)]
     let started = Instant::now();
     let mut current = Scenario {
@@ -213,29 +213,17 @@ fn first_failing(
             .take(limits.jobs.max(1).min(room))
             .collect();
         *runs += batch.len() as u32;
-        let outcomes = Mutex::new(vec![None; batch.len()]);
-        thread::scope(|scope| {
-            for (index, candidate) in batch.iter().enumerate() {
-                let outcomes = &outcomes;
-                // Shrinking runs outside every simulation; each candidate
-                // still gets its own simulation thread inside `run`.
-                #[allow(clippy::disallowed_methods)]
-                scope.spawn(move || {
-                    let outcome = run(candidate, &RunOptions::default());
-                    outcomes
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)[index] = Some(outcome);
-                });
-            }
-        });
-        let outcomes = outcomes
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((candidate, outcome)) = batch
+        let outcomes = run_pool(
+            0..batch.len() as u64,
+            limits.jobs,
+            None,
+            |index| run(&batch[index as usize], &RunOptions::default()),
+            |_, _| Flow::Continue,
+        );
+        if let Some((candidate, (_, outcome))) = batch
             .into_iter()
             .zip(outcomes)
-            .filter_map(|(candidate, outcome)| Some((candidate, outcome?)))
-            .find(|(_, outcome)| target.holds(outcome))
+            .find(|(_, (_, outcome))| target.holds(outcome))
         {
             return Some((candidate, outcome));
         }
