@@ -41,19 +41,24 @@ pub enum Bug {
     /// their nonces, so one the replacing fork already holds is included
     /// twice.
     ChainDoubleInclude,
-    /// The ledger ignores request ids: every append of a request, retries
-    /// included, is a new transfer paid out again.
+    /// The ledger's fold forgets to deduplicate by request id: a request
+    /// appended twice (a client's retry reaching a replica whose fold has
+    /// not seen the first append yet, or a duplicated message) is accepted
+    /// twice, debited twice and paid out twice under the same transfer id.
     NoIdempotencyKey,
     /// The applier keeps its position in memory and writes blindly: a batch
-    /// whose commit is unknown is projected again, debiting twice and
-    /// resetting payouts already signed.
+    /// another replica projected meanwhile, or one whose commit is unknown,
+    /// is projected again, debiting twice and resetting payouts already
+    /// signed.
     ApplierNotIdempotent,
     /// The debit and the payout's outbox row commit in two transactions; a
-    /// crash between them loses the payout of an accepted transfer.
+    /// crash, a lost reply or a timeout between them loses the payout of an
+    /// accepted transfer.
     OutboxDualWrite,
     /// The worker takes a nonce and submits before recording the signed
-    /// transaction; a crash in between makes it sign the payout again with
-    /// another nonce, and both land.
+    /// transaction; if the record then fails (a crash, a lost reply, a
+    /// timeout), it signs the payout again with another nonce, and both
+    /// land.
     SubmitBeforeIntent,
     /// An intent whose commit is unknown is taken as never made and made
     /// again over it: a nonce is recorded for a transaction never sent, and
@@ -69,9 +74,9 @@ pub enum Bug {
     /// `confirmations` deep, so a reorg can take back a confirmed payout.
     ConfirmAtDepth0,
     /// The outbox worker trusts the lease it read and writes its rows
-    /// without compare-and-set: a replica that wakes from a pause, or whose
-    /// clock runs behind, overwrites the payout another replica took over
-    /// and signs it again with another nonce.
+    /// without compare-and-set: two replicas that claim a row at once, or
+    /// one that wakes from a pause or whose clock runs behind, overwrite
+    /// each other's claim and both sign the payout, with two nonces.
     LeaseNoFencing,
     /// The hot wallet's next nonce is read, then written back unconditionally
     /// under READ COMMITTED: two replicas signing at once spend one nonce on
@@ -81,6 +86,55 @@ pub enum Bug {
     /// account, which counts only included transactions and may lag: a
     /// nonce still pending is spent again.
     NonceFromRpc,
+}
+
+/// What a bug breaks: a promise (caught only by a safety checker), or
+/// progress (caught by the liveness checker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BugClass {
+    Safety,
+    Liveness,
+}
+
+/// What must happen in a run for a bug to show. Without it the bug is
+/// harmless, so a run without it, the bug planted, must pass: the control
+/// that proves a catch came through the hazard and not a side effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// Crashes: scheduled, random, or at crash points.
+    Crashes,
+    /// Records torn by a crash.
+    TornWrites,
+    /// Chain reorganizations.
+    Reorgs,
+    /// A request sent more than once: client retries and late resends, and
+    /// the timeouts and duplicated messages that cause them.
+    Retries,
+    /// Any fault at all: the bug needs something to go wrong (a lost
+    /// reply, a slow chain, a lapsed lease), and a faultless run shows
+    /// nothing.
+    Faults,
+    /// Work done concurrently: two clients, two replicas, or payouts
+    /// pending at once (faults make work overlap too, so the control of a
+    /// concurrency bug has neither: one client, one replica, requests far
+    /// apart, no fault).
+    Concurrency,
+    /// Nothing: the mistake shows in every run that takes its code path.
+    Always,
+}
+
+impl Trigger {
+    pub fn name(self) -> &'static str {
+        match self {
+            Trigger::Crashes => "crashes",
+            Trigger::TornWrites => "torn writes",
+            Trigger::Reorgs => "reorgs",
+            Trigger::Retries => "retries",
+            Trigger::Faults => "faults",
+            Trigger::Concurrency => "concurrency",
+            Trigger::Always => "none",
+        }
+    }
 }
 
 impl Bug {
@@ -161,10 +215,10 @@ impl Bug {
             }
             Bug::ChainDoubleInclude => "a reorged transaction is re-included without a nonce check",
             Bug::NoIdempotencyKey => {
-                "the ledger ignores request ids: every retry is a new transfer"
+                "the ledger's fold does not deduplicate request ids: a request appended twice is paid twice"
             }
             Bug::ApplierNotIdempotent => {
-                "the applier projects a batch again after an unknown commit, with blind writes"
+                "the applier trusts its own position and writes blindly: a batch is projected twice"
             }
             Bug::OutboxDualWrite => "the debit and the payout row commit in separate transactions",
             Bug::SubmitBeforeIntent => {
@@ -186,7 +240,15 @@ impl Bug {
         }
     }
 
-    /// The checkers expected to catch it; the first is the primary one.
+    /// Whether the bug breaks a promise or stops progress.
+    pub fn class(self) -> BugClass {
+        // Every bug of the catalogue so far breaks a promise: a stuck run
+        // is never how one of them counts as caught.
+        BugClass::Safety
+    }
+
+    /// The checkers expected to catch it, each of its class; the first is
+    /// the primary one.
     pub fn expected_checkers(self) -> &'static [&'static str] {
         match self {
             Bug::RaftAckBeforePersist => &["raft-safety", "durability"],
@@ -199,15 +261,40 @@ impl Bug {
             Bug::ChainDoubleInclude => &["chain-safety", "exactly-once"],
             Bug::NoIdempotencyKey => &["exactly-once", "conservation"],
             Bug::ApplierNotIdempotent => &["conservation", "exactly-once"],
-            Bug::OutboxDualWrite => &["exactly-once", "liveness"],
+            Bug::OutboxDualWrite => &["at-least-once"],
             Bug::SubmitBeforeIntent => &["exactly-once", "nonce-hygiene"],
-            Bug::UnknownCommitIsFailure => &["nonce-hygiene", "liveness"],
+            Bug::UnknownCommitIsFailure => &["nonce-hygiene"],
             Bug::ResubmitNewNonce => &["exactly-once", "nonce-hygiene"],
             Bug::NonceTooLowIsSuccess => &["ledger-chain", "exactly-once"],
             Bug::ConfirmAtDepth0 => &["ledger-chain"],
             Bug::LeaseNoFencing => &["exactly-once", "nonce-hygiene"],
-            Bug::NonceReadModifyWrite => &["nonce-hygiene", "liveness"],
-            Bug::NonceFromRpc => &["nonce-hygiene", "liveness"],
+            Bug::NonceReadModifyWrite => &["nonce-hygiene", "at-least-once"],
+            Bug::NonceFromRpc => &["nonce-hygiene", "at-least-once"],
+        }
+    }
+
+    /// What a run needs for the bug to show.
+    pub fn trigger(self) -> Trigger {
+        match self {
+            Bug::RaftAckBeforePersist
+            | Bug::RaftForgetSessions
+            | Bug::DbAckBeforeSync
+            | Bug::DbTxnIdReuse => Trigger::Crashes,
+            Bug::DbSkipChecksum => Trigger::TornWrites,
+            Bug::ChainDoubleInclude => Trigger::Reorgs,
+            Bug::NoIdempotencyKey => Trigger::Retries,
+            Bug::RaftCommitOldTerm
+            | Bug::OutboxDualWrite
+            | Bug::SubmitBeforeIntent
+            | Bug::UnknownCommitIsFailure
+            | Bug::ResubmitNewNonce
+            | Bug::NonceTooLowIsSuccess => Trigger::Faults,
+            Bug::DbLostUpdate
+            | Bug::ApplierNotIdempotent
+            | Bug::LeaseNoFencing
+            | Bug::NonceReadModifyWrite
+            | Bug::NonceFromRpc => Trigger::Concurrency,
+            Bug::ConfirmAtDepth0 => Trigger::Always,
         }
     }
 

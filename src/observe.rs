@@ -42,7 +42,7 @@ impl Serialize for NodeName {
 }
 
 /// What became of one message at the network choke point.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Fate {
     /// Sent on at once.
@@ -56,7 +56,7 @@ pub enum Fate {
 }
 
 /// One trace event of a node.
-#[derive(Debug, Clone, Hash, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Event {
     /// The node started, or started again after a crash, with this incarnation.

@@ -68,7 +68,13 @@ fn a_scenario_file_replays_identically_with_a_planted_bug() {
 #[test]
 fn the_trace_written_as_jsonl_is_the_trace_hashed() {
     let scenario = scenario_for(3, None, None);
-    let outcome = run(&scenario, &RunOptions { keep_trace: true });
+    let outcome = run(
+        &scenario,
+        &RunOptions {
+            keep_trace: true,
+            ..RunOptions::default()
+        },
+    );
     let lines = outcome.trace_lines.expect("lines were kept");
     let mut marks = 0;
     for line in &lines {

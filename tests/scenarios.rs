@@ -75,3 +75,39 @@ fn the_replica_scenario_reaches_its_coverage_marks() {
     let catalogue = sim::coverage::catalogue();
     assert!(outcome.marks.keys().all(|mark| catalogue.contains(mark)));
 }
+
+/// Each planted bug's scenario catches it through the hazard it plants:
+/// without the bug the same scenario passes, and without the bug's trigger
+/// (the fault, retry or concurrency its hazard needs), the bug still
+/// planted, it passes too.
+#[test]
+fn each_pinned_bug_passes_its_controls() {
+    use sim::{Verdict, control};
+    for file in scenario_files() {
+        let scenario = sim::load(&file).expect("valid scenario");
+        let [bug] = scenario.system.bugs.as_slice() else {
+            continue;
+        };
+        let bug = ledger::bugs::Bug::from_name(bug).expect("a planted bug");
+        let options = sim::RunOptions::default();
+        let without_bug = sim::run(&control::without_bug(&scenario), &options);
+        assert_eq!(
+            without_bug.verdict,
+            Verdict::Pass,
+            "{} without {bug}: {:?}",
+            file.display(),
+            without_bug.first_failure()
+        );
+        if let Some(control) = control::without_trigger(&scenario, bug.trigger()) {
+            let outcome = sim::run(&control, &options);
+            assert_eq!(
+                outcome.verdict,
+                Verdict::Pass,
+                "{} without {}, {bug} planted: {:?}",
+                file.display(),
+                bug.trigger().name(),
+                outcome.first_failure()
+            );
+        }
+    }
+}

@@ -139,7 +139,11 @@ fn harness_ping_pong(runtime: &Runtime) {
     directory.insert(names[1].clone(), address(2));
     let directory = Arc::new(directory);
     let trace = Trace::new(false, 0);
-    let fabric = Fabric::new(directory.clone(), trace.clone(), 1);
+    let fabric = Fabric::new(
+        directory.clone(),
+        trace.clone(),
+        crate::streams::rng(1, crate::streams::Stream::Net),
+    );
     let env = |name: &NodeName| NodeEnv {
         name: name.clone(),
         directory: directory.clone(),

@@ -13,6 +13,7 @@ compile_error!(
 pub mod bench;
 pub mod check;
 pub mod cli;
+pub mod control;
 pub mod coverage;
 pub mod fuzz;
 pub mod logging;
@@ -23,6 +24,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod shrink;
+pub mod streams;
 pub mod topology;
 pub mod trace;
 pub mod workload;

@@ -138,6 +138,7 @@ fn run_command(args: RunArgs) -> Result<i32> {
         &scenario,
         &RunOptions {
             keep_trace: args.trace.is_some(),
+            ..RunOptions::default()
         },
     );
     if let (Some(path), Some(lines)) = (&args.trace, &outcome.trace_lines) {
@@ -415,7 +416,7 @@ fn bench_command(args: BenchArgs) -> Result<i32> {
 }
 
 /// Hunts each planted bug with plain generated fuzzing; exits 1 when one
-/// was not caught in some window.
+/// was not caught in some window, or one of its controls failed.
 fn measure_bugs(args: BugsArgs) -> Result<i32> {
     let bugs = if args.bugs.is_empty() {
         Bug::ALL.to_vec()
@@ -444,6 +445,7 @@ fn measure_bugs(args: BugsArgs) -> Result<i32> {
         }
     });
     let missed = hunts.iter().any(|hunt| hunt.seeds.is_none());
+    let controls_broken = hunts.iter().any(|hunt| !hunt.controls_hold());
     let shrunk = if args.shrink {
         let limits = limits(&args.limits, 1)?;
         let reports = sim::measure::shrink_catches(&hunts, &args.out, &limits, jobs, |report| {
@@ -478,16 +480,25 @@ fn measure_bugs(args: BugsArgs) -> Result<i32> {
             print!("{}", sim::measure::shrink_table(reports));
         }
     }
-    Ok(i32::from(missed || unreproduced))
+    Ok(i32::from(missed || controls_broken || unreproduced))
 }
 
 fn print_bugs() {
-    println!("{:<26} {:<28} hazard", "bug", "caught by");
+    println!(
+        "{:<26} {:<7} {:<30} {:<12} hazard",
+        "bug", "class", "caught by", "trigger"
+    );
     for bug in Bug::ALL {
+        let class = match bug.class() {
+            ledger::bugs::BugClass::Safety => "safety",
+            ledger::bugs::BugClass::Liveness => "liveness",
+        };
         println!(
-            "{:<26} {:<28} {}",
+            "{:<26} {:<7} {:<30} {:<12} {}",
             bug.name(),
+            class,
             bug.expected_checkers().join(" or "),
+            bug.trigger().name(),
             bug.hazard()
         );
     }

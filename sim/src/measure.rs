@@ -2,8 +2,12 @@
 //! planted bug, measured on the spot. For each bug and each window of seeds
 //! (starting at 0, 1000, 2000 ...) the bug is hunted seed by seed until one
 //! of its expected checkers fires, or the window's limit is reached.
+//!
+//! Each hunt also runs its controls (see [`crate::control`]): every seed it
+//! tried, again without the bug, must pass; and the catching seed without
+//! the bug's trigger, the bug still planted, must pass too.
 
-use ledger::bugs::Bug;
+use ledger::bugs::{Bug, BugClass};
 use serde::Serialize;
 use std::{
     io,
@@ -11,6 +15,7 @@ use std::{
 };
 
 use crate::{
+    control::{without_bug, without_trigger},
     fuzz::{Flow, run_pool, scenario_for},
     run::{RunOptions, Verdict, run},
     scenario,
@@ -28,35 +33,60 @@ pub struct Hunt {
     pub seeds: Option<u64>,
     /// The expected checker that caught it.
     pub checker: Option<&'static str>,
+    /// Seeds of the hunt that failed without the bug: none, or a checker
+    /// fires on a correct system.
+    pub failed_without_bug: Vec<u64>,
+    /// Whether the catching seed passed without the bug's trigger, the bug
+    /// planted; `None` when there was no catch or the bug needs no trigger.
+    pub passed_without_trigger: Option<bool>,
+}
+
+impl Hunt {
+    /// Whether both controls held.
+    pub fn controls_hold(&self) -> bool {
+        self.failed_without_bug.is_empty() && self.passed_without_trigger != Some(false)
+    }
 }
 
 fn bug_name<S: serde::Serializer>(bug: &Bug, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(bug.name())
 }
 
-/// Hunts `bug` from seed `window` for at most `limit` seeds.
+/// Hunts `bug` from seed `window` for at most `limit` seeds, then runs
+/// its controls.
 pub fn hunt(bug: Bug, window: u64, limit: u64) -> Hunt {
-    for tried in 1..=limit {
-        let scenario = scenario_for(window + tried - 1, Some(bug), None);
-        let outcome = run(&scenario, &RunOptions::default());
-        let caught = bug
+    let mut caught = None;
+    let mut tried = 0;
+    while caught.is_none() && tried < limit {
+        tried += 1;
+        let outcome = run(
+            &scenario_for(window + tried - 1, Some(bug), None),
+            &RunOptions::default(),
+        );
+        caught = bug
             .expected_checkers()
             .iter()
+            .copied()
             .find(|checker| outcome.violated(checker));
-        if let Some(checker) = caught {
-            return Hunt {
-                bug,
-                window,
-                seeds: Some(tried),
-                checker: Some(checker),
-            };
-        }
     }
+    let failed_without_bug = (window..window + tried)
+        .filter(|seed| {
+            let control = without_bug(&scenario_for(*seed, Some(bug), None));
+            run(&control, &RunOptions::default()).verdict != Verdict::Pass
+        })
+        .collect();
+    let passed_without_trigger = caught.and_then(|_| {
+        let catch = scenario_for(window + tried - 1, Some(bug), None);
+        let control = without_trigger(&catch, bug.trigger())?;
+        Some(run(&control, &RunOptions::default()).verdict == Verdict::Pass)
+    });
     Hunt {
         bug,
         window,
-        seeds: None,
-        checker: None,
+        seeds: caught.map(|_| tried),
+        checker: caught,
+        failed_without_bug,
+        passed_without_trigger,
     }
 }
 
@@ -179,15 +209,16 @@ pub fn shrink_table(reports: &[ShrinkReport]) -> String {
     out
 }
 
-/// The measurements as a table, one row per bug: the checkers that caught
-/// it and the seeds each window took (`-` when not caught).
+/// The measurements as a table, one row per bug: its class, the checkers
+/// that caught it, the seeds each window took (`-` when not caught), and
+/// its controls.
 pub fn table(hunts: &[Hunt], windows: &[u64], limit: u64) -> String {
     let starts: Vec<String> = windows.iter().map(|window| format!("{window}..")).collect();
+    let seeds_header = format!("seeds from {}", starts.join(", "));
+    let width = seeds_header.len();
     let mut out = format!(
-        "{:<26} {:<28} seeds to first catch from {} (at most {limit} each)\n",
-        "bug",
-        "caught by",
-        starts.join(", ")
+        "{:<26} {:<7} {:<28} {seeds_header}  controls: without the bug | without the trigger\n",
+        "bug", "class", "caught by",
     );
     let mut bugs: Vec<Bug> = hunts.iter().map(|hunt| hunt.bug).collect();
     bugs.dedup();
@@ -205,9 +236,37 @@ pub fn table(hunts: &[Hunt], windows: &[u64], limit: u64) -> String {
         } else {
             checkers.join(", ")
         };
+        let tried: u64 = of_bug.iter().map(|hunt| hunt.seeds.unwrap_or(limit)).sum();
+        let failed: Vec<String> = of_bug
+            .iter()
+            .flat_map(|hunt| &hunt.failed_without_bug)
+            .map(u64::to_string)
+            .collect();
+        let without_bug = if failed.is_empty() {
+            format!("pass ({tried} seeds)")
+        } else {
+            format!("FAIL (seeds {})", failed.join(", "))
+        };
+        let verdicts: Vec<bool> = of_bug
+            .iter()
+            .filter_map(|hunt| hunt.passed_without_trigger)
+            .collect();
+        let without_trigger = match bug.trigger() {
+            ledger::bugs::Trigger::Always => "needs none".to_owned(),
+            _ if verdicts.is_empty() => "-".to_owned(),
+            trigger if verdicts.iter().all(|passed| *passed) => {
+                format!("pass without {}", trigger.name())
+            }
+            trigger => format!("FAIL without {}", trigger.name()),
+        };
+        let class = match bug.class() {
+            BugClass::Safety => "safety",
+            BugClass::Liveness => "liveness",
+        };
         out += &format!(
-            "{:<26} {:<28} {}\n",
+            "{:<26} {:<7} {:<28} {:<width$}  {without_bug} | {without_trigger}\n",
             bug.name(),
+            class,
             caught_by,
             seeds.join(", ")
         );
@@ -227,18 +286,24 @@ mod tests {
                 window: 0,
                 seeds: Some(1),
                 checker: Some("exactly-once"),
+                failed_without_bug: Vec::new(),
+                passed_without_trigger: Some(true),
             },
             Hunt {
                 bug: Bug::NoIdempotencyKey,
                 window: 1000,
                 seeds: Some(3),
                 checker: Some("conservation"),
+                failed_without_bug: vec![1002],
+                passed_without_trigger: Some(true),
             },
             Hunt {
                 bug: Bug::NonceFromRpc,
                 window: 0,
                 seeds: None,
                 checker: None,
+                failed_without_bug: Vec::new(),
+                passed_without_trigger: None,
             },
         ];
         insta::assert_snapshot!(table(&hunts, &[0, 1000], 200));

@@ -4,13 +4,16 @@
 //! scenario (madsim seeds std's hash state only for a thread's first
 //! runtime). The fault phase lasts `duration`; the settle phase heals
 //! everything and ends as soon as the cluster has converged, or at `settle`.
+//! A converged run then goes on through the quiet tail, with no faults,
+//! until nothing is in flight: every late message delivered, every mempool
+//! empty, every lease and resubmission timer fired once. Only then is the
+//! verdict given, so nothing still on its way can land after it.
 //! Every node is killed before the runtime returns. Ground truth is read
 //! afterwards: each replica's synced disk through the replica's own recovery,
 //! and the clients' history.
 
 use ledger::{
-    bugs::{Bug, Bugs},
-    chain::ChainState,
+    chain::{ChainState, Transaction},
     db::Recovered,
     log::{DurableLog, read_durable},
     net::NetStats,
@@ -35,7 +38,7 @@ use crate::{
         History, Op, Outcome, Receipt, Request, RequestCounts, Workload, chain::payment_memo,
         transfers::ledger_account,
     },
-    world::{NEMESIS, World},
+    world::{InFlight, NEMESIS, World, quiet_tail_minimum},
 };
 
 /// How often the settle phase looks for convergence.
@@ -44,11 +47,34 @@ const SETTLE_POLL: Duration = Duration::from_millis(50);
 const SEND_LATENCY: std::ops::Range<Duration> =
     Duration::from_micros(200)..Duration::from_millis(2);
 
+/// How long the quiet tail may go on past its minimum before the run
+/// stops waiting for quiet and says what is still in flight.
+const QUIET_TAIL_GRACE: Duration = Duration::from_secs(15);
+/// Polls in a row that must find nothing in flight to end the quiet tail:
+/// a transaction travelling between two nodes is in no mempool meanwhile.
+const QUIET_POLLS: u32 = 2;
+
 /// Options of one run.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Keep every trace event as a JSONL line.
     pub keep_trace: bool,
+    /// Called inside the simulation once the settle phase has converged,
+    /// before the quiet tail: for tests that plant something to land late.
+    pub at_convergence: Option<Hook>,
+    /// End the run as soon as it converges, without the quiet tail: only
+    /// for tests that show what the tail catches.
+    pub skip_quiet_tail: bool,
+}
+
+/// Code a test runs inside the simulation, on the world.
+#[derive(Clone)]
+pub struct Hook(pub Arc<dyn Fn(&World) + Send + Sync>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
+    }
 }
 
 /// How a run ended.
@@ -64,7 +90,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// The process exit code for this verdict (DESIGN §8).
+    /// The process exit code for this verdict (see the README's exit codes).
     pub fn exit_code(self) -> i32 {
         match self {
             Verdict::Pass => 0,
@@ -112,6 +138,11 @@ pub struct RunOutcome {
     pub fault_phase: Duration,
     #[serde(rename = "settle_phase_us", serialize_with = "micros")]
     pub settle_phase: Duration,
+    /// How long the quiet tail lasted (zero when the run did not converge).
+    #[serde(rename = "quiet_tail_us", serialize_with = "micros")]
+    pub quiet_tail: Duration,
+    /// What was in flight when the quiet tail began.
+    pub in_flight_at_tail: InFlight,
     pub events: u64,
     pub trace_hash: String,
     pub requests: RequestCounts,
@@ -198,6 +229,10 @@ struct Simulated {
     chain: Option<Arc<Mutex<ChainState>>>,
     fault_phase: Duration,
     settle_phase: Duration,
+    quiet_tail: Duration,
+    in_flight_at_tail: InFlight,
+    /// Transactions still waiting in a mempool at the end.
+    pending: Vec<(String, Transaction)>,
     stall: Option<Stall>,
     disks: BTreeMap<String, Arc<Disk>>,
     history: History,
@@ -207,13 +242,6 @@ struct Simulated {
 }
 
 fn run_here(scenario: &Scenario, options: &RunOptions) -> RunOutcome {
-    let bugs = Bugs::of(
-        scenario
-            .system
-            .bugs
-            .iter()
-            .filter_map(|name| Bug::from_name(name)),
-    );
     let mut config = madsim::Config::default();
     config.net.send_latency = SEND_LATENCY;
     let mut runtime = Runtime::with_seed_and_config(scenario.seed, config);
@@ -221,7 +249,7 @@ fn run_here(scenario: &Scenario, options: &RunOptions) -> RunOutcome {
     let trace = Trace::new(options.keep_trace, Topology::of(scenario).log.len());
     let built = WorldSlot::default();
     let simulated = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        runtime.block_on(simulate(scenario, bugs, trace.clone(), built.clone()))
+        runtime.block_on(simulate(scenario, options, trace.clone(), built.clone()))
     }));
     // A panic unwound past the end of the run: kill every node here, so
     // dropping the runtime frees their tasks instead of leaking them.
@@ -241,12 +269,12 @@ type WorldSlot = Arc<Mutex<Option<Arc<World>>>>;
 
 async fn simulate(
     scenario: &Scenario,
-    bugs: Bugs,
+    options: &RunOptions,
     trace: Arc<Trace>,
     built: WorldSlot,
 ) -> Simulated {
     let workload = Workload::new(scenario, trace.clone());
-    let world = World::build(scenario, bugs, trace.clone(), workload.clone());
+    let world = World::build(scenario, trace.clone(), workload.clone());
     *built.lock().unwrap_or_else(PoisonError::into_inner) = Some(world.clone());
     let nemesis = Nemesis::start(&world, scenario);
     madsim::time::sleep(scenario.duration()).await;
@@ -256,7 +284,7 @@ async fn simulate(
     trace.harness(NEMESIS, HarnessEvent::Settle);
     world.settle();
     let settle_start = now();
-    let stall = loop {
+    let mut stall = loop {
         // Sleep first: nodes restarted just now must boot and report before
         // their progress can be judged.
         madsim::time::sleep(SETTLE_POLL).await;
@@ -266,6 +294,19 @@ async fn simulate(
         }
     };
     let settle_phase = now() - settle_start;
+    let tail_start = now();
+    let mut in_flight_at_tail = InFlight::default();
+    if stall.is_none() {
+        if let Some(hook) = &options.at_convergence {
+            (hook.0)(&world);
+        }
+        in_flight_at_tail = world.in_flight();
+        if !options.skip_quiet_tail {
+            stall = quiet_tail(&world, &workload, quiet_tail_minimum(scenario)).await;
+        }
+    }
+    let quiet_tail = now() - tail_start;
+    let pending = world.in_flight().pending;
     let net = world.fabric().stats();
     let lives = world.trace().view(|view| {
         view.lives()
@@ -279,11 +320,44 @@ async fn simulate(
         chain: world.chain().cloned(),
         fault_phase: settle_start,
         settle_phase,
+        quiet_tail,
+        in_flight_at_tail,
+        pending,
         stall,
         disks: world.disks(),
         history: workload.history(History::clone),
         net,
         lives,
+    }
+}
+
+/// The quiet tail of a converged run: no faults, and time for everything
+/// in flight to land. It ends once `minimum` has passed and nothing is in
+/// flight with the cluster still converged; if that never comes, what is
+/// left is why the run did not settle.
+async fn quiet_tail(world: &World, workload: &Workload, minimum: Duration) -> Option<Stall> {
+    let start = now();
+    let mut quiet_polls = 0;
+    loop {
+        madsim::time::sleep(SETTLE_POLL).await;
+        let in_flight = world.in_flight();
+        let stall = convergence(world, workload);
+        let quiet = stall.is_none() && in_flight.is_empty();
+        quiet_polls = if quiet { quiet_polls + 1 } else { 0 };
+        let waited = now() - start;
+        if quiet_polls >= QUIET_POLLS && waited >= minimum {
+            return None;
+        }
+        if waited >= minimum + QUIET_TAIL_GRACE {
+            let mut reasons = stall.map(|stall| stall.reasons).unwrap_or_default();
+            if !in_flight.is_empty() {
+                reasons.push(format!(
+                    "the quiet tail never became quiet: after {:.3}s, {in_flight}",
+                    waited.as_secs_f64()
+                ));
+            }
+            return (!reasons.is_empty()).then_some(Stall { reasons });
+        }
     }
 }
 
@@ -419,16 +493,13 @@ fn judge(scenario: &Scenario, mut summary: TraceSummary, simulated: Simulated) -
         .iter()
         .map(|name| (name.clone(), read_durable(disk(name))))
         .collect();
-    let skip_checksums = scenario
-        .system
-        .bugs
-        .iter()
-        .any(|bug| bug == Bug::DbSkipChecksum.name());
+    // Ground truth is read one way, whatever bug is planted: the synced
+    // commits up to the first bad record.
     let database: Option<Recovered> = topology
         .db
         .first()
-        .map(|name| ledger::db::read_durable(disk(name), skip_checksums));
-    let end = simulated.fault_phase + simulated.settle_phase;
+        .map(|name| ledger::db::read_durable(disk(name)));
+    let end = simulated.fault_phase + simulated.settle_phase + simulated.quiet_tail;
     let chain = simulated
         .chain
         .as_ref()
@@ -446,6 +517,7 @@ fn judge(scenario: &Scenario, mut summary: TraceSummary, simulated: Simulated) -
                 initial_balance: scenario.system.initial_balance,
                 confirmations: u64::from(scenario.system.confirmations),
                 converged: simulated.stall.is_none(),
+                pending: &simulated.pending,
                 lives: &simulated.lives,
                 end,
             })
@@ -475,6 +547,7 @@ fn judge(scenario: &Scenario, mut summary: TraceSummary, simulated: Simulated) -
             }),
         chain: chain.as_deref().map(|state| ChainTruth {
             state,
+            pending: &simulated.pending,
             confirmations: u64::from(scenario.system.confirmations),
         }),
         payouts,
@@ -487,6 +560,8 @@ fn judge(scenario: &Scenario, mut summary: TraceSummary, simulated: Simulated) -
     outcome.sim_time = end;
     outcome.fault_phase = simulated.fault_phase;
     outcome.settle_phase = simulated.settle_phase;
+    outcome.quiet_tail = simulated.quiet_tail;
+    outcome.in_flight_at_tail = simulated.in_flight_at_tail;
     outcome.requests = simulated.history.counts();
     outcome.net = simulated.net;
     for (kind, count) in [
@@ -556,6 +631,8 @@ fn outcome(
         sim_time: Duration::ZERO,
         fault_phase: Duration::ZERO,
         settle_phase: Duration::ZERO,
+        quiet_tail: Duration::ZERO,
+        in_flight_at_tail: InFlight::default(),
         events: summary.events,
         trace_hash: format!("{:016x}", summary.hash),
         requests: RequestCounts::default(),

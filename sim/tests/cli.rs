@@ -375,13 +375,20 @@ fn measuring_bugs_prints_each_bugs_checker_and_seeds() {
             .map(str::to_owned)
             .collect::<Vec<_>>()
     };
+    // bug, class, checker, two windows' seeds, then the controls.
     let nonce = row("nonce-from-rpc");
+    assert_eq!(nonce[1], "safety", "{text}");
+    let checker = nonce[2].trim_end_matches(',');
     assert!(
-        nonce[1] == "nonce-hygiene" || nonce[1] == "liveness",
+        checker == "nonce-hygiene" || checker == "at-least-once",
         "{text}"
     );
-    assert_eq!(nonce.len(), 4, "a checker and two windows' seeds: {text}");
-    assert_eq!(row("db-lost-update")[1], "conservation", "{text}");
+    let line = nonce.join(" ");
+    assert!(
+        line.contains(" pass (") && line.ends_with("| pass without concurrency"),
+        "both controls pass: {text}"
+    );
+    assert_eq!(row("db-lost-update")[2], "conservation", "{text}");
 }
 
 #[test]

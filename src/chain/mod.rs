@@ -17,7 +17,7 @@ mod types;
 pub use client::{ChainClient, ChainError};
 pub use node::{ChainConfig, ChainFaults, FORK_WINDOW, run_chain};
 pub use protocol::{ChainRequest, ChainResponse};
-pub use rpc_node::{RpcNodeConfig, run_chain_rpc};
+pub use rpc_node::{Mempool, RpcNodeConfig, run_chain_rpc};
 pub use state::{
     Accepted, ChainSetup, ChainState, ChainView, MAX_MEMO_BYTES, Receipt, Reorg, SubmitError,
 };
@@ -26,7 +26,7 @@ pub use types::{Address, Block, BlockHash, MINER, SigningKey, Transaction, Trans
 use serde::Serialize;
 
 /// Trace events of the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "chain", rename_all = "kebab-case")]
 pub enum ChainEvent {
     /// A block was made.

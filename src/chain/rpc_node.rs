@@ -7,7 +7,7 @@ use std::{
     cell::RefCell,
     collections::{BTreeMap, VecDeque},
     rc::Rc,
-    sync::Arc,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::Duration,
 };
 
@@ -37,6 +37,26 @@ pub struct RpcNodeConfig {
     /// How long it waits for the chain.
     pub call_timeout: Duration,
     pub faults: Arc<ChainFaults>,
+    /// Where this node keeps its mempool.
+    pub mempool: Arc<Mempool>,
+}
+
+/// An RPC node's mempool: memory of the node, emptied when an incarnation
+/// starts. It lives outside the node's tasks only so that the harness can
+/// read what is still on its way to the chain (a run's verdict waits until
+/// nothing is); the node never reads it from anywhere else.
+#[derive(Debug, Default)]
+pub struct Mempool(Mutex<BTreeMap<TxHash, Transaction>>);
+
+impl Mempool {
+    /// What the mempool holds, by hash.
+    pub fn transactions(&self) -> Vec<Transaction> {
+        self.lock().values().cloned().collect()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<TxHash, Transaction>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 struct RpcState {
@@ -45,18 +65,18 @@ struct RpcState {
     arriving: VecDeque<(Duration, u64, Vec<Block>)>,
     /// The chain's tip as last fetched: the next fetch continues from it.
     fetched: (u64, BlockHash),
-    mempool: BTreeMap<TxHash, Transaction>,
 }
 
 /// Runs one incarnation of an RPC node until it is killed.
 pub async fn run_chain_rpc(env: NodeEnv, config: RpcNodeConfig) {
+    // A new life remembers nothing of the last one's mempool.
+    config.mempool.lock().clear();
     let incarnation = env.boot().await;
     let (rpc, mut incoming) = Rpc::bind(&env, incarnation).await;
     let state = Rc::new(RefCell::new(RpcState {
         view: ChainView::new(config.genesis.clone()),
         arriving: VecDeque::new(),
         fetched: (0, BlockHash(0)),
-        mempool: BTreeMap::new(),
     }));
     madsim::task::spawn_local(sync(
         env.clone(),
@@ -90,7 +110,7 @@ async fn serve(
 ) {
     show_arrived(env, state);
     let response = match request.body {
-        ChainRequest::Submit(tx) => ChainResponse::Submitted(submit(config, rpc, state, tx).await),
+        ChainRequest::Submit(tx) => ChainResponse::Submitted(submit(config, rpc, tx).await),
         ChainRequest::Account { address } => {
             let state = state.borrow();
             ChainResponse::Account {
@@ -113,16 +133,15 @@ async fn serve(
 async fn submit(
     config: &RpcNodeConfig,
     rpc: &Rpc,
-    state: &Rc<RefCell<RpcState>>,
     tx: Transaction,
 ) -> Result<Accepted, SubmitError> {
     let hash = tx.hash();
     {
-        let mut state = state.borrow_mut();
-        if state.mempool.len() >= MAX_PENDING && !state.mempool.contains_key(&hash) {
+        let mut mempool = config.mempool.lock();
+        if mempool.len() >= MAX_PENDING && !mempool.contains_key(&hash) {
             return Err(SubmitError::MempoolFull);
         }
-        state.mempool.insert(hash, tx.clone());
+        mempool.insert(hash, tx.clone());
     }
     match rpc
         .call::<_, ChainResponse>(
@@ -134,7 +153,7 @@ async fn submit(
     {
         Ok(ChainResponse::Submitted(verdict)) => {
             if verdict.is_err() {
-                state.borrow_mut().mempool.remove(&hash);
+                config.mempool.lock().remove(&hash);
             }
             verdict
         }
@@ -188,9 +207,10 @@ async fn rebroadcast(env: NodeEnv, config: RpcNodeConfig, rpc: Rpc, state: Rc<Re
         env.sleep(config.rebroadcast).await;
         show_arrived(&env, &state);
         let waiting: Vec<Transaction> = {
-            let mut state = state.borrow_mut();
-            let RpcState { view, mempool, .. } = &mut *state;
-            mempool.retain(|hash, _| view.receipt(*hash).is_none() && !forgets(&config.faults));
+            let state = state.borrow();
+            let mut mempool = config.mempool.lock();
+            mempool
+                .retain(|hash, _| state.view.receipt(*hash).is_none() && !forgets(&config.faults));
             mempool.values().cloned().collect()
         };
         for tx in waiting {
@@ -203,7 +223,7 @@ async fn rebroadcast(env: NodeEnv, config: RpcNodeConfig, rpc: Rpc, state: Rc<Re
                 )
                 .await;
             if let Ok(ChainResponse::Submitted(Err(_))) = verdict {
-                state.borrow_mut().mempool.remove(&hash);
+                config.mempool.lock().remove(&hash);
             }
         }
     }

@@ -27,7 +27,7 @@ pub use wal::{Recovered, read_durable};
 use serde::Serialize;
 
 /// Trace events of the database node.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "db", rename_all = "kebab-case")]
 pub enum DbEvent {
     /// Recovery replayed `commits` records, up to `last_commit`.

@@ -2,7 +2,7 @@
 //! commit is acknowledged, replayed on recovery.
 
 use super::engine::{CommitRecord, Engine};
-use crate::storage::{Disk, Storage, decode_records, decode_records_unchecked};
+use crate::storage::{Disk, Storage, decode_records};
 
 /// The file the commit log lives in.
 pub(super) const WAL_FILE: &str = "db.wal";
@@ -48,15 +48,12 @@ pub(super) fn recover(storage: &Storage, skip_checksums: bool) -> Recovered {
     recovered
 }
 
-/// Reads the server's synced state without changing its disk, with the same
-/// recovery the server runs: the ground truth the harness checks.
-pub fn read_durable(disk: &Disk, skip_checksums: bool) -> Recovered {
-    let bytes = disk.durable_bytes(WAL_FILE);
-    if skip_checksums {
-        replay(decode_records_unchecked(&bytes))
-    } else {
-        replay(decode_records(&bytes).records)
-    }
+/// Reads the server's synced state without changing its disk, with the
+/// recovery a correct server runs (checksums checked, replay stopped at the
+/// first bad record): the ground truth the harness checks, read the same way
+/// whatever bug is planted.
+pub fn read_durable(disk: &Disk) -> Recovered {
+    replay(decode_records(&disk.durable_bytes(WAL_FILE)).records)
 }
 
 /// Appends a commit record (unsynced).

@@ -61,7 +61,8 @@ pub enum Effect {
 pub enum Idempotency {
     /// A request id names one transfer, however often it is appended.
     ByRequestId,
-    /// The planted bug `no-idempotency-key`: every append is a new transfer.
+    /// The planted bug `no-idempotency-key`: a request id is not looked
+    /// up, so every append of it is decided, debited and paid again.
     None,
 }
 
@@ -133,10 +134,7 @@ impl Fold {
             // A retry, or a conflicting reuse: answered from the record.
             return None;
         }
-        let transfer = match self.idempotency {
-            Idempotency::ByRequestId => TransferId::of(client, &request.request_id),
-            Idempotency::None => TransferId::per_append(client, &request.request_id, slot),
-        };
+        let transfer = TransferId::of(client, &request.request_id);
         let answer = match self.decide(request) {
             Ok(()) => Answer::Accepted(transfer),
             Err(rejection) => Answer::Rejected(rejection),
@@ -312,10 +310,16 @@ mod tests {
     }
 
     #[test]
-    fn without_idempotency_keys_a_retry_is_a_second_transfer() {
+    fn without_deduplication_a_retry_is_paid_again_under_the_same_id() {
         let mut fold = fold(Idempotency::None);
-        fold.apply(1, &[transfer(1, request("a", 10))]);
-        fold.apply(2, &[transfer(1, request("a", 10))]);
-        assert_eq!(fold.unconfirmed().count(), 2);
+        let first = fold.apply(1, &[transfer(1, request("a", 10))]);
+        let retry = fold.apply(2, &[transfer(1, request("a", 10))]);
+        let id = TransferId::of(1, "a");
+        let accepted = |effects: &[Effect]| match effects {
+            [Effect::Accept { transfer, slot, .. }] => (*transfer, *slot),
+            other => panic!("expected one accept, got {other:?}"),
+        };
+        assert_eq!(accepted(&first), (id, slot(1, 0)));
+        assert_eq!(accepted(&retry), (id, slot(2, 0)));
     }
 }

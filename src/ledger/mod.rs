@@ -83,7 +83,7 @@ pub struct LedgerConfig {
 }
 
 /// Trace events of a ledger replica.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "ledger", rename_all = "kebab-case")]
 pub enum LedgerEvent {
     /// A client's request was committed in the entry at `index`.

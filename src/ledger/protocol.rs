@@ -12,14 +12,29 @@ pub enum LedgerRequest {
         client: u64,
         request: TransferRequest,
     },
-    /// What became of `request_id` of `client`.
-    Status { client: u64, request_id: String },
+    /// What became of `request_id` of `client`. `seen` is the highest
+    /// `as_of` the client has had in any answer: the reply comes from a
+    /// fold at least that far, so a client's reads never go back in time.
+    Status {
+        client: u64,
+        request_id: String,
+        seen: u64,
+    },
 }
 
+/// Every answer says how far the answering replica's fold of the log had
+/// reached (`as_of`). Replicas fold at their own pace; a client that hands
+/// the highest `as_of` it has had back as `seen` gets monotonic reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LedgerResponse {
-    Transfer(TransferReply),
-    Status(StatusReply),
+    Transfer {
+        reply: TransferReply,
+        as_of: u64,
+    },
+    Status {
+        reply: StatusReply,
+        as_of: u64,
+    },
     /// The request could not be decoded.
     Malformed {
         reason: String,

@@ -1,6 +1,14 @@
 //! The client-facing service: a transfer request is appended to the log and
 //! answered once this replica's fold has applied it, from what the fold
 //! decided. Every retry of a request id gets the first answer.
+//!
+//! Status reads are monotonic for a client that passes back the highest
+//! `as_of` it was given: a replica whose fold is behind that waits for it
+//! (or answers `Unavailable`), and a payout whose outbox row the database
+//! has already closed is reported only once this replica's fold has caught
+//! up with the confirmation that closed it. So a client never sees a
+//! request forgotten, or a payout go from confirmed or submitted back to
+//! pending.
 
 use super::{
     LedgerConfig, LedgerEvent,
@@ -8,11 +16,11 @@ use super::{
     applier::{Folded, SharedFold},
     fold::Answer,
     protocol::{LedgerRequest, LedgerResponse, StatusReply, TransferReply},
-    schema::{OUTBOX, OutboxRow, Payout, int_key, read},
+    schema::{APPLIED, META, OUTBOX, OutboxRow, Payout, int_key, read},
     types::{Command, TransferRequest, check_shape},
 };
 use crate::{
-    db::{DbClient, DbError, Isolation},
+    db::{DbClient, DbError, Isolation, Key},
     node::NodeEnv,
     observe::Event,
 };
@@ -31,12 +39,29 @@ impl Service {
     pub async fn handle(&self, request: LedgerRequest) -> LedgerResponse {
         match request {
             LedgerRequest::Transfer { client, request } => {
-                LedgerResponse::Transfer(self.transfer(client, request).await)
+                let reply = self.transfer(client, request).await;
+                LedgerResponse::Transfer {
+                    reply,
+                    as_of: self.applied(),
+                }
             }
-            LedgerRequest::Status { client, request_id } => {
-                LedgerResponse::Status(self.status(client, &request_id).await)
+            LedgerRequest::Status {
+                client,
+                request_id,
+                seen,
+            } => {
+                let reply = self.status(client, &request_id, seen).await;
+                LedgerResponse::Status {
+                    reply,
+                    as_of: self.applied(),
+                }
             }
         }
+    }
+
+    /// How far this replica's fold has reached.
+    fn applied(&self) -> u64 {
+        self.fold.borrow().fold.applied()
     }
 
     async fn transfer(&self, client: u64, request: TransferRequest) -> TransferReply {
@@ -79,51 +104,103 @@ impl Service {
         })
     }
 
-    async fn status(&self, client: u64, request_id: &str) -> StatusReply {
-        let (transfer, slot, confirmation) = {
-            let folded = self.fold.borrow();
-            let Some(record) = folded.fold.lookup(client, request_id) else {
-                return StatusReply::NotFound;
-            };
-            let transfer = match &record.answer {
-                Answer::Rejected(reason) => {
-                    return StatusReply::Rejected {
-                        reason: reason.clone(),
-                    };
-                }
-                Answer::Accepted(transfer) => *transfer,
-            };
-            let accepted = folded
-                .fold
-                .transfer(transfer)
-                .expect("an accepted request has its transfer");
-            (transfer, accepted.slot, accepted.confirmation)
-        };
-        if let Some(confirmation) = confirmation {
-            return StatusReply::Confirmed {
-                transfer,
-                tx: confirmation.tx,
-                height: confirmation.height,
-                depth: confirmation.depth,
+    /// Waits, within the request timeout, for the fold to reach `index`.
+    async fn caught_up(&self, index: u64) -> bool {
+        self.applied() >= index
+            || self
+                .env
+                .clock
+                .timeout(
+                    self.config.request_timeout,
+                    Folded::reached(&self.fold, index),
+                )
+                .await
+                .is_some_and(|reached| reached.is_ok())
+    }
+
+    async fn status(&self, client: u64, request_id: &str, seen: u64) -> StatusReply {
+        if !self.caught_up(seen).await {
+            return StatusReply::Unavailable {
+                reason: format!("this replica has not caught up with log index {seen} yet"),
             };
         }
-        match self.payout(slot).await {
-            Ok(Some(Payout::Signed { tx })) => StatusReply::Submitted {
-                transfer,
-                tx: tx.hash(),
-            },
-            // No row yet (not projected), or no nonce yet.
-            Ok(_) => StatusReply::Pending { transfer },
-            Err(error) => StatusReply::Unavailable {
-                reason: error.to_string(),
-            },
+        // At most twice: once more after catching up with a confirmation
+        // the database has projected and this fold has not.
+        let mut caught_up_with_db = false;
+        loop {
+            let (transfer, index, slot, confirmation) = {
+                let folded = self.fold.borrow();
+                let Some(record) = folded.fold.lookup(client, request_id) else {
+                    return StatusReply::NotFound;
+                };
+                let transfer = match &record.answer {
+                    Answer::Rejected(reason) => {
+                        return StatusReply::Rejected {
+                            reason: reason.clone(),
+                        };
+                    }
+                    Answer::Accepted(transfer) => *transfer,
+                };
+                let accepted = folded
+                    .fold
+                    .transfer(transfer)
+                    .expect("an accepted request has its transfer");
+                (
+                    transfer,
+                    accepted.index,
+                    accepted.slot,
+                    accepted.confirmation,
+                )
+            };
+            if let Some(confirmation) = confirmation {
+                return StatusReply::Confirmed {
+                    transfer,
+                    tx: confirmation.tx,
+                    height: confirmation.height,
+                    depth: confirmation.depth,
+                };
+            }
+            let (payout, projected) = match self.payout(slot).await {
+                Ok(read) => read,
+                Err(error) => {
+                    return StatusReply::Unavailable {
+                        reason: error.to_string(),
+                    };
+                }
+            };
+            match payout {
+                Some(Payout::Signed { tx }) => {
+                    return StatusReply::Submitted {
+                        transfer,
+                        tx: tx.hash(),
+                    };
+                }
+                Some(Payout::Pending) => return StatusReply::Pending { transfer },
+                // Not projected yet.
+                None if projected < index => return StatusReply::Pending { transfer },
+                // Projected, and closed since: by a confirmation this fold
+                // has not reached.
+                None if !caught_up_with_db && self.caught_up(projected).await => {
+                    caught_up_with_db = true;
+                }
+                None => {
+                    return StatusReply::Unavailable {
+                        reason: format!(
+                            "the payout was closed at a log index this replica has not folded (the database is at {projected})"
+                        ),
+                    };
+                }
+            }
         }
     }
 
-    async fn payout(&self, slot: u64) -> Result<Option<Payout>, DbError> {
+    /// The payout's outbox row, and how far the database's projection of
+    /// the log has reached, read together.
+    async fn payout(&self, slot: u64) -> Result<(Option<Payout>, u64), DbError> {
         let txn = self.db.begin(Isolation::ReadCommitted).await?;
         let row = read::<OutboxRow>(&txn, OUTBOX, int_key(slot)).await?;
+        let projected = read::<u64>(&txn, META, Key::from(APPLIED)).await?;
         txn.commit().await?;
-        Ok(row.value.map(|row| row.state))
+        Ok((row.value.map(|row| row.state), projected.value.unwrap_or(0)))
     }
 }

@@ -37,11 +37,6 @@ impl TransferId {
         TransferId(stable_hash(&("transfer", client, request_id)))
     }
 
-    /// The id the planted bug `no-idempotency-key` gives: one per append.
-    pub fn per_append(client: u64, request_id: &str, index: u64) -> TransferId {
-        TransferId(stable_hash(&("transfer", client, request_id, index)))
-    }
-
     /// The memo of this transfer's payout.
     pub fn memo(self) -> String {
         self.to_string()
@@ -240,7 +235,6 @@ mod tests {
         assert_eq!(TransferId::of(1, "a"), TransferId::of(1, "a"));
         assert_ne!(TransferId::of(1, "a"), TransferId::of(2, "a"));
         assert_ne!(TransferId::of(1, "a"), TransferId::of(1, "b"));
-        assert_ne!(TransferId::of(1, "a"), TransferId::per_append(1, "a", 3));
         assert!(TransferId::of(1, "a").memo().starts_with("tr-"));
     }
 

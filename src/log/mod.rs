@@ -22,7 +22,7 @@ mod wal;
 
 pub use client::{AppendError, LogClient};
 pub use protocol::{AppendReply, ClientAppend};
-pub use replica::{LogConfig, run_replica};
+pub use replica::{LogConfig, MAX_COMMAND_BYTES, run_replica};
 pub use sessions::{Applied, StateMachine};
 pub use types::{Entry, EntryId, EntryKind};
 pub use wal::{DurableLog, read_durable};
@@ -30,7 +30,7 @@ pub use wal::{DurableLog, read_durable};
 use serde::Serialize;
 
 /// Trace events of a log replica.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "log", rename_all = "kebab-case")]
 pub enum LogEvent {
     /// Recovery finished: what the synced write-ahead log held.
@@ -45,10 +45,14 @@ pub enum LogEvent {
     SteppedDown { term: u64 },
     /// The replica applied the entry at `index` to its state machine;
     /// `duplicate` when its session showed the command was applied before.
+    /// `commands` is how many commands the state machine holds applied
+    /// after it: what a checker compares with its own replay, so that the
+    /// flag is never taken on trust.
     Applied {
         index: u64,
         term: u64,
         entry: EntryId,
         duplicate: bool,
+        commands: u64,
     },
 }

@@ -780,6 +780,7 @@ impl Replica {
             term: entry.term,
             entry: entry.id(),
             duplicate: matches!(outcome, Applied::Duplicate { .. }),
+            commands: self.machine.applied_commands(),
         }));
     }
 

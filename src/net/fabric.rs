@@ -11,7 +11,7 @@
 //! can still arrive after their sender or receiver restarted.
 
 use madsim::{net::Endpoint, runtime::NodeHandle};
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use std::{
@@ -21,7 +21,7 @@ use std::{
     time::Duration,
 };
 
-use super::{Directory, PACKET_TAG, Packet};
+use super::{Directory, PACKET_TAG, Packet, PacketKind};
 use crate::observe::{Event, Fate, NodeName, Observer};
 
 /// The longest a duplicate trails its original. Long enough to arrive after
@@ -70,6 +70,12 @@ struct FabricState {
     cut: BTreeMap<(IpAddr, IpAddr), u32>,
     wire: Option<Wire>,
     stats: NetStats,
+    /// Packets held on the wire (delayed or duplicated) and not yet
+    /// delivered or cut.
+    on_the_wire: u64,
+    /// Ids of the requests [`Fabric::hold_request`] made up, counting down
+    /// from the top so they meet no real call.
+    held_calls: u64,
 }
 
 #[derive(Clone)]
@@ -86,16 +92,24 @@ struct Route {
 }
 
 impl Fabric {
-    pub fn new(directory: Arc<Directory>, observer: Arc<dyn Observer>, seed: u64) -> Arc<Fabric> {
+    /// A choke point drawing its faults from `rng`, the run's network
+    /// stream.
+    pub fn new(
+        directory: Arc<Directory>,
+        observer: Arc<dyn Observer>,
+        rng: ChaCha8Rng,
+    ) -> Arc<Fabric> {
         Arc::new(Fabric {
             directory,
             observer,
             state: Mutex::new(FabricState {
                 rates: FaultRates::default(),
-                rng: ChaCha8Rng::seed_from_u64(seed),
+                rng,
                 cut: BTreeMap::new(),
                 wire: None,
                 stats: NetStats::default(),
+                on_the_wire: 0,
+                held_calls: u64::MAX,
             }),
         })
     }
@@ -138,6 +152,38 @@ impl Fabric {
 
     pub fn stats(&self) -> NetStats {
         self.lock().stats
+    }
+
+    /// Packets still held on the wire: delayed or duplicated copies that
+    /// have not arrived yet. A run's verdict waits for them.
+    pub fn on_the_wire(&self) -> u64 {
+        self.lock().on_the_wire
+    }
+
+    /// Puts a request from `from` to `to` on the wire, to arrive after
+    /// `delay` like a late duplicate: for tests that need a message to land
+    /// at a chosen moment. Any reply goes to `from` and matches no call.
+    pub fn hold_request<T: Serialize>(
+        self: &Arc<Self>,
+        from: &NodeName,
+        to: &NodeName,
+        request: &T,
+        delay: Duration,
+    ) {
+        let (Some(from), Some(to)) = (self.directory.addr(from), self.directory.addr(to)) else {
+            return;
+        };
+        let call = {
+            let mut state = self.lock();
+            state.held_calls -= 1;
+            state.held_calls
+        };
+        let packet = Packet {
+            from,
+            kind: PacketKind::Request { call },
+            body: super::encode(request),
+        };
+        self.deliver_late(from.ip(), to, delay, packet);
     }
 
     /// The init future of the harness's wire node: binds its endpoint and
@@ -227,15 +273,21 @@ impl Fabric {
         delay: Duration,
         packet: Packet,
     ) {
-        let Some(wire) = self.lock().wire.clone() else {
-            // No wire node in this world: a late packet is a lost one.
-            return;
+        let wire = {
+            let mut state = self.lock();
+            let Some(wire) = state.wire.clone() else {
+                // No wire node in this world: a late packet is a lost one.
+                return;
+            };
+            state.on_the_wire += 1;
+            wire
         };
         let fabric = self.clone();
         wire.node.spawn(async move {
             madsim::time::sleep(delay).await;
             let cut = {
                 let mut state = fabric.lock();
+                state.on_the_wire -= 1;
                 let cut = state.cut.contains_key(&(from, to.ip()));
                 if cut {
                     state.stats.cut += 1;

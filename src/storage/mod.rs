@@ -22,7 +22,8 @@ use std::{
     time::Duration,
 };
 
-pub use record::{RecordError, decode_records, decode_records_unchecked, encode_record};
+use record::decode_records_unchecked;
+pub use record::{RecordError, decode_records, encode_record};
 
 /// The disk settings of one node.
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{BankTruth, Violation, holders, majority};
 use crate::{
     trace::HarnessEvent,
-    workload::{History, Receipt, bank},
+    workload::{History, Outcome, Receipt, bank},
 };
 
 /// Appends acknowledged to clients, watched from the trace.
@@ -60,32 +60,54 @@ impl Online {
 pub(super) fn bank_check(truth: &BankTruth<'_>, history: &History) -> Vec<Violation> {
     let engine = &truth.recovered.engine;
     let last = engine.last_commit();
-    history
-        .acknowledged()
-        .filter_map(|op| {
-            let Receipt::Commit(commit) = op.receipt else {
-                return None;
-            };
-            let key = bank::transfer_key(op.client, op.seq);
-            let lost = match commit {
-                Some(seq) if seq > last => {
-                    format!("commit {seq}, but the recovered database ends at commit {last}")
-                }
-                _ if engine.committed(bank::TRANSFERS, &key).is_none() => {
-                    let told = commit
-                        .map_or_else(|| "committed".to_owned(), |seq| format!("commit {seq}"));
-                    format!("{told}, but its row {key} is missing from the recovered database")
-                }
-                _ => return None,
-            };
-            Some(Violation {
+    let mut violations = Vec::new();
+    for op in history.ops() {
+        let Outcome::Acknowledged {
+            receipt: Receipt::Commit(commit),
+            at,
+        } = op.outcome
+        else {
+            continue;
+        };
+        let key = bank::transfer_key(op.client, op.seq);
+        let lost = match commit {
+            Some(seq) if seq > last => Some(format!(
+                "commit {seq}, but the recovered database ends at commit {last}"
+            )),
+            _ if engine.committed(bank::TRANSFERS, &key).is_none() => {
+                let told =
+                    commit.map_or_else(|| "committed".to_owned(), |seq| format!("commit {seq}"));
+                Some(format!(
+                    "{told}, but its row {key} is missing from the recovered database"
+                ))
+            }
+            _ => None,
+        };
+        if let Some(lost) = lost {
+            violations.push(Violation {
                 checker: "durability",
-                at: op.at,
+                at,
                 message: format!(
                     "client {} transfer {} was acknowledged as {lost}",
                     op.client, op.seq
                 ),
-            })
-        })
-        .collect()
+            });
+        }
+        // Sent again after it was acknowledged, a transfer must be found
+        // committed: committing it afresh (or finding it refused) means its
+        // first commit was gone.
+        for later in &op.later {
+            if later.outcome_receipt() != Some(Receipt::Commit(None)) {
+                violations.push(Violation {
+                    checker: "durability",
+                    at: later.at,
+                    message: format!(
+                        "client {} transfer {} was acknowledged, but sent again later it was {} instead of found committed",
+                        op.client, op.seq, later.outcome
+                    ),
+                });
+            }
+        }
+    }
+    violations
 }

@@ -1,10 +1,21 @@
-//! `exactly-once`: each command `(client, seq)` is applied at most once by a
-//! replica in one life (online, from what replicas report applying), and each
-//! acknowledged command is applied exactly once by the committed log, at the
-//! index its client was told (finally, from the synced logs).
+//! `exactly-once`: each command `(client, seq)` is applied once by a
+//! replica in one life, and each acknowledged command is applied exactly
+//! once by the committed log, at the index its client was told.
+//!
+//! Both are judged by an independent model of client sessions (Raft
+//! dissertation §6.3), never by the replica's own sessions code: a session
+//! applies a command whose sequence number is above every one it applied
+//! before; a command it applied already is a duplicate, and one below a
+//! later command it applied is stale (its client gave it up and moved on),
+//! both skipped. Online, each replica's applied entries are replayed by the
+//! model and its report judged against it: the `duplicate` flag, and the
+//! count of commands its state machine holds, so that a replica that
+//! re-applies a command is caught however it labels it. Finally, the synced
+//! logs' committed prefix is replayed the same way against what clients
+//! were told, early and late.
 
 use ledger::{
-    log::{Entry, EntryId, LogEvent},
+    log::{Entry, EntryId, LogEvent, MAX_COMMAND_BYTES},
     observe::{Event, NodeName},
 };
 use std::collections::BTreeMap;
@@ -14,10 +25,55 @@ use ledger::chain::TxHash;
 use super::{ChainTruth, LogTruth, Violation, majority};
 use crate::workload::{History, Outcome, Receipt, Request, chain};
 
+/// What the model says of one entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Applied here.
+    New,
+    /// Applied before, at this index.
+    Duplicate(u64),
+    /// Never applied: its session had moved past it.
+    Stale,
+}
+
+/// Client sessions, replayed from index 1.
+#[derive(Debug, Default)]
+struct Sessions {
+    /// The highest sequence number each session applied.
+    latest: BTreeMap<u64, u64>,
+    /// Where each command was applied.
+    applied: BTreeMap<(u64, u64), u64>,
+}
+
+impl Sessions {
+    fn apply(&mut self, index: u64, client: u64, seq: u64) -> Verdict {
+        if let Some(first) = self.applied.get(&(client, seq)) {
+            return Verdict::Duplicate(*first);
+        }
+        let latest = self.latest.entry(client).or_default();
+        if seq <= *latest {
+            return Verdict::Stale;
+        }
+        *latest = seq;
+        self.applied.insert((client, seq), index);
+        Verdict::New
+    }
+}
+
 #[derive(Default)]
 pub(super) struct Online {
-    /// For each replica's current life: where each command was applied.
-    applied: BTreeMap<NodeName, BTreeMap<(u64, u64), u64>>,
+    /// Each replica's current life, replayed by the model.
+    lives: BTreeMap<NodeName, Replay>,
+}
+
+/// The model's replay of one replica's life: its sessions, the last index
+/// applied, and how far the replica's count of commands is off the
+/// model's (reported when it changes, not at every entry after).
+#[derive(Default)]
+struct Replay {
+    applied: u64,
+    sessions: Sessions,
+    drift: i64,
 }
 
 impl Online {
@@ -25,24 +81,70 @@ impl Online {
         match event {
             // A restarted replica rebuilds its state machine from scratch.
             Event::Boot { .. } => {
-                self.applied.remove(node);
+                self.lives.remove(node);
                 None
             }
             Event::Log(LogEvent::Applied {
                 index,
-                entry: EntryId::Command { client, seq },
-                duplicate: false,
+                entry,
+                duplicate,
+                commands,
                 ..
-            }) => {
-                let applied = self.applied.entry(node.clone()).or_default();
-                applied.insert((*client, *seq), *index).map(|first| {
-                    format!(
-                        "{node} applied client {client} seq {seq} twice in one life: at index {first} and again at index {index}"
-                    )
-                })
-            }
+            }) => self
+                .lives
+                .entry(node.clone())
+                .or_default()
+                .apply(node, *index, *entry, *duplicate, *commands),
             _ => None,
         }
+    }
+}
+
+impl Replay {
+    fn apply(
+        &mut self,
+        node: &NodeName,
+        index: u64,
+        entry: EntryId,
+        duplicate: bool,
+        commands: u64,
+    ) -> Option<String> {
+        if index != self.applied + 1 {
+            let previous = std::mem::replace(&mut self.applied, index);
+            return Some(format!(
+                "{node} applied index {index} right after index {previous}: a state machine applies the log in order"
+            ));
+        }
+        self.applied = index;
+        let mut problem = match entry {
+            EntryId::Noop => duplicate.then(|| {
+                format!("{node} reported the no-op at index {index} as a duplicate command")
+            }),
+            EntryId::Command { client, seq } => {
+                match (self.sessions.apply(index, client, seq), duplicate) {
+                    (Verdict::New, false)
+                    | (Verdict::Duplicate(_), true)
+                    | (Verdict::Stale, true) => None,
+                    (Verdict::Duplicate(first), false) => Some(format!(
+                        "{node} applied client {client} seq {seq} twice in one life: at index {first} and again at index {index}"
+                    )),
+                    (Verdict::Stale, false) => Some(format!(
+                        "{node} applied client {client} seq {seq} at index {index}, after its session had applied a later command"
+                    )),
+                    (Verdict::New, true) => Some(format!(
+                        "{node} skipped client {client} seq {seq} at index {index} as a duplicate, but its session never applied it or anything later"
+                    )),
+                }
+            }
+        };
+        let expected = self.sessions.applied.len() as u64;
+        let drift = commands as i64 - expected as i64;
+        if drift != std::mem::replace(&mut self.drift, drift) && problem.is_none() {
+            problem = Some(format!(
+                "{node}'s state machine holds {commands} commands applied after index {index}, but its sessions apply {expected} of the log up to there"
+            ));
+        }
+        problem
     }
 }
 
@@ -69,50 +171,91 @@ pub(super) fn majority_log(truth: &LogTruth<'_>) -> Vec<Entry> {
 }
 
 /// Every acknowledged command is applied exactly once by the committed log,
-/// at the index its client was told: the first index where the log holds its
-/// `(client, seq)`. (Later copies are retries the log's sessions skip.) This
-/// model is independent of the sessions code it checks.
+/// at the index its client was told, and every later answer to a resend of
+/// it names that index too; a command the log refused (only one over the
+/// size limit may be) is nowhere in it. The sessions are the model's, not
+/// the code's under test.
 pub(super) fn final_check(truth: &LogTruth<'_>, history: &History) -> Vec<Violation> {
     let log = majority_log(truth);
-    let mut first_at: BTreeMap<(u64, u64), u64> = BTreeMap::new();
+    let mut sessions = Sessions::default();
+    let mut held = BTreeMap::new();
     for (offset, entry) in log.iter().enumerate() {
         if let EntryId::Command { client, seq } = entry.id() {
-            first_at.entry((client, seq)).or_insert(offset as u64 + 1);
+            let index = offset as u64 + 1;
+            sessions.apply(index, client, seq);
+            held.entry((client, seq)).or_insert(index);
         }
     }
     let mut violations = Vec::new();
-    for op in history.acknowledged() {
-        let Receipt::LogIndex(index) = op.receipt else {
+    for op in history.ops() {
+        let Request::Append { bytes } = op.request else {
             continue;
         };
-        // Beyond the agreed log the durability checker speaks.
-        if index > log.len() as u64 {
-            continue;
-        }
-        let actual = first_at.get(&(op.client, op.seq));
-        if actual != Some(&index) {
-            violations.push(Violation {
-                checker: "exactly-once",
-                at: op.at,
-                message: format!(
-                    "client {} seq {} was acknowledged at index {index}, but the committed log applies it {}",
-                    op.client,
-                    op.seq,
-                    match actual {
-                        Some(index) => format!("at index {index}"),
-                        None => "nowhere".to_owned(),
+        let who = format!("client {} seq {}", op.client, op.seq);
+        match &op.outcome {
+            Outcome::Acknowledged {
+                receipt: Receipt::LogIndex(index),
+                at,
+            } => {
+                // Beyond the agreed log the durability checker speaks.
+                if *index <= log.len() as u64 {
+                    let actual = sessions.applied.get(&(op.client, op.seq));
+                    if actual != Some(index) {
+                        violations.push(Violation {
+                            checker: "exactly-once",
+                            at: *at,
+                            message: format!(
+                                "{who} was acknowledged at index {index}, but the committed log applies it {}",
+                                match actual {
+                                    Some(index) => format!("at index {index}"),
+                                    None => "nowhere".to_owned(),
+                                }
+                            ),
+                        });
                     }
-                ),
-            });
+                }
+                for later in &op.later {
+                    if later.outcome_receipt() != Some(Receipt::LogIndex(*index)) {
+                        violations.push(Violation {
+                            checker: "exactly-once",
+                            at: later.at,
+                            message: format!(
+                                "{who} was acknowledged at index {index}, but sent again later it was {}",
+                                later.outcome
+                            ),
+                        });
+                    }
+                }
+            }
+            Outcome::Rejected { reason, .. } => {
+                let problem = if bytes <= MAX_COMMAND_BYTES {
+                    Some(format!(
+                        "{who} ({bytes} bytes, within the limit of {MAX_COMMAND_BYTES}) was rejected: {reason}"
+                    ))
+                } else {
+                    held.get(&(op.client, op.seq)).map(|index| {
+                        format!("{who} ({bytes} bytes) was rejected, but the committed log holds it at index {index}")
+                    })
+                };
+                if let Some(message) = problem {
+                    violations.push(Violation {
+                        checker: "exactly-once",
+                        at: op.sent_at,
+                        message,
+                    });
+                }
+            }
+            _ => {}
         }
     }
     violations
 }
 
 /// On the chain: each client's payment (named by its memo) is on the
-/// canonical chain at most once, and each one its client saw confirmed is
-/// there exactly once, as the transaction it was told, at least
-/// `confirmations` deep.
+/// canonical chain at most once, no other transaction of it waits in any
+/// mempool to land later, and each one its client saw confirmed is there
+/// exactly once, as the transaction it was told, at least `confirmations`
+/// deep.
 pub(super) fn chain_check(truth: &ChainTruth<'_>, history: &History) -> Vec<Violation> {
     let mut on_chain: BTreeMap<&str, Vec<(u64, TxHash)>> = BTreeMap::new();
     for block in truth.state.blocks() {
@@ -145,6 +288,15 @@ pub(super) fn chain_check(truth: &ChainTruth<'_>, history: &History) -> Vec<Viol
                 message: format!("client {} payment {} ({memo}) {message}", op.client, op.seq),
             });
         };
+        let second = truth.pending.iter().find(|(_, tx)| {
+            tx.transfer.memo == memo && found.iter().any(|(_, hash)| *hash != tx.hash())
+        });
+        if let Some((place, tx)) = second {
+            problem(format!(
+                "is on the chain, and another transaction of it, {}, waits in {place}'s mempool",
+                tx.hash()
+            ));
+        }
         if found.len() > 1 {
             let places: Vec<String> = found
                 .iter()
@@ -180,4 +332,98 @@ pub(super) fn chain_check(truth: &ChainTruth<'_>, history: &History) -> Vec<Viol
         }
     }
     violations
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn applied(index: u64, entry: EntryId, duplicate: bool, commands: u64) -> Event {
+        Event::Log(LogEvent::Applied {
+            index,
+            term: 1,
+            entry,
+            duplicate,
+            commands,
+        })
+    }
+
+    fn check(events: &[Event]) -> Vec<String> {
+        let mut online = Online::default();
+        let node = NodeName::new("log-1");
+        events
+            .iter()
+            .filter_map(|event| online.observe(&node, event))
+            .collect()
+    }
+
+    const A: EntryId = EntryId::Command { client: 7, seq: 1 };
+
+    #[test]
+    fn an_honest_replica_passes() {
+        let found = check(&[
+            applied(1, EntryId::Noop, false, 0),
+            applied(2, A, false, 1),
+            applied(3, A, true, 1),
+        ]);
+        assert_eq!(found, Vec::<String>::new());
+    }
+
+    /// The flag is not taken on trust: a command applied again but labelled
+    /// a duplicate shows in the state machine's count.
+    #[test]
+    fn a_reapplication_labelled_duplicate_is_caught() {
+        let found = check(&[applied(1, A, false, 1), applied(2, A, true, 2)]);
+        assert_eq!(
+            found,
+            [
+                "log-1's state machine holds 2 commands applied after index 2, but its sessions apply 1 of the log up to there"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_reapplication_labelled_new_is_caught_once() {
+        let found = check(&[
+            applied(1, A, false, 1),
+            applied(2, A, false, 2),
+            applied(3, EntryId::Noop, false, 2),
+        ]);
+        assert_eq!(
+            found,
+            ["log-1 applied client 7 seq 1 twice in one life: at index 1 and again at index 2"]
+        );
+    }
+
+    #[test]
+    fn a_command_skipped_as_a_duplicate_before_it_was_applied_is_caught() {
+        let found = check(&[applied(1, A, true, 0)]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("never applied it"), "{found:?}");
+    }
+
+    /// A client that gave a command up and moved on never sees it applied
+    /// after its next one: the session skips it as stale.
+    #[test]
+    fn a_command_given_up_and_overtaken_is_skipped_as_stale() {
+        let b = EntryId::Command { client: 7, seq: 2 };
+        assert_eq!(
+            check(&[applied(1, b, false, 1), applied(2, A, true, 1)]),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            check(&[applied(1, b, false, 1), applied(2, A, false, 2)]).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_restart_begins_a_new_life() {
+        let found = check(&[
+            applied(1, A, false, 1),
+            Event::Boot { incarnation: 2 },
+            applied(1, A, false, 1),
+        ]);
+        assert_eq!(found, Vec::<String>::new());
+    }
 }

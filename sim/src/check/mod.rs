@@ -18,7 +18,7 @@ pub use liveness::Stall;
 pub use payouts::PayoutTruth;
 
 use ledger::{
-    chain::ChainState,
+    chain::{ChainState, Transaction},
     db::Recovered,
     log::DurableLog,
     observe::{Event, NodeName},
@@ -29,10 +29,11 @@ use std::{collections::BTreeMap, time::Duration};
 use crate::{scenario::WorkloadKind, workload::History};
 
 /// Every checker, in report order.
-pub const CHECKER_NAMES: [&str; 9] = [
+pub const CHECKER_NAMES: [&str; 10] = [
     "raft-safety",
     "chain-safety",
     "exactly-once",
+    "at-least-once",
     "ledger-chain",
     "conservation",
     "nonce-hygiene",
@@ -202,6 +203,8 @@ pub struct BankTruth<'a> {
 pub struct ChainTruth<'a> {
     /// The canonical chain, read through the harness's handle.
     pub state: &'a ChainState,
+    /// Transactions still waiting in a mempool at the end, and where.
+    pub pending: &'a [(String, Transaction)],
     pub confirmations: u64,
 }
 

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use crate::run::{RunOutcome, Verdict};
 
-/// The summary of one run (DESIGN §9).
+/// The summary of one run, as the README's "Reading a run's summary" shows it.
 pub fn summary(outcome: &RunOutcome) -> String {
     let mut out = String::new();
     let line = |out: &mut String, label: &str, value: String| {
@@ -26,12 +26,20 @@ pub fn summary(outcome: &RunOutcome) -> String {
         &mut out,
         "sim time",
         format!(
-            "{:.3}s (faults {:.3}s, settle {:.3}s)",
+            "{:.3}s (faults {:.3}s, settle {:.3}s, quiet tail {:.3}s)",
             outcome.sim_time.as_secs_f64(),
             outcome.fault_phase.as_secs_f64(),
-            outcome.settle_phase.as_secs_f64()
+            outcome.settle_phase.as_secs_f64(),
+            outcome.quiet_tail.as_secs_f64()
         ),
     );
+    if !outcome.quiet_tail.is_zero() {
+        line(
+            &mut out,
+            "in flight",
+            format!("when the quiet tail began: {}", outcome.in_flight_at_tail),
+        );
+    }
     line(
         &mut out,
         "events",

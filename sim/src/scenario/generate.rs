@@ -3,7 +3,7 @@
 //! strengths, so that rare interleavings of each get room. Discrete faults
 //! are written out as concrete `[[events]]`, so a failure's file shows them.
 
-use rand::{Rng, SeedableRng, seq::SliceRandom};
+use rand::{Rng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
 use std::time::Duration;
 
@@ -11,20 +11,19 @@ use super::{
     Action, Cluster, Dur, EventSpec, Faults, LOG_LEADER, Scenario, SignedDur, System, Workload,
     WorkloadKind, ms,
 };
-use crate::topology::Topology;
+use crate::{
+    streams::{self, Stream},
+    topology::Topology,
+};
 
 /// The generator's version, recorded in every scenario it writes. Change it
 /// whenever the same seed would generate something else.
-pub const GENERATOR: &str = "v5";
-
-/// Mixed into the seed so the generator's stream differs from every other
-/// stream drawn from the same seed.
-const STREAM: u64 = 0x6765_6e65_7261_7465;
+pub const GENERATOR: &str = "v6";
 
 /// The scenario for `seed`, of a workload kind drawn from the seed: the
 /// whole system (`transfers`) half the time, each part alone otherwise.
 pub fn generate(seed: u64) -> Scenario {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ STREAM ^ 1);
+    let mut rng = streams::rng(seed, Stream::GeneratorKind);
     let kind = if rng.gen_bool(0.5) {
         WorkloadKind::Transfers
     } else {
@@ -37,7 +36,7 @@ pub fn generate(seed: u64) -> Scenario {
 
 /// The scenario for `seed` with the given workload kind.
 pub fn generate_kind(seed: u64, kind: WorkloadKind) -> Scenario {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ STREAM);
+    let mut rng = streams::rng(seed, Stream::Generator);
     let duration = Duration::from_secs(rng.gen_range(10..=30));
     let mut scenario = Scenario {
         name: format!("generated seed {seed}"),
@@ -53,6 +52,7 @@ pub fn generate_kind(seed: u64, kind: WorkloadKind) -> Scenario {
             requests: rng.gen_range(30..=200),
             client_timeout: ms(rng.gen_range(3..=15) * 100),
             client_retries: rng.gen_range(2..=8),
+            late_resends: round(rng.gen_range(0.0..0.3)),
             ..Workload::default()
         },
         faults: Faults::default(),
@@ -65,6 +65,9 @@ pub fn generate_kind(seed: u64, kind: WorkloadKind) -> Scenario {
                 .choose(&mut rng)
                 .expect("sizes");
             scenario.cluster.clients = rng.gen_range(1..=4);
+            // Many appends in flight, so a deposed leader holds a long
+            // uncommitted tail.
+            scenario.workload.requests = rng.gen_range(50..=300);
         }
         WorkloadKind::Bank => {
             // Few accounts and many clients make transfers contend.

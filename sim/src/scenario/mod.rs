@@ -1,9 +1,9 @@
 //! Scenario files: the declarative description of one simulation run.
 //!
-//! The format is DESIGN.md §7, every section of it, with unknown keys
-//! rejected. [`load`] parses and validates a file; every error names the file,
-//! the key and what was expected, on one line. [`generate`] draws a scenario
-//! from a seed.
+//! The format is the README's "Scenario files", every section of it, with
+//! unknown keys rejected. [`load`] parses and validates a file; every error
+//! names the file, the key and what was expected, on one line. [`generate`]
+//! draws a scenario from a seed.
 
 mod duration;
 mod generate;
@@ -141,6 +141,9 @@ pub struct Workload {
     pub client_retries: u32,
     /// Fraction of malformed or overdrawing requests.
     pub invalid_fraction: f64,
+    /// Fraction of answered requests a client sends again later (a retry
+    /// after the answer), expecting the first answer again.
+    pub late_resends: f64,
 }
 
 /// Fault rates over `duration`; everything defaults to off.
@@ -440,6 +443,7 @@ impl Default for Workload {
             client_timeout: Dur(Duration::from_secs(2)),
             client_retries: 5,
             invalid_fraction: 0.05,
+            late_resends: 0.1,
         }
     }
 }

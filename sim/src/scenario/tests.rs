@@ -178,78 +178,28 @@ fn events_are_validated_against_the_cluster() {
     );
 }
 
+/// The README's reference of every key is a scenario that loads, so the
+/// documentation cannot drift from the format.
 #[test]
-fn the_design_example_parses() {
-    // DESIGN.md §7's example, which drives the whole system (not built yet).
-    let text = r#"
-name = "leader crash during commit"
-description = "why this scenario exists"
-seed = 7
-duration = "30s"
-settle = "60s"
-[cluster]
-log_replicas = 3
-ledger_replicas = 2
-chain_rpc_nodes = 2
-clients = 3
-[system]
-confirmations = 3
-block_time = "1s"
-lease = "2s"
-election_timeout = "150ms..300ms"
-heartbeat = "50ms"
-sync_latency = "200us..5ms"
-initial_balance = 1000000
-bugs = []
-[workload]
-kind = "transfers"
-requests = 100
-accounts = 8
-max_amount = 1000
-client_timeout = "2s"
-client_retries = 5
-invalid_fraction = 0.05
-[faults]
-drop = 0.01
-duplicate = 0.02
-reorder = 0.1
-max_delay = "500ms"
-crash_every = "10s"
-crash_points = 0.01
-pause_every = "20s"
-partition_every = "15s"
-clock_skew = "2s"
-clock_drift_ppm = 1000
-chain_drop = 0.05
-chain_reorg_every = "20s"
-chain_lag = "3s"
-db_unknown_commit = 0.01
-[[events]]
-at = "5s"
-action = "crash"
-node = "log-leader"
-for = "2s"
-[[events]]
-at = "10s"
-action = "partition"
-groups = [["log-1"], ["log-2", "log-3"]]
-for = "3s"
-[[events]]
-at = "12s"
-action = "clock"
-node = "log-2"
-offset = "+3s"
-[[events]]
-at = "14s"
-action = "chain-reorg"
-depth = 2
-drop = 0.5
-[expect]
-violation = "exactly-once"
-"#;
-    let scenario = Scenario::parse(text, "design.toml").unwrap_or_else(|error| panic!("{error}"));
-    assert_eq!(scenario.workload.kind, WorkloadKind::Transfers);
+fn the_readmes_scenario_reference_parses() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("## Scenario files")
+        .nth(1)
+        .expect("a scenario section");
+    let text = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a TOML block");
+    let scenario = Scenario::parse(text, "README.md").unwrap_or_else(|error| panic!("{error}"));
     assert_eq!(scenario.events.len(), 4);
+    assert_eq!(scenario.workload.late_resends, 0.1);
+    assert_eq!(
+        scenario.expect.map(|expect| expect.violation),
+        Some("exactly-once".to_owned())
+    );
 }
 
 #[test]

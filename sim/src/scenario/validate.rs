@@ -157,7 +157,29 @@ fn workload(scenario: &Scenario) -> Result<(), Invalid> {
     }
     positive_phase("workload.client_timeout", workload.client_timeout.0)?;
     in_range("workload.client_retries", workload.client_retries, 0, 100)?;
-    probability("workload.invalid_fraction", workload.invalid_fraction)
+    probability("workload.invalid_fraction", workload.invalid_fraction)?;
+    probability("workload.late_resends", workload.late_resends)?;
+    if workload.kind == WorkloadKind::Chain {
+        // A chain client never skips a nonce, so a payment refused for
+        // want of funds would hold up every later one for good.
+        let needed = workload
+            .max_amount
+            .checked_add(crate::workload::chain::MAX_FEE)
+            .and_then(|most| most.checked_mul(u64::from(workload.requests)));
+        if needed.is_none_or(|needed| needed > scenario.system.initial_balance) {
+            return invalid(
+                "system.initial_balance",
+                format!(
+                    "expected enough for every payment of a chain client ({} payments of up to {} plus a fee of up to {}), got {}",
+                    workload.requests,
+                    workload.max_amount,
+                    crate::workload::chain::MAX_FEE,
+                    scenario.system.initial_balance
+                ),
+            );
+        }
+    }
+    Ok(())
 }
 
 fn faults(scenario: &Scenario) -> Result<(), Invalid> {

@@ -88,6 +88,11 @@ fn smaller_workload(scenario: &Scenario) -> Vec<Scenario> {
         candidate.workload.invalid_fraction = 0.0;
         candidates.push(candidate);
     }
+    if scenario.workload.late_resends > 0.0 {
+        let mut candidate = scenario.clone();
+        candidate.workload.late_resends = 0.0;
+        candidates.push(candidate);
+    }
     candidates
 }
 

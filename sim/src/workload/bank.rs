@@ -2,8 +2,12 @@
 //! correctly. Even-numbered clients use SERIALIZABLE read-modify-writes,
 //! odd-numbered ones READ COMMITTED with compare-and-set on the rows'
 //! versions. Each transfer also inserts a unique row named after the
-//! request; after an unknown commit the client reads that row back to learn
-//! the outcome, and a retry of an already-committed transfer fails on it.
+//! request, and each attempt first looks for that row: a transfer whose
+//! commit was unknown, retried, or sent again long after it was answered,
+//! is found committed instead of moving money again (and a retry racing a
+//! late copy of its own commit fails on the row). Transfers go out on
+//! schedule, several in flight; now and then one moves a whole balance, or
+//! the largest amount.
 
 use ledger::{
     bugs::Bug,
@@ -13,8 +17,14 @@ use ledger::{
     observe::NodeName,
 };
 use rand::Rng;
+use std::sync::Arc;
 
 use super::{Outcome, Receipt, Request, Workload, paced};
+
+/// The share of transfers that move the largest amount, and the share that
+/// move the whole balance of their source.
+const LARGEST_SHARE: f64 = 0.05;
+const DRAIN_SHARE: f64 = 0.05;
 
 /// The table of account balances: key = account number, value = balance.
 pub const ACCOUNTS: &str = "accounts";
@@ -34,9 +44,8 @@ enum Strategy {
 enum Attempt {
     Committed(Option<u64>),
     Insufficient,
-    /// The commit's outcome is unknown.
-    Unknown,
-    /// Nothing was committed by this attempt; try again.
+    /// Nothing was committed by this attempt, or its commit's outcome is
+    /// unknown; the next attempt looks for its row first.
     Retry,
 }
 
@@ -68,7 +77,7 @@ pub fn transfer_key(client: u64, seq: u64) -> Key {
     Key::Str(format!("c{client}-{seq}"))
 }
 
-pub(super) async fn run(env: &NodeEnv, workload: &Workload, rpc: Rpc, index: usize) {
+pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index: usize) {
     let db = DbClient::new(rpc, NodeName::new("db"), workload.client_timeout);
     let strategy = if env.bugs.has(Bug::DbLostUpdate) {
         Strategy::Unconditional
@@ -79,7 +88,10 @@ pub(super) async fn run(env: &NodeEnv, workload: &Workload, rpc: Rpc, index: usi
     };
     let client = index as u64 + 1;
     paced(workload, index, async |seq| {
-        transfer(env, workload, &db, strategy, client, seq).await
+        let (env, workload, db) = (env.clone(), workload.clone(), db.clone());
+        madsim::task::spawn_local(async move {
+            transfer(&env, &workload, &db, strategy, client, seq).await;
+        });
     })
     .await;
 }
@@ -97,54 +109,78 @@ async fn transfer(
         let accounts = i64::from(workload.accounts.max(2));
         let from = rng.gen_range(0..accounts);
         let to = (from + rng.gen_range(1..accounts)) % accounts;
-        (from, to, rng.gen_range(1..=workload.max_amount))
+        let amount = match rng.gen_range(0.0..1.0) {
+            draw if draw < DRAIN_SHARE => None,
+            draw if draw < DRAIN_SHARE + LARGEST_SHARE => Some(workload.max_amount),
+            _ => Some(rng.gen_range(1..=workload.max_amount)),
+        };
+        (from, to, amount)
     };
     let op = workload.start(env, client, seq, Request::Transfer { from, to, amount });
     let marker = transfer_key(client, seq);
+    let send = async |op| {
+        let transfer = (from, to, amount);
+        attempts(env, workload, db, strategy, transfer, &marker, op).await
+    };
+    let outcome = send(Some(op)).await;
+    let acknowledged = matches!(outcome, Outcome::Acknowledged { .. });
+    workload.finish(env, op, outcome);
+    if acknowledged {
+        workload
+            .maybe_resend_later(env, op, async || send(None).await)
+            .await;
+    }
+}
+
+/// Tries the transfer until it is committed, found committed, refused for
+/// want of funds, or given up; `op` counts the attempts of a first send.
+async fn attempts(
+    env: &NodeEnv,
+    workload: &Workload,
+    db: &DbClient,
+    strategy: Strategy,
+    (from, to, amount): (i64, i64, Option<u64>),
+    marker: &Key,
+    op: Option<usize>,
+) -> Outcome {
     let mut attempts = 0u32;
-    let outcome = loop {
+    loop {
         attempts += 1;
-        workload.attempted(op);
-        match attempt(db, strategy, from, to, amount, &marker).await {
+        if let Some(op) = op {
+            workload.attempted(op);
+        }
+        match attempt(db, strategy, from, to, amount, marker).await {
             Attempt::Committed(commit) => {
-                break Outcome::Acknowledged {
+                return Outcome::Acknowledged {
                     receipt: Receipt::Commit(commit),
                     at: crate::trace::now(),
                 };
             }
             Attempt::Insufficient => {
-                break Outcome::Rejected {
+                let amount =
+                    amount.map_or("its whole balance".to_owned(), |amount| amount.to_string());
+                return Outcome::Rejected {
                     reason: format!("account {from} cannot cover {amount}"),
                     kind: None,
                 };
             }
-            Attempt::Unknown => {
-                if read_back(db, &marker).await == Some(true) {
-                    break Outcome::Acknowledged {
-                        receipt: Receipt::Commit(None),
-                        at: crate::trace::now(),
-                    };
-                }
-                // Absent, or unreadable: retrying is safe, because a retry
-                // of a transfer that did commit fails on its unique row.
-            }
             Attempt::Retry => {}
         }
         if workload.give_up(attempts) {
-            break Outcome::GaveUp;
+            return Outcome::GaveUp;
         }
         workload.backoff(env, attempts).await;
-    };
-    workload.finish(env, op, outcome);
+    }
 }
 
-/// One transaction moving `amount` from `from` to `to`.
+/// One transaction moving `amount` (or the whole balance) from `from` to
+/// `to`, unless the transfer's row shows it committed already.
 async fn attempt(
     db: &DbClient,
     strategy: Strategy,
     from: i64,
     to: i64,
-    amount: u64,
+    amount: Option<u64>,
     marker: &Key,
 ) -> Attempt {
     let isolation = match strategy {
@@ -155,6 +191,14 @@ async fn attempt(
         return Attempt::Retry;
     };
     let body = async {
+        // Only a committed row (one with a version) counts.
+        if txn
+            .get(TRANSFERS, marker.clone())
+            .await?
+            .is_some_and(|row| row.version.is_some())
+        {
+            return Ok(Body::FoundCommitted);
+        }
         let source = txn.get(ACCOUNTS, Key::Int(from)).await?;
         let target = txn.get(ACCOUNTS, Key::Int(to)).await?;
         let (Some(source), Some(target)) = (source, target) else {
@@ -165,8 +209,9 @@ async fn attempt(
         else {
             return Err(DbError::Protocol("a balance is malformed".to_owned()));
         };
-        let Some(debited) = source_balance.checked_sub(amount) else {
-            return Ok(false);
+        let amount = amount.unwrap_or(source_balance);
+        let Some(debited) = source_balance.checked_sub(amount).filter(|_| amount > 0) else {
+            return Ok(Body::Insufficient);
         };
         let credited = target_balance
             .checked_add(amount)
@@ -200,11 +245,15 @@ async fn attempt(
         }
         txn.insert_unique(TRANSFERS, marker.clone(), encode_transfer(from, to, amount))
             .await?;
-        Ok(true)
+        Ok(Body::Written)
     };
     match body.await {
-        Ok(true) => {}
-        Ok(false) => {
+        Ok(Body::Written) => {}
+        Ok(Body::FoundCommitted) => {
+            txn.rollback().await;
+            return Attempt::Committed(None);
+        }
+        Ok(Body::Insufficient) => {
             txn.rollback().await;
             return Attempt::Insufficient;
         }
@@ -215,9 +264,9 @@ async fn attempt(
     }
     match txn.commit().await {
         Ok(commit) => Attempt::Committed(commit),
-        Err(DbError::CommitUnknown) => Attempt::Unknown,
-        // This transfer's own row already exists: an earlier attempt
-        // committed. (Any other duplicate proves nothing about this one.)
+        // This transfer's own row already exists: an earlier attempt, or a
+        // late copy of its commit, committed. (Any other duplicate proves
+        // nothing about this one.)
         Err(DbError::Failed(TxnError::Duplicate { table, key }))
             if table == TRANSFERS && key == *marker =>
         {
@@ -227,11 +276,9 @@ async fn attempt(
     }
 }
 
-/// Whether the transfer's row is committed; `None` when the database cannot
-/// say. Only a committed row (one with a version) counts.
-async fn read_back(db: &DbClient, marker: &Key) -> Option<bool> {
-    let txn = db.begin(Isolation::ReadCommitted).await.ok()?;
-    let found = txn.get(TRANSFERS, marker.clone()).await;
-    txn.rollback().await;
-    Some(found.ok()?.is_some_and(|row| row.version.is_some()))
+/// What a transaction's body found.
+enum Body {
+    Written,
+    FoundCommitted,
+    Insufficient,
 }

@@ -10,10 +10,15 @@ use std::time::Duration;
 /// What a client asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    /// Append a command to the log.
-    Append,
-    /// Move `amount` from account `from` to account `to`.
-    Transfer { from: i64, to: i64, amount: u64 },
+    /// Append a command of `bytes` bytes to the log.
+    Append { bytes: usize },
+    /// Move `amount` from account `from` to account `to`; `None` moves
+    /// whatever `from` holds when the transaction reads it.
+    Transfer {
+        from: i64,
+        to: i64,
+        amount: Option<u64>,
+    },
     /// Pay `amount` on the chain to client `to`'s account.
     Payment { to: u64, amount: u64 },
     /// Ask the ledger for a payout; `bad` names the flaw planted in it.
@@ -24,7 +29,7 @@ pub enum Request {
 }
 
 /// A flaw planted in a request, and the rejection it must get.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BadInput {
     ZeroAmount,
@@ -97,6 +102,79 @@ pub enum Outcome {
     GaveUp,
 }
 
+/// The answer to a resend of a request already answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Later {
+    pub at: Duration,
+    pub outcome: Outcome,
+}
+
+impl Later {
+    /// The receipt of the late answer, when it acknowledged the request.
+    pub fn outcome_receipt(&self) -> Option<Receipt> {
+        match self.outcome {
+            Outcome::Acknowledged { receipt, .. } => Some(receipt),
+            _ => None,
+        }
+    }
+}
+
+/// What a status request said of an accepted payout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusSeen {
+    NotFound,
+    Rejected { kind: String },
+    Pending,
+    Submitted { tx: TxHash },
+    Confirmed { tx: TxHash, height: u64 },
+}
+
+impl StatusSeen {
+    /// How far along a payout the status is: a client's statuses of one
+    /// payout never go down.
+    pub fn progress(&self) -> u8 {
+        match self {
+            StatusSeen::NotFound => 0,
+            StatusSeen::Rejected { .. } | StatusSeen::Pending => 1,
+            StatusSeen::Submitted { .. } => 2,
+            StatusSeen::Confirmed { .. } => 3,
+        }
+    }
+}
+
+impl std::fmt::Display for StatusSeen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StatusSeen::NotFound => f.write_str("not found"),
+            StatusSeen::Rejected { kind } => write!(f, "rejected ({kind})"),
+            StatusSeen::Pending => f.write_str("pending"),
+            StatusSeen::Submitted { tx } => write!(f, "submitted as {tx}"),
+            StatusSeen::Confirmed { tx, height } => {
+                write!(f, "confirmed as {tx} in block {height}")
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Pending => f.write_str("no answer"),
+            Outcome::Acknowledged { receipt, .. } => match receipt {
+                Receipt::LogIndex(index) => write!(f, "appended at index {index}"),
+                Receipt::Commit(Some(commit)) => write!(f, "committed as commit {commit}"),
+                Receipt::Commit(None) => f.write_str("found committed"),
+                Receipt::Tx { hash, height } => {
+                    write!(f, "confirmed as {hash} in block {height}")
+                }
+                Receipt::Transfer(transfer) => write!(f, "accepted as {transfer}"),
+            },
+            Outcome::Rejected { reason, .. } => write!(f, "rejected: {reason}"),
+            Outcome::GaveUp => f.write_str("given up"),
+        }
+    }
+}
+
 /// One request of one client.
 #[derive(Debug, Clone)]
 pub struct Op {
@@ -106,9 +184,13 @@ pub struct Op {
     pub sent_at: Duration,
     pub attempts: u32,
     pub outcome: Outcome,
-    /// What a status request last told of an accepted payout's
+    /// What a status request first told of an accepted payout's
     /// confirmation: its transaction and block.
     pub confirmed: Option<(TxHash, u64)>,
+    /// Answers to resends of the request after it was answered, in order.
+    pub later: Vec<Later>,
+    /// Every status a status request reported for it, with when, in order.
+    pub statuses: Vec<(Duration, StatusSeen)>,
 }
 
 /// An acknowledged request, as the checkers read it.
@@ -146,6 +228,8 @@ impl History {
             attempts: 0,
             outcome: Outcome::Pending,
             confirmed: None,
+            later: Vec::new(),
+            statuses: Vec::new(),
         });
         self.ops.len() - 1
     }
@@ -158,8 +242,16 @@ impl History {
         self.ops[op].outcome = outcome;
     }
 
-    pub(super) fn told_confirmed(&mut self, op: usize, tx: TxHash, height: u64) {
-        self.ops[op].confirmed = Some((tx, height));
+    pub(super) fn answered_later(&mut self, op: usize, later: Later) {
+        self.ops[op].later.push(later);
+    }
+
+    pub(super) fn told_status(&mut self, op: usize, at: Duration, status: StatusSeen) {
+        let op = &mut self.ops[op];
+        if let (None, StatusSeen::Confirmed { tx, height }) = (op.confirmed, &status) {
+            op.confirmed = Some((*tx, *height));
+        }
+        op.statuses.push((at, status));
     }
 
     pub fn ops(&self) -> &[Op] {
@@ -176,6 +268,20 @@ impl History {
             }),
             _ => None,
         })
+    }
+
+    /// The amounts of the payouts from `account` the ledger accepted.
+    pub fn accepted_amounts<'a>(&'a self, account: &'a str) -> impl Iterator<Item = u64> + 'a {
+        self.ops
+            .iter()
+            .filter_map(move |op| match (&op.request, &op.outcome) {
+                (Request::Payout { request, .. }, Outcome::Acknowledged { .. })
+                    if request.account == account =>
+                {
+                    Some(request.amount)
+                }
+                _ => None,
+            })
     }
 
     /// Requests still waiting for an answer.

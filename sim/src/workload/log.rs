@@ -1,50 +1,137 @@
-//! Log clients: append commands to the Raft log, retrying the same
-//! `(client, seq)` so the log's sessions can apply it once.
+//! Log clients: append commands to the Raft log. Each client node appends
+//! through several sessions at once (its lanes), so that many appends are
+//! in flight and a deposed leader can hold a long uncommitted tail. A
+//! session has one command in flight at a time, retried under the same
+//! `(session, seq)` so the log's sessions can apply it once; a lane takes
+//! the requests the schedule gives it in turn. Now and then a command has
+//! exactly the largest size the log takes, or one byte more (which must be
+//! refused), and an acknowledged one is sent again later (which must be
+//! answered with its first index).
 
+use futures::{StreamExt, channel::mpsc};
 use ledger::{
-    log::{AppendError, ClientAppend, LogClient},
+    log::{AppendError, ClientAppend, LogClient, MAX_COMMAND_BYTES},
     net::Rpc,
     node::NodeEnv,
 };
+use rand::Rng;
+use std::sync::Arc;
 
 use super::{Outcome, Receipt, Request, Workload, paced};
 
-pub(super) async fn run(env: &NodeEnv, workload: &Workload, rpc: Rpc, index: usize) {
-    let mut log = LogClient::new(rpc, workload.replicas.clone());
+/// Sessions per client node.
+const LANES: u64 = 8;
+/// Shares of commands of exactly the largest size, and one byte larger.
+const LARGEST_SHARE: f64 = 0.05;
+const TOO_LARGE_SHARE: f64 = 0.03;
+
+/// The log session of lane `lane` (from 0) of client `client` (from 1):
+/// client 2's lanes are sessions 20 to 27.
+pub fn session(client: u64, lane: u64) -> u64 {
+    client * 10 + lane
+}
+
+pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index: usize) {
     let client = index as u64 + 1;
+    let lanes: Vec<mpsc::UnboundedSender<()>> = (0..LANES)
+        .map(|lane| {
+            let (next, requests) = mpsc::unbounded();
+            let log = LogClient::new(rpc.clone(), workload.replicas.clone());
+            madsim::task::spawn_local(lane_loop(
+                env.clone(),
+                workload.clone(),
+                log,
+                session(client, lane),
+                requests,
+            ));
+            next
+        })
+        .collect();
     paced(workload, index, async |seq| {
-        append(env, workload, &mut log, client, seq).await
+        let _ = lanes[((seq - 1) % LANES) as usize].unbounded_send(());
     })
     .await;
 }
 
-async fn append(env: &NodeEnv, workload: &Workload, log: &mut LogClient, client: u64, seq: u64) {
-    let op = workload.start(env, client, seq, Request::Append);
-    let command = ClientAppend {
-        client,
-        seq,
-        data: format!("client {client} seq {seq}").into_bytes(),
+/// One session: its commands one at a time, in the order scheduled.
+async fn lane_loop(
+    env: NodeEnv,
+    workload: Arc<Workload>,
+    mut log: LogClient,
+    session: u64,
+    mut requests: mpsc::UnboundedReceiver<()>,
+) {
+    let mut seq = 0;
+    while requests.next().await.is_some() {
+        seq += 1;
+        append(&env, &workload, &mut log, session, seq).await;
+    }
+}
+
+async fn append(env: &NodeEnv, workload: &Workload, log: &mut LogClient, session: u64, seq: u64) {
+    let mut data = format!("session {session} seq {seq}").into_bytes();
+    let size = {
+        let mut rng = madsim::rand::thread_rng();
+        match rng.gen_range(0.0..1.0) {
+            draw if draw < LARGEST_SHARE => MAX_COMMAND_BYTES,
+            draw if draw < LARGEST_SHARE + TOO_LARGE_SHARE => MAX_COMMAND_BYTES + 1,
+            _ => data.len(),
+        }
     };
+    data.resize(size, b'.');
+    let op = workload.start(env, session, seq, Request::Append { bytes: size });
+    let command = ClientAppend {
+        client: session,
+        seq,
+        data,
+    };
+    let outcome = attempts(env, workload, log, &command, Some(op)).await;
+    let answered = !matches!(outcome, Outcome::GaveUp);
+    workload.finish(env, op, outcome);
+    if answered {
+        workload
+            .maybe_resend_later(env, op, async || {
+                attempts(env, workload, log, &command, None).await
+            })
+            .await;
+    }
+}
+
+/// Sends `command` until it is answered or given up; `op` counts the
+/// attempts of a first send.
+async fn attempts(
+    env: &NodeEnv,
+    workload: &Workload,
+    log: &mut LogClient,
+    command: &ClientAppend,
+    op: Option<usize>,
+) -> Outcome {
     let mut attempts = 0u32;
-    let outcome = loop {
+    loop {
         attempts += 1;
-        workload.attempted(op);
-        match log.append(&command, workload.client_timeout).await {
+        if let Some(op) = op {
+            workload.attempted(op);
+        }
+        match log.append(command, workload.client_timeout).await {
             Ok(index) => {
-                break Outcome::Acknowledged {
+                return Outcome::Acknowledged {
                     receipt: Receipt::LogIndex(index),
                     at: crate::trace::now(),
                 };
             }
             Err(AppendError::Rejected(reason)) => {
-                break Outcome::Rejected { reason, kind: None };
+                return Outcome::Rejected { reason, kind: None };
             }
-            // A stale answer for the request in flight means the log already
-            // moved past it: as unknown as a timeout.
-            Err(AppendError::Stale) => break Outcome::GaveUp,
-            Err(_) if workload.give_up(attempts) => break Outcome::GaveUp,
+            // The session has moved past this command: the log says it
+            // is no longer the latest, without saying where it went.
+            Err(AppendError::Stale) => {
+                return Outcome::Rejected {
+                    reason: "stale: the session has moved past this command".to_owned(),
+                    kind: Some("stale".to_owned()),
+                };
+            }
+            Err(_) if workload.give_up(attempts) => return Outcome::GaveUp,
             Err(_) => workload.backoff(env, attempts).await,
         }
-    };
-    workload.finish(env, op, outcome);
+    }
 }

@@ -2,19 +2,29 @@
 //! told. Clients never crash, so the history is the ground truth of what the
 //! outside world saw.
 //!
-//! Each client issues its share of the requests paced over the fault phase,
-//! one at a time (ledger clients: on schedule, many in flight), retrying on timeouts up to `client_retries` times before
-//! giving up (outcome unknown). In the settle phase clients send nothing new
-//! but keep retrying what is in flight until it is answered.
+//! Each client issues its share of the requests on a fixed schedule over
+//! the fault phase, each in its own task, so several are in flight at once
+//! however long earlier ones take; each is retried on timeouts up to
+//! `client_retries` times before it is given up (outcome unknown). In the
+//! settle phase clients send nothing new but keep retrying what is in
+//! flight until it is answered. A share of `late_resends` of the answered
+//! requests is sent again a while after its answer, as a client that lost
+//! the answer would, and every such answer is recorded: it must be the
+//! first one. Values aim at boundaries on purpose now and then (the
+//! largest amount, an account's whole balance, a command of the largest
+//! size), not only at random.
 //!
-//! - kind `log` ([`log`]): appends to the Raft log, retrying the same
-//!   `(client, seq)`.
+//! - kind `log` ([`log`]): appends to the Raft log, each client through
+//!   several sessions (one command in flight per session), retrying the same
+//!   `(session, seq)`.
 //! - kind `bank` ([`bank`]): transfers between accounts in database
-//!   transactions, resolving unknown commits by reading back a per-transfer
-//!   row.
-//! - kind `chain` ([`chain`]): signed payments straight to the chain.
+//!   transactions, made idempotent by a per-transfer row that each attempt
+//!   looks for first.
+//! - kind `chain` ([`chain`]): signed payments straight to the chain, with
+//!   consecutive nonces.
 //! - kind `transfers` ([`transfers`]): payout requests to the ledger, some
-//!   of them bad input, and status polls.
+//!   of them bad input, and status polls that pass the client's highest
+//!   log position seen back to the ledger.
 
 pub mod bank;
 pub mod chain;
@@ -22,9 +32,12 @@ mod history;
 mod log;
 pub mod transfers;
 
-pub use history::{Acknowledged, BadInput, History, Op, Outcome, Receipt, Request, RequestCounts};
+pub use history::{
+    Acknowledged, BadInput, History, Later, Op, Outcome, Receipt, Request, RequestCounts,
+    StatusSeen,
+};
 
-use ledger::{chain::TxHash, net::Rpc, node::NodeEnv, observe::NodeName};
+use ledger::{net::Rpc, node::NodeEnv, observe::NodeName};
 use rand::Rng;
 use std::{
     sync::{
@@ -42,6 +55,8 @@ use crate::{
 
 /// The longest pause between two attempts of one request.
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
+/// A late resend goes out within this long after the answer.
+const LATE_RESEND_WITHIN: Duration = Duration::from_secs(3);
 
 /// What chain clients need to know of the chain.
 struct ChainSettings {
@@ -68,6 +83,7 @@ pub struct Workload {
     duration: Duration,
     client_timeout: Duration,
     client_retries: u32,
+    late_resends: f64,
     accounts: u32,
     max_amount: u64,
     chain: ChainSettings,
@@ -95,6 +111,7 @@ impl Workload {
             duration: scenario.duration(),
             client_timeout: scenario.workload.client_timeout.0,
             client_retries: scenario.workload.client_retries,
+            late_resends: scenario.workload.late_resends,
             accounts: scenario.workload.accounts,
             max_amount: scenario.workload.max_amount,
             chain: ChainSettings {
@@ -153,10 +170,17 @@ impl Workload {
         env.sleep(backoff + jitter).await;
     }
 
+    /// Whether to send an answered request again later, and after how long.
+    fn late_resend(&self) -> Option<Duration> {
+        let mut rng = madsim::rand::thread_rng();
+        rng.gen_bool(self.late_resends)
+            .then(|| rng.gen_range(Duration::ZERO..=LATE_RESEND_WITHIN))
+    }
+
     /// Records a new request in the history and the trace.
     fn start(&self, env: &NodeEnv, client: u64, seq: u64, request: Request) -> usize {
         let event = match request {
-            Request::Append => HarnessEvent::Request { client, seq },
+            Request::Append { .. } => HarnessEvent::Request { client, seq },
             Request::Transfer { from, to, amount } => HarnessEvent::Transfer {
                 client,
                 seq,
@@ -239,19 +263,67 @@ impl Workload {
         self.trace.harness(env.name.as_str(), event);
     }
 
-    /// Records that a status request reported `op`'s payout confirmed.
-    fn told_confirmed(&self, env: &NodeEnv, op: usize, tx: TxHash, height: u64) {
-        let (client, seq) = {
-            let mut history = self.lock();
-            history.told_confirmed(op, tx, height);
-            let op = &history.ops()[op];
-            (op.client, op.seq)
+    /// After `op`'s first answer: now and then, waits a while and sends the
+    /// request again with `resend`, and records that answer.
+    async fn maybe_resend_later(
+        &self,
+        env: &NodeEnv,
+        op: usize,
+        resend: impl AsyncFnOnce() -> Outcome,
+    ) {
+        let Some(after) = self.late_resend() else {
+            return;
         };
-        let event = HarnessEvent::Confirmed {
-            client,
-            seq,
-            tx: tx.0,
-            height,
+        env.sleep(after).await;
+        let outcome = resend().await;
+        if matches!(outcome, Outcome::GaveUp) {
+            return;
+        }
+        let answer = outcome.to_string();
+        let later = Later {
+            at: crate::trace::now(),
+            outcome,
+        };
+        self.note(
+            env,
+            op,
+            |client, seq| HarnessEvent::LateAnswer {
+                client,
+                seq,
+                answer,
+            },
+            |history| history.answered_later(op, later),
+        );
+    }
+
+    /// Records what a status request said of `op`'s payout.
+    fn told_status(&self, env: &NodeEnv, op: usize, status: StatusSeen) {
+        let said = status.to_string();
+        self.note(
+            env,
+            op,
+            |client, seq| HarnessEvent::Status {
+                client,
+                seq,
+                status: said,
+            },
+            |history| history.told_status(op, crate::trace::now(), status),
+        );
+    }
+
+    /// Updates `op` in the history and traces what happened to it.
+    fn note(
+        &self,
+        env: &NodeEnv,
+        op: usize,
+        event: impl FnOnce(u64, u64) -> HarnessEvent,
+        update: impl FnOnce(&mut History),
+    ) {
+        let event = {
+            let mut history = self.lock();
+            let (client, seq) = (history.ops()[op].client, history.ops()[op].seq);
+            update(&mut history);
+            event(client, seq)
         };
         self.trace.harness(env.name.as_str(), event);
     }
@@ -281,8 +353,8 @@ pub async fn run_client(env: NodeEnv, workload: Arc<Workload>, index: usize) {
 }
 
 /// Issues client `index`'s share of the requests, paced evenly over the
-/// fault phase; a request that `issue` awaits to the end delays the next
-/// (ledger clients spawn theirs and return at once).
+/// fault phase. `issue` spawns each request's task and returns at once, so
+/// a slow request never delays the next.
 async fn paced(workload: &Workload, index: usize, mut issue: impl AsyncFnMut(u64)) {
     let count = workload.requests_per_client[index];
     let interval = workload.duration / count.max(1);

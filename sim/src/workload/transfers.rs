@@ -1,12 +1,19 @@
 //! Ledger clients: each asks the ledger replicas for payouts from internal
 //! accounts to chain addresses, on a fixed schedule with many requests in
-//! flight, each with a request id as its idempotency key. A request that times out or is not decided in time
-//! is retried with the same id, up to `client_retries` times, then given up
-//! (its outcome is unknown). A share of `invalid_fraction` of the requests
-//! carries a planted flaw and must be rejected for it.
+//! flight, each with a request id as its idempotency key. A request that
+//! times out or is not decided in time is retried with the same id, up to
+//! `client_retries` times, then given up (its outcome is unknown). A share
+//! of `invalid_fraction` of the requests carries a planted flaw and must be
+//! rejected for it; some valid ones aim at the boundaries of the rules (an
+//! account's whole remaining balance, the largest amount). A share of
+//! `late_resends` of the answered requests is sent again later, and must
+//! get the first answer again.
 //!
 //! Beside the requests, each client polls the status of its accepted
-//! payouts until one is reported confirmed, and records what it was told.
+//! payouts until one is reported confirmed (and, now and then, once more
+//! after that), records every status it is told, and passes the highest
+//! log position any answer showed it back as `seen`, so its reads must
+//! never go back in time.
 
 use ledger::{
     ledger::{
@@ -17,12 +24,25 @@ use ledger::{
     node::NodeEnv,
 };
 use rand::{Rng, seq::SliceRandom};
-use std::{cell::RefCell, rc::Rc, sync::Arc, time::Duration};
+use std::{
+    cell::{Cell, RefCell},
+    rc::Rc,
+    sync::Arc,
+    time::Duration,
+};
 
-use super::{BadInput, Outcome, Receipt, Request, Workload, paced};
+use super::{BadInput, Outcome, Receipt, Request, StatusSeen, Workload, paced};
 
 /// How often a client asks for the status of its unconfirmed payouts.
 const STATUS_POLL: Duration = Duration::from_millis(500);
+/// Shares of valid requests whose amount aims at a boundary: the smallest
+/// amount, the largest a client draws, an account's whole remaining
+/// balance (rare: a drained account refuses every later request), and the
+/// largest amount the rules allow.
+const SMALLEST_SHARE: f64 = 0.05;
+const LARGEST_SHARE: f64 = 0.05;
+const DRAIN_SHARE: f64 = 0.01;
+const LIMIT_SHARE: f64 = 0.02;
 
 /// The internal account number `index` (from 0).
 pub fn ledger_account(index: u32) -> String {
@@ -34,151 +54,245 @@ pub fn request_id(client: u64, seq: u64) -> String {
     format!("c{client}-r{seq}")
 }
 
-/// Accepted payouts whose confirmation the client waits to be told of.
-type Watched = Rc<RefCell<Vec<(usize, String)>>>;
+/// What one client shares between its tasks.
+struct Client {
+    env: NodeEnv,
+    workload: Arc<Workload>,
+    rpc: Rpc,
+    client: u64,
+    /// The highest log position any answer has shown this client.
+    seen: Cell<u64>,
+    /// Accepted payouts whose status the client follows: the op, its
+    /// request id, and whether one more poll is due after confirmation.
+    watched: RefCell<Vec<Watched>>,
+    /// Requests the ledger accepted, for reusing their ids as bad input.
+    accepted: RefCell<Vec<TransferRequest>>,
+}
+
+#[derive(Clone)]
+struct Watched {
+    op: usize,
+    request_id: String,
+    /// Poll once more after the payout was reported confirmed.
+    once_more: bool,
+}
 
 pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index: usize) {
-    let client = index as u64 + 1;
-    let watched: Watched = Rc::default();
-    madsim::task::spawn_local(poll_status(
-        env.clone(),
-        workload.clone(),
-        rpc.clone(),
-        client,
-        watched.clone(),
-    ));
-    let accepted: Rc<RefCell<Vec<TransferRequest>>> = Rc::default();
+    let client = Rc::new(Client {
+        env: env.clone(),
+        workload: workload.clone(),
+        rpc,
+        client: index as u64 + 1,
+        seen: Cell::new(0),
+        watched: RefCell::default(),
+        accepted: RefCell::default(),
+    });
+    madsim::task::spawn_local(client.clone().poll_status());
     // Requests go out on schedule, each in its own task, however long
     // earlier ones take: a payout service has many requests in flight.
     paced(workload, index, async |seq| {
-        let (request, bad) = draw(workload, client, seq, &accepted.borrow());
+        let (request, bad) = draw(&client, seq);
         let op = workload.start(
             env,
-            client,
+            client.client,
             seq,
             Request::Payout {
                 request: request.clone(),
                 bad,
             },
         );
-        let (env, workload, rpc) = (env.clone(), workload.clone(), rpc.clone());
-        let (accepted, watched) = (accepted.clone(), watched.clone());
+        let client = client.clone();
         madsim::task::spawn_local(async move {
             let first = index + seq as usize;
-            let outcome = send(&env, &workload, &rpc, first, client, op, &request).await;
+            let outcome = client.send(first, Some(op), &request).await;
             if let Outcome::Acknowledged { .. } = outcome {
-                watched.borrow_mut().push((op, request.request_id.clone()));
-                accepted.borrow_mut().push(request);
+                client.watched.borrow_mut().push(Watched {
+                    op,
+                    request_id: request.request_id.clone(),
+                    once_more: client.workload.late_resend().is_some(),
+                });
+                client.accepted.borrow_mut().push(request.clone());
             }
-            workload.finish(&env, op, outcome);
+            let answered = !matches!(outcome, Outcome::GaveUp);
+            client.workload.finish(&client.env, op, outcome);
+            if answered {
+                let resend = async || client.send(first + 1, None, &request).await;
+                client
+                    .workload
+                    .maybe_resend_later(&client.env, op, resend)
+                    .await;
+            }
         });
     })
     .await;
 }
 
-/// Sends `request` until it is decided or given up.
-async fn send(
-    env: &NodeEnv,
-    workload: &Workload,
-    rpc: &Rpc,
-    mut replica: usize,
-    client: u64,
-    op: usize,
-    request: &TransferRequest,
-) -> Outcome {
-    let replicas = &workload.ledger.replicas;
-    let message = LedgerRequest::Transfer {
-        client,
-        request: request.clone(),
-    };
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        workload.attempted(op);
-        let target = &replicas[replica % replicas.len()];
-        let answer = rpc
-            .call::<_, LedgerResponse>(target, &message, workload.client_timeout)
-            .await;
-        match answer {
-            Ok(LedgerResponse::Transfer(TransferReply::Accepted { transfer })) => {
-                return Outcome::Acknowledged {
-                    receipt: Receipt::Transfer(transfer),
-                    at: crate::trace::now(),
-                };
+impl Client {
+    /// Sends `request` until it is decided or given up; `op` counts the
+    /// attempts of a first send.
+    async fn send(
+        &self,
+        mut replica: usize,
+        op: Option<usize>,
+        request: &TransferRequest,
+    ) -> Outcome {
+        let workload = &self.workload;
+        let replicas = &workload.ledger.replicas;
+        let message = LedgerRequest::Transfer {
+            client: self.client,
+            request: request.clone(),
+        };
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            if let Some(op) = op {
+                workload.attempted(op);
             }
-            Ok(LedgerResponse::Transfer(TransferReply::Rejected { reason })) => {
-                return Outcome::Rejected {
-                    reason: reason.to_string(),
-                    kind: Some(reason.kind().to_owned()),
-                };
+            let target = &replicas[replica % replicas.len()];
+            let answer = self
+                .rpc
+                .call::<_, LedgerResponse>(target, &message, workload.client_timeout)
+                .await;
+            if let Ok(
+                LedgerResponse::Transfer { as_of, .. } | LedgerResponse::Status { as_of, .. },
+            ) = &answer
+            {
+                self.saw(*as_of);
             }
-            Ok(LedgerResponse::Malformed { reason }) => {
-                return Outcome::Rejected { reason, kind: None };
+            match answer {
+                Ok(LedgerResponse::Transfer {
+                    reply: TransferReply::Accepted { transfer },
+                    ..
+                }) => {
+                    return Outcome::Acknowledged {
+                        receipt: Receipt::Transfer(transfer),
+                        at: crate::trace::now(),
+                    };
+                }
+                Ok(LedgerResponse::Transfer {
+                    reply: TransferReply::Rejected { reason },
+                    ..
+                }) => {
+                    return Outcome::Rejected {
+                        reason: reason.to_string(),
+                        kind: Some(reason.kind().to_owned()),
+                    };
+                }
+                Ok(LedgerResponse::Malformed { reason }) => {
+                    return Outcome::Rejected { reason, kind: None };
+                }
+                // Undecided in time: the same request again, elsewhere.
+                Ok(_) | Err(_) => replica += 1,
             }
-            // Undecided in time: the same request again, elsewhere.
-            Ok(_) | Err(_) => replica += 1,
+            if workload.give_up(attempts) {
+                return Outcome::GaveUp;
+            }
+            workload.backoff(&self.env, attempts).await;
         }
-        if workload.give_up(attempts) {
-            return Outcome::GaveUp;
+    }
+
+    fn saw(&self, as_of: u64) {
+        self.seen.set(self.seen.get().max(as_of));
+    }
+
+    /// Asks for the status of accepted payouts until each is confirmed.
+    async fn poll_status(self: Rc<Self>) {
+        let replicas = &self.workload.ledger.replicas;
+        let mut replica = self.client as usize;
+        loop {
+            self.env.sleep(STATUS_POLL).await;
+            let waiting: Vec<Watched> = self.watched.borrow().clone();
+            for watched in waiting {
+                let target = &replicas[replica % replicas.len()];
+                let message = LedgerRequest::Status {
+                    client: self.client,
+                    request_id: watched.request_id.clone(),
+                    seen: self.seen.get(),
+                };
+                let answer = self
+                    .rpc
+                    .call::<_, LedgerResponse>(target, &message, self.workload.client_timeout)
+                    .await;
+                let Ok(LedgerResponse::Status { reply, as_of }) = answer else {
+                    replica += 1;
+                    continue;
+                };
+                self.saw(as_of);
+                let Some(status) = seen(reply) else { continue };
+                let confirmed = matches!(status, StatusSeen::Confirmed { .. });
+                self.workload.told_status(&self.env, watched.op, status);
+                if confirmed {
+                    let mut watching = self.watched.borrow_mut();
+                    watching.retain(|other| other.op != watched.op);
+                    if watched.once_more {
+                        watching.push(Watched {
+                            once_more: false,
+                            ..watched
+                        });
+                    }
+                }
+            }
         }
-        workload.backoff(env, attempts).await;
     }
 }
 
-/// Asks for the status of accepted payouts until each is confirmed.
-async fn poll_status(
-    env: NodeEnv,
-    workload: Arc<Workload>,
-    rpc: Rpc,
-    client: u64,
-    watched: Watched,
-) {
-    let replicas = &workload.ledger.replicas;
-    let mut replica = client as usize;
-    loop {
-        env.sleep(STATUS_POLL).await;
-        let waiting: Vec<(usize, String)> = watched.borrow().clone();
-        for (op, request_id) in waiting {
-            let target = &replicas[replica % replicas.len()];
-            let message = LedgerRequest::Status {
-                client,
-                request_id: request_id.clone(),
-            };
-            match rpc
-                .call::<_, LedgerResponse>(target, &message, workload.client_timeout)
-                .await
-            {
-                Ok(LedgerResponse::Status(StatusReply::Confirmed { tx, height, .. })) => {
-                    workload.told_confirmed(&env, op, tx, height);
-                    watched.borrow_mut().retain(|(watched, _)| *watched != op);
-                }
-                Ok(_) => {}
-                Err(_) => replica += 1,
-            }
-        }
-    }
+/// What a status reply says, when it says something (`Unavailable` is no
+/// answer).
+fn seen(reply: StatusReply) -> Option<StatusSeen> {
+    Some(match reply {
+        StatusReply::NotFound => StatusSeen::NotFound,
+        StatusReply::Rejected { reason } => StatusSeen::Rejected {
+            kind: reason.kind().to_owned(),
+        },
+        StatusReply::Pending { .. } => StatusSeen::Pending,
+        StatusReply::Submitted { tx, .. } => StatusSeen::Submitted { tx },
+        StatusReply::Confirmed { tx, height, .. } => StatusSeen::Confirmed { tx, height },
+        StatusReply::Unavailable { .. } => return None,
+    })
 }
 
 /// Client `client`'s request `seq`: a valid one, or one with a planted flaw.
-fn draw(
-    workload: &Workload,
-    client: u64,
-    seq: u64,
-    accepted: &[TransferRequest],
-) -> (TransferRequest, Option<BadInput>) {
+fn draw(client: &Client, seq: u64) -> (TransferRequest, Option<BadInput>) {
+    let workload = &client.workload;
     let mut rng = madsim::rand::thread_rng();
+    let account = ledger_account(rng.gen_range(0..workload.accounts));
     let mut request = TransferRequest {
-        request_id: request_id(client, seq),
-        account: ledger_account(rng.gen_range(0..workload.accounts)),
+        request_id: request_id(client.client, seq),
         to_address: format!("user-{}", rng.gen_range(1..=999)),
         amount: rng.gen_range(1..=workload.max_amount),
+        account,
     };
+    // At most what the account still holds: the clients' history knows
+    // every transfer accepted so far, and others may have been accepted
+    // unbeknownst to it, so the true balance is this or less.
+    let at_most = workload.history(|history| {
+        history
+            .accepted_amounts(&request.account)
+            .fold(workload.ledger.initial_balance, |left: u64, amount| {
+                left.saturating_sub(amount)
+            })
+    });
     if !rng.gen_bool(workload.ledger.invalid_fraction) {
+        let boundary = rng.gen_range(0.0..1.0);
+        let shares = [
+            (SMALLEST_SHARE, 1),
+            (LARGEST_SHARE, workload.max_amount),
+            (DRAIN_SHARE, at_most.max(1)),
+            (LIMIT_SHARE, MAX_AMOUNT),
+        ];
+        let mut below = 0.0;
+        for (share, amount) in shares {
+            below += share;
+            if boundary < below {
+                request.amount = amount;
+                break;
+            }
+        }
         return (request, None);
     }
     let mut bad = *BadInput::ALL.choose(&mut rng).expect("flaws");
     match bad {
-        BadInput::ReusedRequestId => match accepted.choose(&mut rng) {
+        BadInput::ReusedRequestId => match client.accepted.borrow().choose(&mut rng) {
             Some(earlier) => {
                 request.request_id = earlier.request_id.clone();
                 request.amount = earlier.amount % workload.max_amount + 1;
@@ -188,7 +302,9 @@ fn draw(
             }
             None => bad = BadInput::ZeroAmount,
         },
-        BadInput::Overdraw => match workload.ledger.initial_balance.checked_add(1) {
+        // One more than the account can hold now: an overdraw by the
+        // smallest amount there is.
+        BadInput::Overdraw => match at_most.checked_add(1) {
             Some(amount) if amount <= MAX_AMOUNT => request.amount = amount,
             _ => bad = BadInput::ZeroAmount,
         },

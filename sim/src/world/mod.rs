@@ -13,8 +13,8 @@ pub use view::ClusterView;
 use ledger::{
     bugs::{Bug, Bugs},
     chain::{
-        ChainConfig, ChainFaults, ChainSetup, ChainState, MINER, RpcNodeConfig, SigningKey,
-        run_chain, run_chain_rpc,
+        ChainConfig, ChainFaults, ChainSetup, ChainState, MINER, Mempool, RpcNodeConfig,
+        SigningKey, Transaction, run_chain, run_chain_rpc,
     },
     clock::{Clock, ClockSkew},
     db::{DbConfig, Key, run_db},
@@ -29,7 +29,7 @@ use madsim::{
     runtime::{Handle, NodeHandle},
     task::NodeId,
 };
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::{
     collections::BTreeMap,
@@ -41,6 +41,7 @@ use std::{
 use crate::{
     coverage::HarnessMark,
     scenario::{LOG_LEADER, Scenario, WorkloadKind},
+    streams::{self, Stream},
     topology::Topology,
     trace::{HarnessEvent, Trace},
     workload::{self, Workload, bank, chain, transfers::ledger_account},
@@ -51,10 +52,6 @@ use fault_points::FaultPointPolicy;
 const PORT: u16 = 1;
 /// The name harness events of the nemesis are recorded under.
 pub const NEMESIS: &str = "nemesis";
-/// Mixed into the seed for the nemesis's random stream.
-const NEMESIS_STREAM: u64 = 0x6e65_6d65_7369_7321;
-/// Mixed into the seed for the network choke point's random stream.
-const NET_STREAM: u64 = 0x6e65_7477_6f72_6b21;
 /// How often an RPC node asks the chain for new blocks, and resends what its
 /// mempool holds.
 const RPC_POLL: Duration = Duration::from_millis(100);
@@ -113,18 +110,61 @@ pub struct World {
     /// The canonical chain, the world's truth, when the scenario runs one.
     chain: Option<Arc<Mutex<ChainState>>>,
     chain_faults: Arc<ChainFaults>,
+    /// Each RPC node's mempool, by node name.
+    mempools: BTreeMap<String, Arc<Mempool>>,
+}
+
+/// What is still on its way somewhere: the quiet tail waits for nothing to
+/// be, and a verdict is given only then.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct InFlight {
+    /// Delayed or duplicated messages still on the wire.
+    pub late_messages: u64,
+    /// Transactions waiting in a mempool (the chain's, or a running RPC
+    /// node's), with where they wait.
+    #[serde(skip)]
+    pub pending: Vec<(String, Transaction)>,
+}
+
+impl InFlight {
+    pub fn is_empty(&self) -> bool {
+        self.late_messages == 0 && self.pending.is_empty()
+    }
+}
+
+impl std::fmt::Display for InFlight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural = |count: usize, one: &str, many: &str| {
+            format!("{count} {}", if count == 1 { one } else { many })
+        };
+        write!(
+            f,
+            "{} on the wire, {} pending",
+            plural(self.late_messages as usize, "late message", "late messages"),
+            plural(self.pending.len(), "transaction", "transactions")
+        )?;
+        let mut places: Vec<&str> = self.pending.iter().map(|(at, _)| at.as_str()).collect();
+        places.dedup();
+        if !places.is_empty() {
+            write!(f, " (in {})", places.join(", "))?;
+        }
+        Ok(())
+    }
 }
 
 impl World {
-    /// Builds every node of `scenario` on the current runtime and starts them.
-    pub fn build(
-        scenario: &Scenario,
-        bugs: Bugs,
-        trace: Arc<Trace>,
-        workload: Arc<Workload>,
-    ) -> Arc<World> {
+    /// Builds every node of `scenario` on the current runtime and starts them,
+    /// each carrying the scenario's planted bugs.
+    pub fn build(scenario: &Scenario, trace: Arc<Trace>, workload: Arc<Workload>) -> Arc<World> {
         let handle = Handle::current();
         let topology = Topology::of(scenario);
+        let bugs = Bugs::of(
+            scenario
+                .system
+                .bugs
+                .iter()
+                .filter_map(|name| Bug::from_name(name)),
+        );
         let mut directory = Directory::default();
         for (index, name) in topology.log.iter().enumerate() {
             directory.insert(NodeName::new(name), addr(1, index));
@@ -144,7 +184,11 @@ impl World {
         let wire_addr = addr(255, 0);
         directory.insert(NodeName::new("wire"), wire_addr);
         let directory = Arc::new(directory);
-        let fabric = Fabric::new(directory.clone(), trace.clone(), scenario.seed ^ NET_STREAM);
+        let fabric = Fabric::new(
+            directory.clone(),
+            trace.clone(),
+            streams::rng(scenario.seed, Stream::Net),
+        );
         fabric.set_rates(fault_rates(scenario));
 
         let fault_points = FaultPointPolicy::new(
@@ -233,6 +277,7 @@ impl World {
             });
         }
         let chain_faults = ChainFaults::new(scenario.faults.chain_drop);
+        let mut mempools = BTreeMap::new();
         let chain_state =
             (!topology.chain.is_empty()).then(|| Arc::new(Mutex::new(chain_setup(scenario, bugs))));
         if let Some(state) = &chain_state {
@@ -247,6 +292,8 @@ impl World {
                 .map_or(Duration::ZERO, |lag| lag.0);
             let rpc_nodes = topology.chain_rpc.len() as u32;
             for (index, name) in topology.chain_rpc.iter().enumerate() {
+                let mempool = Arc::new(Mempool::default());
+                mempools.insert(name.clone(), mempool.clone());
                 let config = RpcNodeConfig {
                     chain: NodeName::new(&topology.chain[0]),
                     genesis: genesis.clone(),
@@ -256,6 +303,7 @@ impl World {
                     rebroadcast: RPC_REBROADCAST,
                     call_timeout: scenario.system.election_timeout.end.0,
                     faults: chain_faults.clone(),
+                    mempool,
                 };
                 add(name, &|node_env| {
                     let config = config.clone();
@@ -321,11 +369,12 @@ impl World {
             nodes: Mutex::new(nodes),
             others,
             harness,
-            rng: Mutex::new(ChaCha8Rng::seed_from_u64(scenario.seed ^ NEMESIS_STREAM)),
+            rng: Mutex::new(streams::rng(scenario.seed, Stream::Nemesis)),
             torn_writes: scenario.faults.torn_writes,
             fault_points,
             chain: chain_state,
             chain_faults,
+            mempools,
         });
         world.fault_points.attach(&world);
         world
@@ -670,6 +719,32 @@ impl World {
         }
     }
 
+    /// What is still on its way: late messages on the wire, and every
+    /// transaction waiting in the chain's mempool or a running RPC node's.
+    pub fn in_flight(&self) -> InFlight {
+        let mut pending: Vec<(String, Transaction)> = Vec::new();
+        if let (Some(chain), Some(name)) = (&self.chain, self.topology.chain.first()) {
+            let chain = chain.lock().unwrap_or_else(PoisonError::into_inner);
+            pending.extend(chain.pending().map(|tx| (name.clone(), tx.clone())));
+        }
+        for (name, mempool) in &self.mempools {
+            // A node that is down lost its mempool; its slot is emptied
+            // when it starts again.
+            if self.status(name) != Some(Status::Down) {
+                pending.extend(
+                    mempool
+                        .transactions()
+                        .into_iter()
+                        .map(|tx| (name.clone(), tx)),
+                );
+            }
+        }
+        InFlight {
+            late_messages: self.fabric.on_the_wire(),
+            pending,
+        }
+    }
+
     /// Whether every controlled node is up.
     pub fn all_up(&self) -> bool {
         self.nodes().values().all(|node| node.status == Status::Up)
@@ -700,6 +775,19 @@ impl World {
     fn nodes(&self) -> MutexGuard<'_, BTreeMap<String, WorldNode>> {
         self.nodes.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// The shortest quiet tail for `scenario`: long enough for every ledger
+/// replica's lease to lapse and its resubmission and receipt timers to fire
+/// once after convergence, so that whatever a worker would still do (a
+/// resubmission, a takeover, a second signing) is done before the verdict.
+pub fn quiet_tail_minimum(scenario: &Scenario) -> Duration {
+    let topology = Topology::of(scenario);
+    if topology.ledger.is_empty() {
+        return Duration::ZERO;
+    }
+    let config = ledger_config(scenario, &topology, 0);
+    config.lease.max(config.resubmit_after) + config.outbox_poll + config.receipt_poll
 }
 
 /// The settings of ledger replica number `index` (from 0).

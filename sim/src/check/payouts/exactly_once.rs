@@ -1,6 +1,8 @@
 //! `exactly-once` for payouts: the committed log decides. Every payout on
 //! chain pays a transfer the log accepted, with its parameters, and no
-//! transfer is paid twice; what clients were told agrees with the log.
+//! transfer is paid twice; what clients were told agrees with the log: the
+//! first answer to each request, every later answer to a resend of it, and
+//! every status they were told, which never goes back.
 
 use ledger::ledger::TransferId;
 use std::collections::BTreeMap;
@@ -8,7 +10,7 @@ use std::collections::BTreeMap;
 use super::{Facts, describe, list};
 use crate::{
     check::Violation,
-    workload::{Outcome, Receipt, Request},
+    workload::{Op, Outcome, Receipt, Request, StatusSeen},
 };
 
 const CHECKER: &str = "exactly-once";
@@ -132,6 +134,8 @@ pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
             }
             _ => {}
         }
+        violations.extend(late_answers(op, &who));
+        violations.extend(statuses(op, &who));
         if let Some((told_tx, told_height)) = op.confirmed {
             let transfer = TransferId::of(op.client, &request.request_id);
             let paid = facts.paying(&transfer.memo());
@@ -158,4 +162,177 @@ pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
         }
     }
     violations
+}
+
+/// Every answer to a resend of an answered request is its first answer.
+fn late_answers(op: &Op, who: &str) -> Vec<Violation> {
+    op.later
+        .iter()
+        .filter(|later| !same_decision(&op.outcome, &later.outcome))
+        .map(|later| Violation {
+            checker: CHECKER,
+            at: later.at,
+            message: format!(
+                "{who} was first {}, but sent again later it was {}",
+                op.outcome, later.outcome
+            ),
+        })
+        .collect()
+}
+
+fn same_decision(first: &Outcome, later: &Outcome) -> bool {
+    match (first, later) {
+        (
+            Outcome::Acknowledged { receipt: first, .. },
+            Outcome::Acknowledged { receipt: later, .. },
+        ) => first == later,
+        (Outcome::Rejected { kind: first, .. }, Outcome::Rejected { kind: later, .. }) => {
+            first == later
+        }
+        _ => false,
+    }
+}
+
+/// The statuses a client was told of an accepted payout never go back: the
+/// request is never forgotten or refused, a payout never returns from
+/// submitted or confirmed to an earlier stage, and its transaction and
+/// block never change once named.
+fn statuses(op: &Op, who: &str) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    let accepted = matches!(op.outcome, Outcome::Acknowledged { .. });
+    let mut previous: Option<&StatusSeen> = None;
+    for (at, status) in &op.statuses {
+        let problem = match (previous, status) {
+            (_, StatusSeen::NotFound | StatusSeen::Rejected { .. }) if accepted => Some(format!(
+                "{who} was accepted, but a status request later said {status}"
+            )),
+            (Some(before), now) if now.progress() < before.progress() => {
+                Some(format!("{who}'s status went back from {before} to {now}"))
+            }
+            (Some(StatusSeen::Submitted { tx: before }), StatusSeen::Submitted { tx: now })
+                if before != now =>
+            {
+                Some(format!(
+                    "{who}'s status named {before}, then {now}, as its submitted payout"
+                ))
+            }
+            (Some(before @ StatusSeen::Confirmed { .. }), now @ StatusSeen::Confirmed { .. })
+                if before != now =>
+            {
+                Some(format!("{who}'s status said {before}, then {now}"))
+            }
+            _ => None,
+        };
+        if let Some(message) = problem {
+            violations.push(Violation {
+                checker: CHECKER,
+                at: *at,
+                message,
+            });
+        }
+        previous = Some(status);
+    }
+    violations
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::Later;
+    use ledger::{chain::TxHash, ledger::TransferRequest};
+    use std::time::Duration;
+
+    fn accepted(transfer: u64) -> Outcome {
+        Outcome::Acknowledged {
+            receipt: Receipt::Transfer(TransferId(transfer)),
+            at: Duration::from_secs(1),
+        }
+    }
+
+    fn op(outcome: Outcome, later: Vec<Outcome>, statuses: Vec<StatusSeen>) -> Op {
+        Op {
+            client: 1,
+            seq: 1,
+            request: Request::Payout {
+                request: TransferRequest {
+                    request_id: "c1-r1".to_owned(),
+                    account: "acct-0".to_owned(),
+                    to_address: "user-1".to_owned(),
+                    amount: 5,
+                },
+                bad: None,
+            },
+            sent_at: Duration::ZERO,
+            attempts: 1,
+            outcome,
+            confirmed: None,
+            later: later
+                .into_iter()
+                .map(|outcome| Later {
+                    at: Duration::from_secs(2),
+                    outcome,
+                })
+                .collect(),
+            statuses: statuses
+                .into_iter()
+                .map(|status| (Duration::from_secs(3), status))
+                .collect(),
+        }
+    }
+
+    fn found(op: &Op) -> Vec<String> {
+        late_answers(op, "c1")
+            .into_iter()
+            .chain(statuses(op, "c1"))
+            .map(|violation| violation.message)
+            .collect()
+    }
+
+    #[test]
+    fn a_late_answer_must_be_the_first_one() {
+        assert!(found(&op(accepted(7), vec![accepted(7)], vec![])).is_empty());
+        let rejected = Outcome::Rejected {
+            reason: "overdraw".to_owned(),
+            kind: Some("overdraw".to_owned()),
+        };
+        assert_eq!(
+            found(&op(
+                accepted(7),
+                vec![accepted(8), rejected.clone()],
+                vec![]
+            ))
+            .len(),
+            2
+        );
+        assert!(found(&op(rejected.clone(), vec![rejected], vec![])).is_empty());
+    }
+
+    #[test]
+    fn statuses_never_go_back() {
+        let (x, y) = (TxHash(1), TxHash(2));
+        let confirmed = StatusSeen::Confirmed { tx: x, height: 4 };
+        let forward = vec![
+            StatusSeen::Pending,
+            StatusSeen::Submitted { tx: x },
+            confirmed.clone(),
+            confirmed.clone(),
+        ];
+        assert!(found(&op(accepted(7), vec![], forward)).is_empty());
+        for backwards in [
+            vec![confirmed.clone(), StatusSeen::Pending],
+            vec![StatusSeen::Submitted { tx: x }, StatusSeen::Pending],
+            vec![
+                StatusSeen::Submitted { tx: x },
+                StatusSeen::Submitted { tx: y },
+            ],
+            vec![confirmed, StatusSeen::Confirmed { tx: y, height: 4 }],
+            vec![StatusSeen::Pending, StatusSeen::NotFound],
+        ] {
+            assert_eq!(
+                found(&op(accepted(7), vec![], backwards.clone())).len(),
+                1,
+                "{backwards:?}"
+            );
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! the committed log (replayed by [`reference`]), the canonical chain, the
 //! database's synced state and the clients' history.
 
+mod at_least_once;
 mod bad_input;
 mod conservation;
 mod exactly_once;
@@ -38,6 +39,8 @@ pub struct PayoutTruth<'a> {
     /// Whether the settle phase converged: only then must every payout be
     /// done.
     pub converged: bool,
+    /// Transactions still waiting in a mempool at the end, and where.
+    pub pending: &'a [(String, Transaction)],
     /// Each node's incarnation at the end, for nodes still running.
     pub lives: &'a BTreeMap<String, u64>,
     pub end: Duration,
@@ -116,6 +119,7 @@ pub(super) fn final_checks(truth: &PayoutTruth<'_>) -> Vec<Violation> {
     let facts = Facts::new(truth);
     let mut violations = Vec::new();
     violations.extend(exactly_once::check(&facts));
+    violations.extend(at_least_once::check(&facts));
     violations.extend(ledger_chain::check(&facts));
     violations.extend(conservation::check(&facts));
     violations.extend(nonce_hygiene::check(&facts));

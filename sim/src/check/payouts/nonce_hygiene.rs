@@ -1,7 +1,10 @@
 //! `nonce-hygiene`: every nonce below the database's next nonce has exactly
-//! one recorded transaction, every hot-wallet transaction on chain is the
-//! one recorded for its nonce, and once settled the chain's next nonce for
-//! the hot wallet equals the database's.
+//! one recorded transaction, which is on chain or is the transaction of an
+//! open payout (anything else is a gap nobody will ever fill, and every
+//! later payout waits behind it); every hot-wallet transaction anywhere (on
+//! chain, or waiting in any mempool) is the one recorded for its nonce; and
+//! once settled the chain's next nonce for the hot wallet equals the
+//! database's.
 
 use ledger::{
     db::Key,
@@ -34,6 +37,31 @@ pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
             ));
         }
     }
+    let open: std::collections::BTreeSet<_> = db
+        .engine
+        .rows(schema::OUTBOX)
+        .filter_map(
+            |(_, row)| match schema::decode::<schema::OutboxRow>(&row.value) {
+                Ok(schema::OutboxRow {
+                    state: schema::Payout::Signed { tx },
+                    ..
+                }) => Some(tx.hash()),
+                _ => None,
+            },
+        )
+        .collect();
+    for (nonce, spent) in recorded.range(..next) {
+        let on_chain = facts.payouts.iter().any(|(_, tx)| tx.hash() == spent.tx);
+        if !on_chain && !open.contains(&spent.tx) {
+            violations.push(facts.violation(
+                CHECKER,
+                format!(
+                    "nonce {nonce} is recorded for {} (for {}), which is neither on chain nor the transaction of any open payout: nobody will ever send it, and every later payout waits behind it",
+                    spent.tx, spent.transfer
+                ),
+            ));
+        }
+    }
     for nonce in recorded.range(next..).map(|(nonce, _)| nonce) {
         violations.push(facts.violation(
             CHECKER,
@@ -63,6 +91,28 @@ pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
                 ),
             )),
         }
+    }
+    for (place, tx) in facts.truth.pending {
+        if tx.transfer.from != HOT_WALLET {
+            continue;
+        }
+        let nonce = tx.transfer.nonce;
+        let recorded_as = match recorded.get(&nonce) {
+            Some(spent) if spent.tx == tx.hash() => continue,
+            Some(spent) => format!(
+                "the database recorded {} (for {}) at it",
+                spent.tx, spent.transfer
+            ),
+            None => "the database never recorded it".to_owned(),
+        };
+        violations.push(facts.violation(
+            CHECKER,
+            format!(
+                "{} (nonce {nonce}, memo {:?}) waits in {place}'s mempool, but {recorded_as}",
+                tx.hash(),
+                tx.transfer.memo
+            ),
+        ));
     }
     if facts.truth.converged {
         let on_chain = facts.truth.chain.next_nonce(HOT_WALLET);

@@ -1,0 +1,82 @@
+//! `at-least-once`: no accepted transfer is lost. A payout the committed
+//! log accepted must be on its way for as long as it is not paid, and it is
+//! *lost* when the system's durable state (log and database) leaves no
+//! path by which a correct worker could still pay it:
+//!
+//! - never projected: the database's projection has passed the entry that
+//!   accepted it, yet it has no outbox row and the log no confirmation, so
+//!   no worker will ever look at it;
+//! - unpayable intent: its row holds a signed transaction whose nonce is
+//!   spent on chain by another transaction, so resubmitting it (the only
+//!   safe move) can never land it.
+//!
+//! Everything else an unpaid transfer can be doing is progress that has not
+//! happened yet (not projected yet, no nonce yet, signed and on its way):
+//! the liveness checker's to explain when a run does not settle. A lost
+//! payout is a broken promise whether or not the run settled.
+
+use ledger::{
+    chain::Transaction,
+    ledger::{HOT_WALLET, schema},
+};
+
+use super::{Facts, describe, list};
+use crate::check::Violation;
+
+const CHECKER: &str = "at-least-once";
+
+pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
+    let (truth, reference) = (facts.truth, &facts.reference);
+    // A projection past the committed log is conservation's to report; an
+    // entry it holds that this log lacks cannot be judged here.
+    if facts.db_applied > truth.log.len() as u64 {
+        return Vec::new();
+    }
+    let mut violations = Vec::new();
+    for (transfer, accepted) in &reference.accepted {
+        if reference.confirmed.contains_key(transfer) {
+            continue;
+        }
+        let lost = match truth
+            .db
+            .engine
+            .committed(schema::OUTBOX, &schema::int_key(accepted.slot))
+        {
+            None if facts.db_applied >= accepted.index => format!(
+                "the database's projection passed its entry (it stands at index {}), yet it has no outbox row and the log no confirmation: it was never projected, and no worker will ever pay it",
+                facts.db_applied
+            ),
+            None => continue,
+            Some(row) => match schema::decode::<schema::OutboxRow>(&row.value) {
+                Ok(schema::OutboxRow {
+                    state: schema::Payout::Signed { tx },
+                    ..
+                }) => match spent_by_another(facts, &tx) {
+                    Some(other) => format!(
+                        "its recorded transaction {} can never land: nonce {} is spent on chain by {}",
+                        tx.hash(),
+                        tx.transfer.nonce,
+                        list(&[other])
+                    ),
+                    None => continue,
+                },
+                _ => continue,
+            },
+        };
+        violations.push(facts.violation(
+            CHECKER,
+            format!("{} is lost: {lost}", describe(reference, *transfer)),
+        ));
+    }
+    violations
+}
+
+/// The hot-wallet transaction on chain that used `tx`'s nonce, when it is
+/// not `tx` itself.
+fn spent_by_another<'a>(facts: &Facts<'a>, tx: &Transaction) -> Option<(u64, &'a Transaction)> {
+    facts.payouts.iter().copied().find(|(_, included)| {
+        included.transfer.from == HOT_WALLET
+            && included.transfer.nonce == tx.transfer.nonce
+            && included.hash() != tx.hash()
+    })
+}

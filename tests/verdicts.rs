@@ -1,0 +1,230 @@
+//! Verdicts a skeptic cannot fault: nothing still in flight when the checks
+//! run, and nothing caught but through the hazard it plants.
+
+use ledger::{
+    chain::{ChainRequest, SigningKey, Transfer},
+    ledger::HOT_WALLET,
+    observe::NodeName,
+};
+use sim::{
+    run::{Hook, RunOptions, Verdict, run},
+    scenario::Scenario,
+    world::World,
+};
+use std::{
+    sync::{Arc, PoisonError},
+    time::Duration,
+};
+
+/// A quiet transfers run: one client, no faults.
+fn quiet_transfers(seed: u64) -> Scenario {
+    let text = format!(
+        r#"
+name = "quiet transfers"
+seed = {seed}
+duration = "5s"
+[cluster]
+clients = 1
+[workload]
+requests = 6
+invalid_fraction = 0.0
+"#
+    );
+    Scenario::parse(&text, "quiet.toml").expect("a valid scenario")
+}
+
+/// At convergence, signs a second payout of the first transfer paid, with
+/// the hot wallet's next free nonce, and holds its submission on the wire
+/// for a second: a late duplicate of a submission, still on its way when
+/// the cluster first looks settled.
+fn second_payout_on_the_wire(seed: u64) -> Hook {
+    Hook(Arc::new(move |world: &World| {
+        let chain = world.chain().expect("the transfers workload runs a chain");
+        let (first, next) = {
+            let chain = chain.lock().unwrap_or_else(PoisonError::into_inner);
+            let first = chain
+                .blocks()
+                .iter()
+                .flat_map(|block| &block.transactions)
+                .find(|tx| tx.transfer.from == HOT_WALLET)
+                .expect("a payout was made")
+                .clone();
+            (first, chain.next_nonce(HOT_WALLET))
+        };
+        let key = SigningKey::derive(sim::workload::chain::key_secret(seed), HOT_WALLET);
+        let second = key.sign(Transfer {
+            nonce: next,
+            ..first.transfer
+        });
+        world.fabric().hold_request(
+            &NodeName::new("ledger-1"),
+            &NodeName::new("chain-rpc-1"),
+            &ChainRequest::Submit(second),
+            Duration::from_secs(1),
+        );
+    }))
+}
+
+/// Without the quiet tail, the verdict was given at the first poll that
+/// looked converged, and a second payout still on its way was never seen.
+/// With it, the run goes on until the wire and every mempool are empty, and
+/// the payout paid twice is caught.
+#[test]
+fn a_second_payout_in_flight_at_convergence_is_caught_after_the_quiet_tail() {
+    let scenario = quiet_transfers(1);
+    let planted = Some(second_payout_on_the_wire(scenario.seed));
+
+    let without_tail = run(
+        &scenario,
+        &RunOptions {
+            at_convergence: planted.clone(),
+            skip_quiet_tail: true,
+            ..RunOptions::default()
+        },
+    );
+    assert_eq!(
+        without_tail.verdict,
+        Verdict::Pass,
+        "{:?}",
+        without_tail.first_failure()
+    );
+    assert_eq!(without_tail.in_flight_at_tail.late_messages, 1);
+
+    let with_tail = run(
+        &scenario,
+        &RunOptions {
+            at_convergence: planted,
+            ..RunOptions::default()
+        },
+    );
+    assert_eq!(with_tail.verdict, Verdict::SafetyViolation);
+    let paid_twice = with_tail
+        .checks
+        .iter()
+        .filter(|check| check.checker == "exactly-once")
+        .flat_map(|check| &check.violations)
+        .any(|violation| violation.message.contains("is paid 2 times on chain"));
+    assert!(paid_twice, "{:#?}", with_tail.checks);
+    assert!(with_tail.violated("nonce-hygiene"));
+
+    let control = run(&scenario, &RunOptions::default());
+    assert_eq!(
+        control.verdict,
+        Verdict::Pass,
+        "{:?}",
+        control.first_failure()
+    );
+}
+
+/// `no-idempotency-key` plants one mistake: a request appended twice is
+/// paid twice. With no retry, no resend and no fault, no request is ever
+/// appended twice, so the bug must go unnoticed; it used to be "caught" at
+/// the first payout because it also changed every transfer's id.
+#[test]
+fn no_idempotency_key_without_retries_is_harmless() {
+    let mut scenario = quiet_transfers(2);
+    scenario.system.bugs = vec!["no-idempotency-key".to_owned()];
+    scenario.workload.client_retries = 0;
+    scenario.workload.late_resends = 0.0;
+    scenario.workload.requests = 20;
+    let outcome = run(&scenario, &RunOptions::default());
+    assert_eq!(
+        outcome.verdict,
+        Verdict::Pass,
+        "{:?}",
+        outcome.first_failure()
+    );
+}
+
+/// Every planted bug is a safety bug or a liveness bug, and counts as
+/// caught only by a checker of its class, one that judges runs of the
+/// workload kind the bug lives in.
+#[test]
+fn each_bug_is_caught_only_by_checkers_of_its_class() {
+    use ledger::bugs::{Bug, BugClass};
+    use sim::{check, scenario::WorkloadKind};
+    for bug in Bug::ALL {
+        let kind = WorkloadKind::from_name(bug.workload()).expect("a workload kind");
+        for checker in bug.expected_checkers() {
+            assert!(
+                check::checkers_for(kind).contains(checker),
+                "{bug}: {checker} does not judge {} runs",
+                kind.name()
+            );
+            assert_eq!(
+                check::is_safety(checker),
+                bug.class() == BugClass::Safety,
+                "{bug} is a {:?} bug, but {checker} is not of its class",
+                bug.class()
+            );
+        }
+    }
+}
+
+/// Ground truth is read one way whatever bug is planted, and no checker
+/// knows which bug is: nothing that reads ground truth or judges a run
+/// consults the planted bugs.
+#[test]
+fn no_checker_or_ground_truth_reader_consults_the_planted_bugs() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sim/src");
+    let mut files = vec![root.join("run.rs")];
+    let mut dirs = vec![root.join("check"), root.join("trace")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("a source folder") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("a source file");
+        for (number, line) in text.lines().enumerate() {
+            let consults = line.contains("Bug::") || line.contains(".has(");
+            assert!(
+                !consults,
+                "{}:{}: {}",
+                file.display(),
+                number + 1,
+                line.trim()
+            );
+        }
+    }
+}
+
+/// Clients of every kind send on schedule, many requests in flight, so a
+/// run whose one server is cut off for most of the fault phase still sends
+/// every request it was asked to (the bank and chain clients used to send
+/// one at a time and stop short).
+#[test]
+fn clients_send_every_request_however_long_earlier_ones_take() {
+    for (kind, server) in [("bank", "db"), ("chain", "chain"), ("log", "log-leader")] {
+        let text = format!(
+            r#"
+name = "a server cut off"
+seed = 5
+duration = "10s"
+[workload]
+kind = "{kind}"
+requests = 40
+client_timeout = "1s"
+[[events]]
+at = "1s"
+action = "partition"
+groups = [["{server}"]]
+for = "8s"
+"#
+        );
+        let scenario = Scenario::parse(&text, "cut-off.toml").expect("a valid scenario");
+        let outcome = run(&scenario, &RunOptions::default());
+        assert_eq!(outcome.requests.sent, 40, "{kind}");
+        assert_eq!(
+            outcome.verdict,
+            Verdict::Pass,
+            "{kind}: {:?}",
+            outcome.first_failure()
+        );
+    }
+}
