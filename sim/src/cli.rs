@@ -87,8 +87,10 @@ pub struct RunArgs {
     /// Write the event trace here, one JSON object per line.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
-    /// Log level of the system's logs on stderr (error, warn, info, debug, trace).
-    #[arg(long, value_name = "LEVEL")]
+    /// The system's logs on stderr: a level (off, error, warn, info, debug,
+    /// trace) or directives such as `info,ledger::log=debug`. Without it,
+    /// RUST_LOG is used when set.
+    #[arg(long, value_name = "FILTER")]
     pub log: Option<String>,
     /// Print the outcome as one JSON object.
     #[arg(long)]
@@ -156,15 +158,15 @@ pub struct FuzzArgs {
     /// Stop handing out seeds after this much wall time (e.g. 10m).
     #[arg(long, value_name = "DURATION")]
     pub budget: Option<Dur>,
-    /// Simulations run at once (default: one per core).
+    /// Simulations run at once, 1 to 256 (default: one per core).
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Run only shard I of N: the seeds s with s mod N = I-1.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<Shard>,
-    /// Log level of the system's logs on stderr; `info` prints each
-    /// scenario before it runs.
-    #[arg(long, value_name = "LEVEL")]
+    /// The system's logs on stderr, as for `run --log`; `info` prints each
+    /// scenario before it runs. Without it, RUST_LOG is used when set.
+    #[arg(long, value_name = "FILTER")]
     pub log: Option<String>,
     /// Write failures without shrinking them.
     #[arg(long)]

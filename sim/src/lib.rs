@@ -15,6 +15,7 @@ pub mod check;
 pub mod cli;
 pub mod control;
 pub mod coverage;
+pub mod files;
 pub mod fuzz;
 pub mod logging;
 pub mod measure;

@@ -15,17 +15,83 @@ impl FormatTime for SimTime {
     }
 }
 
-/// Installs the global subscriber at `level` (`error` ... `trace`, or any
-/// `EnvFilter` directive), writing to stderr. Call it once, on the main
-/// thread, before any simulation thread starts: a filter built on a
-/// simulation's thread would disturb madsim's seeding of that thread.
-pub fn init(level: &str) -> Result<(), String> {
-    let filter = EnvFilter::try_new(level)
-        .map_err(|error| format!("invalid log level `{level}`: {error}"))?;
+/// The levels `--log` takes, alone or after `target=`.
+const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// Checks a `--log` (or `RUST_LOG`) value: a level, or comma-separated
+/// directives `level` and `target=level` (a target is a module path such
+/// as `ledger::log`). Anything else is refused, so that a typo is an error
+/// rather than a run that silently logs nothing.
+pub fn check_filter(filter: &str) -> Result<(), String> {
+    let expected = || {
+        format!(
+            "expected a level ({}) or directives such as `info,ledger::log=debug`, got `{filter}`",
+            LEVELS.join(", ")
+        )
+    };
+    if filter.trim().is_empty() {
+        return Err(expected());
+    }
+    for directive in filter.split(',') {
+        let (target, level) = match directive.trim().split_once('=') {
+            Some((target, level)) => (Some(target.trim()), level.trim()),
+            None => (None, directive.trim()),
+        };
+        let level_ok = LEVELS.iter().any(|known| known.eq_ignore_ascii_case(level));
+        let target_ok = target.is_none_or(|target| {
+            !target.is_empty()
+                && target.split("::").all(|part| {
+                    !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                })
+        });
+        if !level_ok || !target_ok {
+            return Err(expected());
+        }
+    }
+    Ok(())
+}
+
+/// Installs the global subscriber with `filter` (see [`check_filter`]),
+/// writing to stderr. Call it once, on the main thread, before any
+/// simulation thread starts: a filter built on a simulation's thread would
+/// disturb madsim's seeding of that thread.
+pub fn init(filter: &str) -> Result<(), String> {
+    check_filter(filter)?;
+    let filter = EnvFilter::try_new(filter)
+        .map_err(|error| format!("invalid log filter `{filter}`: {error}"))?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_timer(SimTime)
         .with_writer(std::io::stderr)
         .try_init()
         .map_err(|error| error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_and_directives_pass_and_anything_else_is_refused() {
+        for good in [
+            "info",
+            "DEBUG",
+            "off",
+            "warn,ledger::log=debug",
+            "sim=trace",
+        ] {
+            assert_eq!(check_filter(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "nonsense",
+            "",
+            "info,",
+            "=debug",
+            "ledger::=info",
+            "a b=info",
+            "info[x]",
+        ] {
+            assert!(check_filter(bad).is_err(), "{bad}");
+        }
+    }
 }

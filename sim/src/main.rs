@@ -1,15 +1,20 @@
 //! The `sim` command line. Thin: parsing, printing and exit codes; the work
 //! happens in the library.
+//!
+//! Bad input of any kind (a file, a value, a place to write) is one line on
+//! stderr and exit 2, found before any work where it can be. A run's verdict
+//! is always printed before any later failure to write its files.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Parser;
-use ledger::bugs::Bug;
+use ledger::bugs::{Bug, BugClass};
 use sim::{
     bench,
     cli::{
         BenchArgs, BugsArgs, Cli, Command, FuzzArgs, FuzzCommand, FuzzSubcommand, MergeArgs,
         RunArgs, SeedsArgs, ShrinkArgs, ShrinkLimitArgs,
     },
+    files,
     fuzz::{self, FuzzOptions, FuzzSummary, SeedRange, SeedResult, Shard},
     logging,
     progress::Progress,
@@ -25,6 +30,14 @@ use std::{
     time::Duration,
 };
 
+/// The most simulations one command runs at once: far beyond any machine's
+/// cores, and each one is a thread with its own stack.
+const MAX_JOBS: usize = 256;
+/// The largest fuzz summary `fuzz merge` reads.
+const MAX_SUMMARY_BYTES: u64 = 256 << 20;
+/// The longest wall-time budget or shrink time: a week.
+const MAX_WALL_TIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// Bad input: a clear one-line error and exit code 2.
 #[derive(Debug)]
 struct BadInput(String);
@@ -36,6 +49,22 @@ impl std::fmt::Display for BadInput {
 }
 
 impl std::error::Error for BadInput {}
+
+/// Writes a line of results to stdout. A reader that went away (`| head`)
+/// stops the output, never the command: its exit code still says what
+/// happened.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// Like [`say!`], without the newline.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -76,6 +105,18 @@ fn bad(message: impl Into<String>) -> anyhow::Error {
     BadInput(message.into()).into()
 }
 
+/// Installs logging from `--log`, or else from `RUST_LOG`.
+fn start_logging(log: Option<&str>) -> Result<()> {
+    let (option, filter) = match log {
+        Some(filter) => ("--log", filter.to_owned()),
+        None => match std::env::var("RUST_LOG") {
+            Ok(filter) => ("RUST_LOG", filter),
+            Err(_) => return Ok(()),
+        },
+    };
+    logging::init(&filter).map_err(|error| bad(format!("{option}: {error}")))
+}
+
 fn parse_bug(name: &str) -> Result<Bug> {
     Bug::from_name(name).ok_or_else(|| {
         let known: Vec<_> = Bug::ALL.iter().map(|bug| bug.name()).collect();
@@ -98,10 +139,18 @@ fn parse_kind(name: &str) -> Result<WorkloadKind> {
         })
 }
 
+/// Checks before any work that a file can be written at `path`.
+fn writable_file(option: &str, path: &Path) -> Result<()> {
+    files::check_writable_file(path).map_err(|error| bad(format!("{option}: {error}")))
+}
+
+/// Checks before any work that files can be written into `dir`.
+fn writable_dir(option: &str, dir: &Path) -> Result<()> {
+    files::check_writable_dir(dir).map_err(|error| bad(format!("{option}: {error}")))
+}
+
 fn run_command(args: RunArgs) -> Result<i32> {
-    if let Some(level) = &args.log {
-        logging::init(level).map_err(|error| bad(format!("--log: {error}")))?;
-    }
+    start_logging(args.log.as_deref())?;
     let bugs = args
         .bugs
         .iter()
@@ -133,6 +182,15 @@ fn run_command(args: RunArgs) -> Result<i32> {
             overridden = true;
         }
     }
+    if let Some(trace) = &args.trace {
+        writable_file("--trace", trace)?;
+    }
+    // A failure of a scenario that is not its file as written is written
+    // out to reproduce it.
+    let writes_failures = source.is_none() || overridden;
+    if writes_failures {
+        writable_dir("--out", &args.out)?;
+    }
     tracing::info!(seed = scenario.seed, "scenario:\n{}", scenario.to_toml());
     let outcome = run(
         &scenario,
@@ -141,24 +199,30 @@ fn run_command(args: RunArgs) -> Result<i32> {
             ..RunOptions::default()
         },
     );
-    if let (Some(path), Some(lines)) = (&args.trace, &outcome.trace_lines) {
-        write_trace(path, lines)?;
-    }
-    let reproduce = match (&source, overridden) {
-        (Some(file), false) => Some(file.clone()),
-        _ if outcome.exit_code() != 0 => Some(
-            fuzz::write_failure(
-                &args.out,
-                &scenario,
-                &outcome
-                    .first_failure()
-                    .unwrap_or_else(|| "failed".to_owned()),
-            )
-            .with_context(|| format!("writing the failing scenario to {}", args.out.display()))?,
-        ),
+    let failure_file = if writes_failures && outcome.exit_code() != 0 {
+        let what = outcome
+            .first_failure()
+            .unwrap_or_else(|| "failed".to_owned());
+        Some(fuzz::write_failure(&args.out, &scenario, &what))
+    } else {
+        None
+    };
+    let reproduce = match (&failure_file, &source) {
+        (Some(Ok(path)), _) => Some(path.clone()),
+        (None, Some(file)) => Some(file.clone()),
         _ => None,
     };
     print_outcome(&outcome, args.json, reproduce.as_deref())?;
+    // Late failures to write come after the verdict, never instead of it.
+    if let Some(Err(error)) = failure_file {
+        return Err(bad(format!(
+            "--out: writing the failing scenario to {}: {error}",
+            args.out.display()
+        )));
+    }
+    if let (Some(path), Some(lines)) = (&args.trace, &outcome.trace_lines) {
+        write_trace(path, lines)?;
+    }
     Ok(outcome.exit_code())
 }
 
@@ -166,15 +230,14 @@ fn print_outcome(outcome: &RunOutcome, json: bool, reproduce: Option<&Path>) -> 
     let reproduce = reproduce
         .filter(|_| outcome.exit_code() != 0)
         .map(|path| format!("sim run {}", path.display()));
-    let mut stdout = std::io::stdout().lock();
     if json {
         let mut value = serde_json::to_value(outcome)?;
         value["reproduce"] = serde_json::json!(reproduce);
-        writeln!(stdout, "{value}")?;
+        say!("{value}");
     } else {
-        write!(stdout, "{}", report::summary(outcome))?;
+        say_raw!("{}", report::summary(outcome));
         if let Some(reproduce) = reproduce {
-            writeln!(stdout, "reproduce: {reproduce}")?;
+            say!("reproduce: {reproduce}");
         }
     }
     Ok(())
@@ -183,13 +246,16 @@ fn print_outcome(outcome: &RunOutcome, json: bool, reproduce: Option<&Path>) -> 
 fn write_trace(path: &Path, lines: &[String]) -> Result<()> {
     let mut text = lines.join("\n");
     text.push('\n');
-    std::fs::write(path, text).with_context(|| format!("writing the trace to {}", path.display()))
+    std::fs::write(path, text)
+        .map_err(|error| bad(format!("--trace: writing {}: {error}", path.display())))
 }
 
 fn jobs(requested: Option<usize>) -> Result<usize> {
     match requested {
-        Some(0) => Err(bad("--jobs: expected at least 1")),
-        Some(jobs) => Ok(jobs),
+        Some(jobs) if (1..=MAX_JOBS).contains(&jobs) => Ok(jobs),
+        Some(jobs) => Err(bad(format!(
+            "--jobs: expected 1 to {MAX_JOBS} simulations at once, got {jobs}"
+        ))),
         None => Ok(std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)),
     }
 }
@@ -197,6 +263,12 @@ fn jobs(requested: Option<usize>) -> Result<usize> {
 fn limits(args: &ShrinkLimitArgs, jobs: usize) -> Result<ShrinkLimits> {
     if args.runs == 0 {
         return Err(bad("--shrink-runs: expected at least 1"));
+    }
+    if args.time.0.is_zero() || args.time.0 > MAX_WALL_TIME {
+        return Err(bad(format!(
+            "--shrink-time: expected a duration above 0s and at most a week, got {}",
+            args.time
+        )));
     }
     Ok(ShrinkLimits {
         runs: args.runs,
@@ -210,9 +282,7 @@ fn limits(args: &ShrinkLimitArgs, jobs: usize) -> Result<ShrinkLimits> {
 const SHRINK_MOST: usize = 5;
 
 fn fuzz_command(args: FuzzArgs) -> Result<i32> {
-    if let Some(level) = &args.log {
-        logging::init(level).map_err(|error| bad(format!("--log: {error}")))?;
-    }
+    start_logging(args.log.as_deref())?;
     let bug = args.bug.as_deref().map(parse_bug).transpose()?;
     let kind = args.kind.as_deref().map(parse_kind).transpose()?;
     let budget = args.budget.map(|budget| budget.0);
@@ -232,8 +302,12 @@ fn fuzz_command(args: FuzzArgs) -> Result<i32> {
             end: Some(100),
         },
     };
-    if budget == Some(Duration::ZERO) {
-        return Err(bad("--budget: expected a positive duration such as 10m"));
+    if let Some(budget) = budget
+        && (budget.is_zero() || budget > MAX_WALL_TIME)
+    {
+        return Err(bad(
+            "--budget: expected a positive duration of at most a week, such as 10m",
+        ));
     }
     let jobs = jobs(args.jobs)?;
     let options = FuzzOptions {
@@ -246,28 +320,36 @@ fn fuzz_command(args: FuzzArgs) -> Result<i32> {
         out: args.out.clone(),
     };
     let limits = limits(&args.limits, jobs)?;
+    writable_dir("--out", &args.out)?;
     let terminal = std::io::stderr().is_terminal();
     let mut progress = Progress::new(fuzz::count(options.seeds, options.shard), budget);
     let json = args.json;
-    let mut summary = fuzz::fuzz(&options, |result: &SeedResult| {
+    let found = fuzz::fuzz(&options, |result: &SeedResult| {
         progress.seed(result.file.is_some());
         if terminal {
             eprint!("\r{}\x1b[K", progress.line());
         }
         if let (Some(file), false) = (&result.file, json) {
-            println!(
+            say!(
                 "seed {}: {} — reproduce: sim run {}",
                 result.seed,
                 result.message.as_deref().unwrap_or("failed"),
                 file.display()
             );
         }
-    })
-    .with_context(|| format!("writing failing scenarios to {}", args.out.display()))?;
+    });
     if terminal {
         eprintln!();
     }
-    if !args.no_shrink {
+    let mut summary = found.map_err(|error| {
+        bad(format!(
+            "--out: writing failing scenarios to {}: {error}",
+            args.out.display()
+        ))
+    })?;
+    let shrunk = if args.no_shrink {
+        Ok(())
+    } else {
         fuzz::shrink_failures(
             &mut summary,
             &options,
@@ -275,7 +357,7 @@ fn fuzz_command(args: FuzzArgs) -> Result<i32> {
             SHRINK_MOST,
             |seed, shrunk, path| {
                 if !json {
-                    println!(
+                    say!(
                         "seed {seed}: shrunk from {} to {} — reproduce: sim run {}",
                         shrunk.before,
                         shrunk.after,
@@ -284,13 +366,18 @@ fn fuzz_command(args: FuzzArgs) -> Result<i32> {
                 }
             },
         )
-        .with_context(|| format!("writing shrunk scenarios to {}", args.out.display()))?;
-    }
+    };
     if json {
-        println!("{}", serde_json::to_string(&summary)?);
+        say!("{}", serde_json::to_string(&summary)?);
     } else {
-        print!("{}", summary.table());
+        say_raw!("{}", summary.table());
     }
+    shrunk.map_err(|error| {
+        bad(format!(
+            "--out: writing shrunk scenarios to {}: {error}",
+            args.out.display()
+        ))
+    })?;
     Ok(summary.exit_code())
 }
 
@@ -299,8 +386,8 @@ fn merge_command(args: MergeArgs) -> Result<i32> {
         .files
         .iter()
         .map(|file| {
-            let text = std::fs::read_to_string(file)
-                .map_err(|error| bad(format!("{}: cannot read: {error}", file.display())))?;
+            let text = files::read_text(file, MAX_SUMMARY_BYTES)
+                .map_err(|error| bad(format!("{}: {error}", file.display())))?;
             serde_json::from_str::<FuzzSummary>(&text).map_err(|error| {
                 bad(format!(
                     "{}: expected a summary written by `sim fuzz --json`: {error}",
@@ -311,9 +398,9 @@ fn merge_command(args: MergeArgs) -> Result<i32> {
         .collect::<Result<Vec<_>>>()?;
     let merged = FuzzSummary::merge(parts).map_err(|error| bad(format!("merge: {error}")))?;
     if args.json {
-        println!("{}", serde_json::to_string(&merged)?);
+        say!("{}", serde_json::to_string(&merged)?);
     } else {
-        print!("{}", merged.table());
+        say_raw!("{}", merged.table());
     }
     Ok(merged.exit_code())
 }
@@ -321,6 +408,10 @@ fn merge_command(args: MergeArgs) -> Result<i32> {
 fn shrink_command(args: ShrinkArgs) -> Result<i32> {
     let scenario = scenario::load(&args.file).map_err(|error| bad(error.to_string()))?;
     let limits = limits(&args.limits, jobs(args.jobs)?)?;
+    let out = args
+        .out
+        .unwrap_or_else(|| args.file.with_extension("min.toml"));
+    writable_file("-o", &out)?;
     let outcome = run(&scenario, &RunOptions::default());
     let Some(target) = Target::of_run(&scenario, &outcome) else {
         return Err(bad(format!(
@@ -331,19 +422,18 @@ fn shrink_command(args: ShrinkArgs) -> Result<i32> {
                 .unwrap_or_else(|| "every checker holds".to_owned())
         )));
     };
-    let out = args
-        .out
-        .unwrap_or_else(|| args.file.with_extension("min.toml"));
     let shrunk = shrink::shrink(&scenario, &target, &limits);
-    shrink::write(&out, &shrunk, Some(&args.file))
-        .with_context(|| format!("writing the shrunk scenario to {}", out.display()))?;
-    println!("failure    {}", shrunk.failure);
-    println!("original   {}", shrunk.before);
-    println!(
+    let written = shrink::write(&out, &shrunk, Some(&args.file));
+    say!("failure    {}", shrunk.failure);
+    say!("original   {}", shrunk.before);
+    say!(
         "shrunk     {} ({} runs in {:.1}s)",
-        shrunk.after, shrunk.runs, shrunk.wall_seconds
+        shrunk.after,
+        shrunk.runs,
+        shrunk.wall_seconds
     );
-    println!("reproduce: sim run {}", out.display());
+    written.map_err(|error| bad(format!("-o: writing {}: {error}", out.display())))?;
+    say!("reproduce: sim run {}", out.display());
     Ok(0)
 }
 
@@ -357,7 +447,7 @@ fn check_determinism(args: SeedsArgs) -> Result<i32> {
         if !same {
             mismatches += 1;
         }
-        println!(
+        say!(
             "seed {seed}: {} {}{}",
             first.trace_hash,
             second.trace_hash,
@@ -365,7 +455,7 @@ fn check_determinism(args: SeedsArgs) -> Result<i32> {
         );
     }
     let seeds = args.seeds.end - args.seeds.start;
-    println!(
+    say!(
         "{} of {seeds} seeds reproduced their trace hash",
         seeds - mismatches
     );
@@ -374,43 +464,43 @@ fn check_determinism(args: SeedsArgs) -> Result<i32> {
 
 fn bench_command(args: BenchArgs) -> Result<i32> {
     if args.seeds == 0 {
-        bail!(bad("--seeds: expected at least 1"));
+        return Err(bad("--seeds: expected at least 1"));
     }
     let kind = args.kind.as_deref().map(parse_kind).transpose()?;
     let report = bench::bench(args.seeds, kind);
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        println!(
-            "seeds                     {} ({})",
-            report.seeds,
-            report.kind.unwrap_or("generated mix of kinds")
+        say!("{}", serde_json::to_string(&report)?);
+        return Ok(0);
+    }
+    say!(
+        "seeds                     {} ({})",
+        report.seeds,
+        report.kind.unwrap_or("generated mix of kinds")
+    );
+    say!("wall time                 {:.2}s", report.wall_seconds);
+    say!(
+        "simulations/s             {:.1}",
+        report.simulations_per_second
+    );
+    say!(
+        "simulated s/wall s        {:.0}",
+        report.simulated_seconds_per_wall_second
+    );
+    say!(
+        "messages/s (simulations)  {:.0}",
+        report.messages_per_second
+    );
+    say!(
+        "ping-pong messages/s      harness {:.0}, raw madsim {:.0} ({:.0}%)",
+        report.harness_ping_pong_messages_per_second,
+        report.raw_madsim_ping_pong_messages_per_second,
+        report.harness_vs_raw * 100.0
+    );
+    if report.failures > 0 {
+        say!(
+            "failures                  {} (run `sim fuzz` to see them)",
+            report.failures
         );
-        println!("wall time                 {:.2}s", report.wall_seconds);
-        println!(
-            "simulations/s             {:.1}",
-            report.simulations_per_second
-        );
-        println!(
-            "simulated s/wall s        {:.0}",
-            report.simulated_seconds_per_wall_second
-        );
-        println!(
-            "messages/s (simulations)  {:.0}",
-            report.messages_per_second
-        );
-        println!(
-            "ping-pong messages/s      harness {:.0}, raw madsim {:.0} ({:.0}%)",
-            report.harness_ping_pong_messages_per_second,
-            report.raw_madsim_ping_pong_messages_per_second,
-            report.harness_vs_raw * 100.0
-        );
-        if report.failures > 0 {
-            println!(
-                "failures                  {} (run `sim fuzz` to see them)",
-                report.failures
-            );
-        }
     }
     Ok(0)
 }
@@ -426,14 +516,26 @@ fn measure_bugs(args: BugsArgs) -> Result<i32> {
             .map(|name| parse_bug(name))
             .collect::<Result<_>>()?
     };
-    if args.windows.is_empty() || args.limit == 0 || args.jobs == Some(0) {
+    if args.windows.is_empty() || args.limit == 0 {
         return Err(bad(
-            "--windows, --limit and --jobs: expected at least one window, one seed and one job",
+            "--windows and --limit: expected at least one window and one seed",
         ));
     }
-    let jobs = args.jobs.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
+    if let Some(window) = args
+        .windows
+        .iter()
+        .find(|window| window.checked_add(args.limit).is_none())
+    {
+        return Err(bad(format!(
+            "--windows: window {window} with --limit {} runs past the last seed",
+            args.limit
+        )));
+    }
+    let jobs = jobs(args.jobs)?;
+    let limits = limits(&args.limits, 1)?;
+    if args.shrink {
+        writable_dir("--out", &args.out)?;
+    }
     // Wall time of the whole measurement, outside every simulation.
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
@@ -447,7 +549,6 @@ fn measure_bugs(args: BugsArgs) -> Result<i32> {
     let missed = hunts.iter().any(|hunt| hunt.seeds.is_none());
     let controls_broken = hunts.iter().any(|hunt| !hunt.controls_hold());
     let shrunk = if args.shrink {
-        let limits = limits(&args.limits, 1)?;
         let reports = sim::measure::shrink_catches(&hunts, &args.out, &limits, jobs, |report| {
             if progress {
                 eprintln!(
@@ -456,7 +557,8 @@ fn measure_bugs(args: BugsArgs) -> Result<i32> {
                 );
             }
         })
-        .with_context(|| format!("writing shrunk scenarios to {}", args.out.display()))?;
+        .with_context(|| format!("writing shrunk scenarios to {}", args.out.display()))
+        .map_err(|error| bad(format!("--out: {error:#}")))?;
         Some(reports)
     } else {
         None
@@ -464,36 +566,39 @@ fn measure_bugs(args: BugsArgs) -> Result<i32> {
     let unreproduced = shrunk.iter().flatten().any(|report| !report.reproduces);
     if args.json {
         let json = serde_json::json!({ "limit": args.limit, "hunts": hunts, "shrunk": shrunk });
-        println!("{json}");
+        say!("{json}");
     } else {
-        print!("{}", sim::measure::table(&hunts, &args.windows, args.limit));
+        say_raw!("{}", sim::measure::table(&hunts, &args.windows, args.limit));
         let seeds: u64 = hunts
             .iter()
             .map(|hunt| hunt.seeds.unwrap_or(args.limit))
             .sum();
-        println!(
+        say!(
             "{seeds} seeds in {:.1}s on {jobs} threads",
             started.elapsed().as_secs_f64()
         );
         if let Some(reports) = &shrunk {
-            println!();
-            print!("{}", sim::measure::shrink_table(reports));
+            say!();
+            say_raw!("{}", sim::measure::shrink_table(reports));
         }
     }
     Ok(i32::from(missed || controls_broken || unreproduced))
 }
 
 fn print_bugs() {
-    println!(
+    say!(
         "{:<26} {:<7} {:<30} {:<12} hazard",
-        "bug", "class", "caught by", "trigger"
+        "bug",
+        "class",
+        "caught by",
+        "trigger"
     );
     for bug in Bug::ALL {
         let class = match bug.class() {
-            ledger::bugs::BugClass::Safety => "safety",
-            ledger::bugs::BugClass::Liveness => "liveness",
+            BugClass::Safety => "safety",
+            BugClass::Liveness => "liveness",
         };
-        println!(
+        say!(
             "{:<26} {:<7} {:<30} {:<12} {}",
             bug.name(),
             class,

@@ -9,7 +9,10 @@
 use clap::Parser;
 use serde_yaml_ng::{Mapping, Value};
 use sim::cli::Cli;
-use std::path::{Path, PathBuf};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 
 const JOB_KEYS: &[&str] = &[
     "name",
@@ -42,6 +45,19 @@ const STEP_KEYS: &[&str] = &[
     "timeout-minutes",
     "working-directory",
 ];
+const WORKFLOW_KEYS: &[&str] = &[
+    "name",
+    "run-name",
+    "on",
+    "permissions",
+    "concurrency",
+    "defaults",
+    "env",
+    "jobs",
+];
+/// Variables that replace `.cargo/config.toml`'s rustflags, and with them
+/// `--cfg madsim`, whenever they are set (even empty).
+const FLAG_VARIABLES: &[&str] = &["RUSTFLAGS", "RUSTDOCFLAGS", "CARGO_ENCODED_RUSTFLAGS"];
 const CONTEXTS: &[&str] = &[
     "github", "env", "vars", "job", "jobs", "steps", "runner", "secrets", "strategy", "matrix",
     "needs", "inputs",
@@ -105,6 +121,12 @@ fn lint(source: &str) -> Vec<String> {
     if key(workflow, "name").and_then(Value::as_str).is_none() {
         problems.push("expected a `name`".to_owned());
     }
+    for workflow_key in workflow.keys().map(text) {
+        if !WORKFLOW_KEYS.contains(&workflow_key.as_str()) {
+            problems.push(format!("unknown top-level key `{workflow_key}`"));
+        }
+    }
+    check_flags_env(key(workflow, "env"), "env", &mut problems);
     let empty = Mapping::new();
     let triggers = key(workflow, "on").and_then(Value::as_mapping);
     if triggers.is_none() {
@@ -178,6 +200,7 @@ fn lint(source: &str) -> Vec<String> {
             env: Vec::new(),
         };
         let job_env = key(job, "env").and_then(Value::as_mapping);
+        check_flags_env(key(job, "env"), &format!("jobs.{name}.env"), &mut problems);
         for field in ["name", "if"] {
             if let Some(value) = key(job, field) {
                 check_expressions(&text(value), field == "if", &scope, &mut problems, &name);
@@ -226,8 +249,10 @@ fn lint(source: &str) -> Vec<String> {
                     check_expressions(&text(value), false, &scope, &mut problems, &place);
                 }
             }
+            check_flags_env(key(step, "env"), &format!("{place}.env"), &mut problems);
             if let Some(run) = run.map(text) {
                 check_sim_lines(&run, &scope, &mut problems, &place);
+                check_flags_script(&run, &place, &mut problems);
             }
             if let Some(id) = key(step, "id").map(text) {
                 if scope.steps.contains(&id) {
@@ -238,6 +263,51 @@ fn lint(source: &str) -> Vec<String> {
         }
     }
     problems
+}
+
+/// A flags variable's value keeps the simulator only if it carries
+/// `--cfg madsim` itself.
+fn keeps_madsim(value: &str) -> bool {
+    let words: Vec<&str> = value
+        .split(|c: char| c.is_whitespace() || c == '\u{1f}')
+        .filter(|word| !word.is_empty())
+        .collect();
+    words.windows(2).any(|pair| pair == ["--cfg", "madsim"])
+}
+
+/// An `env` mapping must not set a flags variable without `--cfg madsim`.
+fn check_flags_env(env: Option<&Value>, place: &str, problems: &mut Vec<String>) {
+    for (name, value) in env.and_then(Value::as_mapping).into_iter().flatten() {
+        let name = text(name);
+        if FLAG_VARIABLES.contains(&name.as_str()) && !keeps_madsim(&text(value)) {
+            problems.push(format!(
+                "{place}: sets {name} without `--cfg madsim`, which replaces .cargo/config.toml's flags (even empty, it is set) and the build fails"
+            ));
+        }
+    }
+}
+
+/// A script must not set a flags variable (`RUSTFLAGS=...`, `export`, or
+/// a line for `$GITHUB_ENV`) without `--cfg madsim`.
+fn check_flags_script(script: &str, place: &str, problems: &mut Vec<String>) {
+    for line in script.lines() {
+        for name in FLAG_VARIABLES {
+            let Some(at) = line.find(&format!("{name}=")) else {
+                continue;
+            };
+            let starts_word = line[..at]
+                .chars()
+                .last()
+                .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'));
+            let value = &line[at + name.len() + 1..];
+            if starts_word && !keeps_madsim(value.trim_matches(|c| c == '"' || c == '\'')) {
+                problems.push(format!(
+                    "{place}: `{}` sets {name} without `--cfg madsim`",
+                    line.trim()
+                ));
+            }
+        }
+    }
 }
 
 /// The `${{ }}` expressions of `value` (all of it, for an `if`).
@@ -543,6 +613,11 @@ jobs:
       - name: twice
         uses: a/b@v1
         run: echo both
+      - env:
+          RUSTFLAGS: ""
+        run: export RUSTDOCFLAGS="-C opt-level=1"
+    env:
+      CARGO_ENCODED_RUSTFLAGS: "--cfg\u001fmadsim"
 "#;
     let problems = lint(bad);
     for expected in [
@@ -554,6 +629,8 @@ jobs:
         "`steps.missing.outputs.exit` names nothing defined before it",
         "unknown context `nosuch`",
         "expected exactly one of `uses` and `run`",
+        "sets RUSTFLAGS without `--cfg madsim`",
+        "sets RUSTDOCFLAGS without `--cfg madsim`",
     ] {
         assert!(
             problems.iter().any(|problem| problem.contains(expected)),
@@ -561,6 +638,13 @@ jobs:
             problems.join("\n")
         );
     }
+    assert!(
+        !problems
+            .iter()
+            .any(|problem| problem.contains("CARGO_ENCODED_RUSTFLAGS")),
+        "flags that keep `--cfg madsim` are fine:\n{}",
+        problems.join("\n")
+    );
     assert!(
         problems
             .iter()
@@ -595,4 +679,386 @@ fn the_readmes_sim_command_lines_parse() {
         check_sim_lines(command, &scope, &mut problems, "README.md");
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The nightly workflow with `RUSTFLAGS: ""` put back, as it once was:
+/// every build would fail, and the linter says so.
+#[test]
+fn an_empty_rustflags_in_the_nightly_is_refused() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.github/workflows");
+    let source = std::fs::read_to_string(dir.join("nightly-fuzz.yml")).expect("nightly-fuzz.yml");
+    let broken = source.replacen(
+        "env:\n  CARGO_TERM_COLOR: never",
+        "env:\n  CARGO_TERM_COLOR: never\n  RUSTFLAGS: \"\"",
+        1,
+    );
+    assert_ne!(broken, source);
+    let problems = lint(&broken);
+    assert!(
+        problems
+            .iter()
+            .any(|problem| problem.contains("env: sets RUSTFLAGS without `--cfg madsim`")),
+        "{problems:?}"
+    );
+    let error = rehearse(&broken, "3s", 2).expect_err("the rehearsal refuses it");
+    assert!(error.contains("RUSTFLAGS"), "{error}");
+}
+
+/// The nightly run, rehearsed here from its own YAML: every job in order,
+/// every `run:` step through bash with the workflow's environment, a short
+/// budget and two shards, then the merge. It must pass from a clean clone.
+#[test]
+fn the_nightly_workflow_rehearses_green() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.github/workflows");
+    let source = std::fs::read_to_string(dir.join("nightly-fuzz.yml")).expect("nightly-fuzz.yml");
+    let summary = rehearse(&source, "3s", 2).unwrap_or_else(|error| panic!("{error}"));
+    assert!(summary.starts_with("```text\n"), "{summary}");
+    assert!(summary.contains("shard 1/2 + 2/2"), "{summary}");
+    assert!(summary.contains(" 0 failed"), "{summary}");
+}
+
+/// What a rehearsed expression can see.
+struct Context<'a> {
+    inputs: &'a BTreeMap<String, String>,
+    matrix: &'a BTreeMap<String, String>,
+    job_total: usize,
+    steps: &'a BTreeMap<String, BTreeMap<String, String>>,
+    needs: &'a BTreeMap<String, bool>,
+    /// Whether a step of the job has failed so far.
+    failed: bool,
+}
+
+/// The value of an expression as the rehearsal runs it.
+fn value(expression: &str, context: &Context) -> Result<String, String> {
+    for side in expression.split("||").map(str::trim) {
+        let parts: Vec<&str> = side.split('.').collect();
+        let found = if let Some(literal) = side.strip_prefix('\'') {
+            literal.trim_end_matches('\'').to_owned()
+        } else if side.starts_with("hashFiles(") {
+            // Only cache keys hash files, and the rehearsal caches nothing.
+            "rehearsal".to_owned()
+        } else {
+            match parts.as_slice() {
+                ["inputs", name] => context.inputs.get(*name).cloned().unwrap_or_default(),
+                ["matrix", name] => context
+                    .matrix
+                    .get(*name)
+                    .cloned()
+                    .ok_or_else(|| format!("no matrix key `{name}`"))?,
+                ["strategy", "job-total"] => context.job_total.to_string(),
+                ["runner", "os"] => "Linux".to_owned(),
+                ["steps", id, "outputs", name] => context
+                    .steps
+                    .get(*id)
+                    .and_then(|outputs| outputs.get(*name))
+                    .cloned()
+                    .unwrap_or_default(),
+                ["needs", job, "result"] => match context.needs.get(*job) {
+                    Some(true) => "success".to_owned(),
+                    Some(false) => "failure".to_owned(),
+                    None => return Err(format!("`{side}`: no such job ran")),
+                },
+                _ => return Err(format!("the rehearsal cannot evaluate `{side}`")),
+            }
+        };
+        if !found.is_empty() {
+            return Ok(found);
+        }
+    }
+    Ok(String::new())
+}
+
+/// Whether a step (or job) with condition `condition` runs.
+fn runs(condition: Option<&str>, context: &Context) -> Result<bool, String> {
+    let Some(condition) = condition else {
+        return Ok(!context.failed);
+    };
+    let condition = condition
+        .trim()
+        .trim_start_matches("${{")
+        .trim_end_matches("}}")
+        .trim();
+    match condition {
+        "always()" => Ok(true),
+        "success()" => Ok(!context.failed),
+        "failure()" => Ok(context.failed),
+        _ => {
+            let (left, equal, right) = if let Some((left, right)) = condition.split_once("!=") {
+                (left, false, right)
+            } else if let Some((left, right)) = condition.split_once("==") {
+                (left, true, right)
+            } else {
+                return Err(format!("the rehearsal cannot evaluate `{condition}`"));
+            };
+            let same = value(left.trim(), context)? == value(right.trim(), context)?;
+            Ok(!context.failed && same == equal)
+        }
+    }
+}
+
+/// `text` with every `${{ }}` replaced by its value.
+fn expand(text: &str, context: &Context) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${{") {
+        out += &rest[..start];
+        let end = rest[start..]
+            .find("}}")
+            .ok_or_else(|| format!("unclosed expression in `{text}`"))?;
+        out += &value(rest[start + 3..start + end].trim(), context)?;
+        rest = &rest[start + end + 2..];
+    }
+    Ok(out + rest)
+}
+
+/// Copies `from` (a file or a folder's contents) into the folder `to`.
+fn copy_into(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|error| error.to_string())?;
+    if from.is_dir() {
+        for entry in std::fs::read_dir(from).map_err(|error| error.to_string())? {
+            let path = entry.map_err(|error| error.to_string())?.path();
+            if path.is_dir() {
+                copy_into(&path, &to.join(path.file_name().expect("a name")))?;
+            } else {
+                copy_into(&path, to)?;
+            }
+        }
+        return Ok(());
+    }
+    if from.exists() {
+        let target = to.join(from.file_name().ok_or("a file name")?);
+        std::fs::copy(from, &target).map_err(|error| format!("{}: {error}", from.display()))?;
+    }
+    Ok(())
+}
+
+/// The local stand-in for a step that `uses:` an action.
+fn act(
+    action: &str,
+    with: &BTreeMap<String, String>,
+    workdir: &Path,
+    artifacts: &Path,
+    repo: &Path,
+) -> Result<(), String> {
+    let name = action.split('@').next().unwrap_or(action);
+    match name {
+        // The checkout is the repository itself, seen from the job's folder.
+        "actions/checkout" => {
+            for entry in std::fs::read_dir(repo).map_err(|error| error.to_string())? {
+                let path = entry.map_err(|error| error.to_string())?.path();
+                let file = path.file_name().expect("a name");
+                if file != ".git" {
+                    std::os::unix::fs::symlink(&path, workdir.join(file))
+                        .map_err(|error| error.to_string())?;
+                }
+            }
+            Ok(())
+        }
+        // The toolchain is this one; a cache only saves time.
+        "dtolnay/rust-toolchain" | "actions/cache" => Ok(()),
+        "actions/upload-artifact" => {
+            let artifact = artifacts.join(with.get("name").ok_or("upload without a name")?);
+            for path in with.get("path").map(String::as_str).unwrap_or("").lines() {
+                copy_into(&workdir.join(path.trim()), &artifact)?;
+            }
+            Ok(())
+        }
+        "actions/download-artifact" => {
+            let into = workdir.join(with.get("path").map(String::as_str).unwrap_or("."));
+            let wanted = |artifact: &str| match (with.get("name"), with.get("pattern")) {
+                (Some(name), _) => artifact == name,
+                (None, Some(pattern)) => artifact.starts_with(pattern.trim_end_matches('*')),
+                (None, None) => true,
+            };
+            let mut found = false;
+            for entry in std::fs::read_dir(artifacts).map_err(|error| error.to_string())? {
+                let path = entry.map_err(|error| error.to_string())?.path();
+                let artifact = path
+                    .file_name()
+                    .expect("a name")
+                    .to_string_lossy()
+                    .to_string();
+                if wanted(&artifact) {
+                    found = true;
+                    copy_into(&path, &into)?;
+                }
+            }
+            if found {
+                Ok(())
+            } else {
+                Err(format!("no artifact matches {with:?}"))
+            }
+        }
+        other => Err(format!(
+            "the rehearsal has no stand-in for action `{other}`"
+        )),
+    }
+}
+
+/// Rehearses the nightly workflow `source`: lints it, then runs its jobs in
+/// the order their `needs` give, with the budget `budget` and `shards`
+/// shards, in a scratch folder. Returns the step summary the run wrote.
+fn rehearse(source: &str, budget: &str, shards: usize) -> Result<String, String> {
+    let problems = lint(source);
+    if !problems.is_empty() {
+        return Err(format!(
+            "the workflow does not lint:\n{}",
+            problems.join("\n")
+        ));
+    }
+    let workflow: Value = serde_yaml_ng::from_str(source).map_err(|error| error.to_string())?;
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .map_err(|error| error.to_string())?;
+    let scratch = std::env::temp_dir().join(format!("nightly-rehearsal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let artifacts = scratch.join("artifacts");
+    std::fs::create_dir_all(&artifacts).map_err(|error| error.to_string())?;
+    let summary_file = scratch.join("step-summary.md");
+    let mut inputs: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(declared) = workflow["on"]["workflow_dispatch"]["inputs"].as_mapping() {
+        for (name, input) in declared {
+            inputs.insert(
+                text(name),
+                input.get("default").map(text).unwrap_or_default(),
+            );
+        }
+    }
+    inputs.insert("budget".to_owned(), budget.to_owned());
+    inputs.insert("profile".to_owned(), "dev".to_owned());
+    let workflow_env = env_of(&workflow["env"]);
+    let jobs = workflow["jobs"].as_mapping().ok_or("no jobs")?;
+    let mut results: BTreeMap<String, bool> = BTreeMap::new();
+    let mut pending: Vec<(String, &Value)> =
+        jobs.iter().map(|(name, job)| (text(name), job)).collect();
+    while !pending.is_empty() {
+        let ready = pending
+            .iter()
+            .position(|(_, job)| {
+                names(job.get("needs"))
+                    .iter()
+                    .all(|need| results.contains_key(need))
+            })
+            .ok_or("the jobs' `needs` form a cycle")?;
+        let (name, job) = pending.remove(ready);
+        let needs: BTreeMap<String, bool> = names(job.get("needs"))
+            .into_iter()
+            .map(|need| {
+                let result = results[&need];
+                (need, result)
+            })
+            .collect();
+        let instances: Vec<BTreeMap<String, String>> = match job["strategy"]["matrix"].as_mapping()
+        {
+            None => vec![BTreeMap::new()],
+            Some(matrix) if matrix.len() == 1 && matrix.contains_key("shard") => (1..=shards)
+                .map(|shard| BTreeMap::from([("shard".to_owned(), shard.to_string())]))
+                .collect(),
+            Some(_) => return Err(format!("jobs.{name}: a matrix other than `shard`")),
+        };
+        let job_total = instances.len();
+        let empty_steps = BTreeMap::new();
+        let entry = Context {
+            inputs: &inputs,
+            matrix: &BTreeMap::new(),
+            job_total,
+            steps: &empty_steps,
+            needs: &needs,
+            failed: needs.values().any(|ok| !ok),
+        };
+        if !runs(job.get("if").map(text).as_deref(), &entry)? {
+            results.insert(name, false);
+            continue;
+        }
+        for (index, matrix) in instances.iter().enumerate() {
+            let workdir = scratch.join(format!("{name}-{index}"));
+            std::fs::create_dir_all(&workdir).map_err(|error| error.to_string())?;
+            let mut outputs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+            let job_env = env_of(&job["env"]);
+            for (number, step) in job["steps"]
+                .as_sequence()
+                .ok_or("no steps")?
+                .iter()
+                .enumerate()
+            {
+                let place = format!("jobs.{name}[{index}].steps[{number}]");
+                let context = Context {
+                    inputs: &inputs,
+                    matrix,
+                    job_total,
+                    steps: &outputs,
+                    needs: &needs,
+                    // A failed step ends the rehearsal, so none has failed.
+                    failed: false,
+                };
+                if !runs(step.get("if").map(text).as_deref(), &context)? {
+                    continue;
+                }
+                let mut with = BTreeMap::new();
+                for (field, value) in step["with"].as_mapping().into_iter().flatten() {
+                    with.insert(text(field), expand(&text(value), &context)?);
+                }
+                let result = if let Some(action) = step.get("uses").map(text) {
+                    act(&action, &with, &workdir, &artifacts, &repo)
+                } else {
+                    let script = expand(&step.get("run").map(text).unwrap_or_default(), &context)?;
+                    let output = workdir.join(format!(".output-{number}"));
+                    let mut command = std::process::Command::new("bash");
+                    command
+                        .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &script])
+                        .current_dir(&workdir)
+                        .env("GITHUB_OUTPUT", &output)
+                        .env("GITHUB_STEP_SUMMARY", &summary_file)
+                        .env("GITHUB_RUN_NUMBER", "1")
+                        // The repository's build, so the rehearsal reuses it.
+                        .env("CARGO_TARGET_DIR", repo.join("target"));
+                    for variable in FLAG_VARIABLES {
+                        command.env_remove(variable);
+                    }
+                    for env in [&workflow_env, &job_env, &env_of(&step["env"])] {
+                        for (variable, value) in env {
+                            command.env(variable, expand(value, &context)?);
+                        }
+                    }
+                    let run = command.output().map_err(|error| error.to_string())?;
+                    if let Ok(written) = std::fs::read_to_string(&output) {
+                        let id = step.get("id").map(text).unwrap_or_default();
+                        for line in written.lines() {
+                            if let Some((key, value)) = line.split_once('=') {
+                                outputs
+                                    .entry(id.clone())
+                                    .or_default()
+                                    .insert(key.to_owned(), value.to_owned());
+                            }
+                        }
+                    }
+                    if run.status.success() {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "exit {:?}\n{}{}",
+                            run.status.code(),
+                            String::from_utf8_lossy(&run.stdout),
+                            String::from_utf8_lossy(&run.stderr)
+                        ))
+                    }
+                };
+                result.map_err(|error| format!("{place} failed: {error}"))?;
+            }
+        }
+        results.insert(name, true);
+    }
+    let summary = std::fs::read_to_string(&summary_file).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(summary)
+}
+
+/// An `env` mapping as names and raw values.
+fn env_of(env: &Value) -> BTreeMap<String, String> {
+    env.as_mapping()
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| (text(name), text(value)))
+        .collect()
 }

@@ -112,16 +112,37 @@ impl Accounts {
         self.balances.get(address).copied().unwrap_or(0)
     }
 
-    /// Applies `tx` at `height` if its sender can pay; returns whether it did.
+    /// Applies `tx` at `height` if its sender can pay and no balance would
+    /// overflow; returns whether it did. Nothing is changed otherwise.
     fn apply(&mut self, tx: &Transaction, height: u64) -> bool {
         let transfer = &tx.transfer;
         let Some(cost) = tx.cost() else { return false };
         let Some(left) = self.balance(&transfer.from).checked_sub(cost) else {
             return false;
         };
+        // Each balance as the ones before it leave it (sender, recipient and
+        // miner may be the same account).
+        let to_before = if transfer.to == transfer.from {
+            left
+        } else {
+            self.balance(&transfer.to)
+        };
+        let Some(to_after) = to_before.checked_add(transfer.amount) else {
+            return false;
+        };
+        let miner_before = if transfer.to == MINER {
+            to_after
+        } else if transfer.from == MINER {
+            left
+        } else {
+            self.balance(MINER)
+        };
+        let Some(miner_after) = miner_before.checked_add(transfer.fee) else {
+            return false;
+        };
         self.balances.insert(transfer.from.clone(), left);
-        *self.balances.entry(transfer.to.clone()).or_default() += transfer.amount;
-        *self.balances.entry(MINER.to_owned()).or_default() += transfer.fee;
+        self.balances.insert(transfer.to.clone(), to_after);
+        self.balances.insert(MINER.to_owned(), miner_after);
         *self.nonces.entry(transfer.from.clone()).or_default() += 1;
         self.included.insert(tx.hash(), height);
         true

@@ -75,15 +75,30 @@ impl fmt::Display for Shard {
 
 /// The seeds of `range` in `shard`, in increasing order.
 pub fn seeds(range: SeedRange, shard: Shard) -> impl Iterator<Item = u64> + Send {
-    let residue = shard.index - 1;
-    let offset = (residue + shard.count - range.start % shard.count) % shard.count;
-    let end = range.end.unwrap_or(u64::MAX);
-    (range.start.saturating_add(offset)..end).step_by(shard.count as usize)
+    let (first, end) = bounds(range, shard);
+    let step = usize::try_from(shard.count).unwrap_or(usize::MAX);
+    (first..end).step_by(step)
 }
 
-/// How many seeds `range` holds in `shard`, when it is bounded.
+/// How many seeds `range` holds in `shard`, when it is bounded: counted,
+/// not enumerated, so a huge range answers at once.
 pub fn count(range: SeedRange, shard: Shard) -> Option<u64> {
-    range.end.map(|_| seeds(range, shard).count() as u64)
+    range.end?;
+    let (first, end) = bounds(range, shard);
+    Some(match end.checked_sub(first) {
+        None | Some(0) => 0,
+        Some(span) => (span - 1) / shard.count + 1,
+    })
+}
+
+/// The first seed of `range` in `shard` and the end of the range.
+fn bounds(range: SeedRange, shard: Shard) -> (u64, u64) {
+    // In 128 bits: `residue + count` overflows 64 for a huge `count`.
+    let (residue, count) = (u128::from(shard.index - 1), u128::from(shard.count));
+    let offset = (residue + count - u128::from(range.start) % count) % count;
+    let end = range.end.unwrap_or(u64::MAX);
+    let first = (u128::from(range.start) + offset).min(u128::from(end));
+    (u64::try_from(first).unwrap_or(end), end)
 }
 
 #[cfg(test)]
@@ -114,6 +129,56 @@ mod tests {
         assert_eq!(count(open, Shard::ALL), None);
         let first: Vec<u64> = seeds(open, "1/2".parse().unwrap()).take(3).collect();
         assert_eq!(first, vec![10, 12, 14]);
+    }
+
+    /// Shard arithmetic never wraps: with a count near `u64::MAX`, each
+    /// shard still takes exactly its residue.
+    #[test]
+    fn huge_shard_counts_do_not_overlap() {
+        let huge = u64::MAX - 1;
+        let ten = range("0..10");
+        let taken: Vec<Vec<u64>> = [1, 2, 10, huge]
+            .iter()
+            .map(|index| {
+                seeds(
+                    ten,
+                    Shard {
+                        index: *index,
+                        count: huge,
+                    },
+                )
+                .collect()
+            })
+            .collect();
+        assert_eq!(taken, vec![vec![0], vec![1], vec![9], vec![]]);
+        let late = SeedRange {
+            start: u64::MAX - 3,
+            end: None,
+        };
+        let last: Vec<u64> = seeds(
+            late,
+            Shard {
+                index: huge,
+                count: huge,
+            },
+        )
+        .collect();
+        assert_eq!(last, vec![u64::MAX - 2]);
+        let all = range("0..18446744073709551615");
+        assert_eq!(
+            count(all, Shard { index: 1, count: 2 }),
+            Some(u64::MAX / 2 + 1)
+        );
+        assert_eq!(
+            count(
+                all,
+                Shard {
+                    index: 3,
+                    count: huge
+                }
+            ),
+            Some(1)
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, fmt::Write, path::PathBuf};
 use thiserror::Error;
 
+use super::{SeedRange, Shard};
 use crate::{coverage, run::Verdict};
 
 /// The result of one seed.
@@ -81,17 +82,102 @@ pub struct FuzzSummary {
     pub seeds: Vec<SeedResult>,
 }
 
-/// Summaries that cannot be merged.
+/// Summaries that cannot be merged: each must be shards of one run.
 #[derive(Debug, Error)]
 pub enum MergeError {
     #[error("nothing to merge")]
     Empty,
-    #[error(
-        "the summaries come from different generators ({0} and {1}): their seeds are different scenarios"
-    )]
-    Generators(String, String),
+    #[error("summary {0} is not one written by `sim fuzz --json`: {1}")]
+    Malformed(usize, String),
+    #[error("summary {0} is not a shard of the same run as summary 1: {1}")]
+    OtherRun(usize, String),
     #[error("seed {0} appears in more than one summary")]
     Overlap(u64),
+}
+
+/// What makes shards parts of one run: everything but the shard itself and
+/// the jobs each ran with, in words.
+fn run_identity(config: &FuzzConfig) -> String {
+    let mut words = format!("generator {}, seeds {}", config.generator, config.seeds);
+    for (name, value) in [
+        ("budget", &config.budget),
+        ("bug", &config.bug),
+        ("kind", &config.kind),
+    ] {
+        if let Some(value) = value {
+            words += &format!(", {name} {value}");
+        }
+    }
+    words
+}
+
+impl FuzzSummary {
+    /// Checks that this summary, the `number`-th given, is what `sim fuzz
+    /// --json` writes: a shard (or shards) of one run, its seeds inside its
+    /// range and shards, its figures possible.
+    fn check(&self, number: usize) -> Result<(), MergeError> {
+        let malformed = |what: String| MergeError::Malformed(number, what);
+        let Some(first) = self.configs.first() else {
+            return Err(malformed("it names no run (`configs` is empty)".to_owned()));
+        };
+        if let Some(other) = self
+            .configs
+            .iter()
+            .find(|config| run_identity(config) != run_identity(first))
+        {
+            return Err(malformed(format!(
+                "it holds shards of two runs ({} and {})",
+                run_identity(first),
+                run_identity(other)
+            )));
+        }
+        if !self.wall_seconds.is_finite() || self.wall_seconds < 0.0 {
+            return Err(malformed(format!("its wall time is {}", self.wall_seconds)));
+        }
+        let range: SeedRange = first
+            .seeds
+            .parse()
+            .map_err(|error: String| malformed(format!("`seeds`: {error}")))?;
+        let shards = self
+            .configs
+            .iter()
+            .map(|config| match &config.shard {
+                None => Ok(Shard::ALL),
+                Some(shard) => shard
+                    .parse::<Shard>()
+                    .map_err(|error| malformed(format!("`shard`: {error}"))),
+            })
+            .collect::<Result<Vec<Shard>, MergeError>>()?;
+        for seed in &self.seeds {
+            let in_range = seed.seed >= range.start && range.end.is_none_or(|end| seed.seed < end);
+            let in_shard = shards
+                .iter()
+                .any(|shard| seed.seed % shard.count == shard.index - 1);
+            if !in_range || !in_shard {
+                return Err(malformed(format!(
+                    "seed {} is outside its seeds {range} and shards",
+                    seed.seed
+                )));
+            }
+        }
+        let seeds = self.seeds.len() as u64;
+        for (name, tally) in self.faults.iter().chain(&self.coverage) {
+            if tally.seeds > seeds || (tally.count < tally.seeds) {
+                return Err(malformed(format!(
+                    "its tally of {name} ({} seeds, {} times) does not fit its {seeds} seeds",
+                    tally.seeds, tally.count
+                )));
+            }
+        }
+        if let Some(caught) = self.caught_at
+            && !self.seeds.iter().any(|seed| seed.seed == caught)
+        {
+            return Err(malformed(format!(
+                "it says seed {caught} caught the bug, but ran no such seed"
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl FuzzSummary {
@@ -121,14 +207,44 @@ impl FuzzSummary {
         }
     }
 
-    /// Merges shards' summaries into one.
+    /// Merges shards' summaries into one. Every part must be a shard (or
+    /// shards) of the same run: the same generator, seeds, budget, bug and
+    /// kind, shards of one count, none taken twice, no seed twice.
     pub fn merge(parts: Vec<FuzzSummary>) -> Result<FuzzSummary, MergeError> {
-        let mut parts = parts.into_iter();
-        let mut merged = parts.next().ok_or(MergeError::Empty)?;
-        for part in parts {
-            let (ours, theirs) = (&merged.configs[0].generator, &part.configs[0].generator);
-            if ours != theirs {
-                return Err(MergeError::Generators(ours.clone(), theirs.clone()));
+        for (index, part) in parts.iter().enumerate() {
+            part.check(index + 1)?;
+        }
+        let mut parts = parts.into_iter().enumerate();
+        let (_, mut merged) = parts.next().ok_or(MergeError::Empty)?;
+        for (index, part) in parts {
+            let other = |what: String| MergeError::OtherRun(index + 1, what);
+            let (ours, theirs) = (&merged.configs[0], &part.configs[0]);
+            if run_identity(ours) != run_identity(theirs) {
+                return Err(other(format!(
+                    "{} against {}",
+                    run_identity(theirs),
+                    run_identity(ours)
+                )));
+            }
+            let shards = |configs: &[FuzzConfig]| -> Vec<Option<String>> {
+                configs.iter().map(|config| config.shard.clone()).collect()
+            };
+            for shard in shards(&part.configs) {
+                let Some(shard) = shard else {
+                    return Err(other("an unsharded run merges with nothing".to_owned()));
+                };
+                let count = |text: &str| text.parse::<Shard>().map(|shard| shard.count).ok();
+                let counts_match = shards(&merged.configs)
+                    .iter()
+                    .all(|ours| ours.as_deref().and_then(count) == count(&shard));
+                if !counts_match {
+                    return Err(other(format!(
+                        "shard {shard} is not of the same shard count"
+                    )));
+                }
+                if shards(&merged.configs).contains(&Some(shard.clone())) {
+                    return Err(other(format!("shard {shard} appears twice")));
+                }
             }
             merged.configs.extend(part.configs);
             merged.wall_seconds = merged.wall_seconds.max(part.wall_seconds);
@@ -324,9 +440,11 @@ fn tally(tallies: &mut BTreeMap<String, Tally>, counts: &BTreeMap<String, u64>) 
     }
 }
 
+/// Adds tallies; they count seeds and events of checked summaries, so a
+/// sum past `u64::MAX` cannot happen, and saturates if it ever did.
 fn add(into: &mut Tally, tally: Tally) {
-    into.seeds += tally.seeds;
-    into.count += tally.count;
+    into.seeds = into.seeds.saturating_add(tally.seeds);
+    into.count = into.count.saturating_add(tally.count);
 }
 
 #[cfg(test)]
@@ -415,20 +533,26 @@ mod tests {
     }
 
     #[test]
-    fn merging_refuses_overlaps_and_other_generators() {
-        let (first, _) = shards();
+    fn merging_refuses_what_is_not_one_runs_shards() {
+        let (first, second) = shards();
         let error = FuzzSummary::merge(vec![first.clone(), first.clone()]).unwrap_err();
-        assert_eq!(error.to_string(), "seed 0 appears in more than one summary");
-        let mut other = first.clone();
+        assert!(
+            error.to_string().contains("shard 1/2 appears twice"),
+            "{error}"
+        );
+        let mut other = second.clone();
         other.configs[0].generator = "v4".to_owned();
-        other.seeds.clear();
-        let error = FuzzSummary::merge(vec![first, other]).unwrap_err();
+        let error = FuzzSummary::merge(vec![first.clone(), other]).unwrap_err();
         assert!(
             error
                 .to_string()
-                .contains("different generators (v5 and v4)"),
+                .contains("summary 2 is not a shard of the same run as summary 1: generator v4"),
             "{error}"
         );
+        let mut twice = second;
+        twice.seeds.push(twice.seeds[0].clone());
+        let error = FuzzSummary::merge(vec![first, twice]).unwrap_err();
+        assert_eq!(error.to_string(), "seed 1 appears in more than one summary");
     }
 
     #[test]

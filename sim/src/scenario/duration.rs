@@ -54,6 +54,9 @@ impl FromStr for Dur {
 impl fmt::Display for Dur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let nanos = self.0.as_nanos() as u64;
+        if nanos == 0 {
+            return f.write_str("0s");
+        }
         let (name, scale) = UNITS
             .iter()
             .rev()

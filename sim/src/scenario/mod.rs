@@ -7,6 +7,7 @@
 
 mod duration;
 mod generate;
+mod tables;
 mod validate;
 
 pub use duration::{Dur, DurRange, SignedDur, ms};
@@ -35,17 +36,25 @@ pub struct Scenario {
     /// The longest settle phase.
     #[serde(default = "defaults::settle")]
     pub settle: Dur,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tables::table")]
     pub cluster: Cluster,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tables::table")]
     pub system: System,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tables::table")]
     pub workload: Workload,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tables::table")]
     pub faults: Faults,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "tables::tables"
+    )]
     pub events: Vec<EventSpec>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "tables::optional_table"
+    )]
     pub expect: Option<Expect>,
 }
 
@@ -327,15 +336,20 @@ impl Scenario {
     }
 }
 
+/// The largest scenario file read: far beyond any real one, and small
+/// enough that a wrong path (`/dev/zero`) fails at once.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
 /// Reads, parses and validates a scenario file.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|error| ScenarioError {
+    let error = |message: String| ScenarioError {
         file: file.clone(),
         line: None,
         key: None,
-        message: format!("cannot read the file: {error}"),
-    })?;
+        message,
+    };
+    let text = crate::files::read_text(path, MAX_FILE_BYTES).map_err(error)?;
     Scenario::parse(&text, &file)
 }
 
@@ -346,7 +360,10 @@ fn parse_toml(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
     let deserializer = toml::de::Deserializer::parse(text).map_err(|error| ScenarioError {
         file: file.to_owned(),
         line: line_of(error.span()),
-        key: None,
+        key: error
+            .span()
+            .filter(|_| error.message().starts_with("duplicate key"))
+            .and_then(|span| duplicated_key(text, span)),
         message: one_line(error.message()),
     })?;
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
@@ -374,6 +391,43 @@ fn parse_toml(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
             key: (!key.is_empty() && key != ".").then_some(key),
             message,
         }
+    })
+}
+
+/// The full name of the key a "duplicate key" error points at: the key
+/// under the error's span, inside the last table header above it.
+fn duplicated_key(text: &str, span: std::ops::Range<usize>) -> Option<String> {
+    let name = text
+        .get(span.clone())?
+        .trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim();
+    let name = name.split('=').next()?.trim().trim_matches('"');
+    if name.is_empty() {
+        return None;
+    }
+    let before = text.get(..span.start)?;
+    let line_start = before.rfind('\n').map_or(0, |at| at + 1);
+    let on_header = text[line_start..].trim_start().starts_with('[');
+    let headers: Vec<&str> = before[..line_start]
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with('['))
+        .collect();
+    // An array of tables is named with its element's index: events[1].
+    let table = headers.last().map(|header| {
+        let name = header.trim_matches(|c| c == '[' || c == ']').trim();
+        if header.starts_with("[[") {
+            let index = headers.iter().filter(|other| *other == header).count() - 1;
+            format!("{name}[{index}]")
+        } else {
+            name.to_owned()
+        }
+    });
+    Some(match table {
+        Some(table) if !on_header => join_key(&table, name),
+        _ => name.to_owned(),
     })
 }
 

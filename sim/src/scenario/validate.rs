@@ -1,12 +1,34 @@
 //! Checks a parsed scenario for values that cannot run, naming the key.
+//!
+//! Every duration and number a scenario holds has bounds that the code using
+//! it can handle (nanoseconds that fit an `i64`, instants that do not
+//! overflow, totals of money that fit a `u64`) and that keep a run within
+//! what the simulator can do (a bounded number of blocks, faults and
+//! events), so that a file the validator accepts runs to a verdict.
 
 use std::{collections::BTreeSet, time::Duration};
 
 use super::{Action, EventSpec, Invalid, LOG_LEADER, Scenario, WorkloadKind};
-use crate::{check::CHECKER_NAMES, topology::Topology};
+use crate::{
+    check::{CHECKER_NAMES, checkers_for},
+    topology::Topology,
+};
 
+/// The longest phase, timeout or interval a scenario may set.
 const MAX_PHASE: Duration = Duration::from_secs(3600);
 const MAX_REQUESTS: u32 = 100_000;
+/// Scheduled events a file may hold.
+const MAX_EVENTS: usize = 10_000;
+/// Random faults of one kind a run may draw (`duration / *_every`).
+const MAX_RANDOM_FAULTS: u32 = 10_000;
+/// Blocks a run may make at most (`(duration + settle) / block_time`).
+const MAX_BLOCKS: u32 = 100_000;
+/// madsim's timers tick in milliseconds: nothing periodic runs faster.
+const MILLISECOND: Duration = Duration::from_millis(1);
+/// The shortest time between blocks, and between random faults.
+const SHORTEST_INTERVAL: Duration = Duration::from_millis(10);
+/// The largest amount one request may ask for (the ledger's own limit).
+const MAX_AMOUNT: u64 = ledger::ledger::MAX_AMOUNT;
 
 /// Validates `scenario`, returning the first problem found.
 pub fn validate(scenario: &Scenario) -> Result<(), Invalid> {
@@ -14,21 +36,43 @@ pub fn validate(scenario: &Scenario) -> Result<(), Invalid> {
     cluster(scenario)?;
     system(scenario)?;
     workload(scenario)?;
+    money(scenario)?;
     faults(scenario)?;
+    if scenario.events.len() > MAX_EVENTS {
+        return invalid(
+            "events",
+            format!(
+                "expected at most {MAX_EVENTS} events, got {}",
+                scenario.events.len()
+            ),
+        );
+    }
     for (index, event) in scenario.events.iter().enumerate() {
         self::event(scenario, index, event)?;
     }
-    if let Some(expect) = &scenario.expect
-        && !CHECKER_NAMES.contains(&expect.violation.as_str())
-    {
-        return invalid(
-            "expect.violation",
-            format!(
-                "expected one of {}, got `{}`",
-                CHECKER_NAMES.join(", "),
-                expect.violation
-            ),
-        );
+    if let Some(expect) = &scenario.expect {
+        let kind = scenario.workload.kind;
+        if !CHECKER_NAMES.contains(&expect.violation.as_str()) {
+            return invalid(
+                "expect.violation",
+                format!(
+                    "expected one of {}, got `{}`",
+                    CHECKER_NAMES.join(", "),
+                    expect.violation
+                ),
+            );
+        }
+        if !checkers_for(kind).contains(&expect.violation.as_str()) {
+            return invalid(
+                "expect.violation",
+                format!(
+                    "expected a checker that judges `{}` runs ({}), got `{}`, which never runs on them",
+                    kind.name(),
+                    checkers_for(kind).join(", "),
+                    expect.violation
+                ),
+            );
+        }
     }
     Ok(())
 }
@@ -38,6 +82,22 @@ fn invalid<T>(key: impl Into<String>, message: impl Into<String>) -> Result<T, I
         key: key.into(),
         message: message.into(),
     })
+}
+
+/// `value` must lie in `low..=high`.
+fn within(key: &str, value: Duration, low: Duration, high: Duration) -> Result<(), Invalid> {
+    if value < low || value > high {
+        return invalid(
+            key,
+            format!(
+                "expected a duration from {} to {}, got {}",
+                super::Dur(low),
+                super::Dur(high),
+                super::Dur(value)
+            ),
+        );
+    }
+    Ok(())
 }
 
 fn positive_phase(key: &str, value: Duration) -> Result<(), Invalid> {
@@ -95,9 +155,38 @@ fn system(scenario: &Scenario) -> Result<(), Invalid> {
     let system = &scenario.system;
     in_range("system.confirmations", system.confirmations, 1, 64)?;
     positive_phase("system.block_time", system.block_time.0)?;
-    positive_phase("system.lease", system.lease.0)?;
-    positive_phase("system.heartbeat", system.heartbeat.0)?;
-    positive_phase("system.election_timeout", system.election_timeout.start.0)?;
+    // A block every `block_time` for the whole run, bounded.
+    let run = scenario.duration() + scenario.settle();
+    let fastest = SHORTEST_INTERVAL.max(run / MAX_BLOCKS);
+    if system.block_time.0 < fastest {
+        return invalid(
+            "system.block_time",
+            format!(
+                "expected at least {} (at most {MAX_BLOCKS} blocks over `duration` and `settle`), got {}",
+                super::Dur(fastest),
+                system.block_time
+            ),
+        );
+    }
+    within("system.lease", system.lease.0, MILLISECOND, MAX_PHASE)?;
+    within(
+        "system.heartbeat",
+        system.heartbeat.0,
+        MILLISECOND,
+        Duration::from_secs(60),
+    )?;
+    within(
+        "system.election_timeout",
+        system.election_timeout.start.0,
+        MILLISECOND,
+        Duration::from_secs(60),
+    )?;
+    within(
+        "system.election_timeout",
+        system.election_timeout.end.0,
+        MILLISECOND,
+        Duration::from_secs(60),
+    )?;
     if system.heartbeat >= system.election_timeout.start {
         return invalid(
             "system.heartbeat",
@@ -112,9 +201,6 @@ fn system(scenario: &Scenario) -> Result<(), Invalid> {
             "system.sync_latency",
             format!("expected at most 1s, got {}", system.sync_latency),
         );
-    }
-    if system.initial_balance == 0 {
-        return invalid("system.initial_balance", "expected a balance above 0");
     }
     for (index, name) in system.bugs.iter().enumerate() {
         if ledger::bugs::Bug::from_name(name).is_none() {
@@ -152,29 +238,78 @@ fn workload(scenario: &Scenario) -> Result<(), Invalid> {
         );
     }
     in_range("workload.accounts", workload.accounts, 1, 10_000)?;
-    if workload.max_amount == 0 {
-        return invalid("workload.max_amount", "expected an amount above 0");
+    if workload.kind == WorkloadKind::Bank && workload.accounts < 2 {
+        return invalid(
+            "workload.accounts",
+            "expected at least 2: a bank transfer moves money between two accounts",
+        );
     }
-    positive_phase("workload.client_timeout", workload.client_timeout.0)?;
+    if !(1..=MAX_AMOUNT).contains(&workload.max_amount) {
+        return invalid(
+            "workload.max_amount",
+            format!(
+                "expected an amount from 1 to {MAX_AMOUNT}, got {}",
+                workload.max_amount
+            ),
+        );
+    }
+    within(
+        "workload.client_timeout",
+        workload.client_timeout.0,
+        MILLISECOND,
+        MAX_PHASE,
+    )?;
     in_range("workload.client_retries", workload.client_retries, 0, 100)?;
     probability("workload.invalid_fraction", workload.invalid_fraction)?;
-    probability("workload.late_resends", workload.late_resends)?;
+    probability("workload.late_resends", workload.late_resends)
+}
+
+/// The money a run holds must fit a `u64` however it is summed: the hot
+/// wallet's genesis (every account's balance and fees to spare), the bank's
+/// accounts together, the chain clients' accounts together; and a chain
+/// client must be able to pay every payment it may make, since it never
+/// skips a nonce (a payment refused for want of funds would hold up every
+/// later one for good).
+fn money(scenario: &Scenario) -> Result<(), Invalid> {
+    let workload = &scenario.workload;
+    let initial = scenario.system.initial_balance;
+    if initial == 0 {
+        return invalid("system.initial_balance", "expected a balance above 0");
+    }
+    let holders = match workload.kind {
+        WorkloadKind::Transfers | WorkloadKind::Bank => u64::from(workload.accounts),
+        WorkloadKind::Chain => u64::from(scenario.cluster.clients),
+        WorkloadKind::Log => return Ok(()),
+    };
+    let spare = match workload.kind {
+        WorkloadKind::Transfers => crate::world::FEE_BUDGET,
+        _ => 0,
+    };
+    if initial
+        .checked_mul(holders)
+        .and_then(|total| total.checked_add(spare))
+        .is_none()
+    {
+        return invalid(
+            "system.initial_balance",
+            format!(
+                "expected a balance whose total over {holders} accounts fits 64 bits, got {initial}"
+            ),
+        );
+    }
     if workload.kind == WorkloadKind::Chain {
-        // A chain client never skips a nonce, so a payment refused for
-        // want of funds would hold up every later one for good.
         let needed = workload
             .max_amount
             .checked_add(crate::workload::chain::MAX_FEE)
             .and_then(|most| most.checked_mul(u64::from(workload.requests)));
-        if needed.is_none_or(|needed| needed > scenario.system.initial_balance) {
+        if needed.is_none_or(|needed| needed > initial) {
             return invalid(
                 "system.initial_balance",
                 format!(
-                    "expected enough for every payment of a chain client ({} payments of up to {} plus a fee of up to {}), got {}",
+                    "expected enough for every payment of a chain client ({} payments of up to {} plus a fee of up to {}), got {initial}",
                     workload.requests,
                     workload.max_amount,
                     crate::workload::chain::MAX_FEE,
-                    scenario.system.initial_balance
                 ),
             );
         }
@@ -191,21 +326,22 @@ fn faults(scenario: &Scenario) -> Result<(), Invalid> {
     probability("faults.torn_writes", faults.torn_writes)?;
     probability("faults.chain_drop", faults.chain_drop)?;
     probability("faults.db_unknown_commit", faults.db_unknown_commit)?;
-    if let Some(max_delay) = faults.max_delay
-        && max_delay.0 > Duration::from_secs(60)
-    {
-        return invalid(
+    for (key, value, most) in [
+        (
             "faults.max_delay",
-            format!("expected at most 1m, got {max_delay}"),
-        );
-    }
-    if let Some(lag) = faults.chain_lag
-        && lag.0 > Duration::from_secs(60)
-    {
-        return invalid(
+            faults.max_delay,
+            Duration::from_secs(60),
+        ),
+        (
             "faults.chain_lag",
-            format!("expected at most 1m, got {lag}"),
-        );
+            faults.chain_lag,
+            Duration::from_secs(60),
+        ),
+        ("faults.clock_skew", faults.clock_skew, MAX_PHASE),
+    ] {
+        if let Some(value) = value {
+            within(key, value.0, Duration::ZERO, most)?;
+        }
     }
     if faults.reorder > 0.0 && faults.max_delay.is_none_or(|delay| delay.0.is_zero()) {
         return invalid(
@@ -219,12 +355,17 @@ fn faults(scenario: &Scenario) -> Result<(), Invalid> {
         ("faults.partition_every", faults.partition_every),
         ("faults.chain_reorg_every", faults.chain_reorg_every),
     ] {
+        // At most so many random faults of a kind over the fault phase.
+        let shortest = SHORTEST_INTERVAL.max(scenario.duration() / MAX_RANDOM_FAULTS);
         if let Some(every) = every
-            && every.0 < Duration::from_millis(10)
+            && (every.0 < shortest || every.0 > MAX_PHASE)
         {
             return invalid(
                 key,
-                format!("expected a mean interval of at least 10ms, got {every}"),
+                format!(
+                    "expected a mean interval from {} to 1h (at most {MAX_RANDOM_FAULTS} faults a run), got {every}",
+                    super::Dur(shortest)
+                ),
             );
         }
     }
@@ -315,10 +456,15 @@ fn event(scenario: &Scenario, index: usize, event: &EventSpec) -> Result<(), Inv
             );
         }
     }
-    if let Some(for_) = event.for_
-        && for_.0.is_zero()
-    {
-        return invalid(key("for"), "expected a duration above 0s");
+    if let Some(for_) = event.for_ {
+        within(&key("for"), for_.0, Duration::from_micros(1), MAX_PHASE)?;
+    }
+    for (field, value) in [("offset", event.offset), ("jump", event.jump)] {
+        if let Some(value) = value
+            && value.0.unsigned_abs() > MAX_PHASE.as_nanos() as u64
+        {
+            return invalid(key(field), format!("expected at most ±1h, got {value}"));
+        }
     }
     let topology = Topology::of(scenario);
     let leader_alias = !topology.log.is_empty();

@@ -43,7 +43,8 @@ enum Strategy {
 /// How one attempt ended.
 enum Attempt {
     Committed(Option<u64>),
-    Insufficient,
+    /// Refused for good, moving nothing: why.
+    Refused(String),
     /// Nothing was committed by this attempt, or its commit's outcome is
     /// unknown; the next attempt looks for its row first.
     Retry,
@@ -156,14 +157,7 @@ async fn attempts(
                     at: crate::trace::now(),
                 };
             }
-            Attempt::Insufficient => {
-                let amount =
-                    amount.map_or("its whole balance".to_owned(), |amount| amount.to_string());
-                return Outcome::Rejected {
-                    reason: format!("account {from} cannot cover {amount}"),
-                    kind: None,
-                };
-            }
+            Attempt::Refused(reason) => return Outcome::Rejected { reason, kind: None },
             Attempt::Retry => {}
         }
         if workload.give_up(attempts) {
@@ -211,11 +205,17 @@ async fn attempt(
         };
         let amount = amount.unwrap_or(source_balance);
         let Some(debited) = source_balance.checked_sub(amount).filter(|_| amount > 0) else {
-            return Ok(Body::Insufficient);
+            return Ok(Body::Refused(format!(
+                "account {from} holds {source_balance}, cannot cover {amount}"
+            )));
         };
-        let credited = target_balance
-            .checked_add(amount)
-            .ok_or_else(|| DbError::Protocol("a balance would overflow".to_owned()))?;
+        // A balance never wraps: a transfer that would overflow its target
+        // is refused, like one its source cannot cover.
+        let Some(credited) = target_balance.checked_add(amount) else {
+            return Ok(Body::Refused(format!(
+                "account {to} holds {target_balance}, cannot take {amount} more"
+            )));
+        };
         if strategy == Strategy::CompareAndSet {
             let (Some(source_version), Some(target_version)) = (source.version, target.version)
             else {
@@ -253,9 +253,9 @@ async fn attempt(
             txn.rollback().await;
             return Attempt::Committed(None);
         }
-        Ok(Body::Insufficient) => {
+        Ok(Body::Refused(reason)) => {
             txn.rollback().await;
-            return Attempt::Insufficient;
+            return Attempt::Refused(reason);
         }
         Err(_) => {
             txn.rollback().await;
@@ -280,5 +280,5 @@ async fn attempt(
 enum Body {
     Written,
     FoundCommitted,
-    Insufficient,
+    Refused(String),
 }

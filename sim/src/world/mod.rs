@@ -64,7 +64,7 @@ const DB_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const PAYOUT_FEE: u64 = 1;
 /// Fees the hot wallet holds beyond every account's balance: room for
 /// far more payouts than any run makes.
-const FEE_BUDGET: u64 = 1_000_000;
+pub const FEE_BUDGET: u64 = 1_000_000;
 /// How often a ledger replica's applier asks the log for news while a
 /// request waits on it, and when idle; how often its worker goes over the
 /// outbox.

@@ -208,3 +208,27 @@ fn the_double_include_bug_includes_a_reorged_transaction_twice() {
     assert_eq!(included(&chain), ["alice-0-1", "alice-0-1"]);
     assert_eq!(chain.next_nonce("alice"), 2, "one nonce spent twice");
 }
+
+/// A balance that would pass `u64::MAX` is never wrapped: the transfer is
+/// not included, and nothing it touched changes.
+#[test]
+fn a_transfer_that_would_overflow_a_balance_is_refused() {
+    let accounts = ["alice", "bob"];
+    let mut chain = ChainState::new(ChainSetup {
+        genesis: [("alice".to_owned(), 100), ("bob".to_owned(), u64::MAX - 50)]
+            .into_iter()
+            .collect(),
+        keys: accounts
+            .iter()
+            .map(|name| (name.to_string(), SigningKey::derive(SECRET, name)))
+            .collect(),
+        block_size: 10,
+        double_include: false,
+    });
+    assert_eq!(chain.submit(tx("alice", 0, 99, 1)), Ok(Accepted::New));
+    chain.produce_block();
+    assert!(included(&chain).is_empty());
+    assert_eq!(chain.balance("alice"), 100);
+    assert_eq!(chain.balance("bob"), u64::MAX - 50);
+    assert_eq!(chain.next_nonce("alice"), 0);
+}

@@ -1,0 +1,450 @@
+//! No input breaks `sim`: hostile scenario files, command-line values and
+//! shard summaries each get one clear line and exit 2, never a panic, a
+//! hang or a wrong verdict. Each finding is pinned here; a property test
+//! mutates valid scenarios (values, types, sections, truncation) and holds
+//! every outcome to the same rules.
+
+use proptest::prelude::*;
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    time::Duration,
+};
+
+fn sim_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("sim runs")
+}
+
+/// A scratch directory per test process.
+fn scratch() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sim-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    dir
+}
+
+fn sim(args: &[&str]) -> Output {
+    sim_in(&scratch(), args)
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Exit 2 and one line on stderr holding every fragment, no panic.
+fn assert_bad_input(output: &Output, fragments: &[&str], what: &str) {
+    let error = stderr(output);
+    assert_eq!(output.status.code(), Some(2), "{what}: {error}");
+    assert_eq!(error.trim_end().lines().count(), 1, "{what}: {error}");
+    assert!(error.starts_with("error: "), "{what}: {error}");
+    for fragment in fragments {
+        assert!(
+            error.contains(fragment),
+            "{what}: `{fragment}` missing from {error}"
+        );
+    }
+    assert!(!error.contains("panicked"), "{what}: {error}");
+}
+
+/// Every file in `sim/tests/hostile/` is a scenario that must be refused:
+/// its first line says `# expect: KEY: FRAGMENT`, and the one-line error
+/// must name the file, the key and hold the fragment.
+#[test]
+fn each_hostile_scenario_file_is_refused_naming_its_key() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("the hostile fixtures")
+        .map(|entry| entry.expect("an entry").path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20, "{files:?}");
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("a fixture");
+        let expect = text
+            .lines()
+            .next()
+            .and_then(|line| line.strip_prefix("# expect: "))
+            .unwrap_or_else(|| panic!("{}: no `# expect:` line", file.display()));
+        let (key, fragment) = expect.split_once(": ").expect("KEY: FRAGMENT");
+        let output = sim(&["run", file.to_str().expect("a UTF-8 path")]);
+        let name = file
+            .file_name()
+            .and_then(|name| name.to_str())
+            .expect("a name");
+        assert_bad_input(
+            &output,
+            &[name, &format!("key `{key}`"), fragment],
+            &file.display().to_string(),
+        );
+    }
+}
+
+#[test]
+fn a_file_too_large_to_be_a_scenario_is_refused_at_once() {
+    let output = sim(&["run", "/dev/zero"]);
+    assert_bad_input(&output, &["/dev/zero", "at most 1024 KiB"], "/dev/zero");
+    let path = scratch().join("events.toml");
+    let mut text = String::from("name = \"x\"\nseed = 1\n");
+    for _ in 0..10_001 {
+        text += "[[events]]\nat = \"1s\"\naction = \"heal\"\n";
+    }
+    std::fs::write(&path, text).expect("write");
+    let output = sim(&["run", path.to_str().expect("utf-8")]);
+    assert_bad_input(
+        &output,
+        &["key `events`", "at most 10000 events"],
+        "10001 events",
+    );
+}
+
+#[test]
+fn hostile_command_line_values_are_refused() {
+    for (args, fragments) in [
+        (
+            &["fuzz", "--jobs", "100000"][..],
+            &["--jobs", "1 to 256"][..],
+        ),
+        (&["shrink", "x.toml", "--jobs", "9999"], &["x.toml"]),
+        (
+            &["bugs", "--measure", "--jobs", "1000"],
+            &["--jobs", "1 to 256"],
+        ),
+        (
+            &["run", "--seed", "1", "--log", "nonsense"],
+            &["--log", "`nonsense`"],
+        ),
+        (&["fuzz", "--log", "info,"], &["--log"]),
+        (
+            &["fuzz", "--budget", "99999999m"],
+            &["--budget", "at most a week"],
+        ),
+        (
+            &["fuzz", "--no-shrink", "--shrink-time", "0us"],
+            &["--shrink-time"],
+        ),
+        (
+            &[
+                "bugs",
+                "--measure",
+                "--windows",
+                "18446744073709551615",
+                "--limit",
+                "2",
+            ],
+            &["--windows", "past the last seed"],
+        ),
+        (
+            &["run", "--seed", "1", "--trace", "/proc/x/y"],
+            &["--trace", "/proc/x"],
+        ),
+        (
+            &["fuzz", "--seeds", "0..2", "--out", "/proc/x"],
+            &["--out", "/proc/x"],
+        ),
+        (
+            &["run", "--seed", "1", "--out", "/proc/x"],
+            &["--out", "/proc/x"],
+        ),
+    ] {
+        let output = sim(args);
+        assert_bad_input(&output, fragments, &format!("{args:?}"));
+    }
+}
+
+#[test]
+fn an_unwritable_shrink_output_is_refused_before_shrinking() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/db-lost-update.toml");
+    let output = sim(&[
+        "shrink",
+        file.to_str().expect("utf-8"),
+        "-o",
+        "/proc/x/y.toml",
+    ]);
+    assert_bad_input(&output, &["-o", "/proc/x"], "shrink -o");
+}
+
+#[test]
+fn rust_log_is_honoured_and_checked_when_log_is_absent() {
+    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["run", "--seed", "1"])
+        .current_dir(scratch())
+        .env("RUST_LOG", "nonsense")
+        .output()
+        .expect("sim runs");
+    assert_bad_input(&output, &["RUST_LOG", "`nonsense`"], "RUST_LOG=nonsense");
+    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["run", "--seed", "3"])
+        .current_dir(scratch())
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("sim runs");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains("INFO"), "logs on stderr");
+}
+
+/// Shards that wrap `u64` arithmetic still take exactly their seeds, and a
+/// huge bounded range is counted, not walked.
+#[test]
+fn huge_shards_and_ranges_neither_overlap_nor_hang() {
+    let output = sim(&[
+        "fuzz",
+        "--seeds",
+        "0..18446744073709551615",
+        "--shard",
+        "3/18446744073709551615",
+        "--json",
+        "--no-shrink",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("a JSON summary");
+    let seeds: Vec<u64> = summary["seeds"]
+        .as_array()
+        .expect("seeds")
+        .iter()
+        .map(|seed| seed["seed"].as_u64().expect("a seed"))
+        .collect();
+    assert_eq!(seeds, vec![2]);
+}
+
+/// A fuzz summary that is not a shard of the same run is bad input.
+#[test]
+fn hostile_shard_summaries_are_refused() {
+    let dir = scratch().join("merge");
+    std::fs::create_dir_all(&dir).expect("a folder");
+    let fuzz = |shard: &str, extra: &[&str]| -> serde_json::Value {
+        let mut args = vec![
+            "fuzz",
+            "--seeds",
+            "0..4",
+            "--shard",
+            shard,
+            "--json",
+            "--no-shrink",
+        ];
+        args.extend(extra);
+        let output = sim_in(&dir, &args);
+        serde_json::from_slice(&output.stdout).expect("a summary")
+    };
+    let first = fuzz("1/2", &[]);
+    let second = fuzz("2/2", &[]);
+    let write = |name: &str, value: &serde_json::Value| {
+        std::fs::write(dir.join(name), value.to_string()).expect("write");
+        name.to_owned()
+    };
+    let one = write("one.json", &first);
+    let two = write("two.json", &second);
+    let mut empty = first.clone();
+    empty["configs"] = serde_json::json!([]);
+    let empty = write("empty.json", &empty);
+    let mut negative = first.clone();
+    negative["wall_seconds"] = serde_json::json!(-1.0);
+    let negative = write("negative.json", &negative);
+    let mut outside = second.clone();
+    outside["seeds"][0]["seed"] = serde_json::json!(1001);
+    let outside = write("outside.json", &outside);
+    let mut wrapping = second.clone();
+    wrapping["coverage"]["commit-unknown"] =
+        serde_json::json!({"seeds": u64::MAX, "count": u64::MAX});
+    let wrapping = write("wrapping.json", &wrapping);
+    let mut hunt = second.clone();
+    hunt["configs"][0]["bug"] = serde_json::json!("lease-no-fencing");
+    let hunt = write("hunt.json", &hunt);
+    let log = write("log.json", &fuzz("2/2", &["--kind", "log"]));
+    for (files, fragments) in [
+        (vec![empty.clone()], &["configs", "empty"][..]),
+        (vec![one.clone(), empty], &["summary 2", "empty"]),
+        (vec![negative], &["wall time is -1"]),
+        (vec![one.clone(), outside], &["seed 1001 is outside"]),
+        (vec![one.clone(), wrapping], &["does not fit"]),
+        (
+            vec![one.clone(), hunt],
+            &["not a shard of the same run", "bug"],
+        ),
+        (
+            vec![one.clone(), log],
+            &["not a shard of the same run", "kind log"],
+        ),
+        (vec![one.clone(), one.clone()], &["shard 1/2 appears twice"]),
+    ] {
+        let mut args = vec!["fuzz".to_owned(), "merge".to_owned()];
+        args.extend(files.iter().cloned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = sim_in(&dir, &args);
+        assert_bad_input(&output, fragments, &format!("{files:?}"));
+    }
+    let merged = sim_in(&dir, &["fuzz", "merge", &one, &two]);
+    assert_eq!(merged.status.code(), Some(0), "{}", stderr(&merged));
+}
+
+/// Valid scenarios to mutate: small, one per workload kind.
+const BASES: [&str; 4] = [
+    "name = \"t\"\nseed = 3\nduration = \"3s\"\nsettle = \"10s\"\n[cluster]\nclients = 2\n[workload]\nrequests = 8\n[faults]\ndrop = 0.05\n[[events]]\nat = \"1s\"\naction = \"crash\"\nnode = \"log-leader\"\nfor = \"500ms\"\n",
+    "name = \"t\"\nseed = 4\nduration = \"3s\"\nsettle = \"10s\"\n[workload]\nkind = \"log\"\nrequests = 20\n[[events]]\nat = \"1s\"\naction = \"partition\"\ngroups = [[\"log-1\"]]\nfor = \"1s\"\n",
+    "name = \"t\"\nseed = 5\nduration = \"3s\"\nsettle = \"10s\"\n[workload]\nkind = \"bank\"\nrequests = 20\naccounts = 3\n[faults]\ndb_unknown_commit = 0.1\n",
+    "name = \"t\"\nseed = 6\nduration = \"3s\"\nsettle = \"10s\"\n[workload]\nkind = \"chain\"\nrequests = 6\n[system]\nblock_time = \"200ms\"\n[[events]]\nat = \"2s\"\naction = \"chain-reorg\"\ndepth = 1\n",
+];
+
+/// Values that stress parsers and the code behind them, and some that may
+/// well be fine, so that mutated files also run.
+const VALUES: [&str; 22] = [
+    "1",
+    "3",
+    "0.5",
+    "\"2s\"",
+    "\"log-1\"",
+    "\"db\"",
+    "0",
+    "-1",
+    "18446744073709551615",
+    "1.5e300",
+    "\"\"",
+    "\"153722868m\"",
+    "\"1us\"",
+    "\"-3s\"",
+    "[1, 2]",
+    "{ a = 1 }",
+    "true",
+    "\"log-leader\"",
+    "\"0us..0us\"",
+    "nan",
+    "\"\\u0000\"",
+    "[[\"x\"]]",
+];
+
+/// One mutation of a valid file.
+#[derive(Debug, Clone)]
+enum Mutation {
+    /// Replace the value of the `line`-th `key = value` line.
+    Value { line: usize, value: usize },
+    /// Turn the `line`-th `[section]` header into `section = VALUE`.
+    Section { line: usize, value: usize },
+    /// Delete the `line`-th line.
+    Delete { line: usize },
+    /// Repeat the `line`-th line.
+    Repeat { line: usize },
+    /// Cut the file after this share of its bytes.
+    Truncate { share: f64 },
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (0..20usize, 0..VALUES.len()).prop_map(|(line, value)| Mutation::Value { line, value }),
+        (0..6usize, 0..VALUES.len()).prop_map(|(line, value)| Mutation::Section { line, value }),
+        (0..20usize).prop_map(|line| Mutation::Delete { line }),
+        (0..20usize).prop_map(|line| Mutation::Repeat { line }),
+        (0.0..1.0f64).prop_map(|share| Mutation::Truncate { share }),
+    ]
+}
+
+fn mutate(base: &str, mutations: &[Mutation]) -> String {
+    let mut lines: Vec<String> = base.lines().map(str::to_owned).collect();
+    let pick = |lines: &[String], want: &dyn Fn(&str) -> bool, nth: usize| {
+        let found: Vec<usize> = (0..lines.len()).filter(|i| want(&lines[*i])).collect();
+        (!found.is_empty()).then(|| found[nth % found.len()])
+    };
+    for mutation in mutations {
+        match mutation {
+            Mutation::Value { line, value } => {
+                if let Some(at) = pick(&lines, &|line| line.contains(" = "), *line) {
+                    let key = lines[at].split(" = ").next().unwrap_or_default().to_owned();
+                    lines[at] = format!("{key} = {}", VALUES[*value]);
+                }
+            }
+            Mutation::Section { line, value } => {
+                if let Some(at) = pick(&lines, &|line| line.starts_with('['), *line) {
+                    let name = lines[at].trim_matches(|c| c == '[' || c == ']').to_owned();
+                    lines[at] = format!("{name} = {}", VALUES[*value]);
+                }
+            }
+            Mutation::Delete { line } if !lines.is_empty() => {
+                lines.remove(line % lines.len());
+            }
+            Mutation::Repeat { line } if !lines.is_empty() => {
+                let at = line % lines.len();
+                lines.insert(at, lines[at].clone());
+            }
+            Mutation::Truncate { share } => {
+                let text = lines.join("\n");
+                let mut cut = (text.len() as f64 * share) as usize;
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                lines = text[..cut].lines().map(str::to_owned).collect();
+            }
+            _ => {}
+        }
+    }
+    lines.join("\n") + "\n"
+}
+
+/// Whether a scenario the validator accepts is small enough to run here.
+fn small(text: &str) -> bool {
+    sim::scenario::Scenario::parse(text, "m.toml").is_ok_and(|scenario| {
+        scenario.duration() <= Duration::from_secs(30)
+            && scenario.settle() <= Duration::from_secs(60)
+            && scenario.workload.requests <= 300
+            && scenario.events.len() <= 50
+    })
+}
+
+/// Runs `sim run` under a time and memory bound, through bash's `ulimit`.
+fn bounded_run(file: &Path) -> Output {
+    Command::new("timeout")
+        .args([
+            "--kill-after=5",
+            "120",
+            "bash",
+            "-c",
+            "ulimit -v 4000000; exec \"$0\" run \"$1\"",
+        ])
+        .arg(env!("CARGO_BIN_EXE_sim"))
+        .arg(file)
+        .current_dir(scratch())
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("sim runs")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// A mutated scenario never panics the tool, never runs past the bound
+    /// when it is small, and always ends with an exit code from 0 to 4; a
+    /// refusal is exit 2 with one line naming the file.
+    #[test]
+    fn mutated_scenarios_never_break_sim(
+        base in 0..BASES.len(),
+        mutations in prop::collection::vec(mutation(), 1..4),
+    ) {
+        let text = mutate(BASES[base], &mutations);
+        let parsed = std::panic::catch_unwind(|| sim::scenario::Scenario::parse(&text, "m.toml"));
+        prop_assert!(parsed.is_ok(), "parsing panicked on:\n{text}");
+        if matches!(parsed, Ok(Ok(_))) && !small(&text) {
+            // Valid but long: judged by its parse alone, in this process.
+            return Ok(());
+        }
+        let file = scratch().join(format!("mutated-{base}.toml"));
+        std::fs::write(&file, &text).expect("write");
+        let output = bounded_run(&file);
+        let error = stderr(&output);
+        let code = output.status.code();
+        prop_assert!(
+            matches!(code, Some(0..=4)),
+            "exit {code:?} (124/137: past the time bound) on:\n{text}\n{error}"
+        );
+        prop_assert!(!error.contains("panicked"), "a panic on:\n{text}\n{error}");
+        if code == Some(2) {
+            prop_assert_eq!(error.trim_end().lines().count(), 1, "{}", error);
+            prop_assert!(error.contains("mutated-"), "{}", error);
+        }
+    }
+}
