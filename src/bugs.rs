@@ -7,10 +7,83 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use strum::{EnumIter, EnumString, IntoEnumIterator, IntoStaticStr};
+
+/// A checker of the harness, by the stable name summaries, scenario files
+/// (`[expect] violation`) and this catalogue use. The catalogue names the
+/// checkers that catch each bug, so the vocabulary lives here.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    EnumIter,
+    EnumString,
+    IntoStaticStr,
+)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum Checker {
+    RaftSafety,
+    ChainSafety,
+    ExactlyOnce,
+    AtLeastOnce,
+    LedgerChain,
+    Conservation,
+    NonceHygiene,
+    Durability,
+    BadInput,
+    Liveness,
+}
+
+impl Checker {
+    /// The checker's stable name.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    /// Whether a violation is a broken promise (exit 1) rather than a stuck
+    /// run (exit 3).
+    pub fn is_safety(self) -> bool {
+        self != Checker::Liveness
+    }
+
+    /// Every checker, in report order.
+    pub fn all() -> impl Iterator<Item = Checker> {
+        Checker::iter()
+    }
+}
+
+impl fmt::Display for Checker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
 
 /// One planted bug. Each variant documents the hazard it plants and the checker
 /// that is expected to catch it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    EnumIter,
+    EnumString,
+    IntoStaticStr,
+)]
+#[strum(serialize_all = "kebab-case")]
 pub enum Bug {
     /// A log replica acknowledges an append, or grants a vote, before syncing it
     /// to disk. A crash right after loses what it promised: a committed entry
@@ -72,6 +145,7 @@ pub enum Bug {
     NonceTooLowIsSuccess,
     /// Payouts are confirmed as soon as they are included, before they are
     /// `confirmations` deep, so a reorg can take back a confirmed payout.
+    #[strum(serialize = "confirm-at-depth-0")]
     ConfirmAtDepth0,
     /// The outbox worker trusts the lease it read and writes its rows
     /// without compare-and-set: two replicas that claim a row at once, or
@@ -139,56 +213,18 @@ impl Trigger {
 
 impl Bug {
     /// Every planted bug, in catalogue order.
-    pub const ALL: [Bug; 19] = [
-        Bug::RaftAckBeforePersist,
-        Bug::RaftForgetSessions,
-        Bug::RaftCommitOldTerm,
-        Bug::DbLostUpdate,
-        Bug::DbAckBeforeSync,
-        Bug::DbSkipChecksum,
-        Bug::DbTxnIdReuse,
-        Bug::ChainDoubleInclude,
-        Bug::NoIdempotencyKey,
-        Bug::ApplierNotIdempotent,
-        Bug::OutboxDualWrite,
-        Bug::SubmitBeforeIntent,
-        Bug::UnknownCommitIsFailure,
-        Bug::ResubmitNewNonce,
-        Bug::NonceTooLowIsSuccess,
-        Bug::ConfirmAtDepth0,
-        Bug::LeaseNoFencing,
-        Bug::NonceReadModifyWrite,
-        Bug::NonceFromRpc,
-    ];
+    pub fn all() -> impl Iterator<Item = Bug> {
+        Bug::iter()
+    }
 
     /// The bug's stable name, used on the command line and in scenario files.
     pub fn name(self) -> &'static str {
-        match self {
-            Bug::RaftAckBeforePersist => "raft-ack-before-persist",
-            Bug::RaftForgetSessions => "raft-forget-sessions",
-            Bug::RaftCommitOldTerm => "raft-commit-old-term",
-            Bug::DbLostUpdate => "db-lost-update",
-            Bug::DbAckBeforeSync => "db-ack-before-sync",
-            Bug::DbSkipChecksum => "db-skip-checksum",
-            Bug::DbTxnIdReuse => "db-txn-id-reuse",
-            Bug::ChainDoubleInclude => "chain-double-include",
-            Bug::NoIdempotencyKey => "no-idempotency-key",
-            Bug::ApplierNotIdempotent => "applier-not-idempotent",
-            Bug::OutboxDualWrite => "outbox-dual-write",
-            Bug::SubmitBeforeIntent => "submit-before-intent",
-            Bug::UnknownCommitIsFailure => "unknown-commit-is-failure",
-            Bug::ResubmitNewNonce => "resubmit-new-nonce",
-            Bug::NonceTooLowIsSuccess => "nonce-too-low-is-success",
-            Bug::ConfirmAtDepth0 => "confirm-at-depth-0",
-            Bug::LeaseNoFencing => "lease-no-fencing",
-            Bug::NonceReadModifyWrite => "nonce-read-modify-write",
-            Bug::NonceFromRpc => "nonce-from-rpc",
-        }
+        self.into()
     }
 
     /// Looks a bug up by its stable name.
     pub fn from_name(name: &str) -> Option<Bug> {
-        Bug::ALL.into_iter().find(|bug| bug.name() == name)
+        name.parse().ok()
     }
 
     /// The hazard the bug plants, in one sentence.
@@ -249,27 +285,27 @@ impl Bug {
 
     /// The checkers expected to catch it, each of its class; the first is
     /// the primary one.
-    pub fn expected_checkers(self) -> &'static [&'static str] {
+    pub fn expected_checkers(self) -> &'static [Checker] {
         match self {
-            Bug::RaftAckBeforePersist => &["raft-safety", "durability"],
-            Bug::RaftForgetSessions => &["exactly-once"],
-            Bug::RaftCommitOldTerm => &["raft-safety", "durability"],
-            Bug::DbLostUpdate => &["conservation"],
-            Bug::DbAckBeforeSync => &["durability"],
-            Bug::DbSkipChecksum => &["durability", "conservation"],
-            Bug::DbTxnIdReuse => &["conservation", "durability"],
-            Bug::ChainDoubleInclude => &["chain-safety", "exactly-once"],
-            Bug::NoIdempotencyKey => &["exactly-once", "conservation"],
-            Bug::ApplierNotIdempotent => &["conservation", "exactly-once"],
-            Bug::OutboxDualWrite => &["at-least-once"],
-            Bug::SubmitBeforeIntent => &["exactly-once", "nonce-hygiene"],
-            Bug::UnknownCommitIsFailure => &["nonce-hygiene"],
-            Bug::ResubmitNewNonce => &["exactly-once", "nonce-hygiene"],
-            Bug::NonceTooLowIsSuccess => &["ledger-chain", "exactly-once"],
-            Bug::ConfirmAtDepth0 => &["ledger-chain"],
-            Bug::LeaseNoFencing => &["exactly-once", "nonce-hygiene"],
-            Bug::NonceReadModifyWrite => &["nonce-hygiene", "at-least-once"],
-            Bug::NonceFromRpc => &["nonce-hygiene", "at-least-once"],
+            Bug::RaftAckBeforePersist => &[Checker::RaftSafety, Checker::Durability],
+            Bug::RaftForgetSessions => &[Checker::ExactlyOnce],
+            Bug::RaftCommitOldTerm => &[Checker::RaftSafety, Checker::Durability],
+            Bug::DbLostUpdate => &[Checker::Conservation],
+            Bug::DbAckBeforeSync => &[Checker::Durability],
+            Bug::DbSkipChecksum => &[Checker::Durability, Checker::Conservation],
+            Bug::DbTxnIdReuse => &[Checker::Conservation, Checker::Durability],
+            Bug::ChainDoubleInclude => &[Checker::ChainSafety, Checker::ExactlyOnce],
+            Bug::NoIdempotencyKey => &[Checker::ExactlyOnce, Checker::Conservation],
+            Bug::ApplierNotIdempotent => &[Checker::Conservation, Checker::ExactlyOnce],
+            Bug::OutboxDualWrite => &[Checker::AtLeastOnce],
+            Bug::SubmitBeforeIntent => &[Checker::ExactlyOnce, Checker::NonceHygiene],
+            Bug::UnknownCommitIsFailure => &[Checker::NonceHygiene],
+            Bug::ResubmitNewNonce => &[Checker::ExactlyOnce, Checker::NonceHygiene],
+            Bug::NonceTooLowIsSuccess => &[Checker::LedgerChain, Checker::ExactlyOnce],
+            Bug::ConfirmAtDepth0 => &[Checker::LedgerChain],
+            Bug::LeaseNoFencing => &[Checker::ExactlyOnce, Checker::NonceHygiene],
+            Bug::NonceReadModifyWrite => &[Checker::NonceHygiene, Checker::AtLeastOnce],
+            Bug::NonceFromRpc => &[Checker::NonceHygiene, Checker::AtLeastOnce],
         }
     }
 
@@ -323,7 +359,7 @@ impl Bug {
 
 impl fmt::Display for Bug {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 
@@ -348,7 +384,7 @@ impl Bugs {
 
     /// The enabled bugs, in catalogue order.
     pub fn iter(self) -> impl Iterator<Item = Bug> {
-        Bug::ALL.into_iter().filter(move |bug| self.has(*bug))
+        Bug::iter().filter(move |bug| self.has(*bug))
     }
 
     fn bit(bug: Bug) -> u64 {
@@ -362,13 +398,16 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_are_unique() {
-        for bug in Bug::ALL {
+        for bug in Bug::all() {
             assert_eq!(Bug::from_name(bug.name()), Some(bug));
         }
-        let mut names: Vec<_> = Bug::ALL.iter().map(|bug| bug.name()).collect();
+        let mut names: Vec<_> = Bug::all().map(Bug::name).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), Bug::ALL.len());
+        assert_eq!(names.len(), Bug::all().count());
+        assert_eq!(Bug::NoIdempotencyKey.name(), "no-idempotency-key");
+        assert_eq!(Bug::ConfirmAtDepth0.name(), "confirm-at-depth-0");
+        assert_eq!(Checker::AtLeastOnce.name(), "at-least-once");
         assert_eq!(Bug::from_name("no-such-bug"), None);
     }
 
@@ -378,6 +417,6 @@ mod tests {
         assert!(set.has(Bug::RaftCommitOldTerm));
         assert!(!set.has(Bug::RaftForgetSessions));
         assert_eq!(set.iter().collect::<Vec<_>>(), vec![Bug::RaftCommitOldTerm]);
-        assert!(Bug::ALL.iter().all(|bug| !Bugs::NONE.has(*bug)));
+        assert!(Bug::all().all(|bug| !Bugs::NONE.has(bug)));
     }
 }

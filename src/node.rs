@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use crate::{
     bugs::Bugs,
     clock::Clock,
-    fault_points::FaultPoints,
+    fault_points::{CrashPoint, FaultPoints, ReplyPoint},
     net::{Directory, Fabric},
     observe::{Event, Mark, NodeName, Observer},
     storage::{Disk, Storage},
@@ -48,7 +48,7 @@ impl NodeEnv {
 
     /// A crash point: the harness may crash the node here. If it does, this
     /// never returns (the node's tasks are being dropped).
-    pub async fn crash_point(&self, point: &'static str) {
+    pub async fn crash_point(&self, point: CrashPoint) {
         if self.faults.crash_here(&self.name, point) {
             self.record(Event::CrashPoint { point });
             std::future::pending::<()>().await;
@@ -57,7 +57,7 @@ impl NodeEnv {
 
     /// A reply point: whether the harness loses the reply this node is about
     /// to send (its work stays done).
-    pub fn reply_lost(&self, point: &'static str) -> bool {
+    pub fn reply_lost(&self, point: ReplyPoint) -> bool {
         let lost = self.faults.lose_reply_here(&self.name, point);
         if lost {
             self.record(Event::ReplyLost { point });

@@ -7,7 +7,13 @@
 use serde::{Serialize, Serializer};
 use std::{fmt, sync::Arc};
 
-use crate::{chain::ChainEvent, db::DbEvent, ledger::LedgerEvent, log::LogEvent};
+use crate::{
+    chain::ChainEvent,
+    db::DbEvent,
+    fault_points::{CrashPoint, ReplyPoint},
+    ledger::LedgerEvent,
+    log::LogEvent,
+};
 
 /// A node's name, such as `log-2`: cheap to clone, printed as itself.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -62,9 +68,9 @@ pub enum Event {
     /// The node started, or started again after a crash, with this incarnation.
     Boot { incarnation: u64 },
     /// A crash point the harness chose to crash the node at.
-    CrashPoint { point: &'static str },
+    CrashPoint { point: CrashPoint },
     /// A reply point at which the harness lost the node's reply.
-    ReplyLost { point: &'static str },
+    ReplyLost { point: ReplyPoint },
     /// A message left the node through the choke point; `duplicate` when a
     /// second copy follows later.
     Message {
@@ -107,7 +113,10 @@ impl Observer for Discard {
 /// Fuzzing reports how often each was reached and names those never
 /// reached, so a generator that stops reaching one is noticed. Marks are
 /// counted, not traced: they never change a run's trace hash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, strum::EnumIter, strum::IntoStaticStr,
+)]
+#[strum(serialize_all = "kebab-case")]
 pub enum Mark {
     /// A log leader stepped down while clients' appends waited on it.
     LeaderChangeDuringAppend,
@@ -130,28 +139,13 @@ pub enum Mark {
 }
 
 impl Mark {
-    pub const ALL: [Mark; 8] = [
-        Mark::LeaderChangeDuringAppend,
-        Mark::ConflictingEntriesTruncated,
-        Mark::RetryAnsweredFromSession,
-        Mark::CommitUnknown,
-        Mark::FencedWriteRejected,
-        Mark::LeaseTakenOver,
-        Mark::Resubmitted,
-        Mark::NonceTooLow,
-    ];
+    /// Every mark, in catalogue order.
+    pub fn all() -> impl Iterator<Item = Mark> {
+        <Mark as strum::IntoEnumIterator>::iter()
+    }
 
     /// The mark's name in reports.
     pub fn name(self) -> &'static str {
-        match self {
-            Mark::LeaderChangeDuringAppend => "leader-change-during-append",
-            Mark::ConflictingEntriesTruncated => "conflicting-entries-truncated",
-            Mark::RetryAnsweredFromSession => "retry-answered-from-session",
-            Mark::CommitUnknown => "commit-unknown",
-            Mark::FencedWriteRejected => "fenced-write-rejected",
-            Mark::LeaseTakenOver => "lease-taken-over",
-            Mark::Resubmitted => "resubmitted",
-            Mark::NonceTooLow => "nonce-too-low",
-        }
+        self.into()
     }
 }

@@ -37,13 +37,13 @@ fn every_scenario_file_replays_to_its_snapshot() {
 
 #[test]
 fn each_planted_bug_has_a_scenario_that_catches_it() {
-    for bug in ledger::bugs::Bug::ALL {
+    for bug in ledger::bugs::Bug::all() {
         let pinned = scenario_files().into_iter().any(|file| {
             let scenario = sim::load(&file).expect("valid scenario");
             scenario.system.bugs == [bug.name()]
-                && scenario.expect.is_some_and(|expect| {
-                    bug.expected_checkers().contains(&expect.violation.as_str())
-                })
+                && scenario
+                    .expect
+                    .is_some_and(|expect| bug.expected_checkers().contains(&expect.violation))
         });
         assert!(
             pinned,

@@ -138,7 +138,7 @@ fn harness_ping_pong(runtime: &Runtime) {
     directory.insert(names[0].clone(), address(1));
     directory.insert(names[1].clone(), address(2));
     let directory = Arc::new(directory);
-    let trace = Trace::new(false, 0);
+    let trace = Trace::new(false);
     let fabric = Fabric::new(
         directory.clone(),
         trace.clone(),

@@ -2,13 +2,21 @@
 //! binary (`main.rs`) acts on it; tests parse command lines with it, so that
 //! scripts and workflows that call `sim` are checked against the real thing.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{
+    Args, Parser, Subcommand,
+    builder::{PossibleValue, PossibleValuesParser, TypedValueParser},
+};
+use ledger::bugs::Bug;
 use std::{ops::Range, path::PathBuf};
 
 use crate::{
     fuzz::{SeedRange, Shard},
-    scenario::Dur,
+    scenario::{Dur, WorkloadKind},
 };
+
+/// The most simulations one command runs at once: far beyond any machine's
+/// cores, and each one is a thread with its own stack.
+pub const MAX_JOBS: usize = 256;
 
 #[derive(Parser)]
 #[command(
@@ -44,8 +52,8 @@ pub struct BugsArgs {
     #[arg(long)]
     pub measure: bool,
     /// Measure only this bug (repeatable).
-    #[arg(long = "bug", value_name = "NAME", requires = "measure")]
-    pub bugs: Vec<String>,
+    #[arg(long = "bug", value_name = "NAME", requires = "measure", value_parser = bug_parser())]
+    pub bugs: Vec<Bug>,
     /// First seeds of the windows hunted, comma-separated.
     #[arg(
         long,
@@ -55,10 +63,10 @@ pub struct BugsArgs {
     )]
     pub windows: Vec<u64>,
     /// The most seeds hunted per window.
-    #[arg(long, default_value_t = 1000, requires = "measure")]
+    #[arg(long, default_value_t = 1000, requires = "measure", value_parser = parse_positive)]
     pub limit: u64,
     /// Hunts run at once (default: one per core).
-    #[arg(long, requires = "measure")]
+    #[arg(long, requires = "measure", value_parser = parse_jobs)]
     pub jobs: Option<usize>,
     /// Print the measurements as one JSON object.
     #[arg(long, requires = "measure")]
@@ -82,8 +90,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Enable a planted bug (repeatable).
-    #[arg(long = "bug", value_name = "NAME")]
-    pub bugs: Vec<String>,
+    #[arg(long = "bug", value_name = "NAME", value_parser = bug_parser())]
+    pub bugs: Vec<Bug>,
     /// Write the event trace here, one JSON object per line.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
@@ -135,14 +143,14 @@ pub struct ShrinkArgs {
     #[command(flatten)]
     pub limits: ShrinkLimitArgs,
     /// Candidates run at once (default: one per core).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_jobs)]
     pub jobs: Option<usize>,
 }
 
 #[derive(Args)]
 pub struct ShrinkLimitArgs {
     /// Simulations a shrink may run.
-    #[arg(long = "shrink-runs", value_name = "N", default_value_t = 300)]
+    #[arg(long = "shrink-runs", value_name = "N", default_value_t = 300, value_parser = parse_runs)]
     pub runs: u32,
     /// Wall time a shrink may take.
     #[arg(long = "shrink-time", value_name = "DURATION", default_value = "2m")]
@@ -159,7 +167,7 @@ pub struct FuzzArgs {
     #[arg(long, value_name = "DURATION")]
     pub budget: Option<Dur>,
     /// Simulations run at once, 1 to 256 (default: one per core).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_jobs)]
     pub jobs: Option<usize>,
     /// Run only shard I of N: the seeds s with s mod N = I-1.
     #[arg(long, value_name = "I/N")]
@@ -174,12 +182,11 @@ pub struct FuzzArgs {
     #[command(flatten)]
     pub limits: ShrinkLimitArgs,
     /// Hunt a planted bug: exit 0 once its expected checker catches it.
-    #[arg(long, value_name = "NAME")]
-    pub bug: Option<String>,
-    /// Generate only scenarios of this workload kind (transfers, log, bank,
-    /// chain).
+    #[arg(long, value_name = "NAME", value_parser = bug_parser())]
+    pub bug: Option<Bug>,
+    /// Generate only scenarios of this workload kind.
     #[arg(long, value_name = "KIND")]
-    pub kind: Option<String>,
+    pub kind: Option<WorkloadKind>,
     /// Where failing scenarios are written.
     #[arg(long, default_value = "out")]
     pub out: PathBuf,
@@ -202,7 +209,7 @@ pub struct BenchArgs {
     pub seeds: u64,
     /// Benchmark only generated scenarios of this workload kind.
     #[arg(long, value_name = "KIND")]
-    pub kind: Option<String>,
+    pub kind: Option<WorkloadKind>,
     /// Print the figures as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -215,4 +222,46 @@ pub fn parse_seeds(text: &str) -> Result<Range<u64>, String> {
         .end
         .ok_or_else(|| format!("expected a bounded seed range A..B, got `{text}`"))?;
     Ok(range.start..end)
+}
+
+/// The planted bugs by name, listed in `--help` with the hazard each plants.
+fn bug_parser() -> impl TypedValueParser<Value = Bug> {
+    PossibleValuesParser::new(
+        Bug::all().map(|bug| PossibleValue::new(bug.name()).help(bug.hazard())),
+    )
+    .map(|name| Bug::from_name(&name).expect("a listed bug name"))
+}
+
+/// Simulations at once: 1 to [`MAX_JOBS`].
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    let jobs: usize = text
+        .parse()
+        .map_err(|_| format!("expected 1 to {MAX_JOBS} simulations at once, got `{text}`"))?;
+    if !(1..=MAX_JOBS).contains(&jobs) {
+        return Err(format!(
+            "expected 1 to {MAX_JOBS} simulations at once, got {jobs}"
+        ));
+    }
+    Ok(jobs)
+}
+
+/// A count of at least one.
+fn parse_positive(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(count) if count >= 1 => Ok(count),
+        _ => Err(format!(
+            "expected a whole number of at least 1, got `{text}`"
+        )),
+    }
+}
+
+/// Simulations a shrink may run: at least one, the original's.
+fn parse_runs(text: &str) -> Result<u32, String> {
+    match text.parse::<u32>() {
+        Ok(runs) if runs >= 1 => Ok(runs),
+        _ => Err(format!(
+            "expected 1 to {} simulations, got `{text}`",
+            u32::MAX
+        )),
+    }
 }

@@ -84,7 +84,10 @@ fn faultless(scenario: &mut Scenario) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::{EventSpec, WorkloadKind, generate_kind};
+    use crate::{
+        generate::generate_kind,
+        scenario::{EventSpec, WorkloadKind},
+    };
 
     #[test]
     fn a_crash_control_keeps_every_fault_but_crashes() {

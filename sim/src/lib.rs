@@ -10,8 +10,8 @@ compile_error!(
      A RUSTFLAGS environment variable replaces those flags: unset it, or add `--cfg madsim` to it."
 );
 
+// The command line's surface: what `main.rs` and the integration tests use.
 pub mod bench;
-pub mod check;
 pub mod cli;
 pub mod control;
 pub mod coverage;
@@ -19,17 +19,30 @@ pub mod files;
 pub mod fuzz;
 pub mod logging;
 pub mod measure;
-pub mod nemesis;
 pub mod progress;
 pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod shrink;
-pub mod streams;
-pub mod topology;
-pub mod trace;
-pub mod workload;
-pub mod world;
 
+// The harness's inside: a run's parts, in the order a run meets them.
+mod check;
+mod events;
+mod faults;
+mod generate;
+mod history;
+mod kinds;
+mod nemesis;
+mod pool;
+mod streams;
+mod trace;
+mod validate;
+mod workload;
+mod world;
+
+pub use generate::{GENERATOR, generate, generate_kind};
+pub use kinds::checkers_for;
 pub use run::{RunOptions, RunOutcome, Verdict, run};
-pub use scenario::{Scenario, ScenarioError, generate, load};
+pub use scenario::{Scenario, ScenarioError, WorkloadKind};
+pub use validate::{load, parse, validate};
+pub use world::World;

@@ -7,7 +7,7 @@
 //! tried, again without the bug, must pass; and the catching seed without
 //! the bug's trigger, the bug still planted, must pass too.
 
-use ledger::bugs::{Bug, BugClass};
+use ledger::bugs::{Bug, BugClass, Checker};
 use serde::Serialize;
 use std::{
     io,
@@ -18,7 +18,6 @@ use crate::{
     control::{without_bug, without_trigger},
     fuzz::{Flow, run_pool, scenario_for},
     run::{RunOptions, Verdict, run},
-    scenario,
     shrink::{self, ShrinkLimits, Size, Target},
 };
 
@@ -32,7 +31,7 @@ pub struct Hunt {
     /// seed of the window caught it.
     pub seeds: Option<u64>,
     /// The expected checker that caught it.
-    pub checker: Option<&'static str>,
+    pub checker: Option<Checker>,
     /// Seeds of the hunt that failed without the bug: none, or a checker
     /// fires on a correct system.
     pub failed_without_bug: Vec<u64>,
@@ -67,7 +66,7 @@ pub fn hunt(bug: Bug, window: u64, limit: u64) -> Hunt {
             .expected_checkers()
             .iter()
             .copied()
-            .find(|checker| outcome.violated(checker));
+            .find(|checker| outcome.violated(*checker));
     }
     let failed_without_bug = (window..window + tried)
         .filter(|seed| {
@@ -125,7 +124,7 @@ pub struct ShrinkReport {
     #[serde(serialize_with = "bug_name")]
     pub bug: Bug,
     pub seed: u64,
-    pub checker: &'static str,
+    pub checker: Checker,
     pub before: Size,
     pub after: Size,
     pub runs: u32,
@@ -145,7 +144,7 @@ pub fn shrink_catches(
     jobs: usize,
     on_report: impl Fn(&ShrinkReport) + Sync,
 ) -> io::Result<Vec<ShrinkReport>> {
-    let mut catches: Vec<(Bug, u64, &'static str)> = Vec::new();
+    let mut catches: Vec<(Bug, u64, Checker)> = Vec::new();
     for hunt in hunts {
         if let (Some(seeds), Some(checker)) = (hunt.seeds, hunt.checker)
             && !catches.iter().any(|(bug, _, _)| *bug == hunt.bug)
@@ -160,10 +159,10 @@ pub fn shrink_catches(
         |index| {
             let (bug, seed, checker) = catches[index as usize];
             let scenario = scenario_for(seed, Some(bug), None);
-            let shrunk = shrink::shrink(&scenario, &Target::checker(checker), limits);
+            let shrunk = shrink::shrink(&scenario, &Target::Violation(checker), limits);
             let file = out.join(format!("{}.min.toml", bug.name()));
             shrink::write(&file, &shrunk, None)?;
-            let reproduces = scenario::load(&file).is_ok_and(|written| {
+            let reproduces = crate::load(&file).is_ok_and(|written| {
                 let outcome = run(&written, &RunOptions::default());
                 outcome.verdict == Verdict::Pass && outcome.violated(checker)
             });
@@ -224,7 +223,10 @@ pub fn table(hunts: &[Hunt], windows: &[u64], limit: u64) -> String {
     bugs.dedup();
     for bug in bugs {
         let of_bug: Vec<&Hunt> = hunts.iter().filter(|hunt| hunt.bug == bug).collect();
-        let mut checkers: Vec<&str> = of_bug.iter().filter_map(|hunt| hunt.checker).collect();
+        let mut checkers: Vec<&str> = of_bug
+            .iter()
+            .filter_map(|hunt| hunt.checker.map(Checker::name))
+            .collect();
         checkers.sort_unstable();
         checkers.dedup();
         let seeds: Vec<String> = of_bug
@@ -285,7 +287,7 @@ mod tests {
                 bug: Bug::NoIdempotencyKey,
                 window: 0,
                 seeds: Some(1),
-                checker: Some("exactly-once"),
+                checker: Some(Checker::ExactlyOnce),
                 failed_without_bug: Vec::new(),
                 passed_without_trigger: Some(true),
             },
@@ -293,7 +295,7 @@ mod tests {
                 bug: Bug::NoIdempotencyKey,
                 window: 1000,
                 seeds: Some(3),
-                checker: Some("conservation"),
+                checker: Some(Checker::Conservation),
                 failed_without_bug: vec![1002],
                 passed_without_trigger: Some(true),
             },

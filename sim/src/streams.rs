@@ -13,7 +13,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 /// Who draws from a stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, strum::EnumIter)]
 pub enum Stream {
     /// The scenario generator's choice of workload kind.
     GeneratorKind,
@@ -28,14 +28,6 @@ pub enum Stream {
 }
 
 impl Stream {
-    pub const ALL: [Stream; 5] = [
-        Stream::GeneratorKind,
-        Stream::Generator,
-        Stream::Nemesis,
-        Stream::Net,
-        Stream::Keys,
-    ];
-
     fn number(self) -> u64 {
         match self {
             Stream::GeneratorKind => 1,
@@ -59,6 +51,12 @@ pub fn draw(seed: u64, stream: Stream) -> u64 {
     rng(seed, stream).next_u64()
 }
 
+/// The secret every chain account's key of the run with `seed` is derived
+/// from.
+pub fn key_secret(seed: u64) -> u64 {
+    draw(seed, Stream::Keys)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,7 +70,7 @@ mod tests {
     fn streams_of_nearby_seeds_and_other_roles_are_unrelated() {
         let mut first: BTreeMap<[u64; 2], (u64, Stream)> = BTreeMap::new();
         for seed in 0..2048u64 {
-            for stream in Stream::ALL {
+            for stream in <Stream as strum::IntoEnumIterator>::iter() {
                 let mut rng = rng(seed, stream);
                 let start = [rng.next_u64(), rng.next_u64()];
                 if let Some(earlier) = first.insert(start, (seed, stream)) {

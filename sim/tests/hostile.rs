@@ -108,7 +108,27 @@ fn hostile_command_line_values_are_refused() {
             &["fuzz", "--jobs", "100000"][..],
             &["--jobs", "1 to 256"][..],
         ),
-        (&["shrink", "x.toml", "--jobs", "9999"], &["x.toml"]),
+        (
+            &["shrink", "x.toml", "--jobs", "9999"],
+            &["--jobs", "1 to 256"],
+        ),
+        (
+            &["fuzz", "--kind", "nope"],
+            &["--kind", "[possible values: transfers, log, bank, chain]"],
+        ),
+        (
+            &["run", "--seed", "1", "--bug", "nope"],
+            &["--bug", "possible values: raft-ack-before-persist"],
+        ),
+        (&["fuzz", "--seeds", "lots"], &["--seeds", "lots"]),
+        (
+            &["bugs", "--measure", "--limit", "0"],
+            &["--limit", "at least 1"],
+        ),
+        (
+            &["shrink", "x.toml", "--shrink-runs", "0"],
+            &["--shrink-runs"],
+        ),
         (
             &["bugs", "--measure", "--jobs", "1000"],
             &["--jobs", "1 to 256"],
@@ -384,7 +404,7 @@ fn mutate(base: &str, mutations: &[Mutation]) -> String {
 
 /// Whether a scenario the validator accepts is small enough to run here.
 fn small(text: &str) -> bool {
-    sim::scenario::Scenario::parse(text, "m.toml").is_ok_and(|scenario| {
+    sim::parse(text, "m.toml").is_ok_and(|scenario| {
         scenario.duration() <= Duration::from_secs(30)
             && scenario.settle() <= Duration::from_secs(60)
             && scenario.workload.requests <= 300
@@ -426,7 +446,7 @@ proptest! {
         mutations in prop::collection::vec(mutation(), 1..4),
     ) {
         let text = mutate(BASES[base], &mutations);
-        let parsed = std::panic::catch_unwind(|| sim::scenario::Scenario::parse(&text, "m.toml"));
+        let parsed = std::panic::catch_unwind(|| sim::parse(&text, "m.toml"));
         prop_assert!(parsed.is_ok(), "parsing panicked on:\n{text}");
         if matches!(parsed, Ok(Ok(_))) && !small(&text) {
             // Valid but long: judged by its parse alone, in this process.

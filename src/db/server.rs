@@ -15,6 +15,7 @@ use super::{
 };
 use crate::{
     bugs::Bug,
+    fault_points::{CrashPoint, ReplyPoint},
     net::{Incoming, ReplyTo, Request, Rpc},
     node::NodeEnv,
     observe::Event,
@@ -195,13 +196,13 @@ impl Server {
         if self.env.bugs.has(Bug::DbAckBeforeSync) {
             self.apply(&record);
             self.reply_committed(reply, record.seq).await;
-            self.env.crash_point("db.commit.before-sync").await;
+            self.env.crash_point(CrashPoint::DbCommitBeforeSync).await;
             self.storage.sync(wal::WAL_FILE).await;
         } else {
-            self.env.crash_point("db.commit.before-sync").await;
+            self.env.crash_point(CrashPoint::DbCommitBeforeSync).await;
             self.storage.sync(wal::WAL_FILE).await;
             self.apply(&record);
-            self.env.crash_point("db.commit.before-reply").await;
+            self.env.crash_point(CrashPoint::DbCommitBeforeReply).await;
             self.reply_committed(reply, record.seq).await;
         }
     }
@@ -217,7 +218,7 @@ impl Server {
     /// Acknowledges a durable commit, unless the harness loses the reply:
     /// then the client cannot know the outcome.
     async fn reply_committed(&self, reply: ReplyTo, seq: u64) {
-        if !self.env.reply_lost("db.commit.reply") {
+        if !self.env.reply_lost(ReplyPoint::DbCommitReply) {
             self.rpc
                 .reply(reply, &DbResponse::Committed { seq: Some(seq) })
                 .await;

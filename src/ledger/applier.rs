@@ -27,6 +27,7 @@ use super::{
 use crate::{
     bugs::Bug,
     db::{DbClient, DbError, Isolation, Key, Txn},
+    fault_points::CrashPoint,
     log::{EntryKind, LogClient},
     node::NodeEnv,
     observe::{Event, Mark},
@@ -219,7 +220,7 @@ impl Projector {
         write_if_unchanged(&txn, META, Key::from(APPLIED), applied.version, &last).await?;
         txn.commit().await?;
         self.projected(position, last);
-        self.env.crash_point("applier.after-project").await;
+        self.env.crash_point(CrashPoint::ApplierAfterProject).await;
         Ok(true)
     }
 
@@ -238,7 +239,7 @@ impl Projector {
         txn.commit().await?;
         self.projected(position, last);
         self.env
-            .crash_point("applier.between-debit-and-payout")
+            .crash_point(CrashPoint::ApplierBetweenDebitAndPayout)
             .await;
         let txn = self.db.begin(Isolation::ReadCommitted).await?;
         self.write_payouts(&txn, payouts, true).await?;
@@ -273,7 +274,7 @@ impl Projector {
             Ok(_) => {
                 self.position = Some(last);
                 self.projected(position, last);
-                self.env.crash_point("applier.after-project").await;
+                self.env.crash_point(CrashPoint::ApplierAfterProject).await;
                 Ok(true)
             }
             // Taken as not applied: the same batch goes again.

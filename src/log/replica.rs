@@ -22,6 +22,7 @@ use super::{
 };
 use crate::{
     bugs::Bug,
+    fault_points::CrashPoint,
     net::{CallError, Incoming, ReplyTo, Request, Rpc},
     node::NodeEnv,
     observe::{Event, Mark, NodeName},
@@ -297,7 +298,7 @@ impl Replica {
             term: self.term,
             granted,
         };
-        self.persist_then_reply(reply, &response, "log.vote.before-sync")
+        self.persist_then_reply(reply, &response, CrashPoint::LogVoteBeforeSync)
             .await;
     }
 
@@ -308,7 +309,7 @@ impl Replica {
                 success: false,
                 retry_from: 0,
             };
-            self.persist_then_reply(reply, &response, "log.append.before-sync")
+            self.persist_then_reply(reply, &response, CrashPoint::LogAppendBeforeSync)
                 .await;
             return;
         }
@@ -341,7 +342,7 @@ impl Replica {
                 success: false,
                 retry_from,
             };
-            self.persist_then_reply(reply, &response, "log.append.before-sync")
+            self.persist_then_reply(reply, &response, CrashPoint::LogAppendBeforeSync)
                 .await;
             return;
         }
@@ -387,7 +388,7 @@ impl Replica {
             success: true,
             retry_from: 0,
         };
-        self.persist_then_reply(reply, &response, "log.append.before-sync")
+        self.persist_then_reply(reply, &response, CrashPoint::LogAppendBeforeSync)
             .await;
         let commit = request.leader_commit.min(last_new);
         if commit > self.commit {
@@ -453,7 +454,9 @@ impl Replica {
             self.append_as_leader(entry).await;
             // Persisted here, sent nowhere yet: a crash now strands the
             // entry on this replica alone.
-            self.env.crash_point("log.leader.before-replicate").await;
+            self.env
+                .crash_point(CrashPoint::LogLeaderBeforeReplicate)
+                .await;
         }
         self.waiters.entry(key).or_default().push(reply);
         if self.role == Role::Leader {
@@ -651,7 +654,7 @@ impl Replica {
             first_index,
             entries: vec![entry],
         });
-        self.env.crash_point("log.leader.before-sync").await;
+        self.env.crash_point(CrashPoint::LogLeaderBeforeSync).await;
         // The leader counts itself towards a majority only for synced entries.
         self.sync().await;
     }
@@ -729,7 +732,7 @@ impl Replica {
         }
         if commit > self.commit {
             self.set_commit(commit);
-            self.env.crash_point("log.leader.after-commit").await;
+            self.env.crash_point(CrashPoint::LogLeaderAfterCommit).await;
             self.apply_committed();
         }
     }
@@ -819,7 +822,7 @@ impl Replica {
         &mut self,
         reply: ReplyTo,
         response: &A,
-        crash_point: &'static str,
+        crash_point: CrashPoint,
     ) {
         if !self.unsynced {
             self.rpc.reply(reply, response).await;

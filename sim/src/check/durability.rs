@@ -1,17 +1,13 @@
-//! `durability`: everything acknowledged to a client survives any crash.
-//! For the log: every acknowledged append is in the synced logs of a
-//! majority of replicas, at the index the client was told. For the database:
-//! every acknowledged commit is in the recovered database, and so is the row
-//! of every transfer a client was told committed.
+//! `durability`, online: every append acknowledged to a client is in the
+//! synced logs of a majority of replicas, at the index it was told, at every
+//! moment after (probed after each crash and at the end). The database's
+//! durability is the bank kind's to check.
 
 use ledger::log::{DurableLog, EntryId};
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{BankTruth, Violation, holders, majority};
-use crate::{
-    trace::HarnessEvent,
-    workload::{History, Outcome, Receipt, bank},
-};
+use super::{holders, majority};
+use crate::events::HarnessEvent;
 
 /// Appends acknowledged to clients, watched from the trace.
 #[derive(Default)]
@@ -55,59 +51,4 @@ impl Online {
         }
         found
     }
-}
-
-pub(super) fn bank_check(truth: &BankTruth<'_>, history: &History) -> Vec<Violation> {
-    let engine = &truth.recovered.engine;
-    let last = engine.last_commit();
-    let mut violations = Vec::new();
-    for op in history.ops() {
-        let Outcome::Acknowledged {
-            receipt: Receipt::Commit(commit),
-            at,
-        } = op.outcome
-        else {
-            continue;
-        };
-        let key = bank::transfer_key(op.client, op.seq);
-        let lost = match commit {
-            Some(seq) if seq > last => Some(format!(
-                "commit {seq}, but the recovered database ends at commit {last}"
-            )),
-            _ if engine.committed(bank::TRANSFERS, &key).is_none() => {
-                let told =
-                    commit.map_or_else(|| "committed".to_owned(), |seq| format!("commit {seq}"));
-                Some(format!(
-                    "{told}, but its row {key} is missing from the recovered database"
-                ))
-            }
-            _ => None,
-        };
-        if let Some(lost) = lost {
-            violations.push(Violation {
-                checker: "durability",
-                at,
-                message: format!(
-                    "client {} transfer {} was acknowledged as {lost}",
-                    op.client, op.seq
-                ),
-            });
-        }
-        // Sent again after it was acknowledged, a transfer must be found
-        // committed: committing it afresh (or finding it refused) means its
-        // first commit was gone.
-        for later in &op.later {
-            if later.outcome_receipt() != Some(Receipt::Commit(None)) {
-                violations.push(Violation {
-                    checker: "durability",
-                    at: later.at,
-                    message: format!(
-                        "client {} transfer {} was acknowledged, but sent again later it was {} instead of found committed",
-                        op.client, op.seq, later.outcome
-                    ),
-                });
-            }
-        }
-    }
-    violations
 }

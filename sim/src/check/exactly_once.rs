@@ -15,19 +15,16 @@
 //! were told, early and late.
 
 use ledger::{
-    log::{Entry, EntryId, LogEvent, MAX_COMMAND_BYTES},
+    log::{DurableLog, Entry, EntryId, LogEvent},
     observe::{Event, NodeName},
 };
 use std::collections::BTreeMap;
 
-use ledger::chain::TxHash;
-
-use super::{ChainTruth, LogTruth, Violation, majority};
-use crate::workload::{History, Outcome, Receipt, Request, chain};
+use super::majority;
 
 /// What the model says of one entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
+pub(crate) enum Verdict {
     /// Applied here.
     New,
     /// Applied before, at this index.
@@ -38,7 +35,7 @@ enum Verdict {
 
 /// Client sessions, replayed from index 1.
 #[derive(Debug, Default)]
-struct Sessions {
+pub(crate) struct Sessions {
     /// The highest sequence number each session applied.
     latest: BTreeMap<u64, u64>,
     /// Where each command was applied.
@@ -46,7 +43,12 @@ struct Sessions {
 }
 
 impl Sessions {
-    fn apply(&mut self, index: u64, client: u64, seq: u64) -> Verdict {
+    /// Where `(client, seq)` was applied, if it was.
+    pub(crate) fn applied_at(&self, client: u64, seq: u64) -> Option<u64> {
+        self.applied.get(&(client, seq)).copied()
+    }
+
+    pub(crate) fn apply(&mut self, index: u64, client: u64, seq: u64) -> Verdict {
         if let Some(first) = self.applied.get(&(client, seq)) {
             return Verdict::Duplicate(*first);
         }
@@ -149,13 +151,13 @@ impl Replay {
 }
 
 /// The longest prefix on which a majority of synced logs agree.
-pub(super) fn majority_log(truth: &LogTruth<'_>) -> Vec<Entry> {
-    let needed = majority(truth.replicas.len());
+pub(super) fn majority_log(replicas: &BTreeMap<String, DurableLog>) -> Vec<Entry> {
+    let needed = majority(replicas.len());
     let mut log = Vec::new();
     loop {
         let index = log.len();
         let mut counts: Vec<(&Entry, usize)> = Vec::new();
-        for replica in truth.replicas.values() {
+        for replica in replicas.values() {
             if let Some(entry) = replica.entries.get(index) {
                 match counts.iter_mut().find(|(seen, _)| *seen == entry) {
                     Some((_, count)) => *count += 1,
@@ -168,170 +170,6 @@ pub(super) fn majority_log(truth: &LogTruth<'_>) -> Vec<Entry> {
             None => return log,
         }
     }
-}
-
-/// Every acknowledged command is applied exactly once by the committed log,
-/// at the index its client was told, and every later answer to a resend of
-/// it names that index too; a command the log refused (only one over the
-/// size limit may be) is nowhere in it. The sessions are the model's, not
-/// the code's under test.
-pub(super) fn final_check(truth: &LogTruth<'_>, history: &History) -> Vec<Violation> {
-    let log = majority_log(truth);
-    let mut sessions = Sessions::default();
-    let mut held = BTreeMap::new();
-    for (offset, entry) in log.iter().enumerate() {
-        if let EntryId::Command { client, seq } = entry.id() {
-            let index = offset as u64 + 1;
-            sessions.apply(index, client, seq);
-            held.entry((client, seq)).or_insert(index);
-        }
-    }
-    let mut violations = Vec::new();
-    for op in history.ops() {
-        let Request::Append { bytes } = op.request else {
-            continue;
-        };
-        let who = format!("client {} seq {}", op.client, op.seq);
-        match &op.outcome {
-            Outcome::Acknowledged {
-                receipt: Receipt::LogIndex(index),
-                at,
-            } => {
-                // Beyond the agreed log the durability checker speaks.
-                if *index <= log.len() as u64 {
-                    let actual = sessions.applied.get(&(op.client, op.seq));
-                    if actual != Some(index) {
-                        violations.push(Violation {
-                            checker: "exactly-once",
-                            at: *at,
-                            message: format!(
-                                "{who} was acknowledged at index {index}, but the committed log applies it {}",
-                                match actual {
-                                    Some(index) => format!("at index {index}"),
-                                    None => "nowhere".to_owned(),
-                                }
-                            ),
-                        });
-                    }
-                }
-                for later in &op.later {
-                    if later.outcome_receipt() != Some(Receipt::LogIndex(*index)) {
-                        violations.push(Violation {
-                            checker: "exactly-once",
-                            at: later.at,
-                            message: format!(
-                                "{who} was acknowledged at index {index}, but sent again later it was {}",
-                                later.outcome
-                            ),
-                        });
-                    }
-                }
-            }
-            Outcome::Rejected { reason, .. } => {
-                let problem = if bytes <= MAX_COMMAND_BYTES {
-                    Some(format!(
-                        "{who} ({bytes} bytes, within the limit of {MAX_COMMAND_BYTES}) was rejected: {reason}"
-                    ))
-                } else {
-                    held.get(&(op.client, op.seq)).map(|index| {
-                        format!("{who} ({bytes} bytes) was rejected, but the committed log holds it at index {index}")
-                    })
-                };
-                if let Some(message) = problem {
-                    violations.push(Violation {
-                        checker: "exactly-once",
-                        at: op.sent_at,
-                        message,
-                    });
-                }
-            }
-            _ => {}
-        }
-    }
-    violations
-}
-
-/// On the chain: each client's payment (named by its memo) is on the
-/// canonical chain at most once, no other transaction of it waits in any
-/// mempool to land later, and each one its client saw confirmed is there
-/// exactly once, as the transaction it was told, at least `confirmations`
-/// deep.
-pub(super) fn chain_check(truth: &ChainTruth<'_>, history: &History) -> Vec<Violation> {
-    let mut on_chain: BTreeMap<&str, Vec<(u64, TxHash)>> = BTreeMap::new();
-    for block in truth.state.blocks() {
-        for tx in &block.transactions {
-            on_chain
-                .entry(tx.transfer.memo.as_str())
-                .or_default()
-                .push((block.height, tx.hash()));
-        }
-    }
-    let height = truth.state.height();
-    let mut violations = Vec::new();
-    for op in history.ops() {
-        let Request::Payment { .. } = op.request else {
-            continue;
-        };
-        let memo = chain::payment_memo(op.client, op.seq);
-        let found = on_chain
-            .get(memo.as_str())
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let at = match op.outcome {
-            Outcome::Acknowledged { at, .. } => at,
-            _ => op.sent_at,
-        };
-        let mut problem = |message: String| {
-            violations.push(Violation {
-                checker: "exactly-once",
-                at,
-                message: format!("client {} payment {} ({memo}) {message}", op.client, op.seq),
-            });
-        };
-        let second = truth.pending.iter().find(|(_, tx)| {
-            tx.transfer.memo == memo && found.iter().any(|(_, hash)| *hash != tx.hash())
-        });
-        if let Some((place, tx)) = second {
-            problem(format!(
-                "is on the chain, and another transaction of it, {}, waits in {place}'s mempool",
-                tx.hash()
-            ));
-        }
-        if found.len() > 1 {
-            let places: Vec<String> = found
-                .iter()
-                .map(|(height, hash)| format!("{hash} at height {height}"))
-                .collect();
-            problem(format!(
-                "is on the chain {} times: {}",
-                found.len(),
-                places.join(", ")
-            ));
-            continue;
-        }
-        if let Outcome::Acknowledged {
-            receipt: Receipt::Tx { hash, .. },
-            ..
-        } = op.outcome
-        {
-            match found.first() {
-                None => problem(format!(
-                    "was confirmed to its client as {hash}, but is not on the chain"
-                )),
-                Some((_, included)) if *included != hash => problem(format!(
-                    "was confirmed as {hash}, but the chain holds {included}"
-                )),
-                Some((included_at, _)) if height + 1 - included_at < truth.confirmations => {
-                    problem(format!(
-                        "was confirmed at height {included_at}, only {} deep in a chain of {height}",
-                        height + 1 - included_at
-                    ))
-                }
-                Some(_) => {}
-            }
-        }
-    }
-    violations
 }
 
 #[cfg(test)]

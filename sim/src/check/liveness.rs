@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+use ledger::bugs::Checker;
+
 use super::{GroundTruth, Violation};
 
 /// Why the settle phase did not converge: each reason in plain words.
@@ -12,12 +14,12 @@ pub struct Stall {
     pub reasons: Vec<String>,
 }
 
-pub(super) fn final_check(truth: &GroundTruth<'_>) -> Vec<Violation> {
+pub(crate) fn final_check(truth: &GroundTruth<'_>) -> Vec<Violation> {
     let Some(stall) = truth.stall else {
         return Vec::new();
     };
     vec![Violation {
-        checker: "liveness",
+        checker: Checker::Liveness,
         at: truth.end,
         message: format!(
             "the settle phase ended unconverged: {}",

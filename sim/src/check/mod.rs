@@ -1,62 +1,42 @@
-//! The checkers: each invariant checked against ground truth (the replicas'
-//! and the database's synced storage, read with their own recovery code, and
-//! the clients' history), online while the run goes and finally after it.
+//! The checkers every workload kind shares: the online ones that watch the
+//! run as it happens (a trace [`Subscriber`]: Raft safety, the log's
+//! sessions, durability of acknowledged appends, the chain's safety, and
+//! each confirmation a ledger replica makes), and `liveness`. A kind's own
+//! final checks live with its kind (`kinds/`) and read the same
+//! [`GroundTruth`].
 //!
 //! Every violation names its checker, the simulated time and the objects
-//! involved. Only the checkers that apply to a workload kind are run and
-//! reported: one that cannot judge a run says nothing rather than pass.
+//! involved. Only the checkers a kind names judge its runs: one that cannot
+//! judge a run says nothing rather than pass.
 
 mod chain_safety;
-mod conservation;
+mod confirmations;
 mod durability;
-mod exactly_once;
+pub(crate) mod exactly_once;
 mod liveness;
-pub mod payouts;
 mod raft_safety;
 
 pub use liveness::Stall;
-pub use payouts::PayoutTruth;
+pub(crate) use liveness::final_check as liveness_check;
 
 use ledger::{
+    bugs::Checker,
     chain::{ChainState, Transaction},
     db::Recovered,
-    log::DurableLog,
+    log::{DurableLog, Entry},
     observe::{Event, NodeName},
 };
 use serde::Serialize;
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
-use crate::{scenario::WorkloadKind, workload::History};
-
-/// Every checker, in report order.
-pub const CHECKER_NAMES: [&str; 10] = [
-    "raft-safety",
-    "chain-safety",
-    "exactly-once",
-    "at-least-once",
-    "ledger-chain",
-    "conservation",
-    "nonce-hygiene",
-    "durability",
-    "bad-input",
-    "liveness",
-];
-
-/// The checkers that judge runs of `kind`, in report order.
-pub fn checkers_for(kind: WorkloadKind) -> &'static [&'static str] {
-    match kind {
-        WorkloadKind::Log => &["raft-safety", "exactly-once", "durability", "liveness"],
-        WorkloadKind::Bank => &["conservation", "durability", "liveness"],
-        WorkloadKind::Chain => &["chain-safety", "exactly-once", "liveness"],
-        WorkloadKind::Transfers => &CHECKER_NAMES,
-    }
-}
-
-/// Checkers whose violation is a safety failure (exit 1); the rest are
-/// liveness failures (exit 3).
-pub fn is_safety(checker: &str) -> bool {
-    checker != "liveness"
-}
+use crate::{
+    coverage::HarnessMark, events::HarnessEvent, history::History, scenario::Scenario,
+    trace::Subscriber,
+};
 
 /// Violations kept per checker; the first ones explain a failure.
 const MAX_VIOLATIONS_PER_CHECKER: usize = 8;
@@ -64,7 +44,7 @@ const MAX_VIOLATIONS_PER_CHECKER: usize = 8;
 /// One broken invariant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Violation {
-    pub checker: &'static str,
+    pub checker: Checker,
     /// Simulated time at which it was seen.
     #[serde(rename = "at_us", serialize_with = "micros")]
     pub at: Duration,
@@ -78,7 +58,7 @@ fn micros<S: serde::Serializer>(at: &Duration, serializer: S) -> Result<S::Ok, S
 /// The verdict of one checker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CheckResult {
-    pub checker: &'static str,
+    pub checker: Checker,
     pub violations: Vec<Violation>,
 }
 
@@ -88,76 +68,75 @@ impl CheckResult {
     }
 }
 
-/// The checkers that watch the run as it happens: trace events, and probes
-/// of the synced logs after every crash of a replica.
-pub struct Online {
+/// The checkers that watch the run as it happens: trace events, probes of
+/// the synced logs after every crash of a replica, and of the chain after
+/// every block and reorg.
+pub(crate) struct Online {
     raft: raft_safety::Online,
-    exactly_once: exactly_once::Online,
+    sessions: exactly_once::Online,
     durability: durability::Online,
-    chain: chain_safety::Online,
-    ledger_chain: Option<payouts::LedgerChainOnline>,
+    chain_safety: chain_safety::Online,
+    confirmations: Option<confirmations::Online>,
+    /// The canonical chain, when the run has one. Locked only inside this
+    /// checker's lock, never the other way round.
+    chain: Option<Arc<Mutex<ChainState>>>,
     violations: Vec<Violation>,
 }
 
 impl Online {
-    pub fn new(replicas: usize) -> Online {
+    pub(crate) fn new(replicas: usize) -> Online {
         Online {
             raft: raft_safety::Online::new(replicas),
-            exactly_once: exactly_once::Online::default(),
+            sessions: exactly_once::Online::default(),
             durability: durability::Online::default(),
-            chain: chain_safety::Online::default(),
-            ledger_chain: None,
+            chain_safety: chain_safety::Online::default(),
+            confirmations: None,
+            chain: None,
             violations: Vec::new(),
         }
     }
 
-    /// Checks every confirmation a ledger replica records against the
-    /// canonical chain, which payouts need `confirmations` deep.
-    pub fn watch_confirmations(&mut self, confirmations: u64) {
-        self.ledger_chain = Some(payouts::LedgerChainOnline { confirmations });
-    }
-
-    /// Checks a ledger replica's event against the canonical chain as it
-    /// stands.
-    pub fn observe_ledger(
+    /// Watches `chain`: its safety after every block and reorg, and, when
+    /// `confirmations` is set, every confirmation a ledger replica records
+    /// against it.
+    pub(crate) fn watch_chain(
         &mut self,
-        at: Duration,
-        node: &NodeName,
-        event: &ledger::ledger::LedgerEvent,
-        chain: &ChainState,
+        chain: Arc<Mutex<ChainState>>,
+        confirmations: Option<u64>,
     ) {
-        let found = self
-            .ledger_chain
-            .as_ref()
-            .and_then(|online| online.observe(node, event, chain));
-        if let Some(message) = found {
-            self.push("ledger-chain", at, message);
-        }
-    }
-
-    pub fn observe_harness(&mut self, event: &crate::trace::HarnessEvent) {
-        self.durability.observe_harness(event);
+        self.chain = Some(chain);
+        self.confirmations =
+            confirmations.map(|confirmations| confirmations::Online { confirmations });
     }
 
     /// Checks that everything applied or acknowledged so far is in the synced
     /// logs of a majority of `replicas`.
-    pub fn probe(&mut self, at: Duration, replicas: &BTreeMap<String, DurableLog>) {
+    pub(crate) fn probe(&mut self, at: Duration, replicas: &BTreeMap<String, DurableLog>) {
         for message in self.raft.probe(replicas) {
-            self.push("raft-safety", at, message);
+            self.push(Checker::RaftSafety, at, message);
         }
         for message in self.durability.probe(replicas) {
-            self.push("durability", at, message);
+            self.push(Checker::Durability, at, message);
         }
     }
 
-    /// Checks the canonical chain as it stands.
-    pub fn probe_chain(&mut self, at: Duration, chain: &ChainState) {
-        for message in self.chain.probe(chain) {
-            self.push("chain-safety", at, message);
+    /// Checks the watched chain as it stands.
+    pub(crate) fn probe_chain(&mut self, at: Duration) {
+        let Some(chain) = self.chain.clone() else {
+            return;
+        };
+        let chain = chain.lock().unwrap_or_else(PoisonError::into_inner);
+        for message in self.chain_safety.probe(&chain) {
+            self.push(Checker::ChainSafety, at, message);
         }
     }
 
-    fn push(&mut self, checker: &'static str, at: Duration, message: String) {
+    /// What the online checkers found.
+    pub(crate) fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    fn push(&mut self, checker: Checker, at: Duration, message: String) {
         let kept = self
             .violations
             .iter()
@@ -171,86 +150,75 @@ impl Online {
             });
         }
     }
+}
 
-    pub fn observe(&mut self, at: Duration, node: &NodeName, event: &Event) {
-        let found = [
-            ("raft-safety", self.raft.observe(node, event)),
-            ("exactly-once", self.exactly_once.observe(node, event)),
-        ];
-        for (checker, message) in found {
-            if let Some(message) = message {
-                self.push(checker, at, message);
+impl Subscriber for Online {
+    fn system(
+        &mut self,
+        at: Duration,
+        node: &NodeName,
+        event: &Event,
+        _marks: &mut Vec<HarnessMark>,
+    ) {
+        if let Some(message) = self.raft.observe(node, event) {
+            self.push(Checker::RaftSafety, at, message);
+        }
+        if let Some(message) = self.sessions.observe(node, event) {
+            self.push(Checker::ExactlyOnce, at, message);
+        }
+        match event {
+            Event::Chain(ledger::chain::ChainEvent::Block { .. }) => self.probe_chain(at),
+            Event::Ledger(ledger_event) => {
+                let found = match (&self.confirmations, &self.chain) {
+                    (Some(online), Some(chain)) => {
+                        let chain = chain.lock().unwrap_or_else(PoisonError::into_inner);
+                        online.observe(node, ledger_event, &chain)
+                    }
+                    _ => None,
+                };
+                if let Some(message) = found {
+                    self.push(Checker::LedgerChain, at, message);
+                }
             }
+            _ => {}
         }
     }
+
+    fn harness(&mut self, _at: Duration, event: &HarnessEvent) {
+        self.durability.observe_harness(event);
+    }
 }
 
-/// The log's ground truth.
-pub struct LogTruth<'a> {
-    /// Each log replica's synced state, read with the replica's own recovery.
-    pub replicas: &'a BTreeMap<String, DurableLog>,
-}
-
-/// The database's ground truth.
-pub struct BankTruth<'a> {
-    /// The database's synced state, read with the server's own recovery.
-    pub recovered: &'a Recovered,
-    pub accounts: u32,
-    pub initial_balance: u64,
-}
-
-/// The chain's ground truth.
-pub struct ChainTruth<'a> {
-    /// The canonical chain, read through the harness's handle.
-    pub state: &'a ChainState,
+/// Everything the final checks read, gathered after the run: each log
+/// replica's and the database's synced state (read with their own recovery
+/// code), the canonical chain and what is left in mempools, and the
+/// clients' history.
+pub(crate) struct GroundTruth<'a> {
+    pub(crate) scenario: &'a Scenario,
+    pub(crate) history: &'a History,
+    /// Each log replica's synced state; empty when the run has no log.
+    pub(crate) replicas: &'a BTreeMap<String, DurableLog>,
+    /// The database's synced state, when the run has one.
+    pub(crate) database: Option<&'a Recovered>,
+    /// The canonical chain, when the run has one.
+    pub(crate) chain: Option<&'a ChainState>,
     /// Transactions still waiting in a mempool at the end, and where.
-    pub pending: &'a [(String, Transaction)],
-    pub confirmations: u64,
-}
-
-/// Everything the final checks read, gathered after the run.
-pub struct GroundTruth<'a> {
-    pub kind: WorkloadKind,
-    pub history: &'a History,
-    pub log: Option<LogTruth<'a>>,
-    pub bank: Option<BankTruth<'a>>,
-    pub chain: Option<ChainTruth<'a>>,
-    pub payouts: Option<PayoutTruth<'a>>,
-    /// Why the settle phase did not converge, if it did not.
-    pub stall: Option<&'a Stall>,
+    pub(crate) pending: &'a [(String, Transaction)],
+    /// Each node's incarnation at the end, for nodes still running.
+    pub(crate) lives: &'a BTreeMap<String, u64>,
+    /// Why the run did not settle, if it did not.
+    pub(crate) stall: Option<&'a Stall>,
     /// Simulated time at the end of the run.
-    pub end: Duration,
+    pub(crate) end: Duration,
 }
 
-/// Runs the checkers of the run's kind: what the online checkers found, a
-/// last probe of the synced logs, and the final checks.
-pub fn verdicts(online: &mut Online, truth: &GroundTruth<'_>) -> Vec<CheckResult> {
-    if let Some(log) = &truth.log {
-        online.probe(truth.end, log.replicas);
-    }
-    if let Some(chain) = &truth.chain {
-        online.probe_chain(truth.end, chain.state);
-    }
-    let mut violations = online.violations.clone();
-    if let Some(log) = &truth.log {
-        violations.extend(exactly_once::final_check(log, truth.history));
-    }
-    if let Some(chain) = &truth.chain {
-        violations.extend(exactly_once::chain_check(chain, truth.history));
-    }
-    if let Some(payouts) = &truth.payouts {
-        violations.extend(payouts::final_checks(payouts));
-    }
-    if let Some(bank) = &truth.bank {
-        violations.extend(conservation::final_check(bank, truth.end));
-        violations.extend(durability::bank_check(bank, truth.history));
-    }
-    violations.extend(liveness::final_check(truth));
-    checkers_for(truth.kind)
+/// The results of the checkers `checkers`, from everything found.
+pub(crate) fn results(checkers: &[Checker], found: &[Violation]) -> Vec<CheckResult> {
+    checkers
         .iter()
         .map(|checker| CheckResult {
-            checker,
-            violations: violations
+            checker: *checker,
+            violations: found
                 .iter()
                 .filter(|violation| violation.checker == *checker)
                 .take(MAX_VIOLATIONS_PER_CHECKER)
@@ -262,8 +230,8 @@ pub fn verdicts(online: &mut Online, truth: &GroundTruth<'_>) -> Vec<CheckResult
 
 /// The committed log as the synced logs show it: the longest prefix a
 /// majority of replicas agree on.
-pub fn majority_log(replicas: &BTreeMap<String, DurableLog>) -> Vec<ledger::log::Entry> {
-    exactly_once::majority_log(&LogTruth { replicas })
+pub(crate) fn majority_log(replicas: &BTreeMap<String, DurableLog>) -> Vec<Entry> {
+    exactly_once::majority_log(replicas)
 }
 
 /// The replicas holding an entry matching `matches` at `index` in their
@@ -271,7 +239,7 @@ pub fn majority_log(replicas: &BTreeMap<String, DurableLog>) -> Vec<ledger::log:
 fn holders(
     replicas: &BTreeMap<String, DurableLog>,
     index: u64,
-    matches: impl Fn(&ledger::log::Entry) -> bool,
+    matches: impl Fn(&Entry) -> bool,
 ) -> Vec<&str> {
     replicas
         .iter()

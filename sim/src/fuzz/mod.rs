@@ -3,14 +3,13 @@
 //! with the line that reproduces it, and can then be shrunk.
 
 mod plan;
-mod pool;
 mod summary;
 
+pub(crate) use crate::pool::{Flow, run_pool};
 pub use plan::{SeedRange, Shard, count, seeds};
-pub use pool::{Flow, run_pool};
 pub use summary::{FuzzConfig, FuzzSummary, MergeError, SeedResult, Tally};
 
-use ledger::bugs::Bug;
+use ledger::bugs::{Bug, Checker};
 use std::{
     io,
     path::{Path, PathBuf},
@@ -18,8 +17,9 @@ use std::{
 };
 
 use crate::{
+    generate::{GENERATOR, generate, generate_kind},
     run::{RunOptions, RunOutcome, Verdict, run},
-    scenario::{GENERATOR, Scenario, WorkloadKind, generate, generate_kind},
+    scenario::{Scenario, WorkloadKind},
     shrink::{self, ShrinkLimits, Shrunk, Target},
 };
 
@@ -132,11 +132,11 @@ pub fn fuzz(
 }
 
 /// The expected checker of `bug` that `result` violated, if any.
-pub fn catches(bug: Bug, result: &SeedResult) -> Option<&'static str> {
+pub fn catches(bug: Bug, result: &SeedResult) -> Option<Checker> {
     bug.expected_checkers()
         .iter()
         .copied()
-        .find(|checker| result.violated.iter().any(|violated| violated == checker))
+        .find(|checker| result.violated.contains(checker))
 }
 
 fn one_seed(seed: u64, options: &FuzzOptions) -> io::Result<SeedResult> {
@@ -162,12 +162,12 @@ pub fn seed_result(outcome: &RunOutcome, wall_ms: u64, file: Option<PathBuf>) ->
     SeedResult {
         seed: outcome.seed,
         verdict: outcome.verdict,
-        checker: outcome.failed_checker().map(str::to_owned),
+        checker: outcome.failed_checker(),
         violated: outcome
             .checks
             .iter()
             .filter(|check| !check.passed())
-            .map(|check| check.checker.to_owned())
+            .map(|check| check.checker)
             .collect(),
         trace_hash: outcome.trace_hash.clone(),
         events: outcome.events,
@@ -189,13 +189,13 @@ pub fn to_shrink(summary: &FuzzSummary, bug: Option<Bug>, most: usize) -> Vec<(u
         return summary
             .seeds
             .iter()
-            .filter_map(|seed| Some((seed.seed, Target::checker(catches(bug, seed)?))))
+            .filter_map(|seed| Some((seed.seed, Target::Violation(catches(bug, seed)?))))
             .take(1)
             .collect();
     }
     let mut picked: Vec<(u64, Target)> = Vec::new();
     for failure in summary.failures() {
-        let Some(target) = Target::of_result(failure) else {
+        let Some(target) = target_of(failure) else {
             continue;
         };
         if picked.len() < most && !picked.iter().any(|(_, seen)| *seen == target) {
@@ -241,4 +241,13 @@ pub fn write_failure(out: &Path, scenario: &Scenario, what: &str) -> io::Result<
     );
     std::fs::write(&path, header + &scenario.to_toml())?;
     Ok(path)
+}
+
+/// What a failed seed's shrink must keep showing.
+fn target_of(result: &SeedResult) -> Option<Target> {
+    match (result.verdict, result.checker) {
+        (Verdict::SimulationCrash, _) => Some(Target::Crash),
+        (_, Some(checker)) => Some(Target::Violation(checker)),
+        _ => None,
+    }
 }

@@ -2,6 +2,7 @@
 //! coverage marks its seeds reached, and the final table. Shards' summaries
 //! merge into one.
 
+use ledger::bugs::Checker;
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, fmt::Write, path::PathBuf};
 use thiserror::Error;
@@ -16,10 +17,10 @@ pub struct SeedResult {
     pub verdict: Verdict,
     /// The first checker that reported a violation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub checker: Option<String>,
+    pub checker: Option<Checker>,
     /// Every checker that reported a violation.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub violated: Vec<String>,
+    pub violated: Vec<Checker>,
     pub trace_hash: String,
     pub events: u64,
     pub sim_time_us: u64,
@@ -378,9 +379,9 @@ impl FuzzSummary {
 
     /// Failures grouped by checker and exit kind, with their first seeds.
     fn write_failures(&self, out: &mut String) {
-        let mut groups: BTreeMap<(String, &'static str, i32), Vec<u64>> = BTreeMap::new();
+        let mut groups: BTreeMap<(&str, &str, i32), Vec<u64>> = BTreeMap::new();
         for failure in self.failures() {
-            let checker = failure.checker.clone().unwrap_or_else(|| "-".to_owned());
+            let checker = failure.checker.map_or("-", Checker::name);
             let kind = failure.verdict.name();
             groups
                 .entry((checker, kind, failure.verdict.exit_code()))
@@ -463,12 +464,12 @@ mod tests {
         }
     }
 
-    fn seed(seed: u64, verdict: Verdict, checker: Option<&str>, wall_ms: u64) -> SeedResult {
+    fn seed(seed: u64, verdict: Verdict, checker: Option<Checker>, wall_ms: u64) -> SeedResult {
         SeedResult {
             seed,
             verdict,
-            checker: checker.map(str::to_owned),
-            violated: checker.into_iter().map(str::to_owned).collect(),
+            checker,
+            violated: checker.into_iter().collect(),
             trace_hash: format!("{seed:016x}"),
             events: 1000 + seed,
             sim_time_us: 30_000_000 + seed,
@@ -492,7 +493,7 @@ mod tests {
             None,
             vec![
                 seed(0, Verdict::Pass, None, 120),
-                seed(2, Verdict::SafetyViolation, Some("exactly-once"), 340),
+                seed(2, Verdict::SafetyViolation, Some(Checker::ExactlyOnce), 340),
             ],
         );
         let second = FuzzSummary::new(
@@ -500,7 +501,7 @@ mod tests {
             2.5,
             None,
             vec![
-                seed(1, Verdict::LivenessFailure, Some("liveness"), 900),
+                seed(1, Verdict::LivenessFailure, Some(Checker::Liveness), 900),
                 seed(3, Verdict::Pass, None, 80),
             ],
         );
@@ -562,6 +563,6 @@ mod tests {
         let back: FuzzSummary = serde_json::from_str(&text).unwrap();
         assert_eq!(back.seeds.len(), 2);
         assert_eq!(back.coverage, first.coverage);
-        assert_eq!(back.seeds[1].checker.as_deref(), Some("exactly-once"));
+        assert_eq!(back.seeds[1].checker, Some(Checker::ExactlyOnce));
     }
 }

@@ -17,8 +17,8 @@ use std::{
 };
 
 use crate::{
+    events::HarnessEvent,
     scenario::{Action, Dur, EventSpec, LOG_LEADER, Scenario},
-    trace::HarnessEvent,
     world::{NEMESIS, World},
 };
 

@@ -6,14 +6,13 @@
 //! draws a scenario from a seed.
 
 mod duration;
-mod generate;
 mod tables;
-mod validate;
+mod topology;
 
 pub use duration::{Dur, DurRange, SignedDur, ms};
-pub use generate::{GENERATOR, generate, generate_kind};
-pub use validate::validate;
+pub(crate) use topology::{Roles, Topology};
 
+use ledger::bugs::Checker;
 use serde::{Deserialize, Serialize};
 use std::{fmt, path::Path, time::Duration};
 use thiserror::Error;
@@ -86,9 +85,25 @@ pub struct System {
     pub bugs: Vec<String>,
 }
 
-/// What the clients drive, and so which nodes start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What the clients drive, and so which nodes start. Each kind's code is
+/// one module of `kinds/`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::EnumIter,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum WorkloadKind {
     /// The whole system.
     Transfers,
@@ -102,37 +117,17 @@ pub enum WorkloadKind {
 
 impl WorkloadKind {
     pub fn name(self) -> &'static str {
-        match self {
-            WorkloadKind::Transfers => "transfers",
-            WorkloadKind::Log => "log",
-            WorkloadKind::Bank => "bank",
-            WorkloadKind::Chain => "chain",
-        }
+        self.into()
     }
-
-    /// Whether the harness can run this kind yet.
-    pub fn is_built(self) -> bool {
-        Self::BUILT.contains(&self)
-    }
-
-    /// The kinds the harness can run, in order.
-    pub const BUILT: [WorkloadKind; 4] = [
-        WorkloadKind::Transfers,
-        WorkloadKind::Log,
-        WorkloadKind::Bank,
-        WorkloadKind::Chain,
-    ];
 
     /// The kind named `name`.
     pub fn from_name(name: &str) -> Option<WorkloadKind> {
-        [
-            WorkloadKind::Transfers,
-            WorkloadKind::Log,
-            WorkloadKind::Bank,
-            WorkloadKind::Chain,
-        ]
-        .into_iter()
-        .find(|kind| kind.name() == name)
+        name.parse().ok()
+    }
+
+    /// Every kind, the whole system first.
+    pub fn all() -> impl Iterator<Item = WorkloadKind> {
+        <WorkloadKind as strum::IntoEnumIterator>::iter()
     }
 }
 
@@ -272,7 +267,7 @@ impl Action {
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     /// This checker must report a violation.
-    pub violation: String,
+    pub violation: Checker,
 }
 
 /// A scenario that could not be loaded: which file, which key, what was
@@ -310,19 +305,7 @@ pub struct Invalid {
 pub const LOG_LEADER: &str = "log-leader";
 
 impl Scenario {
-    /// Parses and validates scenario text; `file` names it in errors.
-    pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
-        let scenario = parse_toml(text, file)?;
-        validate(&scenario).map_err(|invalid| ScenarioError {
-            file: file.to_owned(),
-            line: None,
-            key: Some(invalid.key),
-            message: invalid.message,
-        })?;
-        Ok(scenario)
-    }
-
-    /// Writes the scenario back as TOML that [`Scenario::parse`] accepts.
+    /// Writes the scenario back as TOML that [`crate::parse`] accepts.
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("scenarios always serialize")
     }
@@ -338,22 +321,21 @@ impl Scenario {
 
 /// The largest scenario file read: far beyond any real one, and small
 /// enough that a wrong path (`/dev/zero`) fails at once.
-pub const MAX_FILE_BYTES: u64 = 1 << 20;
+pub(crate) const MAX_FILE_BYTES: u64 = 1 << 20;
 
-/// Reads, parses and validates a scenario file.
-pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let file = path.display().to_string();
-    let error = |message: String| ScenarioError {
-        file: file.clone(),
+/// Reads a scenario file's text, at most [`MAX_FILE_BYTES`].
+pub(crate) fn read_file(path: &Path) -> Result<String, ScenarioError> {
+    crate::files::read_text(path, MAX_FILE_BYTES).map_err(|message| ScenarioError {
+        file: path.display().to_string(),
         line: None,
         key: None,
         message,
-    };
-    let text = crate::files::read_text(path, MAX_FILE_BYTES).map_err(error)?;
-    Scenario::parse(&text, &file)
+    })
 }
 
-fn parse_toml(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+/// Parses scenario text into its types: syntax, keys and value types, with
+/// errors naming the file, line and key. The rules are `crate::validate`'s.
+pub(crate) fn parse_toml(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
     let line_of = |span: Option<std::ops::Range<usize>>| {
         span.map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1)
     };
@@ -502,5 +484,8 @@ impl Default for Workload {
     }
 }
 
-#[cfg(test)]
-mod tests;
+/// A probability rounded to three decimals, so generated files stay
+/// readable.
+pub(crate) fn rounded(probability: f64) -> f64 {
+    (probability * 1000.0).round() / 1000.0
+}

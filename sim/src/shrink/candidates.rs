@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use crate::{
-    scenario::{Dur, EventSpec, LOG_LEADER, Scenario, validate},
-    topology::Topology,
+    kinds,
+    scenario::{Dur, EventSpec, LOG_LEADER, Scenario},
+    validate::validate,
 };
 
 /// One way of making a scenario smaller.
@@ -176,7 +177,7 @@ fn fewer(count: u32) -> Vec<u32> {
 
 /// Drops what the scenario's events say of nodes it no longer runs.
 fn pruned(mut scenario: Scenario) -> Scenario {
-    let topology = Topology::of(&scenario);
+    let topology = kinds::topology(&scenario);
     let leader_alias = !topology.log.is_empty();
     let exists = |name: &String| {
         topology.all().any(|node| node == name) || (leader_alias && name == LOG_LEADER)
@@ -199,8 +200,8 @@ fn pruned(mut scenario: Scenario) -> Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::generate::generate_kind;
     use crate::scenario::WorkloadKind;
-    use crate::scenario::generate_kind;
 
     #[test]
     fn every_candidate_is_valid_smaller_and_keeps_the_seed() {

@@ -6,6 +6,7 @@
 
 mod candidates;
 
+use ledger::bugs::Checker;
 use serde::Serialize;
 use std::{
     io,
@@ -14,10 +15,9 @@ use std::{
 };
 
 use crate::{
-    fuzz::{Flow, SeedResult, run_pool},
+    pool::{Flow, run_pool},
     run::{RunOptions, RunOutcome, Verdict, run},
     scenario::{Expect, Scenario},
-    topology::Topology,
 };
 use candidates::{PASSES, valid};
 
@@ -25,43 +25,30 @@ use candidates::{PASSES, valid};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// This checker reports a violation.
-    Violation(String),
+    Violation(Checker),
     /// The simulation itself crashes (a panic).
     Crash,
 }
 
 impl Target {
-    pub fn checker(name: &str) -> Target {
-        Target::Violation(name.to_owned())
-    }
-
-    /// What a failed fuzz seed must keep showing.
-    pub fn of_result(result: &SeedResult) -> Option<Target> {
-        match (result.verdict, &result.checker) {
-            (Verdict::SimulationCrash, _) => Some(Target::Crash),
-            (_, Some(checker)) => Some(Target::checker(checker)),
-            _ => None,
-        }
-    }
-
     /// What a scenario's run shows that shrinking must keep: the violation
     /// it expects, or else its first failure. `None` when it shows nothing.
     pub fn of_run(scenario: &Scenario, outcome: &RunOutcome) -> Option<Target> {
         if let Some(expect) = &scenario.expect {
             return outcome
-                .violated(&expect.violation)
-                .then(|| Target::checker(&expect.violation));
+                .violated(expect.violation)
+                .then_some(Target::Violation(expect.violation));
         }
         match (outcome.verdict, outcome.failed_checker()) {
             (Verdict::SimulationCrash, _) => Some(Target::Crash),
-            (_, Some(checker)) => Some(Target::checker(checker)),
+            (_, Some(checker)) => Some(Target::Violation(checker)),
             _ => None,
         }
     }
 
     pub fn holds(&self, outcome: &RunOutcome) -> bool {
         match self {
-            Target::Violation(checker) => outcome.violated(checker),
+            Target::Violation(checker) => outcome.violated(*checker),
             Target::Crash => outcome.verdict == Verdict::SimulationCrash,
         }
     }
@@ -110,7 +97,7 @@ impl Size {
         Size {
             events: scenario.events.len(),
             requests: scenario.workload.requests,
-            nodes: Topology::of(scenario).all().count(),
+            nodes: crate::kinds::topology(scenario).all().count(),
             sim_seconds: outcome.sim_time.as_secs_f64(),
         }
     }
@@ -180,7 +167,7 @@ pub fn shrink(scenario: &Scenario, target: &Target, limits: &ShrinkLimits) -> Sh
     let failure = last.first_failure().unwrap_or_else(|| target.describe());
     if let Target::Violation(checker) = target {
         current.expect = Some(Expect {
-            violation: checker.clone(),
+            violation: *checker,
         });
     }
     Shrunk {

@@ -1,11 +1,14 @@
 //! The event trace of a run: every explicit event of the system's nodes and
-//! of the harness, with its simulated time, folded into a stable hash, fed to
-//! the online checkers and the cluster view, and kept as JSONL on request.
+//! of the harness, with its simulated time, folded into a stable hash,
+//! counted by fault kind, handed to the run's subscribers (the online
+//! checkers, the cluster view), and kept as JSONL on request.
+//!
+//! The trace knows no subscriber: whatever watches the run registers with
+//! [`Trace::subscribe`], and is called inside the trace's lock, in
+//! registration order, so every subscriber sees events in the one order
+//! they were hashed in.
 
 use ledger::{
-    chain::{ChainEvent, ChainState},
-    ledger::LedgerEvent,
-    log::DurableLog,
     observe::{Event, Mark, NodeName, Observer},
     stable_hash::Fnv1a,
 };
@@ -16,135 +19,34 @@ use std::{
     time::Duration,
 };
 
-use crate::{check::Online, coverage::HarnessMark, world::ClusterView};
+use crate::{
+    coverage::HarnessMark,
+    events::{HarnessEvent, now},
+    faults::FaultKind,
+};
 
-/// An event the harness records: a fault it injected, or what a client saw.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "event", rename_all = "kebab-case")]
-pub enum HarnessEvent {
-    Crash {
-        node: String,
-    },
-    Restart {
-        node: String,
-    },
-    Pause {
-        node: String,
-    },
-    Resume {
-        node: String,
-    },
-    Partition {
-        groups: Vec<Vec<String>>,
-        one_way: bool,
-    },
-    Heal,
-    Clock {
-        node: String,
-        offset_nanos: i64,
-        drift_ppm: i64,
-    },
-    /// A scheduled fault that could not apply, and why.
-    Skipped {
-        action: &'static str,
-        reason: String,
-    },
-    /// What a crash did to unsynced writes on one file.
-    DiskDamage {
-        node: String,
-        file: String,
-        lost_bytes: u64,
-        torn: bool,
-    },
-    /// The fault phase ended; the settle phase began.
-    Settle,
-    /// A client sent a new request.
-    Request {
-        client: u64,
-        seq: u64,
-    },
-    /// A client started a transfer; no amount moves a whole balance.
-    Transfer {
-        client: u64,
-        seq: u64,
-        from: i64,
-        to: i64,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        amount: Option<u64>,
-    },
-    /// An append was applied at `index`.
-    Acknowledged {
-        client: u64,
-        seq: u64,
-        index: u64,
-    },
-    /// A client started a payment on the chain.
-    Payment {
-        client: u64,
-        seq: u64,
-        to: u64,
-        amount: u64,
-    },
-    /// A payment was confirmed deep enough, as transaction `tx`.
-    Confirmed {
-        client: u64,
-        seq: u64,
-        tx: u64,
-        height: u64,
-    },
-    /// A client asked the ledger for a payout; `bad` names a planted flaw.
-    Payout {
-        client: u64,
-        seq: u64,
-        request_id: String,
-        amount: u64,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        bad: Option<crate::workload::BadInput>,
-    },
-    /// The ledger accepted a payout request as `transfer`.
-    Accepted {
-        client: u64,
-        seq: u64,
-        transfer: u64,
-    },
-    /// The nemesis reorganized the chain.
-    ChainReorg {
-        depth: u64,
-        dropped: u64,
-    },
-    /// The nemesis made the chain's mempool forget everything pending.
-    ChainDrop {
-        forgotten: u64,
-    },
-    /// A transfer committed; `commit` is unknown when learned by reading back.
-    Committed {
-        client: u64,
-        seq: u64,
-        commit: Option<u64>,
-    },
-    Rejected {
-        client: u64,
-        seq: u64,
-        reason: String,
-    },
-    GaveUp {
-        client: u64,
-        seq: u64,
-        attempts: u32,
-    },
-    /// A request already answered was sent again, and answered so.
-    LateAnswer {
-        client: u64,
-        seq: u64,
-        answer: String,
-    },
-    /// A status request reported this of a payout.
-    Status {
-        client: u64,
-        seq: u64,
-        status: String,
-    },
+/// Something that watches a run's trace as it is recorded.
+pub(crate) trait Subscriber: Send {
+    /// Sees a system event of `node`; may name coverage marks only it can
+    /// recognise, to be counted.
+    fn system(
+        &mut self,
+        at: Duration,
+        node: &NodeName,
+        event: &Event,
+        marks: &mut Vec<HarnessMark>,
+    ) {
+        let _ = (at, node, event, marks);
+    }
+
+    /// Sees an event the harness recorded.
+    fn harness(&mut self, at: Duration, event: &HarnessEvent) {
+        let _ = (at, event);
+    }
 }
+
+/// A subscriber shared between the trace and whoever reads it.
+pub(crate) type Shared = Arc<Mutex<dyn Subscriber>>;
 
 /// One trace line: when, where, what.
 #[derive(Serialize)]
@@ -163,118 +65,86 @@ struct MarkLine {
 }
 
 /// The trace of one run; the observer every node records into.
-pub struct Trace {
+pub(crate) struct Trace {
     state: Mutex<TraceState>,
 }
 
 struct TraceState {
-    /// The canonical chain, probed by the chain-safety checker after every
-    /// block. Locked only while the trace is, never the other way round.
-    chain: Option<Arc<Mutex<ChainState>>>,
     hasher: Fnv1a,
     events: u64,
     lines: Option<Vec<String>>,
-    online: Online,
-    view: ClusterView,
-    faults: BTreeMap<&'static str, u64>,
+    subscribers: Vec<Shared>,
+    faults: BTreeMap<FaultKind, u64>,
     /// How often each coverage mark was reached.
     marks: BTreeMap<&'static str, u64>,
 }
 
 /// What a finished trace hands to the report.
-pub struct TraceSummary {
-    pub hash: u64,
-    pub events: u64,
-    pub lines: Option<Vec<String>>,
-    /// The online checkers, for the final probe and verdicts.
-    pub online: Online,
+pub(crate) struct TraceSummary {
+    pub(crate) hash: u64,
+    pub(crate) events: u64,
+    pub(crate) lines: Option<Vec<String>>,
     /// Faults injected, by kind.
-    pub faults: BTreeMap<&'static str, u64>,
+    pub(crate) faults: BTreeMap<FaultKind, u64>,
     /// Coverage marks reached, by name.
-    pub marks: BTreeMap<&'static str, u64>,
+    pub(crate) marks: BTreeMap<&'static str, u64>,
 }
 
 impl Trace {
     /// A new trace; `keep_lines` keeps every event as a JSONL line.
-    pub fn new(keep_lines: bool, replicas: usize) -> Arc<Trace> {
+    pub(crate) fn new(keep_lines: bool) -> Arc<Trace> {
         Arc::new(Trace {
             state: Mutex::new(TraceState {
-                chain: None,
                 hasher: Fnv1a::default(),
                 events: 0,
                 lines: keep_lines.then(Vec::new),
-                online: Online::new(replicas),
-                view: ClusterView::default(),
+                subscribers: Vec::new(),
                 faults: BTreeMap::new(),
                 marks: BTreeMap::new(),
             }),
         })
     }
 
+    /// Adds a subscriber, called for every event from now on.
+    pub(crate) fn subscribe(&self, subscriber: Shared) {
+        self.lock().subscribers.push(subscriber);
+    }
+
     /// Records a harness event on behalf of `node` (`nemesis`, a client).
-    pub fn harness(&self, node: &str, event: HarnessEvent) {
+    pub(crate) fn harness(&self, node: &str, event: HarnessEvent) {
         let now = now();
         let mut state = self.lock();
-        if let Some(kind) = fault_kind(&event) {
-            *state.faults.entry(kind).or_default() += 1;
+        if let Some((kind, count)) = FaultKind::of_harness(&event) {
+            state.count(kind, count);
         }
-        state.view.observe_harness(&event);
-        state.online.observe_harness(&event);
+        for subscriber in &state.subscribers {
+            lock(subscriber).harness(now, &event);
+        }
         state.fold(now, node, &event);
     }
 
     /// Notes that the harness saw a situation worth reaching.
-    pub fn harness_mark(&self, mark: HarnessMark) {
+    pub(crate) fn harness_mark(&self, mark: HarnessMark) {
         let now = now();
         self.lock().mark(now, "nemesis", mark.name());
     }
 
-    /// Lets the chain-safety checker watch `chain`, and the ledger-chain
-    /// checker judge confirmations against it when `confirmations` is set.
-    pub fn watch_chain(&self, chain: Arc<Mutex<ChainState>>, confirmations: Option<u64>) {
-        let mut state = self.lock();
-        state.chain = Some(chain);
-        if let Some(confirmations) = confirmations {
-            state.online.watch_confirmations(confirmations);
-        }
-    }
-
-    /// Checks the watched chain as it stands.
-    pub fn probe_chain(&self) {
-        let now = now();
-        self.lock().probe_chain(now);
-    }
-
-    /// Probes the replicas' synced logs with the online checkers.
-    pub fn probe(&self, replicas: &BTreeMap<String, DurableLog>) {
-        let now = now();
-        self.lock().online.probe(now, replicas);
-    }
-
-    /// Reads the cluster view the trace maintains.
-    pub fn view<R>(&self, read: impl FnOnce(&ClusterView) -> R) -> R {
-        read(&self.lock().view)
-    }
-
-    /// Adds counts of faults the harness tallies elsewhere (the network's).
-    pub fn count_faults(&self, counts: impl IntoIterator<Item = (&'static str, u64)>) {
+    /// Adds faults the harness counts elsewhere (the network's).
+    pub(crate) fn count_faults(&self, counts: impl IntoIterator<Item = (FaultKind, u64)>) {
         let mut state = self.lock();
         for (kind, count) in counts {
-            if count > 0 {
-                *state.faults.entry(kind).or_default() += count;
-            }
+            state.count(kind, count);
         }
     }
 
     /// Ends the trace.
-    pub fn finish(&self) -> TraceSummary {
+    pub(crate) fn finish(&self) -> TraceSummary {
         let mut state = self.lock();
-        let online = std::mem::replace(&mut state.online, Online::new(0));
+        state.subscribers.clear();
         TraceSummary {
             hash: state.hasher.digest(),
             events: state.events,
             lines: state.lines.take(),
-            online,
             faults: std::mem::take(&mut state.faults),
             marks: std::mem::take(&mut state.marks),
         }
@@ -285,11 +155,15 @@ impl Trace {
     }
 }
 
+fn lock(subscriber: &Shared) -> MutexGuard<'_, dyn Subscriber + 'static> {
+    subscriber.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl TraceState {
-    fn probe_chain(&mut self, now: Duration) {
-        if let Some(chain) = self.chain.clone() {
-            let chain = chain.lock().unwrap_or_else(PoisonError::into_inner);
-            self.online.probe_chain(now, &chain);
+    fn count(&mut self, kind: FaultKind, count: u64) {
+        if count > 0 {
+            let total = self.faults.entry(kind).or_default();
+            *total = total.saturating_add(count);
         }
     }
 
@@ -329,61 +203,18 @@ impl Observer for Trace {
     fn record(&self, node: &NodeName, event: Event) {
         let now = now();
         let mut state = self.lock();
-        match &event {
-            Event::CrashPoint { .. } => *state.faults.entry("crash-point").or_default() += 1,
-            Event::ReplyLost { .. } => *state.faults.entry("reply-lost").or_default() += 1,
-            Event::Chain(ChainEvent::Forgotten { transactions }) => {
-                *state.faults.entry("chain-forgot").or_default() += u64::from(*transactions)
-            }
-            _ => {}
+        if let Some((kind, count)) = FaultKind::of_system(&event) {
+            state.count(kind, count);
         }
-        if let Event::Ledger(LedgerEvent::Claimed { from, .. }) = &event
-            && from
-                .split_once('#')
-                .is_some_and(|(holder, _)| holder != node.as_str() && state.view.paused(holder))
-        {
-            state.mark(
-                now,
-                node.as_str(),
-                HarnessMark::LeaseTakenFromPausedReplica.name(),
-            );
+        let mut marks = Vec::new();
+        for subscriber in &state.subscribers {
+            lock(subscriber).system(now, node, &event, &mut marks);
         }
-        state.online.observe(now, node, &event);
-        state.view.observe(node, &event);
+        for mark in marks {
+            state.mark(now, node.as_str(), mark.name());
+        }
         state.fold(now, node.as_str(), &event);
-        match &event {
-            Event::Chain(ChainEvent::Block { .. }) => state.probe_chain(now),
-            Event::Ledger(ledger_event) => {
-                if let Some(chain) = state.chain.clone() {
-                    let chain = chain.lock().unwrap_or_else(PoisonError::into_inner);
-                    state.online.observe_ledger(now, node, ledger_event, &chain);
-                }
-            }
-            _ => {}
-        }
     }
-}
-
-/// Simulated time since the run began.
-pub fn now() -> Duration {
-    madsim::time::TimeHandle::current().elapsed()
-}
-
-fn fault_kind(event: &HarnessEvent) -> Option<&'static str> {
-    Some(match event {
-        HarnessEvent::Crash { .. } => "crash",
-        HarnessEvent::Restart { .. } => "restart",
-        HarnessEvent::Pause { .. } => "pause",
-        HarnessEvent::Resume { .. } => "resume",
-        HarnessEvent::Partition { .. } => "partition",
-        HarnessEvent::Heal => "heal",
-        HarnessEvent::Clock { .. } => "clock",
-        HarnessEvent::Skipped { .. } => "skipped",
-        HarnessEvent::DiskDamage { torn: true, .. } => "torn-write",
-        HarnessEvent::ChainReorg { .. } => "chain-reorg",
-        HarnessEvent::ChainDrop { .. } => "chain-drop",
-        _ => return None,
-    })
 }
 
 #[cfg(test)]

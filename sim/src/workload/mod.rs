@@ -14,30 +14,11 @@
 //! largest amount, an account's whole balance, a command of the largest
 //! size), not only at random.
 //!
-//! - kind `log` ([`log`]): appends to the Raft log, each client through
-//!   several sessions (one command in flight per session), retrying the same
-//!   `(session, seq)`.
-//! - kind `bank` ([`bank`]): transfers between accounts in database
-//!   transactions, made idempotent by a per-transfer row that each attempt
-//!   looks for first.
-//! - kind `chain` ([`chain`]): signed payments straight to the chain, with
-//!   consecutive nonces.
-//! - kind `transfers` ([`transfers`]): payout requests to the ledger, some
-//!   of them bad input, and status polls that pass the client's highest
-//!   log position seen back to the ledger.
+//! Each kind's client is its module of `kinds/`; this module holds what they
+//! share: the schedule, retries and backoff, late resends, and the record of
+//! every request and answer in the [`History`].
 
-pub mod bank;
-pub mod chain;
-mod history;
-mod log;
-pub mod transfers;
-
-pub use history::{
-    Acknowledged, BadInput, History, Later, Op, Outcome, Receipt, Request, RequestCounts,
-    StatusSeen,
-};
-
-use ledger::{net::Rpc, node::NodeEnv, observe::NodeName};
+use ledger::{node::NodeEnv, observe::NodeName};
 use rand::Rng;
 use std::{
     sync::{
@@ -48,9 +29,11 @@ use std::{
 };
 
 use crate::{
-    scenario::{Scenario, WorkloadKind},
-    topology::Topology,
-    trace::{HarnessEvent, Trace},
+    events::HarnessEvent,
+    history::{History, Later, Outcome, Receipt, Request, StatusSeen},
+    scenario::{Scenario, Topology, WorkloadKind},
+    streams,
+    trace::Trace,
 };
 
 /// The longest pause between two attempts of one request.
@@ -59,43 +42,47 @@ const MAX_BACKOFF: Duration = Duration::from_millis(500);
 const LATE_RESEND_WITHIN: Duration = Duration::from_secs(3);
 
 /// What chain clients need to know of the chain.
-struct ChainSettings {
-    rpc_nodes: Vec<NodeName>,
-    key_secret: u64,
-    confirmations: u64,
-    block_time: Duration,
+pub(crate) struct ChainSettings {
+    pub(crate) rpc_nodes: Vec<NodeName>,
+    pub(crate) key_secret: u64,
+    pub(crate) confirmations: u64,
+    pub(crate) block_time: Duration,
     /// The most an RPC node's view trails the chain.
-    lag: Duration,
+    pub(crate) lag: Duration,
 }
 
 /// What ledger clients need to know.
-struct LedgerSettings {
-    replicas: Vec<NodeName>,
-    invalid_fraction: f64,
-    initial_balance: u64,
+pub(crate) struct LedgerSettings {
+    pub(crate) replicas: Vec<NodeName>,
+    pub(crate) invalid_fraction: f64,
+    pub(crate) initial_balance: u64,
 }
 
 /// The shared state of all clients of a run.
-pub struct Workload {
+pub(crate) struct Workload {
     kind: WorkloadKind,
-    replicas: Vec<NodeName>,
-    requests_per_client: Vec<u32>,
+    /// The log replicas.
+    pub(crate) replicas: Vec<NodeName>,
+    pub(crate) requests_per_client: Vec<u32>,
     duration: Duration,
-    client_timeout: Duration,
+    pub(crate) client_timeout: Duration,
     client_retries: u32,
     late_resends: f64,
-    accounts: u32,
-    max_amount: u64,
-    chain: ChainSettings,
-    ledger: LedgerSettings,
+    pub(crate) accounts: u32,
+    pub(crate) max_amount: u64,
+    pub(crate) chain: ChainSettings,
+    pub(crate) ledger: LedgerSettings,
     trace: Arc<Trace>,
     settling: AtomicBool,
     history: Mutex<History>,
 }
 
 impl Workload {
-    pub fn new(scenario: &Scenario, trace: Arc<Trace>) -> Arc<Workload> {
-        let topology = Topology::of(scenario);
+    pub(crate) fn new(
+        scenario: &Scenario,
+        topology: &Topology,
+        trace: Arc<Trace>,
+    ) -> Arc<Workload> {
         let clients = topology.clients.len() as u32;
         let requests = scenario.workload.requests;
         Arc::new(Workload {
@@ -120,7 +107,7 @@ impl Workload {
                     .iter()
                     .map(|name| NodeName::new(name))
                     .collect(),
-                key_secret: chain::key_secret(scenario.seed),
+                key_secret: streams::key_secret(scenario.seed),
                 confirmations: u64::from(scenario.system.confirmations),
                 block_time: scenario.system.block_time.0,
                 lag: scenario
@@ -143,42 +130,47 @@ impl Workload {
         })
     }
 
+    /// The kind of workload the clients drive.
+    pub(crate) fn kind(&self) -> WorkloadKind {
+        self.kind
+    }
+
     /// Enters the settle phase: no new requests from now on.
-    pub fn settle(&self) {
+    pub(crate) fn settle(&self) {
         self.settling.store(true, Ordering::Relaxed);
     }
 
     /// Reads the history so far.
-    pub fn history<R>(&self, read: impl FnOnce(&History) -> R) -> R {
+    pub(crate) fn history<R>(&self, read: impl FnOnce(&History) -> R) -> R {
         read(&self.lock())
     }
 
-    fn settling(&self) -> bool {
+    pub(crate) fn settling(&self) -> bool {
         self.settling.load(Ordering::Relaxed)
     }
 
     /// Whether a request that has failed `attempts` times is given up. In the
     /// settle phase nothing is: faults have stopped, so it must get through.
-    fn give_up(&self, attempts: u32) -> bool {
+    pub(crate) fn give_up(&self, attempts: u32) -> bool {
         attempts > self.client_retries && !self.settling()
     }
 
     /// Waits before the next attempt: exponential, capped, jittered.
-    async fn backoff(&self, env: &NodeEnv, attempts: u32) {
+    pub(crate) async fn backoff(&self, env: &NodeEnv, attempts: u32) {
         let backoff = Duration::from_millis(20 << attempts.min(5)).min(MAX_BACKOFF);
         let jitter = madsim::rand::thread_rng().gen_range(Duration::ZERO..=backoff / 2);
         env.sleep(backoff + jitter).await;
     }
 
     /// Whether to send an answered request again later, and after how long.
-    fn late_resend(&self) -> Option<Duration> {
+    pub(crate) fn late_resend(&self) -> Option<Duration> {
         let mut rng = madsim::rand::thread_rng();
         rng.gen_bool(self.late_resends)
             .then(|| rng.gen_range(Duration::ZERO..=LATE_RESEND_WITHIN))
     }
 
     /// Records a new request in the history and the trace.
-    fn start(&self, env: &NodeEnv, client: u64, seq: u64, request: Request) -> usize {
+    pub(crate) fn start(&self, env: &NodeEnv, client: u64, seq: u64, request: Request) -> usize {
         let event = match request {
             Request::Append { .. } => HarnessEvent::Request { client, seq },
             Request::Transfer { from, to, amount } => HarnessEvent::Transfer {
@@ -202,13 +194,15 @@ impl Workload {
                 bad,
             },
         };
-        let op = self.lock().start(client, seq, request, crate::trace::now());
+        let op = self
+            .lock()
+            .start(client, seq, request, crate::events::now());
         self.trace.harness(env.name.as_str(), event);
         op
     }
 
     /// Records what the client was finally told.
-    fn finish(&self, env: &NodeEnv, op: usize, outcome: Outcome) {
+    pub(crate) fn finish(&self, env: &NodeEnv, op: usize, outcome: Outcome) {
         let (client, seq, attempts) = {
             let history = self.lock();
             let op = &history.ops()[op];
@@ -265,7 +259,7 @@ impl Workload {
 
     /// After `op`'s first answer: now and then, waits a while and sends the
     /// request again with `resend`, and records that answer.
-    async fn maybe_resend_later(
+    pub(crate) async fn maybe_resend_later(
         &self,
         env: &NodeEnv,
         op: usize,
@@ -281,7 +275,7 @@ impl Workload {
         }
         let answer = outcome.to_string();
         let later = Later {
-            at: crate::trace::now(),
+            at: crate::events::now(),
             outcome,
         };
         self.note(
@@ -297,7 +291,7 @@ impl Workload {
     }
 
     /// Records what a status request said of `op`'s payout.
-    fn told_status(&self, env: &NodeEnv, op: usize, status: StatusSeen) {
+    pub(crate) fn told_status(&self, env: &NodeEnv, op: usize, status: StatusSeen) {
         let said = status.to_string();
         self.note(
             env,
@@ -307,7 +301,7 @@ impl Workload {
                 seq,
                 status: said,
             },
-            |history| history.told_status(op, crate::trace::now(), status),
+            |history| history.told_status(op, crate::events::now(), status),
         );
     }
 
@@ -328,7 +322,7 @@ impl Workload {
         self.trace.harness(env.name.as_str(), event);
     }
 
-    fn attempted(&self, op: usize) {
+    pub(crate) fn attempted(&self, op: usize) {
         self.lock().attempted(op);
     }
 
@@ -337,25 +331,10 @@ impl Workload {
     }
 }
 
-/// The init future of client node number `index` (from 0).
-pub async fn run_client(env: NodeEnv, workload: Arc<Workload>, index: usize) {
-    let incarnation = env.boot().await;
-    // Clients serve nothing; requests addressed to them are dropped.
-    let (rpc, _requests) = Rpc::bind(&env, incarnation).await;
-    match workload.kind {
-        WorkloadKind::Log => log::run(&env, &workload, rpc, index).await,
-        WorkloadKind::Bank => bank::run(&env, &workload, rpc, index).await,
-        WorkloadKind::Chain => chain::run(&env, &workload, rpc, index).await,
-        WorkloadKind::Transfers => transfers::run(&env, &workload, rpc, index).await,
-    }
-    // Stay up, so that late replies still find a bound endpoint.
-    std::future::pending::<()>().await;
-}
-
 /// Issues client `index`'s share of the requests, paced evenly over the
 /// fault phase. `issue` spawns each request's task and returns at once, so
 /// a slow request never delays the next.
-async fn paced(workload: &Workload, index: usize, mut issue: impl AsyncFnMut(u64)) {
+pub(crate) async fn paced(workload: &Workload, index: usize, mut issue: impl AsyncFnMut(u64)) {
     let count = workload.requests_per_client[index];
     let interval = workload.duration / count.max(1);
     let start = madsim::time::TimeHandle::current().now_instant();

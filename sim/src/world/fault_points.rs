@@ -2,7 +2,10 @@
 //! stream, whether a node crashes where it stands or loses the reply it is
 //! about to send.
 
-use ledger::{fault_points::FaultPoints, observe::NodeName};
+use ledger::{
+    fault_points::{CrashPoint, FaultPoints, ReplyPoint},
+    observe::NodeName,
+};
 use rand::Rng;
 use std::sync::{
     Arc, OnceLock, Weak,
@@ -52,7 +55,7 @@ impl FaultPointPolicy {
 }
 
 impl FaultPoints for FaultPointPolicy {
-    fn crash_here(&self, node: &NodeName, _point: &'static str) -> bool {
+    fn crash_here(&self, node: &NodeName, _point: CrashPoint) -> bool {
         match self.draw(self.crash) {
             Some(world) => {
                 world.crash_at_point(node.as_str());
@@ -62,7 +65,7 @@ impl FaultPoints for FaultPointPolicy {
         }
     }
 
-    fn lose_reply_here(&self, _node: &NodeName, _point: &'static str) -> bool {
+    fn lose_reply_here(&self, _node: &NodeName, _point: ReplyPoint) -> bool {
         self.draw(self.lose_reply).is_some()
     }
 }

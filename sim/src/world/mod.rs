@@ -8,7 +8,7 @@
 mod fault_points;
 mod view;
 
-pub use view::ClusterView;
+pub(crate) use view::ClusterView;
 
 use ledger::{
     bugs::{Bug, Bugs},
@@ -17,7 +17,7 @@ use ledger::{
         SigningKey, Transaction, run_chain, run_chain_rpc,
     },
     clock::{Clock, ClockSkew},
-    db::{DbConfig, Key, run_db},
+    db::{DbConfig, run_db},
     ledger::{HOT_WALLET, LedgerConfig, run_ledger},
     log::{DurableLog, LogConfig, read_durable, run_replica},
     net::{Directory, Fabric, FaultRates},
@@ -39,12 +39,14 @@ use std::{
 };
 
 use crate::{
+    check::Online,
     coverage::HarnessMark,
-    scenario::{LOG_LEADER, Scenario, WorkloadKind},
+    events::HarnessEvent,
+    kinds::{self, Kind, PAYOUT_FEE, ledger_account},
+    scenario::{LOG_LEADER, Scenario, Topology},
     streams::{self, Stream},
-    topology::Topology,
-    trace::{HarnessEvent, Trace},
-    workload::{self, Workload, bank, chain, transfers::ledger_account},
+    trace::Trace,
+    workload::Workload,
 };
 use fault_points::FaultPointPolicy;
 
@@ -60,11 +62,6 @@ const RPC_REBROADCAST: Duration = Duration::from_secs(1);
 const BLOCK_SIZE: usize = 64;
 /// Transactions idle this long are aborted by the database.
 const DB_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
-/// The fee of every payout.
-pub const PAYOUT_FEE: u64 = 1;
-/// Fees the hot wallet holds beyond every account's balance: room for
-/// far more payouts than any run makes.
-pub const FEE_BUDGET: u64 = 1_000_000;
 /// How often a ledger replica's applier asks the log for news while a
 /// request waits on it, and when idle; how often its worker goes over the
 /// outbox.
@@ -97,6 +94,11 @@ pub struct World {
     topology: Topology,
     fabric: Arc<Fabric>,
     trace: Arc<Trace>,
+    /// What the trace says of the cluster: who leads, who has applied what.
+    view: Arc<Mutex<ClusterView>>,
+    /// The online checkers, probed after every crash of a log replica and
+    /// every reorg.
+    online: Arc<Mutex<Online>>,
     /// Nodes the nemesis controls (the log replicas), by name.
     nodes: Mutex<BTreeMap<String, WorldNode>>,
     /// Harness nodes and clients: never crashed, killed at the end.
@@ -112,6 +114,8 @@ pub struct World {
     chain_faults: Arc<ChainFaults>,
     /// Each RPC node's mempool, by node name.
     mempools: BTreeMap<String, Arc<Mempool>>,
+    /// What every chain account's key is derived from.
+    key_secret: u64,
 }
 
 /// What is still on its way somewhere: the quiet tail waits for nothing to
@@ -127,7 +131,7 @@ pub struct InFlight {
 }
 
 impl InFlight {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.late_messages == 0 && self.pending.is_empty()
     }
 }
@@ -154,10 +158,18 @@ impl std::fmt::Display for InFlight {
 
 impl World {
     /// Builds every node of `scenario` on the current runtime and starts them,
-    /// each carrying the scenario's planted bugs.
-    pub fn build(scenario: &Scenario, trace: Arc<Trace>, workload: Arc<Workload>) -> Arc<World> {
+    /// each carrying the scenario's planted bugs. `view` and `online`
+    /// watch `trace`; the world reads the one and probes with the other.
+    pub(crate) fn build(
+        scenario: &Scenario,
+        trace: Arc<Trace>,
+        view: Arc<Mutex<ClusterView>>,
+        online: Arc<Mutex<Online>>,
+        workload: Arc<Workload>,
+    ) -> Arc<World> {
         let handle = Handle::current();
-        let topology = Topology::of(scenario);
+        let kind = kinds::of(scenario.workload.kind);
+        let topology = kinds::topology(scenario);
         let bugs = Bugs::of(
             scenario
                 .system
@@ -214,17 +226,8 @@ impl World {
         wire.spawn(fabric.clone().serve_wire(wire.clone(), wire_addr));
         let mut others = vec![harness.id(), wire.id()];
 
-        let bank_accounts = match scenario.workload.kind {
-            WorkloadKind::Bank => i64::from(scenario.workload.accounts),
-            _ => 0,
-        };
         let db_config = DbConfig {
-            genesis: (0..bank_accounts)
-                .map(|account| {
-                    let balance = bank::encode_balance(scenario.system.initial_balance);
-                    (bank::ACCOUNTS.to_owned(), Key::Int(account), balance)
-                })
-                .collect(),
+            genesis: kind.db_genesis(scenario),
             idle_timeout: DB_IDLE_TIMEOUT,
         };
         let log_config = LogConfig {
@@ -278,8 +281,8 @@ impl World {
         }
         let chain_faults = ChainFaults::new(scenario.faults.chain_drop);
         let mut mempools = BTreeMap::new();
-        let chain_state =
-            (!topology.chain.is_empty()).then(|| Arc::new(Mutex::new(chain_setup(scenario, bugs))));
+        let chain_state = (!topology.chain.is_empty())
+            .then(|| Arc::new(Mutex::new(chain_setup(scenario, kind, bugs))));
         if let Some(state) = &chain_state {
             let genesis = state
                 .lock()
@@ -325,9 +328,7 @@ impl World {
                 block_time: scenario.system.block_time.0,
                 faults: chain_faults.clone(),
             };
-            let ledger_confirmations = (scenario.workload.kind == WorkloadKind::Transfers)
-                .then_some(u64::from(scenario.system.confirmations));
-            trace.watch_chain(state.clone(), ledger_confirmations);
+            lock(&online).watch_chain(state.clone(), kind.confirmations_watched(scenario));
             let state = state.clone();
             let node = handle
                 .create_node()
@@ -356,7 +357,7 @@ impl World {
                 .create_node()
                 .name(name)
                 .ip(addr(2, index).ip())
-                .init(move || workload::run_client(client_env.clone(), workload.clone(), index))
+                .init(move || kinds::run_client(client_env.clone(), workload.clone(), index))
                 .build();
             others.push(node.id());
         }
@@ -366,6 +367,8 @@ impl World {
             topology,
             fabric,
             trace,
+            view,
+            online,
             nodes: Mutex::new(nodes),
             others,
             harness,
@@ -375,16 +378,22 @@ impl World {
             chain: chain_state,
             chain_faults,
             mempools,
+            key_secret: streams::key_secret(scenario.seed),
         });
         world.fault_points.attach(&world);
         world
     }
 
-    pub fn topology(&self) -> &Topology {
+    /// Reads what the trace says of the cluster.
+    pub(crate) fn view<R>(&self, read: impl FnOnce(&ClusterView) -> R) -> R {
+        read(&lock(&self.view))
+    }
+
+    pub(crate) fn topology(&self) -> &Topology {
         &self.topology
     }
 
-    pub fn trace(&self) -> &Arc<Trace> {
+    pub(crate) fn trace(&self) -> &Arc<Trace> {
         &self.trace
     }
 
@@ -393,24 +402,22 @@ impl World {
     }
 
     /// Runs `future` on the harness node, which never crashes.
-    pub fn spawn(&self, future: impl Future<Output = ()> + Send + 'static) {
+    pub(crate) fn spawn(&self, future: impl Future<Output = ()> + Send + 'static) {
         self.harness.spawn(future);
     }
 
     /// Draws from the nemesis's random stream.
-    pub fn with_rng<R>(&self, draw: impl FnOnce(&mut ChaCha8Rng) -> R) -> R {
+    pub(crate) fn with_rng<R>(&self, draw: impl FnOnce(&mut ChaCha8Rng) -> R) -> R {
         draw(&mut self.rng.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Resolves a node name of a scenario: `log-leader` becomes the replica
     /// leading the highest term seen, if it is up.
-    pub fn resolve(&self, name: &str) -> Result<String, String> {
+    pub(crate) fn resolve(&self, name: &str) -> Result<String, String> {
         if name != LOG_LEADER {
             return Ok(name.to_owned());
         }
-        let leader = self
-            .trace
-            .view(|view| view.leader().map(|(term, node)| (term, node.to_string())));
+        let leader = self.view(|view| view.leader().map(|(term, node)| (term, node.to_string())));
         match leader {
             None => Err("no log leader has been elected yet".to_owned()),
             Some((term, node)) => match self.status(&node) {
@@ -421,7 +428,7 @@ impl World {
     }
 
     /// Crashes `name`: its tasks die, its unsynced writes are lost.
-    pub fn crash(&self, name: &str) -> bool {
+    pub(crate) fn crash(&self, name: &str) -> bool {
         let mut nodes = self.nodes();
         let Some(node) = nodes.get_mut(name) else {
             return false;
@@ -467,7 +474,7 @@ impl World {
                 .map(|name| (name.clone(), read_durable(&nodes[name].disk)))
                 .collect()
         };
-        self.trace.probe(&replicas);
+        lock(&self.online).probe(crate::events::now(), &replicas);
     }
 
     /// Crashes `name` at a crash point and restarts it after a short while.
@@ -485,7 +492,7 @@ impl World {
     }
 
     /// Starts a crashed node again.
-    pub fn restart(&self, name: &str) -> bool {
+    pub(crate) fn restart(&self, name: &str) -> bool {
         let mut nodes = self.nodes();
         let Some(node) = nodes.get_mut(name) else {
             return false;
@@ -508,7 +515,7 @@ impl World {
     }
 
     /// Freezes a node, like a long garbage-collection pause.
-    pub fn pause(&self, name: &str) -> bool {
+    pub(crate) fn pause(&self, name: &str) -> bool {
         self.transition(name, Status::Up, Status::Paused, |handle, id| {
             handle.pause(id)
         })
@@ -523,7 +530,7 @@ impl World {
         .is_some()
     }
 
-    pub fn resume(&self, name: &str) -> bool {
+    pub(crate) fn resume(&self, name: &str) -> bool {
         self.transition(name, Status::Paused, Status::Up, |handle, id| {
             handle.resume(id)
         })
@@ -559,7 +566,11 @@ impl World {
     /// Cuts every link between nodes of different groups; a single group is
     /// cut off from everyone else. `one_way` cuts only the first group's
     /// outgoing links. Returns the links cut.
-    pub fn partition(&self, groups: &[Vec<String>], one_way: bool) -> Vec<(NodeName, NodeName)> {
+    pub(crate) fn partition(
+        &self,
+        groups: &[Vec<String>],
+        one_way: bool,
+    ) -> Vec<(NodeName, NodeName)> {
         let mut groups: Vec<Vec<String>> = groups.to_vec();
         if groups.len() == 1 {
             let rest = self
@@ -593,7 +604,7 @@ impl World {
     }
 
     /// Restores the given links.
-    pub fn heal(&self, links: &[(NodeName, NodeName)]) {
+    pub(crate) fn heal(&self, links: &[(NodeName, NodeName)]) {
         for (from, to) in links {
             self.fabric.uncut(from, to);
         }
@@ -601,13 +612,19 @@ impl World {
     }
 
     /// The canonical chain, when the scenario runs one.
+    /// The key `account` signs its chain transactions with, as the system
+    /// holds it: for tests that forge what the system might have sent.
+    pub fn signing_key(&self, account: &str) -> SigningKey {
+        SigningKey::derive(self.key_secret, account)
+    }
+
     pub fn chain(&self) -> Option<&Arc<Mutex<ChainState>>> {
         self.chain.as_ref()
     }
 
     /// Replaces the chain's last `depth` blocks; each of their transactions
     /// vanishes with probability `drop` instead of returning to the mempool.
-    pub fn chain_reorg(&self, depth: u64, drop: f64) -> bool {
+    pub(crate) fn chain_reorg(&self, depth: u64, drop: f64) -> bool {
         let Some(chain) = &self.chain else {
             return false;
         };
@@ -633,12 +650,12 @@ impl World {
                 dropped: reorg.dropped.len() as u64,
             },
         );
-        self.trace.probe_chain();
+        lock(&self.online).probe_chain(crate::events::now());
         true
     }
 
     /// Makes the chain's mempool forget every pending transaction.
-    pub fn chain_drop(&self) -> bool {
+    pub(crate) fn chain_drop(&self) -> bool {
         let Some(chain) = &self.chain else {
             return false;
         };
@@ -656,14 +673,14 @@ impl World {
     }
 
     /// Restores every link.
-    pub fn heal_all(&self) {
+    pub(crate) fn heal_all(&self) {
         self.fabric.heal_all();
         self.trace.harness(NEMESIS, HarnessEvent::Heal);
     }
 
     /// Changes a node's clock: `offset` sets the offset, `jump` moves it,
     /// `drift_ppm` sets the rate error.
-    pub fn skew_clock(
+    pub(crate) fn skew_clock(
         &self,
         name: &str,
         offset: Option<i64>,
@@ -698,7 +715,7 @@ impl World {
 
     /// Ends the fault phase: no more message faults or crash points, every
     /// partition healed, every node up, clock offsets reset (drift stays).
-    pub fn settle(&self) {
+    pub(crate) fn settle(&self) {
         self.fabric.set_rates(FaultRates::default());
         self.fault_points.disable();
         self.chain_faults.set_forget(0.0);
@@ -721,7 +738,7 @@ impl World {
 
     /// What is still on its way: late messages on the wire, and every
     /// transaction waiting in the chain's mempool or a running RPC node's.
-    pub fn in_flight(&self) -> InFlight {
+    pub(crate) fn in_flight(&self) -> InFlight {
         let mut pending: Vec<(String, Transaction)> = Vec::new();
         if let (Some(chain), Some(name)) = (&self.chain, self.topology.chain.first()) {
             let chain = chain.lock().unwrap_or_else(PoisonError::into_inner);
@@ -746,12 +763,12 @@ impl World {
     }
 
     /// Whether every controlled node is up.
-    pub fn all_up(&self) -> bool {
+    pub(crate) fn all_up(&self) -> bool {
         self.nodes().values().all(|node| node.status == Status::Up)
     }
 
     /// Kills every node, so no task outlives the run.
-    pub fn kill_all(&self) {
+    pub(crate) fn kill_all(&self) {
         for node in self.nodes().values() {
             self.handle.kill(node.id);
         }
@@ -761,7 +778,7 @@ impl World {
     }
 
     /// Each controlled node's disk, for reading ground truth after the run.
-    pub fn disks(&self) -> BTreeMap<String, Arc<Disk>> {
+    pub(crate) fn disks(&self) -> BTreeMap<String, Arc<Disk>> {
         self.nodes()
             .iter()
             .map(|(name, node)| (name.clone(), node.disk.clone()))
@@ -781,8 +798,8 @@ impl World {
 /// replica's lease to lapse and its resubmission and receipt timers to fire
 /// once after convergence, so that whatever a worker would still do (a
 /// resubmission, a takeover, a second signing) is done before the verdict.
-pub fn quiet_tail_minimum(scenario: &Scenario) -> Duration {
-    let topology = Topology::of(scenario);
+pub(crate) fn quiet_tail_minimum(scenario: &Scenario) -> Duration {
+    let topology = kinds::topology(scenario);
     if topology.ledger.is_empty() {
         return Duration::ZERO;
     }
@@ -803,7 +820,7 @@ fn ledger_config(scenario: &Scenario, topology: &Topology, index: usize) -> Ledg
             .map(ledger_account)
             .collect(),
         initial_balance: scenario.system.initial_balance,
-        hot_wallet_key: SigningKey::derive(chain::key_secret(scenario.seed), HOT_WALLET),
+        hot_wallet_key: SigningKey::derive(streams::key_secret(scenario.seed), HOT_WALLET),
         fee: PAYOUT_FEE,
         confirmations: u64::from(scenario.system.confirmations),
         log_timeout: scenario.system.election_timeout.end.0,
@@ -819,25 +836,11 @@ fn ledger_config(scenario: &Scenario, topology: &Topology, index: usize) -> Ledg
     }
 }
 
-/// The chain of a scenario, keys drawn from the seed. With chain clients,
-/// each client's account is funded at genesis; with the ledger, the hot
-/// wallet holds every internal account's balance and fees to spare.
-fn chain_setup(scenario: &Scenario, bugs: Bugs) -> ChainState {
-    let secret = chain::key_secret(scenario.seed);
-    let users: Vec<String> = match scenario.workload.kind {
-        WorkloadKind::Transfers => vec![HOT_WALLET.to_owned()],
-        _ => (1..=u64::from(scenario.cluster.clients))
-            .map(chain::user_address)
-            .collect(),
-    };
-    let funds = match scenario.workload.kind {
-        WorkloadKind::Transfers => scenario
-            .system
-            .initial_balance
-            .saturating_mul(u64::from(scenario.workload.accounts))
-            .saturating_add(FEE_BUDGET),
-        _ => scenario.system.initial_balance,
-    };
+/// The chain of a scenario, its accounts funded as the workload kind says,
+/// keys drawn from the seed.
+fn chain_setup(scenario: &Scenario, kind: &dyn Kind, bugs: Bugs) -> ChainState {
+    let secret = streams::key_secret(scenario.seed);
+    let (users, funds) = kind.chain_genesis(scenario);
     let mut genesis: BTreeMap<String, u64> =
         users.iter().map(|user| (user.clone(), funds)).collect();
     genesis.insert(MINER.to_owned(), 0);
@@ -850,6 +853,11 @@ fn chain_setup(scenario: &Scenario, bugs: Bugs) -> ChainState {
         block_size: BLOCK_SIZE,
         double_include: bugs.has(Bug::ChainDoubleInclude),
     })
+}
+
+/// Locks a piece of shared state, poisoned or not.
+fn lock<T: ?Sized>(shared: &Mutex<T>) -> MutexGuard<'_, T> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The address of the `index`-th node of a role.

@@ -9,10 +9,12 @@ use ledger::{
 };
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::trace::HarnessEvent;
+use std::time::Duration;
+
+use crate::{coverage::HarnessMark, events::HarnessEvent, trace::Subscriber};
 
 #[derive(Debug, Default)]
-pub struct ClusterView {
+pub(crate) struct ClusterView {
     /// The leader of the highest term seen, until it steps down, crashes or
     /// restarts.
     leader: Option<Leader>,
@@ -42,7 +44,7 @@ struct Leader {
 }
 
 impl ClusterView {
-    pub fn observe(&mut self, node: &NodeName, event: &Event) {
+    fn observe(&mut self, node: &NodeName, event: &Event) {
         match event {
             Event::Boot { incarnation } => {
                 self.forget_leader(node);
@@ -92,7 +94,7 @@ impl ClusterView {
 
     /// Learns of crashes from the harness: a crashed node leads nothing and
     /// its progress is unknown until it boots again.
-    pub fn observe_harness(&mut self, event: &HarnessEvent) {
+    fn observe_harness(&mut self, event: &HarnessEvent) {
         match event {
             HarnessEvent::Pause { node } => {
                 self.paused.insert(NodeName::new(node));
@@ -115,19 +117,19 @@ impl ClusterView {
     }
 
     /// Whether the nemesis holds `node` paused.
-    pub fn paused(&self, node: &str) -> bool {
+    pub(crate) fn paused(&self, node: &str) -> bool {
         self.paused.contains(&NodeName::new(node))
     }
 
     /// The leader of the highest term seen, and that term.
-    pub fn leader(&self) -> Option<(u64, &NodeName)> {
+    pub(crate) fn leader(&self) -> Option<(u64, &NodeName)> {
         self.leader
             .as_ref()
             .map(|leader| (leader.term, &leader.node))
     }
 
     /// Whether the leader has committed an entry of its own term.
-    pub fn leader_committed_in_term(&self) -> bool {
+    pub(crate) fn leader_committed_in_term(&self) -> bool {
         self.leader
             .as_ref()
             .is_some_and(|leader| leader.committed_in_term)
@@ -135,7 +137,7 @@ impl ClusterView {
 
     /// Whether a ledger replica has folded the log up to `index` and found
     /// every accepted transfer confirmed there.
-    pub fn payouts_settled(&self, index: u64) -> bool {
+    pub(crate) fn payouts_settled(&self, index: u64) -> bool {
         self.folded
             .values()
             .any(|(applied, unconfirmed)| *applied >= index && *unconfirmed == 0)
@@ -143,17 +145,17 @@ impl ClusterView {
 
     /// The highest index `node` has applied in its current life; `None`
     /// while it is down or booting.
-    pub fn applied(&self, node: &str) -> Option<u64> {
+    pub(crate) fn applied(&self, node: &str) -> Option<u64> {
         self.applied.get(&NodeName::new(node)).copied().flatten()
     }
 
     /// Each running node's incarnation.
-    pub fn lives(&self) -> &BTreeMap<NodeName, u64> {
+    pub(crate) fn lives(&self) -> &BTreeMap<NodeName, u64> {
         &self.lives
     }
 
     /// The ledger replicas that last failed to reach the database.
-    pub fn cut_off_from_db(&self) -> impl Iterator<Item = &NodeName> {
+    pub(crate) fn cut_off_from_db(&self) -> impl Iterator<Item = &NodeName> {
         self.cut_off_from_db.iter()
     }
 
@@ -165,5 +167,30 @@ impl ClusterView {
         {
             self.leader = None;
         }
+    }
+}
+
+impl Subscriber for ClusterView {
+    fn system(
+        &mut self,
+        _at: Duration,
+        node: &NodeName,
+        event: &Event,
+        marks: &mut Vec<HarnessMark>,
+    ) {
+        // Only the view knows who is paused: a takeover from a paused holder
+        // is the case leases exist for.
+        if let Event::Ledger(LedgerEvent::Claimed { from, .. }) = event
+            && from
+                .split_once('#')
+                .is_some_and(|(holder, _)| holder != node.as_str() && self.paused(holder))
+        {
+            marks.push(HarnessMark::LeaseTakenFromPausedReplica);
+        }
+        self.observe(node, event);
+    }
+
+    fn harness(&mut self, _at: Duration, event: &HarnessEvent) {
+        self.observe_harness(event);
     }
 }

@@ -39,6 +39,7 @@ use crate::{
     bugs::Bug,
     chain::{ChainClient, ChainError, SubmitError, Transaction, TxHash},
     db::{DbClient, DbError, Isolation, Key, ScanRange, TxnError},
+    fault_points::CrashPoint,
     node::NodeEnv,
     observe::{Event, Mark},
 };
@@ -305,7 +306,7 @@ impl Worker {
     async fn submit(&mut self, transfer: TransferId, tx: &Transaction) {
         self.submitted.insert(tx.hash(), self.env.clock.mono_now());
         let verdict = self.chain.submit(tx.clone()).await;
-        self.env.crash_point("outbox.after-submit").await;
+        self.env.crash_point(CrashPoint::OutboxAfterSubmit).await;
         if let Err(ChainError::Rejected(SubmitError::NonceTooLow { .. })) = verdict {
             self.env.mark(Mark::NonceTooLow);
         }
@@ -350,7 +351,9 @@ impl Worker {
             height: confirmation.height,
             depth: confirmation.depth,
         }));
-        self.env.crash_point("outbox.before-confirm-append").await;
+        self.env
+            .crash_point(CrashPoint::OutboxBeforeConfirmAppend)
+            .await;
         let command = Command::Confirmed {
             transfer,
             confirmation,
@@ -361,7 +364,9 @@ impl Worker {
             .timeout(self.config.log_timeout * 4, self.appender.append(command))
             .await;
         if appended.flatten().is_some() {
-            self.env.crash_point("outbox.after-confirm-append").await;
+            self.env
+                .crash_point(CrashPoint::OutboxAfterConfirmAppend)
+                .await;
         }
     }
 }

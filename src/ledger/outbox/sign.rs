@@ -10,6 +10,7 @@ use crate::{
     bugs::Bug,
     chain::{Transaction, Transfer},
     db::{DbError, Isolation, Txn},
+    fault_points::CrashPoint,
     ledger::{LedgerEvent, schema::OutboxRow, types::TransferId},
     observe::Event,
 };
@@ -40,7 +41,7 @@ impl Worker {
             Err(error) => return Err(error.into()),
         }
         self.record_signed(row.transfer, nonce, &tx);
-        self.env.crash_point("outbox.after-intent").await;
+        self.env.crash_point(CrashPoint::OutboxAfterIntent).await;
         self.submit(row.transfer, &tx).await;
         Ok(())
     }

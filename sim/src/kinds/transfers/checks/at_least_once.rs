@@ -22,8 +22,9 @@ use ledger::{
 
 use super::{Facts, describe, list};
 use crate::check::Violation;
+use ledger::bugs::Checker;
 
-const CHECKER: &str = "at-least-once";
+const CHECKER: Checker = Checker::AtLeastOnce;
 
 pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
     let (truth, reference) = (facts.truth, &facts.reference);

@@ -13,8 +13,9 @@ use ledger::{
 
 use super::{Facts, db_u64, list};
 use crate::check::Violation;
+use ledger::bugs::Checker;
 
-const CHECKER: &str = "nonce-hygiene";
+const CHECKER: Checker = Checker::NonceHygiene;
 
 pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
     let db = facts.truth.db;

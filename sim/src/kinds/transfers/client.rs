@@ -31,7 +31,10 @@ use std::{
     time::Duration,
 };
 
-use super::{BadInput, Outcome, Receipt, Request, StatusSeen, Workload, paced};
+use crate::{
+    history::{BadInput, Outcome, Receipt, Request, StatusSeen},
+    workload::{Workload, paced},
+};
 
 /// How often a client asks for the status of its unconfirmed payouts.
 const STATUS_POLL: Duration = Duration::from_millis(500);
@@ -45,12 +48,12 @@ const DRAIN_SHARE: f64 = 0.01;
 const LIMIT_SHARE: f64 = 0.02;
 
 /// The internal account number `index` (from 0).
-pub fn ledger_account(index: u32) -> String {
+pub(crate) fn ledger_account(index: u32) -> String {
     format!("acct-{index}")
 }
 
 /// The request id of client `client`'s request `seq`.
-pub fn request_id(client: u64, seq: u64) -> String {
+fn request_id(client: u64, seq: u64) -> String {
     format!("c{client}-r{seq}")
 }
 
@@ -166,7 +169,7 @@ impl Client {
                 }) => {
                     return Outcome::Acknowledged {
                         receipt: Receipt::Transfer(transfer),
-                        at: crate::trace::now(),
+                        at: crate::events::now(),
                     };
                 }
                 Ok(LedgerResponse::Transfer {

@@ -8,11 +8,10 @@ mod conservation;
 mod exactly_once;
 mod ledger_chain;
 mod nonce_hygiene;
-pub mod reference;
+pub(crate) mod reference;
 mod stall;
 
-pub(super) use ledger_chain::Online as LedgerChainOnline;
-pub use stall::unconfirmed as stall_reasons;
+pub(super) use stall::unconfirmed as stall_reasons;
 
 use ledger::{
     chain::{ChainState, Transaction},
@@ -22,28 +21,28 @@ use ledger::{
 };
 use std::{collections::BTreeMap, time::Duration};
 
-use super::Violation;
-use crate::workload::History;
+use crate::{check::Violation, history::History};
+use ledger::bugs::Checker;
 use reference::Reference;
 
 /// Everything the transfer checkers read.
-pub struct PayoutTruth<'a> {
+pub(super) struct PayoutTruth<'a> {
     /// The committed log: the prefix a majority of synced logs agree on.
-    pub log: Vec<Entry>,
-    pub db: &'a Recovered,
-    pub chain: &'a ChainState,
-    pub history: &'a History,
-    pub accounts: Vec<String>,
-    pub initial_balance: u64,
-    pub confirmations: u64,
+    pub(super) log: Vec<Entry>,
+    pub(super) db: &'a Recovered,
+    pub(super) chain: &'a ChainState,
+    pub(super) history: &'a History,
+    pub(super) accounts: Vec<String>,
+    pub(super) initial_balance: u64,
+    pub(super) confirmations: u64,
     /// Whether the settle phase converged: only then must every payout be
     /// done.
-    pub converged: bool,
+    pub(super) converged: bool,
     /// Transactions still waiting in a mempool at the end, and where.
-    pub pending: &'a [(String, Transaction)],
+    pub(super) pending: &'a [(String, Transaction)],
     /// Each node's incarnation at the end, for nodes still running.
-    pub lives: &'a BTreeMap<String, u64>,
-    pub end: Duration,
+    pub(super) lives: &'a BTreeMap<String, u64>,
+    pub(super) end: Duration,
 }
 
 /// What the checks share, computed once.
@@ -99,7 +98,7 @@ impl<'a> Facts<'a> {
             .collect()
     }
 
-    fn violation(&self, checker: &'static str, message: String) -> Violation {
+    fn violation(&self, checker: Checker, message: String) -> Violation {
         Violation {
             checker,
             at: self.truth.end,

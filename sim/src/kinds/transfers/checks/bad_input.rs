@@ -4,12 +4,14 @@
 use ledger::ledger::TransferId;
 
 use super::{Facts, list};
+use ledger::bugs::Checker;
+
 use crate::{
     check::Violation,
-    workload::{BadInput, Outcome, Request},
+    history::{BadInput, Outcome, Request},
 };
 
-const CHECKER: &str = "bad-input";
+const CHECKER: Checker = Checker::BadInput;
 
 pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
     let mut violations = Vec::new();

@@ -1,17 +1,20 @@
-//! Checks a parsed scenario for values that cannot run, naming the key.
+//! Scenario files in: text parsed into a [`Scenario`], then checked for
+//! values that cannot run, naming the file and key.
 //!
 //! Every duration and number a scenario holds has bounds that the code using
 //! it can handle (nanoseconds that fit an `i64`, instants that do not
 //! overflow, totals of money that fit a `u64`) and that keep a run within
 //! what the simulator can do (a bounded number of blocks, faults and
-//! events), so that a file the validator accepts runs to a verdict.
+//! events), so that a file the validator accepts runs to a verdict. Rules
+//! only one workload kind has are that kind's (`Kind::validate`).
 
-use std::{collections::BTreeSet, time::Duration};
+use std::{collections::BTreeSet, path::Path, time::Duration};
 
-use super::{Action, EventSpec, Invalid, LOG_LEADER, Scenario, WorkloadKind};
 use crate::{
-    check::{CHECKER_NAMES, checkers_for},
-    topology::Topology,
+    kinds,
+    scenario::{
+        Action, Dur, EventSpec, Invalid, LOG_LEADER, Scenario, ScenarioError, parse_toml, read_file,
+    },
 };
 
 /// The longest phase, timeout or interval a scenario may set.
@@ -30,6 +33,24 @@ const SHORTEST_INTERVAL: Duration = Duration::from_millis(10);
 /// The largest amount one request may ask for (the ledger's own limit).
 const MAX_AMOUNT: u64 = ledger::ledger::MAX_AMOUNT;
 
+/// Parses and validates scenario text; `file` names it in errors.
+pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+    let scenario = parse_toml(text, file)?;
+    validate(&scenario).map_err(|invalid| ScenarioError {
+        file: file.to_owned(),
+        line: None,
+        key: Some(invalid.key),
+        message: invalid.message,
+    })?;
+    Ok(scenario)
+}
+
+/// Reads, parses and validates a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let text = read_file(path)?;
+    parse(&text, &path.display().to_string())
+}
+
 /// Validates `scenario`, returning the first problem found.
 pub fn validate(scenario: &Scenario) -> Result<(), Invalid> {
     top_level(scenario)?;
@@ -37,6 +58,7 @@ pub fn validate(scenario: &Scenario) -> Result<(), Invalid> {
     system(scenario)?;
     workload(scenario)?;
     money(scenario)?;
+    kinds::of(scenario.workload.kind).validate(scenario)?;
     faults(scenario)?;
     if scenario.events.len() > MAX_EVENTS {
         return invalid(
@@ -52,23 +74,15 @@ pub fn validate(scenario: &Scenario) -> Result<(), Invalid> {
     }
     if let Some(expect) = &scenario.expect {
         let kind = scenario.workload.kind;
-        if !CHECKER_NAMES.contains(&expect.violation.as_str()) {
-            return invalid(
-                "expect.violation",
-                format!(
-                    "expected one of {}, got `{}`",
-                    CHECKER_NAMES.join(", "),
-                    expect.violation
-                ),
-            );
-        }
-        if !checkers_for(kind).contains(&expect.violation.as_str()) {
+        let checkers = kinds::of(kind).checkers();
+        if !checkers.contains(&expect.violation) {
+            let names: Vec<&str> = checkers.iter().map(|checker| checker.name()).collect();
             return invalid(
                 "expect.violation",
                 format!(
                     "expected a checker that judges `{}` runs ({}), got `{}`, which never runs on them",
                     kind.name(),
-                    checkers_for(kind).join(", "),
+                    names.join(", "),
                     expect.violation
                 ),
             );
@@ -91,9 +105,9 @@ fn within(key: &str, value: Duration, low: Duration, high: Duration) -> Result<(
             key,
             format!(
                 "expected a duration from {} to {}, got {}",
-                super::Dur(low),
-                super::Dur(high),
-                super::Dur(value)
+                Dur(low),
+                Dur(high),
+                Dur(value)
             ),
         );
     }
@@ -163,7 +177,7 @@ fn system(scenario: &Scenario) -> Result<(), Invalid> {
             "system.block_time",
             format!(
                 "expected at least {} (at most {MAX_BLOCKS} blocks over `duration` and `settle`), got {}",
-                super::Dur(fastest),
+                Dur(fastest),
                 system.block_time
             ),
         );
@@ -204,10 +218,7 @@ fn system(scenario: &Scenario) -> Result<(), Invalid> {
     }
     for (index, name) in system.bugs.iter().enumerate() {
         if ledger::bugs::Bug::from_name(name).is_none() {
-            let known: Vec<_> = ledger::bugs::Bug::ALL
-                .iter()
-                .map(|bug| bug.name())
-                .collect();
+            let known: Vec<_> = ledger::bugs::Bug::all().map(|bug| bug.name()).collect();
             return invalid(
                 format!("system.bugs[{index}]"),
                 format!(
@@ -222,15 +233,6 @@ fn system(scenario: &Scenario) -> Result<(), Invalid> {
 
 fn workload(scenario: &Scenario) -> Result<(), Invalid> {
     let workload = &scenario.workload;
-    if !workload.kind.is_built() {
-        return invalid(
-            "workload.kind",
-            format!(
-                "`{}` is not built yet; expected `log`, `bank` or `chain`",
-                workload.kind.name()
-            ),
-        );
-    }
     if workload.requests > MAX_REQUESTS {
         return invalid(
             "workload.requests",
@@ -238,12 +240,6 @@ fn workload(scenario: &Scenario) -> Result<(), Invalid> {
         );
     }
     in_range("workload.accounts", workload.accounts, 1, 10_000)?;
-    if workload.kind == WorkloadKind::Bank && workload.accounts < 2 {
-        return invalid(
-            "workload.accounts",
-            "expected at least 2: a bank transfer moves money between two accounts",
-        );
-    }
     if !(1..=MAX_AMOUNT).contains(&workload.max_amount) {
         return invalid(
             "workload.max_amount",
@@ -264,55 +260,10 @@ fn workload(scenario: &Scenario) -> Result<(), Invalid> {
     probability("workload.late_resends", workload.late_resends)
 }
 
-/// The money a run holds must fit a `u64` however it is summed: the hot
-/// wallet's genesis (every account's balance and fees to spare), the bank's
-/// accounts together, the chain clients' accounts together; and a chain
-/// client must be able to pay every payment it may make, since it never
-/// skips a nonce (a payment refused for want of funds would hold up every
-/// later one for good).
+/// Every run that moves money starts with some.
 fn money(scenario: &Scenario) -> Result<(), Invalid> {
-    let workload = &scenario.workload;
-    let initial = scenario.system.initial_balance;
-    if initial == 0 {
+    if scenario.system.initial_balance == 0 {
         return invalid("system.initial_balance", "expected a balance above 0");
-    }
-    let holders = match workload.kind {
-        WorkloadKind::Transfers | WorkloadKind::Bank => u64::from(workload.accounts),
-        WorkloadKind::Chain => u64::from(scenario.cluster.clients),
-        WorkloadKind::Log => return Ok(()),
-    };
-    let spare = match workload.kind {
-        WorkloadKind::Transfers => crate::world::FEE_BUDGET,
-        _ => 0,
-    };
-    if initial
-        .checked_mul(holders)
-        .and_then(|total| total.checked_add(spare))
-        .is_none()
-    {
-        return invalid(
-            "system.initial_balance",
-            format!(
-                "expected a balance whose total over {holders} accounts fits 64 bits, got {initial}"
-            ),
-        );
-    }
-    if workload.kind == WorkloadKind::Chain {
-        let needed = workload
-            .max_amount
-            .checked_add(crate::workload::chain::MAX_FEE)
-            .and_then(|most| most.checked_mul(u64::from(workload.requests)));
-        if needed.is_none_or(|needed| needed > initial) {
-            return invalid(
-                "system.initial_balance",
-                format!(
-                    "expected enough for every payment of a chain client ({} payments of up to {} plus a fee of up to {}), got {initial}",
-                    workload.requests,
-                    workload.max_amount,
-                    crate::workload::chain::MAX_FEE,
-                ),
-            );
-        }
     }
     Ok(())
 }
@@ -364,7 +315,7 @@ fn faults(scenario: &Scenario) -> Result<(), Invalid> {
                 key,
                 format!(
                     "expected a mean interval from {} to 1h (at most {MAX_RANDOM_FAULTS} faults a run), got {every}",
-                    super::Dur(shortest)
+                    Dur(shortest)
                 ),
             );
         }
@@ -379,8 +330,8 @@ fn faults(scenario: &Scenario) -> Result<(), Invalid> {
         );
     }
     let kind = scenario.workload.kind;
-    let runs_chain = matches!(kind, WorkloadKind::Transfers | WorkloadKind::Chain);
-    let runs_db = matches!(kind, WorkloadKind::Transfers | WorkloadKind::Bank);
+    let roles = kinds::of(kind).roles();
+    let (runs_chain, runs_db) = (roles.chain, roles.db);
     let absent = |key: &str, present: bool, part: &str| {
         if present {
             invalid(
@@ -466,7 +417,7 @@ fn event(scenario: &Scenario, index: usize, event: &EventSpec) -> Result<(), Inv
             return invalid(key(field), format!("expected at most ±1h, got {value}"));
         }
     }
-    let topology = Topology::of(scenario);
+    let topology = kinds::topology(scenario);
     let leader_alias = !topology.log.is_empty();
     let crashable = |name: &str| {
         topology.crashable().any(|node| node == name) || (leader_alias && name == LOG_LEADER)
@@ -537,7 +488,7 @@ fn event(scenario: &Scenario, index: usize, event: &EventSpec) -> Result<(), Inv
         }
         Action::Heal => {}
         Action::ChainDrop | Action::ChainReorg => {
-            if !matches!(kind, WorkloadKind::Transfers | WorkloadKind::Chain) {
+            if !kinds::of(kind).roles().chain {
                 return invalid(
                     key("action"),
                     format!(
@@ -565,3 +516,6 @@ fn event(scenario: &Scenario, index: usize, event: &EventSpec) -> Result<(), Inv
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,8 +7,9 @@ use ledger::{db::Key, ledger::schema};
 
 use super::{Facts, balances, db_u64};
 use crate::check::Violation;
+use ledger::bugs::Checker;
 
-const CHECKER: &str = "conservation";
+const CHECKER: Checker = Checker::Conservation;
 
 pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
     let Some(expected) = &facts.reference.snapshot else {

@@ -1,60 +1,15 @@
 //! `ledger-chain`: the confirmations the log records are exactly the hot
 //! wallet's transactions at least `confirmations` deep, matched by hash.
-//! Online, each confirmation a replica is about to record is checked
-//! against the canonical chain at that moment: a payout that deep can never
-//! be taken back by a reorg (they stay shallower), so anything less is a
-//! promise the chain may break.
+//! (Its online part, each confirmation checked as it is made, is
+//! `check::confirmations`.)
 
-use ledger::{chain::ChainState, ledger::LedgerEvent, observe::NodeName};
 use std::collections::BTreeMap;
 
 use super::{Facts, describe, list};
 use crate::check::Violation;
+use ledger::bugs::Checker;
 
-const CHECKER: &str = "ledger-chain";
-
-#[derive(Debug)]
-pub struct Online {
-    pub confirmations: u64,
-}
-
-impl Online {
-    pub fn observe(
-        &self,
-        node: &NodeName,
-        event: &LedgerEvent,
-        chain: &ChainState,
-    ) -> Option<String> {
-        let LedgerEvent::Confirming {
-            transfer,
-            tx,
-            height,
-            depth,
-        } = event
-        else {
-            return None;
-        };
-        let found = chain.blocks().iter().find_map(|block| {
-            block
-                .transactions
-                .iter()
-                .any(|included| included.hash().0 == *tx)
-                .then_some(block.height)
-        });
-        let problem = match found {
-            None => "is not on the canonical chain".to_owned(),
-            Some(included) if chain.height() + 1 - included < self.confirmations => format!(
-                "is only {} deep on the canonical chain (block {included}), below {}",
-                chain.height() + 1 - included,
-                self.confirmations
-            ),
-            Some(_) => return None,
-        };
-        Some(format!(
-            "{node} confirms transfer tr-{transfer:016x} as tx 0x{tx:016x} (block {height}, {depth} deep as it saw it), but it {problem}"
-        ))
-    }
-}
+const CHECKER: Checker = Checker::LedgerChain;
 
 pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
     let reference = &facts.reference;

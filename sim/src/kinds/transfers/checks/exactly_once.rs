@@ -8,12 +8,14 @@ use ledger::ledger::TransferId;
 use std::collections::BTreeMap;
 
 use super::{Facts, describe, list};
+use ledger::bugs::Checker;
+
 use crate::{
     check::Violation,
-    workload::{Op, Outcome, Receipt, Request, StatusSeen},
+    history::{Op, Outcome, Receipt, Request, StatusSeen},
 };
 
-const CHECKER: &str = "exactly-once";
+const CHECKER: Checker = Checker::ExactlyOnce;
 
 pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
     let reference = &facts.reference;
@@ -238,7 +240,7 @@ fn statuses(op: &Op, who: &str) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workload::Later;
+    use crate::history::Later;
     use ledger::{chain::TxHash, ledger::TransferRequest};
     use std::time::Duration;
 

@@ -18,24 +18,21 @@ use ledger::{
 use rand::Rng;
 use std::{sync::Arc, time::Duration};
 
-use super::{Outcome, Receipt, Request, Workload, paced};
-use crate::streams::{self, Stream};
+use crate::{
+    history::{Outcome, Receipt, Request},
+    workload::{Workload, paced},
+};
 
 /// The largest fee a chain client pays.
-pub const MAX_FEE: u64 = 10;
-
-/// The secret every account's key of a run is derived from.
-pub fn key_secret(seed: u64) -> u64 {
-    streams::draw(seed, Stream::Keys)
-}
+pub(super) const MAX_FEE: u64 = 10;
 
 /// The chain account of client number `client` (from 1).
-pub fn user_address(client: u64) -> String {
+pub(crate) fn user_address(client: u64) -> String {
     format!("user-{client}")
 }
 
 /// The memo naming client `client`'s payment `seq`.
-pub fn payment_memo(client: u64, seq: u64) -> String {
+pub(super) fn payment_memo(client: u64, seq: u64) -> String {
     format!("c{client}-{seq}")
 }
 
@@ -129,7 +126,7 @@ async fn pay(
                         op,
                         Outcome::Acknowledged {
                             receipt,
-                            at: crate::trace::now(),
+                            at: crate::events::now(),
                         },
                     );
                     if let Some(after) = workload.late_resend() {

@@ -17,7 +17,10 @@ use ledger::{
 use rand::Rng;
 use std::sync::Arc;
 
-use super::{Outcome, Receipt, Request, Workload, paced};
+use crate::{
+    history::{Outcome, Receipt, Request},
+    workload::{Workload, paced},
+};
 
 /// Sessions per client node.
 const LANES: u64 = 8;
@@ -27,7 +30,7 @@ const TOO_LARGE_SHARE: f64 = 0.03;
 
 /// The log session of lane `lane` (from 0) of client `client` (from 1):
 /// client 2's lanes are sessions 20 to 27.
-pub fn session(client: u64, lane: u64) -> u64 {
+pub(crate) fn session(client: u64, lane: u64) -> u64 {
     client * 10 + lane
 }
 
@@ -116,7 +119,7 @@ async fn attempts(
             Ok(index) => {
                 return Outcome::Acknowledged {
                     receipt: Receipt::LogIndex(index),
-                    at: crate::trace::now(),
+                    at: crate::events::now(),
                 };
             }
             Err(AppendError::Rejected(reason)) => {

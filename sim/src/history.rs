@@ -193,15 +193,6 @@ pub struct Op {
     pub statuses: Vec<(Duration, StatusSeen)>,
 }
 
-/// An acknowledged request, as the checkers read it.
-#[derive(Debug, Clone, Copy)]
-pub struct Acknowledged {
-    pub client: u64,
-    pub seq: u64,
-    pub receipt: Receipt,
-    pub at: Duration,
-}
-
 /// Requests by what their clients were told.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct RequestCounts {
@@ -219,7 +210,7 @@ pub struct History {
 
 impl History {
     /// Records a new request; returns its handle.
-    pub(super) fn start(&mut self, client: u64, seq: u64, request: Request, at: Duration) -> usize {
+    pub(crate) fn start(&mut self, client: u64, seq: u64, request: Request, at: Duration) -> usize {
         self.ops.push(Op {
             client,
             seq,
@@ -234,19 +225,19 @@ impl History {
         self.ops.len() - 1
     }
 
-    pub(super) fn attempted(&mut self, op: usize) {
+    pub(crate) fn attempted(&mut self, op: usize) {
         self.ops[op].attempts += 1;
     }
 
-    pub(super) fn finish(&mut self, op: usize, outcome: Outcome) {
+    pub(crate) fn finish(&mut self, op: usize, outcome: Outcome) {
         self.ops[op].outcome = outcome;
     }
 
-    pub(super) fn answered_later(&mut self, op: usize, later: Later) {
+    pub(crate) fn answered_later(&mut self, op: usize, later: Later) {
         self.ops[op].later.push(later);
     }
 
-    pub(super) fn told_status(&mut self, op: usize, at: Duration, status: StatusSeen) {
+    pub(crate) fn told_status(&mut self, op: usize, at: Duration, status: StatusSeen) {
         let op = &mut self.ops[op];
         if let (None, StatusSeen::Confirmed { tx, height }) = (op.confirmed, &status) {
             op.confirmed = Some((*tx, *height));
@@ -256,18 +247,6 @@ impl History {
 
     pub fn ops(&self) -> &[Op] {
         &self.ops
-    }
-
-    pub fn acknowledged(&self) -> impl Iterator<Item = Acknowledged> + '_ {
-        self.ops.iter().filter_map(|op| match op.outcome {
-            Outcome::Acknowledged { receipt, at } => Some(Acknowledged {
-                client: op.client,
-                seq: op.seq,
-                receipt,
-                at,
-            }),
-            _ => None,
-        })
     }
 
     /// The amounts of the payouts from `account` the ledger accepted.

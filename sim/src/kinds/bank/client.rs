@@ -19,7 +19,10 @@ use ledger::{
 use rand::Rng;
 use std::sync::Arc;
 
-use super::{Outcome, Receipt, Request, Workload, paced};
+use crate::{
+    history::{Outcome, Receipt, Request},
+    workload::{Workload, paced},
+};
 
 /// The share of transfers that move the largest amount, and the share that
 /// move the whole balance of their source.
@@ -27,9 +30,9 @@ const LARGEST_SHARE: f64 = 0.05;
 const DRAIN_SHARE: f64 = 0.05;
 
 /// The table of account balances: key = account number, value = balance.
-pub const ACCOUNTS: &str = "accounts";
+pub(crate) const ACCOUNTS: &str = "accounts";
 /// One row per committed transfer: key = request, value = what it moved.
-pub const TRANSFERS: &str = "transfers";
+pub(super) const TRANSFERS: &str = "transfers";
 
 /// How a client keeps concurrent transfers from losing updates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,20 +53,20 @@ enum Attempt {
     Retry,
 }
 
-pub fn encode_balance(balance: u64) -> Vec<u8> {
+pub(crate) fn encode_balance(balance: u64) -> Vec<u8> {
     balance.to_le_bytes().to_vec()
 }
 
-pub fn decode_balance(value: &[u8]) -> Option<u64> {
+pub(super) fn decode_balance(value: &[u8]) -> Option<u64> {
     Some(u64::from_le_bytes(value.try_into().ok()?))
 }
 
 /// The row of a committed transfer: `(from, to, amount)`.
-pub fn encode_transfer(from: i64, to: i64, amount: u64) -> Vec<u8> {
+fn encode_transfer(from: i64, to: i64, amount: u64) -> Vec<u8> {
     [from.to_le_bytes(), to.to_le_bytes(), amount.to_le_bytes()].concat()
 }
 
-pub fn decode_transfer(value: &[u8]) -> Option<(i64, i64, u64)> {
+pub(super) fn decode_transfer(value: &[u8]) -> Option<(i64, i64, u64)> {
     let value: &[u8; 24] = value.try_into().ok()?;
     let word = |i: usize| -> [u8; 8] { value[i * 8..i * 8 + 8].try_into().expect("8 bytes") };
     Some((
@@ -74,7 +77,7 @@ pub fn decode_transfer(value: &[u8]) -> Option<(i64, i64, u64)> {
 }
 
 /// The key of client `client`'s request `seq` in [`TRANSFERS`].
-pub fn transfer_key(client: u64, seq: u64) -> Key {
+pub(super) fn transfer_key(client: u64, seq: u64) -> Key {
     Key::Str(format!("c{client}-{seq}"))
 }
 
@@ -154,7 +157,7 @@ async fn attempts(
             Attempt::Committed(commit) => {
                 return Outcome::Acknowledged {
                     receipt: Receipt::Commit(commit),
-                    at: crate::trace::now(),
+                    at: crate::events::now(),
                 };
             }
             Attempt::Refused(reason) => return Outcome::Rejected { reason, kind: None },

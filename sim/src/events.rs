@@ -1,0 +1,139 @@
+//! What the harness records in a run's trace beside the system's own events
+//! (a fault it injected, what a client was told), and the simulated clock
+//! everything is stamped with. A leaf: it depends on nothing of the harness.
+
+use serde::Serialize;
+use std::time::Duration;
+
+/// An event the harness records: a fault it injected, or what a client saw.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum HarnessEvent {
+    Crash {
+        node: String,
+    },
+    Restart {
+        node: String,
+    },
+    Pause {
+        node: String,
+    },
+    Resume {
+        node: String,
+    },
+    Partition {
+        groups: Vec<Vec<String>>,
+        one_way: bool,
+    },
+    Heal,
+    Clock {
+        node: String,
+        offset_nanos: i64,
+        drift_ppm: i64,
+    },
+    /// A scheduled fault that could not apply, and why.
+    Skipped {
+        action: &'static str,
+        reason: String,
+    },
+    /// What a crash did to unsynced writes on one file.
+    DiskDamage {
+        node: String,
+        file: String,
+        lost_bytes: u64,
+        torn: bool,
+    },
+    /// The fault phase ended; the settle phase began.
+    Settle,
+    /// A client sent a new request.
+    Request {
+        client: u64,
+        seq: u64,
+    },
+    /// A client started a transfer; no amount moves a whole balance.
+    Transfer {
+        client: u64,
+        seq: u64,
+        from: i64,
+        to: i64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        amount: Option<u64>,
+    },
+    /// An append was applied at `index`.
+    Acknowledged {
+        client: u64,
+        seq: u64,
+        index: u64,
+    },
+    /// A client started a payment on the chain.
+    Payment {
+        client: u64,
+        seq: u64,
+        to: u64,
+        amount: u64,
+    },
+    /// A payment was confirmed deep enough, as transaction `tx`.
+    Confirmed {
+        client: u64,
+        seq: u64,
+        tx: u64,
+        height: u64,
+    },
+    /// A client asked the ledger for a payout; `bad` names a planted flaw.
+    Payout {
+        client: u64,
+        seq: u64,
+        request_id: String,
+        amount: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        bad: Option<crate::history::BadInput>,
+    },
+    /// The ledger accepted a payout request as `transfer`.
+    Accepted {
+        client: u64,
+        seq: u64,
+        transfer: u64,
+    },
+    /// The nemesis reorganized the chain.
+    ChainReorg {
+        depth: u64,
+        dropped: u64,
+    },
+    /// The nemesis made the chain's mempool forget everything pending.
+    ChainDrop {
+        forgotten: u64,
+    },
+    /// A transfer committed; `commit` is unknown when learned by reading back.
+    Committed {
+        client: u64,
+        seq: u64,
+        commit: Option<u64>,
+    },
+    Rejected {
+        client: u64,
+        seq: u64,
+        reason: String,
+    },
+    GaveUp {
+        client: u64,
+        seq: u64,
+        attempts: u32,
+    },
+    /// A request already answered was sent again, and answered so.
+    LateAnswer {
+        client: u64,
+        seq: u64,
+        answer: String,
+    },
+    /// A status request reported this of a payout.
+    Status {
+        client: u64,
+        seq: u64,
+        status: String,
+    },
+}
+
+/// Simulated time since the run began.
+pub(crate) fn now() -> Duration {
+    madsim::time::TimeHandle::current().elapsed()
+}

@@ -1,0 +1,192 @@
+//! Random scenarios drawn from a seed, in the spirit of swarm testing: each
+//! seed picks a workload kind and turns on only some fault kinds, at its own
+//! strengths, so that rare interleavings of each get room. Discrete faults
+//! are written out as concrete `[[events]]`, so a failure's file shows them.
+
+use rand::{Rng, seq::SliceRandom};
+use rand_chacha::ChaCha8Rng;
+use std::time::Duration;
+
+use crate::{
+    kinds,
+    scenario::{
+        Action, Cluster, Dur, EventSpec, Faults, LOG_LEADER, Roles, Scenario, SignedDur, System,
+        Workload, WorkloadKind, ms, rounded,
+    },
+    streams::{self, Stream},
+};
+
+/// The generator's version, recorded in every scenario it writes. Change it
+/// whenever the same seed would generate something else.
+pub const GENERATOR: &str = "v6";
+
+/// The scenario for `seed`, of a workload kind drawn from the seed: the
+/// whole system (`transfers`) half the time, each part alone otherwise.
+pub fn generate(seed: u64) -> Scenario {
+    let mut rng = streams::rng(seed, Stream::GeneratorKind);
+    // The parts alone, in declaration order: a new kind changes what every
+    // seed draws, so it comes with a new generator version.
+    let parts: Vec<WorkloadKind> = WorkloadKind::all()
+        .filter(|kind| *kind != WorkloadKind::Transfers)
+        .collect();
+    let kind = if rng.gen_bool(0.5) {
+        WorkloadKind::Transfers
+    } else {
+        *parts.choose(&mut rng).expect("a kind")
+    };
+    generate_kind(seed, kind)
+}
+
+/// The scenario for `seed` with the given workload kind.
+pub fn generate_kind(seed: u64, kind: WorkloadKind) -> Scenario {
+    let mut rng = streams::rng(seed, Stream::Generator);
+    let duration = Duration::from_secs(rng.gen_range(10..=30));
+    let mut scenario = Scenario {
+        name: format!("generated seed {seed}"),
+        description: None,
+        generator: Some(GENERATOR.to_owned()),
+        seed,
+        duration: Dur(duration),
+        settle: Dur(Duration::from_secs(30)),
+        cluster: Cluster::default(),
+        system: System::default(),
+        workload: Workload {
+            kind,
+            requests: rng.gen_range(30..=200),
+            client_timeout: ms(rng.gen_range(3..=15) * 100),
+            client_retries: rng.gen_range(2..=8),
+            late_resends: rounded(rng.gen_range(0.0..0.3)),
+            ..Workload::default()
+        },
+        faults: Faults::default(),
+        events: Vec::new(),
+        expect: None,
+    };
+    let kind = kinds::of(kind);
+    kind.shape(&mut rng, &mut scenario);
+    scenario.faults = faults(&mut rng, kind.roles());
+    let topology = kinds::topology(&scenario);
+    let mut events = common_events(&mut rng, &scenario, &topology);
+    kind.events(&mut rng, &scenario, &topology, &mut events);
+    // Stable: events at the same time keep the order they were drawn in.
+    events.sort_by_key(|event| event.at);
+    scenario.events = events;
+    scenario
+}
+
+fn faults(rng: &mut ChaCha8Rng, roles: Roles) -> Faults {
+    let mut faults = Faults::default();
+    if rng.gen_bool(0.4) {
+        faults.drop = rounded(rng.gen_range(0.005..0.08));
+    }
+    if rng.gen_bool(0.5) {
+        faults.duplicate = rounded(rng.gen_range(0.01..0.2));
+    }
+    if rng.gen_bool(0.4) {
+        faults.reorder = rounded(rng.gen_range(0.05..0.3));
+        faults.max_delay = Some(ms(rng.gen_range(1..=100) * 10));
+    }
+    // Half the seeds reach no crash point; most others crash at one now and
+    // then; a fifth are storms in which narrow windows line up, one after
+    // another, as Raft's figure 8 needs.
+    match rng.gen_range(0..10) {
+        0..5 => {}
+        5..8 => faults.crash_points = rounded(log_uniform(rng, 0.005, 0.05)),
+        _ => faults.crash_points = rounded(rng.gen_range(0.1..0.4)),
+    }
+    if rng.gen_bool(0.5) {
+        faults.torn_writes = 0.5;
+    }
+    if roles.db && rng.gen_bool(0.4) {
+        faults.db_unknown_commit = rounded(rng.gen_range(0.01..0.2));
+    }
+    if roles.chain {
+        if rng.gen_bool(0.4) {
+            faults.chain_drop = rounded(rng.gen_range(0.01..0.2));
+        }
+        if rng.gen_bool(0.4) {
+            faults.chain_lag = Some(ms(rng.gen_range(1..=30) * 100));
+        }
+    }
+    faults
+}
+
+/// Crashes, pauses, partitions and clock faults on any node that takes them.
+fn common_events(
+    rng: &mut ChaCha8Rng,
+    scenario: &Scenario,
+    topology: &crate::scenario::Topology,
+) -> Vec<EventSpec> {
+    let duration_ms = scenario.duration().as_millis() as u64;
+    let mut events = Vec::new();
+    let at = |rng: &mut ChaCha8Rng| ms(rng.gen_range(0..duration_ms));
+    let crashable: Vec<String> = topology.crashable().cloned().collect();
+    let leader_alias = !topology.log.is_empty();
+    let some_node = |rng: &mut ChaCha8Rng| {
+        if leader_alias && rng.gen_bool(0.5) {
+            LOG_LEADER.to_owned()
+        } else {
+            crashable.choose(rng).expect("crashable nodes").clone()
+        }
+    };
+    if rng.gen_bool(0.6) {
+        for _ in 0..rng.gen_range(1..=6) {
+            let for_ = rng.gen_bool(0.9).then(|| ms(rng.gen_range(5..=300) * 10));
+            events.push(EventSpec {
+                for_,
+                node: Some(some_node(rng)),
+                ..EventSpec::new(at(rng), Action::Crash)
+            });
+        }
+    }
+    if rng.gen_bool(0.3) {
+        for _ in 0..rng.gen_range(1..=3) {
+            events.push(EventSpec {
+                for_: Some(ms(rng.gen_range(10..=200) * 10)),
+                node: Some(some_node(rng)),
+                ..EventSpec::new(at(rng), Action::Pause)
+            });
+        }
+    }
+    if rng.gen_bool(0.4) {
+        for _ in 0..rng.gen_range(1..=3) {
+            let groups = if leader_alias && rng.gen_bool(0.4) {
+                vec![vec![LOG_LEADER.to_owned()]]
+            } else {
+                let mut nodes: Vec<String> = topology.all().cloned().collect();
+                nodes.shuffle(rng);
+                let split = rng.gen_range(1..nodes.len());
+                let mut second = nodes.split_off(split);
+                nodes.sort();
+                second.sort();
+                vec![nodes, second]
+            };
+            events.push(EventSpec {
+                for_: Some(ms(rng.gen_range(20..=500) * 10)),
+                groups: Some(groups),
+                one_way: rng.gen_bool(0.2).then_some(true),
+                ..EventSpec::new(at(rng), Action::Partition)
+            });
+        }
+    }
+    if rng.gen_bool(0.2) {
+        for _ in 0..rng.gen_range(1..=3) {
+            let mut clock = EventSpec {
+                node: Some(crashable.choose(rng).expect("crashable nodes").clone()),
+                ..EventSpec::new(at(rng), Action::Clock)
+            };
+            match rng.gen_range(0..3) {
+                0 => clock.offset = Some(SignedDur(rng.gen_range(-2_000..=2_000) * 1_000_000)),
+                1 => clock.jump = Some(SignedDur(rng.gen_range(-2_000..=2_000) * 1_000_000)),
+                _ => clock.drift_ppm = Some(rng.gen_range(-1_000..=1_000)),
+            }
+            events.push(clock);
+        }
+    }
+    events
+}
+
+/// A value between `low` and `high` whose logarithm is uniform.
+fn log_uniform(rng: &mut ChaCha8Rng, low: f64, high: f64) -> f64 {
+    (rng.gen_range(low.ln()..high.ln())).exp()
+}

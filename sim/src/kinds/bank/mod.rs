@@ -1,0 +1,98 @@
+//! Kind `bank`: clients move money between accounts in database
+//! transactions; only the database runs.
+
+mod checks;
+mod client;
+
+pub(crate) use client::{ACCOUNTS, encode_balance};
+
+use futures::future::LocalBoxFuture;
+use ledger::{bugs::Checker, db::Key, net::Rpc, node::NodeEnv};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
+
+use super::{Kind, money_fits};
+use crate::{
+    check::{GroundTruth, Violation},
+    scenario::{Invalid, Roles, Scenario},
+    workload::Workload,
+};
+
+pub(super) struct Bank;
+
+impl Kind for Bank {
+    fn roles(&self) -> Roles {
+        Roles {
+            log: false,
+            db: true,
+            chain: false,
+            ledger: false,
+        }
+    }
+
+    fn checkers(&self) -> &'static [Checker] {
+        &[
+            Checker::Conservation,
+            Checker::Durability,
+            Checker::Liveness,
+        ]
+    }
+
+    fn describe(&self, scenario: &Scenario) -> String {
+        format!(
+            "bank: db, {} clients, {} transfers between {} accounts",
+            scenario.cluster.clients, scenario.workload.requests, scenario.workload.accounts
+        )
+    }
+
+    fn shape(&self, rng: &mut ChaCha8Rng, scenario: &mut Scenario) {
+        // Few accounts and many clients make transfers contend.
+        scenario.cluster.clients = rng.gen_range(2..=6);
+        scenario.workload.accounts = rng.gen_range(2..=8);
+    }
+
+    fn validate(&self, scenario: &Scenario) -> Result<(), Invalid> {
+        if scenario.workload.accounts < 2 {
+            return Err(Invalid {
+                key: "workload.accounts".to_owned(),
+                message: "expected at least 2: a bank transfer moves money between two accounts"
+                    .to_owned(),
+            });
+        }
+        money_fits(scenario, u64::from(scenario.workload.accounts), 0)
+    }
+
+    fn db_genesis(&self, scenario: &Scenario) -> Vec<(String, Key, Vec<u8>)> {
+        (0..i64::from(scenario.workload.accounts))
+            .map(|account| {
+                let balance = encode_balance(scenario.system.initial_balance);
+                (ACCOUNTS.to_owned(), Key::Int(account), balance)
+            })
+            .collect()
+    }
+
+    fn client(
+        &self,
+        env: NodeEnv,
+        workload: Arc<Workload>,
+        rpc: Rpc,
+        index: usize,
+    ) -> LocalBoxFuture<'static, ()> {
+        Box::pin(async move { client::run(&env, &workload, rpc, index).await })
+    }
+
+    fn final_checks(&self, truth: &GroundTruth<'_>) -> Vec<Violation> {
+        let Some(recovered) = truth.database else {
+            return Vec::new();
+        };
+        let bank = checks::BankTruth {
+            recovered,
+            accounts: truth.scenario.workload.accounts,
+            initial_balance: truth.scenario.system.initial_balance,
+        };
+        let mut violations = checks::conservation(&bank, truth.end);
+        violations.extend(checks::durability(&bank, truth.history));
+        violations
+    }
+}

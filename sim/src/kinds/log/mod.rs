@@ -1,0 +1,69 @@
+//! Kind `log`: clients append commands to the Raft log directly; only the
+//! log replicas run.
+
+mod checks;
+mod client;
+
+use futures::future::LocalBoxFuture;
+use ledger::{bugs::Checker, net::Rpc, node::NodeEnv};
+use rand::{Rng, seq::SliceRandom};
+use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
+
+use super::Kind;
+use crate::{
+    check::{GroundTruth, Violation},
+    scenario::{Roles, Scenario},
+    workload::Workload,
+};
+
+pub(super) struct Log;
+
+impl Kind for Log {
+    fn roles(&self) -> Roles {
+        Roles {
+            log: true,
+            db: false,
+            chain: false,
+            ledger: false,
+        }
+    }
+
+    fn checkers(&self) -> &'static [Checker] {
+        &[
+            Checker::RaftSafety,
+            Checker::ExactlyOnce,
+            Checker::Durability,
+            Checker::Liveness,
+        ]
+    }
+
+    fn describe(&self, scenario: &Scenario) -> String {
+        format!(
+            "log: {} log replicas, {} clients, {} requests",
+            scenario.cluster.log_replicas, scenario.cluster.clients, scenario.workload.requests
+        )
+    }
+
+    fn shape(&self, rng: &mut ChaCha8Rng, scenario: &mut Scenario) {
+        scenario.cluster.log_replicas = *[3, 3, 3, 3, 3, 3, 3, 5, 5, 1].choose(rng).expect("sizes");
+        scenario.cluster.clients = rng.gen_range(1..=4);
+        // Many appends in flight, so a deposed leader holds a long
+        // uncommitted tail.
+        scenario.workload.requests = rng.gen_range(50..=300);
+    }
+
+    fn client(
+        &self,
+        env: NodeEnv,
+        workload: Arc<Workload>,
+        rpc: Rpc,
+        index: usize,
+    ) -> LocalBoxFuture<'static, ()> {
+        Box::pin(async move { client::run(&env, &workload, rpc, index).await })
+    }
+
+    fn final_checks(&self, truth: &GroundTruth<'_>) -> Vec<Violation> {
+        checks::final_check(truth)
+    }
+}

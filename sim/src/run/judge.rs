@@ -1,0 +1,104 @@
+//! The verdict of a finished run: ground truth read from the synced disks
+//! with the system's own recovery code, the online checkers' last probe,
+//! the kind's final checks and liveness.
+
+use ledger::{db::Recovered, log::DurableLog};
+use std::{collections::BTreeMap, sync::PoisonError};
+
+use super::{RunOutcome, Simulated, Verdict, outcome};
+use crate::{
+    check::{self, CheckResult, GroundTruth, Online},
+    kinds,
+    scenario::Scenario,
+    trace::TraceSummary,
+};
+
+pub(super) fn judge(
+    scenario: &Scenario,
+    summary: TraceSummary,
+    online: &mut Online,
+    simulated: Simulated,
+) -> RunOutcome {
+    let kind = kinds::of(scenario.workload.kind);
+    let topology = kinds::topology(scenario);
+    let disk = |name: &String| &simulated.disks[name];
+    let replicas: BTreeMap<String, DurableLog> = topology
+        .log
+        .iter()
+        .map(|name| (name.clone(), ledger::log::read_durable(disk(name))))
+        .collect();
+    // Ground truth is read one way, whatever bug is planted: the synced
+    // commits up to the first bad record.
+    let database: Option<Recovered> = topology
+        .db
+        .first()
+        .map(|name| ledger::db::read_durable(disk(name)));
+    let end = simulated.fault_phase + simulated.settle_phase + simulated.quiet_tail;
+    // A last look by the online checkers, before the chain is locked here.
+    if !replicas.is_empty() {
+        online.probe(end, &replicas);
+    }
+    online.probe_chain(end);
+    let chain = simulated
+        .chain
+        .as_ref()
+        .map(|chain| chain.lock().unwrap_or_else(PoisonError::into_inner));
+    let mut truth = GroundTruth {
+        scenario,
+        history: &simulated.history,
+        replicas: &replicas,
+        database: database.as_ref(),
+        chain: chain.as_deref(),
+        pending: &simulated.pending,
+        lives: &simulated.lives,
+        stall: simulated.stall.as_ref(),
+        end,
+    };
+    // A stalled run's reasons, with where things stand by ground truth.
+    let stall = simulated.stall.clone().map(|mut stall| {
+        stall.reasons.extend(kind.stall_details(&truth));
+        stall
+    });
+    truth.stall = stall.as_ref();
+    let mut violations = online.violations().to_vec();
+    violations.extend(kind.final_checks(&truth));
+    violations.extend(check::liveness_check(&truth));
+    let checks = check::results(kind.checkers(), &violations);
+    let verdict = verdict(scenario, &checks);
+    let mut outcome = outcome(scenario, summary, checks, verdict);
+    outcome.sim_time = end;
+    outcome.fault_phase = simulated.fault_phase;
+    outcome.settle_phase = simulated.settle_phase;
+    outcome.quiet_tail = simulated.quiet_tail;
+    outcome.in_flight_at_tail = simulated.in_flight_at_tail;
+    outcome.requests = simulated.history.counts();
+    outcome.net = simulated.net;
+    outcome
+}
+
+/// A run with `[expect]` passes when the expected checker fired; any other
+/// fails by its worst violation, safety before liveness.
+fn verdict(scenario: &Scenario, checks: &[CheckResult]) -> Verdict {
+    let failed = |safety: bool| {
+        checks
+            .iter()
+            .any(|check| !check.passed() && check.checker.is_safety() == safety)
+    };
+    if let Some(expect) = &scenario.expect {
+        let found = checks
+            .iter()
+            .any(|check| check.checker == expect.violation && !check.passed());
+        return if found {
+            Verdict::Pass
+        } else {
+            Verdict::ExpectationUnmet
+        };
+    }
+    if failed(true) {
+        Verdict::SafetyViolation
+    } else if failed(false) {
+        Verdict::LivenessFailure
+    } else {
+        Verdict::Pass
+    }
+}

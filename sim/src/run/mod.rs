@@ -1,0 +1,407 @@
+//! One simulation, start to verdict.
+//!
+//! Each run gets a fresh thread and a fresh madsim runtime seeded from the
+//! scenario (madsim seeds std's hash state only for a thread's first
+//! runtime). The fault phase lasts `duration`; the settle phase heals
+//! everything and ends as soon as the cluster has converged, or at `settle`.
+//! A converged run then goes on through the quiet tail, with no faults,
+//! until nothing is in flight: every late message delivered, every mempool
+//! empty, every lease and resubmission timer fired once. Only then is the
+//! verdict given, so nothing still on its way can land after it.
+//! Every node is killed before the runtime returns. Ground truth is read
+//! afterwards: each replica's synced disk through the replica's own recovery,
+//! and the clients' history.
+
+mod judge;
+mod settle;
+
+use ledger::{
+    bugs::Checker,
+    chain::{ChainState, Transaction},
+    net::NetStats,
+    storage::Disk,
+};
+use madsim::runtime::Runtime;
+use serde::{Deserialize, Serialize};
+use std::{
+    collections::BTreeMap,
+    panic::AssertUnwindSafe,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use crate::{
+    check::{CheckResult, Online, Stall},
+    events::{HarnessEvent, now},
+    history::{History, RequestCounts},
+    kinds,
+    nemesis::Nemesis,
+    scenario::Scenario,
+    trace::{Trace, TraceSummary},
+    workload::Workload,
+    world::{ClusterView, InFlight, NEMESIS, World, quiet_tail_minimum},
+};
+
+/// Latency madsim adds to every datagram.
+const SEND_LATENCY: std::ops::Range<Duration> =
+    Duration::from_micros(200)..Duration::from_millis(2);
+
+/// Options of one run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Keep every trace event as a JSONL line.
+    pub keep_trace: bool,
+    /// Called inside the simulation once the settle phase has converged,
+    /// before the quiet tail: for tests that plant something to land late.
+    pub at_convergence: Option<Hook>,
+    /// End the run as soon as it converges, without the quiet tail: only
+    /// for tests that show what the tail catches.
+    pub skip_quiet_tail: bool,
+}
+
+/// Code a test runs inside the simulation, on the world.
+#[derive(Clone)]
+pub struct Hook(pub Arc<dyn Fn(&World) + Send + Sync>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Pass,
+    SafetyViolation,
+    /// `[expect] violation` named a checker that found nothing.
+    ExpectationUnmet,
+    LivenessFailure,
+    SimulationCrash,
+}
+
+impl Verdict {
+    /// The process exit code for this verdict (see the README's exit codes).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Pass => 0,
+            Verdict::SafetyViolation | Verdict::ExpectationUnmet => 1,
+            Verdict::LivenessFailure => 3,
+            Verdict::SimulationCrash => 4,
+        }
+    }
+
+    /// The verdict as reports name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::SafetyViolation => "safety-violation",
+            Verdict::ExpectationUnmet => "expectation-unmet",
+            Verdict::LivenessFailure => "liveness-failure",
+            Verdict::SimulationCrash => "simulation-crash",
+        }
+    }
+
+    /// Ranks verdicts for a fuzz run's overall exit: a safety violation
+    /// matters most, then a crash of the simulation, then liveness.
+    pub fn severity(self) -> u8 {
+        match self {
+            Verdict::Pass => 0,
+            Verdict::LivenessFailure => 1,
+            Verdict::SimulationCrash => 2,
+            Verdict::ExpectationUnmet => 3,
+            Verdict::SafetyViolation => 4,
+        }
+    }
+}
+
+/// Everything a run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunOutcome {
+    pub scenario: String,
+    pub seed: u64,
+    pub generator: Option<String>,
+    pub workload: String,
+    pub bugs: Vec<String>,
+    #[serde(rename = "sim_time_us", serialize_with = "micros")]
+    pub sim_time: Duration,
+    #[serde(rename = "fault_phase_us", serialize_with = "micros")]
+    pub fault_phase: Duration,
+    #[serde(rename = "settle_phase_us", serialize_with = "micros")]
+    pub settle_phase: Duration,
+    /// How long the quiet tail lasted (zero when the run did not converge).
+    #[serde(rename = "quiet_tail_us", serialize_with = "micros")]
+    pub quiet_tail: Duration,
+    /// What was in flight when the quiet tail began.
+    pub in_flight_at_tail: InFlight,
+    pub events: u64,
+    pub trace_hash: String,
+    pub requests: RequestCounts,
+    pub faults: BTreeMap<&'static str, u64>,
+    /// Coverage marks reached, by name (see `coverage`).
+    pub marks: BTreeMap<&'static str, u64>,
+    pub net: NetStats,
+    pub checks: Vec<CheckResult>,
+    /// The panic that ended the simulation, if one did.
+    pub crash: Option<String>,
+    pub expected_violation: Option<Checker>,
+    pub verdict: Verdict,
+    #[serde(skip)]
+    pub trace_lines: Option<Vec<String>>,
+}
+
+fn micros<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(value.as_micros() as u64)
+}
+
+impl RunOutcome {
+    pub fn exit_code(&self) -> i32 {
+        self.verdict.exit_code()
+    }
+
+    /// The first checker that found a violation, if any.
+    pub fn failed_checker(&self) -> Option<Checker> {
+        self.checks
+            .iter()
+            .find(|check| !check.passed())
+            .map(|check| check.checker)
+    }
+
+    /// Whether `checker` reported a violation.
+    pub fn violated(&self, checker: Checker) -> bool {
+        self.checks
+            .iter()
+            .any(|check| check.checker == checker && !check.passed())
+    }
+
+    /// The first violation, in words, for one-line reports.
+    pub fn first_failure(&self) -> Option<String> {
+        if let Some(crash) = &self.crash {
+            return Some(format!("simulation crashed: {crash}"));
+        }
+        if self.verdict == Verdict::ExpectationUnmet {
+            let expected = self
+                .expected_violation
+                .map_or("?", |checker| checker.name());
+            return Some(format!("expected a violation of {expected}, found none"));
+        }
+        let violation = self
+            .checks
+            .iter()
+            .flat_map(|check| &check.violations)
+            .next()?;
+        Some(format!(
+            "{} at {:.3}s: {}",
+            violation.checker,
+            violation.at.as_secs_f64(),
+            violation.message
+        ))
+    }
+}
+
+/// Runs `scenario` on a fresh thread and returns its outcome.
+pub fn run(scenario: &Scenario, options: &RunOptions) -> RunOutcome {
+    let (scenario, options) = (scenario.clone(), options.clone());
+    // A fresh thread per run: madsim seeds std's hash state only for the
+    // first runtime on a thread, so reusing one would break `seed N` ≡ `run N`.
+    #[allow(clippy::disallowed_methods)]
+    std::thread::Builder::new()
+        .name(format!("sim-seed-{}", scenario.seed))
+        .stack_size(16 << 20)
+        .spawn(move || run_here(&scenario, &options))
+        .expect("spawn a simulation thread")
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// What the simulation hands out of the runtime.
+struct Simulated {
+    /// The canonical chain, when the scenario ran one.
+    chain: Option<Arc<Mutex<ChainState>>>,
+    fault_phase: Duration,
+    settle_phase: Duration,
+    quiet_tail: Duration,
+    in_flight_at_tail: InFlight,
+    /// Transactions still waiting in a mempool at the end.
+    pending: Vec<(String, Transaction)>,
+    stall: Option<Stall>,
+    disks: BTreeMap<String, Arc<Disk>>,
+    history: History,
+    net: NetStats,
+    /// Each node's incarnation at the end, for nodes still running.
+    lives: BTreeMap<String, u64>,
+}
+
+fn run_here(scenario: &Scenario, options: &RunOptions) -> RunOutcome {
+    let mut config = madsim::Config::default();
+    config.net.send_latency = SEND_LATENCY;
+    let mut runtime = Runtime::with_seed_and_config(scenario.seed, config);
+    runtime.set_time_limit(scenario.duration() + scenario.settle() + Duration::from_secs(60));
+    let topology = kinds::topology(scenario);
+    let trace = Trace::new(options.keep_trace);
+    // The view first: subscribers see events in subscription order.
+    let view = Arc::new(Mutex::new(ClusterView::default()));
+    let online = Arc::new(Mutex::new(Online::new(topology.log.len())));
+    trace.subscribe(view.clone());
+    trace.subscribe(online.clone());
+    let built = WorldSlot::default();
+    let simulated = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        runtime.block_on(simulate(
+            scenario,
+            options,
+            Watchers {
+                trace: trace.clone(),
+                view,
+                online: online.clone(),
+            },
+            built.clone(),
+        ))
+    }));
+    // A panic unwound past the end of the run: kill every node here, so
+    // dropping the runtime frees their tasks instead of leaking them.
+    if let Some(world) = built.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        world.kill_all();
+    }
+    drop(runtime);
+    if let Ok(simulated) = &simulated {
+        trace.count_faults(crate::faults::FaultKind::of_network(&simulated.net));
+    }
+    let summary = trace.finish();
+    let mut online = online.lock().unwrap_or_else(PoisonError::into_inner);
+    match simulated {
+        Ok(simulated) => judge::judge(scenario, summary, &mut online, simulated),
+        Err(panic) => crashed(scenario, summary, panic_message(&panic)),
+    }
+}
+
+/// The trace of a run and what watches it.
+struct Watchers {
+    trace: Arc<Trace>,
+    view: Arc<Mutex<ClusterView>>,
+    online: Arc<Mutex<Online>>,
+}
+
+/// Where a run leaves its world until it ends cleanly.
+type WorldSlot = Arc<Mutex<Option<Arc<World>>>>;
+
+async fn simulate(
+    scenario: &Scenario,
+    options: &RunOptions,
+    watchers: Watchers,
+    built: WorldSlot,
+) -> Simulated {
+    let Watchers {
+        trace,
+        view,
+        online,
+    } = watchers;
+    let topology = kinds::topology(scenario);
+    let workload = Workload::new(scenario, &topology, trace.clone());
+    let world = World::build(scenario, trace.clone(), view, online, workload.clone());
+    *built.lock().unwrap_or_else(PoisonError::into_inner) = Some(world.clone());
+    let nemesis = Nemesis::start(&world, scenario);
+    madsim::time::sleep(scenario.duration()).await;
+
+    nemesis.stop();
+    workload.settle();
+    trace.harness(NEMESIS, HarnessEvent::Settle);
+    world.settle();
+    let settle_start = now();
+    let mut stall = settle::converge(&world, &workload, scenario.settle()).await;
+    let settle_phase = now() - settle_start;
+    let tail_start = now();
+    let mut in_flight_at_tail = InFlight::default();
+    if stall.is_none() {
+        if let Some(hook) = &options.at_convergence {
+            (hook.0)(&world);
+        }
+        in_flight_at_tail = world.in_flight();
+        if !options.skip_quiet_tail {
+            stall = settle::quiet_tail(&world, &workload, quiet_tail_minimum(scenario)).await;
+        }
+    }
+    let quiet_tail = now() - tail_start;
+    let pending = world.in_flight().pending;
+    let net = world.fabric().stats();
+    let lives = world.view(|view| {
+        view.lives()
+            .iter()
+            .map(|(node, incarnation)| (node.to_string(), *incarnation))
+            .collect()
+    });
+    world.kill_all();
+    built.lock().unwrap_or_else(PoisonError::into_inner).take();
+    Simulated {
+        chain: world.chain().cloned(),
+        fault_phase: settle_start,
+        settle_phase,
+        quiet_tail,
+        in_flight_at_tail,
+        pending,
+        stall,
+        disks: world.disks(),
+        history: workload.history(History::clone),
+        net,
+        lives,
+    }
+}
+
+fn crashed(scenario: &Scenario, summary: TraceSummary, message: String) -> RunOutcome {
+    // madsim panics this way when every task waits on something that can
+    // never happen: a deadlock, which is a liveness failure.
+    let deadlock = message.contains("all tasks will block forever");
+    let verdict = if deadlock {
+        Verdict::LivenessFailure
+    } else {
+        Verdict::SimulationCrash
+    };
+    let mut outcome = outcome(scenario, summary, Vec::new(), verdict);
+    outcome.crash = Some(message);
+    outcome
+}
+
+fn outcome(
+    scenario: &Scenario,
+    summary: TraceSummary,
+    checks: Vec<CheckResult>,
+    verdict: Verdict,
+) -> RunOutcome {
+    RunOutcome {
+        scenario: scenario.name.clone(),
+        seed: scenario.seed,
+        generator: scenario.generator.clone(),
+        workload: kinds::of(scenario.workload.kind).describe(scenario),
+        bugs: scenario.system.bugs.clone(),
+        sim_time: Duration::ZERO,
+        fault_phase: Duration::ZERO,
+        settle_phase: Duration::ZERO,
+        quiet_tail: Duration::ZERO,
+        in_flight_at_tail: InFlight::default(),
+        events: summary.events,
+        trace_hash: format!("{:016x}", summary.hash),
+        requests: RequestCounts::default(),
+        faults: summary
+            .faults
+            .iter()
+            .map(|(kind, count)| (kind.name(), *count))
+            .collect(),
+        marks: summary.marks,
+        net: NetStats::default(),
+        checks,
+        crash: None,
+        expected_violation: scenario.expect.as_ref().map(|expect| expect.violation),
+        verdict,
+        trace_lines: summary.lines,
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic without a message".to_owned()
+    }
+}

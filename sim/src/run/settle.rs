@@ -1,0 +1,157 @@
+//! The end of a run: the settle phase, healed, waits for the cluster to
+//! converge; the quiet tail then waits, with no faults, for everything in
+//! flight to land.
+
+use std::{sync::PoisonError, time::Duration};
+
+use crate::{
+    check::Stall, events::now, kinds, scenario::LOG_LEADER, workload::Workload, world::World,
+};
+
+/// How often the settle phase and the quiet tail look at the cluster.
+const SETTLE_POLL: Duration = Duration::from_millis(50);
+
+/// How long the quiet tail may go on past its minimum before what is still
+/// in flight is reported as a stall.
+const QUIET_TAIL_GRACE: Duration = Duration::from_secs(15);
+
+/// Polls in a row that must find the cluster converged and nothing in
+/// flight before the quiet tail ends.
+const QUIET_POLLS: u32 = 2;
+
+/// Waits until the cluster has converged or `settle` has passed; what is
+/// left unconverged then is why the run stalled.
+pub(super) async fn converge(
+    world: &World,
+    workload: &Workload,
+    settle: Duration,
+) -> Option<Stall> {
+    let start = now();
+    loop {
+        // Sleep first: nodes restarted just now must boot and report before
+        // their progress can be judged.
+        madsim::time::sleep(SETTLE_POLL).await;
+        let stall = convergence(world, workload);
+        if stall.is_none() || now() - start >= settle {
+            return stall;
+        }
+    }
+}
+
+/// The quiet tail of a converged run: no faults, and time for everything
+/// in flight to land. It ends once `minimum` has passed and nothing is in
+/// flight with the cluster still converged; if that never comes, what is
+/// left is why the run did not settle.
+pub(super) async fn quiet_tail(
+    world: &World,
+    workload: &Workload,
+    minimum: Duration,
+) -> Option<Stall> {
+    let start = now();
+    let mut quiet_polls = 0;
+    loop {
+        madsim::time::sleep(SETTLE_POLL).await;
+        let in_flight = world.in_flight();
+        let stall = convergence(world, workload);
+        let quiet = stall.is_none() && in_flight.is_empty();
+        quiet_polls = if quiet { quiet_polls + 1 } else { 0 };
+        let waited = now() - start;
+        if quiet_polls >= QUIET_POLLS && waited >= minimum {
+            return None;
+        }
+        if waited >= minimum + QUIET_TAIL_GRACE {
+            let mut reasons = stall.map(|stall| stall.reasons).unwrap_or_default();
+            if !in_flight.is_empty() {
+                reasons.push(format!(
+                    "the quiet tail never became quiet: after {:.3}s, {in_flight}",
+                    waited.as_secs_f64()
+                ));
+            }
+            return (!reasons.is_empty()).then_some(Stall { reasons });
+        }
+    }
+}
+
+/// Why the cluster has not converged yet, or `None` once it has: a leader is
+/// up, every replica has applied as far as any, the ledger has settled every
+/// payout, every request is answered as its kind requires, every node is up.
+fn convergence(world: &World, workload: &Workload) -> Option<Stall> {
+    let mut reasons = log_unconverged(world);
+    reasons.extend(ledger_unconverged(world));
+    let chain = world
+        .chain()
+        .map(|chain| chain.lock().unwrap_or_else(PoisonError::into_inner));
+    reasons.extend(
+        workload.history(|history| kinds::of(workload.kind()).unsettled(history, chain.as_deref())),
+    );
+    if !world.all_up() {
+        reasons.push("a node is still down".to_owned());
+    }
+    (!reasons.is_empty()).then_some(Stall { reasons })
+}
+
+/// A log converges once a leader has committed in its term and every replica
+/// has applied as far as the furthest.
+fn log_unconverged(world: &World) -> Vec<String> {
+    let log = &world.topology().log;
+    let mut reasons = Vec::new();
+    if log.is_empty() {
+        return reasons;
+    }
+    match world.resolve(LOG_LEADER) {
+        Err(reason) => reasons.push(format!("no log leader ({reason})")),
+        Ok(leader) if !world.view(|view| view.leader_committed_in_term()) => {
+            reasons.push(format!(
+                "the log leader {leader} has committed nothing in its term"
+            ));
+        }
+        Ok(_) => {}
+    }
+    let applied: Vec<(&String, Option<u64>)> = log
+        .iter()
+        .map(|node| (node, world.view(|view| view.applied(node))))
+        .collect();
+    let furthest = applied
+        .iter()
+        .filter_map(|(_, index)| *index)
+        .max()
+        .unwrap_or(0);
+    for (node, index) in &applied {
+        match index {
+            None => reasons.push(format!("{node} has not recovered")),
+            Some(index) if *index < furthest => reasons.push(format!(
+                "{node} has applied up to index {index}, others up to {furthest}"
+            )),
+            Some(_) => {}
+        }
+    }
+    reasons
+}
+
+/// The ledger converges once some replica has folded the whole log with
+/// every accepted transfer confirmed, and every replica reaches the
+/// database.
+fn ledger_unconverged(world: &World) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if world.topology().ledger.is_empty() {
+        return reasons;
+    }
+    let committed = world
+        .topology()
+        .log
+        .iter()
+        .filter_map(|node| world.view(|view| view.applied(node)))
+        .max()
+        .unwrap_or(0);
+    world.view(|view| {
+        if !view.payouts_settled(committed) {
+            reasons.push(format!(
+                "no ledger replica has folded the log up to index {committed} with every accepted transfer confirmed"
+            ));
+        }
+        for replica in view.cut_off_from_db() {
+            reasons.push(format!("{replica} cannot reach the database"));
+        }
+    });
+    reasons
+}
