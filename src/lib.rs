@@ -24,6 +24,7 @@ compile_error!(
 pub mod bugs;
 pub mod chain;
 pub mod clock;
+pub mod codec;
 pub mod db;
 pub mod fault_points;
 pub mod ledger;

@@ -2,9 +2,10 @@
 //! and run: for ids derived from content (transaction hashes, signatures,
 //! transfer ids) and for the trace hash.
 //!
-//! Values are fed to FNV-1a through their bincode encoding (fixed-width
-//! little-endian integers, `u64` lengths, `u32` variant indexes), a format
-//! bincode documents and keeps. Never through `std::hash::Hash`: the bytes
+//! Values are fed to FNV-1a through their [`crate::codec`] encoding
+//! (fixed-width little-endian integers, `u64` lengths, `u32` variant
+//! indexes: bincode 1.3's format, which the codec keeps byte for byte).
+//! Never through `std::hash::Hash`: the bytes
 //! its derives feed a hasher are not promised across Rust releases, and
 //! `usize` and native-endian integers differ between platforms.
 
@@ -34,7 +35,9 @@ impl Fnv1a {
 
     /// Feeds `value`'s stable encoding.
     pub fn feed<T: Serialize + ?Sized>(&mut self, value: &T) {
-        bincode::serialize_into(&mut *self, value).expect("values serialize into a digest");
+        if let Err(error) = crate::codec::encode_into(&mut *self, value) {
+            panic!("a value failed to encode into a digest: {error}");
+        }
     }
 
     /// The digest of everything fed so far.
@@ -77,7 +80,7 @@ mod tests {
         assert_eq!(digest("foobar"), 0x8594_4171_f739_67e8);
     }
 
-    /// The encoding is bincode's, byte for byte: a `u64` is 8 little-endian
+    /// The encoding is the codec's (bincode 1.3's), byte for byte: a `u64` is 8 little-endian
     /// bytes, a string its `u64` length then its bytes. A digest pinned here
     /// changes only if that format does.
     #[test]

@@ -2,7 +2,10 @@
 //! commit is acknowledged, replayed on recovery.
 
 use super::engine::{CommitRecord, Engine};
-use crate::storage::{Disk, Storage, decode_records};
+use crate::{
+    codec,
+    storage::{Disk, Storage, decode_records},
+};
 
 /// The file the commit log lives in.
 pub(super) const WAL_FILE: &str = "db.wal";
@@ -21,7 +24,7 @@ pub struct Recovered {
 fn replay(records: impl IntoIterator<Item = Vec<u8>>) -> Recovered {
     let mut recovered = Recovered::default();
     for record in records {
-        let Ok(record) = bincode::deserialize::<CommitRecord>(&record) else {
+        let Ok(record) = codec::decode::<CommitRecord>(&record) else {
             break;
         };
         if record.seq != recovered.engine.last_commit() + 1 {
@@ -58,6 +61,6 @@ pub fn read_durable(disk: &Disk) -> Recovered {
 
 /// Appends a commit record (unsynced).
 pub(super) fn write(storage: &Storage, record: &CommitRecord) {
-    let bytes = bincode::serialize(record).expect("commit records always encode");
+    let bytes = codec::encode(record);
     storage.append_record(WAL_FILE, &bytes);
 }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use super::types::TransferId;
 use crate::{
     chain::{Transaction, TxHash},
+    codec,
     db::{DbError, Found, Key, Txn},
 };
 
@@ -66,11 +67,11 @@ pub struct NonceRow {
 }
 
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    bincode::serialize(value).expect("rows serialize")
+    codec::encode(value)
 }
 
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DbError> {
-    bincode::deserialize(bytes).map_err(|error| DbError::Protocol(format!("bad row: {error}")))
+    codec::decode(bytes).map_err(|error| DbError::Protocol(format!("bad row: {error}")))
 }
 
 /// A row read in a transaction: its decoded value and committed version

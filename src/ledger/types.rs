@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use thiserror::Error;
 
-use crate::{chain::TxHash, stable_hash::stable_hash};
+use crate::{chain::TxHash, codec, stable_hash::stable_hash};
 
 /// Request ids are at most this long.
 pub const MAX_REQUEST_ID_BYTES: usize = 64;
@@ -164,12 +164,12 @@ pub enum Command {
 
 /// Encodes a batch of commands as a log entry's payload.
 pub fn encode_batch(commands: &[Command]) -> Vec<u8> {
-    bincode::serialize(commands).expect("commands serialize")
+    codec::encode(commands)
 }
 
 /// Decodes a log entry's payload; `None` for one the ledger did not write.
 pub fn decode_batch(data: &[u8]) -> Option<Vec<Command>> {
-    bincode::deserialize(data).ok()
+    codec::decode(data).ok()
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@ use serde::{Serialize, de::DeserializeOwned};
 // An address value only: madsim's endpoints speak std's type.
 use std::net::SocketAddr;
 
+use crate::codec::{self, CodecError};
+
 /// The largest message body a node sends or accepts, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
@@ -42,16 +44,10 @@ enum PacketKind {
 
 /// Encodes a message body.
 fn encode<T: Serialize>(message: &T) -> Vec<u8> {
-    bincode::serialize(message).expect("messages always encode")
+    codec::encode(message)
 }
 
 /// Decodes a message body; bytes from the network may be anything.
-fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, bincode::Error> {
-    bincode::DefaultOptions::new()
-        .with_fixint_encoding()
-        .allow_trailing_bytes()
-        .with_limit(MAX_MESSAGE_BYTES as u64)
-        .deserialize(body)
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, CodecError> {
+    codec::decode_limited(body, MAX_MESSAGE_BYTES)
 }
-
-use bincode::Options;

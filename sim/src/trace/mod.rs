@@ -221,7 +221,7 @@ impl Observer for Trace {
 mod tests {
     use super::*;
 
-    /// An event is hashed through its bincode encoding, spelled out here
+    /// An event is hashed through its codec encoding, spelled out here
     /// byte for byte (the time, the node's name, the serde tag, the
     /// fields), never through a `Hash` derive whose feed the standard
     /// library may change: a seed gives the same hash on every machine.
