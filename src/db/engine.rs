@@ -8,7 +8,10 @@
 //! fails if any row or range it read has changed (optimistic concurrency
 //! control, first committer wins).
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
 use thiserror::Error;
 
 use super::types::{Isolation, Key, Row, ScanRange, TxnId};
@@ -65,9 +68,13 @@ pub struct CommitRecord {
 #[derive(Debug)]
 struct Txn {
     isolation: Isolation,
-    /// Committed versions read (None: the row was absent).
-    reads: BTreeMap<(String, Key), Option<u64>>,
-    /// Scans made: the range, the limit, and the committed rows seen.
+    /// Every committed version read (None: the row was absent). Not just
+    /// the first of each row: a row read twice may have changed between the
+    /// reads and changed back by commit (absent, inserted, deleted again),
+    /// and then the first version alone would validate.
+    reads: BTreeSet<(String, Key, Option<u64>)>,
+    /// Scans made: the range, how many committed rows it read at most, and
+    /// the committed rows seen.
     scans: Vec<ScanRead>,
     writes: BTreeMap<(String, Key), Option<Vec<u8>>>,
     conditions: Vec<Condition>,
@@ -117,7 +124,7 @@ impl Engine {
             id,
             Txn {
                 isolation,
-                reads: BTreeMap::new(),
+                reads: BTreeSet::new(),
                 scans: Vec::new(),
                 writes: BTreeMap::new(),
                 conditions: Vec::new(),
@@ -142,9 +149,11 @@ impl Engine {
                 version: None,
             }));
         }
-        txn.reads
-            .entry((table.to_owned(), key.clone()))
-            .or_insert(committed.as_ref().map(|row| row.version));
+        txn.reads.insert((
+            table.to_owned(),
+            key.clone(),
+            committed.as_ref().map(|row| row.version),
+        ));
         Ok(committed.map(|row| Found {
             value: row.value,
             version: Some(row.version),
@@ -160,12 +169,24 @@ impl Engine {
         now: Duration,
     ) -> Result<Vec<(Key, Found)>, TxnError> {
         let limit = limit.min(MAX_SCAN_ROWS);
-        let committed: Vec<(Key, Row)> = self.scan_committed(table, range, limit);
+        // The limit counts the rows the transaction sees. Its own deletes
+        // hide committed rows, so read past as many as it deleted in the
+        // range: else a delete would use up the limit, and the scan would
+        // return fewer rows than the range holds.
+        let hidden = self.txns.get(&id).map_or(0, |txn| {
+            txn.writes
+                .iter()
+                .filter(|((written_table, key), value)| {
+                    written_table == table && value.is_none() && range.contains(key)
+                })
+                .count()
+        });
+        let committed: Vec<(Key, Row)> = self.scan_committed(table, range, limit + hidden);
         let txn = self.txn(id, now)?;
         txn.scans.push(ScanRead {
             table: table.to_owned(),
             range: range.clone(),
-            limit,
+            limit: limit + hidden,
             seen: committed
                 .iter()
                 .map(|(key, row)| (key.clone(), row.version))
@@ -297,7 +318,7 @@ impl Engine {
             }
         }
         if txn.isolation == Isolation::Serializable {
-            for ((table, key), seen) in &txn.reads {
+            for (table, key, seen) in &txn.reads {
                 if self.committed(table, key).map(|row| row.version) != *seen {
                     return Err(TxnError::Serialization {
                         table: table.clone(),
@@ -466,5 +487,7 @@ fn first_difference(now: &[(Key, u64)], seen: &[(Key, u64)]) -> Option<Key> {
     }
 }
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;
