@@ -26,6 +26,7 @@ pub mod scenario;
 pub mod shrink;
 
 // The harness's inside: a run's parts, in the order a run meets them.
+mod actions;
 mod check;
 mod events;
 mod faults;
@@ -35,6 +36,7 @@ mod kinds;
 mod nemesis;
 mod pool;
 mod streams;
+mod tables;
 mod trace;
 mod validate;
 mod workload;

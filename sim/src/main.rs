@@ -7,7 +7,7 @@
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use ledger::bugs::{Bug, BugClass};
+use ledger::bugs::Bug;
 use sim::{
     bench,
     cli::{
@@ -124,7 +124,7 @@ fn execute(cli: Cli) -> Result<i32> {
         Command::Bench(args) => bench_command(args),
         Command::Bugs(args) if args.measure => measure_bugs(args),
         Command::Bugs(_) => {
-            print_bugs();
+            say_raw!("{}", report::bug_catalogue());
             Ok(0)
         }
     }
@@ -318,26 +318,22 @@ fn fuzz_command(args: FuzzArgs) -> Result<i32> {
     };
     let limits = limits(&args.limits, jobs)?;
     writable_dir("--out", &args.out)?;
-    let terminal = std::io::stderr().is_terminal();
     let mut progress = Progress::new(fuzz::count(options.seeds, options.shard), budget);
     let json = args.json;
     let found = fuzz::fuzz(&options, |result: &SeedResult| {
         progress.seed(result.file.is_some());
-        if terminal {
-            eprint!("\r{}\x1b[K", progress.line());
-        }
         if let (Some(file), false) = (&result.file, json) {
-            say!(
-                "seed {}: {} — reproduce: sim run {}",
-                result.seed,
-                result.message.as_deref().unwrap_or("failed"),
-                file.display()
-            );
+            progress.suspend(|| {
+                say!(
+                    "seed {}: {} — reproduce: sim run {}",
+                    result.seed,
+                    result.message.as_deref().unwrap_or("failed"),
+                    file.display()
+                );
+            });
         }
     });
-    if terminal {
-        eprintln!();
-    }
+    progress.finish();
     let mut summary = found.map_err(|error| {
         bad(format!(
             "--out: writing failing scenarios to {}: {error}",
@@ -575,32 +571,4 @@ fn measure_bugs(args: BugsArgs) -> Result<i32> {
         }
     }
     Ok(i32::from(missed || controls_broken || unreproduced))
-}
-
-fn print_bugs() {
-    say!(
-        "{:<26} {:<7} {:<30} {:<12} hazard",
-        "bug",
-        "class",
-        "caught by",
-        "trigger"
-    );
-    for bug in Bug::all() {
-        let class = match bug.class() {
-            BugClass::Safety => "safety",
-            BugClass::Liveness => "liveness",
-        };
-        say!(
-            "{:<26} {:<7} {:<30} {:<12} {}",
-            bug.name(),
-            class,
-            bug.expected_checkers()
-                .iter()
-                .map(|checker| checker.name())
-                .collect::<Vec<_>>()
-                .join(" or "),
-            bug.trigger().name(),
-            bug.hazard()
-        );
-    }
 }

@@ -19,6 +19,7 @@ use crate::{
     fuzz::{Flow, run_pool, scenario_for},
     run::{RunOptions, Verdict, run},
     shrink::{self, ShrinkLimits, Size, Target},
+    tables,
 };
 
 /// One hunt: a bug, from one window's first seed.
@@ -186,26 +187,35 @@ pub fn shrink_catches(
 
 /// The shrinking table, one row per bug: sizes before → after.
 pub fn shrink_table(reports: &[ShrinkReport]) -> String {
-    let mut out = format!(
-        "{:<26} {:>5} {:<16} {:>9} {:>11} {:>7} {:>13} {:>5}  reproduces\n",
-        "bug", "seed", "checker", "events", "requests", "nodes", "simulated s", "runs"
+    let mut table = tables::table(
+        &[
+            "bug",
+            "seed",
+            "checker",
+            "events",
+            "requests",
+            "nodes",
+            "simulated s",
+            "runs",
+            "reproduces",
+        ],
+        &["seed", "events", "requests", "nodes", "simulated s", "runs"],
     );
     for report in reports {
         let (before, after) = (&report.before, &report.after);
-        out += &format!(
-            "{:<26} {:>5} {:<16} {:>9} {:>11} {:>7} {:>13} {:>5}  {}\n",
-            report.bug.name(),
-            report.seed,
-            report.checker,
+        table.add_row(vec![
+            report.bug.name().to_owned(),
+            report.seed.to_string(),
+            report.checker.name().to_owned(),
             format!("{} → {}", before.events, after.events),
             format!("{} → {}", before.requests, after.requests),
             format!("{} → {}", before.nodes, after.nodes),
             format!("{:.0} → {:.0}", before.sim_seconds, after.sim_seconds),
-            report.runs,
-            if report.reproduces { "yes" } else { "NO" }
-        );
+            report.runs.to_string(),
+            if report.reproduces { "yes" } else { "NO" }.to_owned(),
+        ]);
     }
-    out
+    tables::render(&table)
 }
 
 /// The measurements as a table, one row per bug: its class, the checkers
@@ -214,10 +224,16 @@ pub fn shrink_table(reports: &[ShrinkReport]) -> String {
 pub fn table(hunts: &[Hunt], windows: &[u64], limit: u64) -> String {
     let starts: Vec<String> = windows.iter().map(|window| format!("{window}..")).collect();
     let seeds_header = format!("seeds from {}", starts.join(", "));
-    let width = seeds_header.len();
-    let mut out = format!(
-        "{:<26} {:<7} {:<28} {seeds_header}  controls: without the bug | without the trigger\n",
-        "bug", "class", "caught by",
+    let mut table = tables::table(
+        &[
+            "bug",
+            "class",
+            "caught by",
+            &seeds_header,
+            "without the bug",
+            "without the trigger",
+        ],
+        &[],
     );
     let mut bugs: Vec<Bug> = hunts.iter().map(|hunt| hunt.bug).collect();
     bugs.dedup();
@@ -265,15 +281,16 @@ pub fn table(hunts: &[Hunt], windows: &[u64], limit: u64) -> String {
             BugClass::Safety => "safety",
             BugClass::Liveness => "liveness",
         };
-        out += &format!(
-            "{:<26} {:<7} {:<28} {:<width$}  {without_bug} | {without_trigger}\n",
-            bug.name(),
-            class,
+        table.add_row(vec![
+            bug.name().to_owned(),
+            class.to_owned(),
             caught_by,
-            seeds.join(", ")
-        );
+            seeds.join(", "),
+            without_bug,
+            without_trigger,
+        ]);
     }
-    out
+    tables::render(&table)
 }
 
 #[cfg(test)]

@@ -1,13 +1,16 @@
-//! A one-line progress bar for long runs, drawn on stderr by the command
-//! line only when stderr is a terminal.
+//! The fuzz progress bar, drawn on stderr only when stderr is a terminal.
+//! Result lines go through [`Progress::suspend`], which clears the bar while
+//! they print, so a failure line never lands in the middle of it.
 
-use std::time::{Duration, Instant};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::time::Duration;
 
-/// Seeds done out of a planned count or a time budget.
+/// Seeds done out of a planned count, or through a time budget.
 pub struct Progress {
-    total: Option<u64>,
+    bar: ProgressBar,
+    /// Without a count the bar measures the budget, in seconds.
     budget: Option<Duration>,
-    started: Instant,
+    counted: bool,
     done: u64,
     failed: u64,
 }
@@ -15,61 +18,70 @@ pub struct Progress {
 impl Progress {
     /// Progress towards `total` seeds, or through `budget` of wall time.
     pub fn new(total: Option<u64>, budget: Option<Duration>) -> Progress {
-        // Wall time for people, outside every simulation.
-        #[allow(clippy::disallowed_methods)]
-        let started = Instant::now();
-        Progress {
-            total,
-            budget,
-            started,
+        Progress::with_target(total, budget, ProgressDrawTarget::stderr())
+    }
+
+    fn with_target(
+        total: Option<u64>,
+        budget: Option<Duration>,
+        target: ProgressDrawTarget,
+    ) -> Progress {
+        let (length, template) = match (total, budget) {
+            (Some(total), _) => (
+                total,
+                "[{bar:24}] {pos}/{len} seeds, {msg}, {per_sec}, ETA {eta}",
+            ),
+            (None, Some(budget)) => (
+                budget.as_secs().max(1),
+                "[{bar:24}] {msg}, {elapsed} of the budget",
+            ),
+            (None, None) => (0, "{msg}"),
+        };
+        let style = ProgressStyle::with_template(template)
+            .expect("a valid template")
+            .progress_chars("#>.");
+        let bar = ProgressBar::with_draw_target(Some(length), target).with_style(style);
+        let progress = Progress {
+            bar,
+            budget: budget.filter(|_| total.is_none()),
+            counted: total.is_some(),
             done: 0,
             failed: 0,
-        }
+        };
+        progress.bar.set_message(progress.message());
+        progress
     }
 
     /// Counts one seed.
     pub fn seed(&mut self, failed: bool) {
         self.done += 1;
         self.failed += u64::from(failed);
+        self.bar.set_message(self.message());
+        if self.counted {
+            self.bar.inc(1);
+        } else if self.budget.is_some() {
+            self.bar.set_position(self.bar.elapsed().as_secs());
+        }
     }
 
-    /// The bar as it stands: seeds done, failures, seeds/s and ETA.
-    pub fn line(&self) -> String {
-        let elapsed = self.started.elapsed();
-        let rate = self.done as f64 / elapsed.as_secs_f64().max(1e-3);
-        let (fraction, eta) = match (self.total, self.budget) {
-            (Some(total), budget) => {
-                let left = total.saturating_sub(self.done) as f64 / rate.max(1e-9);
-                let by_budget = budget.map(|budget| budget.saturating_sub(elapsed).as_secs_f64());
-                let eta = by_budget.map_or(left, |by_budget| left.min(by_budget));
-                (self.done as f64 / total.max(1) as f64, eta)
-            }
-            (None, Some(budget)) => (
-                elapsed.as_secs_f64() / budget.as_secs_f64().max(1e-9),
-                budget.saturating_sub(elapsed).as_secs_f64(),
-            ),
-            (None, None) => (0.0, 0.0),
+    /// Runs `print` with the bar cleared, then draws it again.
+    pub fn suspend<R>(&self, print: impl FnOnce() -> R) -> R {
+        self.bar.suspend(print)
+    }
+
+    /// Clears the bar for good.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+
+    fn message(&self) -> String {
+        let seeds = if self.counted {
+            String::new()
+        } else {
+            format!("{} seeds, ", self.done)
         };
-        let width = 24;
-        let filled = ((fraction.clamp(0.0, 1.0)) * width as f64) as usize;
-        let of = self
-            .total
-            .map_or(String::new(), |total| format!("/{total}"));
-        format!(
-            "[{}{}] {}{of} seeds, {} failed, {rate:.1} seeds/s, ETA {}",
-            "#".repeat(filled),
-            ".".repeat(width - filled),
-            self.done,
-            self.failed,
-            clock(eta)
-        )
+        format!("{seeds}{} failed", self.failed)
     }
-}
-
-/// Seconds as m:ss.
-fn clock(seconds: f64) -> String {
-    let seconds = seconds.max(0.0).round() as u64;
-    format!("{}:{:02}", seconds / 60, seconds % 60)
 }
 
 #[cfg(test)]
@@ -77,15 +89,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_bar_shows_seeds_failures_rate_and_eta() {
-        let mut progress = Progress::new(Some(10), None);
+    fn the_bar_counts_seeds_and_failures() {
+        let mut progress = Progress::with_target(Some(10), None, ProgressDrawTarget::hidden());
         for failed in [false, true, false] {
             progress.seed(failed);
         }
-        let line = progress.line();
-        assert!(line.starts_with("[#######"), "{line}");
-        assert!(line.contains("3/10 seeds, 1 failed"), "{line}");
-        assert!(line.contains("seeds/s, ETA "), "{line}");
-        assert_eq!(clock(75.4), "1:15");
+        assert_eq!(progress.bar.position(), 3);
+        assert_eq!(progress.bar.length(), Some(10));
+        assert_eq!(progress.bar.message(), "1 failed");
+    }
+
+    #[test]
+    fn without_a_count_the_bar_measures_the_budget() {
+        let mut progress = Progress::with_target(
+            None,
+            Some(Duration::from_secs(600)),
+            ProgressDrawTarget::hidden(),
+        );
+        progress.seed(true);
+        assert_eq!(progress.bar.length(), Some(600));
+        assert_eq!(progress.bar.message(), "1 seeds, 1 failed");
     }
 }

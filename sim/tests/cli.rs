@@ -385,7 +385,7 @@ fn measuring_bugs_prints_each_bugs_checker_and_seeds() {
     );
     let line = nonce.join(" ");
     assert!(
-        line.contains(" pass (") && line.ends_with("| pass without concurrency"),
+        line.contains(" pass (") && line.ends_with(") pass without concurrency"),
         "both controls pass: {text}"
     );
     assert_eq!(row("db-lost-update")[2], "conservation", "{text}");

@@ -544,6 +544,7 @@ impl Replica {
     // ----- roles --------------------------------------------------------
 
     async fn start_election(&mut self) {
+        debug_assert_ne!(self.role, Role::Leader, "a leader stands for no election");
         self.term += 1;
         tracing::debug!(term = self.term, "election timeout: standing as candidate");
         self.voted_for = Some(self.env.name.to_string());
@@ -740,6 +741,11 @@ impl Replica {
     // ----- state machine ------------------------------------------------
 
     fn set_commit(&mut self, commit: u64) {
+        debug_assert!(commit > self.commit, "a replica's commit index only grows");
+        debug_assert!(
+            commit <= self.last_index(),
+            "a replica commits only entries it holds"
+        );
         self.commit = commit;
         // Not synced on its own: it rides along with the next sync, after the
         // entries it covers, and only speeds up recovery.
@@ -751,6 +757,10 @@ impl Replica {
         // entries than its commit index; it applies what it has.
         while self.applied < self.commit.min(self.last_index()) {
             let index = self.applied + 1;
+            debug_assert!(
+                self.log[index as usize - 1].term <= self.term,
+                "no entry is from a term after the replica's own"
+            );
             let outcome = self.machine.apply(index, &self.log[index as usize - 1]);
             self.record_applied(index, outcome);
             self.applied = index;

@@ -48,6 +48,12 @@ impl StateMachine {
         let EntryKind::Command { client, seq, .. } = entry.kind else {
             return Applied::Noop;
         };
+        debug_assert!(
+            self.sessions
+                .get(&client)
+                .is_none_or(|session| session.last_index < index),
+            "entries are applied in index order"
+        );
         match self.sessions.get(&client) {
             Some(session) if session.last_seq >= seq => Applied::Duplicate {
                 client,

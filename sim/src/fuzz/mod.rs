@@ -178,6 +178,7 @@ pub fn seed_result(outcome: &RunOutcome, wall_ms: u64, file: Option<PathBuf>) ->
         shrunk: None,
         faults: names(&outcome.faults),
         marks: names(&outcome.marks),
+        crash_points: names(&outcome.crash_points),
     }
 }
 

@@ -9,6 +9,8 @@ use thiserror::Error;
 
 use super::{SeedRange, Shard};
 use crate::{coverage, run::Verdict};
+use ledger::fault_points::CrashPoint;
+use strum::IntoEnumIterator;
 
 /// The result of one seed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +42,26 @@ pub struct SeedResult {
     /// Coverage marks reached, by name (tallied into the summary).
     #[serde(skip)]
     pub marks: BTreeMap<String, u64>,
+    /// Crash points reached, by name (tallied into the summary).
+    #[serde(skip)]
+    pub crash_points: BTreeMap<String, u64>,
+}
+
+/// One line per name: the seeds that reached it and how often, or that
+/// none did.
+fn reached(out: &mut String, tallies: &BTreeMap<String, Tally>) {
+    for (name, tally) in tallies {
+        let _ = match tally.seeds {
+            0 => writeln!(out, "  {name:<36} never reached"),
+            seeds => writeln!(
+                out,
+                "  {name:<36} {seeds} seed{}, {} time{}",
+                plural(seeds),
+                tally.count,
+                plural(tally.count)
+            ),
+        };
+    }
 }
 
 /// How many seeds reached something, and how often in all.
@@ -80,6 +102,9 @@ pub struct FuzzSummary {
     pub faults: BTreeMap<String, Tally>,
     /// Every coverage mark of the catalogue, reached or not.
     pub coverage: BTreeMap<String, Tally>,
+    /// Every crash point, reached or not (whether it fired is a fault).
+    #[serde(default)]
+    pub crash_points: BTreeMap<String, Tally>,
     pub seeds: Vec<SeedResult>,
 }
 
@@ -162,7 +187,12 @@ impl FuzzSummary {
             }
         }
         let seeds = self.seeds.len() as u64;
-        for (name, tally) in self.faults.iter().chain(&self.coverage) {
+        let tallies = self
+            .faults
+            .iter()
+            .chain(&self.coverage)
+            .chain(&self.crash_points);
+        for (name, tally) in tallies {
             if tally.seeds > seeds || (tally.count < tally.seeds) {
                 return Err(malformed(format!(
                     "its tally of {name} ({} seeds, {} times) does not fit its {seeds} seeds",
@@ -193,10 +223,14 @@ impl FuzzSummary {
             .into_iter()
             .map(|mark| (mark.to_owned(), Tally::default()))
             .collect();
+        let mut crash_points: BTreeMap<String, Tally> = CrashPoint::iter()
+            .map(|point| (point.name().to_owned(), Tally::default()))
+            .collect();
         let mut faults: BTreeMap<String, Tally> = BTreeMap::new();
         for seed in &seeds {
             tally(&mut faults, &seed.faults);
             tally(&mut coverage, &seed.marks);
+            tally(&mut crash_points, &seed.crash_points);
         }
         FuzzSummary {
             configs: vec![config],
@@ -204,6 +238,7 @@ impl FuzzSummary {
             caught_at,
             faults,
             coverage,
+            crash_points,
             seeds,
         }
     }
@@ -258,6 +293,9 @@ impl FuzzSummary {
             }
             for (name, tally) in part.coverage {
                 add(merged.coverage.entry(name).or_default(), tally);
+            }
+            for (name, tally) in part.crash_points {
+                add(merged.crash_points.entry(name).or_default(), tally);
             }
             merged.seeds.extend(part.seeds);
         }
@@ -349,18 +387,9 @@ impl FuzzSummary {
             out += &wrapped(&faults, "             ");
         }
         let _ = writeln!(out, "coverage   seeds that reached each mark:");
-        for (mark, tally) in &self.coverage {
-            let _ = match tally.seeds {
-                0 => writeln!(out, "  {mark:<36} never reached"),
-                seeds => writeln!(
-                    out,
-                    "  {mark:<36} {seeds} seed{}, {} time{}",
-                    plural(seeds),
-                    tally.count,
-                    plural(tally.count)
-                ),
-            };
-        }
+        reached(&mut out, &self.coverage);
+        let _ = writeln!(out, "crash points  seeds that reached each (fired or not):");
+        reached(&mut out, &self.crash_points);
         if let Some(slowest) = self
             .seeds
             .iter()
@@ -482,6 +511,10 @@ mod tests {
                 .is_multiple_of(2)
                 .then(|| ("lease-taken-over".to_owned(), 3))
                 .into_iter()
+                .collect(),
+            crash_points: [("log.vote.before-sync".to_owned(), seed)]
+                .into_iter()
+                .filter(|(_, count)| *count > 0)
                 .collect(),
         }
     }

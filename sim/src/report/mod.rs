@@ -1,29 +1,44 @@
 //! Human-facing output: the summary a person reads at a glance.
 //! Wall-clock figures never appear here, so summaries can be snapshotted.
 
+use ledger::bugs::{Bug, BugClass};
 use std::fmt::Write;
 
-use crate::run::{RunOutcome, Verdict};
+use crate::{
+    run::{RunOutcome, Verdict},
+    tables,
+};
 
 /// The summary of one run, as the README's "Reading a run's summary" shows it.
 pub fn summary(outcome: &RunOutcome) -> String {
     let mut out = String::new();
-    let line = |out: &mut String, label: &str, value: String| {
-        let _ = writeln!(out, "{label:<10} {value}");
-    };
-    line(&mut out, "scenario", outcome.scenario.clone());
+    what_ran(&mut out, outcome);
+    checks(&mut out, outcome);
+    line(&mut out, "verdict", verdict(outcome));
+    out
+}
+
+/// One labelled line.
+fn line(out: &mut String, label: &str, value: String) {
+    let _ = writeln!(out, "{label:<10} {value}");
+}
+
+/// What ran: the scenario, its seed and workload, its phases, its requests
+/// and the faults it took.
+fn what_ran(out: &mut String, outcome: &RunOutcome) {
+    line(out, "scenario", outcome.scenario.clone());
     let generator = outcome
         .generator
         .as_ref()
         .map(|generator| format!(" (generator {generator})"))
         .unwrap_or_default();
-    line(&mut out, "seed", format!("{}{generator}", outcome.seed));
-    line(&mut out, "workload", outcome.workload.clone());
+    line(out, "seed", format!("{}{generator}", outcome.seed));
+    line(out, "workload", outcome.workload.clone());
     if !outcome.bugs.is_empty() {
-        line(&mut out, "bugs", outcome.bugs.join(", "));
+        line(out, "bugs", outcome.bugs.join(", "));
     }
     line(
-        &mut out,
+        out,
         "sim time",
         format!(
             "{:.3}s (faults {:.3}s, settle {:.3}s, quiet tail {:.3}s)",
@@ -35,19 +50,19 @@ pub fn summary(outcome: &RunOutcome) -> String {
     );
     if !outcome.quiet_tail.is_zero() {
         line(
-            &mut out,
+            out,
             "in flight",
             format!("when the quiet tail began: {}", outcome.in_flight_at_tail),
         );
     }
     line(
-        &mut out,
+        out,
         "events",
         format!("{}, trace hash {}", outcome.events, outcome.trace_hash),
     );
     let requests = &outcome.requests;
     line(
-        &mut out,
+        out,
         "requests",
         format!(
             "sent {}, acknowledged {}, rejected {}, unknown {}",
@@ -64,7 +79,11 @@ pub fn summary(outcome: &RunOutcome) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    line(&mut out, "faults", faults);
+    line(out, "faults", faults);
+}
+
+/// Each checker's verdict, with its violations.
+fn checks(out: &mut String, outcome: &RunOutcome) {
     let _ = writeln!(out, "checks");
     if let Some(crash) = &outcome.crash {
         let _ = writeln!(out, "  ✗ the simulation crashed: {crash}");
@@ -93,7 +112,11 @@ pub fn summary(outcome: &RunOutcome) -> String {
             }
         }
     }
-    let verdict = match (outcome.verdict, &outcome.expected_violation) {
+}
+
+/// The verdict in words, with its exit code when it fails.
+fn verdict(outcome: &RunOutcome) -> String {
+    match (outcome.verdict, &outcome.expected_violation) {
         (Verdict::Pass, Some(expected)) => {
             format!("PASS (the expected {expected} violation was found)")
         }
@@ -106,9 +129,7 @@ pub fn summary(outcome: &RunOutcome) -> String {
             verdict_words(verdict),
             verdict.exit_code()
         ),
-    };
-    line(&mut out, "verdict", verdict);
-    out
+    }
 }
 
 fn verdict_words(verdict: Verdict) -> &'static str {
@@ -118,5 +139,38 @@ fn verdict_words(verdict: Verdict) -> &'static str {
         Verdict::ExpectationUnmet => "expectation unmet",
         Verdict::LivenessFailure => "liveness failure",
         Verdict::SimulationCrash => "the simulation crashed",
+    }
+}
+
+/// The planted bugs: each one's class, the checkers that catch it, what it
+/// needs to show, and the hazard it plants.
+pub fn bug_catalogue() -> String {
+    let mut table = tables::table(&["bug", "class", "caught by", "trigger", "hazard"], &[]);
+    for bug in Bug::all() {
+        let class = match bug.class() {
+            BugClass::Safety => "safety",
+            BugClass::Liveness => "liveness",
+        };
+        let checkers: Vec<&str> = bug
+            .expected_checkers()
+            .iter()
+            .map(|checker| checker.name())
+            .collect();
+        table.add_row(vec![
+            bug.name(),
+            class,
+            &checkers.join(" or "),
+            bug.trigger().name(),
+            bug.hazard(),
+        ]);
+    }
+    tables::render(&table)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_bug_catalogue_lines_up() {
+        insta::assert_snapshot!(super::bug_catalogue());
     }
 }

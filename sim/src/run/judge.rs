@@ -73,6 +73,7 @@ pub(super) fn judge(
     outcome.in_flight_at_tail = simulated.in_flight_at_tail;
     outcome.requests = simulated.history.counts();
     outcome.net = simulated.net;
+    outcome.crash_points = simulated.crash_points;
     outcome
 }
 

@@ -141,6 +141,8 @@ pub struct RunOutcome {
     pub faults: BTreeMap<&'static str, u64>,
     /// Coverage marks reached, by name (see `coverage`).
     pub marks: BTreeMap<&'static str, u64>,
+    /// Crash points reached (fired or not), by name.
+    pub crash_points: BTreeMap<&'static str, u64>,
     pub net: NetStats,
     pub checks: Vec<CheckResult>,
     /// The panic that ended the simulation, if one did.
@@ -231,6 +233,7 @@ struct Simulated {
     net: NetStats,
     /// Each node's incarnation at the end, for nodes still running.
     lives: BTreeMap<String, u64>,
+    crash_points: BTreeMap<&'static str, u64>,
 }
 
 fn run_here(scenario: &Scenario, options: &RunOptions) -> RunOutcome {
@@ -330,6 +333,7 @@ async fn simulate(
             .map(|(node, incarnation)| (node.to_string(), *incarnation))
             .collect()
     });
+    let crash_points = world.crash_points_reached();
     world.kill_all();
     built.lock().unwrap_or_else(PoisonError::into_inner).take();
     Simulated {
@@ -344,6 +348,7 @@ async fn simulate(
         history: workload.history(History::clone),
         net,
         lives,
+        crash_points,
     }
 }
 
@@ -387,6 +392,7 @@ fn outcome(
             .map(|(kind, count)| (kind.name(), *count))
             .collect(),
         marks: summary.marks,
+        crash_points: BTreeMap::new(),
         net: NetStats::default(),
         checks,
         crash: None,

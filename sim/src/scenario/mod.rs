@@ -6,6 +6,7 @@
 //! draws a scenario from a seed.
 
 mod duration;
+pub(crate) mod rules;
 mod tables;
 mod topology;
 

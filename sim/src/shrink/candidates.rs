@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::{
-    kinds,
+    actions, kinds,
     scenario::{Dur, EventSpec, LOG_LEADER, Scenario},
     validate::validate,
 };
@@ -15,12 +15,13 @@ use crate::{
 pub type Pass = fn(&Scenario) -> Vec<Scenario>;
 
 /// The passes, in the order they are tried.
-pub const PASSES: [(&str, Pass); 5] = [
+pub const PASSES: [(&str, Pass); 6] = [
     ("events", fewer_events),
     ("duration", shorter_duration),
     ("workload", smaller_workload),
     ("cluster", smaller_cluster),
     ("faults", milder_faults),
+    ("milder events", milder_events),
 ];
 
 /// Valid candidates only, and none equal to `scenario`.
@@ -150,6 +151,20 @@ fn milder_faults(scenario: &Scenario) -> Vec<Scenario> {
         {
             let halved = (rate * 500.0).round() / 1000.0;
             candidates.extend(with(key, Some(toml::Value::Float(halved))));
+        }
+    }
+    candidates
+}
+
+/// Each event made milder as its action knows how: shorter, on fewer
+/// nodes, a smaller skew or a shallower reorg.
+fn milder_events(scenario: &Scenario) -> Vec<Scenario> {
+    let mut candidates = Vec::new();
+    for (index, event) in scenario.events.iter().enumerate() {
+        for milder in actions::of(event.action).milder(event) {
+            let mut candidate = scenario.clone();
+            candidate.events[index] = milder;
+            candidates.push(candidate);
         }
     }
     candidates

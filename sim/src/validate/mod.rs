@@ -8,17 +8,16 @@
 //! events), so that a file the validator accepts runs to a verdict. Rules
 //! only one workload kind has are that kind's (`Kind::validate`).
 
-use std::{collections::BTreeSet, path::Path, time::Duration};
+use std::{path::Path, time::Duration};
 
 use crate::{
-    kinds,
+    actions, kinds,
     scenario::{
-        Action, Dur, EventSpec, Invalid, LOG_LEADER, Scenario, ScenarioError, parse_toml, read_file,
+        Dur, EventSpec, Invalid, Scenario, ScenarioError, parse_toml, read_file,
+        rules::{MAX_PHASE, invalid, probability, within},
     },
 };
 
-/// The longest phase, timeout or interval a scenario may set.
-const MAX_PHASE: Duration = Duration::from_secs(3600);
 const MAX_REQUESTS: u32 = 100_000;
 /// Scheduled events a file may hold.
 const MAX_EVENTS: usize = 10_000;
@@ -91,44 +90,11 @@ pub fn validate(scenario: &Scenario) -> Result<(), Invalid> {
     Ok(())
 }
 
-fn invalid<T>(key: impl Into<String>, message: impl Into<String>) -> Result<T, Invalid> {
-    Err(Invalid {
-        key: key.into(),
-        message: message.into(),
-    })
-}
-
-/// `value` must lie in `low..=high`.
-fn within(key: &str, value: Duration, low: Duration, high: Duration) -> Result<(), Invalid> {
-    if value < low || value > high {
-        return invalid(
-            key,
-            format!(
-                "expected a duration from {} to {}, got {}",
-                Dur(low),
-                Dur(high),
-                Dur(value)
-            ),
-        );
-    }
-    Ok(())
-}
-
 fn positive_phase(key: &str, value: Duration) -> Result<(), Invalid> {
     if value.is_zero() || value > MAX_PHASE {
         return invalid(
             key,
             format!("expected a duration above 0s and at most 1h, got {value:?}"),
-        );
-    }
-    Ok(())
-}
-
-fn probability(key: &str, value: f64) -> Result<(), Invalid> {
-    if !(0.0..=1.0).contains(&value) {
-        return invalid(
-            key,
-            format!("expected a probability from 0 to 1, got {value}"),
         );
     }
     Ok(())
@@ -300,19 +266,14 @@ fn faults(scenario: &Scenario) -> Result<(), Invalid> {
             "expected a delay above 0s when `reorder` is on",
         );
     }
-    for (key, every) in [
-        ("faults.crash_every", faults.crash_every),
-        ("faults.pause_every", faults.pause_every),
-        ("faults.partition_every", faults.partition_every),
-        ("faults.chain_reorg_every", faults.chain_reorg_every),
-    ] {
+    for fault in actions::RANDOM {
         // At most so many random faults of a kind over the fault phase.
         let shortest = SHORTEST_INTERVAL.max(scenario.duration() / MAX_RANDOM_FAULTS);
-        if let Some(every) = every
+        if let Some(every) = fault.every(faults)
             && (every.0 < shortest || every.0 > MAX_PHASE)
         {
             return invalid(
-                key,
+                fault.key(),
                 format!(
                     "expected a mean interval from {} to 1h (at most {MAX_RANDOM_FAULTS} faults a run), got {every}",
                     Dur(shortest)
@@ -367,154 +328,40 @@ fn faults(scenario: &Scenario) -> Result<(), Invalid> {
     )
 }
 
+/// The rules every event shares (a time inside the fault phase, only the
+/// fields its action reads, a bounded `for`), then its action's own.
 fn event(scenario: &Scenario, index: usize, event: &EventSpec) -> Result<(), Invalid> {
-    let key = |field: &str| format!("events[{index}].{field}");
+    let topology = kinds::topology(scenario);
+    let context = actions::EventContext {
+        scenario,
+        topology: &topology,
+        event,
+        index,
+    };
     if event.at >= scenario.duration {
         return invalid(
-            key("at"),
+            context.key("at"),
             format!(
                 "expected a time before `duration` ({}), got {}",
                 scenario.duration, event.at
             ),
         );
     }
-    let action = event.action;
-    let allowed: &[&str] = match action {
-        Action::Crash | Action::Pause => &["node", "for"],
-        Action::Restart | Action::Resume => &["node"],
-        Action::Partition => &["groups", "for", "one_way"],
-        Action::Heal => &[],
-        Action::Clock => &["node", "offset", "jump", "drift_ppm"],
-        Action::ChainDrop => &[],
-        Action::ChainReorg => &["depth", "drop"],
-    };
-    let present = [
-        ("node", event.node.is_some()),
-        ("for", event.for_.is_some()),
-        ("groups", event.groups.is_some()),
-        ("one_way", event.one_way.is_some()),
-        ("offset", event.offset.is_some()),
-        ("jump", event.jump.is_some()),
-        ("drift_ppm", event.drift_ppm.is_some()),
-        ("depth", event.depth.is_some()),
-        ("drop", event.drop.is_some()),
-    ];
-    for (field, is_present) in present {
-        if is_present && !allowed.contains(&field) {
-            return invalid(
-                key(field),
-                format!("not used by action `{}`", action.name()),
-            );
-        }
+    if let Some(field) = actions::Field::unused_by(event) {
+        return invalid(
+            context.key(field.name()),
+            format!("not used by action `{}`", event.action.name()),
+        );
     }
     if let Some(for_) = event.for_ {
-        within(&key("for"), for_.0, Duration::from_micros(1), MAX_PHASE)?;
+        within(
+            &context.key("for"),
+            for_.0,
+            Duration::from_micros(1),
+            MAX_PHASE,
+        )?;
     }
-    for (field, value) in [("offset", event.offset), ("jump", event.jump)] {
-        if let Some(value) = value
-            && value.0.unsigned_abs() > MAX_PHASE.as_nanos() as u64
-        {
-            return invalid(key(field), format!("expected at most ±1h, got {value}"));
-        }
-    }
-    let topology = kinds::topology(scenario);
-    let leader_alias = !topology.log.is_empty();
-    let crashable = |name: &str| {
-        topology.crashable().any(|node| node == name) || (leader_alias && name == LOG_LEADER)
-    };
-    let kind = scenario.workload.kind;
-    match action {
-        Action::Crash | Action::Restart | Action::Pause | Action::Resume | Action::Clock => {
-            let Some(node) = &event.node else {
-                return invalid(
-                    key("node"),
-                    format!("action `{}` needs a node", action.name()),
-                );
-            };
-            if !crashable(node) {
-                let mut names: Vec<&str> = topology.crashable().map(String::as_str).collect();
-                if leader_alias {
-                    names.push(LOG_LEADER);
-                }
-                return invalid(
-                    key("node"),
-                    format!("expected one of {}, got `{node}`", names.join(", ")),
-                );
-            }
-            if action == Action::Clock
-                && event.offset.is_none()
-                && event.jump.is_none()
-                && event.drift_ppm.is_none()
-            {
-                return invalid(
-                    key("offset"),
-                    "action `clock` needs `offset`, `jump` or `drift_ppm`",
-                );
-            }
-            if let Some(drift) = event.drift_ppm
-                && drift.unsigned_abs() > 100_000
-            {
-                return invalid(
-                    key("drift_ppm"),
-                    format!("expected at most ±100000 ppm, got {drift}"),
-                );
-            }
-        }
-        Action::Partition => {
-            let Some(groups) = &event.groups else {
-                return invalid(key("groups"), "action `partition` needs `groups`");
-            };
-            if groups.is_empty() || groups.iter().any(Vec::is_empty) {
-                return invalid(key("groups"), "expected non-empty groups of node names");
-            }
-            let mut seen = BTreeSet::new();
-            for name in groups.iter().flatten() {
-                let known =
-                    topology.all().any(|node| node == name) || (leader_alias && name == LOG_LEADER);
-                if !known {
-                    let names: Vec<&str> = topology.all().map(String::as_str).collect();
-                    return invalid(
-                        key("groups"),
-                        format!("expected node names ({}), got `{name}`", names.join(", ")),
-                    );
-                }
-                if !seen.insert(name) {
-                    return invalid(
-                        key("groups"),
-                        format!("expected disjoint groups, `{name}` is in two"),
-                    );
-                }
-            }
-        }
-        Action::Heal => {}
-        Action::ChainDrop | Action::ChainReorg => {
-            if !kinds::of(kind).roles().chain {
-                return invalid(
-                    key("action"),
-                    format!(
-                        "`{}` needs the chain, which workload kind `{}` does not run",
-                        action.name(),
-                        kind.name()
-                    ),
-                );
-            }
-            if let Some(depth) = event.depth
-                && (depth == 0 || depth >= scenario.system.confirmations)
-            {
-                return invalid(
-                    key("depth"),
-                    format!(
-                        "expected 1 to {} (below `confirmations`), got {depth}",
-                        scenario.system.confirmations - 1
-                    ),
-                );
-            }
-            if let Some(drop) = event.drop {
-                probability(&key("drop"), drop)?;
-            }
-        }
-    }
-    Ok(())
+    actions::of(event.action).validate(&context)
 }
 
 #[cfg(test)]

@@ -7,9 +7,12 @@ use ledger::{
     observe::NodeName,
 };
 use rand::Rng;
-use std::sync::{
-    Arc, OnceLock, Weak,
-    atomic::{AtomicBool, Ordering},
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc, Mutex, OnceLock, PoisonError, Weak,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use super::World;
@@ -22,6 +25,9 @@ pub(super) struct FaultPointPolicy {
     enabled: AtomicBool,
     /// Set once the world exists; nodes are built before it.
     world: OnceLock<Weak<World>>,
+    /// How often each crash point was reached, whether it fired or not:
+    /// coverage, never behaviour.
+    reached: Mutex<BTreeMap<CrashPoint, u64>>,
 }
 
 impl FaultPointPolicy {
@@ -31,11 +37,20 @@ impl FaultPointPolicy {
             lose_reply,
             enabled: AtomicBool::new(true),
             world: OnceLock::new(),
+            reached: Mutex::new(BTreeMap::new()),
         })
     }
 
     pub(super) fn attach(&self, world: &Arc<World>) {
         let _ = self.world.set(Arc::downgrade(world));
+    }
+
+    /// How often each crash point was reached.
+    pub(super) fn reached(&self) -> BTreeMap<CrashPoint, u64> {
+        self.reached
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Ends injection, for the settle phase.
@@ -55,7 +70,13 @@ impl FaultPointPolicy {
 }
 
 impl FaultPoints for FaultPointPolicy {
-    fn crash_here(&self, node: &NodeName, _point: CrashPoint) -> bool {
+    fn crash_here(&self, node: &NodeName, point: CrashPoint) -> bool {
+        *self
+            .reached
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(point)
+            .or_default() += 1;
         match self.draw(self.crash) {
             Some(world) => {
                 world.crash_at_point(node.as_str());

@@ -5,25 +5,19 @@
 //! Nodes are built from factories (`init` closures), so a restart re-creates
 //! a node from what survived: memory is gone, its [`Disk`] is not.
 
+mod build;
 mod fault_points;
 mod view;
 
 pub(crate) use view::ClusterView;
 
 use ledger::{
-    bugs::{Bug, Bugs},
-    chain::{
-        ChainConfig, ChainFaults, ChainSetup, ChainState, MINER, Mempool, RpcNodeConfig,
-        SigningKey, Transaction, run_chain, run_chain_rpc,
-    },
-    clock::{Clock, ClockSkew},
-    db::{DbConfig, run_db},
-    ledger::{HOT_WALLET, LedgerConfig, run_ledger},
-    log::{DurableLog, LogConfig, read_durable, run_replica},
-    net::{Directory, Fabric, FaultRates},
-    node::NodeEnv,
+    chain::{ChainFaults, ChainState, Mempool, SigningKey, Transaction},
+    clock::ClockSkew,
+    log::{DurableLog, read_durable},
+    net::{Fabric, FaultRates},
     observe::NodeName,
-    storage::{Disk, DiskConfig},
+    storage::Disk,
 };
 use madsim::{
     runtime::{Handle, NodeHandle},
@@ -33,7 +27,6 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::{
     collections::BTreeMap,
-    net::{IpAddr, Ipv4Addr, SocketAddr},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::Duration,
 };
@@ -42,34 +35,14 @@ use crate::{
     check::Online,
     coverage::HarnessMark,
     events::HarnessEvent,
-    kinds::{self, Kind, PAYOUT_FEE, ledger_account},
+    kinds::{self},
     scenario::{LOG_LEADER, Scenario, Topology},
-    streams::{self, Stream},
     trace::Trace,
-    workload::Workload,
 };
 use fault_points::FaultPointPolicy;
 
-/// The port every node listens on.
-const PORT: u16 = 1;
 /// The name harness events of the nemesis are recorded under.
 pub const NEMESIS: &str = "nemesis";
-/// How often an RPC node asks the chain for new blocks, and resends what its
-/// mempool holds.
-const RPC_POLL: Duration = Duration::from_millis(100);
-const RPC_REBROADCAST: Duration = Duration::from_secs(1);
-/// Transactions per block at most.
-const BLOCK_SIZE: usize = 64;
-/// Transactions idle this long are aborted by the database.
-const DB_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often a ledger replica's applier asks the log for news while a
-/// request waits on it, and when idle; how often its worker goes over the
-/// outbox.
-const APPLY_POLL: Duration = Duration::from_millis(20);
-const IDLE_POLL: Duration = Duration::from_millis(100);
-const OUTBOX_POLL: Duration = Duration::from_millis(200);
-/// How long a ledger replica waits on the database.
-const LEDGER_DB_TIMEOUT: Duration = Duration::from_millis(500);
 /// A node crashed at a crash point restarts after a delay in this range.
 const CRASH_POINT_DOWNTIME: std::ops::Range<Duration> =
     Duration::from_millis(10)..Duration::from_secs(1);
@@ -157,233 +130,6 @@ impl std::fmt::Display for InFlight {
 }
 
 impl World {
-    /// Builds every node of `scenario` on the current runtime and starts them,
-    /// each carrying the scenario's planted bugs. `view` and `online`
-    /// watch `trace`; the world reads the one and probes with the other.
-    pub(crate) fn build(
-        scenario: &Scenario,
-        trace: Arc<Trace>,
-        view: Arc<Mutex<ClusterView>>,
-        online: Arc<Mutex<Online>>,
-        workload: Arc<Workload>,
-    ) -> Arc<World> {
-        let handle = Handle::current();
-        let kind = kinds::of(scenario.workload.kind);
-        let topology = kinds::topology(scenario);
-        let bugs = Bugs::of(
-            scenario
-                .system
-                .bugs
-                .iter()
-                .filter_map(|name| Bug::from_name(name)),
-        );
-        let mut directory = Directory::default();
-        for (index, name) in topology.log.iter().enumerate() {
-            directory.insert(NodeName::new(name), addr(1, index));
-        }
-        for (index, name) in topology.clients.iter().enumerate() {
-            directory.insert(NodeName::new(name), addr(2, index));
-        }
-        for (index, name) in topology.db.iter().enumerate() {
-            directory.insert(NodeName::new(name), addr(3, index));
-        }
-        for (index, name) in topology.chain.iter().chain(&topology.chain_rpc).enumerate() {
-            directory.insert(NodeName::new(name), addr(4, index));
-        }
-        for (index, name) in topology.ledger.iter().enumerate() {
-            directory.insert(NodeName::new(name), addr(5, index));
-        }
-        let wire_addr = addr(255, 0);
-        directory.insert(NodeName::new("wire"), wire_addr);
-        let directory = Arc::new(directory);
-        let fabric = Fabric::new(
-            directory.clone(),
-            trace.clone(),
-            streams::rng(scenario.seed, Stream::Net),
-        );
-        fabric.set_rates(fault_rates(scenario));
-
-        let fault_points = FaultPointPolicy::new(
-            scenario.faults.crash_points,
-            scenario.faults.db_unknown_commit,
-        );
-        let disk_config = DiskConfig {
-            sync_latency: scenario.system.sync_latency.range(),
-        };
-        let env = |name: &str, skew: Arc<ClockSkew>, disk: Arc<Disk>, bugs: Bugs| NodeEnv {
-            name: NodeName::new(name),
-            directory: directory.clone(),
-            fabric: fabric.clone(),
-            clock: Clock::new(skew),
-            disk,
-            observer: trace.clone(),
-            faults: fault_points.clone(),
-            bugs,
-        };
-
-        let harness = handle.create_node().name(NEMESIS).build();
-        let wire = handle.create_node().name("wire").ip(wire_addr.ip()).build();
-        wire.spawn(fabric.clone().serve_wire(wire.clone(), wire_addr));
-        let mut others = vec![harness.id(), wire.id()];
-
-        let db_config = DbConfig {
-            genesis: kind.db_genesis(scenario),
-            idle_timeout: DB_IDLE_TIMEOUT,
-        };
-        let log_config = LogConfig {
-            replicas: topology
-                .log
-                .iter()
-                .map(|name| NodeName::new(name))
-                .collect(),
-            election_timeout: scenario.system.election_timeout.range(),
-            heartbeat: scenario.system.heartbeat.0,
-            rpc_timeout: scenario.system.election_timeout.start.0,
-        };
-        // The nodes the nemesis controls, each with a disk and a clock that
-        // outlive its incarnations.
-        let mut nodes = BTreeMap::new();
-        let mut add = |name: &str, start: &dyn Fn(NodeEnv) -> NodeHandle| {
-            let skew = ClockSkew::new();
-            let disk = Disk::new(disk_config.clone());
-            let node = start(env(name, skew.clone(), disk.clone(), bugs));
-            nodes.insert(
-                name.to_owned(),
-                WorldNode {
-                    id: node.id(),
-                    disk,
-                    skew,
-                    status: Status::Up,
-                },
-            );
-        };
-        for (index, name) in topology.log.iter().enumerate() {
-            add(name, &|node_env| {
-                let config = log_config.clone();
-                handle
-                    .create_node()
-                    .name(name)
-                    .ip(addr(1, index).ip())
-                    .init(move || run_replica(node_env.clone(), config.clone()))
-                    .build()
-            });
-        }
-        for (index, name) in topology.db.iter().enumerate() {
-            add(name, &|node_env| {
-                let config = db_config.clone();
-                handle
-                    .create_node()
-                    .name(name)
-                    .ip(addr(3, index).ip())
-                    .init(move || run_db(node_env.clone(), config.clone()))
-                    .build()
-            });
-        }
-        let chain_faults = ChainFaults::new(scenario.faults.chain_drop);
-        let mut mempools = BTreeMap::new();
-        let chain_state = (!topology.chain.is_empty())
-            .then(|| Arc::new(Mutex::new(chain_setup(scenario, kind, bugs))));
-        if let Some(state) = &chain_state {
-            let genesis = state
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .genesis()
-                .clone();
-            let max_lag = scenario
-                .faults
-                .chain_lag
-                .map_or(Duration::ZERO, |lag| lag.0);
-            let rpc_nodes = topology.chain_rpc.len() as u32;
-            for (index, name) in topology.chain_rpc.iter().enumerate() {
-                let mempool = Arc::new(Mempool::default());
-                mempools.insert(name.clone(), mempool.clone());
-                let config = RpcNodeConfig {
-                    chain: NodeName::new(&topology.chain[0]),
-                    genesis: genesis.clone(),
-                    // Spread evenly: the last node trails by the most.
-                    lag: max_lag * (index as u32 + 1) / rpc_nodes,
-                    poll: RPC_POLL,
-                    rebroadcast: RPC_REBROADCAST,
-                    call_timeout: scenario.system.election_timeout.end.0,
-                    faults: chain_faults.clone(),
-                    mempool,
-                };
-                add(name, &|node_env| {
-                    let config = config.clone();
-                    handle
-                        .create_node()
-                        .name(name)
-                        .ip(addr(4, index + 1).ip())
-                        .init(move || run_chain_rpc(node_env.clone(), config.clone()))
-                        .build()
-                });
-            }
-            let chain_env = env(
-                &topology.chain[0],
-                ClockSkew::new(),
-                Disk::new(disk_config.clone()),
-                bugs,
-            );
-            let config = ChainConfig {
-                block_time: scenario.system.block_time.0,
-                faults: chain_faults.clone(),
-            };
-            lock(&online).watch_chain(state.clone(), kind.confirmations_watched(scenario));
-            let state = state.clone();
-            let node = handle
-                .create_node()
-                .name(&topology.chain[0])
-                .ip(addr(4, 0).ip())
-                .init(move || run_chain(chain_env.clone(), config.clone(), state.clone()))
-                .build();
-            others.push(node.id());
-        }
-        for (index, name) in topology.ledger.iter().enumerate() {
-            let config = ledger_config(scenario, &topology, index);
-            add(name, &|node_env| {
-                let config = config.clone();
-                handle
-                    .create_node()
-                    .name(name)
-                    .ip(addr(5, index).ip())
-                    .init(move || run_ledger(node_env.clone(), config.clone()))
-                    .build()
-            });
-        }
-        for (index, name) in topology.clients.iter().enumerate() {
-            let client_env = env(name, ClockSkew::new(), Disk::new(disk_config.clone()), bugs);
-            let workload = workload.clone();
-            let node = handle
-                .create_node()
-                .name(name)
-                .ip(addr(2, index).ip())
-                .init(move || kinds::run_client(client_env.clone(), workload.clone(), index))
-                .build();
-            others.push(node.id());
-        }
-
-        let world = Arc::new(World {
-            handle,
-            topology,
-            fabric,
-            trace,
-            view,
-            online,
-            nodes: Mutex::new(nodes),
-            others,
-            harness,
-            rng: Mutex::new(streams::rng(scenario.seed, Stream::Nemesis)),
-            torn_writes: scenario.faults.torn_writes,
-            fault_points,
-            chain: chain_state,
-            chain_faults,
-            mempools,
-            key_secret: streams::key_secret(scenario.seed),
-        });
-        world.fault_points.attach(&world);
-        world
-    }
-
     /// Reads what the trace says of the cluster.
     pub(crate) fn view<R>(&self, read: impl FnOnce(&ClusterView) -> R) -> R {
         read(&lock(&self.view))
@@ -777,6 +523,15 @@ impl World {
         }
     }
 
+    /// How often each crash point was reached, by its name.
+    pub(crate) fn crash_points_reached(&self) -> BTreeMap<&'static str, u64> {
+        self.fault_points
+            .reached()
+            .into_iter()
+            .map(|(point, count)| (point.name(), count))
+            .collect()
+    }
+
     /// Each controlled node's disk, for reading ground truth after the run.
     pub(crate) fn disks(&self) -> BTreeMap<String, Arc<Disk>> {
         self.nodes()
@@ -803,76 +558,11 @@ pub(crate) fn quiet_tail_minimum(scenario: &Scenario) -> Duration {
     if topology.ledger.is_empty() {
         return Duration::ZERO;
     }
-    let config = ledger_config(scenario, &topology, 0);
+    let config = build::ledger_config(scenario, &topology, 0);
     config.lease.max(config.resubmit_after) + config.outbox_poll + config.receipt_poll
-}
-
-/// The settings of ledger replica number `index` (from 0).
-fn ledger_config(scenario: &Scenario, topology: &Topology, index: usize) -> LedgerConfig {
-    let names = |names: &[String]| names.iter().map(|name| NodeName::new(name)).collect();
-    let block_time = scenario.system.block_time.0;
-    LedgerConfig {
-        replica: index,
-        log_replicas: names(&topology.log),
-        db: NodeName::new(&topology.db[0]),
-        rpc_nodes: names(&topology.chain_rpc),
-        accounts: (0..scenario.workload.accounts)
-            .map(ledger_account)
-            .collect(),
-        initial_balance: scenario.system.initial_balance,
-        hot_wallet_key: SigningKey::derive(streams::key_secret(scenario.seed), HOT_WALLET),
-        fee: PAYOUT_FEE,
-        confirmations: u64::from(scenario.system.confirmations),
-        log_timeout: scenario.system.election_timeout.end.0,
-        db_timeout: LEDGER_DB_TIMEOUT,
-        chain_timeout: scenario.system.election_timeout.end.0,
-        request_timeout: scenario.workload.client_timeout.0 * 4 / 5,
-        apply_poll: APPLY_POLL,
-        idle_poll: IDLE_POLL,
-        outbox_poll: OUTBOX_POLL,
-        resubmit_after: block_time * 3,
-        receipt_poll: block_time / 2,
-        lease: scenario.system.lease.0,
-    }
-}
-
-/// The chain of a scenario, its accounts funded as the workload kind says,
-/// keys drawn from the seed.
-fn chain_setup(scenario: &Scenario, kind: &dyn Kind, bugs: Bugs) -> ChainState {
-    let secret = streams::key_secret(scenario.seed);
-    let (users, funds) = kind.chain_genesis(scenario);
-    let mut genesis: BTreeMap<String, u64> =
-        users.iter().map(|user| (user.clone(), funds)).collect();
-    genesis.insert(MINER.to_owned(), 0);
-    ChainState::new(ChainSetup {
-        genesis,
-        keys: users
-            .iter()
-            .map(|user| (user.clone(), SigningKey::derive(secret, user)))
-            .collect(),
-        block_size: BLOCK_SIZE,
-        double_include: bugs.has(Bug::ChainDoubleInclude),
-    })
 }
 
 /// Locks a piece of shared state, poisoned or not.
 fn lock<T: ?Sized>(shared: &Mutex<T>) -> MutexGuard<'_, T> {
     shared.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The address of the `index`-th node of a role.
-fn addr(role: u8, index: usize) -> SocketAddr {
-    let index = u8::try_from(index + 1).expect("fewer than 255 nodes per role");
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, role, index)), PORT)
-}
-
-/// The per-message faults a scenario asks for.
-pub fn fault_rates(scenario: &Scenario) -> FaultRates {
-    let faults = &scenario.faults;
-    FaultRates {
-        drop: faults.drop,
-        duplicate: faults.duplicate,
-        reorder: faults.reorder,
-        max_delay: faults.max_delay.map_or(Duration::ZERO, |delay| delay.0),
-    }
 }

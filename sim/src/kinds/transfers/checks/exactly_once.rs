@@ -4,7 +4,7 @@
 //! first answer to each request, every later answer to a resend of it, and
 //! every status they were told, which never goes back.
 
-use ledger::ledger::TransferId;
+use ledger::ledger::{TransferId, TransferRequest};
 use std::collections::BTreeMap;
 
 use super::{Facts, describe, list};
@@ -18,6 +18,26 @@ use crate::{
 const CHECKER: Checker = Checker::ExactlyOnce;
 
 pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
+    let mut violations = on_chain(facts);
+    for op in facts.truth.history.ops() {
+        let Request::Payout { request, .. } = &op.request else {
+            continue;
+        };
+        let who = format!(
+            "client {} request {:?} (seq {})",
+            op.client, request.request_id, op.seq
+        );
+        violations.extend(first_answer(facts, op, request, &who));
+        violations.extend(late_answers(op, &who));
+        violations.extend(statuses(op, &who));
+        violations.extend(told_confirmed(facts, op, request, &who));
+    }
+    violations
+}
+
+/// Every payout on chain pays a transfer the log accepted, as asked, and
+/// none is paid twice.
+fn on_chain(facts: &Facts<'_>) -> Vec<Violation> {
     let reference = &facts.reference;
     let mut violations = Vec::new();
     let mut by_transfer: BTreeMap<TransferId, Vec<_>> = BTreeMap::new();
@@ -75,95 +95,102 @@ pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
             ));
         }
     }
-    for op in facts.truth.history.ops() {
-        let Request::Payout { request, .. } = &op.request else {
-            continue;
-        };
-        let decided = reference
-            .decided
-            .get(&(op.client, request.request_id.clone()));
-        let who = format!(
-            "client {} request {:?} (seq {})",
-            op.client, request.request_id, op.seq
-        );
-        match &op.outcome {
-            Outcome::Acknowledged {
-                receipt: Receipt::Transfer(told),
-                at,
-            } => {
-                let fine = decided.is_some_and(|decided| {
-                    decided.verdict == Ok(*told) && decided.request == *request
-                });
-                if !fine {
-                    violations.push(Violation {
-                        checker: CHECKER,
-                        at: *at,
-                        message: format!(
-                            "{who} was told accepted as {told}, but the committed log {}",
-                            match decided {
-                                None => "never decided it".to_owned(),
-                                Some(decided) if decided.request != *request => format!(
-                                    "decided it at index {} with other parameters",
-                                    decided.index
-                                ),
-                                Some(decided) => format!(
-                                    "decided {:?} at index {}",
-                                    decided.verdict, decided.index
-                                ),
-                            }
+    violations
+}
+
+/// A request's first answer is what the committed log decided for it: an
+/// acceptance names the transfer the log made of it, with its parameters;
+/// a rejection never hides an acceptance, and a conflict names another use
+/// of its request id.
+fn first_answer(
+    facts: &Facts<'_>,
+    op: &Op,
+    request: &TransferRequest,
+    who: &str,
+) -> Option<Violation> {
+    let decided = facts
+        .reference
+        .decided
+        .get(&(op.client, request.request_id.clone()));
+    match &op.outcome {
+        Outcome::Acknowledged {
+            receipt: Receipt::Transfer(told),
+            at,
+        } => {
+            let fine = decided
+                .is_some_and(|decided| decided.verdict == Ok(*told) && decided.request == *request);
+            (!fine).then(|| Violation {
+                checker: CHECKER,
+                at: *at,
+                message: format!(
+                    "{who} was told accepted as {told}, but the committed log {}",
+                    match decided {
+                        None => "never decided it".to_owned(),
+                        Some(decided) if decided.request != *request => format!(
+                            "decided it at index {} with other parameters",
+                            decided.index
                         ),
-                    });
-                }
-            }
-            Outcome::Rejected { kind, reason } => {
-                let accepted_as_sent = decided
-                    .is_some_and(|decided| decided.verdict.is_ok() && decided.request == *request);
-                let conflict_without_other = kind.as_deref() == Some("conflict")
-                    && !decided.is_some_and(|decided| decided.request != *request);
-                if accepted_as_sent || conflict_without_other {
-                    violations.push(facts.violation(
-                        CHECKER,
-                        format!(
-                            "{who} was told rejected ({reason}), but the committed log {}",
-                            match decided {
-                                Some(decided) if accepted_as_sent =>
-                                    format!("accepted it at index {}", decided.index),
-                                _ => "holds no other use of its request id".to_owned(),
-                            }
-                        ),
-                    ));
-                }
-            }
-            _ => {}
+                        Some(decided) =>
+                            format!("decided {:?} at index {}", decided.verdict, decided.index),
+                    }
+                ),
+            })
         }
-        violations.extend(late_answers(op, &who));
-        violations.extend(statuses(op, &who));
-        if let Some((told_tx, told_height)) = op.confirmed {
-            let transfer = TransferId::of(op.client, &request.request_id);
-            let paid = facts.paying(&transfer.memo());
-            let deep = paid.iter().any(|(height, tx)| {
-                tx.hash() == told_tx && facts.depth(*height) >= facts.truth.confirmations
-            });
-            if !deep {
-                let holds = match paid.iter().find(|(_, tx)| tx.hash() == told_tx) {
-                    Some((height, _)) => format!(
-                        "only {} deep, below {}",
-                        facts.depth(*height),
-                        facts.truth.confirmations
-                    ),
-                    None if paid.is_empty() => "not on chain; no payout of it is".to_owned(),
-                    None => format!("not on chain; the chain pays it as {}", list(&paid)),
-                };
-                violations.push(facts.violation(
+        Outcome::Rejected { kind, reason } => {
+            let accepted_as_sent = decided
+                .is_some_and(|decided| decided.verdict.is_ok() && decided.request == *request);
+            let conflict_without_other = kind.as_deref() == Some("conflict")
+                && !decided.is_some_and(|decided| decided.request != *request);
+            (accepted_as_sent || conflict_without_other).then(|| {
+                facts.violation(
                     CHECKER,
                     format!(
-                        "{who} was told its payout was confirmed as {told_tx} in block {told_height}, but that transaction is {holds}"
+                        "{who} was told rejected ({reason}), but the committed log {}",
+                        match decided {
+                            Some(decided) if accepted_as_sent =>
+                                format!("accepted it at index {}", decided.index),
+                            _ => "holds no other use of its request id".to_owned(),
+                        }
                     ),
-                ));
-            }
+                )
+            })
         }
+        _ => None,
     }
-    violations
+}
+
+/// A payout its client was told confirmed is on chain as that transaction,
+/// at least `confirmations` deep.
+fn told_confirmed(
+    facts: &Facts<'_>,
+    op: &Op,
+    request: &TransferRequest,
+    who: &str,
+) -> Option<Violation> {
+    let (told_tx, told_height) = op.confirmed?;
+    let transfer = TransferId::of(op.client, &request.request_id);
+    let paid = facts.paying(&transfer.memo());
+    let deep = paid.iter().any(|(height, tx)| {
+        tx.hash() == told_tx && facts.depth(*height) >= facts.truth.confirmations
+    });
+    if deep {
+        return None;
+    }
+    let holds = match paid.iter().find(|(_, tx)| tx.hash() == told_tx) {
+        Some((height, _)) => format!(
+            "only {} deep, below {}",
+            facts.depth(*height),
+            facts.truth.confirmations
+        ),
+        None if paid.is_empty() => "not on chain; no payout of it is".to_owned(),
+        None => format!("not on chain; the chain pays it as {}", list(&paid)),
+    };
+    Some(facts.violation(
+        CHECKER,
+        format!(
+            "{who} was told its payout was confirmed as {told_tx} in block {told_height}, but that transaction is {holds}"
+        ),
+    ))
 }
 
 /// Every answer to a resend of an answered request is its first answer.

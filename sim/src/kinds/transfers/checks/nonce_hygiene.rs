@@ -10,6 +10,7 @@ use ledger::{
     db::Key,
     ledger::{HOT_WALLET, schema},
 };
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Facts, db_u64, list};
 use crate::check::Violation;
@@ -20,9 +21,33 @@ const CHECKER: Checker = Checker::NonceHygiene;
 pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
     let db = facts.truth.db;
     let next = db_u64(db, schema::META, Key::from(schema::NEXT_NONCE)).unwrap_or(0);
-    let mut recorded = std::collections::BTreeMap::new();
     let mut violations = Vec::new();
-    for (key, row) in db.engine.rows(schema::NONCES) {
+    let recorded = recorded_nonces(facts, &mut violations);
+    violations.extend(gaps(facts, &recorded, next));
+    violations.extend(spent_on_chain(facts, &recorded));
+    violations.extend(waiting(facts, &recorded));
+    if facts.truth.converged {
+        let on_chain = facts.truth.chain.next_nonce(HOT_WALLET);
+        if on_chain != next {
+            violations.push(facts.violation(
+                CHECKER,
+                format!(
+                    "after settling, the chain's next nonce for {HOT_WALLET} is {on_chain}, the database's is {next}"
+                ),
+            ));
+        }
+    }
+    violations
+}
+
+/// The transaction the database recorded for each nonce; a malformed row
+/// is a violation.
+fn recorded_nonces(
+    facts: &Facts<'_>,
+    violations: &mut Vec<Violation>,
+) -> BTreeMap<u64, schema::NonceRow> {
+    let mut recorded = BTreeMap::new();
+    for (key, row) in facts.truth.db.engine.rows(schema::NONCES) {
         let (Key::Int(nonce), Ok(spent)) = (key, schema::decode::<schema::NonceRow>(&row.value))
         else {
             violations.push(facts.violation(CHECKER, format!("nonce row {key} is malformed")));
@@ -30,15 +55,28 @@ pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
         };
         recorded.insert(*nonce as u64, spent);
     }
-    for nonce in 0..next {
-        if !recorded.contains_key(&nonce) {
-            violations.push(facts.violation(
-                CHECKER,
-                format!("nonce {nonce}, below the database's next nonce {next}, has no recorded transaction"),
-            ));
-        }
+    recorded
+}
+
+/// Every nonce below `next` has a recorded transaction that is on chain or
+/// still open, and none at or above `next` has one.
+fn gaps(
+    facts: &Facts<'_>,
+    recorded: &BTreeMap<u64, schema::NonceRow>,
+    next: u64,
+) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for nonce in (0..next).filter(|nonce| !recorded.contains_key(nonce)) {
+        violations.push(facts.violation(
+            CHECKER,
+            format!(
+                "nonce {nonce}, below the database's next nonce {next}, has no recorded transaction"
+            ),
+        ));
     }
-    let open: std::collections::BTreeSet<_> = db
+    let open: BTreeSet<_> = facts
+        .truth
+        .db
         .engine
         .rows(schema::OUTBOX)
         .filter_map(
@@ -71,6 +109,12 @@ pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
             ),
         ));
     }
+    violations
+}
+
+/// Every nonce spent on chain is spent by the transaction recorded for it.
+fn spent_on_chain(facts: &Facts<'_>, recorded: &BTreeMap<u64, schema::NonceRow>) -> Vec<Violation> {
+    let mut violations = Vec::new();
     for (height, tx) in &facts.payouts {
         let nonce = tx.transfer.nonce;
         match recorded.get(&nonce) {
@@ -93,6 +137,13 @@ pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
             )),
         }
     }
+    violations
+}
+
+/// Every hot-wallet transaction waiting in a mempool is the one recorded
+/// for its nonce.
+fn waiting(facts: &Facts<'_>, recorded: &BTreeMap<u64, schema::NonceRow>) -> Vec<Violation> {
+    let mut violations = Vec::new();
     for (place, tx) in facts.truth.pending {
         if tx.transfer.from != HOT_WALLET {
             continue;
@@ -114,17 +165,6 @@ pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
                 tx.transfer.memo
             ),
         ));
-    }
-    if facts.truth.converged {
-        let on_chain = facts.truth.chain.next_nonce(HOT_WALLET);
-        if on_chain != next {
-            violations.push(facts.violation(
-                CHECKER,
-                format!(
-                    "after settling, the chain's next nonce for {HOT_WALLET} is {on_chain}, the database's is {next}"
-                ),
-            ));
-        }
     }
     violations
 }
