@@ -1,8 +1,61 @@
 //! Every regression scenario in `scenarios/` replays to its expected verdict,
 //! and its summary matches the reviewed snapshot. A scenario whose `[expect]`
 //! names a checker passes only when that checker reports a violation.
+//!
+//! A custom harness (libtest-mimic), so that each file is its own trial
+//! (`replay::<stem>`, and `controls::<stem>` for a planted bug's file), found
+//! when the tests start: a new file needs no code, and one mismatch neither
+//! hides the others nor stops them. Trials run in parallel and filter by name
+//! (`cargo test --test scenarios -- log-smoke`).
 
 use std::path::{Path, PathBuf};
+
+use libtest_mimic::{Arguments, Trial};
+
+fn main() -> std::process::ExitCode {
+    let args = Arguments::from_args();
+    let files = scenario_files();
+    let mut trials = vec![
+        trial(
+            "the_regression_scenarios_are_all_there",
+            the_regression_scenarios_are_all_there,
+        ),
+        trial(
+            "each_planted_bug_has_a_scenario_that_catches_it",
+            each_planted_bug_has_a_scenario_that_catches_it,
+        ),
+        trial(
+            "the_replica_scenario_reaches_its_coverage_marks",
+            the_replica_scenario_reaches_its_coverage_marks,
+        ),
+    ];
+    for file in files {
+        let stem = stem(&file).to_owned();
+        // A file that does not load gets no controls trial, but its replay
+        // trial fails on it.
+        if let Ok(scenario) = sim::load(&file)
+            && let [bug] = scenario.system.bugs.as_slice()
+        {
+            let bug = bug.clone();
+            let file = file.clone();
+            trials.push(trial(format!("controls::{stem}"), move || {
+                pinned_bug_passes_its_controls(&file, &scenario, &bug)
+            }));
+        }
+        trials.push(trial(format!("replay::{stem}"), move || {
+            replays_to_its_snapshot(&file)
+        }));
+    }
+    libtest_mimic::run(&args, trials).exit_code()
+}
+
+/// A trial that fails when `test` panics, as a `#[test]` does.
+fn trial(name: impl Into<String>, test: impl FnOnce() + Send + 'static) -> Trial {
+    Trial::test(name, move || {
+        test();
+        Ok(())
+    })
+}
 
 fn scenario_files() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
@@ -15,27 +68,33 @@ fn scenario_files() -> Vec<PathBuf> {
     files
 }
 
-#[test]
-fn every_scenario_file_replays_to_its_snapshot() {
+fn stem(file: &Path) -> &str {
+    file.file_stem()
+        .and_then(|stem| stem.to_str())
+        .expect("a file name")
+}
+
+/// Trials come from the files found: without this, an emptied `scenarios/`
+/// would pass with no trials at all.
+fn the_regression_scenarios_are_all_there() {
     let files = scenario_files();
     assert!(
         files.len() >= 16,
         "the regression scenarios are missing: {files:?}"
     );
-    for file in files {
-        let scenario = sim::load(&file).unwrap_or_else(|error| panic!("{error}"));
-        let outcome = sim::run(&scenario, &sim::RunOptions::default());
-        let summary = sim::report::summary(&outcome);
-        assert_eq!(outcome.exit_code(), 0, "{}:\n{summary}", file.display());
-        let name = file
-            .file_stem()
-            .and_then(|stem| stem.to_str())
-            .expect("a file name");
-        insta::assert_snapshot!(name, summary);
-    }
 }
 
-#[test]
+// insta names the snapshot file after the module path and `name`: this must
+// stay in the crate root to keep `tests/snapshots/scenarios__<stem>.snap`.
+fn replays_to_its_snapshot(file: &Path) {
+    let scenario = sim::load(file).unwrap_or_else(|error| panic!("{error}"));
+    let outcome = sim::run(&scenario, &sim::RunOptions::default());
+    let summary = sim::report::summary(&outcome);
+    assert_eq!(outcome.exit_code(), 0, "{}:\n{summary}", file.display());
+    let name = stem(file);
+    insta::assert_snapshot!(name, summary);
+}
+
 fn each_planted_bug_has_a_scenario_that_catches_it() {
     for bug in ledger::bugs::Bug::all() {
         let pinned = scenario_files().into_iter().any(|file| {
@@ -55,7 +114,6 @@ fn each_planted_bug_has_a_scenario_that_catches_it() {
 /// The coverage marks are real: the scenario built to pause, skew and cut
 /// off ledger replicas reaches the lease takeovers it exists for, and the
 /// fencing that makes them safe.
-#[test]
 fn the_replica_scenario_reaches_its_coverage_marks() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("scenarios/ledger-replicas-paused-skewed-cut-off.toml");
@@ -76,38 +134,31 @@ fn the_replica_scenario_reaches_its_coverage_marks() {
     assert!(outcome.marks.keys().all(|mark| catalogue.contains(mark)));
 }
 
-/// Each planted bug's scenario catches it through the hazard it plants:
+/// A planted bug's scenario catches it through the hazard it plants:
 /// without the bug the same scenario passes, and without the bug's trigger
 /// (the fault, retry or concurrency its hazard needs), the bug still
 /// planted, it passes too.
-#[test]
-fn each_pinned_bug_passes_its_controls() {
+fn pinned_bug_passes_its_controls(file: &Path, scenario: &sim::Scenario, bug: &str) {
     use sim::{Verdict, control};
-    for file in scenario_files() {
-        let scenario = sim::load(&file).expect("valid scenario");
-        let [bug] = scenario.system.bugs.as_slice() else {
-            continue;
-        };
-        let bug = ledger::bugs::Bug::from_name(bug).expect("a planted bug");
-        let options = sim::RunOptions::default();
-        let without_bug = sim::run(&control::without_bug(&scenario), &options);
+    let bug = ledger::bugs::Bug::from_name(bug).expect("a planted bug");
+    let options = sim::RunOptions::default();
+    let without_bug = sim::run(&control::without_bug(scenario), &options);
+    assert_eq!(
+        without_bug.verdict,
+        Verdict::Pass,
+        "{} without {bug}: {:?}",
+        file.display(),
+        without_bug.first_failure()
+    );
+    if let Some(control) = control::without_trigger(scenario, bug.trigger()) {
+        let outcome = sim::run(&control, &options);
         assert_eq!(
-            without_bug.verdict,
+            outcome.verdict,
             Verdict::Pass,
-            "{} without {bug}: {:?}",
+            "{} without {}, {bug} planted: {:?}",
             file.display(),
-            without_bug.first_failure()
+            bug.trigger().name(),
+            outcome.first_failure()
         );
-        if let Some(control) = control::without_trigger(&scenario, bug.trigger()) {
-            let outcome = sim::run(&control, &options);
-            assert_eq!(
-                outcome.verdict,
-                Verdict::Pass,
-                "{} without {}, {bug} planted: {:?}",
-                file.display(),
-                bug.trigger().name(),
-                outcome.first_failure()
-            );
-        }
     }
 }
