@@ -37,6 +37,8 @@ mod nemesis;
 mod pool;
 mod streams;
 mod tables;
+#[cfg(test)]
+mod testing;
 mod trace;
 mod validate;
 mod workload;

@@ -28,14 +28,14 @@ pub mod schema;
 mod service;
 mod types;
 
-pub use fold::{Answer, Fold, Idempotency, RequestRecord, SLOTS_PER_ENTRY, Transfer, slot};
+pub use fold::{Answer, Effect, Fold, Idempotency, RequestRecord, SLOTS_PER_ENTRY, Transfer, slot};
 pub use node::run_ledger;
 pub use outbox::HOT_WALLET;
 pub use protocol::{LedgerRequest, LedgerResponse, StatusReply, TransferReply};
 pub use types::{
     ADDRESS_PREFIX, Command, Confirmation, MAX_AMOUNT, MAX_NAME_BYTES, MAX_REQUEST_ID_BYTES,
     Rejection, TransferId, TransferRequest, check_parameters, check_shape, decode_batch,
-    is_payable_address,
+    encode_batch, is_payable_address,
 };
 
 use serde::Serialize;

@@ -162,7 +162,9 @@ pub enum Command {
     },
 }
 
-/// Encodes a batch of commands as a log entry's payload.
+/// Encodes a batch of commands as a log entry's payload. Public so that
+/// tests outside the crate (the sim's fold-against-reference property)
+/// can write the log the appender writes.
 pub fn encode_batch(commands: &[Command]) -> Vec<u8> {
     codec::encode(commands)
 }

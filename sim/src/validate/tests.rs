@@ -3,9 +3,10 @@
 
 use super::*;
 use crate::{
-    generate::{GENERATOR, generate},
+    generate::{GENERATOR, generate, generate_kind},
     scenario::{Cluster, WorkloadKind},
 };
+use proptest::prelude::*;
 
 const VALID: &str = r#"
 name = "t"
@@ -204,15 +205,27 @@ fn the_readmes_scenario_reference_parses() {
     );
 }
 
-#[test]
-fn generated_scenarios_are_valid_and_round_trip_through_toml() {
-    for seed in 0..200 {
-        let scenario = generate(seed);
-        assert_eq!(scenario.generator.as_deref(), Some(GENERATOR));
-        let text = scenario.to_toml();
-        let parsed =
-            parse(&text, "generated.toml").unwrap_or_else(|error| panic!("{error}\n{text}"));
-        assert_eq!(parsed, scenario);
+proptest! {
+    #![proptest_config(crate::testing::cases(1024))]
+
+    /// Every kind for each seed. `generate` needs no case of its own: it
+    /// is `generate_kind` of the kind its seed draws.
+    #[test]
+    fn generated_scenarios_are_valid_and_round_trip_through_toml(seed in any::<u64>()) {
+        let drawn = generate(seed);
+        prop_assert_eq!(&drawn, &generate_kind(seed, drawn.workload.kind));
+        for kind in WorkloadKind::all() {
+            let scenario = generate_kind(seed, kind);
+            prop_assert_eq!(scenario.seed, seed);
+            prop_assert_eq!(scenario.workload.kind, kind);
+            prop_assert_eq!(scenario.generator.as_deref(), Some(GENERATOR));
+            let text = scenario.to_toml();
+            let parsed = parse(&text, "generated.toml")
+                .map_err(|error| TestCaseError::fail(format!("{error}\n{text}")))?;
+            prop_assert_eq!(&parsed, &scenario, "{}", text);
+            prop_assert_eq!(parsed.to_toml(), text);
+            prop_assert_eq!(generate_kind(seed, kind), scenario);
+        }
     }
 }
 

@@ -6,6 +6,8 @@ mod at_least_once;
 mod bad_input;
 mod conservation;
 mod exactly_once;
+#[cfg(test)]
+mod fold_agreement;
 mod ledger_chain;
 mod nonce_hygiene;
 pub(crate) mod reference;
