@@ -71,7 +71,10 @@ impl ScheduledFault for Clock {
 
     /// Each skew halved, or left out while another remains.
     fn milder(&self, event: &EventSpec) -> Vec<EventSpec> {
-        let halved = |value: Option<SignedDur>| value.map(|value| SignedDur(value.0 / 2));
+        // Whole milliseconds, so the file written says exactly what ran.
+        let halved = |value: Option<SignedDur>| {
+            value.map(|value| SignedDur(value.0 / 2_000_000 * 1_000_000))
+        };
         let mut milder = vec![EventSpec {
             offset: halved(event.offset),
             jump: halved(event.jump),

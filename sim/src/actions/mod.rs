@@ -194,16 +194,18 @@ impl EventContext<'_> {
     }
 }
 
-/// `for` cut to a half and a quarter, never below 10ms.
+/// `for` cut to a half and a quarter, in whole milliseconds (so the file
+/// written says exactly what ran), never below 10ms.
 fn shorter(event: &EventSpec) -> Vec<EventSpec> {
     let Some(for_) = event.for_ else {
         return Vec::new();
     };
-    [for_.0 / 4, for_.0 / 2]
+    let millis = for_.0.as_millis() as u64;
+    [millis / 4, millis / 2]
         .into_iter()
-        .filter(|shorter| *shorter >= Duration::from_millis(10))
+        .filter(|shorter| *shorter >= 10)
         .map(|shorter| EventSpec {
-            for_: Some(Dur(shorter)),
+            for_: Some(Dur(Duration::from_millis(shorter))),
             ..event.clone()
         })
         .collect()
