@@ -411,6 +411,16 @@ mod tests {
         assert_eq!(Bug::from_name("no-such-bug"), None);
     }
 
+    /// Summaries write checkers through serde, reports through their names:
+    /// one spelling for both.
+    #[test]
+    fn a_checker_serializes_as_its_name() {
+        for checker in Checker::all() {
+            let json = serde_json::to_string(&checker).expect("a checker serializes");
+            assert_eq!(json, format!("\"{}\"", checker.name()));
+        }
+    }
+
     #[test]
     fn a_set_holds_exactly_what_it_was_given() {
         let set = Bugs::of([Bug::RaftCommitOldTerm]);

@@ -6,11 +6,9 @@
 //! own trial (`caught-by-fuzzing::<bug>`) without a test written per bug: a
 //! new bug is hunted as soon as it is planted.
 
-use std::{
-    path::PathBuf,
-    process::{Command, Output},
-};
+mod common;
 
+use common::{scratch, sim, stdout};
 use ledger::bugs::Bug;
 use libtest_mimic::{Arguments, Trial};
 
@@ -38,25 +36,6 @@ fn main() -> std::process::ExitCode {
         })
         .collect();
     libtest_mimic::run(&args, trials).exit_code()
-}
-
-fn sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .current_dir(scratch())
-        .output()
-        .expect("sim runs")
-}
-
-/// A scratch directory per test process, where failures are written.
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sim-bugs-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch directory");
-    dir
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// `sim fuzz --bug NAME --seeds 0..N` exits 0: plain generated scenarios

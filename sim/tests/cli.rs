@@ -2,38 +2,15 @@
 //! file, key and expectation, reproduce lines. (Planted bugs caught by plain
 //! generated fuzzing: `bugs.rs`.)
 
-use std::{
-    path::PathBuf,
-    process::{Command, Output},
-};
+mod common;
 
-fn sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .current_dir(scratch())
-        .output()
-        .expect("sim runs")
-}
-
-/// A scratch directory per test process, where failures are written.
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sim-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch directory");
-    dir
-}
+use common::{scratch, sim, stderr, stdout};
+use std::path::PathBuf;
 
 fn scenario_file(name: &str, text: &str) -> PathBuf {
     let path = scratch().join(name);
     std::fs::write(&path, text).expect("write scenario");
     path
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 const HEADER: &str = "name = \"t\"\nseed = 1\nduration = \"5s\"\n[workload]\nkind = \"log\"\n";

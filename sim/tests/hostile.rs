@@ -4,36 +4,15 @@
 //! mutates valid scenarios (values, types, sections, truncation) and holds
 //! every outcome to the same rules.
 
+mod common;
+
+use common::{scratch, sim, sim_in, stderr};
 use proptest::prelude::*;
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output},
     time::Duration,
 };
-
-fn sim_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("sim runs")
-}
-
-/// A scratch directory per test process.
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sim-hostile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch directory");
-    dir
-}
-
-fn sim(args: &[&str]) -> Output {
-    sim_in(&scratch(), args)
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 /// Exit 2 and one line on stderr holding every fragment, no panic.
 fn assert_bad_input(output: &Output, fragments: &[&str], what: &str) {

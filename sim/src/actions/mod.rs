@@ -81,9 +81,9 @@ pub(crate) trait RandomFault: Sync {
 /// The faults drawn at random, in the order the nemesis draws them from
 /// its stream: part of what a seed means, so reordering them changes every
 /// run.
-pub(crate) const RANDOM: [&dyn RandomFault; 4] = [
-    &node::Crash,
-    &node::Pause,
+pub(crate) static RANDOM: [&dyn RandomFault; 4] = [
+    &node::RANDOM_CRASH,
+    &node::RANDOM_PAUSE,
     &chain::ChainReorg,
     &network::Partition,
 ];
@@ -91,10 +91,10 @@ pub(crate) const RANDOM: [&dyn RandomFault; 4] = [
 /// The implementation of `action`.
 pub(crate) fn of(action: Action) -> &'static dyn ScheduledFault {
     match action {
-        Action::Crash => &node::Crash,
-        Action::Restart => &node::Restart,
-        Action::Pause => &node::Pause,
-        Action::Resume => &node::Resume,
+        Action::Crash => &node::CRASH,
+        Action::Restart => &node::RESTART,
+        Action::Pause => &node::PAUSE,
+        Action::Resume => &node::RESUME,
         Action::Clock => &clock::Clock,
         Action::Partition => &network::Partition,
         Action::Heal => &network::Heal,

@@ -70,8 +70,11 @@ impl std::fmt::Debug for Hook {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::EnumIter, strum::IntoStaticStr,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Verdict {
     Pass,
     SafetyViolation,
@@ -94,13 +97,7 @@ impl Verdict {
 
     /// The verdict as reports name it.
     pub fn name(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::SafetyViolation => "safety-violation",
-            Verdict::ExpectationUnmet => "expectation-unmet",
-            Verdict::LivenessFailure => "liveness-failure",
-            Verdict::SimulationCrash => "simulation-crash",
-        }
+        self.into()
     }
 
     /// Ranks verdicts for a fuzz run's overall exit: a safety violation
@@ -409,5 +406,21 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         text.clone()
     } else {
         "a panic without a message".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Verdict;
+    use strum::IntoEnumIterator;
+
+    /// Summaries write verdicts through serde, tables through their names:
+    /// one spelling for both.
+    #[test]
+    fn a_verdict_serializes_as_its_name() {
+        for verdict in Verdict::iter() {
+            let json = serde_json::to_string(&verdict).expect("a verdict serializes");
+            assert_eq!(json, format!("\"{}\"", verdict.name()));
+        }
     }
 }

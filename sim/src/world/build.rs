@@ -214,14 +214,12 @@ impl<'a> Builder<'a> {
     {
         let skew = ClockSkew::new();
         let disk = Disk::new(self.disk_config.clone());
-        let env = self.env(name, skew.clone(), disk.clone());
-        let node = self
-            .handle
-            .create_node()
-            .name(name)
-            .ip(address.ip())
-            .init(move || init(env.clone()))
-            .build();
+        let node = self.node(
+            name,
+            address,
+            self.env(name, skew.clone(), disk.clone()),
+            init,
+        );
         self.nodes.insert(
             name.to_owned(),
             WorldNode {
@@ -240,14 +238,22 @@ impl<'a> Builder<'a> {
         Fut: Future<Output = ()> + 'static,
     {
         let env = self.env(name, ClockSkew::new(), Disk::new(self.disk_config.clone()));
-        let node = self
-            .handle
+        let node = self.node(name, address, env, init);
+        self.others.push(node.id());
+    }
+
+    /// Makes a node at `address` whose every incarnation runs `init`.
+    fn node<F, Fut>(&self, name: &str, address: SocketAddr, env: NodeEnv, init: F) -> NodeHandle
+    where
+        F: Fn(NodeEnv) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        self.handle
             .create_node()
             .name(name)
             .ip(address.ip())
             .init(move || init(env.clone()))
-            .build();
-        self.others.push(node.id());
+            .build()
     }
 
     fn start_log(&mut self) {
