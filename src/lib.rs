@@ -27,6 +27,7 @@ pub mod clock;
 pub mod codec;
 pub mod db;
 pub mod fault_points;
+pub mod ids;
 pub mod ledger;
 pub mod log;
 pub mod net;

@@ -38,6 +38,14 @@ impl NodeEnv {
 
     /// Records a trace event of this node.
     pub fn record(&self, event: Event) {
+        // The system's decisions, as logs too: `--log info` tells the story
+        // of a run, `--log debug` every step (messages are the fabric's, at
+        // trace level).
+        if event.is_decision() {
+            tracing::info!(node = %self.name, "{event:?}");
+        } else {
+            tracing::debug!(node = %self.name, "{event:?}");
+        }
         self.observer.record(&self.name, event);
     }
 

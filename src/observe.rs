@@ -71,14 +71,17 @@ pub enum Event {
     CrashPoint { point: CrashPoint },
     /// A reply point at which the harness lost the node's reply.
     ReplyLost { point: ReplyPoint },
-    /// A message left the node through the choke point; `duplicate` when a
-    /// second copy follows later.
+    /// A message left the node through the choke point; a delayed one
+    /// arrives `delay_us` late, and a second copy follows
+    /// `duplicate_after_us` after it when one does.
     Message {
         to: NodeName,
         bytes: u32,
         fate: Fate,
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        duplicate: bool,
+        #[serde(skip_serializing_if = "is_zero")]
+        delay_us: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        duplicate_after_us: Option<u64>,
     },
     /// Something the Raft log did.
     Log(LogEvent),
@@ -88,6 +91,37 @@ pub enum Event {
     Chain(ChainEvent),
     /// Something a ledger replica did.
     Ledger(LedgerEvent),
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
+impl Event {
+    /// Whether the event is a decision worth a line at `info`: a node's
+    /// life, a leader, a block, and every step of a payout.
+    pub fn is_decision(&self) -> bool {
+        use crate::{
+            chain::ChainEvent as C, db::DbEvent as D, ledger::LedgerEvent as L, log::LogEvent as G,
+        };
+        match self {
+            Event::Boot { .. } | Event::CrashPoint { .. } | Event::ReplyLost { .. } => true,
+            Event::Log(G::Elected { .. } | G::SteppedDown { .. } | G::Recovered { .. }) => true,
+            Event::Db(D::Recovered { .. }) => true,
+            Event::Chain(C::Block { .. } | C::Forgotten { .. }) => true,
+            Event::Ledger(
+                L::Claimed { .. }
+                | L::Signed { .. }
+                | L::Submitted { .. }
+                | L::Confirming { .. }
+                | L::Database { .. },
+            ) => true,
+            Event::Message { .. }
+            | Event::Log(G::Applied { .. })
+            | Event::Db(D::Committed { .. })
+            | Event::Ledger(L::Appended { .. } | L::Folded { .. } | L::Projected { .. }) => false,
+        }
+    }
 }
 
 /// Where a node's trace events go. Implemented by the harness; each node holds

@@ -44,6 +44,37 @@ pub enum Command {
     Bench(BenchArgs),
     /// List the planted bugs; with --measure, hunt each one by fuzzing.
     Bugs(BugsArgs),
+    /// Tell the life of one transfer of a run, step by step: its request,
+    /// log index, projection, intent, submissions, inclusions, reorgs,
+    /// confirmation and every answer its client got.
+    Explain(ExplainArgs),
+}
+
+#[derive(Args)]
+pub struct ExplainArgs {
+    /// A scenario file (TOML).
+    pub file: Option<PathBuf>,
+    /// The seed: overrides the file's, or generates a scenario without one.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Enable a planted bug (repeatable).
+    #[arg(long = "bug", value_name = "NAME", value_parser = bug_parser())]
+    pub bugs: Vec<Bug>,
+    /// The transfer, as reports name it (tr- and 16 hex digits).
+    #[arg(
+        long,
+        value_name = "ID",
+        value_parser = parse_transfer,
+        required_unless_present = "violation",
+        conflicts_with = "violation"
+    )]
+    pub transfer: Option<String>,
+    /// The transfer the run's first violation names.
+    #[arg(long)]
+    pub violation: bool,
+    /// Also write the run's timeline here (HTML).
+    #[arg(long, value_name = "FILE")]
+    pub timeline: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -95,6 +126,9 @@ pub struct RunArgs {
     /// Write the event trace here, one JSON object per line.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
+    /// Write the run's timeline here: one HTML file to open in a browser.
+    #[arg(long, value_name = "FILE")]
+    pub timeline: Option<PathBuf>,
     /// The system's logs on stderr: a level (off, error, warn, info, debug,
     /// trace) or directives such as `info,ledger::log=debug`. Without it,
     /// RUST_LOG is used when set.
@@ -264,4 +298,13 @@ fn parse_runs(text: &str) -> Result<u32, String> {
             u32::MAX
         )),
     }
+}
+
+/// A transfer id as reports spell it.
+fn parse_transfer(text: &str) -> Result<String, String> {
+    ledger::ids::parse(text, "tr-")
+        .map(|_| text.to_owned())
+        .ok_or_else(|| {
+            format!("expected tr- and 16 hex digits, such as tr-9173aee43e87c6f9, got `{text}`")
+        })
 }

@@ -2,6 +2,7 @@
 //! (a fault it injected, what a client was told), and the simulated clock
 //! everything is stamped with. A leaf: it depends on nothing of the harness.
 
+use ledger::{chain::TxHash, ledger::TransferId};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -21,11 +22,16 @@ pub enum HarnessEvent {
     Resume {
         node: String,
     },
+    /// Partition number `id` cut the links between `groups`.
     Partition {
+        id: u64,
         groups: Vec<Vec<String>>,
         one_way: bool,
     },
-    Heal,
+    /// Partition number `partition` was healed; every one when `None`.
+    Heal {
+        partition: Option<u64>,
+    },
     Clock {
         node: String,
         offset_nanos: i64,
@@ -76,7 +82,7 @@ pub enum HarnessEvent {
     Confirmed {
         client: u64,
         seq: u64,
-        tx: u64,
+        tx: TxHash,
         height: u64,
     },
     /// A client asked the ledger for a payout; `bad` names a planted flaw.
@@ -92,7 +98,7 @@ pub enum HarnessEvent {
     Accepted {
         client: u64,
         seq: u64,
-        transfer: u64,
+        transfer: TransferId,
     },
     /// The nemesis reorganized the chain.
     ChainReorg {

@@ -53,7 +53,7 @@ impl FaultKind {
             HarnessEvent::Pause { .. } => FaultKind::Pause,
             HarnessEvent::Resume { .. } => FaultKind::Resume,
             HarnessEvent::Partition { .. } => FaultKind::Partition,
-            HarnessEvent::Heal => FaultKind::Heal,
+            HarnessEvent::Heal { .. } => FaultKind::Heal,
             HarnessEvent::Clock { .. } => FaultKind::Clock,
             HarnessEvent::Skipped { .. } => FaultKind::Skipped,
             HarnessEvent::DiskDamage { torn: true, .. } => FaultKind::TornWrite,

@@ -24,6 +24,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod shrink;
+pub mod timeline;
 
 // The harness's inside: a run's parts, in the order a run meets them.
 mod actions;

@@ -51,13 +51,24 @@ pub fn check_filter(filter: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The simulator's own lines (madsim creating, binding and killing nodes)
+/// drown the system's: they are kept to warnings unless the filter names
+/// `madsim` itself.
+fn quiet_simulator(filter: &str) -> String {
+    if filter.contains("madsim") {
+        filter.to_owned()
+    } else {
+        format!("{filter},madsim=warn")
+    }
+}
+
 /// Installs the global subscriber with `filter` (see [`check_filter`]),
 /// writing to stderr. Call it once, on the main thread, before any
 /// simulation thread starts: a filter built on a simulation's thread would
 /// disturb madsim's seeding of that thread.
 pub fn init(filter: &str) -> Result<(), String> {
     check_filter(filter)?;
-    let filter = EnvFilter::try_new(filter)
+    let filter = EnvFilter::try_new(quiet_simulator(filter))
         .map_err(|error| format!("invalid log filter `{filter}`: {error}"))?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -70,6 +81,12 @@ pub fn init(filter: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_simulator_is_quiet_unless_named() {
+        assert_eq!(quiet_simulator("debug"), "debug,madsim=warn");
+        assert_eq!(quiet_simulator("info,madsim=debug"), "info,madsim=debug");
+    }
 
     #[test]
     fn levels_and_directives_pass_and_anything_else_is_refused() {

@@ -11,8 +11,8 @@ use ledger::bugs::Bug;
 use sim::{
     bench,
     cli::{
-        BenchArgs, BugsArgs, Cli, Command, FuzzArgs, FuzzCommand, FuzzSubcommand, MergeArgs,
-        RunArgs, SeedsArgs, ShrinkArgs, ShrinkLimitArgs,
+        BenchArgs, BugsArgs, Cli, Command, ExplainArgs, FuzzArgs, FuzzCommand, FuzzSubcommand,
+        MergeArgs, RunArgs, SeedsArgs, ShrinkArgs, ShrinkLimitArgs,
     },
     files,
     fuzz::{self, FuzzOptions, FuzzSummary, SeedRange, SeedResult, Shard},
@@ -22,6 +22,7 @@ use sim::{
     run::{RunOptions, RunOutcome, run},
     scenario::Scenario,
     shrink::{self, ShrinkLimits, Target},
+    timeline::{Explained, Timeline},
 };
 use std::{
     io::{IsTerminal, Write},
@@ -123,6 +124,7 @@ fn execute(cli: Cli) -> Result<i32> {
         Command::CheckDeterminism(args) => check_determinism(args),
         Command::Bench(args) => bench_command(args),
         Command::Bugs(args) if args.measure => measure_bugs(args),
+        Command::Explain(args) => explain_command(args),
         Command::Bugs(_) => {
             say_raw!("{}", report::bug_catalogue());
             Ok(0)
@@ -188,6 +190,9 @@ fn run_command(args: RunArgs) -> Result<i32> {
     if let Some(trace) = &args.trace {
         writable_file("--trace", trace)?;
     }
+    if let Some(timeline) = &args.timeline {
+        writable_file("--timeline", timeline)?;
+    }
     // A failure of a scenario that is not its file as written is written
     // out to reproduce it.
     let writes_failures = source.is_none() || overridden;
@@ -199,6 +204,7 @@ fn run_command(args: RunArgs) -> Result<i32> {
         &scenario,
         &RunOptions {
             keep_trace: args.trace.is_some(),
+            timeline: args.timeline.is_some(),
             ..RunOptions::default()
         },
     );
@@ -226,7 +232,64 @@ fn run_command(args: RunArgs) -> Result<i32> {
     if let (Some(path), Some(lines)) = (&args.trace, &outcome.trace_lines) {
         write_trace(path, lines)?;
     }
+    if let (Some(path), Some(timeline)) = (&args.timeline, &outcome.timeline) {
+        write_timeline(path, timeline)?;
+    }
     Ok(outcome.exit_code())
+}
+
+/// Runs the scenario and tells the life of the transfer asked for.
+fn explain_command(args: ExplainArgs) -> Result<i32> {
+    let mut scenario = match (&args.file, args.seed) {
+        (Some(file), seed) => {
+            let mut scenario = sim::load(file).map_err(|error| bad(error.to_string()))?;
+            scenario.seed = seed.unwrap_or(scenario.seed);
+            scenario
+        }
+        (None, Some(seed)) => fuzz::scenario_for(seed, args.bugs.first().copied(), None),
+        (None, None) => return Err(bad("give a scenario file, or --seed N to generate one")),
+    };
+    for bug in &args.bugs {
+        if !scenario.system.bugs.iter().any(|name| name == bug.name()) {
+            scenario.system.bugs.push(bug.name().to_owned());
+        }
+    }
+    if let Some(timeline) = &args.timeline {
+        writable_file("--timeline", timeline)?;
+    }
+    let outcome = run(
+        &scenario,
+        &RunOptions {
+            timeline: true,
+            ..RunOptions::default()
+        },
+    );
+    let timeline = outcome.timeline.as_ref().expect("a recorded timeline");
+    let which = match &args.transfer {
+        Some(id) => Explained::Transfer(id.clone()),
+        None => Explained::Violation,
+    };
+    let story = sim::timeline::explain(timeline, &which).map_err(|why| {
+        bad(format!(
+            "--{}: {why}",
+            if args.violation {
+                "violation"
+            } else {
+                "transfer"
+            }
+        ))
+    })?;
+    say_raw!("{story}");
+    if let Some(path) = &args.timeline {
+        write_timeline(path, timeline)?;
+    }
+    Ok(0)
+}
+
+/// Writes a run's timeline as one HTML file.
+fn write_timeline(path: &Path, timeline: &Timeline) -> Result<()> {
+    std::fs::write(path, sim::timeline::render(timeline))
+        .map_err(|error| bad(format!("--timeline: writing {}: {error}", path.display())))
 }
 
 fn print_outcome(outcome: &RunOutcome, json: bool, reproduce: Option<&Path>) -> Result<()> {

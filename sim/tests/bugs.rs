@@ -71,6 +71,18 @@ fn caught_within(bug: &str, seeds: u64) {
         "{text}"
     );
     let header = std::fs::read_to_string(scratch().join(&shrunk)).expect("shrunk file written");
+    // Each failure file has its timeline beside it.
+    for picture in [
+        format!("{bug}/seed-{caught}.html"),
+        format!("{bug}/seed-{caught}.min.html"),
+    ] {
+        let html = std::fs::read_to_string(scratch().join(&picture))
+            .unwrap_or_else(|error| panic!("{picture}: {error}"));
+        assert!(
+            html.contains("<canvas") && html.contains(&format!("\"seed\":{caught}")),
+            "{picture}"
+        );
+    }
     for line in [
         "# original: seed ",
         "# shrunk:   seed ",

@@ -32,8 +32,9 @@ pub enum ChainEvent {
     /// A block was made.
     Block {
         height: u64,
-        hash: u64,
-        transactions: u32,
+        hash: BlockHash,
+        /// Its transactions, in order.
+        included: Vec<TxHash>,
     },
     /// The mempool forgot pending transactions (the `chain_drop` fault).
     Forgotten { transactions: u32 },

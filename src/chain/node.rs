@@ -131,8 +131,12 @@ fn produce(env: &NodeEnv, config: &ChainConfig, mut state: MutexGuard<'_, ChainS
     let block = state.produce_block();
     let made = ChainEvent::Block {
         height: block.height,
-        hash: block.hash.0,
-        transactions: block.transactions.len() as u32,
+        hash: block.hash,
+        included: block
+            .transactions
+            .iter()
+            .map(super::Transaction::hash)
+            .collect(),
     };
     drop(state);
     if forgotten > 0 {

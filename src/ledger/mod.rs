@@ -41,7 +41,10 @@ pub use types::{
 use serde::Serialize;
 use std::time::Duration;
 
-use crate::{chain::SigningKey, observe::NodeName};
+use crate::{
+    chain::{SigningKey, TxHash},
+    observe::NodeName,
+};
 
 /// A ledger replica's settings.
 #[derive(Debug, Clone)]
@@ -86,26 +89,38 @@ pub struct LedgerConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "ledger", rename_all = "kebab-case")]
 pub enum LedgerEvent {
-    /// A client's request was committed in the entry at `index`.
-    Appended { client: u64, index: u64 },
+    /// A client's request for `transfer` was committed in the entry at
+    /// `index`.
+    Appended {
+        client: u64,
+        index: u64,
+        transfer: TransferId,
+    },
     /// The fold reached index `applied`, where `unconfirmed` accepted
     /// transfers wait for their confirmation.
     Folded { applied: u64, unconfirmed: u64 },
     /// Entries `from..=to` were projected into the database.
     Projected { from: u64, to: u64 },
     /// A payout's transaction was signed with `nonce` and recorded.
-    Signed { transfer: u64, nonce: u64, tx: u64 },
+    Signed {
+        transfer: TransferId,
+        nonce: u64,
+        tx: TxHash,
+    },
+    /// The worker handed a payout's transaction to the chain (again, when
+    /// the chain did not show it in time).
+    Submitted { transfer: TransferId, tx: TxHash },
     /// The worker claimed a payout whose previous claim, by `from`
     /// (replica#incarnation), had lapsed or outlived its holder.
-    Claimed { transfer: u64, from: String },
+    Claimed { transfer: TransferId, from: String },
     /// The worker's reads of the outbox started or stopped reaching the
     /// database.
     Database { reachable: bool },
     /// The worker is about to append a confirmation of `tx`, which it saw
     /// in block `height` at `depth`.
     Confirming {
-        transfer: u64,
-        tx: u64,
+        transfer: TransferId,
+        tx: TxHash,
         height: u64,
         depth: u64,
     },

@@ -81,8 +81,11 @@ impl Service {
             .clock
             .timeout(self.config.request_timeout, async {
                 let index = self.appender.append(command).await?;
-                self.env
-                    .record(Event::Ledger(LedgerEvent::Appended { client, index }));
+                self.env.record(Event::Ledger(LedgerEvent::Appended {
+                    client,
+                    index,
+                    transfer: super::TransferId::of(client, &request.request_id),
+                }));
                 Folded::reached(&self.fold, index).await.ok()
             })
             .await

@@ -29,8 +29,17 @@ pub struct TransferRequest {
 /// A transfer's id: a function of the client and its request id only, so
 /// every retry of a request names the same transfer. It is the memo of the
 /// transfer's payout on chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TransferId(pub u64);
+
+/// Spelled as everywhere else, in logs and debug output too.
+impl fmt::Debug for TransferId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+crate::ids::id_serde!(TransferId, "tr-");
 
 impl TransferId {
     pub fn of(client: u64, request_id: &str) -> TransferId {

@@ -214,7 +214,8 @@ impl Fabric {
                     to: to_name.clone(),
                     bytes: packet.body.len() as u32,
                     fate: route.fate,
-                    duplicate: route.duplicate_after.is_some(),
+                    delay_us: route.delay.as_micros() as u64,
+                    duplicate_after_us: route.duplicate_after.map(|after| after.as_micros() as u64),
                 },
             );
         }

@@ -57,8 +57,8 @@ impl ScheduledFault for Partition {
                 .collect::<Result<Vec<String>, String>>()?;
             groups.push(resolved);
         }
-        let links = world.partition(&groups, event.one_way.unwrap_or(false));
-        Ok(Some(Box::new(move |world: &World| world.heal(&links))))
+        let cut = world.partition(&groups, event.one_way.unwrap_or(false));
+        Ok(Some(Box::new(move |world: &World| world.heal(&cut))))
     }
 
     /// Shorter; one way instead of both; each node left out of its group

@@ -32,7 +32,7 @@ impl Online {
             block
                 .transactions
                 .iter()
-                .any(|included| included.hash().0 == *tx)
+                .any(|included| included.hash() == *tx)
                 .then_some(block.height)
         });
         let problem = match found {
@@ -45,7 +45,7 @@ impl Online {
             Some(_) => return None,
         };
         Some(format!(
-            "{node} confirms transfer tr-{transfer:016x} as tx 0x{tx:016x} (block {height}, {depth} deep as it saw it), but it {problem}"
+            "{node} confirms transfer {transfer} as tx {tx} (block {height}, {depth} deep as it saw it), but it {problem}"
         ))
     }
 }

@@ -21,7 +21,7 @@ pub(crate) use liveness::final_check as liveness_check;
 
 use ledger::{
     bugs::Checker,
-    chain::{ChainState, Transaction},
+    chain::{BlockHash, ChainState, Transaction},
     db::Recovered,
     log::{DurableLog, Entry},
     observe::{Event, NodeName},
@@ -59,7 +59,10 @@ fn micros<S: serde::Serializer>(at: &Duration, serializer: S) -> Result<S::Ok, S
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CheckResult {
     pub checker: Checker,
+    /// The first violations found, at most `MAX_VIOLATIONS_PER_CHECKER`.
     pub violations: Vec<Violation>,
+    /// How many violations were found in all.
+    pub total: usize,
 }
 
 impl CheckResult {
@@ -77,6 +80,8 @@ pub(crate) struct Online {
     durability: durability::Online,
     chain_safety: chain_safety::Online,
     confirmations: Option<confirmations::Online>,
+    /// Violations found beyond those kept, by checker.
+    uncounted: BTreeMap<Checker, usize>,
     /// The canonical chain, when the run has one. Locked only inside this
     /// checker's lock, never the other way round.
     chain: Option<Arc<Mutex<ChainState>>>,
@@ -91,6 +96,7 @@ impl Online {
             durability: durability::Online::default(),
             chain_safety: chain_safety::Online::default(),
             confirmations: None,
+            uncounted: BTreeMap::new(),
             chain: None,
             violations: Vec::new(),
         }
@@ -136,6 +142,11 @@ impl Online {
         &self.violations
     }
 
+    /// Violations found beyond those kept, by checker.
+    pub(crate) fn uncounted(&self) -> &BTreeMap<Checker, usize> {
+        &self.uncounted
+    }
+
     fn push(&mut self, checker: Checker, at: Duration, message: String) {
         let kept = self
             .violations
@@ -148,6 +159,8 @@ impl Online {
                 at,
                 message,
             });
+        } else {
+            *self.uncounted.entry(checker).or_default() += 1;
         }
     }
 }
@@ -184,7 +197,7 @@ impl Subscriber for Online {
         }
     }
 
-    fn harness(&mut self, _at: Duration, event: &HarnessEvent) {
+    fn harness(&mut self, _at: Duration, _node: &str, event: &HarnessEvent) {
         self.durability.observe_harness(event);
     }
 }
@@ -206,24 +219,37 @@ pub(crate) struct GroundTruth<'a> {
     pub(crate) pending: &'a [(String, Transaction)],
     /// Each node's incarnation at the end, for nodes still running.
     pub(crate) lives: &'a BTreeMap<String, u64>,
+    /// When each block was made, including blocks reorged away.
+    pub(crate) block_times: &'a BTreeMap<BlockHash, Duration>,
     /// Why the run did not settle, if it did not.
     pub(crate) stall: Option<&'a Stall>,
     /// Simulated time at the end of the run.
     pub(crate) end: Duration,
 }
 
-/// The results of the checkers `checkers`, from everything found.
-pub(crate) fn results(checkers: &[Checker], found: &[Violation]) -> Vec<CheckResult> {
+/// The results of the checkers `checkers`, from everything found and the
+/// count of those found but not kept.
+pub(crate) fn results(
+    checkers: &[Checker],
+    found: &[Violation],
+    uncounted: &BTreeMap<Checker, usize>,
+) -> Vec<CheckResult> {
     checkers
         .iter()
-        .map(|checker| CheckResult {
-            checker: *checker,
-            violations: found
+        .map(|checker| {
+            let mine: Vec<&Violation> = found
                 .iter()
                 .filter(|violation| violation.checker == *checker)
-                .take(MAX_VIOLATIONS_PER_CHECKER)
-                .cloned()
-                .collect(),
+                .collect();
+            CheckResult {
+                checker: *checker,
+                total: mine.len() + uncounted.get(checker).copied().unwrap_or(0),
+                violations: mine
+                    .into_iter()
+                    .take(MAX_VIOLATIONS_PER_CHECKER)
+                    .cloned()
+                    .collect(),
+            }
         })
         .collect()
 }

@@ -98,7 +98,11 @@ pub fn fuzz(
             {
                 let scenario = scenario_for(seed, options.bug, options.kind);
                 let what = found.message.as_deref().unwrap_or("failed");
-                match write_failure(&options.out, &scenario, what) {
+                let written = write_failure(&options.out, &scenario, what).and_then(|file| {
+                    write_timeline(&file, &scenario)?;
+                    Ok(file)
+                });
+                match written {
                     Ok(file) => found.file = Some(file),
                     Err(error) => *result = Err(error),
                 }
@@ -224,6 +228,7 @@ pub fn shrink_failures(
         let shrunk = shrink::shrink(&scenario, &target, limits);
         let path = options.out.join(format!("seed-{seed}.min.toml"));
         shrink::write(&path, &shrunk, original.as_deref())?;
+        write_timeline(&path, &shrunk.scenario)?;
         result.shrunk = Some(path.clone());
         on_shrunk(seed, &shrunk, &path);
     }
@@ -241,6 +246,23 @@ pub fn write_failure(out: &Path, scenario: &Scenario, what: &str) -> io::Result<
         path.display()
     );
     std::fs::write(&path, header + &scenario.to_toml())?;
+    Ok(path)
+}
+
+/// Runs `scenario` again, recording its timeline, and writes the picture
+/// beside its scenario file `file` (`seed-3.min.toml` → `seed-3.min.html`).
+/// A run is deterministic, so this is the run the file reproduces.
+pub fn write_timeline(file: &Path, scenario: &Scenario) -> io::Result<PathBuf> {
+    let outcome = run(
+        scenario,
+        &RunOptions {
+            timeline: true,
+            ..RunOptions::default()
+        },
+    );
+    let timeline = outcome.timeline.expect("a recorded timeline");
+    let path = file.with_extension("html");
+    std::fs::write(&path, crate::timeline::render(&timeline))?;
     Ok(path)
 }
 

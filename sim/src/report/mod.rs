@@ -89,27 +89,39 @@ fn checks(out: &mut String, outcome: &RunOutcome) {
         let _ = writeln!(out, "  ✗ the simulation crashed: {crash}");
     }
     for check in &outcome.checks {
-        match check.violations.first() {
-            None => {
-                let _ = writeln!(out, "  ✓ {}", check.checker);
-            }
-            Some(first) => {
-                let _ = writeln!(
-                    out,
-                    "  ✗ {} at {:.3}s: {}",
-                    check.checker,
-                    first.at.as_secs_f64(),
-                    first.message
-                );
-                for more in &check.violations[1..] {
-                    let _ = writeln!(
-                        out,
-                        "      also at {:.3}s: {}",
-                        more.at.as_secs_f64(),
-                        more.message
-                    );
-                }
-            }
+        let Some(first) = check.violations.first() else {
+            let _ = writeln!(out, "  ✓ {}", check.checker);
+            continue;
+        };
+        // With an `[expect]`, the violation it names and any other are told
+        // apart at a glance.
+        let whose = match outcome.expected_violation {
+            Some(expected) if expected == check.checker => " (expected)",
+            Some(_) => " (NOT expected)",
+            None => "",
+        };
+        let _ = writeln!(
+            out,
+            "  ✗ {}{whose} at {:.3}s: {}",
+            check.checker,
+            first.at.as_secs_f64(),
+            first.message
+        );
+        for more in &check.violations[1..] {
+            let _ = writeln!(
+                out,
+                "      also at {:.3}s: {}",
+                more.at.as_secs_f64(),
+                more.message
+            );
+        }
+        if check.total > check.violations.len() {
+            let _ = writeln!(
+                out,
+                "      and {} more ({} in all)",
+                check.total - check.violations.len(),
+                check.total
+            );
         }
     }
 }
@@ -118,7 +130,20 @@ fn checks(out: &mut String, outcome: &RunOutcome) {
 fn verdict(outcome: &RunOutcome) -> String {
     match (outcome.verdict, &outcome.expected_violation) {
         (Verdict::Pass, Some(expected)) => {
-            format!("PASS (the expected {expected} violation was found)")
+            let others: Vec<&str> = outcome
+                .checks
+                .iter()
+                .filter(|check| !check.passed() && check.checker != *expected)
+                .map(|check| check.checker.name())
+                .collect();
+            if others.is_empty() {
+                format!("PASS (the expected {expected} violation was found)")
+            } else {
+                format!(
+                    "PASS (the expected {expected} violation was found; also found, not expected: {})",
+                    others.join(", ")
+                )
+            }
         }
         (Verdict::Pass, None) => "PASS".to_owned(),
         (Verdict::ExpectationUnmet, Some(expected)) => {

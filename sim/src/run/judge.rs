@@ -51,6 +51,7 @@ pub(super) fn judge(
         chain: chain.as_deref(),
         pending: &simulated.pending,
         lives: &simulated.lives,
+        block_times: &simulated.block_times,
         stall: simulated.stall.as_ref(),
         end,
     };
@@ -63,7 +64,7 @@ pub(super) fn judge(
     let mut violations = online.violations().to_vec();
     violations.extend(kind.final_checks(&truth));
     violations.extend(check::liveness_check(&truth));
-    let checks = check::results(kind.checkers(), &violations);
+    let checks = check::results(kind.checkers(), &violations, online.uncounted());
     let verdict = verdict(scenario, &checks);
     let mut outcome = outcome(scenario, summary, checks, verdict);
     outcome.sim_time = end;

@@ -17,7 +17,7 @@ mod settle;
 
 use ledger::{
     bugs::Checker,
-    chain::{ChainState, Transaction},
+    chain::{BlockHash, ChainState, Transaction},
     net::NetStats,
     storage::Disk,
 };
@@ -37,6 +37,7 @@ use crate::{
     kinds,
     nemesis::Nemesis,
     scenario::Scenario,
+    timeline::{Timeline, record::Recorder},
     trace::{Trace, TraceSummary},
     workload::Workload,
     world::{ClusterView, InFlight, NEMESIS, World, quiet_tail_minimum},
@@ -57,6 +58,8 @@ pub struct RunOptions {
     /// End the run as soon as it converges, without the quiet tail: only
     /// for tests that show what the tail catches.
     pub skip_quiet_tail: bool,
+    /// Record the run's timeline (`RunOutcome::timeline`).
+    pub timeline: bool,
 }
 
 /// Code a test runs inside the simulation, on the world.
@@ -148,6 +151,9 @@ pub struct RunOutcome {
     pub verdict: Verdict,
     #[serde(skip)]
     pub trace_lines: Option<Vec<String>>,
+    /// The run's picture, when `RunOptions::timeline` asked for it.
+    #[serde(skip)]
+    pub timeline: Option<Timeline>,
 }
 
 fn micros<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
@@ -190,8 +196,20 @@ impl RunOutcome {
             .iter()
             .flat_map(|check| &check.violations)
             .next()?;
+        // Every checker that fired is named, the first one's violation told.
+        let others: Vec<&str> = self
+            .checks
+            .iter()
+            .filter(|check| !check.passed() && check.checker != violation.checker)
+            .map(|check| check.checker.name())
+            .collect();
+        let also = if others.is_empty() {
+            String::new()
+        } else {
+            format!(" (also violated: {})", others.join(", "))
+        };
         Some(format!(
-            "{} at {:.3}s: {}",
+            "{}{also} at {:.3}s: {}",
             violation.checker,
             violation.at.as_secs_f64(),
             violation.message
@@ -230,6 +248,8 @@ struct Simulated {
     net: NetStats,
     /// Each node's incarnation at the end, for nodes still running.
     lives: BTreeMap<String, u64>,
+    /// When each block was made.
+    block_times: BTreeMap<BlockHash, Duration>,
     crash_points: BTreeMap<&'static str, u64>,
 }
 
@@ -245,6 +265,12 @@ fn run_here(scenario: &Scenario, options: &RunOptions) -> RunOutcome {
     let online = Arc::new(Mutex::new(Online::new(topology.log.len())));
     trace.subscribe(view.clone());
     trace.subscribe(online.clone());
+    let recorder = options
+        .timeline
+        .then(|| Arc::new(Mutex::new(Recorder::new(scenario, &topology))));
+    if let Some(recorder) = &recorder {
+        trace.subscribe(recorder.clone());
+    }
     let built = WorldSlot::default();
     let simulated = std::panic::catch_unwind(AssertUnwindSafe(|| {
         runtime.block_on(simulate(
@@ -269,10 +295,24 @@ fn run_here(scenario: &Scenario, options: &RunOptions) -> RunOutcome {
     }
     let summary = trace.finish();
     let mut online = online.lock().unwrap_or_else(PoisonError::into_inner);
-    match simulated {
+    let mut outcome = match simulated {
         Ok(simulated) => judge::judge(scenario, summary, &mut online, simulated),
         Err(panic) => crashed(scenario, summary, panic_message(&panic)),
+    };
+    if let Some(recorder) = recorder {
+        // The trace let go of its subscribers when it finished.
+        let recorder = Arc::into_inner(recorder)
+            .expect("the recorder's only holder once the trace finished")
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        outcome.timeline = Some(recorder.finish(
+            scenario,
+            outcome.verdict.name(),
+            outcome.sim_time,
+            &outcome.checks,
+        ));
     }
+    outcome
 }
 
 /// The trace of a run and what watches it.
@@ -331,6 +371,7 @@ async fn simulate(
             .collect()
     });
     let crash_points = world.crash_points_reached();
+    let block_times = world.view(|view| view.block_times().clone());
     world.kill_all();
     built.lock().unwrap_or_else(PoisonError::into_inner).take();
     Simulated {
@@ -345,6 +386,7 @@ async fn simulate(
         history: workload.history(History::clone),
         net,
         lives,
+        block_times,
         crash_points,
     }
 }
@@ -396,6 +438,7 @@ fn outcome(
         expected_violation: scenario.expect.as_ref().map(|expect| expect.violation),
         verdict,
         trace_lines: summary.lines,
+        timeline: None,
     }
 }
 

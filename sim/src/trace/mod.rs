@@ -39,9 +39,10 @@ pub(crate) trait Subscriber: Send {
         let _ = (at, node, event, marks);
     }
 
-    /// Sees an event the harness recorded.
-    fn harness(&mut self, at: Duration, event: &HarnessEvent) {
-        let _ = (at, event);
+    /// Sees an event the harness recorded on behalf of `node` (`nemesis`,
+    /// a client).
+    fn harness(&mut self, at: Duration, node: &str, event: &HarnessEvent) {
+        let _ = (at, node, event);
     }
 }
 
@@ -118,7 +119,7 @@ impl Trace {
             state.count(kind, count);
         }
         for subscriber in &state.subscribers {
-            lock(subscriber).harness(now, &event);
+            lock(subscriber).harness(now, node, &event);
         }
         state.fold(now, node, &event);
     }

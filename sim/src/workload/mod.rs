@@ -231,7 +231,7 @@ impl Workload {
             } => HarnessEvent::Confirmed {
                 client,
                 seq,
-                tx: hash.0,
+                tx: *hash,
                 height: *height,
             },
             Outcome::Acknowledged {
@@ -240,7 +240,7 @@ impl Workload {
             } => HarnessEvent::Accepted {
                 client,
                 seq,
-                transfer: transfer.0,
+                transfer: *transfer,
             },
             Outcome::Rejected { reason, .. } => HarnessEvent::Rejected {
                 client,

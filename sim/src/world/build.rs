@@ -112,6 +112,7 @@ impl World {
             chain_faults: chain.faults,
             mempools: chain.mempools,
             key_secret: streams::key_secret(scenario.seed),
+            partitions: Mutex::new(0),
         });
         world.fault_points.attach(&world);
         world

@@ -89,6 +89,14 @@ pub struct World {
     mempools: BTreeMap<String, Arc<Mempool>>,
     /// What every chain account's key is derived from.
     key_secret: u64,
+    /// Partitions made so far: each one's number in the trace.
+    partitions: Mutex<u64>,
+}
+
+/// The links one partition cut, and its number in the trace.
+pub(crate) struct Cut {
+    id: u64,
+    links: Vec<(NodeName, NodeName)>,
 }
 
 /// What is still on its way somewhere: the quiet tail waits for nothing to
@@ -311,12 +319,8 @@ impl World {
 
     /// Cuts every link between nodes of different groups; a single group is
     /// cut off from everyone else. `one_way` cuts only the first group's
-    /// outgoing links. Returns the links cut.
-    pub(crate) fn partition(
-        &self,
-        groups: &[Vec<String>],
-        one_way: bool,
-    ) -> Vec<(NodeName, NodeName)> {
+    /// outgoing links. Returns the cut, to heal it with.
+    pub(crate) fn partition(&self, groups: &[Vec<String>], one_way: bool) -> Cut {
         let mut groups: Vec<Vec<String>> = groups.to_vec();
         if groups.len() == 1 {
             let rest = self
@@ -343,18 +347,34 @@ impl World {
         for (from, to) in &links {
             self.fabric.cut(from, to);
         }
-        tracing::info!(?groups, one_way, "partition");
-        self.trace
-            .harness(NEMESIS, HarnessEvent::Partition { groups, one_way });
-        links
+        let id = {
+            let mut partitions = lock(&self.partitions);
+            *partitions += 1;
+            *partitions
+        };
+        tracing::info!(id, ?groups, one_way, "partition");
+        self.trace.harness(
+            NEMESIS,
+            HarnessEvent::Partition {
+                id,
+                groups,
+                one_way,
+            },
+        );
+        Cut { id, links }
     }
 
-    /// Restores the given links.
-    pub(crate) fn heal(&self, links: &[(NodeName, NodeName)]) {
-        for (from, to) in links {
+    /// Restores the links `cut` cut.
+    pub(crate) fn heal(&self, cut: &Cut) {
+        for (from, to) in &cut.links {
             self.fabric.uncut(from, to);
         }
-        self.trace.harness(NEMESIS, HarnessEvent::Heal);
+        self.trace.harness(
+            NEMESIS,
+            HarnessEvent::Heal {
+                partition: Some(cut.id),
+            },
+        );
     }
 
     /// The canonical chain, when the scenario runs one.
@@ -421,7 +441,8 @@ impl World {
     /// Restores every link.
     pub(crate) fn heal_all(&self) {
         self.fabric.heal_all();
-        self.trace.harness(NEMESIS, HarnessEvent::Heal);
+        self.trace
+            .harness(NEMESIS, HarnessEvent::Heal { partition: None });
     }
 
     /// Changes a node's clock: `offset` sets the offset, `jump` moves it,

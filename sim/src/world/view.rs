@@ -3,6 +3,7 @@
 //! decides convergence with it.
 
 use ledger::{
+    chain::{BlockHash, ChainEvent},
     ledger::LedgerEvent,
     log::LogEvent,
     observe::{Event, NodeName},
@@ -32,6 +33,9 @@ pub(crate) struct ClusterView {
     cut_off_from_db: BTreeSet<NodeName>,
     /// Nodes the nemesis has paused and not resumed.
     paused: BTreeSet<NodeName>,
+    /// When each block was made, reorged away or not: violations about
+    /// what a block holds are stamped with its time.
+    blocks: BTreeMap<BlockHash, Duration>,
 }
 
 #[derive(Debug)]
@@ -150,6 +154,11 @@ impl ClusterView {
     }
 
     /// Each running node's incarnation.
+    /// When each block was made.
+    pub(crate) fn block_times(&self) -> &BTreeMap<BlockHash, Duration> {
+        &self.blocks
+    }
+
     pub(crate) fn lives(&self) -> &BTreeMap<NodeName, u64> {
         &self.lives
     }
@@ -173,11 +182,14 @@ impl ClusterView {
 impl Subscriber for ClusterView {
     fn system(
         &mut self,
-        _at: Duration,
+        at: Duration,
         node: &NodeName,
         event: &Event,
         marks: &mut Vec<HarnessMark>,
     ) {
+        if let Event::Chain(ChainEvent::Block { hash, .. }) = event {
+            self.blocks.insert(*hash, at);
+        }
         // Only the view knows who is paused: a takeover from a paused holder
         // is the case leases exist for.
         if let Event::Ledger(LedgerEvent::Claimed { from, .. }) = event
@@ -190,7 +202,7 @@ impl Subscriber for ClusterView {
         self.observe(node, event);
     }
 
-    fn harness(&mut self, _at: Duration, event: &HarnessEvent) {
+    fn harness(&mut self, _at: Duration, _node: &str, event: &HarnessEvent) {
         self.observe_harness(event);
     }
 }

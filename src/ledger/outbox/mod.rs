@@ -225,7 +225,7 @@ impl Worker {
                 self.env.mark(Mark::LeaseTakenOver);
             }
             self.env.record(Event::Ledger(LedgerEvent::Claimed {
-                transfer: claimed.transfer.0,
+                transfer: claimed.transfer,
                 from,
             }));
         }
@@ -305,6 +305,10 @@ impl Worker {
     /// receipt decides, so a lost answer is harmless.
     async fn submit(&mut self, transfer: TransferId, tx: &Transaction) {
         self.submitted.insert(tx.hash(), self.env.clock.mono_now());
+        self.env.record(Event::Ledger(LedgerEvent::Submitted {
+            transfer,
+            tx: tx.hash(),
+        }));
         let verdict = self.chain.submit(tx.clone()).await;
         self.env.crash_point(CrashPoint::OutboxAfterSubmit).await;
         if let Err(ChainError::Rejected(SubmitError::NonceTooLow { .. })) = verdict {
@@ -346,8 +350,8 @@ impl Worker {
         }
         self.confirming.insert(transfer, now);
         self.env.record(Event::Ledger(LedgerEvent::Confirming {
-            transfer: transfer.0,
-            tx: confirmation.tx.0,
+            transfer,
+            tx: confirmation.tx,
             height: confirmation.height,
             depth: confirmation.depth,
         }));

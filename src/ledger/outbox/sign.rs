@@ -154,9 +154,9 @@ impl Worker {
 
     fn record_signed(&self, transfer: TransferId, nonce: u64, tx: &Transaction) {
         self.env.record(Event::Ledger(LedgerEvent::Signed {
-            transfer: transfer.0,
+            transfer,
             nonce,
-            tx: tx.hash().0,
+            tx: tx.hash(),
         }));
     }
 }

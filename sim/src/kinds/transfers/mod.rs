@@ -180,6 +180,7 @@ fn payouts<'a>(truth: &'a GroundTruth<'a>) -> Option<checks::PayoutTruth<'a>> {
         converged: truth.stall.is_none(),
         pending: truth.pending,
         lives: truth.lives,
+        block_times: truth.block_times,
         end: truth.end,
     })
 }

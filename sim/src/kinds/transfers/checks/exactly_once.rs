@@ -48,8 +48,9 @@ fn on_chain(facts: &Facts<'_>) -> Vec<Violation> {
         .collect();
     for (height, tx) in &facts.payouts {
         let Some(transfer) = named.get(&tx.transfer.memo) else {
-            violations.push(facts.violation(
+            violations.push(facts.violation_at(
                 CHECKER,
+                facts.made(*height),
                 format!(
                     "{} pays {} to {} with memo {:?}, which names no transfer the committed log accepted",
                     list(&[(*height, tx)]),
@@ -64,8 +65,9 @@ fn on_chain(facts: &Facts<'_>) -> Vec<Violation> {
         if tx.transfer.amount != accepted.request.amount
             || tx.transfer.to != accepted.request.to_address
         {
-            violations.push(facts.violation(
+            violations.push(facts.violation_at(
                 CHECKER,
+                facts.made(*height),
                 format!(
                     "{} pays {} to {}, but {} asked for {} to {}",
                     list(&[(*height, tx)]),
@@ -84,8 +86,11 @@ fn on_chain(facts: &Facts<'_>) -> Vec<Violation> {
     }
     for (transfer, txs) in &by_transfer {
         if txs.len() > 1 {
-            violations.push(facts.violation(
+            // True from the moment the second payout landed.
+            let second = txs.iter().map(|(height, _)| *height).nth(1).unwrap_or(0);
+            violations.push(facts.violation_at(
                 CHECKER,
+                facts.made(second),
                 format!(
                     "{} is paid {} times on chain: {}",
                     describe(reference, *transfer),

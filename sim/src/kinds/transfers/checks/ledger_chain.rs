@@ -54,8 +54,10 @@ pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
         .collect();
     for (height, tx) in &facts.payouts {
         if facts.depth(*height) >= confirmations && !confirmed_hashes.contains_key(&tx.hash()) {
-            violations.push(facts.violation(
+            // True once the block that made it deep enough was made.
+            violations.push(facts.violation_at(
                 CHECKER,
+                facts.made(height + confirmations - 1),
                 format!(
                     "{} is {} deep on chain with memo {:?}, but the log records no confirmation of it",
                     list(&[(*height, tx)]),

@@ -16,7 +16,7 @@ mod stall;
 pub(super) use stall::unconfirmed as stall_reasons;
 
 use ledger::{
-    chain::{ChainState, Transaction},
+    chain::{BlockHash, ChainState, Transaction},
     db::{Key, Recovered},
     ledger::{HOT_WALLET, schema},
     log::Entry,
@@ -44,6 +44,8 @@ pub(super) struct PayoutTruth<'a> {
     pub(super) pending: &'a [(String, Transaction)],
     /// Each node's incarnation at the end, for nodes still running.
     pub(super) lives: &'a BTreeMap<String, u64>,
+    /// When each block was made.
+    pub(super) block_times: &'a BTreeMap<BlockHash, Duration>,
     pub(super) end: Duration,
 }
 
@@ -100,12 +102,31 @@ impl<'a> Facts<'a> {
             .collect()
     }
 
+    /// A violation seen only in the state the run ended in.
     fn violation(&self, checker: Checker, message: String) -> Violation {
+        self.violation_at(checker, self.truth.end, message)
+    }
+
+    /// A violation that became true at `at`.
+    fn violation_at(&self, checker: Checker, at: Duration, message: String) -> Violation {
         Violation {
             checker,
-            at: self.truth.end,
+            at,
             message,
         }
+    }
+
+    /// When the canonical block at `height` was made (the end of the run,
+    /// should the trace not show it).
+    fn made(&self, height: u64) -> Duration {
+        self.truth
+            .chain
+            .blocks()
+            .iter()
+            .find(|block| block.height == height)
+            .and_then(|block| self.truth.block_times.get(&block.hash))
+            .copied()
+            .unwrap_or(self.truth.end)
     }
 }
 

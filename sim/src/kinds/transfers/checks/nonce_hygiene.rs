@@ -119,8 +119,9 @@ fn spent_on_chain(facts: &Facts<'_>, recorded: &BTreeMap<u64, schema::NonceRow>)
         let nonce = tx.transfer.nonce;
         match recorded.get(&nonce) {
             Some(spent) if spent.tx == tx.hash() => {}
-            Some(spent) => violations.push(facts.violation(
+            Some(spent) => violations.push(facts.violation_at(
                 CHECKER,
+                facts.made(*height),
                 format!(
                     "nonce {nonce} is spent on chain by {}, but the database recorded {} (for {}) at it",
                     list(&[(*height, tx)]),
@@ -128,8 +129,9 @@ fn spent_on_chain(facts: &Facts<'_>, recorded: &BTreeMap<u64, schema::NonceRow>)
                     spent.transfer
                 ),
             )),
-            None => violations.push(facts.violation(
+            None => violations.push(facts.violation_at(
                 CHECKER,
+                facts.made(*height),
                 format!(
                     "nonce {nonce} is spent on chain by {}, which the database never recorded",
                     list(&[(*height, tx)])

@@ -1,0 +1,190 @@
+//! The picture of a run: a planted bug's timeline shows its lanes, its
+//! faults, the violation, and the whole life of the transfer paid twice;
+//! `sim explain` tells the same life in text.
+
+mod common;
+
+use common::{sim, stdout};
+use std::path::{Path, PathBuf};
+
+fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../scenarios/{name}.toml"))
+}
+
+fn timeline_of(name: &str) -> sim::timeline::Timeline {
+    let scenario = sim::load(&scenario(name)).expect("a valid scenario");
+    let outcome = sim::run(
+        &scenario,
+        &sim::RunOptions {
+            timeline: true,
+            ..sim::RunOptions::default()
+        },
+    );
+    outcome.timeline.expect("a recorded timeline")
+}
+
+#[test]
+fn a_double_payout_is_drawn_from_request_to_violation() {
+    let timeline = timeline_of("lease-no-fencing");
+    let lanes: Vec<&str> = timeline
+        .lanes
+        .iter()
+        .map(|lane| lane.node.as_str())
+        .collect();
+    for node in [
+        "log-1",
+        "db",
+        "ledger-1",
+        "ledger-2",
+        "chain",
+        "chain-rpc-1",
+        "client-1",
+    ] {
+        assert!(lanes.contains(&node), "{node} missing from {lanes:?}");
+    }
+    let violation = timeline
+        .violations
+        .iter()
+        .find(|violation| violation.checker == "exactly-once")
+        .expect("the double payout");
+    assert!(violation.expected);
+    let id = violation.transfers.first().expect("it names its transfer");
+    let life = timeline
+        .transfers
+        .iter()
+        .find(|life| &life.id == id)
+        .expect("the transfer's life");
+    let kinds: Vec<&str> = life.steps.iter().map(|step| step.kind.as_str()).collect();
+    for kind in [
+        "request",
+        "appended",
+        "answer",
+        "projected",
+        "signed",
+        "submitted",
+        "included",
+        "confirming",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+    // Two replicas each signed it: the hazard the bug plants.
+    let signers: Vec<&str> = life
+        .steps
+        .iter()
+        .filter(|step| step.kind == "signed")
+        .map(|step| step.node.as_str())
+        .collect();
+    assert_eq!(signers.len(), 2, "{signers:?}");
+    assert_ne!(signers[0], signers[1]);
+    // The violation is stamped when the second payout landed, not at the end.
+    let landed = life
+        .steps
+        .iter()
+        .filter(|step| step.kind == "included")
+        .map(|step| step.at_us)
+        .max()
+        .expect("included");
+    assert_eq!(violation.at_us, landed);
+    assert!(violation.at_us < timeline.end_us);
+    assert!(timeline.steps_in_order(), "steps go forward in time");
+    assert!(!timeline.terms.is_empty() && timeline.marks.iter().any(|mark| mark.kind == "block"));
+    assert!(timeline.messages_total > 0 && !timeline.messages.is_empty());
+}
+
+#[test]
+fn partitions_crashes_and_skews_are_spans_on_their_lanes() {
+    let timeline = timeline_of("ledger-replicas-paused-skewed-cut-off");
+    for kind in ["paused", "cut", "skewed"] {
+        assert!(
+            timeline.spans.iter().any(|span| span.kind == kind),
+            "no {kind} span"
+        );
+    }
+    let cut = timeline
+        .spans
+        .iter()
+        .find(|span| span.kind == "cut")
+        .expect("a partition");
+    assert!(cut.label.contains("side"), "{}", cut.label);
+    let timeline = timeline_of("log-leader-crashes");
+    assert!(timeline.spans.iter().any(|span| span.kind == "down"));
+    assert!(timeline.terms.len() >= 2, "the leader changes");
+}
+
+#[test]
+fn explain_tells_the_violating_transfer_step_by_step() {
+    let file = scenario("lease-no-fencing");
+    let output = sim(&["explain", file.to_str().expect("utf-8"), "--violation"]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    let first = text.lines().next().expect("a header");
+    assert!(first.starts_with("transfer tr-"), "{text}");
+    for step in [
+        "request",
+        "appended",
+        "signed",
+        "submitted",
+        "included",
+        "confirming",
+        "violation",
+    ] {
+        assert!(
+            text.lines()
+                .any(|line| line.split_whitespace().nth(2) == Some(step)),
+            "no {step} line in\n{text}"
+        );
+    }
+    let id = first.split_whitespace().nth(1).expect("an id");
+    let again = sim(&["explain", file.to_str().expect("utf-8"), "--transfer", id]);
+    assert_eq!(
+        stdout(&again).lines().nth(1),
+        text.lines().nth(2),
+        "the same life"
+    );
+    let unknown = sim(&[
+        "explain",
+        file.to_str().expect("utf-8"),
+        "--transfer",
+        "tr-0000000000000000",
+    ]);
+    assert_eq!(unknown.status.code(), Some(2));
+    let malformed = sim(&[
+        "explain",
+        file.to_str().expect("utf-8"),
+        "--transfer",
+        "c1-r1",
+    ]);
+    assert_eq!(malformed.status.code(), Some(2));
+}
+
+#[test]
+fn ids_in_the_trace_are_spelled_as_the_report_spells_them() {
+    let dir = common::scratch();
+    let trace = dir.join("ids.jsonl");
+    let file = scenario("lease-no-fencing");
+    let output = sim(&[
+        "run",
+        file.to_str().expect("utf-8"),
+        "--trace",
+        trace.to_str().expect("utf-8"),
+    ]);
+    let report = stdout(&output);
+    let id = report
+        .split_whitespace()
+        .find(|word| word.starts_with("tr-") && word.len() >= 19)
+        .map(|word| &word[..19])
+        .expect("the report names a transfer");
+    let lines = std::fs::read_to_string(&trace).expect("the trace");
+    assert!(
+        lines.contains(&format!("\"{id}\"")),
+        "{id} not in the trace"
+    );
+    let tx = report
+        .split(|c: char| !c.is_ascii_hexdigit() && c != 'x')
+        .find(|word| word.starts_with("0x") && word.len() == 18)
+        .expect("the report names a transaction");
+    assert!(
+        lines.contains(&format!("\"{tx}\"")),
+        "{tx} not in the trace"
+    );
+}
