@@ -188,3 +188,52 @@ fn ids_in_the_trace_are_spelled_as_the_report_spells_them() {
         "{tx} not in the trace"
     );
 }
+
+/// `--log info` tells the system's decisions with node and simulated
+/// time; the simulator's own lines stay out unless asked for.
+#[test]
+fn logs_tell_the_systems_decisions_not_the_simulators() {
+    let file = scenario("lease-no-fencing");
+    let file = file.to_str().expect("utf-8");
+    let info = common::stderr(&sim(&["run", file, "--log", "info"]));
+    for decision in ["Elected", "Signed", "Submitted", "Confirming", "Block"] {
+        assert!(info.contains(decision), "no {decision} at info:\n{info}");
+    }
+    assert!(
+        info.contains("ledger-2") && info.contains("0.565409s"),
+        "node and time"
+    );
+    assert!(
+        info.contains("tr-e8710a73efed6b70"),
+        "ids as reports spell them"
+    );
+    let debug = common::stderr(&sim(&["run", file, "--log", "debug"]));
+    assert!(debug.contains("Projected") && !debug.contains("madsim::"));
+    let asked = common::stderr(&sim(&["run", file, "--log", "debug,madsim=debug"]));
+    assert!(asked.contains("madsim::"));
+}
+
+/// A failure line names every checker that fired, not only the first.
+#[test]
+fn a_hunts_failure_line_names_every_checker_that_fired() {
+    let out = common::scratch().join("every-checker");
+    let output = sim(&[
+        "fuzz",
+        "--bug",
+        "lease-no-fencing",
+        "--seeds",
+        "0..1",
+        "--no-shrink",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let text = stdout(&output);
+    let line = text
+        .lines()
+        .find(|line| line.starts_with("seed 0:"))
+        .expect("the catch");
+    assert!(
+        line.contains("exactly-once (also violated: nonce-hygiene, liveness)"),
+        "{line}"
+    );
+}

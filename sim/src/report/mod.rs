@@ -1,10 +1,11 @@
 //! Human-facing output: the summary a person reads at a glance.
 //! Wall-clock figures never appear here, so summaries can be snapshotted.
 
-use ledger::bugs::{Bug, BugClass};
+use ledger::bugs::{Bug, BugClass, Checker};
 use std::fmt::Write;
 
 use crate::{
+    check::CheckResult,
     run::{RunOutcome, Verdict},
     tables,
 };
@@ -89,41 +90,49 @@ fn checks(out: &mut String, outcome: &RunOutcome) {
         let _ = writeln!(out, "  ✗ the simulation crashed: {crash}");
     }
     for check in &outcome.checks {
-        let Some(first) = check.violations.first() else {
-            let _ = writeln!(out, "  ✓ {}", check.checker);
-            continue;
-        };
-        // With an `[expect]`, the violation it names and any other are told
-        // apart at a glance.
-        let whose = match outcome.expected_violation {
-            Some(expected) if expected == check.checker => " (expected)",
-            Some(_) => " (NOT expected)",
-            None => "",
-        };
+        out.push_str(&check_lines(check, outcome.expected_violation));
+    }
+}
+
+/// One checker's lines: a tick, or its violations, each saying whether it
+/// was the one `[expect]` named, and how many more were found.
+fn check_lines(check: &CheckResult, expected: Option<Checker>) -> String {
+    let mut out = String::new();
+    let Some(first) = check.violations.first() else {
+        let _ = writeln!(out, "  ✓ {}", check.checker);
+        return out;
+    };
+    // With an `[expect]`, the violation it names and any other are told
+    // apart at a glance.
+    let whose = match expected {
+        Some(expected) if expected == check.checker => " (expected)",
+        Some(_) => " (NOT expected)",
+        None => "",
+    };
+    let _ = writeln!(
+        out,
+        "  ✗ {}{whose} at {:.3}s: {}",
+        check.checker,
+        first.at.as_secs_f64(),
+        first.message
+    );
+    for more in &check.violations[1..] {
         let _ = writeln!(
             out,
-            "  ✗ {}{whose} at {:.3}s: {}",
-            check.checker,
-            first.at.as_secs_f64(),
-            first.message
+            "      also at {:.3}s: {}",
+            more.at.as_secs_f64(),
+            more.message
         );
-        for more in &check.violations[1..] {
-            let _ = writeln!(
-                out,
-                "      also at {:.3}s: {}",
-                more.at.as_secs_f64(),
-                more.message
-            );
-        }
-        if check.total > check.violations.len() {
-            let _ = writeln!(
-                out,
-                "      and {} more ({} in all)",
-                check.total - check.violations.len(),
-                check.total
-            );
-        }
     }
+    if check.total > check.violations.len() {
+        let _ = writeln!(
+            out,
+            "      and {} more ({} in all)",
+            check.total - check.violations.len(),
+            check.total
+        );
+    }
+    out
 }
 
 /// The verdict in words, with its exit code when it fails.
@@ -194,6 +203,57 @@ pub fn bug_catalogue() -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::check::{Violation, results};
+    use std::{collections::BTreeMap, time::Duration};
+
+    fn violation(checker: Checker, at: u64) -> Violation {
+        Violation {
+            checker,
+            at: Duration::from_millis(at),
+            message: format!("broken at {at}"),
+        }
+    }
+
+    /// Past the eight kept, violations are counted, and the count told.
+    #[test]
+    fn a_checker_says_how_many_more_it_found() {
+        let found: Vec<Violation> = (1..=11)
+            .map(|at| violation(Checker::ExactlyOnce, at))
+            .collect();
+        let uncounted = BTreeMap::from([(Checker::ExactlyOnce, 4)]);
+        let checks = results(&[Checker::ExactlyOnce], &found, &uncounted);
+        assert_eq!(checks[0].violations.len(), 8);
+        assert_eq!(checks[0].total, 15);
+        let lines = check_lines(&checks[0], None);
+        assert!(lines.ends_with("      and 7 more (15 in all)\n"), "{lines}");
+        let none = results(&[Checker::Liveness], &found, &uncounted);
+        assert_eq!(check_lines(&none[0], None), "  ✓ liveness\n");
+    }
+
+    /// With an `[expect]`, the expected violation and any other read apart.
+    #[test]
+    fn expected_and_unexpected_violations_read_apart() {
+        let found = [
+            violation(Checker::ExactlyOnce, 1),
+            violation(Checker::LedgerChain, 2),
+        ];
+        let checks = results(
+            &[Checker::ExactlyOnce, Checker::LedgerChain],
+            &found,
+            &BTreeMap::new(),
+        );
+        let expected = Some(Checker::ExactlyOnce);
+        assert!(
+            check_lines(&checks[0], expected).starts_with("  ✗ exactly-once (expected) at 0.001s")
+        );
+        assert!(
+            check_lines(&checks[1], expected)
+                .starts_with("  ✗ ledger-chain (NOT expected) at 0.002s")
+        );
+        assert!(check_lines(&checks[1], None).starts_with("  ✗ ledger-chain at 0.002s"));
+    }
+
     #[test]
     fn the_bug_catalogue_lines_up() {
         insta::assert_snapshot!(super::bug_catalogue());
