@@ -249,13 +249,21 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
-/// A bounded seed range `A..B`.
+/// A bounded seed range `A..B`. Its own message, not [`SeedRange`]'s: that
+/// one offers `A..` with `--budget`, which only `fuzz` has.
 pub fn parse_seeds(text: &str) -> Result<Range<u64>, String> {
-    let range: SeedRange = text.parse()?;
-    let end = range
-        .end
-        .ok_or_else(|| format!("expected a bounded seed range A..B, got `{text}`"))?;
-    Ok(range.start..end)
+    match text.parse::<SeedRange>() {
+        Ok(SeedRange {
+            start,
+            end: Some(end),
+        }) => Ok(start..end),
+        Ok(SeedRange { end: None, .. }) => Err(format!(
+            "expected a bounded seed range A..B with A < B, got `{text}`, which has no end"
+        )),
+        Err(_) => Err(format!(
+            "expected a seed range A..B with A < B, got `{text}`"
+        )),
+    }
 }
 
 /// The planted bugs by name, listed in `--help` with the hazard each plants.

@@ -25,6 +25,7 @@ pub mod run;
 pub mod scenario;
 pub mod shrink;
 pub mod timeline;
+pub mod words;
 
 // The harness's inside: a run's parts, in the order a run meets them.
 mod actions;

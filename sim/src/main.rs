@@ -23,6 +23,7 @@ use sim::{
     scenario::Scenario,
     shrink::{self, ShrinkLimits, Target},
     timeline::{Explained, Timeline},
+    words::count,
 };
 use std::{
     io::{IsTerminal, Write},
@@ -483,9 +484,9 @@ fn shrink_command(args: ShrinkArgs) -> Result<i32> {
     say!("failure    {}", shrunk.failure);
     say!("original   {}", shrunk.before);
     say!(
-        "shrunk     {} ({} runs in {:.1}s)",
+        "shrunk     {} ({} in {:.1}s)",
         shrunk.after,
-        shrunk.runs,
+        count(shrunk.runs, "run"),
         shrunk.wall_seconds
     );
     written.map_err(|error| bad(format!("-o: writing {}: {error}", out.display())))?;
@@ -512,8 +513,14 @@ fn check_determinism(args: SeedsArgs) -> Result<i32> {
     }
     let seeds = args.seeds.end - args.seeds.start;
     say!(
-        "{} of {seeds} seeds reproduced their trace hash",
-        seeds - mismatches
+        "{} of {} reproduced {}",
+        seeds - mismatches,
+        count(seeds, "seed"),
+        if seeds == 1 {
+            "its trace hash"
+        } else {
+            "their trace hashes"
+        }
     );
     Ok(if mismatches == 0 { 0 } else { 1 })
 }
@@ -625,8 +632,10 @@ fn measure_bugs(args: BugsArgs) -> Result<i32> {
             .map(|hunt| hunt.seeds.unwrap_or(args.limit))
             .sum();
         say!(
-            "{seeds} seeds in {:.1}s on {jobs} threads",
-            started.elapsed().as_secs_f64()
+            "{} in {:.1}s on {}",
+            count(seeds, "seed"),
+            started.elapsed().as_secs_f64(),
+            count(jobs as u64, "thread")
         );
         if let Some(reports) = &shrunk {
             say!();

@@ -20,6 +20,7 @@ use crate::{
     run::{RunOptions, Verdict, run},
     shrink::{self, ShrinkLimits, Size, Target},
     tables,
+    words::count,
 };
 
 /// One hunt: a bug, from one window's first seed.
@@ -261,7 +262,7 @@ pub fn table(hunts: &[Hunt], windows: &[u64], limit: u64) -> String {
             .map(u64::to_string)
             .collect();
         let without_bug = if failed.is_empty() {
-            format!("pass ({tried} seeds)")
+            format!("pass ({})", count(tried, "seed"))
         } else {
             format!("FAIL (seeds {})", failed.join(", "))
         };

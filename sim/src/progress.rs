@@ -5,6 +5,8 @@
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::time::Duration;
 
+use crate::words::{count, noun_for};
+
 /// Seeds done out of a planned count, or through a time budget.
 pub struct Progress {
     bar: ProgressBar,
@@ -29,15 +31,18 @@ impl Progress {
         let (length, template) = match (total, budget) {
             (Some(total), _) => (
                 total,
-                "[{bar:24}] {pos}/{len} seeds, {msg}, {per_sec}, ETA {eta}",
+                format!(
+                    "[{{bar:24}}] {{pos}}/{{len}} {}, {{msg}}, {{per_sec}}, ETA {{eta}}",
+                    noun_for(total, "seed")
+                ),
             ),
             (None, Some(budget)) => (
                 budget.as_secs().max(1),
-                "[{bar:24}] {msg}, {elapsed} of the budget",
+                "[{bar:24}] {msg}, {elapsed} of the budget".to_owned(),
             ),
-            (None, None) => (0, "{msg}"),
+            (None, None) => (0, "{msg}".to_owned()),
         };
-        let style = ProgressStyle::with_template(template)
+        let style = ProgressStyle::with_template(&template)
             .expect("a valid template")
             .progress_chars("#>.");
         let bar = ProgressBar::with_draw_target(Some(length), target).with_style(style);
@@ -78,7 +83,7 @@ impl Progress {
         let seeds = if self.counted {
             String::new()
         } else {
-            format!("{} seeds, ", self.done)
+            format!("{}, ", count(self.done, "seed"))
         };
         format!("{seeds}{} failed", self.failed)
     }
@@ -108,6 +113,8 @@ mod tests {
         );
         progress.seed(true);
         assert_eq!(progress.bar.length(), Some(600));
-        assert_eq!(progress.bar.message(), "1 seeds, 1 failed");
+        assert_eq!(progress.bar.message(), "1 seed, 1 failed");
+        progress.seed(false);
+        assert_eq!(progress.bar.message(), "2 seeds, 1 failed");
     }
 }

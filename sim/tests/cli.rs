@@ -5,7 +5,7 @@
 mod common;
 
 use common::{scratch, sim, stderr, stdout};
-use std::path::PathBuf;
+use std::{path::PathBuf, process::Output};
 
 fn scenario_file(name: &str, text: &str) -> PathBuf {
     let path = scratch().join(name);
@@ -352,4 +352,61 @@ fn shrink_writes_a_smaller_file_that_fails_the_same_way() {
     );
     let again = sim(&["run", "lost-update.min.toml"]);
     assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+}
+
+fn last_line(output: &Output) -> String {
+    stdout(output)
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn counts_and_articles_read_right() {
+    let path = scenario_file(
+        "one-of-each.toml",
+        &format!(
+            "{HEADER}requests = 1\n[cluster]\nclients = 1\n[expect]\nviolation = \"exactly-once\"\n"
+        ),
+    );
+    let output = sim(&["run", path.to_str().expect("a UTF-8 path")]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    for line in [
+        "workload   log: 3 log replicas, 1 client, 1 request\n",
+        "verdict    FAIL (expected an exactly-once violation, found none; exit 1)\n",
+    ] {
+        assert!(text.contains(line), "`{line}` missing from\n{text}");
+    }
+    let fuzzed = sim(&["fuzz", "--seeds", "0..1", "--jobs", "1", "--kind", "log"]);
+    let text = stdout(&fuzzed);
+    assert!(text.contains(", 1 job\n"), "{text}");
+    let checked = sim(&["check-determinism", "--seeds", "3..4"]);
+    assert_eq!(
+        last_line(&checked),
+        "1 of 1 seed reproduced its trace hash",
+        "{}",
+        stdout(&checked)
+    );
+}
+
+#[test]
+fn check_determinism_asks_for_a_bounded_range_without_mentioning_budgets() {
+    for (seeds, expected) in [
+        (
+            "5..",
+            "expected a bounded seed range A..B with A < B, got `5..`",
+        ),
+        ("5", "expected a seed range A..B with A < B, got `5`"),
+        ("7..3", "expected a seed range A..B with A < B, got `7..3`"),
+    ] {
+        let output = sim(&["check-determinism", "--seeds", seeds]);
+        let error = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{seeds}: {error}");
+        assert_eq!(error.trim_end().lines().count(), 1, "{error}");
+        assert!(error.contains(expected), "{seeds}: {error}");
+        assert!(!error.contains("--budget"), "{seeds}: {error}");
+    }
 }

@@ -8,7 +8,11 @@ use std::{collections::BTreeMap, fmt::Write, path::PathBuf};
 use thiserror::Error;
 
 use super::{SeedRange, Shard};
-use crate::{coverage, run::Verdict};
+use crate::{
+    coverage,
+    run::Verdict,
+    words::{count, noun_for},
+};
 use ledger::fault_points::CrashPoint;
 use strum::IntoEnumIterator;
 
@@ -55,10 +59,9 @@ fn reached(out: &mut String, tallies: &BTreeMap<String, Tally>) {
             0 => writeln!(out, "  {name:<36} never reached"),
             seeds => writeln!(
                 out,
-                "  {name:<36} {seeds} seed{}, {} time{}",
-                plural(seeds),
-                tally.count,
-                plural(tally.count)
+                "  {name:<36} {}, {}",
+                count(seeds, "seed"),
+                count(tally.count, "time")
             ),
         };
     }
@@ -195,8 +198,10 @@ impl FuzzSummary {
         for (name, tally) in tallies {
             if tally.seeds > seeds || (tally.count < tally.seeds) {
                 return Err(malformed(format!(
-                    "its tally of {name} ({} seeds, {} times) does not fit its {seeds} seeds",
-                    tally.seeds, tally.count
+                    "its tally of {name} ({}, {}) does not fit its {}",
+                    count(tally.seeds, "seed"),
+                    count(tally.count, "time"),
+                    count(seeds, "seed")
                 )));
             }
         }
@@ -349,11 +354,13 @@ impl FuzzSummary {
             what += &format!(", kind {kind}");
         }
         let jobs: Vec<String> = self.configs.iter().map(|c| c.jobs.to_string()).collect();
+        let total_jobs: usize = self.configs.iter().map(|c| c.jobs).sum();
         let _ = writeln!(
             out,
-            "fuzz       {what}; generator {}, {} jobs",
+            "fuzz       {what}; generator {}, {} {}",
             config.generator,
-            jobs.join(" + ")
+            jobs.join(" + "),
+            noun_for(total_jobs as u64, "job")
         );
         let run = self.seeds.len() as u64;
         let failed = self.failures().count() as u64;
@@ -372,7 +379,7 @@ impl FuzzSummary {
         if let Some(bug) = &config.bug {
             let _ = match self.caught_at {
                 Some(seed) => writeln!(out, "bug        {bug} caught at seed {seed}"),
-                None => writeln!(out, "bug        {bug} NOT caught in {run} seeds"),
+                None => writeln!(out, "bug        {bug} NOT caught in {}", count(run, "seed")),
             };
         }
         let faults: Vec<String> = self
@@ -424,16 +431,13 @@ impl FuzzSummary {
             }
             let _ = writeln!(
                 out,
-                "  {checker:<22} {kind} (exit {code}): {} (seeds {})",
+                "  {checker:<22} {kind} (exit {code}): {} ({} {})",
                 seeds.len(),
+                noun_for(seeds.len() as u64, "seed"),
                 shown.join(", ")
             );
         }
     }
-}
-
-fn plural(count: u64) -> &'static str {
-    if count == 1 { "" } else { "s" }
 }
 
 /// Items joined by commas, wrapped at 80 columns after `indent`.
@@ -587,6 +591,32 @@ mod tests {
         twice.seeds.push(twice.seeds[0].clone());
         let error = FuzzSummary::merge(vec![first, twice]).unwrap_err();
         assert_eq!(error.to_string(), "seed 1 appears in more than one summary");
+    }
+
+    #[test]
+    fn counts_of_one_are_singular() {
+        let mut one = config(None);
+        one.jobs = 1;
+        let summary = FuzzSummary::new(
+            one,
+            1.0,
+            None,
+            vec![seed(
+                2,
+                Verdict::SafetyViolation,
+                Some(Checker::ExactlyOnce),
+                10,
+            )],
+        );
+        let table = summary.table();
+        for line in [
+            "generator v5, 1 job\n",
+            "safety-violation (exit 1): 1 (seed 2)\n",
+            " 1 seed, 3 times\n",
+            " 1 seed, 2 times\n",
+        ] {
+            assert!(table.contains(line), "`{line}` missing from\n{table}");
+        }
     }
 
     #[test]

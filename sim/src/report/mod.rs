@@ -156,7 +156,8 @@ fn verdict(outcome: &RunOutcome) -> String {
         }
         (Verdict::Pass, None) => "PASS".to_owned(),
         (Verdict::ExpectationUnmet, Some(expected)) => {
-            format!("FAIL (expected a {expected} violation, found none; exit 1)")
+            let a = crate::words::article(expected.name());
+            format!("FAIL (expected {a} {expected} violation, found none; exit 1)")
         }
         (verdict, _) => format!(
             "FAIL ({}; exit {})",

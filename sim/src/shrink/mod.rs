@@ -18,6 +18,7 @@ use crate::{
     pool::{Flow, run_pool},
     run::{RunOptions, RunOutcome, Verdict, run},
     scenario::{Expect, Scenario},
+    words::count,
 };
 use candidates::{PASSES, valid};
 
@@ -107,8 +108,11 @@ impl std::fmt::Display for Size {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} events, {} requests, {} nodes, {:.1} simulated s",
-            self.events, self.requests, self.nodes, self.sim_seconds
+            "{}, {}, {}, {:.1} simulated s",
+            count(self.events as u64, "event"),
+            count(self.requests, "request"),
+            count(self.nodes as u64, "node"),
+            self.sim_seconds
         )
     }
 }
@@ -226,13 +230,13 @@ pub fn write(path: &Path, shrunk: &Shrunk, original: Option<&Path>) -> io::Resul
     }
     let from = original.map_or(String::new(), |file| format!(" ({})", file.display()));
     let mut header = format!(
-        "# {}\n# original: seed {}, {}{from}\n# shrunk:   seed {}, {}; {} runs in {:.1}s\n# reproduce: sim run {}\n",
+        "# {}\n# original: seed {}, {}{from}\n# shrunk:   seed {}, {}; {} in {:.1}s\n# reproduce: sim run {}\n",
         shrunk.failure.replace('\n', " "),
         shrunk.scenario.seed,
         shrunk.before,
         shrunk.scenario.seed,
         shrunk.after,
-        shrunk.runs,
+        count(shrunk.runs, "run"),
         shrunk.wall_seconds,
         path.display()
     );

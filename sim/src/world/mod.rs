@@ -38,6 +38,7 @@ use crate::{
     kinds::{self},
     scenario::{LOG_LEADER, Scenario, Topology},
     trace::Trace,
+    words::count,
 };
 use fault_points::FaultPointPolicy;
 
@@ -119,14 +120,11 @@ impl InFlight {
 
 impl std::fmt::Display for InFlight {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let plural = |count: usize, one: &str, many: &str| {
-            format!("{count} {}", if count == 1 { one } else { many })
-        };
         write!(
             f,
             "{} on the wire, {} pending",
-            plural(self.late_messages as usize, "late message", "late messages"),
-            plural(self.pending.len(), "transaction", "transactions")
+            count(self.late_messages, "late message"),
+            count(self.pending.len() as u64, "transaction")
         )?;
         let mut places: Vec<&str> = self.pending.iter().map(|(at, _)| at.as_str()).collect();
         places.dedup();

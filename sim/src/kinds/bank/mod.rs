@@ -16,6 +16,7 @@ use super::{Kind, money_fits};
 use crate::{
     check::{GroundTruth, Violation},
     scenario::{Invalid, Roles, Scenario},
+    words::count,
     workload::Workload,
 };
 
@@ -41,8 +42,10 @@ impl Kind for Bank {
 
     fn describe(&self, scenario: &Scenario) -> String {
         format!(
-            "bank: db, {} clients, {} transfers between {} accounts",
-            scenario.cluster.clients, scenario.workload.requests, scenario.workload.accounts
+            "bank: db, {}, {} between {}",
+            count(scenario.cluster.clients, "client"),
+            count(scenario.workload.requests, "transfer"),
+            count(scenario.workload.accounts, "account")
         )
     }
 

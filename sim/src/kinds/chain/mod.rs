@@ -17,6 +17,7 @@ use crate::{
     check::{GroundTruth, Violation},
     history::{History, Request},
     scenario::{Action, EventSpec, Invalid, Roles, Scenario, Topology, ms, rounded},
+    words::count,
     workload::Workload,
 };
 
@@ -42,10 +43,10 @@ impl Kind for Chain {
 
     fn describe(&self, scenario: &Scenario) -> String {
         format!(
-            "chain: {} RPC nodes, {} clients, {} payments, block every {}",
-            scenario.cluster.chain_rpc_nodes,
-            scenario.cluster.clients,
-            scenario.workload.requests,
+            "chain: {}, {}, {}, block every {}",
+            count(scenario.cluster.chain_rpc_nodes, "RPC node"),
+            count(scenario.cluster.clients, "client"),
+            count(scenario.workload.requests, "payment"),
             scenario.system.block_time
         )
     }

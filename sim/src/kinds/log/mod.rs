@@ -14,6 +14,7 @@ use super::Kind;
 use crate::{
     check::{GroundTruth, Violation},
     scenario::{Roles, Scenario},
+    words::count,
     workload::Workload,
 };
 
@@ -40,8 +41,10 @@ impl Kind for Log {
 
     fn describe(&self, scenario: &Scenario) -> String {
         format!(
-            "log: {} log replicas, {} clients, {} requests",
-            scenario.cluster.log_replicas, scenario.cluster.clients, scenario.workload.requests
+            "log: {}, {}, {}",
+            count(scenario.cluster.log_replicas, "log replica"),
+            count(scenario.cluster.clients, "client"),
+            count(scenario.workload.requests, "request")
         )
     }
 

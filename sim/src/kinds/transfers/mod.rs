@@ -21,6 +21,7 @@ use crate::{
     scenario::{
         Action, EventSpec, Invalid, LOG_LEADER, Roles, Scenario, SignedDur, Topology, ms, rounded,
     },
+    words::count,
     workload::Workload,
 };
 
@@ -53,12 +54,12 @@ impl Kind for Transfers {
     fn describe(&self, scenario: &Scenario) -> String {
         let cluster = &scenario.cluster;
         format!(
-            "transfers: {} log replicas, {} ledger replicas, db, {} RPC nodes, {} clients, {} requests",
-            cluster.log_replicas,
-            cluster.ledger_replicas,
-            cluster.chain_rpc_nodes,
-            cluster.clients,
-            scenario.workload.requests
+            "transfers: {}, {}, db, {}, {}, {}",
+            count(cluster.log_replicas, "log replica"),
+            count(cluster.ledger_replicas, "ledger replica"),
+            count(cluster.chain_rpc_nodes, "RPC node"),
+            count(cluster.clients, "client"),
+            count(scenario.workload.requests, "request")
         )
     }
 
