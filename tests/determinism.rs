@@ -23,6 +23,7 @@ fn the_fuzz_loop_and_single_runs_agree_on_every_seed() {
         bug: None,
         kind: None,
         out: out.clone(),
+        interrupt: None,
     };
     let summary = fuzz(&options, |_| {}).expect("fuzzing runs");
     assert_eq!(summary.seeds.len(), SEEDS.count());

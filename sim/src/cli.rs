@@ -10,6 +10,7 @@ use ledger::bugs::Bug;
 use std::{ops::Range, path::PathBuf};
 
 use crate::{
+    color::Color,
     fuzz::{SeedRange, Shard},
     scenario::{Dur, WorkloadKind},
 };
@@ -27,6 +28,10 @@ pub const MAX_JOBS: usize = 256;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Colour in the output: auto (a stream that is a terminal, unless
+    /// NO_COLOR is set), always or never.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
 }
 
 #[derive(Subcommand)]

@@ -4,7 +4,7 @@
 
 use std::{
     fs,
-    io::Read,
+    io::{self, Read, Write},
     path::{Path, PathBuf},
 };
 
@@ -59,4 +59,118 @@ pub fn check_writable_dir(dir: &Path) -> Result<(), String> {
         .map_err(|error| format!("cannot write into {}: {error}", dir.display()))?;
     let _ = fs::remove_file(probe);
     Ok(())
+}
+
+/// Writes a scenario file at `path` without ever replacing another one:
+/// when a file is there already holding another scenario, the new one goes
+/// to the first free `NAME-2.toml`, `NAME-3.toml`, … (`NAME-2.min.toml` for
+/// a `.min.toml`). A file holding the same scenario (its `#` header aside:
+/// the header says how long a shrink took) is rewritten in place, so a
+/// rerun does not pile up copies. `contents` makes the text for the path
+/// chosen, since a file's header names the file. Returns the path written.
+pub fn write_new(path: &Path, contents: impl Fn(&Path) -> String) -> io::Result<PathBuf> {
+    for candidate in numbered(path) {
+        let text = contents(&candidate);
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&candidate)
+        {
+            Ok(mut file) => {
+                file.write_all(text.as_bytes())?;
+                return Ok(candidate);
+            }
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+                // A folder, or a file that is not text, is another file.
+                let same = fs::read_to_string(&candidate)
+                    .is_ok_and(|there| without_header(&there) == without_header(&text));
+                if same {
+                    fs::write(&candidate, text)?;
+                    return Ok(candidate);
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Err(io::Error::other(format!(
+        "every numbered name after {} is taken",
+        path.display()
+    )))
+}
+
+/// `path`, then the same name numbered from 2 before its extension, which
+/// for a shrunk file is the whole `.min.toml`.
+fn numbered(path: &Path) -> impl Iterator<Item = PathBuf> + '_ {
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let split = [".min.toml", ".toml"]
+        .iter()
+        .find_map(|extension| name.strip_suffix(extension).map(|stem| (stem, *extension)))
+        .map(|(stem, extension)| (stem.to_owned(), extension.to_owned()));
+    let (stem, extension) = split.unwrap_or_else(|| match name.rsplit_once('.') {
+        Some((stem, extension)) if !stem.is_empty() => (stem.to_owned(), format!(".{extension}")),
+        _ => (name.clone(), String::new()),
+    });
+    std::iter::once(path.to_path_buf()).chain(
+        (2..=u32::MAX)
+            .map(move |number| path.with_file_name(format!("{stem}-{number}{extension}"))),
+    )
+}
+
+/// A scenario file's text after its leading `#` header lines.
+fn without_header(text: &str) -> &str {
+    let mut rest = text;
+    while rest.starts_with('#') {
+        rest = rest.split_once('\n').map_or("", |(_, after)| after);
+    }
+    rest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("sim-files-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn another_scenario_is_never_replaced() {
+        let dir = folder("numbered");
+        let header = |path: &Path| format!("# {}\n", path.file_name().unwrap().to_string_lossy());
+        let write = |name: &str, body: &str| {
+            let written = write_new(&dir.join(name), |path| header(path) + body).unwrap();
+            written.file_name().unwrap().to_string_lossy().into_owned()
+        };
+        assert_eq!(write("seed-3.toml", "seed = 3\n"), "seed-3.toml");
+        assert_eq!(write("seed-3.toml", "seed = 3\n"), "seed-3.toml");
+        assert_eq!(write("seed-3.toml", "seed = 4\n"), "seed-3-2.toml");
+        assert_eq!(write("seed-3.toml", "seed = 5\n"), "seed-3-3.toml");
+        assert_eq!(write("seed-3.toml", "seed = 4\n"), "seed-3-2.toml");
+        assert_eq!(write("seed-3.min.toml", "a\n"), "seed-3.min.toml");
+        assert_eq!(write("seed-3.min.toml", "b\n"), "seed-3-2.min.toml");
+        assert_eq!(
+            fs::read_to_string(dir.join("seed-3.toml")).unwrap(),
+            "# seed-3.toml\nseed = 3\n"
+        );
+        assert_eq!(
+            fs::read_to_string(dir.join("seed-3-2.toml")).unwrap(),
+            "# seed-3-2.toml\nseed = 4\n"
+        );
+        fs::create_dir(dir.join("taken.toml")).unwrap();
+        assert_eq!(write("taken.toml", "x\n"), "taken-2.toml");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_header_alone_does_not_make_another_scenario() {
+        assert_eq!(without_header("# a\n# b\nname = 1\n"), "name = 1\n");
+        assert_eq!(without_header("name = 1\n# c\n"), "name = 1\n# c\n");
+        assert_eq!(without_header("# only"), "");
+    }
 }

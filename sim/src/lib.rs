@@ -13,6 +13,7 @@ compile_error!(
 // The command line's surface: what `main.rs` and the integration tests use.
 pub mod bench;
 pub mod cli;
+pub mod color;
 pub mod control;
 pub mod coverage;
 pub mod files;
@@ -21,6 +22,7 @@ pub mod logging;
 pub mod measure;
 pub mod progress;
 pub mod report;
+pub mod reproduce;
 pub mod run;
 pub mod scenario;
 pub mod shrink;

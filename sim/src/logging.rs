@@ -63,10 +63,11 @@ fn quiet_simulator(filter: &str) -> String {
 }
 
 /// Installs the global subscriber with `filter` (see [`check_filter`]),
-/// writing to stderr. Call it once, on the main thread, before any
+/// writing to stderr, in colour only when `ansi` (`--color`: by default,
+/// only on a terminal). Call it once, on the main thread, before any
 /// simulation thread starts: a filter built on a simulation's thread would
 /// disturb madsim's seeding of that thread.
-pub fn init(filter: &str) -> Result<(), String> {
+pub fn init(filter: &str, ansi: bool) -> Result<(), String> {
     check_filter(filter)?;
     let filter = EnvFilter::try_new(quiet_simulator(filter))
         .map_err(|error| format!("invalid log filter `{filter}`: {error}"))?;
@@ -74,6 +75,7 @@ pub fn init(filter: &str) -> Result<(), String> {
         .with_env_filter(filter)
         .with_timer(SimTime)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .try_init()
         .map_err(|error| error.to_string())
 }

@@ -14,11 +14,12 @@ use sim::{
         BenchArgs, BugsArgs, Cli, Command, ExplainArgs, FuzzArgs, FuzzCommand, FuzzSubcommand,
         MergeArgs, RunArgs, SeedsArgs, ShrinkArgs, ShrinkLimitArgs,
     },
+    color::{self, Color},
     files,
     fuzz::{self, FuzzOptions, FuzzSummary, SeedRange, SeedResult, Shard},
     logging,
     progress::Progress,
-    report,
+    report, reproduce,
     run::{RunOptions, RunOutcome, run},
     scenario::Scenario,
     shrink::{self, ShrinkLimits, Target},
@@ -29,6 +30,10 @@ use std::{
     io::{IsTerminal, Write},
     path::Path,
     process::ExitCode,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -114,13 +119,14 @@ fn command_line_error(error: &clap::Error) -> ExitCode {
 }
 
 fn execute(cli: Cli) -> Result<i32> {
+    let color = cli.color;
     match cli.command {
-        Command::Run(args) => run_command(args),
+        Command::Run(args) => run_command(args, color),
         Command::Fuzz(FuzzCommand {
             merge: Some(FuzzSubcommand::Merge(args)),
             ..
         }) => merge_command(args),
-        Command::Fuzz(command) => fuzz_command(command.args),
+        Command::Fuzz(command) => fuzz_command(command.args, color),
         Command::Shrink(args) => shrink_command(args),
         Command::CheckDeterminism(args) => check_determinism(args),
         Command::Bench(args) => bench_command(args),
@@ -137,8 +143,9 @@ fn bad(message: impl Into<String>) -> anyhow::Error {
     BadInput(message.into()).into()
 }
 
-/// Installs logging from `--log`, or else from `RUST_LOG`.
-fn start_logging(log: Option<&str>) -> Result<()> {
+/// Installs logging from `--log`, or else from `RUST_LOG`; in colour only
+/// as `--color` says for stderr.
+fn start_logging(log: Option<&str>, color: Color) -> Result<()> {
     let (option, filter) = match log {
         Some(filter) => ("--log", filter.to_owned()),
         None => match std::env::var("RUST_LOG") {
@@ -146,7 +153,7 @@ fn start_logging(log: Option<&str>) -> Result<()> {
             Err(_) => return Ok(()),
         },
     };
-    logging::init(&filter).map_err(|error| bad(format!("{option}: {error}")))
+    logging::init(&filter, color.stderr()).map_err(|error| bad(format!("{option}: {error}")))
 }
 
 /// Checks before any work that a file can be written at `path`.
@@ -159,8 +166,8 @@ fn writable_dir(option: &str, dir: &Path) -> Result<()> {
     files::check_writable_dir(dir).map_err(|error| bad(format!("{option}: {error}")))
 }
 
-fn run_command(args: RunArgs) -> Result<i32> {
-    start_logging(args.log.as_deref())?;
+fn run_command(args: RunArgs, color: Color) -> Result<i32> {
+    start_logging(args.log.as_deref(), color)?;
     let bugs = args.bugs.clone();
     let mut overridden = false;
     let (mut scenario, source) = match (&args.file, args.seed) {
@@ -222,7 +229,7 @@ fn run_command(args: RunArgs) -> Result<i32> {
         (None, Some(file)) => Some(file.clone()),
         _ => None,
     };
-    print_outcome(&outcome, args.json, reproduce.as_deref())?;
+    print_outcome(&outcome, args.json, reproduce.as_deref(), color)?;
     // Late failures to write come after the verdict, never instead of it.
     if let Some(Err(error)) = failure_file {
         return Err(bad(format!(
@@ -293,16 +300,26 @@ fn write_timeline(path: &Path, timeline: &Timeline) -> Result<()> {
         .map_err(|error| bad(format!("--timeline: writing {}: {error}", path.display())))
 }
 
-fn print_outcome(outcome: &RunOutcome, json: bool, reproduce: Option<&Path>) -> Result<()> {
+fn print_outcome(
+    outcome: &RunOutcome,
+    json: bool,
+    reproduce: Option<&Path>,
+    color: Color,
+) -> Result<()> {
     let reproduce = reproduce
         .filter(|_| outcome.exit_code() != 0)
-        .map(|path| format!("sim run {}", path.display()));
+        .map(reproduce::command);
     if json {
         let mut value = serde_json::to_value(outcome)?;
         value["reproduce"] = serde_json::json!(reproduce);
         say!("{value}");
     } else {
-        say_raw!("{}", report::summary(outcome));
+        let summary = report::summary(outcome);
+        if color.stdout() {
+            say_raw!("{}", color::paint_summary(&summary));
+        } else {
+            say_raw!("{summary}");
+        }
         if let Some(reproduce) = reproduce {
             say!("reproduce: {reproduce}");
         }
@@ -336,6 +353,7 @@ fn limits(args: &ShrinkLimitArgs, jobs: usize) -> Result<ShrinkLimits> {
         runs: args.runs,
         time: args.time.0,
         jobs,
+        interrupt: None,
     })
 }
 
@@ -343,8 +361,8 @@ fn limits(args: &ShrinkLimitArgs, jobs: usize) -> Result<ShrinkLimits> {
 /// checker and exit kind.
 const SHRINK_MOST: usize = 5;
 
-fn fuzz_command(args: FuzzArgs) -> Result<i32> {
-    start_logging(args.log.as_deref())?;
+fn fuzz_command(args: FuzzArgs, color: Color) -> Result<i32> {
+    start_logging(args.log.as_deref(), color)?;
     let (bug, kind) = (args.bug, args.kind);
     let budget = args.budget.map(|budget| budget.0);
     let seeds = match (args.seeds, budget) {
@@ -371,6 +389,9 @@ fn fuzz_command(args: FuzzArgs) -> Result<i32> {
         ));
     }
     let jobs = jobs(args.jobs);
+    let limits = limits(&args.limits, jobs)?;
+    writable_dir("--out", &args.out)?;
+    let interrupt = on_interrupt()?;
     let options = FuzzOptions {
         seeds,
         shard: args.shard.unwrap_or(Shard::ALL),
@@ -379,20 +400,28 @@ fn fuzz_command(args: FuzzArgs) -> Result<i32> {
         bug,
         kind,
         out: args.out.clone(),
+        interrupt: Some(interrupt.clone()),
     };
-    let limits = limits(&args.limits, jobs)?;
-    writable_dir("--out", &args.out)?;
     let mut progress = Progress::new(fuzz::count(options.seeds, options.shard), budget);
     let json = args.json;
+    let mut noticed = false;
     let found = fuzz::fuzz(&options, |result: &SeedResult| {
         progress.seed(result.file.is_some());
         if let (Some(file), false) = (&result.file, json) {
             progress.suspend(|| {
                 say!(
-                    "seed {}: {} — reproduce: sim run {}",
+                    "seed {}: {} — reproduce: {}",
                     result.seed,
                     result.message.as_deref().unwrap_or("failed"),
-                    file.display()
+                    reproduce::command(file)
+                );
+            });
+        }
+        if !noticed && interrupt.load(Ordering::SeqCst) {
+            noticed = true;
+            progress.suspend(|| {
+                eprintln!(
+                    "interrupted: no new seeds; the running ones finish, then the table (Ctrl-C again quits at once)"
                 );
             });
         }
@@ -415,10 +444,10 @@ fn fuzz_command(args: FuzzArgs) -> Result<i32> {
             |seed, shrunk, path| {
                 if !json {
                     say!(
-                        "seed {seed}: shrunk from {} to {} — reproduce: sim run {}",
+                        "seed {seed}: shrunk from {} to {} — reproduce: {}",
                         shrunk.before,
                         shrunk.after,
-                        path.display()
+                        reproduce::command(path)
                     );
                 }
             },
@@ -436,6 +465,22 @@ fn fuzz_command(args: FuzzArgs) -> Result<i32> {
         ))
     })?;
     Ok(summary.exit_code())
+}
+
+/// Ctrl-C during `sim fuzz`. The first raises the returned flag: no seed
+/// starts after it, the simulations running finish (a simulation cut short
+/// would have no verdict, and each takes about a second), no failure is
+/// shrunk, and the table of the seeds run prints with the exit code of
+/// their verdicts. A second exits at once with 130 (128 + SIGINT, what a
+/// shell reports for a process Ctrl-C killed).
+fn on_interrupt() -> Result<Arc<AtomicBool>> {
+    use signal_hook::{consts::SIGINT, flag};
+    let interrupt = Arc::new(AtomicBool::new(false));
+    // Registered first, so that at each Ctrl-C it looks before the flag is
+    // raised: it exits only when the flag was up already.
+    flag::register_conditional_shutdown(SIGINT, 130, Arc::clone(&interrupt))?;
+    flag::register(SIGINT, Arc::clone(&interrupt))?;
+    Ok(interrupt)
 }
 
 fn merge_command(args: MergeArgs) -> Result<i32> {
@@ -465,9 +510,12 @@ fn merge_command(args: MergeArgs) -> Result<i32> {
 fn shrink_command(args: ShrinkArgs) -> Result<i32> {
     let scenario = sim::load(&args.file).map_err(|error| bad(error.to_string()))?;
     let limits = limits(&args.limits, jobs(args.jobs))?;
-    let out = args
-        .out
-        .unwrap_or_else(|| args.file.with_extension("min.toml"));
+    // A name given with -o is the user's: written there, replacing any file
+    // (and saying so). The default name never replaces another scenario.
+    let (out, named) = match args.out {
+        Some(out) => (out, true),
+        None => (args.file.with_extension("min.toml"), false),
+    };
     writable_file("-o", &out)?;
     let outcome = run(&scenario, &RunOptions::default());
     let Some(target) = Target::of_run(&scenario, &outcome) else {
@@ -480,7 +528,13 @@ fn shrink_command(args: ShrinkArgs) -> Result<i32> {
         )));
     };
     let shrunk = shrink::shrink(&scenario, &target, &limits);
-    let written = shrink::write(&out, &shrunk, Some(&args.file));
+    let replaced = named && out.is_file();
+    let written = if named {
+        std::fs::write(&out, shrink::file_text(&out, &shrunk, Some(&args.file)))
+            .map(|()| out.clone())
+    } else {
+        shrink::write(&out, &shrunk, Some(&args.file))
+    };
     say!("failure    {}", shrunk.failure);
     say!("original   {}", shrunk.before);
     say!(
@@ -489,8 +543,15 @@ fn shrink_command(args: ShrinkArgs) -> Result<i32> {
         count(shrunk.runs, "run"),
         shrunk.wall_seconds
     );
-    written.map_err(|error| bad(format!("-o: writing {}: {error}", out.display())))?;
-    say!("reproduce: sim run {}", out.display());
+    let written =
+        written.map_err(|error| bad(format!("-o: writing {}: {error}", out.display())))?;
+    if replaced {
+        say!(
+            "written    {} (replacing the file there)",
+            written.display()
+        );
+    }
+    say!("reproduce: {}", reproduce::command(&written));
     Ok(0)
 }
 

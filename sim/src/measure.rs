@@ -16,7 +16,7 @@ use std::{
 
 use crate::{
     control::{without_bug, without_trigger},
-    fuzz::{Flow, run_pool, scenario_for},
+    fuzz::{Flow, Stop, run_pool, scenario_for},
     run::{RunOptions, Verdict, run},
     shrink::{self, ShrinkLimits, Size, Target},
     tables,
@@ -107,7 +107,7 @@ pub fn measure(
     let hunts = run_pool(
         0..todo.len() as u64,
         jobs,
-        None,
+        &Stop::default(),
         |index| {
             let (bug, window) = todo[index as usize];
             hunt(bug, window, limit)
@@ -157,13 +157,12 @@ pub fn shrink_catches(
     let reports = run_pool(
         0..catches.len() as u64,
         jobs,
-        None,
+        &Stop::default(),
         |index| {
             let (bug, seed, checker) = catches[index as usize];
             let scenario = scenario_for(seed, Some(bug), None);
             let shrunk = shrink::shrink(&scenario, &Target::Violation(checker), limits);
-            let file = out.join(format!("{}.min.toml", bug.name()));
-            shrink::write(&file, &shrunk, None)?;
+            let file = shrink::write(&out.join(format!("{}.min.toml", bug.name())), &shrunk, None)?;
             let reproduces = crate::load(&file).is_ok_and(|written| {
                 let outcome = run(&written, &RunOptions::default());
                 outcome.verdict == Verdict::Pass && outcome.violated(checker)

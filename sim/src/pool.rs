@@ -6,10 +6,43 @@
 
 use std::{
     collections::{BTreeMap, VecDeque},
-    sync::{Mutex, PoisonError, mpsc},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
     thread,
     time::Instant,
 };
+
+/// When the pool stops handing out seeds: at a wall-clock deadline
+/// (`--budget`), once a flag is raised from outside (Ctrl-C), or never.
+/// Seeds already handed out still run to the end and are handed on: a
+/// simulation cannot be cut short without losing its verdict.
+#[derive(Debug, Clone, Default)]
+pub struct Stop {
+    pub deadline: Option<Instant>,
+    pub flag: Option<Arc<AtomicBool>>,
+}
+
+impl Stop {
+    /// Whether the flag has been raised.
+    pub fn raised(&self) -> bool {
+        self.flag
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::SeqCst))
+    }
+
+    /// Whether to hand out no more seeds.
+    fn reached(&self) -> bool {
+        // Wall time, read between simulations, never inside one.
+        #[allow(clippy::disallowed_methods)]
+        let late = self
+            .deadline
+            .is_some_and(|deadline| Instant::now() >= deadline);
+        late || self.raised()
+    }
+}
 
 /// What the pool does after a result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,13 +62,13 @@ struct Dispatch<I> {
 }
 
 /// Runs `work` on each seed of `seeds` (increasing) on `jobs` threads,
-/// handing out no new seed once `deadline` has passed. `on_done` hears of
+/// handing out no new seed once `stop` is reached. `on_done` hears of
 /// each result on the calling thread, in seed order, as soon as every
 /// earlier seed's result is in. Returns the results in seed order.
 pub fn run_pool<T: Send>(
     seeds: impl Iterator<Item = u64> + Send,
     jobs: usize,
-    deadline: Option<Instant>,
+    stop: &Stop,
     work: impl Fn(u64) -> T + Sync,
     mut on_done: impl FnMut(u64, &mut T) -> Flow,
 ) -> Vec<(u64, T)> {
@@ -45,10 +78,7 @@ pub fn run_pool<T: Send>(
         outstanding: VecDeque::new(),
     });
     let next = || {
-        // Wall time, read between simulations, never inside one.
-        #[allow(clippy::disallowed_methods)]
-        let late = deadline.is_some_and(|deadline| Instant::now() >= deadline);
-        if late {
+        if stop.reached() {
             return None;
         }
         let mut dispatch = dispatch.lock().unwrap_or_else(PoisonError::into_inner);
@@ -118,7 +148,13 @@ mod tests {
     #[test]
     fn results_come_back_in_seed_order_for_any_number_of_workers() {
         for jobs in [1, 2, 5] {
-            let results = run_pool(0..40, jobs, None, |seed| seed * seed, |_, _| Flow::Continue);
+            let results = run_pool(
+                0..40,
+                jobs,
+                &Stop::default(),
+                |seed| seed * seed,
+                |_, _| Flow::Continue,
+            );
             let expected: Vec<(u64, u64)> = (0..40).map(|seed| (seed, seed * seed)).collect();
             assert_eq!(results, expected, "{jobs} jobs");
         }
@@ -130,7 +166,7 @@ mod tests {
             let results = run_pool(
                 0..100,
                 jobs,
-                None,
+                &Stop::default(),
                 |seed| seed,
                 |seed, _| {
                     if seed % 7 == 6 {
@@ -151,7 +187,7 @@ mod tests {
         run_pool(
             (0..30).step_by(3),
             4,
-            None,
+            &Stop::default(),
             |seed| seed,
             |seed, _| {
                 heard.push(seed);
@@ -166,7 +202,41 @@ mod tests {
         // A deadline already passed; no simulation is running here.
         #[allow(clippy::disallowed_methods)]
         let now = Instant::now();
-        let results = run_pool(0.., 2, Some(now), |seed| seed, |_, _| Flow::Continue);
+        let stop = Stop {
+            deadline: Some(now),
+            flag: None,
+        };
+        let results = run_pool(0.., 2, &stop, |seed| seed, |_, _| Flow::Continue);
         assert!(results.is_empty());
+    }
+
+    #[test]
+    fn a_raised_flag_lets_the_seeds_handed_out_finish_and_hands_out_no_more() {
+        let flag = Arc::new(AtomicBool::new(false));
+        let stop = Stop {
+            deadline: None,
+            flag: Some(flag.clone()),
+        };
+        for jobs in [1, 3] {
+            flag.store(false, Ordering::SeqCst);
+            let results = run_pool(
+                0..,
+                jobs,
+                &stop,
+                |seed| seed,
+                |seed, _| {
+                    if seed == 4 {
+                        flag.store(true, Ordering::SeqCst);
+                    }
+                    Flow::Continue
+                },
+            );
+            // The seeds are endless: that the pool returns at all is the
+            // flag at work. Every seed handed out before it (however far
+            // the workers ran ahead) is handed on, in order.
+            let seeds: Vec<u64> = results.iter().map(|(seed, _)| *seed).collect();
+            assert!(seeds.len() >= 5, "{jobs}: {seeds:?}");
+            assert_eq!(seeds, (0..seeds.len() as u64).collect::<Vec<_>>());
+        }
     }
 }

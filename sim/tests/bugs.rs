@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{scratch, sim, stdout};
+use common::{program, scratch, sim, stdout};
 use ledger::bugs::Bug;
 use libtest_mimic::{Arguments, Trial};
 
@@ -67,7 +67,7 @@ fn caught_within(bug: &str, seeds: u64) {
         .unwrap_or_else(|| panic!("no catch reported:\n{text}"));
     let shrunk = format!("{bug}/seed-{caught}.min.toml");
     assert!(
-        text.contains(&format!("reproduce: sim run {shrunk}")),
+        text.contains(&format!("reproduce: {} run {shrunk}", program())),
         "{text}"
     );
     let header = std::fs::read_to_string(scratch().join(&shrunk)).expect("shrunk file written");
@@ -83,12 +83,13 @@ fn caught_within(bug: &str, seeds: u64) {
             "{picture}"
         );
     }
-    for line in [
-        "# original: seed ",
-        "# shrunk:   seed ",
-        "# reproduce: sim run ",
-        "[expect]",
-    ] {
+    // The full file and the reproduce line are named from the shrunk
+    // file's own folder, so that they hold wherever the folder goes.
+    let original = format!("# original: seed {caught}, ");
+    let beside = format!(" (seed-{caught}.toml)\n# shrunk:   seed {caught}, ");
+    let reproduce =
+        format!("# reproduce: sim run seed-{caught}.min.toml  (from this file's folder)\n");
+    for line in [original.as_str(), &beside, &reproduce, "[expect]"] {
         assert!(header.contains(line), "`{line}` missing from\n{header}");
     }
     let again = sim(&["run", &shrunk]);

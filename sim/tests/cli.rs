@@ -4,8 +4,12 @@
 
 mod common;
 
-use common::{scratch, sim, stderr, stdout};
-use std::{path::PathBuf, process::Output};
+use common::{program, scratch, sim, sim_in, stderr, stdout};
+use std::{
+    ffi::OsString,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
 
 fn scenario_file(name: &str, text: &str) -> PathBuf {
     let path = scratch().join(name);
@@ -137,7 +141,10 @@ fn a_failing_run_writes_its_scenario_and_ends_with_the_reproduce_line() {
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{text}");
     let last = text.trim_end().lines().last().expect("output");
-    assert_eq!(last, "reproduce: sim run found/seed-9.toml");
+    assert_eq!(
+        last,
+        format!("reproduce: {} run found/seed-9.toml", program())
+    );
     let again = sim(&["run", "found/seed-9.toml"]);
     assert_eq!(again.status.code(), Some(1));
     let first_hash = text
@@ -341,7 +348,10 @@ fn shrink_writes_a_smaller_file_that_fails_the_same_way() {
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));
     assert!(
-        text.contains("reproduce: sim run lost-update.min.toml"),
+        text.contains(&format!(
+            "reproduce: {} run lost-update.min.toml",
+            program()
+        )),
         "{text}"
     );
     let shrunk = std::fs::read_to_string(scratch().join("lost-update.min.toml")).expect("written");
@@ -354,6 +364,17 @@ fn shrink_writes_a_smaller_file_that_fails_the_same_way() {
     assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
 }
 
+/// Runs `sim` in `dir` with `PATH` set to `path`.
+fn sim_with_path(dir: &Path, args: &[&str], path: &OsString) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env("PATH", path)
+        .output()
+        .expect("sim runs")
+}
+
 fn last_line(output: &Output) -> String {
     stdout(output)
         .trim_end()
@@ -361,6 +382,251 @@ fn last_line(output: &Output) -> String {
         .last()
         .unwrap_or_default()
         .to_owned()
+}
+
+/// The trace hash line of a summary.
+fn events_line(output: &Output) -> String {
+    stdout(output)
+        .lines()
+        .find(|line| line.starts_with("events"))
+        .unwrap_or_else(|| panic!("no events line:\n{}", stdout(output)))
+        .to_owned()
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_during_fuzz_prints_the_table_so_far_and_exits_with_its_verdict() {
+    use std::{process::Stdio, time::Duration};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args([
+            "fuzz",
+            "--seeds",
+            "0..100000",
+            "--jobs",
+            "1",
+            "--out",
+            "interrupted",
+        ])
+        .current_dir(scratch())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sim starts");
+    std::thread::sleep(Duration::from_secs(2));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(kill.success());
+    // The simulation running then finishes (well under a second), then
+    // the table prints; a minute of polls is room for a loaded machine.
+    let mut polls = 0;
+    while child.try_wait().expect("wait").is_none() {
+        polls += 1;
+        if polls > 1200 {
+            let _ = child.kill();
+            panic!("sim fuzz did not end within a minute of Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().expect("output");
+    let text = stdout(&output);
+    let seeds_line = text
+        .lines()
+        .find_map(|line| line.strip_prefix("seeds      "))
+        .unwrap_or_else(|| panic!("no table:\n{text}\n{}", stderr(&output)));
+    let words: Vec<&str> = seeds_line.split_whitespace().collect();
+    let (run, failed): (u64, u64) = (words[0].parse().unwrap(), words[4].parse().unwrap());
+    assert!((1..100_000).contains(&run), "{text}");
+    assert!(
+        text.contains("coverage   seeds that reached each mark"),
+        "{text}"
+    );
+    let last = text.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!("interrupted after {run} seeds (Ctrl-C); ")),
+        "{text}"
+    );
+    // The verdict so far: the exit code of the seeds that ran.
+    if failed == 0 {
+        assert_eq!(output.status.code(), Some(0), "{text}");
+        assert!(last.ends_with("no files written"), "{text}");
+    } else {
+        assert!(matches!(output.status.code(), Some(1 | 3 | 4)), "{text}");
+    }
+    assert!(
+        stderr(&output).contains("interrupted: no new seeds"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn failure_files_never_replace_another_scenario() {
+    let run = || {
+        sim(&[
+            "run",
+            "--seed",
+            "9",
+            "--bug",
+            "db-lost-update",
+            "--out",
+            "kept",
+        ])
+    };
+    let reproduce = |name: &str| format!("reproduce: {} run kept/{name}", program());
+    let first = run();
+    assert_eq!(last_line(&first), reproduce("seed-9.toml"));
+    // The same scenario again: the same file.
+    assert_eq!(last_line(&run()), reproduce("seed-9.toml"));
+    // Another scenario where it was written stays; the new file is numbered.
+    let mine = format!("# kept by hand\n{HEADER}");
+    std::fs::write(scratch().join("kept/seed-9.toml"), &mine).expect("write");
+    let third = run();
+    assert_eq!(last_line(&third), reproduce("seed-9-2.toml"));
+    assert_eq!(events_line(&third), events_line(&first));
+    let kept = std::fs::read_to_string(scratch().join("kept/seed-9.toml")).expect("read");
+    assert_eq!(kept, mine);
+    assert_eq!(last_line(&run()), reproduce("seed-9-2.toml"));
+
+    // A shrunk file's default name is numbered the same way.
+    let shrink = || sim(&["shrink", "kept/seed-9-2.toml", "--shrink-runs", "1"]);
+    let shrunk = shrink();
+    assert!(
+        stdout(&shrunk).contains("(1 run in "),
+        "{}",
+        stdout(&shrunk)
+    );
+    assert_eq!(last_line(&shrunk), reproduce("seed-9-2.min.toml"));
+    std::fs::write(scratch().join("kept/seed-9-2.min.toml"), &mine).expect("write");
+    assert_eq!(last_line(&shrink()), reproduce("seed-9-2-2.min.toml"));
+    // A name given with -o is written there, and the output says it
+    // replaced a file.
+    let named = sim(&[
+        "shrink",
+        "kept/seed-9-2.toml",
+        "--shrink-runs",
+        "1",
+        "-o",
+        "kept/seed-9-2.min.toml",
+    ]);
+    assert!(
+        stdout(&named).contains("written    kept/seed-9-2.min.toml (replacing the file there)"),
+        "{}",
+        stdout(&named)
+    );
+    assert_eq!(last_line(&named), reproduce("seed-9-2.min.toml"));
+}
+
+#[test]
+fn reproduce_lines_work_where_they_are_read() {
+    let written = sim(&[
+        "run",
+        "--seed",
+        "9",
+        "--bug",
+        "db-lost-update",
+        "--out",
+        "paths",
+    ]);
+    assert_eq!(written.status.code(), Some(1), "{}", stdout(&written));
+    let file = scratch().join("paths/seed-9.toml");
+    let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_sim")).expect("the executable");
+    let exe_dir = exe.parent().expect("its folder");
+    let path_with = |dirs: &[&Path]| {
+        let others = std::env::var_os("PATH").unwrap_or_default();
+        let others = std::env::split_paths(&others).filter(|dir| dir != exe_dir);
+        std::env::join_paths(dirs.iter().map(|dir| dir.to_path_buf()).chain(others))
+            .expect("a PATH")
+    };
+
+    // `sim` on PATH is this executable: `sim run`.
+    let installed = sim_with_path(
+        &scratch(),
+        &["run", "paths/seed-9.toml"],
+        &path_with(&[exe_dir]),
+    );
+    assert_eq!(
+        last_line(&installed),
+        "reproduce: sim run paths/seed-9.toml"
+    );
+    // Run from a folder holding the executable: its path from there.
+    let above = exe_dir.parent().expect("the target folder");
+    let file_arg = file.to_str().expect("a UTF-8 path");
+    let built = sim_with_path(above, &["run", file_arg], &path_with(&[]));
+    let relative = exe
+        .strip_prefix(above)
+        .expect("inside")
+        .display()
+        .to_string();
+    assert_eq!(
+        last_line(&built),
+        format!("reproduce: {relative} run {file_arg}")
+    );
+    // Neither: its absolute path.
+    let elsewhere = sim_with_path(&scratch(), &["run", "paths/seed-9.toml"], &path_with(&[]));
+    assert_eq!(
+        last_line(&elsewhere),
+        format!("reproduce: {} run paths/seed-9.toml", exe.display())
+    );
+
+    // The file's own header names it from its folder, so it still
+    // reproduces, bit for bit, once the folder has moved.
+    let text = std::fs::read_to_string(&file).expect("written");
+    let header = text.lines().nth(1).expect("a reproduce line");
+    assert_eq!(
+        header,
+        "# reproduce: sim run seed-9.toml  (from this file's folder)"
+    );
+    let moved = scratch().join("downloaded/failures-1");
+    std::fs::create_dir_all(&moved).expect("a folder");
+    std::fs::write(moved.join("seed-9.toml"), &text).expect("copy");
+    let command: Vec<&str> = header
+        .trim_start_matches("# reproduce: sim ")
+        .split("  (")
+        .next()
+        .expect("a command")
+        .split_whitespace()
+        .collect();
+    let again = sim_in(&moved, &command);
+    assert_eq!(again.status.code(), Some(1), "{}", stdout(&again));
+    assert_eq!(events_line(&again), events_line(&written));
+}
+
+#[test]
+fn colour_goes_only_where_asked_or_to_a_terminal() {
+    let path = scenario_file("colour.toml", HEADER);
+    let file = path.to_str().expect("a UTF-8 path");
+    let always = sim(&["run", file, "--color", "always"]);
+    let text = stdout(&always);
+    assert!(text.contains("  \x1b[32m✓\x1b[0m liveness"), "{text}");
+    assert!(text.contains("verdict    \x1b[1;32mPASS\x1b[0m"), "{text}");
+    for args in [
+        &["run", file][..],
+        &["--color", "never", "run", file],
+        &["run", file, "--color", "auto"],
+    ] {
+        let plain = sim(args);
+        assert!(stdout(&plain).contains("  ✓ liveness"), "{args:?}");
+        assert!(
+            !stdout(&plain).contains('\x1b'),
+            "{args:?}: {}",
+            stdout(&plain)
+        );
+    }
+    let logged = sim(&["run", file, "--log", "info"]);
+    assert!(!stderr(&logged).is_empty(), "logs were written");
+    assert!(!stderr(&logged).contains('\x1b'), "{}", stderr(&logged));
+    let coloured = sim(&["run", file, "--log", "info", "--color", "always"]);
+    assert!(stderr(&coloured).contains('\x1b'), "{}", stderr(&coloured));
+    let bad = sim(&["run", file, "--color", "sometimes"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("[possible values: auto, always, never]"),
+        "{}",
+        stderr(&bad)
+    );
 }
 
 #[test]

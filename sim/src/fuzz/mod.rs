@@ -5,6 +5,7 @@
 mod plan;
 mod summary;
 
+pub use crate::pool::Stop;
 pub(crate) use crate::pool::{Flow, run_pool};
 pub use plan::{SeedRange, Shard, count, seeds};
 pub use summary::{FuzzConfig, FuzzSummary, MergeError, SeedResult, Tally};
@@ -13,11 +14,14 @@ use ledger::bugs::{Bug, Checker};
 use std::{
     io,
     path::{Path, PathBuf},
+    sync::{Arc, atomic::AtomicBool},
     time::{Duration, Instant},
 };
 
 use crate::{
+    files,
     generate::{GENERATOR, generate, generate_kind},
+    reproduce,
     run::{RunOptions, RunOutcome, Verdict, run},
     scenario::{Scenario, WorkloadKind},
     shrink::{self, ShrinkLimits, Shrunk, Target},
@@ -39,6 +43,9 @@ pub struct FuzzOptions {
     pub kind: Option<WorkloadKind>,
     /// Where failing scenarios are written.
     pub out: PathBuf,
+    /// Raised to end the run early (Ctrl-C): no seed is started after it,
+    /// and no failure is shrunk.
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl FuzzOptions {
@@ -84,11 +91,14 @@ pub fn fuzz(
     // Wall time bounds the run and is reported; it never enters one.
     #[allow(clippy::disallowed_methods)]
     let started = Instant::now();
-    let deadline = options.budget.map(|budget| started + budget);
+    let stop = Stop {
+        deadline: options.budget.map(|budget| started + budget),
+        flag: options.interrupt.clone(),
+    };
     let results = run_pool(
         seeds(options.seeds, options.shard),
         options.jobs,
-        deadline,
+        &stop,
         |seed| one_seed(seed, options),
         |seed, result| {
             // Failures are written here, in seed order, so a bug hunt
@@ -127,12 +137,14 @@ pub fn fuzz(
             .find(|seed| catches(bug, seed).is_some())
             .map(|seed| seed.seed)
     });
-    Ok(FuzzSummary::new(
+    let mut summary = FuzzSummary::new(
         options.config(),
         started.elapsed().as_secs_f64(),
         caught_at,
         seeds,
-    ))
+    );
+    summary.interrupted = stop.raised();
+    Ok(summary)
 }
 
 /// The expected checker of `bug` that `result` violated, if any.
@@ -211,7 +223,9 @@ pub fn to_shrink(summary: &FuzzSummary, bug: Option<Bug>, most: usize) -> Vec<(u
 }
 
 /// Shrinks the chosen failures of a fuzz run and writes each next to its
-/// full file as `seed-N.min.toml`; `on_shrunk` hears of each.
+/// full file as `seed-N.min.toml`; `on_shrunk` hears of each. An interrupt
+/// ends the shrink under way at its next candidate (its smallest failing
+/// scenario so far is written) and starts no other.
 pub fn shrink_failures(
     summary: &mut FuzzSummary,
     options: &FuzzOptions,
@@ -219,34 +233,54 @@ pub fn shrink_failures(
     most: usize,
     mut on_shrunk: impl FnMut(u64, &Shrunk, &Path),
 ) -> io::Result<()> {
+    let limits = ShrinkLimits {
+        interrupt: options.interrupt.clone(),
+        ..limits.clone()
+    };
+    let interrupted = || {
+        Stop {
+            deadline: None,
+            flag: options.interrupt.clone(),
+        }
+        .raised()
+    };
     for (seed, target) in to_shrink(summary, options.bug, most) {
+        if interrupted() {
+            summary.interrupted = true;
+            break;
+        }
         let scenario = scenario_for(seed, options.bug, options.kind);
         let Some(result) = summary.seeds.iter_mut().find(|result| result.seed == seed) else {
             continue;
         };
         let original = result.file.clone();
-        let shrunk = shrink::shrink(&scenario, &target, limits);
-        let path = options.out.join(format!("seed-{seed}.min.toml"));
-        shrink::write(&path, &shrunk, original.as_deref())?;
+        let shrunk = shrink::shrink(&scenario, &target, &limits);
+        // Named after the full file as written, so `seed-N-2.toml` is
+        // shrunk to `seed-N-2.min.toml`.
+        let path = original.as_ref().map_or_else(
+            || options.out.join(format!("seed-{seed}.min.toml")),
+            |file| file.with_extension("min.toml"),
+        );
+        let path = shrink::write(&path, &shrunk, original.as_deref())?;
         write_timeline(&path, &shrunk.scenario)?;
         result.shrunk = Some(path.clone());
         on_shrunk(seed, &shrunk, &path);
     }
+    summary.interrupted |= interrupted();
     Ok(())
 }
 
 /// Writes a failing scenario as a file that reproduces it, with a header
-/// saying what failed; returns its path.
+/// saying what failed: `<out>/seed-N.toml`, or a numbered name beside it
+/// when another scenario is there (`files::write_new`). Returns the path
+/// written.
 pub fn write_failure(out: &Path, scenario: &Scenario, what: &str) -> io::Result<PathBuf> {
     std::fs::create_dir_all(out)?;
-    let path = out.join(format!("seed-{}.toml", scenario.seed));
-    let header = format!(
-        "# {}\n# reproduce: sim run {}\n",
-        what.replace('\n', " "),
-        path.display()
-    );
-    std::fs::write(&path, header + &scenario.to_toml())?;
-    Ok(path)
+    let what = what.replace('\n', " ");
+    let body = scenario.to_toml();
+    files::write_new(&out.join(format!("seed-{}.toml", scenario.seed)), |path| {
+        format!("# {what}\n{}{body}", reproduce::header_line(path))
+    })
 }
 
 /// Runs `scenario` again, recording its timeline, and writes the picture

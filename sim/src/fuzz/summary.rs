@@ -109,6 +109,10 @@ pub struct FuzzSummary {
     #[serde(default)]
     pub crash_points: BTreeMap<String, Tally>,
     pub seeds: Vec<SeedResult>,
+    /// Whether Ctrl-C ended the run early: `seeds` are those that ran
+    /// before it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 /// Summaries that cannot be merged: each must be shards of one run.
@@ -245,6 +249,7 @@ impl FuzzSummary {
             coverage,
             crash_points,
             seeds,
+            interrupted: false,
         }
     }
 
@@ -303,6 +308,7 @@ impl FuzzSummary {
                 add(merged.crash_points.entry(name).or_default(), tally);
             }
             merged.seeds.extend(part.seeds);
+            merged.interrupted |= part.interrupted;
         }
         merged.seeds.sort_by_key(|seed| seed.seed);
         if let Some(pair) = merged
@@ -410,7 +416,39 @@ impl FuzzSummary {
                 slowest.sim_time_us as f64 / 1e6
             );
         }
+        if self.interrupted {
+            self.write_interrupted(&mut out);
+        }
         out
+    }
+
+    /// The line closing an interrupted run's table: how far it got, and
+    /// the files it wrote.
+    fn write_interrupted(&self, out: &mut String) {
+        let files: Vec<String> = self
+            .seeds
+            .iter()
+            .flat_map(|seed| seed.file.iter().chain(&seed.shrunk))
+            .map(|file| file.display().to_string())
+            .collect();
+        let written = if files.is_empty() {
+            "no files written".to_owned()
+        } else {
+            let mut shown: Vec<String> = files.iter().take(5).cloned().collect();
+            if files.len() > 5 {
+                shown.push("...".to_owned());
+            }
+            format!(
+                "{} written: {}",
+                count(files.len() as u64, "file"),
+                shown.join(", ")
+            )
+        };
+        let _ = writeln!(
+            out,
+            "interrupted after {} (Ctrl-C); {written}",
+            count(self.seeds.len() as u64, "seed")
+        );
     }
 
     /// Failures grouped by checker and exit kind, with their first seeds.
@@ -591,6 +629,23 @@ mod tests {
         twice.seeds.push(twice.seeds[0].clone());
         let error = FuzzSummary::merge(vec![first, twice]).unwrap_err();
         assert_eq!(error.to_string(), "seed 1 appears in more than one summary");
+    }
+
+    #[test]
+    fn an_interrupted_run_says_how_far_it_got_and_what_it_wrote() {
+        let (mut first, second) = shards();
+        assert!(!first.table().contains("interrupted"));
+        first.interrupted = true;
+        let table = first.table();
+        assert!(
+            table
+                .ends_with("interrupted after 2 seeds (Ctrl-C); 1 file written: out/seed-2.toml\n"),
+            "{table}"
+        );
+        let merged = FuzzSummary::merge(vec![first, second]).unwrap();
+        assert!(merged.interrupted);
+        let json = serde_json::to_string(&merged).unwrap();
+        assert!(json.contains("\"interrupted\":true"), "{json}");
     }
 
     #[test]

@@ -10,12 +10,15 @@ use ledger::bugs::Checker;
 use serde::Serialize;
 use std::{
     io,
-    path::Path,
+    path::{Path, PathBuf},
+    sync::{Arc, atomic::AtomicBool},
     time::{Duration, Instant},
 };
 
 use crate::{
-    pool::{Flow, run_pool},
+    files,
+    pool::{Flow, Stop, run_pool},
+    reproduce,
     run::{RunOptions, RunOutcome, Verdict, run},
     scenario::{Expect, Scenario},
     words::count,
@@ -71,6 +74,9 @@ pub struct ShrinkLimits {
     pub time: Duration,
     /// Candidates run at once.
     pub jobs: usize,
+    /// Raised to stop at the next candidate (Ctrl-C during `sim fuzz`):
+    /// the smallest failing scenario found so far is the result.
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl Default for ShrinkLimits {
@@ -79,6 +85,7 @@ impl Default for ShrinkLimits {
             runs: 300,
             time: Duration::from_secs(120),
             jobs: 1,
+            interrupt: None,
         }
     }
 }
@@ -150,7 +157,12 @@ pub fn shrink(scenario: &Scenario, target: &Target, limits: &ShrinkLimits) -> Sh
     let failed = target.holds(&first);
     let mut runs = 1;
     let mut last = first;
-    let out_of_budget = |runs: u32| runs >= limits.runs || started.elapsed() >= limits.time;
+    let stop = Stop {
+        deadline: None,
+        flag: limits.interrupt.clone(),
+    };
+    let out_of_budget =
+        |runs: u32| runs >= limits.runs || started.elapsed() >= limits.time || stop.raised();
     let mut improved = failed;
     while improved && !out_of_budget(runs) {
         improved = false;
@@ -207,7 +219,7 @@ fn first_failing(
         let outcomes = run_pool(
             0..batch.len() as u64,
             limits.jobs,
-            None,
+            &Stop::default(),
             |index| run(&batch[index as usize], &RunOptions::default()),
             |_, _| Flow::Continue,
         );
@@ -222,15 +234,25 @@ fn first_failing(
     None
 }
 
-/// Writes a shrunk scenario with a header saying what failed, how big it
-/// was and is, and how to reproduce it; `original` names the full file.
-pub fn write(path: &Path, shrunk: &Shrunk, original: Option<&Path>) -> io::Result<()> {
+/// Writes a shrunk scenario to `path`, or to a numbered name beside it when
+/// another scenario is there (`files::write_new`); returns the path
+/// written. `original` names the full file.
+pub fn write(path: &Path, shrunk: &Shrunk, original: Option<&Path>) -> io::Result<PathBuf> {
     if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let from = original.map_or(String::new(), |file| format!(" ({})", file.display()));
+    files::write_new(path, |path| file_text(path, shrunk, original))
+}
+
+/// The file of a shrunk scenario at `path`: a header saying what failed,
+/// how big it was and is, and how to reproduce it (from the file's own
+/// folder), then the scenario.
+pub fn file_text(path: &Path, shrunk: &Shrunk, original: Option<&Path>) -> String {
+    let from = original.map_or(String::new(), |file| {
+        format!(" ({})", reproduce::beside(path, file))
+    });
     let mut header = format!(
-        "# {}\n# original: seed {}, {}{from}\n# shrunk:   seed {}, {}; {} in {:.1}s\n# reproduce: sim run {}\n",
+        "# {}\n# original: seed {}, {}{from}\n# shrunk:   seed {}, {}; {} in {:.1}s\n{}",
         shrunk.failure.replace('\n', " "),
         shrunk.scenario.seed,
         shrunk.before,
@@ -238,7 +260,7 @@ pub fn write(path: &Path, shrunk: &Shrunk, original: Option<&Path>) -> io::Resul
         shrunk.after,
         count(shrunk.runs, "run"),
         shrunk.wall_seconds,
-        path.display()
+        reproduce::header_line(path)
     );
     match &shrunk.target {
         Target::Violation(checker) => {
@@ -254,5 +276,5 @@ pub fn write(path: &Path, shrunk: &Shrunk, original: Option<&Path>) -> io::Resul
         scenario.seed,
         shrunk.target.describe()
     );
-    std::fs::write(path, header + &scenario.to_toml())
+    header + &scenario.to_toml()
 }

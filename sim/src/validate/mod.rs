@@ -365,4 +365,6 @@ fn event(scenario: &Scenario, index: usize, event: &EventSpec) -> Result<(), Inv
 }
 
 #[cfg(test)]
+mod reference_tests;
+#[cfg(test)]
 mod tests;

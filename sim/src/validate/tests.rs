@@ -181,10 +181,10 @@ fn events_are_validated_against_the_cluster() {
     );
 }
 
-/// The README's reference of every key is a scenario that loads, so the
-/// documentation cannot drift from the format.
+/// The README's example is a scenario that loads. (The whole format's
+/// reference, docs/scenarios.md, is held to the code in `reference_tests`.)
 #[test]
-fn the_readmes_scenario_reference_parses() {
+fn the_readmes_scenario_example_parses() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
         .expect("README.md");
     let section = readme
@@ -197,12 +197,9 @@ fn the_readmes_scenario_reference_parses() {
         .and_then(|rest| rest.split("```").next())
         .expect("a TOML block");
     let scenario = parse(text, "README.md").unwrap_or_else(|error| panic!("{error}"));
-    assert_eq!(scenario.events.len(), 4);
-    assert_eq!(scenario.workload.late_resends, 0.1);
-    assert_eq!(
-        scenario.expect.map(|expect| expect.violation),
-        Some(ledger::bugs::Checker::ExactlyOnce)
-    );
+    assert_eq!(scenario.workload.kind, WorkloadKind::Log);
+    assert_eq!(scenario.events.len(), 2);
+    assert!(section.contains("[docs/scenarios.md](docs/scenarios.md)"));
 }
 
 proptest! {

@@ -38,6 +38,17 @@ pub fn scratch() -> PathBuf {
     dir
 }
 
+/// How `sim` names itself in the reproduce lines it prints when [`sim_in`]
+/// runs it from a scratch folder: by its absolute path, since it lies
+/// outside that folder and `sim` on PATH (if any) is another executable.
+pub fn program() -> String {
+    let exe = Path::new(env!("CARGO_BIN_EXE_sim"));
+    std::fs::canonicalize(exe)
+        .unwrap_or_else(|_| exe.to_path_buf())
+        .display()
+        .to_string()
+}
+
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
