@@ -1,6 +1,12 @@
 //! The environment one node runs in, handed to it by whoever builds the world.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use crate::{
     bugs::Bugs,
@@ -13,8 +19,8 @@ use crate::{
 
 /// Everything a node gets from outside: identity, clock, disk, network, the
 /// observer of its trace events, fault points and planted bugs. Cloned into
-/// each incarnation of the node; only the disk carries anything across a
-/// restart.
+/// each incarnation of the node; only the disk, and the count of
+/// incarnations kept beside it, carry anything across a restart.
 #[derive(Clone)]
 pub struct NodeEnv {
     pub name: NodeName,
@@ -25,6 +31,28 @@ pub struct NodeEnv {
     pub observer: Arc<dyn Observer>,
     pub faults: Arc<dyn FaultPoints>,
     pub bugs: Bugs,
+    /// The node's incarnations as whoever runs it counts them, shared by
+    /// every incarnation.
+    pub incarnations: Arc<Incarnations>,
+}
+
+/// The highest incarnation a node has started, kept by whoever runs the
+/// node (the harness; in production, what provisions its machine) outside
+/// its disk. A node counts its incarnations on its disk; one whose disk was
+/// lost would count from 1 again, and reuse the ids of an earlier life, but
+/// for this.
+#[derive(Debug, Default)]
+pub struct Incarnations(AtomicU64);
+
+impl Incarnations {
+    /// The highest incarnation started so far; 0 before the first.
+    pub fn last(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn started(&self, incarnation: u64) {
+        self.0.fetch_max(incarnation, Ordering::Relaxed);
+    }
 }
 
 /// The file holding a node's incarnation counter.
@@ -76,7 +104,9 @@ impl NodeEnv {
     /// Starts a new incarnation: bumps the persisted incarnation number, syncs
     /// it, records the boot and returns the number. Request and transaction
     /// ids embed it, so a late duplicate from an earlier life never collides
-    /// with a new one.
+    /// with a new one. A node whose disk was lost starts past the highest
+    /// incarnation [`Incarnations`] saw; otherwise the two agree (both move
+    /// only once the number is synced).
     pub async fn boot(&self) -> u64 {
         let storage = self.storage();
         let previous = storage
@@ -85,9 +115,10 @@ impl NodeEnv {
             .last()
             .and_then(|record| <[u8; 8]>::try_from(record.as_slice()).ok())
             .map_or(0, u64::from_le_bytes);
-        let incarnation = previous + 1;
+        let incarnation = previous.max(self.incarnations.last()) + 1;
         storage.append_record(INCARNATION_FILE, &incarnation.to_le_bytes());
         storage.sync(INCARNATION_FILE).await;
+        self.incarnations.started(incarnation);
         self.record(Event::Boot { incarnation });
         incarnation
     }

@@ -155,6 +155,7 @@ fn harness_ping_pong(runtime: &Runtime) {
         observer: trace.clone(),
         faults: Arc::new(NoFaults),
         bugs: Bugs::NONE,
+        incarnations: Arc::default(),
     };
     let (client_env, server_env) = (env(&names[0]), env(&names[1]));
     let server = runtime

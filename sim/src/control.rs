@@ -43,10 +43,15 @@ pub fn without_trigger(scenario: &Scenario, trigger: Trigger) -> Option<Scenario
     match trigger {
         Trigger::Always => return None,
         Trigger::Crashes => {
-            control
-                .events
-                .retain(|event| !matches!(event.action, Action::Crash | Action::Restart));
+            // A lost disk is a crash too.
+            control.events.retain(|event| {
+                !matches!(
+                    event.action,
+                    Action::Crash | Action::Restart | Action::DbWipe
+                )
+            });
             control.faults.crash_every = None;
+            control.faults.db_wipe_every = None;
             control.faults.crash_points = 0.0;
         }
         Trigger::TornWrites => control.faults.torn_writes = 0.0,
@@ -101,9 +106,12 @@ mod tests {
                 ..EventSpec::new(crate::scenario::ms(100), Action::Crash)
             },
             EventSpec::new(crate::scenario::ms(200), Action::ChainDrop),
+            EventSpec::new(crate::scenario::ms(300), Action::DbWipe),
         ];
+        scenario.faults.db_wipe_every = Some(crate::scenario::ms(20_000));
         let control = without_trigger(&scenario, Trigger::Crashes).expect("a control");
         assert_eq!(control.faults.crash_points, 0.0);
+        assert_eq!(control.faults.db_wipe_every, None);
         assert_eq!(control.faults.drop, 0.1);
         assert_eq!(control.events.len(), 1);
         assert_eq!(control.events[0].action, Action::ChainDrop);

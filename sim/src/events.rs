@@ -137,6 +137,13 @@ pub enum HarnessEvent {
         seq: u64,
         status: String,
     },
+    /// The database lost its disk: killed as in a crash, then every file
+    /// erased, `lost_bytes` in all, synced or not. (Last: a variant's place
+    /// is part of every trace hash.)
+    DbWipe {
+        node: String,
+        lost_bytes: u64,
+    },
 }
 
 /// Simulated time since the run began.

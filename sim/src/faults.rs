@@ -24,6 +24,8 @@ pub(crate) enum FaultKind {
     Skipped,
     /// A record torn by a crash.
     TornWrite,
+    /// A node's disk lost (the database's): a crash that erases every file.
+    DbWipe,
     ChainReorg,
     ChainDrop,
     /// A node crashed at a crash point.
@@ -57,6 +59,7 @@ impl FaultKind {
             HarnessEvent::Clock { .. } => FaultKind::Clock,
             HarnessEvent::Skipped { .. } => FaultKind::Skipped,
             HarnessEvent::DiskDamage { torn: true, .. } => FaultKind::TornWrite,
+            HarnessEvent::DbWipe { .. } => FaultKind::DbWipe,
             HarnessEvent::ChainReorg { .. } => FaultKind::ChainReorg,
             HarnessEvent::ChainDrop { .. } => FaultKind::ChainDrop,
             // Unsynced bytes lost without a tear are what a crash is.

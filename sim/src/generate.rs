@@ -20,6 +20,14 @@ use crate::{
 /// whenever the same seed would generate something else.
 pub const GENERATOR: &str = "v6";
 
+/// The share of seeds, of kinds that rebuild their database, whose database
+/// loses its disk now and then. Off until the ledger rebuilds its
+/// projection after a wipe: until then such seeds fail, and fuzzing would
+/// find only that. Turning it on changes what those seeds generate, so it
+/// comes with a new `GENERATOR` version (v7); the draw is the generator's
+/// last, so every other draw stays what v6 drew.
+const DB_WIPE_CHANCE: f64 = 0.0;
+
 /// The scenario for `seed`, of a workload kind drawn from the seed: the
 /// whole system (`transfers`) half the time, each part alone otherwise.
 pub fn generate(seed: u64) -> Scenario {
@@ -39,6 +47,13 @@ pub fn generate(seed: u64) -> Scenario {
 
 /// The scenario for `seed` with the given workload kind.
 pub fn generate_kind(seed: u64, kind: WorkloadKind) -> Scenario {
+    generate_with(seed, kind, DB_WIPE_CHANCE)
+}
+
+/// The scenario for `seed` and `kind`, whose database, where the kind
+/// rebuilds it, loses its disk now and then for `db_wipe_chance` of the
+/// seeds.
+pub(crate) fn generate_with(seed: u64, kind: WorkloadKind, db_wipe_chance: f64) -> Scenario {
     let mut rng = streams::rng(seed, Stream::Generator);
     let duration = Duration::from_secs(rng.gen_range(10..=30));
     let mut scenario = Scenario {
@@ -71,7 +86,18 @@ pub fn generate_kind(seed: u64, kind: WorkloadKind) -> Scenario {
     // Stable: events at the same time keep the order they were drawn in.
     events.sort_by_key(|event| event.at);
     scenario.events = events;
+    // Drawn last, so that every earlier draw of a seed stays what it was.
+    if kind.rebuilds_db() {
+        scenario.faults.db_wipe_every = db_wipes(&mut rng, db_wipe_chance);
+    }
     scenario
+}
+
+/// A mean interval between losses of the database's disk, for `chance` of
+/// the seeds: one to three in most fault phases.
+fn db_wipes(rng: &mut ChaCha8Rng, chance: f64) -> Option<Dur> {
+    rng.gen_bool(chance)
+        .then(|| ms(rng.gen_range(10..=60) * 1000))
 }
 
 fn faults(rng: &mut ChaCha8Rng, roles: Roles) -> Faults {
@@ -189,4 +215,42 @@ fn common_events(
 /// A value between `low` and `high` whose logarithm is uniform.
 fn log_uniform(rng: &mut ChaCha8Rng, low: f64, high: f64) -> f64 {
     (rng.gen_range(low.ln()..high.ln())).exp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEEDS: std::ops::Range<u64> = 0..200;
+
+    /// Where the kind rebuilds its database, some seeds lose its disk and
+    /// some do not, and each of them draws everything else as it did
+    /// without the draw; other kinds never do.
+    #[test]
+    fn database_wipes_are_drawn_last_for_kinds_that_rebuild_the_database_only() {
+        for kind in WorkloadKind::all() {
+            let mut wiped = 0;
+            for seed in SEEDS {
+                let mut scenario = generate_with(seed, kind, 0.3);
+                wiped += u32::from(scenario.faults.db_wipe_every.is_some());
+                scenario.faults.db_wipe_every = None;
+                assert_eq!(scenario, generate_with(seed, kind, 0.0), "seed {seed}");
+            }
+            if kind == WorkloadKind::Transfers {
+                assert!((20..=100).contains(&wiped), "{wiped} of 200 seeds wiped");
+            } else {
+                assert_eq!(wiped, 0, "{}", kind.name());
+            }
+        }
+    }
+
+    #[test]
+    fn a_generated_rate_of_wipes_is_one_to_a_few_per_fault_phase() {
+        let mut rng = streams::rng(1, Stream::Generator);
+        for _ in 0..100 {
+            let every = db_wipes(&mut rng, 1.0).expect("always drawn");
+            assert!((10..=60).contains(&every.0.as_secs()), "{every}");
+        }
+        assert_eq!(db_wipes(&mut rng, 0.0), None);
+    }
 }

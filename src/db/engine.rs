@@ -111,6 +111,14 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An empty engine whose first commit is `last_commit + 1`.
+    pub fn numbered_after(last_commit: u64) -> Engine {
+        Engine {
+            last_commit,
+            ..Engine::default()
+        }
+    }
+
     pub fn begin(
         &mut self,
         id: TxnId,

@@ -8,6 +8,7 @@
 //! | SERIALIZABLE | commit fails with a serialization error if any row or range read has changed since |
 //! | both | unique inserts and compare-and-set are checked atomically at commit |
 //! | crash | every acknowledged commit survives; open transactions are aborted; unsynced commits are lost |
+//! | lost disk | everything is lost; the node starts empty, and no transaction id or row version of an earlier life is handed out again |
 //! | `CommitUnknown` | the reply was lost or the transaction is gone: it may or may not have committed |
 
 mod client;

@@ -1,7 +1,10 @@
 //! The database server: one actor that handles one request at a time, so a
 //! commit's validation, sync and apply happen without interleaving. A commit
 //! is acknowledged only after its record is synced; what it wrote becomes
-//! visible to others only then.
+//! visible to others only then. Transaction ids embed the incarnation and a
+//! fresh disk numbers its commits past every earlier disk's, so after a
+//! lost disk nothing a client holds from an earlier life (a transaction, a
+//! row version) matches anything new.
 
 use futures::{FutureExt, pin_mut, select_biased};
 use std::time::Duration;
@@ -47,11 +50,18 @@ pub async fn run_db(env: NodeEnv, config: DbConfig) {
         last_commit: recovered.engine.last_commit(),
         commits: recovered.commits.len() as u64,
     }));
-    let mut engine = recovered.engine;
-    if engine.last_commit() == 0 && !config.genesis.is_empty() {
+    // A fresh disk (the first, or one that replaced a lost disk) numbers its
+    // commits past every earlier disk's.
+    let fresh = recovered.commits.is_empty();
+    let mut engine = if fresh {
+        Engine::numbered_after(wal::first_commit(incarnation) - 1)
+    } else {
+        recovered.engine
+    };
+    if fresh && !config.genesis.is_empty() {
         let genesis = CommitRecord {
             txn: TxnId(0),
-            seq: 1,
+            seq: engine.last_commit() + 1,
             writes: config
                 .genesis
                 .iter()
@@ -269,3 +279,6 @@ fn oversized(request: &DbRequest) -> Option<String> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests;

@@ -70,7 +70,7 @@ impl ScanRange {
 }
 
 /// A transaction id. It embeds the server's incarnation, so ids never repeat
-/// across restarts.
+/// across restarts, nor across a lost disk (see `NodeEnv::boot`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TxnId(pub u64);
 

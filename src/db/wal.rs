@@ -10,6 +10,24 @@ use crate::{
 /// The file the commit log lives in.
 pub(super) const WAL_FILE: &str = "db.wal";
 
+/// The most commits one disk holds. A disk numbers its commits on from
+/// `(n - 1) · DISK_COMMITS + 1`, n the incarnation that makes its first
+/// one: the first disk from 1, and a disk that replaced a lost one past
+/// every commit the lost one could hold. A commit's number is the version
+/// of every row it writes, so a version read before a disk was lost never
+/// matches one written after, and a stale compare-and-set fails.
+const DISK_COMMITS: u64 = 1 << 32;
+
+/// The number of a fresh disk's first commit, made in `incarnation`.
+pub(super) fn first_commit(incarnation: u64) -> u64 {
+    (incarnation - 1) * DISK_COMMITS + 1
+}
+
+/// Whether `seq` can number a disk's first commit.
+fn starts_a_disk(seq: u64) -> bool {
+    seq % DISK_COMMITS == 1
+}
+
 /// What recovery rebuilt.
 #[derive(Debug, Default)]
 pub struct Recovered {
@@ -19,14 +37,18 @@ pub struct Recovered {
     pub commits: Vec<u64>,
 }
 
-/// Replays commit records in order. A record that does not decode, or does
-/// not follow its predecessor, ends the replay like a bad checksum.
+/// Replays commit records in order. A record that does not decode, does
+/// not follow its predecessor, or is first but cannot number a disk's first
+/// commit, ends the replay like a bad checksum.
 fn replay(records: impl IntoIterator<Item = Vec<u8>>) -> Recovered {
     let mut recovered = Recovered::default();
     for record in records {
         let Ok(record) = codec::decode::<CommitRecord>(&record) else {
             break;
         };
+        if recovered.commits.is_empty() && starts_a_disk(record.seq) {
+            recovered.engine = Engine::numbered_after(record.seq - 1);
+        }
         if record.seq != recovered.engine.last_commit() + 1 {
             break;
         }
@@ -63,4 +85,48 @@ pub fn read_durable(disk: &Disk) -> Recovered {
 pub(super) fn write(storage: &Storage, record: &CommitRecord) {
     let bytes = codec::encode(record);
     storage.append_record(WAL_FILE, &bytes);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{Key, TxnId};
+
+    fn record(seq: u64) -> Vec<u8> {
+        codec::encode(&CommitRecord {
+            txn: TxnId(seq),
+            seq,
+            writes: vec![(
+                "t".to_owned(),
+                Key::Int(0),
+                Some(seq.to_le_bytes().to_vec()),
+            )],
+        })
+    }
+
+    #[test]
+    fn a_disk_that_replaced_a_lost_one_recovers_from_its_own_first_commit() {
+        let first = first_commit(3);
+        assert_eq!(first, 2 * DISK_COMMITS + 1);
+        let recovered = replay([record(first), record(first + 1)]);
+        assert_eq!(recovered.commits, [first, first + 1]);
+        assert_eq!(recovered.engine.last_commit(), first + 1);
+        let row = recovered
+            .engine
+            .committed("t", &Key::Int(0))
+            .expect("a row");
+        assert_eq!(row.version, first + 1);
+    }
+
+    #[test]
+    fn a_log_that_starts_where_no_disk_starts_is_not_replayed() {
+        assert_eq!(first_commit(1), 1);
+        assert!(replay([record(2), record(3)]).commits.is_empty());
+        assert!(
+            replay([record(DISK_COMMITS), record(DISK_COMMITS + 1)])
+                .commits
+                .is_empty()
+        );
+        assert_eq!(replay([record(1), record(3)]).commits, [1]);
+    }
 }

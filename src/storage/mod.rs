@@ -7,7 +7,8 @@
 //! unsynced record may reach the platter torn: its length intact, a random
 //! suffix overwritten. Records carry checksums; recovery
 //! ([`Storage::read_records`]) stops at the first bad record, never applies it,
-//! and cuts the file there so later appends stay readable.
+//! and cuts the file there so later appends stay readable. A lost disk
+//! ([`Disk::wipe`]) erases every file, synced or not.
 //!
 //! madsim's own `fs` keeps unsynced writes across a kill, so the system uses
 //! this instead.
@@ -107,6 +108,16 @@ impl Disk {
             });
         }
         damage
+    }
+
+    /// Loses the whole disk, as when it dies and a blank one replaces it:
+    /// every file is erased, synced or not. Returns how many bytes were
+    /// erased.
+    pub fn wipe(&self) -> usize {
+        let mut files = self.lock();
+        let erased = files.values().map(|file| file.data.len()).sum();
+        files.clear();
+        erased
     }
 
     /// The synced bytes of `file`: what a recovery would read. Used by the
@@ -286,6 +297,29 @@ mod tests {
             storage.sync("wal").await;
             let again = Storage::new(disk).read_records("wal");
             assert_eq!(again.records, vec![b"kept".to_vec(), b"after".to_vec()]);
+        });
+    }
+
+    #[test]
+    fn a_wipe_erases_every_file_synced_or_not() {
+        run(async {
+            let disk = disk();
+            let storage = Storage::new(disk.clone());
+            storage.append_record("wal", b"synced");
+            storage.sync("wal").await;
+            storage.append_record("wal", b"unsynced");
+            storage.append_record("other", b"never synced");
+            let written: usize = disk.lock().values().map(|file| file.data.len()).sum();
+            assert_eq!(disk.wipe(), written);
+            for file in ["wal", "other"] {
+                assert!(disk.durable_bytes(file).is_empty(), "{file}");
+                assert!(storage.read_records(file).records.is_empty(), "{file}");
+            }
+            // The blank disk works like a new one.
+            storage.append_record("wal", b"after");
+            storage.sync("wal").await;
+            let recovered = Storage::new(disk).read_records("wal");
+            assert_eq!(recovered.records, vec![b"after".to_vec()]);
         });
     }
 

@@ -9,8 +9,11 @@
 
 mod chain;
 mod clock;
+mod db;
 mod network;
 mod node;
+
+pub(crate) use db::rebuilds_db;
 
 use rand::{Rng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
@@ -81,11 +84,12 @@ pub(crate) trait RandomFault: Sync {
 /// The faults drawn at random, in the order the nemesis draws them from
 /// its stream: part of what a seed means, so reordering them changes every
 /// run.
-pub(crate) static RANDOM: [&dyn RandomFault; 4] = [
+pub(crate) static RANDOM: [&dyn RandomFault; 5] = [
     &node::RANDOM_CRASH,
     &node::RANDOM_PAUSE,
     &chain::ChainReorg,
     &network::Partition,
+    &db::DbWipe,
 ];
 
 /// The implementation of `action`.
@@ -100,6 +104,7 @@ pub(crate) fn of(action: Action) -> &'static dyn ScheduledFault {
         Action::Heal => &network::Heal,
         Action::ChainDrop => &chain::ChainDrop,
         Action::ChainReorg => &chain::ChainReorg,
+        Action::DbWipe => &db::DbWipe,
     }
 }
 

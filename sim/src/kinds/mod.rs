@@ -54,6 +54,13 @@ pub(crate) trait Kind: Sync {
         let _ = (rng, scenario, topology, events);
     }
 
+    /// Whether the database holds only what the kind's system rebuilds from
+    /// its log, so that losing its disk (`db-wipe`) is a fault the system
+    /// must survive rather than the loss of the only copy.
+    fn rebuilds_db(&self) -> bool {
+        false
+    }
+
     /// What a scenario of this kind must respect beyond the common rules.
     fn validate(&self, scenario: &Scenario) -> Result<(), Invalid> {
         let _ = scenario;

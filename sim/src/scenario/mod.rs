@@ -11,7 +11,7 @@ mod tables;
 mod topology;
 
 pub use duration::{Dur, DurRange, SignedDur, ms};
-pub(crate) use topology::{Roles, Topology};
+pub(crate) use topology::{DB, Roles, Topology};
 
 use ledger::bugs::Checker;
 use serde::{Deserialize, Serialize};
@@ -185,6 +185,9 @@ pub struct Faults {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chain_lag: Option<Dur>,
     pub db_unknown_commit: f64,
+    /// Mean interval between random losses of the database's disk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db_wipe_every: Option<Dur>,
 }
 
 /// A scheduled fault.
@@ -246,6 +249,7 @@ pub enum Action {
     Clock,
     ChainDrop,
     ChainReorg,
+    DbWipe,
 }
 
 impl Action {
@@ -260,6 +264,7 @@ impl Action {
             Action::Clock => "clock",
             Action::ChainDrop => "chain-drop",
             Action::ChainReorg => "chain-reorg",
+            Action::DbWipe => "db-wipe",
         }
     }
 }

@@ -2,6 +2,9 @@
 
 use super::Scenario;
 
+/// The database node's name: a run has at most one.
+pub(crate) const DB: &str = "db";
+
 /// The nodes of one run, by role, in name order within each role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Topology {
@@ -48,7 +51,7 @@ impl Topology {
         let cluster = &scenario.cluster;
         Topology {
             log: numbered(roles.log, "log", cluster.log_replicas),
-            db: single(roles.db, "db"),
+            db: single(roles.db, DB),
             ledger: numbered(roles.ledger, "ledger", cluster.ledger_replicas),
             chain: single(roles.chain, "chain"),
             chain_rpc: numbered(roles.chain, "chain-rpc", cluster.chain_rpc_nodes),

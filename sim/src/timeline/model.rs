@@ -71,7 +71,7 @@ pub struct Mark {
     pub node: String,
     /// `crash`, `restart`, `pause`, `resume`, `crash-point`, `reply-lost`,
     /// `boot`, `elected`, `stepped-down`, `block`, `reorg`, `mempool-drop`,
-    /// `clock`, `torn-write`, `settle`.
+    /// `clock`, `torn-write`, `db-wipe`, `settle`.
     pub kind: String,
     pub at_us: u64,
     pub label: String,
@@ -126,7 +126,7 @@ pub struct TransferLife {
 pub struct Step {
     pub at_us: u64,
     pub node: String,
-    /// `request`, `appended`, `projected`, `claimed`, `signed`,
+    /// `request`, `appended`, `projected`, `wiped`, `claimed`, `signed`,
     /// `submitted`, `included`, `reorged`, `confirming`, `answer`,
     /// `status`, `late-answer`, `gave-up`.
     pub kind: String,

@@ -41,6 +41,9 @@ pub(crate) struct Recorder {
     requests: BTreeMap<(u64, u64), TransferId>,
     /// Transfers appended at each log index, not yet projected.
     unprojected: BTreeMap<u64, Vec<TransferId>>,
+    /// Transfers projected into the database, by log index: unprojected
+    /// again when the database loses its disk.
+    projected: BTreeMap<u64, Vec<TransferId>>,
     /// Each transaction's transfer.
     payouts: BTreeMap<TxHash, TransferId>,
     /// The transactions each block of the chain holds now, by height.
@@ -79,6 +82,7 @@ impl Recorder {
             transfers: BTreeMap::new(),
             requests: BTreeMap::new(),
             unprojected: BTreeMap::new(),
+            projected: BTreeMap::new(),
             payouts: BTreeMap::new(),
             blocks: BTreeMap::new(),
             sent: 0,
@@ -291,7 +295,7 @@ impl Recorder {
                     .collect();
                 for (index, transfers) in projected {
                     self.unprojected.remove(&index);
-                    for transfer in transfers {
+                    for &transfer in &transfers {
                         self.step(
                             transfer,
                             at,
@@ -302,6 +306,7 @@ impl Recorder {
                             ),
                         );
                     }
+                    self.projected.entry(index).or_default().extend(transfers);
                 }
             }
             LedgerEvent::Claimed { transfer, from } => self.step(
@@ -439,6 +444,16 @@ impl Recorder {
                     self.end_term(at);
                 }
             }
+            HarnessEvent::DbWipe { node, lost_bytes } => {
+                self.mark(
+                    at,
+                    node,
+                    "db-wipe",
+                    format!("disk lost: {lost_bytes} bytes erased, synced or not"),
+                );
+                self.open(at, node, "down", "down, its disk wiped".to_owned());
+                self.unproject(at, node);
+            }
             HarnessEvent::Restart { node } => {
                 self.close(at, node, "down");
                 self.mark(at, node, "restart", "restarted".to_owned());
@@ -517,6 +532,23 @@ impl Recorder {
             }
             HarnessEvent::Settle => self.timeline.settle_us = micros(at),
             _ => {}
+        }
+    }
+
+    /// The database lost its disk: every projected transfer's debit and
+    /// payout row went with it, until the ledger projects it again.
+    fn unproject(&mut self, at: Duration, db: &str) {
+        for (index, transfers) in std::mem::take(&mut self.projected) {
+            for &transfer in &transfers {
+                self.step(
+                    transfer,
+                    at,
+                    db,
+                    "wiped",
+                    "the database lost its disk: debit and payout row gone".to_owned(),
+                );
+            }
+            self.unprojected.entry(index).or_default().extend(transfers);
         }
     }
 

@@ -325,7 +325,11 @@ fn faults(scenario: &Scenario) -> Result<(), Invalid> {
         "faults.db_unknown_commit",
         !runs_db && faults.db_unknown_commit > 0.0,
         "database",
-    )
+    )?;
+    if faults.db_wipe_every.is_some() {
+        actions::rebuilds_db("faults.db_wipe_every", scenario, "`db_wipe_every`")?;
+    }
+    Ok(())
 }
 
 /// The rules every event shares (a time inside the fault phase, only the

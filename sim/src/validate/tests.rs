@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::{
-    generate::{GENERATOR, generate, generate_kind},
+    generate::{GENERATOR, generate, generate_kind, generate_with},
     scenario::{Cluster, WorkloadKind},
 };
 use proptest::prelude::*;
@@ -19,7 +19,13 @@ kind = "log"
 /// Parses `VALID` with `extra` appended and expects an error on `key`
 /// whose message contains `expected`.
 fn check_error(extra: &str, key: &str, expected: &str) {
-    let text = format!("{VALID}{extra}");
+    check_error_in(VALID, extra, key, expected);
+}
+
+/// Parses `base` with `extra` appended and expects an error on `key` whose
+/// message contains `expected`, on one line naming the file.
+fn check_error_in(base: &str, extra: &str, key: &str, expected: &str) {
+    let text = format!("{base}{extra}");
     let error = parse(&text, "t.toml").expect_err(extra);
     assert_eq!(error.key.as_deref(), Some(key), "{error}");
     assert!(error.message.contains(expected), "{error}");
@@ -181,6 +187,80 @@ fn events_are_validated_against_the_cluster() {
     );
 }
 
+/// A transfers run: the kind whose database may lose its disk.
+const TRANSFERS: &str = r#"
+name = "t"
+seed = 7
+duration = "10s"
+"#;
+
+#[test]
+fn a_database_wipe_takes_only_the_database_of_a_kind_that_rebuilds_it() {
+    for kind in ["log", "bank", "chain"] {
+        let base = format!("{TRANSFERS}[workload]\nkind = \"{kind}\"\n");
+        check_error_in(
+            &base,
+            "[[events]]\nat = \"1s\"\naction = \"db-wipe\"",
+            "events[0].action",
+            &format!(
+                "`db-wipe` needs a database rebuilt from the log, which workload kind `{kind}` does not have (only `transfers`)"
+            ),
+        );
+        check_error_in(
+            &base,
+            "[faults]\ndb_wipe_every = \"20s\"",
+            "faults.db_wipe_every",
+            &format!("which workload kind `{kind}` does not have (only `transfers`)"),
+        );
+    }
+    for node in ["log-1", "ledger-1", "chain", "log-leader", "nowhere"] {
+        check_error_in(
+            TRANSFERS,
+            &format!("[[events]]\nat = \"1s\"\naction = \"db-wipe\"\nnode = \"{node}\""),
+            "events[0].node",
+            &format!("expected `db` (only the database's disk is wiped), got `{node}`"),
+        );
+    }
+    check_error_in(
+        TRANSFERS,
+        "[[events]]\nat = \"1s\"\naction = \"db-wipe\"\ndepth = 1",
+        "events[0].depth",
+        "not used by action `db-wipe`",
+    );
+    for rate in ["1ms", "61m"] {
+        check_error_in(
+            TRANSFERS,
+            &format!("[faults]\ndb_wipe_every = \"{rate}\""),
+            "faults.db_wipe_every",
+            "expected a mean interval from 10ms to 1h",
+        );
+    }
+    check_error_in(
+        TRANSFERS,
+        "[faults]\ndb_wipe_every = \"soon\"",
+        "faults.db_wipe_every",
+        "expected a duration",
+    );
+}
+
+#[test]
+fn a_database_wipe_round_trips_through_toml() {
+    let text = format!(
+        "{TRANSFERS}[faults]\ndb_wipe_every = \"20s\"\n[[events]]\nat = \"1s\"\naction = \"db-wipe\"\n[[events]]\nat = \"2s\"\naction = \"db-wipe\"\nnode = \"db\"\nfor = \"500ms\"\n"
+    );
+    let scenario = parse(&text, "t.toml").unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(
+        scenario.faults.db_wipe_every,
+        Some(crate::scenario::ms(20_000))
+    );
+    assert_eq!(scenario.events[0].node, None);
+    assert_eq!(scenario.events[1].node.as_deref(), Some("db"));
+    let written = scenario.to_toml();
+    assert!(written.contains("action = \"db-wipe\""), "{written}");
+    let again = parse(&written, "written.toml").unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(again, scenario);
+}
+
 /// The README's example is a scenario that loads. (The whole format's
 /// reference, docs/scenarios.md, is held to the code in `reference_tests`.)
 #[test]
@@ -223,6 +303,20 @@ proptest! {
             prop_assert_eq!(parsed.to_toml(), text);
             prop_assert_eq!(generate_kind(seed, kind), scenario);
         }
+    }
+}
+
+/// The database wipes the generator draws (off for now) are valid and
+/// round-trip too.
+#[test]
+fn generated_scenarios_with_database_wipes_are_valid() {
+    for seed in 0..50 {
+        let scenario = generate_with(seed, WorkloadKind::Transfers, 1.0);
+        assert!(scenario.faults.db_wipe_every.is_some());
+        let text = scenario.to_toml();
+        let parsed =
+            parse(&text, "generated.toml").unwrap_or_else(|error| panic!("{error}\n{text}"));
+        assert_eq!(parsed, scenario);
     }
 }
 

@@ -192,7 +192,8 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// A node's environment: its name, clock, disk and planted bugs.
+    /// A node's environment: its name, clock, disk and planted bugs, and the
+    /// count of its incarnations the harness keeps beside its disk.
     fn env(&self, name: &str, skew: Arc<ClockSkew>, disk: Arc<Disk>) -> NodeEnv {
         NodeEnv {
             name: NodeName::new(name),
@@ -203,6 +204,7 @@ impl<'a> Builder<'a> {
             observer: self.trace.clone(),
             faults: self.fault_points.clone(),
             bugs: self.bugs,
+            incarnations: Arc::default(),
         }
     }
 

@@ -235,6 +235,40 @@ impl World {
             return;
         }
         let downtime = self.with_rng(|rng| rng.gen_range(CRASH_POINT_DOWNTIME));
+        self.restart_after(name, downtime);
+    }
+
+    /// Loses `name`'s disk: the node is killed as a crash kills it, then
+    /// every file is erased, synced or not. It stays down until restarted,
+    /// and then starts empty. Only the database's disk is ever lost (the
+    /// `db-wipe` fault): the ledger can rebuild it from the log.
+    pub(crate) fn wipe(&self, name: &str) -> bool {
+        let mut nodes = self.nodes();
+        let Some(node) = nodes.get_mut(name) else {
+            return false;
+        };
+        if node.status == Status::Down {
+            return false;
+        }
+        self.handle.kill(node.id);
+        node.status = Status::Down;
+        // The crash's own damage (unsynced writes lost, a record torn) is
+        // moot: nothing of the disk is left.
+        let lost_bytes = node.disk.wipe() as u64;
+        drop(nodes);
+        tracing::info!(node = name, lost_bytes, "disk wiped");
+        self.trace.harness(
+            NEMESIS,
+            HarnessEvent::DbWipe {
+                node: name.to_owned(),
+                lost_bytes,
+            },
+        );
+        true
+    }
+
+    /// Restarts `name` `downtime` from now, if it is down then.
+    pub(crate) fn restart_after(self: &Arc<Self>, name: &str, downtime: Duration) {
         let world = self.clone();
         let name = name.to_owned();
         self.spawn(async move {

@@ -96,8 +96,9 @@ impl ClusterView {
         }
     }
 
-    /// Learns of crashes from the harness: a crashed node leads nothing and
-    /// its progress is unknown until it boots again.
+    /// Learns of crashes from the harness (a lost disk is one too): a
+    /// crashed node leads nothing and its progress is unknown until it boots
+    /// again.
     fn observe_harness(&mut self, event: &HarnessEvent) {
         match event {
             HarnessEvent::Pause { node } => {
@@ -108,7 +109,7 @@ impl ClusterView {
             }
             _ => {}
         }
-        if let HarnessEvent::Crash { node } = event {
+        if let HarnessEvent::Crash { node } | HarnessEvent::DbWipe { node, .. } = event {
             let node = NodeName::new(node);
             self.paused.remove(&node);
             self.forget_leader(&node);

@@ -95,6 +95,11 @@ impl Kind for Transfers {
         ledger_events(rng, scenario, topology, events);
     }
 
+    /// The database is the ledger's projection of the committed log.
+    fn rebuilds_db(&self) -> bool {
+        true
+    }
+
     fn validate(&self, scenario: &Scenario) -> Result<(), Invalid> {
         money_fits(scenario, u64::from(scenario.workload.accounts), FEE_BUDGET)
     }

@@ -1,0 +1,219 @@
+//! The database server across a lost disk: nothing handed out in a life
+//! before the loss (a transaction id, a row version) means anything after
+//! it.
+
+use futures::channel::oneshot;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use super::{DbConfig, run_db};
+use crate::{
+    bugs::{Bug, Bugs},
+    clock::{Clock, ClockSkew},
+    db::{DbClient, DbError, DbRequest, DbResponse, Found, Isolation, Key, Txn, TxnError, TxnId},
+    fault_points::NoFaults,
+    net::{Directory, Fabric, Rpc},
+    node::NodeEnv,
+    observe::{Discard, NodeName},
+    storage::{Disk, DiskConfig},
+};
+
+const TABLE: &str = "t";
+const TIMEOUT: Duration = Duration::from_millis(200);
+
+/// What a client saw around the loss of the database's disk.
+#[derive(Debug)]
+struct Seen {
+    /// The transaction begun before the wipe, and the first one after it.
+    old: TxnId,
+    new: TxnId,
+    /// The answer to a late copy of the old transaction's commit, sent
+    /// after the new transaction wrote.
+    late_commit: DbResponse,
+    /// The new transaction's own commit.
+    new_commit: Result<Option<u64>, DbError>,
+    /// The row after both, and the outcome of a compare-and-set against the
+    /// version read before the wipe.
+    row: Option<Found>,
+    stale_compare_and_set: Result<Option<u64>, DbError>,
+    /// The database's incarnation after the wipe.
+    incarnation: u64,
+}
+
+fn key() -> Key {
+    Key::from("row")
+}
+
+fn addr(last: u8) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, last)), 1)
+}
+
+/// The database with one row at genesis and a client that begins a
+/// transaction, writes in it, then (the disk lost and the database back)
+/// begins another, writes in it, and sends the first one's commit again.
+fn late_commit_across_a_wipe(bugs: Bugs) -> Seen {
+    let runtime = madsim::runtime::Runtime::new();
+    let (db, client) = (NodeName::new("db"), NodeName::new("client"));
+    let mut directory = Directory::default();
+    directory.insert(db.clone(), addr(1));
+    directory.insert(client.clone(), addr(2));
+    let directory = Arc::new(directory);
+    let fabric = Fabric::new(
+        directory.clone(),
+        Arc::new(Discard),
+        ChaCha8Rng::seed_from_u64(0),
+    );
+    let env = |name: &NodeName| NodeEnv {
+        name: name.clone(),
+        directory: directory.clone(),
+        fabric: fabric.clone(),
+        clock: Clock::new(ClockSkew::new()),
+        disk: Disk::new(DiskConfig {
+            sync_latency: Duration::from_millis(1)..Duration::from_millis(2),
+        }),
+        observer: Arc::new(Discard),
+        faults: Arc::new(NoFaults),
+        bugs,
+        incarnations: Arc::default(),
+    };
+    let db_env = env(&db);
+    let disk = db_env.disk.clone();
+    let incarnations = db_env.incarnations.clone();
+    let config = DbConfig {
+        genesis: vec![(TABLE.to_owned(), key(), b"genesis".to_vec())],
+        idle_timeout: Duration::from_secs(10),
+    };
+    let db_node = runtime
+        .create_node()
+        .ip(addr(1).ip())
+        .init(move || run_db(db_env.clone(), config.clone()))
+        .build();
+    let db_id = db_node.id();
+    let client_env = env(&client);
+    let (report, seen) = oneshot::channel();
+    let report = Arc::new(Mutex::new(Some(report)));
+    let _client = runtime
+        .create_node()
+        .ip(addr(2).ip())
+        .init(move || {
+            let (env, db, disk, report) =
+                (client_env.clone(), db.clone(), disk.clone(), report.clone());
+            let incarnations = incarnations.clone();
+            async move {
+                let (rpc, _incoming) = Rpc::bind(&env, 1).await;
+                let client = DbClient::new(rpc.clone(), db.clone(), TIMEOUT);
+                let old = begin(&client).await;
+                let read = old.get(TABLE, key()).await.expect("a read").expect("a row");
+                let version = read.version.expect("a committed row");
+                old.put(TABLE, key(), b"old".to_vec())
+                    .await
+                    .expect("a write");
+
+                let handle = madsim::runtime::Handle::current();
+                handle.kill(db_id);
+                assert!(disk.wipe() > 0, "the disk held the genesis");
+                handle.restart(db_id);
+
+                let new = begin(&client).await;
+                new.put(TABLE, key(), b"new".to_vec())
+                    .await
+                    .expect("a write");
+                let late_commit: DbResponse = rpc
+                    .call(&db, &DbRequest::Commit { txn: old.id() }, TIMEOUT)
+                    .await
+                    .expect("an answer");
+                let (old, new_id) = (old.id(), new.id());
+                let new_commit = new.commit().await;
+                let stale = begin(&client).await;
+                stale
+                    .compare_and_set(TABLE, key(), version, b"stale".to_vec())
+                    .await
+                    .expect("a conditional write");
+                let stale_compare_and_set = stale.commit().await;
+                let reader = begin(&client).await;
+                let row = reader.get(TABLE, key()).await.expect("a read");
+                let seen = Seen {
+                    old,
+                    new: new_id,
+                    late_commit,
+                    new_commit,
+                    row,
+                    stale_compare_and_set,
+                    incarnation: incarnations.last(),
+                };
+                if let Some(report) = report.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                    let _ = report.send(seen);
+                }
+            }
+        })
+        .build();
+    runtime.block_on(seen).expect("the client reports")
+}
+
+/// Begins a transaction once the database answers.
+async fn begin(client: &DbClient) -> Txn {
+    loop {
+        match client.begin(Isolation::ReadCommitted).await {
+            Ok(txn) => return txn,
+            Err(DbError::Timeout) => continue,
+            Err(error) => panic!("begin: {error}"),
+        }
+    }
+}
+
+#[test]
+fn a_transaction_begun_before_a_wipe_cannot_commit_after_it() {
+    let seen = late_commit_across_a_wipe(Bugs::NONE);
+    assert_eq!(seen.incarnation, 2, "{seen:?}");
+    assert_ne!(seen.old, seen.new, "{seen:?}");
+    assert_eq!(
+        seen.late_commit,
+        DbResponse::Failed(TxnError::Unknown(seen.old)),
+        "{seen:?}"
+    );
+    assert!(matches!(seen.new_commit, Ok(Some(_))), "{seen:?}");
+    let row = seen.row.as_ref().expect("the row");
+    assert_eq!(row.value, b"new", "{seen:?}");
+}
+
+/// With `db-txn-id-reuse` planted, the same script shows the hazard: the
+/// new life hands out the old id again, and the late commit commits the new
+/// transaction's write, which its own commit then finds gone.
+#[test]
+fn with_ids_reused_the_late_commit_commits_the_new_transaction() {
+    let seen = late_commit_across_a_wipe(Bugs::of([Bug::DbTxnIdReuse]));
+    assert_eq!(seen.old, seen.new, "{seen:?}");
+    assert!(
+        matches!(seen.late_commit, DbResponse::Committed { seq: Some(_) }),
+        "{seen:?}"
+    );
+    assert_eq!(seen.new_commit, Err(DbError::CommitUnknown), "{seen:?}");
+}
+
+/// A row version read before the wipe is no version of the new disk: the
+/// genesis row is written again, at a version past every one the lost disk
+/// could hold, and a compare-and-set against the old version fails.
+#[test]
+fn a_version_read_before_a_wipe_matches_nothing_after_it() {
+    let seen = late_commit_across_a_wipe(Bugs::NONE);
+    assert!(
+        matches!(
+            seen.stale_compare_and_set,
+            Err(DbError::Failed(TxnError::VersionMismatch {
+                expected: 1,
+                ..
+            }))
+        ),
+        "{seen:?}"
+    );
+    let row = seen.row.as_ref().expect("the row");
+    assert!(
+        row.version.is_some_and(|version| version > 1 << 32),
+        "{seen:?}"
+    );
+}
