@@ -37,6 +37,7 @@ pub enum Checker {
     LedgerChain,
     Conservation,
     NonceHygiene,
+    Projection,
     Durability,
     BadInput,
     Liveness,
@@ -128,17 +129,15 @@ pub enum Bug {
     /// crash, a lost reply or a timeout between them loses the payout of an
     /// accepted transfer.
     OutboxDualWrite,
-    /// The worker takes a nonce and submits before recording the signed
-    /// transaction; if the record then fails (a crash, a lost reply, a
-    /// timeout), it signs the payout again with another nonce, and both
-    /// land.
+    /// The worker signs a payout with the log's next nonce and submits it
+    /// before the log has taken its intent; when the log then refuses it
+    /// (another payout took that nonce first) or the append is lost, the
+    /// transaction is on its way anyway: the payout is signed again with
+    /// another nonce, and both land.
     SubmitBeforeIntent,
-    /// An intent whose commit is unknown is taken as never made and made
-    /// again over it: a nonce is recorded for a transaction never sent, and
-    /// every later payout waits behind the gap.
-    UnknownCommitIsFailure,
     /// A transaction the chain does not show is replaced by a new one with
-    /// the next nonce, while the first may still land: paid twice.
+    /// the next nonce, sent without waiting for the log's verdict, while
+    /// the first may still land: paid twice.
     ResubmitNewNonce,
     /// "Nonce too low" is taken as proof the payout landed, and it is
     /// confirmed without a receipt.
@@ -147,19 +146,36 @@ pub enum Bug {
     /// `confirmations` deep, so a reorg can take back a confirmed payout.
     #[strum(serialize = "confirm-at-depth-0")]
     ConfirmAtDepth0,
-    /// The outbox worker trusts the lease it read and writes its rows
-    /// without compare-and-set: two replicas that claim a row at once, or
-    /// one that wakes from a pause or whose clock runs behind, overwrite
-    /// each other's claim and both sign the payout, with two nonces.
+    /// The worker trusts its lease: holding the payout's lease, it sends
+    /// the transaction it proposed as soon as the intent is on its way,
+    /// without waiting for the log's verdict. When the log refuses it
+    /// (another replica's intent took the nonce, or the payout: a lease
+    /// that lapsed in a pause or on a clock behind) the transaction is on
+    /// the wire anyway, and the payout is paid twice, or another one can
+    /// never land.
     LeaseNoFencing,
-    /// The hot wallet's next nonce is read, then written back unconditionally
-    /// under READ COMMITTED: two replicas signing at once spend one nonce on
-    /// two payouts, and one of them can never land.
+    /// The log takes an intent's nonce without checking it is still the
+    /// next one: two replicas signing at once from the same view spend one
+    /// nonce on two payouts, and one of them can never land.
     NonceReadModifyWrite,
-    /// The next nonce is taken from an RPC node's view of the hot wallet's
-    /// account, which counts only included transactions and may lag: a
-    /// nonce still pending is spent again.
-    NonceFromRpc,
+    /// The previous design: a payout's intent (its nonce and signed
+    /// transaction) is recorded only in the database, never in the log. A
+    /// database rebuilt from the log after losing its disk has the payout
+    /// `Pending` again, and it is signed again with a fresh nonce (the lost
+    /// counter restarts from the chain's count): a payout already signed,
+    /// on its way or included but not yet confirmed, is paid twice.
+    IntentOnlyInDb,
+    /// The rebuild of a lost database skips the log's confirmations: payouts
+    /// long confirmed come back as open rows, so the database is no longer
+    /// the projection of the log.
+    RebuildSkipsConfirmations,
+    /// The nonce bookkeeping stays the database's own (a counter moved by
+    /// compare-and-set, and a row per nonce spent), and the log takes each
+    /// intent's nonce on trust. Safe while the database lives; once it
+    /// loses its disk, the rebuilt database's counter starts again from
+    /// zero and nonces already spent on chain are spent again: those
+    /// payouts can never land.
+    NonceFromDbAfterWipe,
 }
 
 /// What a bug breaks: a promise (caught only by a safety checker), or
@@ -181,6 +197,8 @@ pub enum Trigger {
     TornWrites,
     /// Chain reorganizations.
     Reorgs,
+    /// The database losing its disk, and the rebuild that follows.
+    Wipes,
     /// A request sent more than once: client retries and late resends, and
     /// the timeouts and duplicated messages that cause them.
     Retries,
@@ -203,6 +221,7 @@ impl Trigger {
             Trigger::Crashes => "crashes",
             Trigger::TornWrites => "torn writes",
             Trigger::Reorgs => "reorgs",
+            Trigger::Wipes => "database wipes",
             Trigger::Retries => "retries",
             Trigger::Faults => "faults",
             Trigger::Concurrency => "concurrency",
@@ -258,21 +277,28 @@ impl Bug {
             }
             Bug::OutboxDualWrite => "the debit and the payout row commit in separate transactions",
             Bug::SubmitBeforeIntent => {
-                "the worker submits a payout before recording its signed transaction"
+                "the worker submits a payout before the log has taken its intent"
             }
-            Bug::UnknownCommitIsFailure => {
-                "an intent whose commit is unknown is made again over the first"
+            Bug::ResubmitNewNonce => {
+                "a payout that seems gone is signed again with a new nonce and sent at once"
             }
-            Bug::ResubmitNewNonce => "a payout that seems gone is signed again with a new nonce",
             Bug::NonceTooLowIsSuccess => "\"nonce too low\" is taken as proof of payout",
             Bug::ConfirmAtDepth0 => "payouts are confirmed as soon as they are included",
             Bug::LeaseNoFencing => {
-                "the outbox worker trusts its lease and writes rows without compare-and-set"
+                "the worker trusts its lease and sends its intent's transaction before the log takes it"
             }
             Bug::NonceReadModifyWrite => {
-                "the next nonce is read, then written unconditionally under READ COMMITTED"
+                "the log takes an intent's nonce without checking it is the next one"
             }
-            Bug::NonceFromRpc => "the next nonce is taken from an RPC node's account nonce",
+            Bug::IntentOnlyInDb => {
+                "a payout's intent is recorded only in the database, never in the log"
+            }
+            Bug::RebuildSkipsConfirmations => {
+                "the rebuild of a lost database skips the log's confirmations"
+            }
+            Bug::NonceFromDbAfterWipe => {
+                "nonces come from the database's counter, which a wipe resets, and the log trusts them"
+            }
         }
     }
 
@@ -297,15 +323,20 @@ impl Bug {
             Bug::ChainDoubleInclude => &[Checker::ChainSafety, Checker::ExactlyOnce],
             Bug::NoIdempotencyKey => &[Checker::ExactlyOnce, Checker::Conservation],
             Bug::ApplierNotIdempotent => &[Checker::Conservation, Checker::ExactlyOnce],
-            Bug::OutboxDualWrite => &[Checker::AtLeastOnce],
+            Bug::OutboxDualWrite => &[Checker::AtLeastOnce, Checker::Projection],
             Bug::SubmitBeforeIntent => &[Checker::ExactlyOnce, Checker::NonceHygiene],
-            Bug::UnknownCommitIsFailure => &[Checker::NonceHygiene],
             Bug::ResubmitNewNonce => &[Checker::ExactlyOnce, Checker::NonceHygiene],
             Bug::NonceTooLowIsSuccess => &[Checker::LedgerChain, Checker::ExactlyOnce],
             Bug::ConfirmAtDepth0 => &[Checker::LedgerChain],
             Bug::LeaseNoFencing => &[Checker::ExactlyOnce, Checker::NonceHygiene],
-            Bug::NonceReadModifyWrite => &[Checker::NonceHygiene, Checker::AtLeastOnce],
-            Bug::NonceFromRpc => &[Checker::NonceHygiene, Checker::AtLeastOnce],
+            Bug::NonceReadModifyWrite => &[
+                Checker::NonceHygiene,
+                Checker::AtLeastOnce,
+                Checker::Projection,
+            ],
+            Bug::IntentOnlyInDb => &[Checker::ExactlyOnce, Checker::NonceHygiene],
+            Bug::RebuildSkipsConfirmations => &[Checker::Projection],
+            Bug::NonceFromDbAfterWipe => &[Checker::AtLeastOnce, Checker::NonceHygiene],
         }
     }
 
@@ -321,15 +352,16 @@ impl Bug {
             Bug::NoIdempotencyKey => Trigger::Retries,
             Bug::RaftCommitOldTerm
             | Bug::OutboxDualWrite
-            | Bug::SubmitBeforeIntent
-            | Bug::UnknownCommitIsFailure
             | Bug::ResubmitNewNonce
             | Bug::NonceTooLowIsSuccess => Trigger::Faults,
             Bug::DbLostUpdate
             | Bug::ApplierNotIdempotent
+            | Bug::SubmitBeforeIntent
             | Bug::LeaseNoFencing
-            | Bug::NonceReadModifyWrite
-            | Bug::NonceFromRpc => Trigger::Concurrency,
+            | Bug::NonceReadModifyWrite => Trigger::Concurrency,
+            Bug::IntentOnlyInDb | Bug::RebuildSkipsConfirmations | Bug::NonceFromDbAfterWipe => {
+                Trigger::Wipes
+            }
             Bug::ConfirmAtDepth0 => Trigger::Always,
         }
     }
@@ -346,13 +378,14 @@ impl Bug {
             | Bug::ApplierNotIdempotent
             | Bug::OutboxDualWrite
             | Bug::SubmitBeforeIntent
-            | Bug::UnknownCommitIsFailure
             | Bug::ResubmitNewNonce
             | Bug::NonceTooLowIsSuccess
             | Bug::ConfirmAtDepth0
             | Bug::LeaseNoFencing
             | Bug::NonceReadModifyWrite
-            | Bug::NonceFromRpc => "transfers",
+            | Bug::IntentOnlyInDb
+            | Bug::RebuildSkipsConfirmations
+            | Bug::NonceFromDbAfterWipe => "transfers",
         }
     }
 }

@@ -114,6 +114,9 @@ impl Event {
                 | L::Signed { .. }
                 | L::Submitted { .. }
                 | L::Confirming { .. }
+                | L::IntentRefused { .. }
+                | L::Rebuilding { .. }
+                | L::Rebuilt { .. }
                 | L::Database { .. },
             ) => true,
             Event::Message { .. }
@@ -170,6 +173,17 @@ pub enum Mark {
     Resubmitted,
     /// The chain answered a submission with "nonce too low".
     NonceTooLow,
+    /// The log refused a replica's payout intent: another replica's intent
+    /// for the payout, or for the nonce, was ordered first.
+    IntentRefused,
+    /// A ledger replica found the database without entries it had seen
+    /// projected, while a signed payout was still unconfirmed.
+    WipeWithSignedPayout,
+    /// The database lost its disk again while a replica was rebuilding it.
+    WipeDuringRebuild,
+    /// A rebuilding replica's projection lost a race with another replica
+    /// writing the same position.
+    RebuildRaced,
 }
 
 impl Mark {

@@ -28,6 +28,10 @@ fn main() -> std::process::ExitCode {
             "the_replica_scenario_reaches_its_coverage_marks",
             the_replica_scenario_reaches_its_coverage_marks,
         ),
+        trial(
+            "the_three_wipes_reach_their_coverage_marks",
+            the_three_wipes_reach_their_coverage_marks,
+        ),
     ];
     for file in files {
         let stem = stem(&file).to_owned();
@@ -115,18 +119,40 @@ fn each_planted_bug_has_a_scenario_that_catches_it() {
 /// off ledger replicas reaches the lease takeovers it exists for, and the
 /// fencing that makes them safe.
 fn the_replica_scenario_reaches_its_coverage_marks() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios/ledger-replicas-paused-skewed-cut-off.toml");
+    reaches_marks(
+        "ledger-replicas-paused-skewed-cut-off",
+        &[
+            "lease-taken-over",
+            "lease-taken-from-paused-replica",
+            "fenced-write-rejected",
+        ],
+    );
+}
+
+/// The scenario of three database wipes hits what it is built for: a wipe
+/// while signed payouts are unconfirmed, a wipe in the middle of a rebuild,
+/// and replicas racing each other's rebuilds (one of them the replica that
+/// was paused through the third wipe).
+fn the_three_wipes_reach_their_coverage_marks() {
+    reaches_marks(
+        "transfers-three-db-wipes",
+        &[
+            "wipe-with-signed-payout",
+            "wipe-during-rebuild",
+            "rebuild-raced",
+        ],
+    );
+}
+
+/// Runs the scenario `name` and asserts it reached every mark of `marks`.
+fn reaches_marks(name: &str, marks: &[&str]) {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}.toml"));
     let scenario = sim::load(&file).unwrap_or_else(|error| panic!("{error}"));
     let outcome = sim::run(&scenario, &sim::RunOptions::default());
-    for mark in [
-        "lease-taken-over",
-        "lease-taken-from-paused-replica",
-        "fenced-write-rejected",
-    ] {
+    for mark in marks {
         assert!(
-            outcome.marks.get(mark).is_some_and(|count| *count > 0),
-            "{mark} not reached: {:?}",
+            outcome.marks.get(*mark).is_some_and(|count| *count > 0),
+            "{name}: {mark} not reached: {:?}",
             outcome.marks
         );
     }

@@ -55,6 +55,12 @@ pub fn without_trigger(scenario: &Scenario, trigger: Trigger) -> Option<Scenario
             control.faults.crash_points = 0.0;
         }
         Trigger::TornWrites => control.faults.torn_writes = 0.0,
+        Trigger::Wipes => {
+            control
+                .events
+                .retain(|event| event.action != Action::DbWipe);
+            control.faults.db_wipe_every = None;
+        }
         Trigger::Reorgs => {
             control
                 .events

@@ -317,7 +317,7 @@ mod tests {
                 passed_without_trigger: Some(true),
             },
             Hunt {
-                bug: Bug::NonceFromRpc,
+                bug: Bug::NonceFromDbAfterWipe,
                 window: 0,
                 seeds: None,
                 checker: None,

@@ -199,7 +199,7 @@ fn measuring_bugs_prints_each_bugs_checker_and_seeds() {
         "bugs",
         "--measure",
         "--bug",
-        "nonce-from-rpc",
+        "nonce-read-modify-write",
         "--bug",
         "db-lost-update",
         "--windows",
@@ -218,11 +218,11 @@ fn measuring_bugs_prints_each_bugs_checker_and_seeds() {
             .collect::<Vec<_>>()
     };
     // bug, class, checker, two windows' seeds, then the controls.
-    let nonce = row("nonce-from-rpc");
+    let nonce = row("nonce-read-modify-write");
     assert_eq!(nonce[1], "safety", "{text}");
     let checker = nonce[2].trim_end_matches(',');
     assert!(
-        checker == "nonce-hygiene" || checker == "at-least-once",
+        ["nonce-hygiene", "at-least-once", "projection"].contains(&checker),
         "{text}"
     );
     let line = nonce.join(" ");

@@ -67,15 +67,16 @@ fn a_double_payout_is_drawn_from_request_to_violation() {
     ] {
         assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
     }
-    // Two replicas each signed it: the hazard the bug plants.
-    let signers: Vec<&str> = life
+    // It was signed twice, with two nonces: the hazard the bug plants (a
+    // transaction sent before the log took it as the payout's intent).
+    let signed: Vec<&str> = life
         .steps
         .iter()
         .filter(|step| step.kind == "signed")
-        .map(|step| step.node.as_str())
+        .map(|step| step.what.as_str())
         .collect();
-    assert_eq!(signers.len(), 2, "{signers:?}");
-    assert_ne!(signers[0], signers[1]);
+    assert_eq!(signed.len(), 2, "{signed:?}");
+    assert_ne!(signed[0], signed[1]);
     // The violation is stamped when the second payout landed, not at the end.
     let landed = life
         .steps
@@ -200,7 +201,7 @@ fn logs_tell_the_systems_decisions_not_the_simulators() {
         assert!(info.contains(decision), "no {decision} at info:\n{info}");
     }
     assert!(
-        info.contains("ledger-2") && info.contains("0.565409s"),
+        info.contains("ledger-1") && info.contains("1.808130s"),
         "node and time"
     );
     assert!(
@@ -233,7 +234,7 @@ fn a_hunts_failure_line_names_every_checker_that_fired() {
         .find(|line| line.starts_with("seed 0:"))
         .expect("the catch");
     assert!(
-        line.contains("exactly-once (also violated: nonce-hygiene, liveness)"),
+        line.contains("exactly-once (also violated: at-least-once, nonce-hygiene, liveness)"),
         "{line}"
     );
 }

@@ -5,14 +5,16 @@
 //! Without a browser on PATH the tests only say so, unless `CI` is set: CI
 //! installs Chromium (`.ci/run`) and must not pass by skipping.
 //!
-//! The README's picture is this test's screenshot, kept where
-//! `SIM_TIMELINE_SCREENSHOT` says (relative to the workspace root, or
-//! absolute):
+//! The page drawn here is a made-up run of every kind of element at once.
+//! The README's picture is a real run's, made the same way:
 //!
 //! ```text
-//! SIM_TIMELINE_SCREENSHOT=docs/timeline.png \
-//!     cargo nextest run -p sim --test timeline_browser a_screenshot_comes_out
+//! cargo run -p sim -- run scenarios/lease-no-fencing.toml --timeline t.html
+//! chromium --headless --no-sandbox --window-size=1400,900 \
+//!     --screenshot=docs/timeline.png "file://$PWD/t.html#violation=1"
 //! ```
+//!
+//! (`SIM_TIMELINE_SCREENSHOT=out.png` keeps this test's own screenshot.)
 
 use std::{
     fs::File,

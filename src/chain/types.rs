@@ -80,6 +80,12 @@ impl SigningKey {
         SigningKey(stable_hash(&(secret, address)))
     }
 
+    /// A key for unit tests that need one without a world.
+    #[cfg(test)]
+    pub const fn from_secret_for_tests(secret: u64) -> SigningKey {
+        SigningKey(secret)
+    }
+
     pub fn sign(&self, transfer: Transfer) -> Transaction {
         let signature = stable_hash(&(self.0, &transfer));
         Transaction {

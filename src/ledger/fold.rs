@@ -1,12 +1,23 @@
 //! The ledger's state machine: the committed log folded in index order.
 //! Every replica folds the same log the same way, so every replica decides
-//! the same accepts and rejects; the database holds a projection of it.
+//! the same accepts and rejects, and the same payout intents: which
+//! transaction pays each transfer, and with which nonce. The database
+//! holds a projection of it, and can be rebuilt from the log alone.
+//!
+//! Nonces are a property of the log's order: the fold counts the intents
+//! it took, and takes an intent only when its nonce is that count (the
+//! log's next nonce) and its payout has none yet. Two replicas racing for
+//! one payout, or for one nonce, both propose; the log's order picks one,
+//! and the other learns from its own fold that it lost, before it has sent
+//! anything.
 
 use std::collections::BTreeMap;
 
-use super::types::{
-    Command, Confirmation, Rejection, TransferId, TransferRequest, check_parameters,
+use super::{
+    outbox::HOT_WALLET,
+    types::{Command, Confirmation, Rejection, TransferId, TransferRequest, check_parameters},
 };
+use crate::chain::{SigningKey, Transaction};
 
 /// Commands one log entry holds at most: far more than fit in an entry.
 pub const SLOTS_PER_ENTRY: u64 = 4096;
@@ -40,6 +51,8 @@ pub struct Transfer {
     pub index: u64,
     /// The key of its outbox row: see [`slot`].
     pub slot: u64,
+    /// The transaction that pays it, once the log took an intent.
+    pub intent: Option<Transaction>,
     pub confirmation: Option<Confirmation>,
 }
 
@@ -52,8 +65,45 @@ pub enum Effect {
         transfer: TransferId,
         request: TransferRequest,
     },
+    /// The payout at `slot` is to be paid with `tx`, and no other: its
+    /// nonce is spent on it, and the log's next nonce is `next_nonce`.
+    Intent {
+        slot: u64,
+        transfer: TransferId,
+        tx: Transaction,
+        next_nonce: u64,
+    },
     /// The payout is done: its outbox row at `slot` goes.
     Confirm { slot: u64 },
+}
+
+/// Which intents the fold takes. A payout that has an intent takes no
+/// other, always; the nonce check is what makes every nonce single, and it
+/// is off only under a planted bug.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntentFence {
+    /// An intent's nonce must be the log's next one (off: the planted bugs
+    /// that take the nonce from elsewhere and the log on trust).
+    pub nonce_in_order: bool,
+}
+
+impl IntentFence {
+    pub const FULL: IntentFence = IntentFence {
+        nonce_in_order: true,
+    };
+}
+
+/// What the fold judges requests and intents by: the same on every replica.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    pub accounts: Vec<String>,
+    pub initial_balance: u64,
+    /// An intent's transaction must verify under the hot wallet's key.
+    pub hot_wallet: SigningKey,
+    /// The fee every payout pays.
+    pub fee: u64,
+    pub idempotency: Idempotency,
+    pub fence: IntentFence,
 }
 
 /// How the fold treats request ids.
@@ -68,32 +118,39 @@ pub enum Idempotency {
 
 #[derive(Debug, Clone)]
 pub struct Fold {
-    accounts: Vec<String>,
-    idempotency: Idempotency,
+    rules: Rules,
     applied: u64,
     balances: BTreeMap<String, u64>,
     requests: BTreeMap<(u64, String), RequestRecord>,
     transfers: BTreeMap<TransferId, Transfer>,
+    /// The nonce the next intent must carry: the intents taken so far.
+    next_nonce: u64,
 }
 
 impl Fold {
-    pub fn new(accounts: Vec<String>, initial_balance: u64, idempotency: Idempotency) -> Fold {
+    pub fn new(rules: Rules) -> Fold {
         Fold {
-            balances: accounts
+            balances: rules
+                .accounts
                 .iter()
-                .map(|account| (account.clone(), initial_balance))
+                .map(|account| (account.clone(), rules.initial_balance))
                 .collect(),
-            accounts,
-            idempotency,
+            rules,
             applied: 0,
             requests: BTreeMap::new(),
             transfers: BTreeMap::new(),
+            next_nonce: 0,
         }
     }
 
     /// The last log index folded.
     pub fn applied(&self) -> u64 {
         self.applied
+    }
+
+    /// The nonce the log's next intent must carry.
+    pub fn next_nonce(&self) -> u64 {
+        self.next_nonce
     }
 
     /// Folds the commands of the entry at `index` (the next one); returns
@@ -108,6 +165,7 @@ impl Fold {
                 Command::Transfer { client, request } => {
                     self.apply_transfer(slot(index, position), *client, request)
                 }
+                Command::Intent { transfer, tx } => self.take_intent(*transfer, tx),
                 Command::Confirmed {
                     transfer,
                     confirmation,
@@ -130,7 +188,7 @@ impl Fold {
     ) -> Option<Effect> {
         let index = self.applied;
         let key = (client, request.request_id.clone());
-        if self.idempotency == Idempotency::ByRequestId && self.requests.contains_key(&key) {
+        if self.rules.idempotency == Idempotency::ByRequestId && self.requests.contains_key(&key) {
             // A retry, or a conflicting reuse: answered from the record.
             return None;
         }
@@ -160,6 +218,7 @@ impl Fold {
                 request: request.clone(),
                 index,
                 slot,
+                intent: None,
                 confirmation: None,
             },
         );
@@ -171,7 +230,7 @@ impl Fold {
     }
 
     fn decide(&self, request: &TransferRequest) -> Result<(), Rejection> {
-        check_parameters(request, &self.accounts)?;
+        check_parameters(request, &self.rules.accounts)?;
         let balance = self.balances[&request.account];
         if request.amount > balance {
             return Err(Rejection::Overdraw {
@@ -181,6 +240,29 @@ impl Fold {
             });
         }
         Ok(())
+    }
+
+    /// Takes `tx` as the payout of `transfer` if the fence allows: the
+    /// payout is open and has no intent, the nonce is the next one, and the
+    /// transaction pays exactly this transfer from the hot wallet.
+    fn take_intent(&mut self, transfer: TransferId, tx: &Transaction) -> Option<Effect> {
+        let (fence, next) = (self.rules.fence, self.next_nonce);
+        let record = self.transfers.get(&transfer)?;
+        let open = record.confirmation.is_none();
+        let free = record.intent.is_none();
+        let in_order = tx.transfer.nonce == next || !fence.nonce_in_order;
+        if !(open && free && in_order && pays(&self.rules, transfer, &record.request, tx)) {
+            return None;
+        }
+        let slot = record.slot;
+        self.next_nonce = next.max(tx.transfer.nonce + 1);
+        self.transfers.get_mut(&transfer)?.intent = Some(tx.clone());
+        Some(Effect::Intent {
+            slot,
+            transfer,
+            tx: tx.clone(),
+            next_nonce: self.next_nonce,
+        })
     }
 
     fn confirm(&mut self, transfer: TransferId, confirmation: Confirmation) -> Option<Effect> {
@@ -221,6 +303,19 @@ impl Fold {
     }
 }
 
+/// Whether `tx` is a payout of exactly `request` as `transfer`: from the
+/// hot wallet, signed by it, to the address, for the amount and fee, with
+/// the transfer's memo.
+fn pays(rules: &Rules, transfer: TransferId, request: &TransferRequest, tx: &Transaction) -> bool {
+    let paid = &tx.transfer;
+    paid.from == HOT_WALLET
+        && paid.to == request.to_address
+        && paid.amount == request.amount
+        && paid.fee == rules.fee
+        && paid.memo == transfer.memo()
+        && rules.hot_wallet.verifies(tx)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,8 +334,93 @@ mod tests {
         Command::Transfer { client, request }
     }
 
+    const KEY: SigningKey = SigningKey::from_secret_for_tests(7);
+    const FEE: u64 = 1;
+
+    fn rules(idempotency: Idempotency, fence: IntentFence) -> Rules {
+        Rules {
+            accounts: vec!["acct-0".to_owned()],
+            initial_balance: 100,
+            hot_wallet: KEY,
+            fee: FEE,
+            idempotency,
+            fence,
+        }
+    }
+
     fn fold(idempotency: Idempotency) -> Fold {
-        Fold::new(vec!["acct-0".to_owned()], 100, idempotency)
+        Fold::new(rules(idempotency, IntentFence::FULL))
+    }
+
+    /// The payout of `request` from client 1, signed with `nonce` by `key`.
+    fn payout(request: &TransferRequest, nonce: u64, key: SigningKey) -> Command {
+        let transfer = TransferId::of(1, &request.request_id);
+        let tx = key.sign(crate::chain::Transfer {
+            from: HOT_WALLET.to_owned(),
+            nonce,
+            to: request.to_address.clone(),
+            amount: request.amount,
+            fee: FEE,
+            memo: transfer.memo(),
+        });
+        Command::Intent { transfer, tx }
+    }
+
+    fn intent_of(fold: &Fold, request_id: &str) -> Option<u64> {
+        let transfer = fold.transfer(TransferId::of(1, request_id))?;
+        transfer.intent.as_ref().map(|tx| tx.transfer.nonce)
+    }
+
+    #[test]
+    fn the_log_takes_one_intent_per_payout_and_nonces_in_order() {
+        let mut fold = fold(Idempotency::ByRequestId);
+        let (a, b) = (request("a", 10), request("b", 10));
+        fold.apply(1, &[transfer(1, a.clone()), transfer(1, b.clone())]);
+        // Two replicas race for nonce 0: the first in the log wins.
+        let effects = fold.apply(2, &[payout(&a, 0, KEY), payout(&b, 0, KEY)]);
+        assert!(matches!(
+            effects.as_slice(),
+            [Effect::Intent { next_nonce: 1, .. }]
+        ));
+        assert_eq!(
+            (intent_of(&fold, "a"), intent_of(&fold, "b")),
+            (Some(0), None)
+        );
+        // A second intent for a payout that has one, a nonce out of order,
+        // and a transaction that does not pay the transfer are all refused.
+        assert_eq!(fold.apply(3, &[payout(&a, 1, KEY)]), vec![]);
+        assert_eq!(fold.apply(4, &[payout(&b, 2, KEY)]), vec![]);
+        let forged = SigningKey::from_secret_for_tests(8);
+        assert_eq!(fold.apply(5, &[payout(&b, 1, forged)]), vec![]);
+        let mut other = b.clone();
+        other.amount = 11;
+        assert_eq!(fold.apply(6, &[payout(&other, 1, KEY)]), vec![]);
+        assert_eq!(fold.next_nonce(), 1);
+        assert_eq!(fold.apply(7, &[payout(&b, 1, KEY)]).len(), 1);
+        assert_eq!((intent_of(&fold, "b"), fold.next_nonce()), (Some(1), 2));
+    }
+
+    #[test]
+    fn an_open_fence_lets_the_race_through() {
+        let open = IntentFence {
+            nonce_in_order: false,
+        };
+        let mut fold = Fold::new(rules(Idempotency::ByRequestId, open));
+        let (a, b) = (request("a", 10), request("b", 10));
+        fold.apply(1, &[transfer(1, a.clone()), transfer(1, b.clone())]);
+        let effects = fold.apply(
+            2,
+            &[payout(&a, 0, KEY), payout(&b, 0, KEY), payout(&a, 1, KEY)],
+        );
+        assert_eq!(
+            effects.len(),
+            2,
+            "one nonce spent twice; a payout still takes one intent"
+        );
+        assert_eq!(
+            (intent_of(&fold, "a"), intent_of(&fold, "b")),
+            (Some(0), Some(0))
+        );
     }
 
     #[test]

@@ -8,14 +8,19 @@
 //!   the fold of the committed log, so the log's order decides accepts,
 //!   rejects (bad input, overdraws, conflicting reuse of a request id) and
 //!   every retry's answer;
-//! - the applier: folds the committed log in index order and projects it
-//!   into the database idempotently: each debit with its payout's outbox
-//!   row in one transaction, fenced by the recorded position;
-//! - the outbox worker: claims payouts with leases fenced by the rows'
-//!   versions, records each payout's nonce and signed transaction
-//!   before submitting it, resubmits the same transaction until the chain
-//!   shows it `confirmations` deep, then appends the confirmation to the
-//!   log.
+//! - the applier: folds the committed log in index order, and the
+//!   projector writes the fold into the database idempotently (each debit
+//!   with its payout's outbox row, each intent with its nonce, in one
+//!   transaction fenced by the recorded position), and rebuilds the
+//!   database from the log when it lost its disk;
+//! - the outbox worker: claims payouts with leases (which only spread the
+//!   work), proposes each payout's intent (its nonce and exact signed
+//!   transaction) to the log and sends it only once its own fold shows
+//!   the log took it, resubmits that same transaction until the chain
+//!   shows it `confirmations` deep, then appends the confirmation.
+//!
+//! The log is the whole truth: the database holds nothing that cannot be
+//! derived from it, so losing the database loses no decision.
 
 mod appender;
 mod applier;
@@ -23,12 +28,16 @@ mod fold;
 mod lease;
 mod node;
 mod outbox;
+mod projection;
 mod protocol;
 pub mod schema;
 mod service;
 mod types;
 
-pub use fold::{Answer, Effect, Fold, Idempotency, RequestRecord, SLOTS_PER_ENTRY, Transfer, slot};
+pub use fold::{
+    Answer, Effect, Fold, Idempotency, IntentFence, RequestRecord, Rules, SLOTS_PER_ENTRY,
+    Transfer, slot,
+};
 pub use node::run_ledger;
 pub use outbox::HOT_WALLET;
 pub use protocol::{LedgerRequest, LedgerResponse, StatusReply, TransferReply};
@@ -101,7 +110,9 @@ pub enum LedgerEvent {
     Folded { applied: u64, unconfirmed: u64 },
     /// Entries `from..=to` were projected into the database.
     Projected { from: u64, to: u64 },
-    /// A payout's transaction was signed with `nonce` and recorded.
+    /// A payout's transaction was signed with `nonce` and is to be sent: on
+    /// the correct path, once the log took it as the payout's intent (the
+    /// planted bugs that send first record it all the same).
     Signed {
         transfer: TransferId,
         nonce: u64,
@@ -113,6 +124,15 @@ pub enum LedgerEvent {
     /// The worker claimed a payout whose previous claim, by `from`
     /// (replica#incarnation), had lapsed or outlived its holder.
     Claimed { transfer: TransferId, from: String },
+    /// The log refused this replica's intent for `transfer`: another
+    /// replica's intent for it, or for the nonce, came first.
+    IntentRefused { transfer: TransferId, nonce: u64 },
+    /// The database lacks entries `from..=through` this replica saw
+    /// projected (it lost its disk); they are being projected again from
+    /// the committed log.
+    Rebuilding { from: u64, through: u64 },
+    /// The rebuild reached the index it had to.
+    Rebuilt { through: u64 },
     /// The worker's reads of the outbox started or stopped reaching the
     /// database.
     Database { reachable: bool },

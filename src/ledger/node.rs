@@ -40,6 +40,7 @@ pub async fn run_ledger(env: NodeEnv, config: LedgerConfig) {
         db.clone(),
         chain,
         appender.clone(),
+        fold.clone(),
     );
     madsim::task::spawn_local(worker.run());
     let service = Service {
@@ -47,7 +48,6 @@ pub async fn run_ledger(env: NodeEnv, config: LedgerConfig) {
         config,
         appender,
         fold,
-        db,
     };
     while let Some(request) = incoming.next::<LedgerRequest>().await {
         match request {

@@ -2,13 +2,12 @@
 //! answered once this replica's fold has applied it, from what the fold
 //! decided. Every retry of a request id gets the first answer.
 //!
-//! Status reads are monotonic for a client that passes back the highest
-//! `as_of` it was given: a replica whose fold is behind that waits for it
-//! (or answers `Unavailable`), and a payout whose outbox row the database
-//! has already closed is reported only once this replica's fold has caught
-//! up with the confirmation that closed it. So a client never sees a
-//! request forgotten, or a payout go from confirmed or submitted back to
-//! pending.
+//! Status reads are answered from the fold alone (the database is derived
+//! state, and may be rebuilding), and are monotonic for a client that
+//! passes back the highest `as_of` it was given: a replica whose fold is
+//! behind that waits for it (or answers `Unavailable`). So a client never
+//! sees a request forgotten, or a payout go from confirmed or submitted
+//! back to pending.
 
 use super::{
     LedgerConfig, LedgerEvent,
@@ -16,14 +15,9 @@ use super::{
     applier::{Folded, SharedFold},
     fold::Answer,
     protocol::{LedgerRequest, LedgerResponse, StatusReply, TransferReply},
-    schema::{APPLIED, META, OUTBOX, OutboxRow, Payout, int_key, read},
     types::{Command, TransferRequest, check_shape},
 };
-use crate::{
-    db::{DbClient, DbError, Isolation, Key},
-    node::NodeEnv,
-    observe::Event,
-};
+use crate::{node::NodeEnv, observe::Event};
 
 /// What a request handler needs.
 #[derive(Clone)]
@@ -32,7 +26,6 @@ pub struct Service {
     pub config: LedgerConfig,
     pub appender: Appender,
     pub fold: SharedFold,
-    pub db: DbClient,
 }
 
 impl Service {
@@ -127,83 +120,34 @@ impl Service {
                 reason: format!("this replica has not caught up with log index {seen} yet"),
             };
         }
-        // At most twice: once more after catching up with a confirmation
-        // the database has projected and this fold has not.
-        let mut caught_up_with_db = false;
-        loop {
-            let (transfer, index, slot, confirmation) = {
-                let folded = self.fold.borrow();
-                let Some(record) = folded.fold.lookup(client, request_id) else {
-                    return StatusReply::NotFound;
-                };
-                let transfer = match &record.answer {
-                    Answer::Rejected(reason) => {
-                        return StatusReply::Rejected {
-                            reason: reason.clone(),
-                        };
-                    }
-                    Answer::Accepted(transfer) => *transfer,
-                };
-                let accepted = folded
-                    .fold
-                    .transfer(transfer)
-                    .expect("an accepted request has its transfer");
-                (
-                    transfer,
-                    accepted.index,
-                    accepted.slot,
-                    accepted.confirmation,
-                )
-            };
-            if let Some(confirmation) = confirmation {
-                return StatusReply::Confirmed {
-                    transfer,
-                    tx: confirmation.tx,
-                    height: confirmation.height,
-                    depth: confirmation.depth,
+        let folded = self.fold.borrow();
+        let Some(record) = folded.fold.lookup(client, request_id) else {
+            return StatusReply::NotFound;
+        };
+        let transfer = match &record.answer {
+            Answer::Rejected(reason) => {
+                return StatusReply::Rejected {
+                    reason: reason.clone(),
                 };
             }
-            let (payout, projected) = match self.payout(slot).await {
-                Ok(read) => read,
-                Err(error) => {
-                    return StatusReply::Unavailable {
-                        reason: error.to_string(),
-                    };
-                }
-            };
-            match payout {
-                Some(Payout::Signed { tx }) => {
-                    return StatusReply::Submitted {
-                        transfer,
-                        tx: tx.hash(),
-                    };
-                }
-                Some(Payout::Pending) => return StatusReply::Pending { transfer },
-                // Not projected yet.
-                None if projected < index => return StatusReply::Pending { transfer },
-                // Projected, and closed since: by a confirmation this fold
-                // has not reached.
-                None if !caught_up_with_db && self.caught_up(projected).await => {
-                    caught_up_with_db = true;
-                }
-                None => {
-                    return StatusReply::Unavailable {
-                        reason: format!(
-                            "the payout was closed at a log index this replica has not folded (the database is at {projected})"
-                        ),
-                    };
-                }
-            }
+            Answer::Accepted(transfer) => *transfer,
+        };
+        let accepted = folded
+            .fold
+            .transfer(transfer)
+            .expect("an accepted request has its transfer");
+        match (&accepted.confirmation, &accepted.intent) {
+            (Some(confirmation), _) => StatusReply::Confirmed {
+                transfer,
+                tx: confirmation.tx,
+                height: confirmation.height,
+                depth: confirmation.depth,
+            },
+            (None, Some(tx)) => StatusReply::Submitted {
+                transfer,
+                tx: tx.hash(),
+            },
+            (None, None) => StatusReply::Pending { transfer },
         }
-    }
-
-    /// The payout's outbox row, and how far the database's projection of
-    /// the log has reached, read together.
-    async fn payout(&self, slot: u64) -> Result<(Option<Payout>, u64), DbError> {
-        let txn = self.db.begin(Isolation::ReadCommitted).await?;
-        let row = read::<OutboxRow>(&txn, OUTBOX, int_key(slot)).await?;
-        let projected = read::<u64>(&txn, META, Key::from(APPLIED)).await?;
-        txn.commit().await?;
-        Ok((row.value.map(|row| row.state), projected.value.unwrap_or(0)))
     }
 }

@@ -5,7 +5,11 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use thiserror::Error;
 
-use crate::{chain::TxHash, codec, stable_hash::stable_hash};
+use crate::{
+    chain::{Transaction, TxHash},
+    codec,
+    stable_hash::stable_hash,
+};
 
 /// Request ids are at most this long.
 pub const MAX_REQUEST_ID_BYTES: usize = 64;
@@ -163,6 +167,15 @@ pub enum Command {
     Transfer {
         client: u64,
         request: TransferRequest,
+    },
+    /// A replica's intent to pay `transfer` with `tx`: the exact
+    /// transaction, its nonce included, proposed before anything is sent.
+    /// The fold takes the first valid intent of a payout whose nonce is the
+    /// log's next one, and refuses every other: whoever proposed it learns
+    /// from the log that it lost, and sends nothing.
+    Intent {
+        transfer: TransferId,
+        tx: Transaction,
     },
     /// A transfer's payout is confirmed on chain.
     Confirmed {

@@ -10,8 +10,9 @@ use super::model::{Timeline, TransferLife};
 pub enum Explained {
     /// The transfer with this id (`tr-` and 16 hex digits).
     Transfer(String),
-    /// The first transfer the first violation names, an unexpected
-    /// violation before an expected one.
+    /// The first transfer the first violation names: the violation a
+    /// pinned scenario expects (what the file is about) before the others,
+    /// each in time order.
     Violation,
 }
 
@@ -29,7 +30,7 @@ pub fn explain(timeline: &Timeline, which: &Explained) -> Result<String, String>
         }
         Explained::Violation => {
             let mut violations: Vec<_> = timeline.violations.iter().collect();
-            violations.sort_by_key(|violation| violation.expected);
+            violations.sort_by_key(|violation| (!violation.expected, violation.at_us));
             let violation = *violations
                 .first()
                 .ok_or("this run has no violation to start from")?;

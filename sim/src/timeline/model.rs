@@ -71,7 +71,7 @@ pub struct Mark {
     pub node: String,
     /// `crash`, `restart`, `pause`, `resume`, `crash-point`, `reply-lost`,
     /// `boot`, `elected`, `stepped-down`, `block`, `reorg`, `mempool-drop`,
-    /// `clock`, `torn-write`, `db-wipe`, `settle`.
+    /// `clock`, `torn-write`, `db-wipe`, `settle`, `rebuild`, `rebuilt`.
     pub kind: String,
     pub at_us: u64,
     pub label: String,

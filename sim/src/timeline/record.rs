@@ -327,9 +327,28 @@ impl Recorder {
                     at,
                     node,
                     "signed",
-                    format!("intent recorded: nonce {nonce}, signed as {tx}"),
+                    format!("signed with nonce {nonce} as {tx}"),
                 );
             }
+            LedgerEvent::IntentRefused { transfer, nonce } => self.step(
+                *transfer,
+                at,
+                node,
+                "intent-refused",
+                format!("intent with nonce {nonce} refused by the log: another was ordered first"),
+            ),
+            LedgerEvent::Rebuilding { from, through } => self.mark(
+                at,
+                node,
+                "rebuild",
+                format!("database lacks log entries {from}..={through}: projecting them again"),
+            ),
+            LedgerEvent::Rebuilt { through } => self.mark(
+                at,
+                node,
+                "rebuilt",
+                format!("database rebuilt from the log through index {through}"),
+            ),
             LedgerEvent::Submitted { transfer, tx } => {
                 self.step(*transfer, at, node, "submitted", format!("{tx} submitted"));
             }

@@ -2,22 +2,27 @@
 //!
 //! 0. A replica works only on rows it holds a lease on ([`super::lease`]),
 //!    taken and renewed by compare-and-set on the row's version. The lease
-//!    spreads the work; the version is the fencing token: every write
-//!    below checks it, so a replica that lost its lease unnoticed changes
-//!    nothing.
-//! 1. A `Pending` row gets the hot wallet's next nonce and its signed
-//!    transaction in one database transaction, before anything is sent:
-//!    the intent. A nonce is spent on exactly one transaction, and a
-//!    transaction exists nowhere but in the database until recorded there.
-//! 2. A `Signed` row's transaction is submitted, and resubmitted unchanged
+//!    spreads the work and nothing else: what a payout is paid with is
+//!    decided by the log, so two replicas that both believe they hold it
+//!    (a pause, a clock behind, a database rebuilt without its claims)
+//!    still send one transaction.
+//! 1. A payout without an intent in this replica's fold gets one proposed:
+//!    the log's next nonce (as far as this fold knows it) and the signed
+//!    transaction, appended to the log as [`Command::Intent`]. Only once
+//!    this replica's own fold shows the log took this very transaction is
+//!    it sent; a refused intent (another replica's came first, or the
+//!    nonce was taken) sends nothing, and the next pass follows the
+//!    winner. A transaction exists nowhere but in this replica's memory
+//!    until the log holds it.
+//! 2. The intent's transaction is submitted, and resubmitted unchanged
 //!    whenever the chain does not show it: the same transaction can land
 //!    only once, so resubmitting is always safe.
 //! 3. Once the receipt shows it `confirmations` deep, the confirmation is
 //!    appended to the log; the applier then closes the row.
 //!
-//! Nothing is remembered across a crash but what the database holds: after
-//! a restart or an unknown commit the worker reads the rows again and goes
-//! on from what they say.
+//! Nothing is remembered across a crash but what the log holds: the outbox
+//! says which payouts are open, the fold what each is paid with. An append
+//! whose outcome is unknown is resolved by folding the log, never assumed.
 
 mod sign;
 mod writes;
@@ -31,9 +36,10 @@ use thiserror::Error;
 use super::{
     LedgerConfig, LedgerEvent,
     appender::Appender,
+    applier::{Folded, SharedFold},
     lease::{Holder, Standing},
     schema::{OUTBOX, OutboxRow, Payout, decode},
-    types::{Command, Confirmation, TransferId},
+    types::{Command, Confirmation, TransferId, TransferRequest},
 };
 use crate::{
     bugs::Bug,
@@ -43,7 +49,7 @@ use crate::{
     node::NodeEnv,
     observe::{Event, Mark},
 };
-use writes::{Writes, write_row};
+use writes::write_row;
 
 /// Open payouts handled per pass at most.
 const MAX_ROWS_PER_PASS: u32 = 256;
@@ -67,6 +73,8 @@ pub struct Worker {
     db: DbClient,
     chain: ChainClient,
     appender: Appender,
+    /// This replica's fold of the log: what each payout is paid with.
+    fold: SharedFold,
     /// Whether the last read of the outbox reached the database.
     db_reachable: Option<bool>,
     /// When each transaction was last submitted in this life.
@@ -86,6 +94,7 @@ impl Worker {
         db: DbClient,
         chain: ChainClient,
         appender: Appender,
+        fold: SharedFold,
     ) -> Worker {
         let me = Holder {
             name: env.name.to_string(),
@@ -98,6 +107,7 @@ impl Worker {
             db,
             chain,
             appender,
+            fold,
             db_reachable: None,
             submitted: BTreeMap::new(),
             checked: BTreeMap::new(),
@@ -120,10 +130,7 @@ impl Worker {
             self.forget_closed(&rows);
             for (key, version, row) in rows {
                 let outcome = match self.hold(key, version, row).await {
-                    Ok(Some((version, row))) => match &row.state {
-                        Payout::Pending => self.sign(key, version, &row).await,
-                        Payout::Signed { tx } => self.follow(key, version, &row, tx).await,
-                    },
+                    Ok(Some((version, row))) => self.step(key, version, &row).await,
                     Ok(None) => Ok(()),
                     Err(error) => Err(error),
                 };
@@ -174,9 +181,18 @@ impl Worker {
         let open: BTreeSet<TransferId> = rows.iter().map(|(_, _, row)| row.transfer).collect();
         let signed: BTreeSet<TxHash> = rows
             .iter()
-            .filter_map(|(_, _, row)| match &row.state {
-                Payout::Signed { tx } => Some(tx.hash()),
-                Payout::Pending => None,
+            .flat_map(|(_, _, row)| {
+                let in_log = match self.payout_in_log(row.transfer) {
+                    InLog::Open {
+                        intent: Some(tx), ..
+                    } => Some(tx.hash()),
+                    _ => None,
+                };
+                let in_db = match &row.state {
+                    Payout::Signed { tx } => Some(tx.hash()),
+                    Payout::Pending => None,
+                };
+                in_log.into_iter().chain(in_db)
             })
             .collect();
         self.submitted.retain(|hash, _| signed.contains(hash));
@@ -216,7 +232,7 @@ impl Worker {
             ..row
         };
         let txn = self.db.begin(Isolation::ReadCommitted).await?;
-        write_row(&txn, key, self.row_writes(), version, &claimed).await?;
+        write_row(&txn, key, version, &claimed).await?;
         let Some(version) = txn.commit().await? else {
             return Err(DbError::Protocol("a claim wrote nothing".to_owned()).into());
         };
@@ -232,23 +248,64 @@ impl Worker {
         Ok(Some((version, claimed)))
     }
 
-    /// How this worker writes outbox rows.
-    fn row_writes(&self) -> Writes {
-        if self.env.bugs.has(Bug::LeaseNoFencing) {
-            Writes::Blind
-        } else {
-            Writes::Fenced
+    /// Steps 1 to 3 for a payout this replica holds, by what the log says
+    /// of it.
+    async fn step(&mut self, key: u64, version: u64, row: &OutboxRow) -> Result<(), StepError> {
+        match self.payout_in_log(row.transfer) {
+            // This fold has not reached the entry that accepted it, or has
+            // reached the confirmation that closes it.
+            InLog::Unknown | InLog::Confirmed => Ok(()),
+            InLog::Open {
+                intent: Some(tx), ..
+            } => self.follow(row, &tx).await,
+            InLog::Open {
+                intent: None,
+                request,
+            } => {
+                let bugs = self.env.bugs;
+                if bugs.has(Bug::IntentOnlyInDb) || bugs.has(Bug::NonceFromDbAfterWipe) {
+                    return self.step_from_db(key, version, row).await;
+                }
+                self.propose(row.transfer, &request).await
+            }
         }
     }
 
+    /// What this replica's fold says of `transfer`'s payout.
+    fn payout_in_log(&self, transfer: TransferId) -> InLog {
+        let folded = self.fold.borrow();
+        match folded.fold.transfer(transfer) {
+            None => InLog::Unknown,
+            Some(accepted) if accepted.confirmation.is_some() => InLog::Confirmed,
+            Some(accepted) => InLog::Open {
+                intent: accepted.intent.clone(),
+                request: accepted.request.clone(),
+            },
+        }
+    }
+
+    /// Appends `command` and waits, within bounds, until this replica's
+    /// fold has applied the entry holding it. `false` when the outcome is
+    /// unknown: the log may still take it, and the next pass reads the fold.
+    async fn append_and_fold(&self, command: Command) -> bool {
+        let bound = self.config.log_timeout * 4;
+        let Some(Some(index)) = self
+            .env
+            .clock
+            .timeout(bound, self.appender.append(command))
+            .await
+        else {
+            return false;
+        };
+        self.env
+            .clock
+            .timeout(bound, Folded::reached(&self.fold, index))
+            .await
+            .is_some_and(|reached| reached.is_ok())
+    }
+
     /// Steps 2 and 3 for a signed payout.
-    async fn follow(
-        &mut self,
-        key: u64,
-        version: u64,
-        row: &OutboxRow,
-        tx: &Transaction,
-    ) -> Result<(), StepError> {
+    async fn follow(&mut self, row: &OutboxRow, tx: &Transaction) -> Result<(), StepError> {
         let hash = tx.hash();
         let now = self.env.clock.mono_now();
         if within(&self.checked, &hash, now, self.config.receipt_poll) {
@@ -270,7 +327,7 @@ impl Worker {
             }
             // Included, not deep enough yet.
             Some(_) => {}
-            None => self.resubmit(key, version, row, tx).await?,
+            None => self.resubmit(row, tx).await?,
         }
         Ok(())
     }
@@ -279,20 +336,14 @@ impl Worker {
     /// behind a lagging view, dropped, or reorged out. Submitting it again
     /// is safe in every case; it is done once `resubmit_after` has passed
     /// since the last try, so that a lagging view is given time.
-    async fn resubmit(
-        &mut self,
-        key: u64,
-        version: u64,
-        row: &OutboxRow,
-        tx: &Transaction,
-    ) -> Result<(), StepError> {
+    async fn resubmit(&mut self, row: &OutboxRow, tx: &Transaction) -> Result<(), StepError> {
         let now = self.env.clock.mono_now();
         if within(&self.submitted, &tx.hash(), now, self.config.resubmit_after) {
             return Ok(());
         }
         if self.env.bugs.has(Bug::ResubmitNewNonce) && self.submitted.contains_key(&tx.hash()) {
             self.submitted.remove(&tx.hash());
-            return self.sign_anew(key, version, row).await;
+            return self.sign_anew(row).await;
         }
         if self.submitted.contains_key(&tx.hash()) {
             self.env.mark(Mark::Resubmitted);
@@ -373,6 +424,16 @@ impl Worker {
                 .await;
         }
     }
+}
+
+/// A payout as this replica's fold of the log knows it.
+enum InLog {
+    Unknown,
+    Open {
+        intent: Option<Transaction>,
+        request: TransferRequest,
+    },
+    Confirmed,
 }
 
 /// Whether `key` was last acted on less than `period` before `now`.

@@ -1,154 +1,177 @@
-//! Step 1 of the worker: spending a nonce on a payout's transaction and
-//! recording both before anything is sent, and the planted bugs that get
-//! it wrong.
+//! Step 1 of the worker: the payout's intent, decided by the log before
+//! anything is sent, and the planted bugs that get it wrong.
 
 use super::{
     HOT_WALLET, StepError, Worker,
-    writes::{Fencing, Writes, move_nonce, next_nonce, record_intent},
+    writes::{move_nonce, next_nonce, record_intent},
 };
 use crate::{
     bugs::Bug,
     chain::{Transaction, Transfer},
-    db::{DbError, Isolation, Txn},
+    db::Isolation,
     fault_points::CrashPoint,
-    ledger::{LedgerEvent, schema::OutboxRow, types::TransferId},
-    observe::Event,
+    ledger::{
+        LedgerEvent,
+        schema::{OutboxRow, Payout},
+        types::{Command, TransferId, TransferRequest},
+    },
+    observe::{Event, Mark},
 };
 
 impl Worker {
-    /// Spends the next nonce on this payout's transaction and records both
-    /// in one transaction, fenced by the row's version, then submits.
-    pub(super) async fn sign(
+    /// Proposes `tx`, signed with the log's next nonce as this fold knows
+    /// it, as the intent of `transfer`'s payout, and sends it only if this
+    /// fold then shows the log took it.
+    pub(super) async fn propose(
         &mut self,
-        key: u64,
-        version: u64,
-        row: &OutboxRow,
+        transfer: TransferId,
+        request: &TransferRequest,
     ) -> Result<(), StepError> {
-        if self.env.bugs.has(Bug::SubmitBeforeIntent) {
-            return self.sign_after_submit(key, version, row).await;
+        let nonce = self.fold.borrow().fold.next_nonce();
+        let tx = self.sign_transfer(transfer, &request.to_address, request.amount, nonce);
+        let submit_first = self.env.bugs.has(Bug::SubmitBeforeIntent);
+        if submit_first {
+            self.submit(transfer, &tx).await;
         }
-        let fencing = self.fencing();
-        let txn = self.db.begin(Isolation::ReadCommitted).await?;
-        let nonce = self.take_nonce(&txn, fencing.nonce).await?;
-        let tx = self.sign_transfer(row, nonce);
-        record_intent(&txn, key, fencing, version, row, &tx).await?;
-        match txn.commit().await {
-            Ok(_) => {}
-            Err(DbError::CommitUnknown) if self.env.bugs.has(Bug::UnknownCommitIsFailure) => {
-                return self.sign_again_blindly(key, version, row).await;
-            }
-            // Reading the rows again next pass tells what happened.
-            Err(error) => return Err(error.into()),
-        }
-        self.record_signed(row.transfer, nonce, &tx);
-        self.env.crash_point(CrashPoint::OutboxAfterIntent).await;
-        self.submit(row.transfer, &tx).await;
-        Ok(())
-    }
-
-    /// How this worker's signing writes: fenced, but for planted bugs.
-    fn fencing(&self) -> Fencing {
-        let bugs = self.env.bugs;
-        let blind_nonce = bugs.has(Bug::NonceReadModifyWrite) || bugs.has(Bug::NonceFromRpc);
-        Fencing {
-            row: self.row_writes(),
-            nonce: if blind_nonce {
-                Writes::Blind
-            } else {
-                Writes::Fenced
-            },
-        }
-    }
-
-    /// Reads the hot wallet's next nonce and moves the counter past it.
-    /// Under the planted bug `nonce-from-rpc` the nonce comes from an RPC
-    /// node's view of the account instead, which knows nothing of nonces
-    /// spent on transactions not yet included.
-    async fn take_nonce(&mut self, txn: &Txn, writes: Writes) -> Result<u64, StepError> {
-        let next = next_nonce(txn).await?;
-        let nonce = if self.env.bugs.has(Bug::NonceFromRpc) {
-            self.chain.account(HOT_WALLET).await?.1
-        } else {
-            next.value.unwrap_or(0)
+        let intent = Command::Intent {
+            transfer,
+            tx: tx.clone(),
         };
-        move_nonce(txn, writes, &next, nonce + 1).await?;
-        Ok(nonce)
-    }
-
-    /// The planted bug `unknown-commit-is-failure`: an intent whose commit
-    /// is unknown is taken as never made, and made again over whatever the
-    /// first one wrote.
-    async fn sign_again_blindly(
-        &mut self,
-        key: u64,
-        version: u64,
-        row: &OutboxRow,
-    ) -> Result<(), StepError> {
-        self.sign_and_submit(key, version, row, Fencing::BLIND)
-            .await
-    }
-
-    /// The planted bug `submit-before-intent`: the nonce is taken, the
-    /// transaction submitted, and only then recorded. A crash in between
-    /// leaves a transaction on its way that the database does not know.
-    async fn sign_after_submit(
-        &mut self,
-        key: u64,
-        version: u64,
-        row: &OutboxRow,
-    ) -> Result<(), StepError> {
-        let txn = self.db.begin(Isolation::ReadCommitted).await?;
-        let nonce = self.take_nonce(&txn, Writes::Fenced).await?;
-        txn.commit().await?;
-        let tx = self.sign_transfer(row, nonce);
-        self.submit(row.transfer, &tx).await;
-        let txn = self.db.begin(Isolation::ReadCommitted).await?;
-        record_intent(&txn, key, Fencing::FENCED, version, row, &tx).await?;
-        txn.commit().await?;
-        self.record_signed(row.transfer, nonce, &tx);
+        if self.env.bugs.has(Bug::LeaseNoFencing) {
+            return self.send_on_lease(intent, transfer, nonce, &tx).await;
+        }
+        if !self.append_and_fold(intent).await {
+            // Unknown: the next pass reads what the log decided.
+            return Ok(());
+        }
+        if !self.log_took(transfer, &tx) {
+            self.env.mark(Mark::IntentRefused);
+            self.env.record(Event::Ledger(LedgerEvent::IntentRefused {
+                transfer,
+                nonce,
+            }));
+            return Ok(());
+        }
+        self.record_signed(transfer, nonce, &tx);
+        self.env.crash_point(CrashPoint::OutboxAfterIntent).await;
+        if !submit_first {
+            self.submit(transfer, &tx).await;
+        }
         Ok(())
+    }
+
+    /// The planted bug `lease-no-fencing`: the worker holds the payout's
+    /// lease, so it takes the payout as its own and sends its transaction
+    /// as soon as the intent is on its way to the log, without waiting for
+    /// the log's verdict.
+    async fn send_on_lease(
+        &mut self,
+        intent: Command,
+        transfer: TransferId,
+        nonce: u64,
+        tx: &Transaction,
+    ) -> Result<(), StepError> {
+        let appender = self.appender.clone();
+        madsim::task::spawn_local(async move {
+            appender.append(intent).await;
+        });
+        self.record_signed(transfer, nonce, tx);
+        self.submit(transfer, tx).await;
+        Ok(())
+    }
+
+    /// Whether this replica's fold holds `tx` as `transfer`'s intent.
+    fn log_took(&self, transfer: TransferId, tx: &Transaction) -> bool {
+        let folded = self.fold.borrow();
+        folded
+            .fold
+            .transfer(transfer)
+            .and_then(|accepted| accepted.intent.as_ref())
+            == Some(tx)
+    }
+
+    /// The planted bugs that keep the nonce bookkeeping in the database,
+    /// as before intents were in the log: a `Pending` row gets the
+    /// database's next nonce and its signed transaction in one database
+    /// transaction. Under `intent-only-in-db` that is the whole intent;
+    /// under `nonce-from-db-after-wipe` the intent then goes to the log,
+    /// which takes its nonce on trust. A lost counter restarts: from the
+    /// chain's count of the hot wallet's transactions (`intent-only-in-db`,
+    /// the recovery a database-only design would have), or from zero.
+    pub(super) async fn step_from_db(
+        &mut self,
+        key: u64,
+        version: u64,
+        row: &OutboxRow,
+    ) -> Result<(), StepError> {
+        let tx = match &row.state {
+            Payout::Signed { tx } => tx.clone(),
+            Payout::Pending => {
+                let txn = self.db.begin(Isolation::ReadCommitted).await?;
+                let next = next_nonce(&txn).await?;
+                let nonce = match next.value {
+                    Some(nonce) => nonce,
+                    None if self.env.bugs.has(Bug::IntentOnlyInDb) => {
+                        self.chain.account(HOT_WALLET).await?.1
+                    }
+                    None => 0,
+                };
+                let tx = self.sign_transfer(row.transfer, &row.to_address, row.amount, nonce);
+                move_nonce(&txn, &next, nonce + 1).await?;
+                record_intent(&txn, key, version, row, &tx).await?;
+                txn.commit().await?;
+                self.record_signed(row.transfer, nonce, &tx);
+                self.env.crash_point(CrashPoint::OutboxAfterIntent).await;
+                tx
+            }
+        };
+        if self.env.bugs.has(Bug::NonceFromDbAfterWipe) {
+            let intent = Command::Intent {
+                transfer: row.transfer,
+                tx: tx.clone(),
+            };
+            if !self.append_and_fold(intent).await || !self.log_took(row.transfer, &tx) {
+                return Ok(());
+            }
+            return self.follow(row, &tx).await;
+        }
+        self.follow(row, &tx).await
     }
 
     /// The planted bug `resubmit-new-nonce`: a transaction that seems gone
-    /// is replaced by a new one with the next nonce, while the first may
+    /// is replaced by a new one with the log's next nonce, proposed and
+    /// sent without waiting for the log's verdict, while the first may
     /// still land.
-    pub(super) async fn sign_anew(
-        &mut self,
-        key: u64,
-        version: u64,
-        row: &OutboxRow,
-    ) -> Result<(), StepError> {
-        self.sign_and_submit(key, version, row, Fencing::FENCED)
-            .await
-    }
-
-    /// Takes a nonce, records the intent and submits, as `fencing` says,
-    /// with none of the correct path's care for unknown commits.
-    async fn sign_and_submit(
-        &mut self,
-        key: u64,
-        version: u64,
-        row: &OutboxRow,
-        fencing: Fencing,
-    ) -> Result<(), StepError> {
-        let txn = self.db.begin(Isolation::ReadCommitted).await?;
-        let nonce = self.take_nonce(&txn, fencing.nonce).await?;
-        let tx = self.sign_transfer(row, nonce);
-        record_intent(&txn, key, fencing, version, row, &tx).await?;
-        txn.commit().await?;
+    pub(super) async fn sign_anew(&mut self, row: &OutboxRow) -> Result<(), StepError> {
+        let nonce = self.fold.borrow().fold.next_nonce();
+        let tx = self.sign_transfer(row.transfer, &row.to_address, row.amount, nonce);
+        let intent = Command::Intent {
+            transfer: row.transfer,
+            tx: tx.clone(),
+        };
+        let appender = self.appender.clone();
+        madsim::task::spawn_local(async move {
+            appender.append(intent).await;
+        });
         self.record_signed(row.transfer, nonce, &tx);
         self.submit(row.transfer, &tx).await;
         Ok(())
     }
 
-    fn sign_transfer(&self, row: &OutboxRow, nonce: u64) -> Transaction {
+    fn sign_transfer(
+        &self,
+        transfer: TransferId,
+        to: &str,
+        amount: u64,
+        nonce: u64,
+    ) -> Transaction {
         self.config.hot_wallet_key.sign(Transfer {
             from: HOT_WALLET.to_owned(),
             nonce,
-            to: row.to_address.clone(),
-            amount: row.amount,
+            to: to.to_owned(),
+            amount,
             fee: self.config.fee,
-            memo: row.transfer.memo(),
+            memo: transfer.memo(),
         })
     }
 

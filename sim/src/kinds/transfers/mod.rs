@@ -8,7 +8,13 @@ mod client;
 pub(crate) use client::ledger_account;
 
 use futures::future::LocalBoxFuture;
-use ledger::{bugs::Checker, chain::ChainState, ledger::HOT_WALLET, net::Rpc, node::NodeEnv};
+use ledger::{
+    bugs::Checker,
+    chain::{ChainState, SigningKey},
+    ledger::HOT_WALLET,
+    net::Rpc,
+    node::NodeEnv,
+};
 use rand::{Rng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
@@ -21,6 +27,7 @@ use crate::{
     scenario::{
         Action, EventSpec, Invalid, LOG_LEADER, Roles, Scenario, SignedDur, Topology, ms, rounded,
     },
+    streams,
     words::count,
     workload::Workload,
 };
@@ -182,6 +189,10 @@ fn payouts<'a>(truth: &'a GroundTruth<'a>) -> Option<checks::PayoutTruth<'a>> {
             .map(ledger_account)
             .collect(),
         initial_balance: scenario.system.initial_balance,
+        rules: checks::reference::PayoutRules {
+            hot_wallet: SigningKey::derive(streams::key_secret(scenario.seed), HOT_WALLET),
+            fee: PAYOUT_FEE,
+        },
         confirmations: u64::from(scenario.system.confirmations),
         converged: truth.stall.is_none(),
         pending: truth.pending,

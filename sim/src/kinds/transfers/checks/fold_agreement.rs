@@ -7,22 +7,31 @@
 //! by the reference; both must decide the same.
 //!
 //! The pools are tiny (three clients sharing three request ids, balances
-//! and amounts of a few dozen) so that retries, conflicting reuses of an
-//! id, overdraws and confirmations before, after and without an accept are
-//! common, and every rule has a bad value to meet, at and past its limit.
+//! and amounts of a few dozen, nonces below four) so that retries,
+//! conflicting reuses of an id, overdraws, confirmations before, after and
+//! without an accept, and payout intents racing for a payout or a nonce
+//! are common, and every rule has a bad value to meet, at and past its
+//! limit.
 
 use ledger::{
-    chain::TxHash,
+    chain::{SigningKey, Transfer, TxHash},
     ledger::{
-        Answer, Command, Confirmation, Effect, Fold, Idempotency, MAX_AMOUNT, MAX_NAME_BYTES,
-        MAX_REQUEST_ID_BYTES, TransferId, TransferRequest, decode_batch, encode_batch,
+        Answer, Command, Confirmation, Effect, Fold, HOT_WALLET, Idempotency, IntentFence,
+        MAX_AMOUNT, MAX_NAME_BYTES, MAX_REQUEST_ID_BYTES, Rules, TransferId, TransferRequest,
+        decode_batch, encode_batch,
     },
     log::{Entry, EntryKind},
 };
 use proptest::{prelude::*, sample::Index};
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::reference::Reference;
+use super::reference::{PayoutRules, Reference};
+
+/// The fee payouts pay, and the hot wallet's key, in these logs.
+const FEE: u64 = 1;
+fn hot_wallet() -> SigningKey {
+    SigningKey::derive(1, HOT_WALLET)
+}
 
 const CLIENTS: u64 = 3;
 /// Account names requests use: one more than the largest ledger has, so
@@ -54,6 +63,21 @@ enum Step {
     },
     /// A confirmation of a transfer no request names.
     ConfirmUnknown(u64, Confirmation),
+    /// An intent to pay the transfer an earlier request names, with this
+    /// request's parameters (which a conflicting reuse of the id changes),
+    /// a nonce that may or may not be the log's next, and maybe a flaw.
+    Intent(Index, u64, Flaw),
+}
+
+/// What may be wrong with an intent's transaction besides its nonce.
+#[derive(Debug, Clone, Copy)]
+enum Flaw {
+    None,
+    ForeignKey,
+    Amount,
+    Address,
+    Fee,
+    Memo,
 }
 
 /// An entry of the log, before it is resolved.
@@ -182,7 +206,46 @@ fn step() -> impl Strategy<Value = Step> {
         ),
         1 => (any::<u64>(), confirmation())
             .prop_map(|(transfer, confirmation)| Step::ConfirmUnknown(transfer, confirmation)),
+        6 => (any::<Index>(), 0..4u64, flaw())
+            .prop_map(|(earlier, nonce, flaw)| Step::Intent(earlier, nonce, flaw)),
     ]
+}
+
+fn flaw() -> impl Strategy<Value = Flaw> {
+    prop_oneof![
+        20 => Just(Flaw::None),
+        1 => Just(Flaw::ForeignKey),
+        1 => Just(Flaw::Amount),
+        1 => Just(Flaw::Address),
+        1 => Just(Flaw::Fee),
+        1 => Just(Flaw::Memo),
+    ]
+}
+
+/// The intent to pay `request` of `client` with `nonce`, flawed as asked.
+fn intent(client: u64, request: &TransferRequest, nonce: u64, flaw: Flaw) -> Command {
+    let transfer = TransferId::of(client, &request.request_id);
+    let mut paid = Transfer {
+        from: HOT_WALLET.to_owned(),
+        nonce,
+        to: request.to_address.clone(),
+        amount: request.amount,
+        fee: FEE,
+        memo: transfer.memo(),
+    };
+    let mut key = hot_wallet();
+    match flaw {
+        Flaw::None => {}
+        Flaw::ForeignKey => key = SigningKey::derive(2, HOT_WALLET),
+        Flaw::Amount => paid.amount = paid.amount.wrapping_add(1),
+        Flaw::Address => paid.to = "user-7".to_owned(),
+        Flaw::Fee => paid.fee = FEE + 1,
+        Flaw::Memo => paid.memo = TransferId(transfer.0 ^ 1).memo(),
+    }
+    Command::Intent {
+        transfer,
+        tx: key.sign(paid),
+    }
 }
 
 fn slot() -> impl Strategy<Value = Slot> {
@@ -274,10 +337,17 @@ fn resolve_step(step: &Step, earlier: &[Command]) -> Option<Command> {
                     Command::Transfer { client, request } => {
                         Some(TransferId::of(*client, &request.request_id))
                     }
-                    Command::Confirmed { .. } => None,
+                    Command::Confirmed { .. } | Command::Intent { .. } => None,
                 })
                 .collect();
             (!named.is_empty()).then(|| confirmed(named[index.index(named.len())], confirmation))
+        }
+        Step::Intent(index, nonce, flaw) => {
+            let requested = requests(earlier);
+            (!requested.is_empty()).then(|| {
+                let (client, request) = requested[index.index(requested.len())];
+                intent(client, request, *nonce, *flaw)
+            })
         }
         Step::Confirm {
             client,
@@ -293,7 +363,14 @@ fn resolve_step(step: &Step, earlier: &[Command]) -> Option<Command> {
 /// The system's fold of `log`, driven as the applier drives it, with every
 /// effect it returned and the index it returned it for.
 fn fold(log: &[Entry], accounts: &[String], initial_balance: u64) -> (Fold, Vec<(u64, Effect)>) {
-    let mut fold = Fold::new(accounts.to_vec(), initial_balance, Idempotency::ByRequestId);
+    let mut fold = Fold::new(Rules {
+        accounts: accounts.to_vec(),
+        initial_balance,
+        hot_wallet: hot_wallet(),
+        fee: FEE,
+        idempotency: Idempotency::ByRequestId,
+        fence: IntentFence::FULL,
+    });
     let mut effects = Vec::new();
     for (offset, entry) in log.iter().enumerate() {
         let index = offset as u64 + 1;
@@ -342,6 +419,13 @@ struct Decisions {
     opened: Vec<(u64, TransferId, TransferRequest, u64)>,
     /// The outbox rows the projection closes: confirming index and slot.
     closed: Vec<(u64, u64)>,
+    /// Per payout, the transaction the log took as its intent.
+    intents: BTreeMap<TransferId, TxHash>,
+    /// The intents the projection records, in log order: index, slot,
+    /// transfer, nonce and transaction.
+    signed: Vec<(u64, u64, TransferId, u64, TxHash)>,
+    /// The nonce the next intent must carry.
+    next_nonce: u64,
     /// Internal balances after the whole log and after the snapshot's
     /// entry; signed, so that an overdraft shows as one.
     balances: BTreeMap<String, i128>,
@@ -354,12 +438,12 @@ fn requests(commands: &[Command]) -> Vec<(u64, &TransferRequest)> {
         .iter()
         .filter_map(|command| match command {
             Command::Transfer { client, request } => Some((*client, request)),
-            Command::Confirmed { .. } => None,
+            Command::Confirmed { .. } | Command::Intent { .. } => None,
         })
         .collect()
 }
 
-fn signed(balances: &BTreeMap<String, u64>) -> BTreeMap<String, i128> {
+fn signed_balances(balances: &BTreeMap<String, u64>) -> BTreeMap<String, i128> {
     balances
         .iter()
         .map(|(account, balance)| (account.clone(), i128::from(*balance)))
@@ -387,6 +471,16 @@ impl Decisions {
             })
             .collect();
         closed.sort();
+        let mut signed: Vec<_> = reference
+            .intents
+            .iter()
+            .map(|(transfer, intent)| {
+                let slot = reference.accepted[transfer].slot;
+                let nonce = intent.tx.transfer.nonce;
+                (intent.index, slot, *transfer, nonce, intent.tx.hash())
+            })
+            .collect();
+        signed.sort();
         Decisions {
             decided: reference
                 .decided
@@ -431,8 +525,15 @@ impl Decisions {
                 .collect(),
             opened,
             closed,
-            balances: signed(&reference.balances),
-            snapshot: signed(
+            intents: reference
+                .intents
+                .iter()
+                .map(|(transfer, intent)| (*transfer, intent.tx.hash()))
+                .collect(),
+            signed,
+            next_nonce: reference.next_nonce,
+            balances: signed_balances(&reference.balances),
+            snapshot: signed_balances(
                 reference
                     .snapshot
                     .as_ref()
@@ -476,6 +577,8 @@ impl Decisions {
         let (mut balances, mut snapshot) = (initial.clone(), initial);
         let mut opened = Vec::new();
         let mut closed = Vec::new();
+        let mut signed = Vec::new();
+        let mut next_nonce = 0;
         for (index, effect) in effects {
             match effect {
                 Effect::Accept {
@@ -490,10 +593,25 @@ impl Decisions {
                         *snapshot.entry(request.account.clone()).or_default() -= debit;
                     }
                 }
+                Effect::Intent {
+                    slot,
+                    transfer,
+                    tx,
+                    next_nonce: next,
+                } => {
+                    signed.push((*index, *slot, *transfer, tx.transfer.nonce, tx.hash()));
+                    next_nonce = *next;
+                }
                 Effect::Confirm { slot } => closed.push((*index, *slot)),
             }
         }
         closed.sort();
+        signed.sort();
+        assert_eq!(
+            next_nonce,
+            fold.next_nonce(),
+            "the last intent's effect is current"
+        );
         Decisions {
             decided,
             accepted: transfers
@@ -520,6 +638,12 @@ impl Decisions {
                 .collect(),
             opened,
             closed,
+            intents: transfers
+                .iter()
+                .filter_map(|(id, transfer)| Some((*id, transfer.intent.as_ref()?.hash())))
+                .collect(),
+            signed,
+            next_nonce,
             balances,
             snapshot,
         }
@@ -534,7 +658,9 @@ proptest! {
         let accounts: Vec<String> = (0..case.accounts).map(account_name).collect();
         let (log, commands) = resolve(&case.slots);
         let snapshot_at = case.snapshot_at.index(log.len() + 1) as u64;
-        let reference = Reference::replay(&log, &accounts, case.initial_balance, snapshot_at);
+        let rules = PayoutRules { hot_wallet: hot_wallet(), fee: FEE };
+        let reference =
+            Reference::replay(&log, &accounts, case.initial_balance, rules, snapshot_at);
         let (fold, effects) = fold(&log, &accounts, case.initial_balance);
         let batches: Vec<Option<Vec<Command>>> = log
             .iter()
@@ -566,6 +692,9 @@ proptest! {
             answers,
             opened,
             closed,
+            intents,
+            signed,
+            next_nonce,
             balances,
             snapshot,
         } = Decisions::of_reference(&reference, &commands);
@@ -588,6 +717,9 @@ proptest! {
             answers,
             opened,
             closed,
+            intents,
+            signed,
+            next_nonce,
             balances,
             snapshot
         );

@@ -10,6 +10,8 @@ mod exactly_once;
 mod fold_agreement;
 mod ledger_chain;
 mod nonce_hygiene;
+mod projection;
+mod records;
 pub(crate) mod reference;
 mod stall;
 
@@ -36,6 +38,8 @@ pub(super) struct PayoutTruth<'a> {
     pub(super) history: &'a History,
     pub(super) accounts: Vec<String>,
     pub(super) initial_balance: u64,
+    /// What the log holds payout intents to.
+    pub(super) rules: reference::PayoutRules,
     pub(super) confirmations: u64,
     /// Whether the settle phase converged: only then must every payout be
     /// done.
@@ -67,6 +71,7 @@ impl<'a> Facts<'a> {
             &truth.log,
             &truth.accounts,
             truth.initial_balance,
+            truth.rules,
             db_applied,
         );
         let payouts = truth
@@ -145,6 +150,7 @@ pub(super) fn final_checks(truth: &PayoutTruth<'_>) -> Vec<Violation> {
     violations.extend(ledger_chain::check(&facts));
     violations.extend(conservation::check(&facts));
     violations.extend(nonce_hygiene::check(&facts));
+    violations.extend(projection::check(&facts));
     violations.extend(bad_input::check(&facts));
     violations
 }

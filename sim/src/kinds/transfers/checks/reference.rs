@@ -3,8 +3,8 @@
 //! the system against this, never against its own fold.
 
 use ledger::{
-    chain::TxHash,
-    ledger::{Command, MAX_AMOUNT, TransferId, TransferRequest, decode_batch, slot},
+    chain::{SigningKey, Transaction, TxHash},
+    ledger::{Command, HOT_WALLET, MAX_AMOUNT, TransferId, TransferRequest, decode_batch, slot},
     log::{Entry, EntryKind},
 };
 use std::collections::BTreeMap;
@@ -28,6 +28,21 @@ pub struct Accepted {
     pub slot: u64,
 }
 
+/// The payout rules the log holds intents to: the hot wallet's key and
+/// the fee.
+#[derive(Debug, Clone, Copy)]
+pub struct PayoutRules {
+    pub hot_wallet: SigningKey,
+    pub fee: u64,
+}
+
+/// An intent the log took: the exact transaction that pays a transfer.
+#[derive(Debug, Clone)]
+pub struct Intent {
+    pub index: u64,
+    pub tx: Transaction,
+}
+
 /// A confirmation the log records.
 #[derive(Debug, Clone, Copy)]
 pub struct Confirmed {
@@ -37,10 +52,18 @@ pub struct Confirmed {
     pub height: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Reference {
+    rules: PayoutRules,
     pub decided: BTreeMap<(u64, String), Decided>,
     pub accepted: BTreeMap<TransferId, Accepted>,
+    /// The intent the log took for each payout: the first valid one whose
+    /// nonce was the log's next.
+    pub intents: BTreeMap<TransferId, Intent>,
+    /// Which payout each nonce is spent on, by the log's intents.
+    pub nonces: BTreeMap<u64, (TransferId, TxHash)>,
+    /// The nonce the log's next intent must carry.
+    pub next_nonce: u64,
     /// The first confirmation of each accepted transfer.
     pub confirmed: BTreeMap<TransferId, Confirmed>,
     /// Internal balances after the whole log.
@@ -55,14 +78,22 @@ impl Reference {
         log: &[Entry],
         accounts: &[String],
         initial_balance: u64,
+        rules: PayoutRules,
         snapshot_at: u64,
     ) -> Reference {
         let mut reference = Reference {
+            rules,
+            decided: BTreeMap::new(),
+            accepted: BTreeMap::new(),
+            intents: BTreeMap::new(),
+            nonces: BTreeMap::new(),
+            next_nonce: 0,
+            confirmed: BTreeMap::new(),
             balances: accounts
                 .iter()
                 .map(|account| (account.clone(), initial_balance))
                 .collect(),
-            ..Reference::default()
+            snapshot: None,
         };
         if snapshot_at == 0 {
             reference.snapshot = Some(reference.balances.clone());
@@ -115,6 +146,19 @@ impl Reference {
                     },
                 );
             }
+            Command::Intent { transfer, tx } => {
+                let takes = self.accepted.get(&transfer).is_some_and(|accepted| {
+                    !self.confirmed.contains_key(&transfer)
+                        && !self.intents.contains_key(&transfer)
+                        && tx.transfer.nonce == self.next_nonce
+                        && self.pays(transfer, &accepted.request, &tx)
+                });
+                if takes {
+                    self.next_nonce += 1;
+                    self.nonces.insert(tx.transfer.nonce, (transfer, tx.hash()));
+                    self.intents.insert(transfer, Intent { index, tx });
+                }
+            }
             Command::Confirmed {
                 transfer,
                 confirmation,
@@ -129,6 +173,18 @@ impl Reference {
                 }
             }
         }
+    }
+
+    /// Whether `tx` pays exactly `request` as `transfer`, from the hot
+    /// wallet and signed by it.
+    fn pays(&self, transfer: TransferId, request: &TransferRequest, tx: &Transaction) -> bool {
+        let paid = &tx.transfer;
+        paid.from == HOT_WALLET
+            && paid.to == request.to_address
+            && paid.amount == request.amount
+            && paid.fee == self.rules.fee
+            && paid.memo == transfer.to_string()
+            && self.rules.hot_wallet.verifies(tx)
     }
 
     /// The rules of a transfer, as the README states them.

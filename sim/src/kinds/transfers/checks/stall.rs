@@ -14,7 +14,13 @@ const MAX_REASONS: usize = 8;
 
 /// One reason per accepted transfer the log has not confirmed.
 pub fn unconfirmed(truth: &PayoutTruth<'_>) -> Vec<String> {
-    let reference = Reference::replay(&truth.log, &truth.accounts, truth.initial_balance, 0);
+    let reference = Reference::replay(
+        &truth.log,
+        &truth.accounts,
+        truth.initial_balance,
+        truth.rules,
+        0,
+    );
     let mut reasons: Vec<String> = reference
         .accepted
         .iter()
@@ -23,7 +29,12 @@ pub fn unconfirmed(truth: &PayoutTruth<'_>) -> Vec<String> {
             format!(
                 "{} is unconfirmed: {}",
                 describe(&reference, *transfer),
-                whereabouts(truth, accepted.index, accepted.slot)
+                whereabouts(
+                    truth,
+                    accepted.index,
+                    accepted.slot,
+                    reference.intents.get(transfer).map(|intent| &intent.tx),
+                )
             )
         })
         .collect();
@@ -35,7 +46,14 @@ pub fn unconfirmed(truth: &PayoutTruth<'_>) -> Vec<String> {
     reasons
 }
 
-fn whereabouts(truth: &PayoutTruth<'_>, index: u64, slot: u64) -> String {
+/// Where the payout at `slot`, accepted at `index`, stands; `intent` is the
+/// transaction the log took for it, if any.
+fn whereabouts(
+    truth: &PayoutTruth<'_>,
+    index: u64,
+    slot: u64,
+    intent: Option<&Transaction>,
+) -> String {
     let (db, chain) = (truth.db, truth.chain);
     let applied = db_u64(db, schema::META, ledger::db::Key::from(schema::APPLIED)).unwrap_or(0);
     let Some(row) = db.engine.committed(schema::OUTBOX, &schema::int_key(slot)) else {
@@ -53,8 +71,12 @@ fn whereabouts(truth: &PayoutTruth<'_>, index: u64, slot: u64) -> String {
         .as_ref()
         .map(|claim| claimed_by(claim, truth.lives))
         .unwrap_or_default();
-    let schema::Payout::Signed { tx } = row.state else {
-        return format!("{held}no nonce was ever spent on it");
+    let tx = match (intent, row.state) {
+        (Some(tx), _) => tx.clone(),
+        (None, schema::Payout::Signed { tx }) => tx,
+        (None, schema::Payout::Pending) => {
+            return format!("{held}no nonce was ever spent on it");
+        }
     };
     format!("{held}{}", signed(chain, &tx))
 }

@@ -1,0 +1,168 @@
+//! `projection`: the database is the projection of the committed log. At
+//! the position the database records (`applied`), its outbox holds a row
+//! for exactly the payouts the log accepted and had not confirmed by then,
+//! each with the transfer's address and amount and, once the log took an
+//! intent for it, that intent's transaction; and its record of each nonce
+//! the log's intents spent is that intent. The projection is computed here
+//! independently, by replaying the log's prefix.
+//!
+//! Balances are `conservation`'s to judge. What the log does not decide is
+//! not judged: a row's claim (leases only spread work), and records a
+//! design keeps in the database beyond the log's (a signed row, a nonce
+//! record or the counter where the log has no intent).
+
+use ledger::{
+    db::Key,
+    ledger::{TransferId, schema},
+};
+use std::collections::BTreeMap;
+
+use super::{Facts, reference::Reference};
+use crate::check::Violation;
+use ledger::bugs::Checker;
+
+const CHECKER: Checker = Checker::Projection;
+
+pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
+    let truth = facts.truth;
+    let position = facts.db_applied;
+    let Some(prefix) = truth.log.get(..position as usize) else {
+        // Past the committed log: conservation reports it.
+        return Vec::new();
+    };
+    let projected = Reference::replay(
+        prefix,
+        &truth.accounts,
+        truth.initial_balance,
+        truth.rules,
+        position,
+    );
+    let mut violations = rows(facts, &projected, position);
+    violations.extend(nonces(facts, &projected, position));
+    violations
+}
+
+/// The outbox against the payouts open at `position`.
+fn rows(facts: &Facts<'_>, projected: &Reference, position: u64) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    let mut expected: BTreeMap<u64, TransferId> = projected
+        .accepted
+        .iter()
+        .filter(|(transfer, _)| !projected.confirmed.contains_key(transfer))
+        .map(|(transfer, accepted)| (accepted.slot, *transfer))
+        .collect();
+    for (key, row) in facts.truth.db.engine.rows(schema::OUTBOX) {
+        let slot = match key {
+            Key::Int(slot) => *slot as u64,
+            other => {
+                violations.push(at(
+                    facts,
+                    position,
+                    format!("outbox row key {other} is not a slot"),
+                ));
+                continue;
+            }
+        };
+        let Ok(row) = schema::decode::<schema::OutboxRow>(&row.value) else {
+            violations.push(at(
+                facts,
+                position,
+                format!("outbox row {slot} is malformed"),
+            ));
+            continue;
+        };
+        let Some(transfer) = expected.remove(&slot) else {
+            let why = match projected.confirmed.get(&row.transfer) {
+                Some(confirmed) => format!("the log confirmed it at index {}", confirmed.index),
+                None => "the log accepted no payout there".to_owned(),
+            };
+            violations.push(at(
+                facts,
+                position,
+                format!(
+                    "outbox row {slot} holds an open payout of {}, but {why}",
+                    row.transfer
+                ),
+            ));
+            continue;
+        };
+        let accepted = &projected.accepted[&transfer];
+        if row.transfer != transfer
+            || row.to_address != accepted.request.to_address
+            || row.amount != accepted.request.amount
+        {
+            violations.push(at(
+                facts,
+                position,
+                format!(
+                    "outbox row {slot} pays {} to {} for {}, but the log accepted {transfer} to {} for {}",
+                    row.amount, row.to_address, row.transfer, accepted.request.to_address, accepted.request.amount
+                ),
+            ));
+        }
+        if let Some(intent) = projected.intents.get(&transfer) {
+            let signed = match &row.state {
+                schema::Payout::Signed { tx } => Some(tx.hash()),
+                schema::Payout::Pending => None,
+            };
+            if signed != Some(intent.tx.hash()) {
+                let holds = signed.map_or("no transaction".to_owned(), |tx| tx.to_string());
+                violations.push(at(
+                    facts,
+                    position,
+                    format!(
+                        "outbox row {slot} of {transfer} holds {holds}, but the log took {} as its intent at index {}",
+                        intent.tx.hash(),
+                        intent.index
+                    ),
+                ));
+            }
+        }
+    }
+    for (slot, transfer) in expected {
+        violations.push(at(
+            facts,
+            position,
+            format!(
+                "the log accepted {transfer} at index {} and has not confirmed it, but the outbox has no row {slot} for it",
+                projected.accepted[&transfer].index
+            ),
+        ));
+    }
+    violations
+}
+
+/// Each nonce the log's intents spent is recorded as that intent.
+fn nonces(facts: &Facts<'_>, projected: &Reference, position: u64) -> Vec<Violation> {
+    let db = facts.truth.db;
+    let mut violations = Vec::new();
+    for (nonce, (transfer, tx)) in &projected.nonces {
+        let recorded = db
+            .engine
+            .committed(schema::NONCES, &schema::int_key(*nonce))
+            .and_then(|row| schema::decode::<schema::NonceRow>(&row.value).ok());
+        let matches = recorded
+            .as_ref()
+            .is_some_and(|row| row.tx == *tx && row.transfer == *transfer);
+        if !matches {
+            let holds = recorded.map_or("nothing".to_owned(), |row| {
+                format!("{} (for {})", row.tx, row.transfer)
+            });
+            violations.push(at(
+                facts,
+                position,
+                format!(
+                    "the log spent nonce {nonce} on {tx} (for {transfer}), but the database records {holds} at it"
+                ),
+            ));
+        }
+    }
+    violations
+}
+
+fn at(facts: &Facts<'_>, position: u64, message: String) -> Violation {
+    facts.violation(
+        CHECKER,
+        format!("at log index {position}, the database's position: {message}"),
+    )
+}

@@ -1,0 +1,462 @@
+//! The projector: writes the fold's effects into the database, and
+//! rebuilds the database from the committed log when it has lost them.
+//!
+//! The projection is idempotent: one database transaction writes a batch
+//! of entries' effects (each debit with its payout's outbox row, each
+//! intent with its nonce) and moves the recorded position `applied` with a
+//! compare-and-set, so a batch lands at most once however many replicas,
+//! retries, crashes and unknown commits there are.
+//!
+//! The database is derived state. When it lost its disk it comes back
+//! empty, and its position with it: a projector that finds the position
+//! behind entries it had already dropped (as projected) knows the
+//! database lost them, folds the committed log again from index 1 in a
+//! scratch fold, and projects the lost entries' effects again, in order,
+//! through the same fenced transactions. Replicas that rebuild at once race
+//! on the position, and one batch wins each round.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::{
+    LedgerConfig, LedgerEvent,
+    applier::{READ_BATCH, fold_entry, rules},
+    fold::{Effect, Fold},
+    schema::{
+        APPLIED, BALANCES, META, NEXT_NONCE, NONCES, NonceRow, OUTBOX, OutboxRow, Payout,
+        Versioned, encode, int_key, read, write_if_unchanged,
+    },
+    types::TransferId,
+};
+use crate::{
+    bugs::Bug,
+    chain::Transaction,
+    db::{DbClient, DbError, Isolation, Key, Txn, TxnError},
+    fault_points::CrashPoint,
+    log::LogClient,
+    node::NodeEnv,
+    observe::{Event, Mark},
+};
+
+/// Entries projected in one database transaction at most.
+const PROJECT_BATCH: usize = 16;
+
+/// Writes folded effects into the database.
+pub struct Projector {
+    env: NodeEnv,
+    config: LedgerConfig,
+    db: DbClient,
+    /// Folded entries whose effects may not be in the database yet, in
+    /// index order.
+    unprojected: VecDeque<(u64, Vec<Effect>)>,
+    /// Where this replica believes the projection stands: only the planted
+    /// bug `applier-not-idempotent` trusts it instead of the database.
+    position: Option<u64>,
+    /// While a rebuild is under way: the index it must reach.
+    rebuilding: Option<u64>,
+}
+
+/// What one batch changes in one outbox row.
+#[derive(Debug)]
+enum RowChange {
+    /// A new payout's row.
+    Create(OutboxRow),
+    /// The row's payout is to be paid with this transaction.
+    Sign(Transaction),
+    /// The payout is confirmed: the row goes.
+    Close,
+}
+
+/// Everything one batch writes.
+#[derive(Debug, Default)]
+struct BatchWrites<'a> {
+    debits: BTreeMap<&'a str, u64>,
+    rows: BTreeMap<u64, RowChange>,
+    nonces: BTreeMap<u64, NonceRow>,
+    next_nonce: Option<u64>,
+}
+
+impl Projector {
+    pub fn new(env: NodeEnv, config: LedgerConfig, db: DbClient) -> Projector {
+        Projector {
+            env,
+            config,
+            db,
+            unprojected: VecDeque::new(),
+            position: None,
+            rebuilding: None,
+        }
+    }
+
+    /// Takes the effects of the entry at `index`, just folded.
+    pub fn folded(&mut self, index: u64, effects: Vec<Effect>) {
+        self.unprojected.push_back((index, effects));
+    }
+
+    /// Projects one batch; returns whether it moved the projection.
+    /// `folded_through` is how far this replica's fold has reached;
+    /// `signed_open` whether a signed payout is still unconfirmed in it.
+    pub async fn project(
+        &mut self,
+        log: &mut LogClient,
+        folded_through: u64,
+        signed_open: bool,
+    ) -> bool {
+        let result = if self.env.bugs.has(Bug::ApplierNotIdempotent) {
+            self.project_blindly().await
+        } else {
+            self.project_fenced(log, folded_through, signed_open).await
+        };
+        match result {
+            Ok(moved) => moved,
+            Err(error) => {
+                match &error {
+                    DbError::CommitUnknown => self.env.mark(Mark::CommitUnknown),
+                    DbError::Failed(
+                        TxnError::VersionMismatch { .. } | TxnError::Duplicate { .. },
+                    ) if self.rebuilding.is_some() => {
+                        self.env.mark(Mark::RebuildRaced);
+                    }
+                    _ => {}
+                }
+                tracing::debug!(node = %self.env.name, %error, "projection failed; will retry");
+                false
+            }
+        }
+    }
+
+    /// The projection: reads the recorded position, writes the effects of
+    /// the entries after it, and moves it, all in one transaction.
+    async fn project_fenced(
+        &mut self,
+        log: &mut LogClient,
+        folded_through: u64,
+        signed_open: bool,
+    ) -> Result<bool, DbError> {
+        let txn = self.db.begin(Isolation::ReadCommitted).await?;
+        let applied: Versioned<u64> = read(&txn, META, Key::from(APPLIED)).await?;
+        let position = applied.value.unwrap_or(0);
+        let first_held = self
+            .unprojected
+            .front()
+            .map_or(folded_through + 1, |(index, _)| *index);
+        if position + 1 < first_held {
+            // The database lacks entries this replica saw projected.
+            txn.rollback().await;
+            self.rebuild(log, position, first_held - 1, signed_open)
+                .await;
+            return Ok(true);
+        }
+        if self.rebuilding.is_some_and(|target| position >= target) {
+            self.rebuilding = None;
+            self.env
+                .record(Event::Ledger(LedgerEvent::Rebuilt { through: position }));
+        }
+        self.forget_through(position);
+        let batch = self.batch(position);
+        let Some(last) = batch.last().map(|(index, _)| *index) else {
+            txn.rollback().await;
+            return Ok(false);
+        };
+        if self.env.bugs.has(Bug::OutboxDualWrite) {
+            return self
+                .project_dual_write(txn, applied.version, batch, last)
+                .await;
+        }
+        let writes = self.writes_of(&batch);
+        self.write_debits(&txn, &writes.debits, true).await?;
+        self.write_rows(&txn, writes.rows, true).await?;
+        self.write_nonces(&txn, writes.nonces, writes.next_nonce)
+            .await?;
+        write_if_unchanged(&txn, META, Key::from(APPLIED), applied.version, &last).await?;
+        txn.commit().await?;
+        self.projected(position, last);
+        self.env.crash_point(CrashPoint::ApplierAfterProject).await;
+        Ok(true)
+    }
+
+    /// Re-derives the effects of entries `position + 1..=through`, which
+    /// the database lost, by folding the committed log again from index 1,
+    /// and queues them before the entries this replica still holds. A log
+    /// that cannot be read leaves the rebuild to the next round.
+    async fn rebuild(
+        &mut self,
+        log: &mut LogClient,
+        position: u64,
+        through: u64,
+        signed_open: bool,
+    ) {
+        if self.rebuilding.is_some() {
+            self.env.mark(Mark::WipeDuringRebuild);
+        }
+        if signed_open {
+            self.env.mark(Mark::WipeWithSignedPayout);
+        }
+        self.env.record(Event::Ledger(LedgerEvent::Rebuilding {
+            from: position + 1,
+            through,
+        }));
+        let mut scratch = Fold::new(rules(&self.config, self.env.bugs));
+        let mut lost = Vec::new();
+        while scratch.applied() < through {
+            let from = scratch.applied() + 1;
+            let entries = match log
+                .read_committed(from, READ_BATCH, self.config.log_timeout)
+                .await
+            {
+                Ok(entries) if !entries.is_empty() => entries,
+                _ => return,
+            };
+            for entry in entries.iter().take((through + 1 - from) as usize) {
+                let index = scratch.applied() + 1;
+                let mut effects = fold_entry(&mut scratch, index, entry);
+                if self.env.bugs.has(Bug::RebuildSkipsConfirmations) {
+                    effects.retain(|effect| !matches!(effect, Effect::Confirm { .. }));
+                }
+                if index > position {
+                    lost.push((index, effects));
+                }
+            }
+        }
+        for entry in lost.into_iter().rev() {
+            self.unprojected.push_front(entry);
+        }
+        self.rebuilding = Some(through);
+    }
+
+    /// The planted bug `outbox-dual-write`: debits and payouts commit in two
+    /// transactions; a crash between loses the payout.
+    async fn project_dual_write(
+        &mut self,
+        txn: Txn,
+        version: Option<u64>,
+        batch: Vec<(u64, Vec<Effect>)>,
+        last: u64,
+    ) -> Result<bool, DbError> {
+        let position = last - batch.len() as u64;
+        let writes = self.writes_of(&batch);
+        self.write_debits(&txn, &writes.debits, true).await?;
+        write_if_unchanged(&txn, META, Key::from(APPLIED), version, &last).await?;
+        txn.commit().await?;
+        self.projected(position, last);
+        self.env
+            .crash_point(CrashPoint::ApplierBetweenDebitAndPayout)
+            .await;
+        let txn = self.db.begin(Isolation::ReadCommitted).await?;
+        self.write_rows(&txn, writes.rows, true).await?;
+        self.write_nonces(&txn, writes.nonces, writes.next_nonce)
+            .await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    /// The planted bug `applier-not-idempotent`: the position is kept in
+    /// memory and written blindly, debits and rows are plain writes, and a
+    /// batch whose commit is unknown is projected again.
+    async fn project_blindly(&mut self) -> Result<bool, DbError> {
+        let position = match self.position {
+            Some(position) => position,
+            None => {
+                let txn = self.db.begin(Isolation::ReadCommitted).await?;
+                let applied: Versioned<u64> = read(&txn, META, Key::from(APPLIED)).await?;
+                txn.commit().await?;
+                applied.value.unwrap_or(0)
+            }
+        };
+        self.position = Some(position);
+        self.forget_through(position);
+        let batch = self.batch(position);
+        let Some(last) = batch.last().map(|(index, _)| *index) else {
+            return Ok(false);
+        };
+        let txn = self.db.begin(Isolation::ReadCommitted).await?;
+        let writes = self.writes_of(&batch);
+        self.write_debits(&txn, &writes.debits, false).await?;
+        self.write_rows(&txn, writes.rows, false).await?;
+        self.write_nonces(&txn, writes.nonces, writes.next_nonce)
+            .await?;
+        txn.put(META, Key::from(APPLIED), encode(&last)).await?;
+        match txn.commit().await {
+            Ok(_) => {
+                self.position = Some(last);
+                self.projected(position, last);
+                self.env.crash_point(CrashPoint::ApplierAfterProject).await;
+                Ok(true)
+            }
+            // Taken as not applied: the same batch goes again.
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The contiguous run of entries right after `position`, at most a
+    /// batch. Empty when the fold has not reached `position + 1` yet.
+    fn batch(&self, position: u64) -> Vec<(u64, Vec<Effect>)> {
+        self.unprojected
+            .iter()
+            .take(PROJECT_BATCH)
+            .enumerate()
+            .take_while(|(offset, (index, _))| *index == position + 1 + *offset as u64)
+            .map(|(_, entry)| entry.clone())
+            .collect()
+    }
+
+    /// What `batch` writes: debits by account, each outbox row's change,
+    /// and the nonces spent.
+    fn writes_of<'a>(&self, batch: &'a [(u64, Vec<Effect>)]) -> BatchWrites<'a> {
+        // Under the planted bugs that keep the nonce bookkeeping in the
+        // database, the worker writes it, not the projection.
+        let bookkeeping = !(self.env.bugs.has(Bug::IntentOnlyInDb)
+            || self.env.bugs.has(Bug::NonceFromDbAfterWipe));
+        let mut writes = BatchWrites::default();
+        for effect in batch.iter().flat_map(|(_, effects)| effects) {
+            match effect {
+                Effect::Accept {
+                    slot,
+                    transfer,
+                    request,
+                } => {
+                    *writes.debits.entry(&request.account).or_default() += request.amount;
+                    let row = OutboxRow {
+                        transfer: *transfer,
+                        to_address: request.to_address.clone(),
+                        amount: request.amount,
+                        state: Payout::Pending,
+                        claim: None,
+                    };
+                    writes.rows.insert(*slot, RowChange::Create(row));
+                }
+                Effect::Intent {
+                    slot,
+                    transfer,
+                    tx,
+                    next_nonce,
+                } => {
+                    match writes.rows.get_mut(slot) {
+                        Some(RowChange::Create(row)) => {
+                            row.state = Payout::Signed { tx: tx.clone() };
+                        }
+                        _ => {
+                            writes.rows.insert(*slot, RowChange::Sign(tx.clone()));
+                        }
+                    }
+                    if bookkeeping {
+                        writes
+                            .nonces
+                            .insert(tx.transfer.nonce, spent(*transfer, tx));
+                        writes.next_nonce = Some(*next_nonce);
+                    }
+                }
+                Effect::Confirm { slot } => {
+                    // Created and confirmed in this very batch: never written.
+                    if !matches!(writes.rows.remove(slot), Some(RowChange::Create(_))) {
+                        writes.rows.insert(*slot, RowChange::Close);
+                    }
+                }
+            }
+        }
+        writes
+    }
+
+    /// Debits the accounts of accepted transfers.
+    async fn write_debits(
+        &self,
+        txn: &Txn,
+        debits: &BTreeMap<&str, u64>,
+        fenced: bool,
+    ) -> Result<(), DbError> {
+        for (account, debit) in debits {
+            let balance: Versioned<u64> = read(txn, BALANCES, Key::from(*account)).await?;
+            let before = balance.value.unwrap_or(self.config.initial_balance);
+            let Some(after) = before.checked_sub(*debit) else {
+                // The fold checked every debit against the same history.
+                return Err(DbError::Protocol(format!(
+                    "account {account} holds {before} in the database, less than the {debit} the log accepted"
+                )));
+            };
+            if fenced {
+                write_if_unchanged(txn, BALANCES, Key::from(*account), balance.version, &after)
+                    .await?;
+            } else {
+                txn.put(BALANCES, Key::from(*account), encode(&after))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_rows(
+        &self,
+        txn: &Txn,
+        rows: BTreeMap<u64, RowChange>,
+        fenced: bool,
+    ) -> Result<(), DbError> {
+        for (slot, change) in rows {
+            let key = int_key(slot);
+            match change {
+                RowChange::Create(row) if fenced => {
+                    write_if_unchanged(txn, OUTBOX, key, None, &row).await?;
+                }
+                RowChange::Create(row) => txn.put(OUTBOX, key, encode(&row)).await?,
+                RowChange::Sign(tx) => {
+                    // A row the database does not hold is not revived: only
+                    // a payout lost to a planted bug has none.
+                    let read: Versioned<OutboxRow> = read(txn, OUTBOX, key.clone()).await?;
+                    let Some(row) = read.value else { continue };
+                    let signed = OutboxRow {
+                        state: Payout::Signed { tx },
+                        ..row
+                    };
+                    if fenced {
+                        write_if_unchanged(txn, OUTBOX, key, read.version, &signed).await?;
+                    } else {
+                        txn.put(OUTBOX, key, encode(&signed)).await?;
+                    }
+                }
+                RowChange::Close => txn.delete(OUTBOX, key).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Records what each nonce was spent on, and the log's next nonce. The
+    /// position's compare-and-set fences the whole batch, so plain writes
+    /// suffice.
+    async fn write_nonces(
+        &self,
+        txn: &Txn,
+        nonces: BTreeMap<u64, NonceRow>,
+        next_nonce: Option<u64>,
+    ) -> Result<(), DbError> {
+        for (nonce, row) in nonces {
+            txn.put(NONCES, int_key(nonce), encode(&row)).await?;
+        }
+        if let Some(next) = next_nonce {
+            txn.put(META, Key::from(NEXT_NONCE), encode(&next)).await?;
+        }
+        Ok(())
+    }
+
+    /// Drops folded entries up to `position`: they are in the database.
+    fn forget_through(&mut self, position: u64) {
+        while self
+            .unprojected
+            .front()
+            .is_some_and(|(index, _)| *index <= position)
+        {
+            self.unprojected.pop_front();
+        }
+    }
+
+    fn projected(&mut self, from: u64, to: u64) {
+        self.forget_through(to);
+        self.env
+            .record(Event::Ledger(LedgerEvent::Projected { from: from + 1, to }));
+    }
+}
+
+/// The record of a nonce spent on `tx`.
+fn spent(transfer: TransferId, tx: &Transaction) -> NonceRow {
+    NonceRow {
+        transfer,
+        tx: tx.hash(),
+    }
+}
