@@ -21,6 +21,7 @@ use std::{
 
 use crate::{
     fuzz::scenario_for,
+    profile::Profile,
     run::{RunOptions, run},
     scenario::WorkloadKind,
     trace::Trace,
@@ -43,6 +44,9 @@ pub struct BenchReport {
     /// simulations.
     pub messages_per_second: f64,
     pub messages: u64,
+    pub messages_per_seed: f64,
+    /// Messages per transfer the ledger accepted (kind `transfers` only).
+    pub messages_per_transfer: Option<f64>,
     /// Ping-pong through the harness's `net` (choke point, tracing).
     pub harness_ping_pong_messages_per_second: f64,
     /// The same ping-pong over raw madsim endpoints.
@@ -50,22 +54,28 @@ pub struct BenchReport {
     /// Harness throughput as a fraction of raw madsim's (target ≥ 0.5).
     pub harness_vs_raw: f64,
     pub failures: u64,
+    /// Where the work goes, summed over the seeds, when asked for.
+    pub profile: Option<Profile>,
 }
 
 /// Runs `seeds` generated scenarios (of `kind`, or of any kind) and the
-/// message-throughput comparison.
-pub fn bench(seeds: u64, kind: Option<WorkloadKind>) -> BenchReport {
+/// message-throughput comparison; with `profile`, runs the seeds again
+/// profiled (apart, so that profiling does not slow the figures).
+pub fn bench(seeds: u64, kind: Option<WorkloadKind>, profile: bool) -> BenchReport {
     let mut simulated = Duration::ZERO;
     let mut messages = 0;
+    let mut accepted = 0;
     let mut failures = 0;
     let wall = measure(|| {
         for seed in 0..seeds {
             let outcome = run(&scenario_for(seed, None, kind), &RunOptions::default());
             simulated += outcome.sim_time;
             messages += outcome.net.messages;
+            accepted += outcome.requests.acknowledged;
             failures += u64::from(outcome.exit_code() != 0);
         }
     });
+    let profile = profile.then(|| profile_seeds(seeds, kind));
     let harness = ROUND_TRIPS as f64 * 2.0 / measure(|| in_fresh_runtime(harness_ping_pong));
     let raw = ROUND_TRIPS as f64 * 2.0 / measure(|| in_fresh_runtime(raw_ping_pong));
     BenchReport {
@@ -76,11 +86,31 @@ pub fn bench(seeds: u64, kind: Option<WorkloadKind>) -> BenchReport {
         simulated_seconds_per_wall_second: simulated.as_secs_f64() / wall,
         messages_per_second: messages as f64 / wall,
         messages,
+        messages_per_seed: messages as f64 / seeds as f64,
+        messages_per_transfer: (kind == Some(WorkloadKind::Transfers) && accepted > 0)
+            .then(|| messages as f64 / accepted as f64),
         harness_ping_pong_messages_per_second: harness,
         raw_madsim_ping_pong_messages_per_second: raw,
         harness_vs_raw: harness / raw,
         failures,
+        profile,
     }
+}
+
+/// The profiles of the seeds' runs, added up.
+fn profile_seeds(seeds: u64, kind: Option<WorkloadKind>) -> Profile {
+    let options = RunOptions {
+        profile: true,
+        ..RunOptions::default()
+    };
+    let mut sum = Profile::default();
+    for seed in 0..seeds {
+        let outcome = run(&scenario_for(seed, None, kind), &options);
+        if let Some(profile) = &outcome.profile {
+            sum.add(profile);
+        }
+    }
+    sum
 }
 
 /// Wall seconds `work` takes. Wall time is read here, outside any runtime.
@@ -203,4 +233,53 @@ fn harness_ping_pong(runtime: &Runtime) {
     runtime.block_on(done).expect("the client finishes");
     runtime.handle().kill(server.id());
     runtime.handle().kill(client.id());
+}
+
+/// A profile as the terminal shows it: the routes by messages, with their
+/// share, per seed figures and bytes; the trace events by part; the wall
+/// time of the simulations against that of the final checks.
+pub fn profile_table(profile: &Profile, seeds: u64) -> String {
+    let total = profile.messages().max(1) as f64;
+    let per_seed = |count: u64| count as f64 / seeds.max(1) as f64;
+    let mut routes: Vec<_> = profile.routes.iter().collect();
+    routes.sort_by(|a, b| b.1.messages.cmp(&a.1.messages).then(a.0.cmp(b.0)));
+    let mut table = crate::tables::table(
+        &[
+            "route",
+            "messages/seed",
+            "share",
+            "bytes/message",
+            "disturbed",
+        ],
+        &["messages/seed", "share", "bytes/message", "disturbed"],
+    );
+    for (route, count) in routes {
+        table.add_row(vec![
+            route.clone(),
+            format!("{:.0}", per_seed(count.messages)),
+            format!("{:.1}%", count.messages as f64 / total * 100.0),
+            format!("{:.0}", count.bytes as f64 / count.messages.max(1) as f64),
+            format!(
+                "{:.1}%",
+                count.disturbed as f64 / count.messages.max(1) as f64 * 100.0
+            ),
+        ]);
+    }
+    let mut out = String::from("\nprofile: messages by route\n");
+    out += &crate::tables::render(&table);
+    let events: Vec<String> = profile
+        .events
+        .iter()
+        .map(|(part, count)| format!("{part} {:.0}", per_seed(*count)))
+        .collect();
+    out += &format!("trace events per seed: {}\n", events.join(", "));
+    let wall = (profile.simulation_seconds + profile.checks_seconds).max(f64::EPSILON);
+    out += &format!(
+        "wall time (profiled): simulation {:.2}s ({:.0}%), final checks {:.2}s ({:.0}%)\n",
+        profile.simulation_seconds,
+        profile.simulation_seconds / wall * 100.0,
+        profile.checks_seconds,
+        profile.checks_seconds / wall * 100.0
+    );
+    out
 }

@@ -252,6 +252,11 @@ pub struct BenchArgs {
     /// Print the figures as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Also profile where the work goes: the same seeds run again, counting
+    /// messages by route and trace events by part, and timing the
+    /// simulation against the final checks.
+    #[arg(long)]
+    pub profile: bool,
 }
 
 /// A bounded seed range `A..B`. Its own message, not [`SeedRange`]'s: that

@@ -20,6 +20,7 @@ pub mod files;
 pub mod fuzz;
 pub mod logging;
 pub mod measure;
+pub mod profile;
 pub mod progress;
 pub mod report;
 pub mod reproduce;

@@ -591,7 +591,7 @@ fn bench_command(args: BenchArgs) -> Result<i32> {
         return Err(bad("--seeds: expected at least 1"));
     }
     let kind = args.kind;
-    let report = bench::bench(args.seeds, kind);
+    let report = bench::bench(args.seeds, kind, args.profile);
     if args.json {
         say!("{}", serde_json::to_string(&report)?);
         return Ok(0);
@@ -614,6 +614,10 @@ fn bench_command(args: BenchArgs) -> Result<i32> {
         "messages/s (simulations)  {:.0}",
         report.messages_per_second
     );
+    say!("messages/seed             {:.0}", report.messages_per_seed);
+    if let Some(per_transfer) = report.messages_per_transfer {
+        say!("messages/transfer         {per_transfer:.0} (per accepted transfer)");
+    }
     say!(
         "ping-pong messages/s      harness {:.0}, raw madsim {:.0} ({:.0}%)",
         report.harness_ping_pong_messages_per_second,
@@ -625,6 +629,9 @@ fn bench_command(args: BenchArgs) -> Result<i32> {
             "failures                  {} (run `sim fuzz` to see them)",
             report.failures
         );
+    }
+    if let Some(profile) = &report.profile {
+        say_raw!("{}", bench::profile_table(profile, report.seeds));
     }
     Ok(0)
 }

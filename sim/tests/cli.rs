@@ -676,3 +676,46 @@ fn check_determinism_asks_for_a_bounded_range_without_mentioning_budgets() {
         assert!(!error.contains("--budget"), "{seeds}: {error}");
     }
 }
+
+/// `sim bench --profile` says where the messages go, route by route, and
+/// the JSON carries the messages per accepted transfer and the profile.
+#[test]
+fn bench_profiles_where_the_messages_go() {
+    let output = sim(&[
+        "bench",
+        "--seeds",
+        "2",
+        "--kind",
+        "transfers",
+        "--profile",
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("one object");
+    let messages = report["messages"].as_u64().expect("messages");
+    let per_transfer = report["messages_per_transfer"]
+        .as_f64()
+        .expect("messages per transfer");
+    assert!(per_transfer > 1.0, "{report}");
+    let routes = report["profile"]["routes"].as_object().expect("routes");
+    for route in ["ledger → db", "log → log", "client → ledger"] {
+        assert!(routes.contains_key(route), "{route} missing: {routes:?}");
+    }
+    // The profiled runs are the same runs: every message is on a route.
+    let routed: u64 = routes
+        .values()
+        .map(|count| count["messages"].as_u64().expect("a count"))
+        .sum();
+    assert_eq!(routed, messages, "{report}");
+    assert!(report["profile"]["events"]["message"].as_u64() == Some(messages));
+    let text = stdout(&sim(&[
+        "bench",
+        "--seeds",
+        "1",
+        "--kind",
+        "transfers",
+        "--profile",
+    ]));
+    assert!(text.contains("profile: messages by route"), "{text}");
+    assert!(text.contains("messages/transfer"), "{text}");
+}

@@ -36,6 +36,7 @@ use crate::{
     history::{History, RequestCounts},
     kinds,
     nemesis::Nemesis,
+    profile::{Profile, Profiler},
     scenario::Scenario,
     timeline::{Timeline, record::Recorder},
     trace::{Trace, TraceSummary},
@@ -60,6 +61,8 @@ pub struct RunOptions {
     pub skip_quiet_tail: bool,
     /// Record the run's timeline (`RunOutcome::timeline`).
     pub timeline: bool,
+    /// Profile where the run's work goes (`RunOutcome::profile`).
+    pub profile: bool,
 }
 
 /// Code a test runs inside the simulation, on the world.
@@ -154,6 +157,9 @@ pub struct RunOutcome {
     /// The run's picture, when `RunOptions::timeline` asked for it.
     #[serde(skip)]
     pub timeline: Option<Timeline>,
+    /// Where the run's work went, when `RunOptions::profile` asked.
+    #[serde(skip)]
+    pub profile: Option<Profile>,
 }
 
 fn micros<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
@@ -271,7 +277,14 @@ fn run_here(scenario: &Scenario, options: &RunOptions) -> RunOutcome {
     if let Some(recorder) = &recorder {
         trace.subscribe(recorder.clone());
     }
+    let profiler = options
+        .profile
+        .then(|| Arc::new(Mutex::new(Profiler::default())));
+    if let Some(profiler) = &profiler {
+        trace.subscribe(profiler.clone());
+    }
     let built = WorldSlot::default();
+    let started = wall_clock();
     let simulated = std::panic::catch_unwind(AssertUnwindSafe(|| {
         runtime.block_on(simulate(
             scenario,
@@ -294,11 +307,23 @@ fn run_here(scenario: &Scenario, options: &RunOptions) -> RunOutcome {
         trace.count_faults(crate::faults::FaultKind::of_network(&simulated.net));
     }
     let summary = trace.finish();
+    let simulated_at = wall_clock();
     let mut online = online.lock().unwrap_or_else(PoisonError::into_inner);
     let mut outcome = match simulated {
         Ok(simulated) => judge::judge(scenario, summary, &mut online, simulated),
         Err(panic) => crashed(scenario, summary, panic_message(&panic)),
     };
+    if let Some(profiler) = profiler {
+        let mut profile = std::mem::take(
+            &mut profiler
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .profile,
+        );
+        profile.simulation_seconds = (simulated_at - started).as_secs_f64();
+        profile.checks_seconds = (wall_clock() - simulated_at).as_secs_f64();
+        outcome.profile = Some(profile);
+    }
     if let Some(recorder) = recorder {
         // The trace let go of its subscribers when it finished.
         let recorder = Arc::into_inner(recorder)
@@ -313,6 +338,13 @@ fn run_here(scenario: &Scenario, options: &RunOptions) -> RunOutcome {
         ));
     }
     outcome
+}
+
+/// Wall time, read only around the simulation (never inside it) to
+/// profile where a run's time goes.
+#[allow(clippy::disallowed_methods)]
+fn wall_clock() -> std::time::Instant {
+    std::time::Instant::now()
 }
 
 /// The trace of a run and what watches it.
@@ -439,6 +471,7 @@ fn outcome(
         verdict,
         trace_lines: summary.lines,
         timeline: None,
+        profile: None,
     }
 }
 
