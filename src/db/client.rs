@@ -8,7 +8,7 @@ use thiserror::Error;
 
 use super::{
     engine::{Found, TxnError},
-    protocol::{DbRequest, DbResponse},
+    protocol::{DbRequest, DbResponse, Op, OpResult},
     types::{Isolation, Key, ScanRange, TxnId},
 };
 use crate::{net::Rpc, observe::NodeName};
@@ -58,6 +58,27 @@ impl DbClient {
                 id: txn,
             }),
             other => Err(unexpected(other)),
+        }
+    }
+
+    /// Runs `ops` as one transaction in one round trip (see
+    /// [`DbRequest::Atomic`]): what each returned, and the commit's
+    /// sequence number (`None` when it wrote nothing). A lost reply to one
+    /// that writes is `CommitUnknown`, resolved by the caller as for
+    /// [`Txn::commit`]; one that only reads is a plain `Timeout`.
+    pub async fn atomic(
+        &self,
+        isolation: Isolation,
+        ops: Vec<Op>,
+    ) -> Result<(Vec<OpResult>, Option<u64>), DbError> {
+        let writes = ops
+            .iter()
+            .any(|op| !matches!(op, Op::Get { .. } | Op::Scan { .. }));
+        match self.call(DbRequest::Atomic { isolation, ops }).await {
+            Ok(DbResponse::AtomicCommitted { results, seq }) => Ok((results, seq)),
+            Ok(other) => Err(unexpected(other)),
+            Err(DbError::Timeout) if writes => Err(DbError::CommitUnknown),
+            Err(error) => Err(error),
         }
     }
 

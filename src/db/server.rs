@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use super::{
     DbEvent,
+    engine::TxnError,
     engine::{CommitRecord, Engine},
-    protocol::{DbRequest, DbResponse},
-    types::{Key, TxnId},
+    protocol::{DbRequest, DbResponse, Op, OpResult},
+    types::{Isolation, Key, TxnId},
     wal,
 };
 use crate::{
@@ -187,25 +188,95 @@ impl Server {
             DbRequest::Delete { txn, table, key } => done(engine.delete(txn, &table, key, now)),
             DbRequest::Rollback { txn } => done(engine.rollback(txn)),
             DbRequest::Commit { txn } => return self.commit(txn, request.reply).await,
+            DbRequest::Atomic { isolation, ops } => {
+                return self.atomic(isolation, ops, request.reply, now).await;
+            }
         };
         self.rpc.reply(request.reply, &response).await;
     }
 
     async fn commit(&mut self, txn: TxnId, reply: ReplyTo) {
+        self.finish(txn, reply, |seq| DbResponse::Committed { seq })
+            .await;
+    }
+
+    /// Runs a whole transaction sent as one request: begun, each operation
+    /// in order (the first failure rolls it back and is the answer), and
+    /// committed through the same path as an interactive commit, with its
+    /// sync, crash points and a reply that may be lost.
+    async fn atomic(&mut self, isolation: Isolation, ops: Vec<Op>, reply: ReplyTo, now: Duration) {
+        let txn = self.new_txn_id();
+        let applied = self.engine.begin(txn, isolation, now).and_then(|()| {
+            ops.into_iter()
+                .map(|op| self.op(txn, op, now))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        let results = match applied {
+            Ok(results) => results,
+            Err(error) => {
+                // Rolling back a transaction that never began fails too; the
+                // first error is the answer either way.
+                let _ = self.engine.rollback(txn);
+                return self.rpc.reply(reply, &DbResponse::Failed(error)).await;
+            }
+        };
+        self.finish(txn, reply, move |seq| DbResponse::AtomicCommitted {
+            results: results.clone(),
+            seq,
+        })
+        .await;
+    }
+
+    /// One operation of an atomic transaction.
+    fn op(&mut self, txn: TxnId, op: Op, now: Duration) -> Result<OpResult, TxnError> {
+        let engine = &mut self.engine;
+        match op {
+            Op::Get { table, key } => engine.get(txn, &table, &key, now).map(OpResult::Found),
+            Op::Scan {
+                table,
+                range,
+                limit,
+            } => engine
+                .scan(txn, &table, &range, limit as usize, now)
+                .map(OpResult::Rows),
+            Op::Put { table, key, value } => engine
+                .put(txn, &table, key, value, now)
+                .map(|()| OpResult::Done),
+            Op::InsertUnique { table, key, value } => engine
+                .insert_unique(txn, &table, key, value, now)
+                .map(|()| OpResult::Done),
+            Op::CompareAndSet {
+                table,
+                key,
+                expected,
+                value,
+            } => engine
+                .compare_and_set(txn, &table, key, expected, value, now)
+                .map(|()| OpResult::Done),
+            Op::Delete { table, key } => engine
+                .delete(txn, &table, key, now)
+                .map(|()| OpResult::Done),
+        }
+    }
+
+    /// Commits `txn`: validated, written and synced, applied, then
+    /// acknowledged with `committed(seq)`.
+    async fn finish(
+        &mut self,
+        txn: TxnId,
+        reply: ReplyTo,
+        committed: impl Fn(Option<u64>) -> DbResponse,
+    ) {
         let record = match self.engine.prepare_commit(txn) {
             Err(error) => return self.rpc.reply(reply, &DbResponse::Failed(error)).await,
-            Ok(None) => {
-                return self
-                    .rpc
-                    .reply(reply, &DbResponse::Committed { seq: None })
-                    .await;
-            }
+            Ok(None) => return self.rpc.reply(reply, &committed(None)).await,
             Ok(Some(record)) => record,
         };
         wal::write(&self.storage, &record);
+        let response = committed(Some(record.seq));
         if self.env.bugs.has(Bug::DbAckBeforeSync) {
             self.apply(&record);
-            self.reply_committed(reply, record.seq).await;
+            self.reply_committed(reply, &response).await;
             self.env.crash_point(CrashPoint::DbCommitBeforeSync).await;
             self.storage.sync(wal::WAL_FILE).await;
         } else {
@@ -213,7 +284,7 @@ impl Server {
             self.storage.sync(wal::WAL_FILE).await;
             self.apply(&record);
             self.env.crash_point(CrashPoint::DbCommitBeforeReply).await;
-            self.reply_committed(reply, record.seq).await;
+            self.reply_committed(reply, &response).await;
         }
     }
 
@@ -227,11 +298,9 @@ impl Server {
 
     /// Acknowledges a durable commit, unless the harness loses the reply:
     /// then the client cannot know the outcome.
-    async fn reply_committed(&self, reply: ReplyTo, seq: u64) {
+    async fn reply_committed(&self, reply: ReplyTo, response: &DbResponse) {
         if !self.env.reply_lost(ReplyPoint::DbCommitReply) {
-            self.rpc
-                .reply(reply, &DbResponse::Committed { seq: Some(seq) })
-                .await;
+            self.rpc.reply(reply, response).await;
         }
     }
 
@@ -248,6 +317,9 @@ impl Server {
 
 /// Why a request is too large to accept, if it is.
 fn oversized(request: &DbRequest) -> Option<String> {
+    if let DbRequest::Atomic { ops, .. } = request {
+        return ops.iter().find_map(oversized_op);
+    }
     let (table, key, value) = match request {
         DbRequest::Get { table, key, .. } | DbRequest::Delete { table, key, .. } => {
             (Some(table), Some(key), None)
@@ -262,10 +334,30 @@ fn oversized(request: &DbRequest) -> Option<String> {
             table, key, value, ..
         } => (Some(table), Some(key), Some(value)),
         DbRequest::Scan { table, .. } => (Some(table), None, None),
-        DbRequest::Begin { .. } | DbRequest::Commit { .. } | DbRequest::Rollback { .. } => {
-            (None, None, None)
-        }
+        DbRequest::Begin { .. }
+        | DbRequest::Commit { .. }
+        | DbRequest::Rollback { .. }
+        | DbRequest::Atomic { .. } => (None, None, None),
     };
+    too_large(table, key, value)
+}
+
+/// Why one operation of an atomic transaction is too large, if it is.
+fn oversized_op(op: &Op) -> Option<String> {
+    let (table, key, value) = match op {
+        Op::Get { table, key } | Op::Delete { table, key } => (table, Some(key), None),
+        Op::Put { table, key, value }
+        | Op::InsertUnique { table, key, value }
+        | Op::CompareAndSet {
+            table, key, value, ..
+        } => (table, Some(key), Some(value)),
+        Op::Scan { table, .. } => (table, None, None),
+    };
+    too_large(Some(table), key, value)
+}
+
+/// Why a table name, key or value is too large, if one is.
+fn too_large(table: Option<&String>, key: Option<&Key>, value: Option<&Vec<u8>>) -> Option<String> {
     if table.is_some_and(|table| table.len() > MAX_TABLE_BYTES) {
         return Some(format!("table names are at most {MAX_TABLE_BYTES} bytes"));
     }

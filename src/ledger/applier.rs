@@ -10,7 +10,7 @@ use std::{cell::RefCell, collections::BTreeMap, rc::Rc};
 use super::{
     LedgerConfig, LedgerEvent,
     fold::{Effect, Fold, Idempotency, IntentFence, Rules},
-    projection::Projector,
+    projection::{OpenPayouts, Projector},
     types::decode_batch,
 };
 use crate::{
@@ -137,17 +137,20 @@ pub async fn run(
                 }));
             }
         }
-        let (folded_through, signed_open) = {
+        let (folded_through, payouts) = {
             let folded = shared.borrow();
             let fold = &folded.fold;
-            let signed_open = fold
-                .unconfirmed()
-                .any(|(_, transfer)| transfer.intent.is_some());
-            (fold.applied(), signed_open)
+            let mut open = fold.unconfirmed().peekable();
+            let payouts = if open.peek().is_none() {
+                OpenPayouts::None
+            } else if open.any(|(_, transfer)| transfer.intent.is_some()) {
+                OpenPayouts::Signed
+            } else {
+                OpenPayouts::Unsigned
+            };
+            (fold.applied(), payouts)
         };
-        let projected = projector
-            .project(&mut log, folded_through, signed_open)
-            .await;
+        let projected = projector.project(&mut log, folded_through, payouts).await;
         if got < READ_BATCH as usize && !projected {
             // Someone waits for an entry this replica appended: it is
             // committed, so ask again soon. Otherwise idle until asked.

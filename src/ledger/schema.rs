@@ -16,7 +16,7 @@ use super::types::TransferId;
 use crate::{
     chain::{Transaction, TxHash},
     codec,
-    db::{DbError, Found, Key, Txn},
+    db::{DbError, Found, Key, Op, Txn},
 };
 
 pub const META: &str = "ledger_meta";
@@ -82,7 +82,8 @@ pub struct Versioned<T> {
 }
 
 impl<T: DeserializeOwned> Versioned<T> {
-    fn from(found: Option<Found>) -> Result<Versioned<T>, DbError> {
+    /// A row as a read found it (`None`: missing).
+    pub fn from(found: Option<Found>) -> Result<Versioned<T>, DbError> {
         match found {
             None => Ok(Versioned {
                 value: None,
@@ -103,6 +104,21 @@ pub async fn read<T: DeserializeOwned>(
     key: Key,
 ) -> Result<Versioned<T>, DbError> {
     Versioned::from(txn.get(table, key).await?)
+}
+
+/// The write of `value` for an atomic transaction, only if the row is
+/// still as read: at `version`, or still missing.
+pub fn fenced_write<T: Serialize>(table: &str, key: Key, version: Option<u64>, value: &T) -> Op {
+    let (table, value) = (table.to_owned(), encode(value));
+    match version {
+        Some(expected) => Op::CompareAndSet {
+            table,
+            key,
+            expected,
+            value,
+        },
+        None => Op::InsertUnique { table, key, value },
+    }
 }
 
 /// Writes `value` only if the row is still as read: at `version`, or still

@@ -217,3 +217,148 @@ fn a_version_read_before_a_wipe_matches_nothing_after_it() {
         "{seen:?}"
     );
 }
+
+/// Runs `script` as the client of a fresh database holding the genesis row,
+/// and returns what it reports.
+fn with_database<T, F>(script: fn(DbClient) -> F) -> T
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T> + 'static,
+{
+    let runtime = madsim::runtime::Runtime::new();
+    let (db, client) = (NodeName::new("db"), NodeName::new("client"));
+    let mut directory = Directory::default();
+    directory.insert(db.clone(), addr(1));
+    directory.insert(client.clone(), addr(2));
+    let directory = Arc::new(directory);
+    let fabric = Fabric::new(
+        directory.clone(),
+        Arc::new(Discard),
+        ChaCha8Rng::seed_from_u64(0),
+    );
+    let env = |name: &NodeName| NodeEnv {
+        name: name.clone(),
+        directory: directory.clone(),
+        fabric: fabric.clone(),
+        clock: Clock::new(ClockSkew::new()),
+        disk: Disk::new(DiskConfig {
+            sync_latency: Duration::from_millis(1)..Duration::from_millis(2),
+        }),
+        observer: Arc::new(Discard),
+        faults: Arc::new(NoFaults),
+        bugs: Bugs::NONE,
+        incarnations: Arc::default(),
+    };
+    let db_env = env(&db);
+    let config = DbConfig {
+        genesis: vec![(TABLE.to_owned(), key(), b"genesis".to_vec())],
+        idle_timeout: Duration::from_secs(10),
+    };
+    let _db = runtime
+        .create_node()
+        .ip(addr(1).ip())
+        .init(move || run_db(db_env.clone(), config.clone()))
+        .build();
+    let client_env = env(&client);
+    let (report, seen) = oneshot::channel();
+    let report = Arc::new(Mutex::new(Some(report)));
+    let _client = runtime
+        .create_node()
+        .ip(addr(2).ip())
+        .init(move || {
+            let (env, db, report) = (client_env.clone(), db.clone(), report.clone());
+            async move {
+                let (rpc, _incoming) = Rpc::bind(&env, 1).await;
+                let seen = script(DbClient::new(rpc, db, TIMEOUT)).await;
+                if let Some(report) = report.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                    let _ = report.send(seen);
+                }
+            }
+        })
+        .build();
+    runtime.block_on(seen).expect("the client reports")
+}
+
+/// An atomic transaction applies every operation or none: its reads come
+/// back with the commit, and a failing compare-and-set undoes the writes
+/// before it.
+#[test]
+fn an_atomic_transaction_applies_all_of_its_operations_or_none() {
+    use crate::db::{Op, OpResult};
+    let (first, failed, after) = with_database(|client| async move {
+        let read = Op::Get {
+            table: TABLE.to_owned(),
+            key: key(),
+        };
+        let put = |key: &str, value: &[u8]| Op::Put {
+            table: TABLE.to_owned(),
+            key: Key::from(key),
+            value: value.to_vec(),
+        };
+        // Once the database answers (it may still be starting).
+        while let Err(DbError::Timeout) = client
+            .atomic(Isolation::ReadCommitted, vec![read.clone()])
+            .await
+        {}
+        let first = client
+            .atomic(
+                Isolation::ReadCommitted,
+                vec![read.clone(), put("other", b"one")],
+            )
+            .await;
+        let Ok((results, _)) = &first else {
+            panic!("{first:?}");
+        };
+        let Some(OpResult::Found(Some(found))) = results.first() else {
+            panic!("{results:?}");
+        };
+        let version = found.version.expect("a committed row");
+        let failed = client
+            .atomic(
+                Isolation::ReadCommitted,
+                vec![
+                    put("other", b"two"),
+                    Op::CompareAndSet {
+                        table: TABLE.to_owned(),
+                        key: key(),
+                        expected: version + 1,
+                        value: b"never".to_vec(),
+                    },
+                ],
+            )
+            .await;
+        let after = client
+            .atomic(
+                Isolation::ReadCommitted,
+                vec![
+                    read,
+                    Op::Get {
+                        table: TABLE.to_owned(),
+                        key: Key::from("other"),
+                    },
+                ],
+            )
+            .await;
+        (first, failed, after)
+    });
+    let (results, seq) = first.expect("committed");
+    assert!(seq.is_some(), "it wrote");
+    assert_eq!(results[1], crate::db::OpResult::Done);
+    assert!(
+        matches!(
+            failed,
+            Err(DbError::Failed(TxnError::VersionMismatch { .. }))
+        ),
+        "{failed:?}"
+    );
+    let (results, seq) = after.expect("a read");
+    assert_eq!(seq, None, "a read-only transaction writes nothing");
+    let values: Vec<Vec<u8>> = results
+        .into_iter()
+        .map(|result| match result {
+            crate::db::OpResult::Found(Some(found)) => found.value,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(values, vec![b"genesis".to_vec(), b"one".to_vec()]);
+}

@@ -44,12 +44,12 @@ use super::{
 use crate::{
     bugs::Bug,
     chain::{ChainClient, ChainError, SubmitError, Transaction, TxHash},
-    db::{DbClient, DbError, Isolation, Key, ScanRange, TxnError},
+    db::{DbClient, DbError, Isolation, Key, Op, OpResult, ScanRange, TxnError},
     fault_points::CrashPoint,
     node::NodeEnv,
     observe::{Event, Mark},
 };
-use writes::write_row;
+use writes::fenced_row;
 
 /// Open payouts handled per pass at most.
 const MAX_ROWS_PER_PASS: u32 = 256;
@@ -118,6 +118,11 @@ impl Worker {
     pub async fn run(mut self) {
         loop {
             self.env.sleep(self.config.outbox_poll).await;
+            // The fold knows whether any payout is open; the outbox can
+            // hold no work it does not.
+            if self.fold.borrow().fold.unconfirmed().next().is_none() {
+                continue;
+            }
             let rows = self.open_rows().await;
             self.note_reachability(&rows);
             let rows = match rows {
@@ -156,13 +161,18 @@ impl Worker {
 
     /// The open rows, in log order, with their versions.
     async fn open_rows(&self) -> Result<Vec<(u64, u64, OutboxRow)>, DbError> {
-        let txn = self.db.begin(Isolation::ReadCommitted).await?;
-        let range = ScanRange::Between {
-            start: Key::Int(0),
-            end: Key::Int(i64::MAX),
+        let scan = Op::Scan {
+            table: OUTBOX.to_owned(),
+            range: ScanRange::Between {
+                start: Key::Int(0),
+                end: Key::Int(i64::MAX),
+            },
+            limit: MAX_ROWS_PER_PASS,
         };
-        let rows = txn.scan(OUTBOX, range, MAX_ROWS_PER_PASS).await?;
-        txn.commit().await?;
+        let (results, _) = self.db.atomic(Isolation::ReadCommitted, vec![scan]).await?;
+        let Some(OpResult::Rows(rows)) = results.into_iter().next() else {
+            return Err(DbError::Protocol("a scan returned no rows".to_owned()));
+        };
         rows.into_iter()
             .map(|(key, found)| {
                 let Key::Int(index) = key else {
@@ -231,9 +241,12 @@ impl Worker {
             claim: Some(self.me.claim(now, self.config.lease)),
             ..row
         };
-        let txn = self.db.begin(Isolation::ReadCommitted).await?;
-        write_row(&txn, key, version, &claimed).await?;
-        let Some(version) = txn.commit().await? else {
+        let claim = fenced_row(key, version, &claimed);
+        let (_, seq) = self
+            .db
+            .atomic(Isolation::ReadCommitted, vec![claim])
+            .await?;
+        let Some(version) = seq else {
             return Err(DbError::Protocol("a claim wrote nothing".to_owned()).into());
         };
         if let Some(from) = took_over {

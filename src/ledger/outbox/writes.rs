@@ -1,17 +1,27 @@
 //! The worker's database writes, each checked against the version read.
 
 use super::super::schema::{
-    META, NEXT_NONCE, NONCES, NonceRow, OUTBOX, OutboxRow, Payout, Versioned, int_key, read,
-    write_if_unchanged,
+    META, NEXT_NONCE, NONCES, NonceRow, OUTBOX, OutboxRow, Payout, Versioned, encode, int_key,
+    read, write_if_unchanged,
 };
 use crate::{
     chain::Transaction,
-    db::{DbError, Key, Txn},
+    db::{DbError, Key, Op, Txn},
 };
 
 /// Writes an outbox row read at `version`.
 pub async fn write_row(txn: &Txn, key: u64, version: u64, row: &OutboxRow) -> Result<(), DbError> {
     write_if_unchanged(txn, OUTBOX, int_key(key), Some(version), row).await
+}
+
+/// The write of an outbox row read at `version`, for an atomic transaction.
+pub fn fenced_row(key: u64, version: u64, row: &OutboxRow) -> Op {
+    Op::CompareAndSet {
+        table: OUTBOX.to_owned(),
+        key: int_key(key),
+        expected: version,
+        value: encode(row),
+    }
 }
 
 /// The database's own nonce counter: only the planted bugs that keep the

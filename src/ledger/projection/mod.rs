@@ -15,7 +15,12 @@
 //! through the same fenced transactions. Replicas that rebuild at once race
 //! on the position, and one batch wins each round.
 
-use std::collections::{BTreeMap, VecDeque};
+mod fenced;
+
+use std::{
+    collections::{BTreeMap, VecDeque},
+    time::Duration,
+};
 
 use super::{
     LedgerConfig, LedgerEvent,
@@ -37,6 +42,16 @@ use crate::{
     observe::{Event, Mark},
 };
 
+/// What a replica's fold says of the payouts not yet confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenPayouts {
+    None,
+    /// Some, none of them signed yet.
+    Unsigned,
+    /// Some, at least one signed.
+    Signed,
+}
+
 /// Entries projected in one database transaction at most.
 const PROJECT_BATCH: usize = 16;
 
@@ -53,6 +68,9 @@ pub struct Projector {
     position: Option<u64>,
     /// While a rebuild is under way: the index it must reach.
     rebuilding: Option<u64>,
+    /// When this replica last asked the database for its position with
+    /// nothing to project (on its monotonic clock).
+    probed: Option<Duration>,
 }
 
 /// What one batch changes in one outbox row.
@@ -84,6 +102,7 @@ impl Projector {
             unprojected: VecDeque::new(),
             position: None,
             rebuilding: None,
+            probed: None,
         }
     }
 
@@ -94,13 +113,17 @@ impl Projector {
 
     /// Projects one batch; returns whether it moved the projection.
     /// `folded_through` is how far this replica's fold has reached;
-    /// `signed_open` whether a signed payout is still unconfirmed in it.
+    /// `payouts` what the fold says of open payouts.
     pub async fn project(
         &mut self,
         log: &mut LogClient,
         folded_through: u64,
-        signed_open: bool,
+        payouts: OpenPayouts,
     ) -> bool {
+        if self.unprojected.is_empty() && !self.probe_due(payouts) {
+            return false;
+        }
+        let signed_open = payouts == OpenPayouts::Signed;
         let result = if self.env.bugs.has(Bug::ApplierNotIdempotent) {
             self.project_blindly().await
         } else {
@@ -124,24 +147,46 @@ impl Projector {
         }
     }
 
-    /// The projection: reads the recorded position, writes the effects of
-    /// the entries after it, and moves it, all in one transaction.
+    /// Whether to read the database's position with nothing to project:
+    /// only to notice a wipe that would leave open payouts without rows
+    /// (nobody would pay them until the next entry), and then at most once
+    /// an idle poll. With every payout confirmed, a wiped database waits
+    /// for the next entry to be rebuilt.
+    fn probe_due(&mut self, payouts: OpenPayouts) -> bool {
+        if payouts == OpenPayouts::None {
+            return false;
+        }
+        let now = self.env.clock.mono_now();
+        if self
+            .probed
+            .is_some_and(|last| now < last + self.config.idle_poll)
+        {
+            return false;
+        }
+        self.probed = Some(now);
+        true
+    }
+
+    /// The projection: reads the recorded position (with what the batch
+    /// after it depends on), writes the effects of the entries after it
+    /// and moves it, in two atomic round trips (`fenced`).
     async fn project_fenced(
         &mut self,
         log: &mut LogClient,
         folded_through: u64,
         signed_open: bool,
     ) -> Result<bool, DbError> {
-        let txn = self.db.begin(Isolation::ReadCommitted).await?;
-        let applied: Versioned<u64> = read(&txn, META, Key::from(APPLIED)).await?;
-        let position = applied.value.unwrap_or(0);
+        // Most often the database stands right before the entries this
+        // replica holds: read what that batch needs along with the position.
+        let guess = self.unprojected.front().map(|(index, _)| index - 1);
+        let mut reads = self.read_for(guess).await?;
+        let position = reads.position.value.unwrap_or(0);
         let first_held = self
             .unprojected
             .front()
             .map_or(folded_through + 1, |(index, _)| *index);
         if position + 1 < first_held {
             // The database lacks entries this replica saw projected.
-            txn.rollback().await;
             self.rebuild(log, position, first_held - 1, signed_open)
                 .await;
             return Ok(true);
@@ -154,24 +199,43 @@ impl Projector {
         self.forget_through(position);
         let batch = self.batch(position);
         let Some(last) = batch.last().map(|(index, _)| *index) else {
-            txn.rollback().await;
             return Ok(false);
         };
         if self.env.bugs.has(Bug::OutboxDualWrite) {
             return self
-                .project_dual_write(txn, applied.version, batch, last)
+                .project_dual_write(reads.position.version, batch, last)
                 .await;
         }
         let writes = self.writes_of(&batch);
-        self.write_debits(&txn, &writes.debits, true).await?;
-        self.write_rows(&txn, writes.rows, true).await?;
-        self.write_nonces(&txn, writes.nonces, writes.next_nonce)
-            .await?;
-        write_if_unchanged(&txn, META, Key::from(APPLIED), applied.version, &last).await?;
-        txn.commit().await?;
+        if !reads.cover(&writes) {
+            reads = self.read_for(Some(position)).await?;
+            if reads.position.value.unwrap_or(0) != position {
+                // Another replica moved it meanwhile: this batch is stale.
+                return Ok(false);
+            }
+        }
+        let ops = fenced::write_ops(&reads, writes, last, self.config.initial_balance)?;
+        self.db.atomic(Isolation::ReadCommitted, ops).await?;
         self.projected(position, last);
         self.env.crash_point(CrashPoint::ApplierAfterProject).await;
         Ok(true)
+    }
+
+    /// Reads the position and, for the batch after `position` when given,
+    /// the balances it debits and the rows it signs.
+    async fn read_for(&self, position: Option<u64>) -> Result<fenced::Reads, DbError> {
+        let batch = position
+            .map(|position| self.batch(position))
+            .unwrap_or_default();
+        let writes = self.writes_of(&batch);
+        let accounts: Vec<&str> = writes.debits.keys().copied().collect();
+        let slots: Vec<u64> = writes
+            .rows
+            .iter()
+            .filter(|(_, change)| matches!(change, RowChange::Sign(_)))
+            .map(|(slot, _)| *slot)
+            .collect();
+        fenced::read(&self.db, &accounts, &slots).await
     }
 
     /// Re-derives the effects of entries `position + 1..=through`, which
@@ -227,12 +291,12 @@ impl Projector {
     /// transactions; a crash between loses the payout.
     async fn project_dual_write(
         &mut self,
-        txn: Txn,
         version: Option<u64>,
         batch: Vec<(u64, Vec<Effect>)>,
         last: u64,
     ) -> Result<bool, DbError> {
         let position = last - batch.len() as u64;
+        let txn = self.db.begin(Isolation::ReadCommitted).await?;
         let writes = self.writes_of(&batch);
         self.write_debits(&txn, &writes.debits, true).await?;
         write_if_unchanged(&txn, META, Key::from(APPLIED), version, &last).await?;
