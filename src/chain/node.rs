@@ -16,7 +16,11 @@ use super::{
     protocol::{ChainRequest, ChainResponse},
     state::ChainState,
 };
-use crate::{net::Rpc, node::NodeEnv, observe::Event};
+use crate::{
+    net::{ReplyTo, Rpc},
+    node::NodeEnv,
+    observe::Event,
+};
 
 /// Blocks sent in one answer at most.
 const MAX_BLOCKS_PER_ANSWER: usize = 64;
@@ -63,15 +67,30 @@ pub async fn run_chain(env: NodeEnv, config: ChainConfig, state: Arc<Mutex<Chain
     let (rpc, mut incoming) = Rpc::bind(&env, incarnation).await;
     let lock = || state.lock().unwrap_or_else(PoisonError::into_inner);
     let mut next_block = env.clock.mono_now() + config.block_time;
+    // Requests for blocks held until there is something new, by deadline.
+    let mut held: Vec<Held> = Vec::new();
     loop {
         let now = env.clock.mono_now();
         if now >= next_block {
             next_block += config.block_time;
             produce(&env, &config, lock());
+            // Everyone waiting hears of the new block now.
+            for waiting in std::mem::take(&mut held) {
+                answer_blocks(&rpc, &lock, waiting).await;
+            }
             continue;
         }
+        if let Some(due) = held.iter().position(|waiting| waiting.until <= now) {
+            let waiting = held.swap_remove(due);
+            answer_blocks(&rpc, &lock, waiting).await;
+            continue;
+        }
+        let wake = held
+            .iter()
+            .map(|waiting| waiting.until)
+            .fold(next_block, Duration::min);
         let request = {
-            let timer = env.clock.sleep(next_block - now).fuse();
+            let timer = env.clock.sleep(wake - now).fuse();
             let request = incoming.next::<ChainRequest>().fuse();
             pin_mut!(timer, request);
             select_biased! {
@@ -86,11 +105,67 @@ pub async fn run_chain(env: NodeEnv, config: ChainConfig, state: Arc<Mutex<Chain
                 let reason = format!("malformed request: {error}");
                 rpc.reply(reply, &ChainResponse::Rejected { reason }).await;
             }
-            Some(Some(Ok(request))) => {
-                let response = answer(&mut lock(), request.body);
-                rpc.reply(request.reply, &response).await;
-            }
+            Some(Some(Ok(request))) => match request.body {
+                ChainRequest::Blocks {
+                    after_height,
+                    after_hash,
+                    wait_us,
+                } => {
+                    let response = blocks_after(&lock(), after_height, after_hash);
+                    let nothing_new = matches!(&response, ChainResponse::Blocks { blocks, .. } if blocks.is_empty());
+                    if nothing_new && wait_us > 0 {
+                        held.push(Held {
+                            reply: request.reply,
+                            after_height,
+                            after_hash,
+                            until: now + Duration::from_micros(wait_us),
+                        });
+                    } else {
+                        rpc.reply(request.reply, &response).await;
+                    }
+                }
+                body => {
+                    let response = answer(&mut lock(), body);
+                    rpc.reply(request.reply, &response).await;
+                }
+            },
         }
+    }
+}
+
+/// A request for the blocks after a tip, held until there is news.
+struct Held {
+    reply: ReplyTo,
+    after_height: u64,
+    after_hash: super::BlockHash,
+    until: Duration,
+}
+
+/// Answers a held request for blocks with what the chain holds after its
+/// tip now. The state is unlocked before the reply is sent: the harness
+/// reads it when it sees the message.
+async fn answer_blocks<'a>(
+    rpc: &Rpc,
+    lock: &impl Fn() -> MutexGuard<'a, ChainState>,
+    waiting: Held,
+) {
+    let response = blocks_after(&lock(), waiting.after_height, waiting.after_hash);
+    rpc.reply(waiting.reply, &response).await;
+}
+
+/// The blocks after the tip `after_height`/`after_hash`, from the fork
+/// point when that tip is no longer canonical.
+fn blocks_after(
+    state: &ChainState,
+    after_height: u64,
+    after_hash: super::BlockHash,
+) -> ChainResponse {
+    let (from_height, blocks) =
+        state.catch_up(after_height, after_hash, FORK_WINDOW, MAX_BLOCKS_PER_ANSWER);
+    ChainResponse::Blocks {
+        from_height,
+        blocks,
+        height: state.height(),
     }
 }
 
@@ -100,15 +175,8 @@ fn answer(state: &mut MutexGuard<'_, ChainState>, request: ChainRequest) -> Chai
         ChainRequest::Blocks {
             after_height,
             after_hash,
-        } => {
-            let (from_height, blocks) =
-                state.catch_up(after_height, after_hash, FORK_WINDOW, MAX_BLOCKS_PER_ANSWER);
-            ChainResponse::Blocks {
-                from_height,
-                blocks,
-                height: state.height(),
-            }
-        }
+            ..
+        } => blocks_after(state, after_height, after_hash),
         ChainRequest::Account { .. } | ChainRequest::Receipt { .. } | ChainRequest::Height => {
             ChainResponse::Rejected {
                 reason: "the chain serves its RPC nodes; ask one of them".to_owned(),

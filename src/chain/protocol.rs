@@ -11,10 +11,14 @@ use super::{
 pub enum ChainRequest {
     /// Into the mempool, or rejected with the reason.
     Submit(Transaction),
-    /// The blocks after the asker's tip (node to node).
+    /// The blocks after the asker's tip (node to node). With nothing new,
+    /// the chain holds the request until its next block or for `wait_us`,
+    /// whichever comes first: a follower learns of a block as it is made,
+    /// without polling an idle chain.
     Blocks {
         after_height: u64,
         after_hash: BlockHash,
+        wait_us: u64,
     },
     Account {
         address: Address,

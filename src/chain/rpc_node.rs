@@ -30,7 +30,11 @@ pub struct RpcNodeConfig {
     pub genesis: BTreeMap<Address, u64>,
     /// How far behind the chain this node's view trails.
     pub lag: Duration,
-    /// How often it asks the chain for new blocks.
+    /// How long the chain may hold its request for new blocks when it has
+    /// none: the node asks again as soon as it is answered.
+    pub wait: Duration,
+    /// How long it waits before asking again after the chain did not
+    /// answer.
     pub poll: Duration,
     /// How often it resends what its mempool holds.
     pub rebroadcast: Duration,
@@ -161,25 +165,27 @@ async fn submit(
     }
 }
 
-/// Follows the chain: fetches what is new after the last fetched tip, and
-/// lets it become visible `lag` later.
+/// Follows the chain: fetches what is new after the last fetched tip (the
+/// chain answers as soon as it has something, or after `wait`), and lets
+/// it become visible `lag` later.
 async fn sync(env: NodeEnv, config: RpcNodeConfig, rpc: Rpc, state: Rc<RefCell<RpcState>>) {
     loop {
-        env.sleep(config.poll).await;
         show_arrived(&env, &state);
         let (after_height, after_hash) = state.borrow().fetched;
         let request = ChainRequest::Blocks {
             after_height,
             after_hash,
+            wait_us: config.wait.as_micros() as u64,
         };
         let Ok(ChainResponse::Blocks {
             from_height,
             blocks,
             ..
         }) = rpc
-            .call::<_, ChainResponse>(&config.chain, &request, config.call_timeout)
+            .call::<_, ChainResponse>(&config.chain, &request, config.wait + config.call_timeout)
             .await
         else {
+            env.sleep(config.poll).await;
             continue;
         };
         let Some(last) = blocks.last() else { continue };

@@ -15,7 +15,7 @@ use crate::{
     chain::{SigningKey, SubmitError, Transaction, Transfer, TxHash},
     codec::{self, CodecError},
     db::{CommitRecord, DbEvent, DbRequest, DbResponse, Found, Isolation, Key, Row, ScanRange},
-    db::{TxnError, TxnId},
+    db::{Op, OpResult, TxnError, TxnId},
     ledger::schema::{Claim, NonceRow, OutboxRow, Payout},
     ledger::{Command, Confirmation, LedgerEvent, LedgerRequest, LedgerResponse, Rejection},
     ledger::{StatusReply, TransferId, TransferReply, TransferRequest},
@@ -500,6 +500,7 @@ fn chain_messages() {
         ChainRequest::Blocks {
             after_height: 3,
             after_hash: BlockHash(u64::MAX),
+            wait_us: 700_000,
         },
         ChainRequest::Account {
             address: "user-7".to_owned(),
@@ -559,6 +560,10 @@ fn ledger_messages_and_rows() {
         Command::Transfer {
             client: 3,
             request: request("req-ü"),
+        },
+        Command::Intent {
+            transfer: TransferId::of(3, "req-ü"),
+            tx: transfer(4, "tr-0000000000000002"),
         },
         Command::Confirmed {
             transfer: TransferId::of(3, "req-ü"),
@@ -735,6 +740,40 @@ fn database_messages_and_records() {
         },
         DbRequest::Commit { txn },
         DbRequest::Rollback { txn },
+        DbRequest::Atomic {
+            isolation: Isolation::ReadCommitted,
+            ops: vec![
+                Op::Get {
+                    table: "t".to_owned(),
+                    key: Key::Int(0),
+                },
+                Op::Scan {
+                    table: "t".to_owned(),
+                    range: ScanRange::Prefix("slot-".to_owned()),
+                    limit: 8,
+                },
+                Op::Put {
+                    table: "t".to_owned(),
+                    key: Key::Str("k".to_owned()),
+                    value: vec![2; 3],
+                },
+                Op::InsertUnique {
+                    table: "t".to_owned(),
+                    key: Key::Int(5),
+                    value: vec![],
+                },
+                Op::CompareAndSet {
+                    table: "t".to_owned(),
+                    key: Key::Int(0),
+                    expected: 4,
+                    value: vec![1],
+                },
+                Op::Delete {
+                    table: "t".to_owned(),
+                    key: Key::Int(1),
+                },
+            ],
+        },
     ]);
     let found = Found {
         value: vec![9, 9],
@@ -757,6 +796,14 @@ fn database_messages_and_records() {
         DbResponse::Done,
         DbResponse::Committed { seq: Some(12) },
         DbResponse::Committed { seq: None },
+        DbResponse::AtomicCommitted {
+            results: vec![
+                OpResult::Found(Some(found.clone())),
+                OpResult::Rows(vec![(Key::Int(1), found.clone())]),
+                OpResult::Done,
+            ],
+            seq: Some(13),
+        },
         DbResponse::Failed(TxnError::Unknown(txn)),
         DbResponse::Failed(TxnError::TooManyOpen),
         DbResponse::Failed(TxnError::TooManyWrites),

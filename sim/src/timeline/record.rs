@@ -44,6 +44,10 @@ pub(crate) struct Recorder {
     /// Transfers projected into the database, by log index: unprojected
     /// again when the database loses its disk.
     projected: BTreeMap<u64, Vec<TransferId>>,
+    /// When, where and in which batch each log index was projected since
+    /// the database last lost its disk: another replica may project an
+    /// entry before the one that appended it hears it was committed.
+    projections: BTreeMap<u64, (Duration, String, u64, u64)>,
     /// Each transaction's transfer.
     payouts: BTreeMap<TxHash, TransferId>,
     /// The transactions each block of the chain holds now, by height.
@@ -82,6 +86,7 @@ impl Recorder {
             transfers: BTreeMap::new(),
             requests: BTreeMap::new(),
             unprojected: BTreeMap::new(),
+            projections: BTreeMap::new(),
             projected: BTreeMap::new(),
             payouts: BTreeMap::new(),
             blocks: BTreeMap::new(),
@@ -113,6 +118,11 @@ impl Recorder {
             }
         }
         self.timeline.messages_total = self.sent;
+        // A step learnt late (a projection heard of before its append) is
+        // told in its place; steps at one time keep their order.
+        for life in &mut self.timeline.transfers {
+            life.steps.sort_by_key(|step| step.at_us);
+        }
         self.timeline
     }
 
@@ -278,7 +288,6 @@ impl Recorder {
             LedgerEvent::Appended {
                 index, transfer, ..
             } => {
-                self.unprojected.entry(*index).or_default().push(*transfer);
                 self.step(
                     *transfer,
                     at,
@@ -286,25 +295,44 @@ impl Recorder {
                     "appended",
                     format!("committed to the log at index {index}"),
                 );
+                match self.projections.get(index).cloned() {
+                    Some((projected_at, by, from, to)) => {
+                        self.step(
+                            *transfer,
+                            projected_at,
+                            &by,
+                            "projected",
+                            projected_what(from, to),
+                        );
+                        self.projected.entry(*index).or_default().push(*transfer);
+                    }
+                    None => self.unprojected.entry(*index).or_default().push(*transfer),
+                }
             }
             LedgerEvent::Projected { from, to } => {
+                for index in *from..=*to {
+                    self.projections
+                        .insert(index, (at, node.to_owned(), *from, *to));
+                }
+                // Entries before `from` are in the database too: written by
+                // a batch whose writer never heard it committed (its reply
+                // lost, or it crashed), so only this batch tells.
                 let projected: Vec<(u64, Vec<TransferId>)> = self
                     .unprojected
-                    .range(*from..=*to)
+                    .range(..=*to)
                     .map(|(index, transfers)| (*index, transfers.clone()))
                     .collect();
                 for (index, transfers) in projected {
                     self.unprojected.remove(&index);
+                    let what = if index < *from {
+                        format!(
+                            "debit and payout row found in the database (by then at log index {to}), written by a batch nobody heard had committed"
+                        )
+                    } else {
+                        projected_what(*from, *to)
+                    };
                     for &transfer in &transfers {
-                        self.step(
-                            transfer,
-                            at,
-                            node,
-                            "projected",
-                            format!(
-                                "debit and payout row written to the database (log {from}..{to})"
-                            ),
-                        );
+                        self.step(transfer, at, node, "projected", what.clone());
                     }
                     self.projected.entry(index).or_default().extend(transfers);
                 }
@@ -557,6 +585,7 @@ impl Recorder {
     /// The database lost its disk: every projected transfer's debit and
     /// payout row went with it, until the ledger projects it again.
     fn unproject(&mut self, at: Duration, db: &str) {
+        self.projections.clear();
         for (index, transfers) in std::mem::take(&mut self.projected) {
             for &transfer in &transfers {
                 self.step(
@@ -676,6 +705,11 @@ pub(crate) fn transfer_ids(text: &str) -> Vec<String> {
         }
     }
     ids
+}
+
+/// The projected step of a transfer whose entry was in batch `from..=to`.
+fn projected_what(from: u64, to: u64) -> String {
+    format!("debit and payout row written to the database (log {from}..{to})")
 }
 
 #[cfg(test)]

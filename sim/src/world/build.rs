@@ -41,8 +41,8 @@ use crate::{
 
 /// The port every node listens on.
 const PORT: u16 = 1;
-/// How often an RPC node asks the chain for new blocks, and resends what its
-/// mempool holds.
+/// How long an RPC node waits to ask the chain for new blocks again after
+/// it did not answer, and how often it resends what its mempool holds.
 const RPC_POLL: Duration = Duration::from_millis(100);
 const RPC_REBROADCAST: Duration = Duration::from_secs(1);
 /// Transactions per block at most.
@@ -323,6 +323,7 @@ impl<'a> Builder<'a> {
                 genesis: genesis.clone(),
                 // Spread evenly: the last node trails by the most.
                 lag: max_lag * (index as u32 + 1) / rpc_nodes.len() as u32,
+                wait: self.scenario.system.block_time.0,
                 poll: RPC_POLL,
                 rebroadcast: RPC_REBROADCAST,
                 call_timeout: self.scenario.system.election_timeout.end.0,

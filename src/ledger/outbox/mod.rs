@@ -119,8 +119,11 @@ impl Worker {
         loop {
             self.env.sleep(self.config.outbox_poll).await;
             // The fold knows whether any payout is open; the outbox can
-            // hold no work it does not.
-            if self.fold.borrow().fold.unconfirmed().next().is_none() {
+            // hold no work it does not. A replica that last found the
+            // database unreachable keeps looking, so that it notices (and
+            // says) when it is back.
+            let idle = self.fold.borrow().fold.unconfirmed().next().is_none();
+            if idle && self.db_reachable == Some(true) {
                 continue;
             }
             let rows = self.open_rows().await;
