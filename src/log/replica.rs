@@ -669,7 +669,9 @@ impl Replica {
 
     /// Sends `peer` an append from its next index: now if nothing is
     /// outstanding, or as a `heartbeat` once the last send is a heartbeat
-    /// interval old.
+    /// interval old. A heartbeat to a peer that is sent everything and
+    /// heard from this leader within the interval is skipped: the append
+    /// was its heartbeat.
     fn replicate(&mut self, peer: &NodeName, heartbeat: bool) {
         let last_index = self.last_index();
         let now = self.env.clock.mono_now();
@@ -678,6 +680,10 @@ impl Replica {
         };
         let overdue = heartbeat && now >= state.last_sent + self.config.heartbeat;
         if state.outstanding >= MAX_OUTSTANDING_APPENDS || (state.outstanding > 0 && !overdue) {
+            return;
+        }
+        // An append sent within the interval was the heartbeat already.
+        if heartbeat && !overdue && state.next > last_index {
             return;
         }
         let prev_index = state.next - 1;
