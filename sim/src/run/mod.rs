@@ -260,6 +260,9 @@ struct Simulated {
 }
 
 fn run_here(scenario: &Scenario, options: &RunOptions) -> RunOutcome {
+    // Before the runtime exists: profiling reads the host's clock only
+    // outside the simulation.
+    let started = wall_clock();
     let mut config = madsim::Config::default();
     config.net.send_latency = SEND_LATENCY;
     let mut runtime = Runtime::with_seed_and_config(scenario.seed, config);
@@ -284,7 +287,6 @@ fn run_here(scenario: &Scenario, options: &RunOptions) -> RunOutcome {
         trace.subscribe(profiler.clone());
     }
     let built = WorldSlot::default();
-    let started = wall_clock();
     let simulated = std::panic::catch_unwind(AssertUnwindSafe(|| {
         runtime.block_on(simulate(
             scenario,

@@ -53,12 +53,13 @@ fn addr(last: u8) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, last)), 1)
 }
 
-/// The database with one row at genesis and a client that begins a
-/// transaction, writes in it, then (the disk lost and the database back)
-/// begins another, writes in it, and sends the first one's commit again.
-fn late_commit_across_a_wipe(bugs: Bugs) -> Seen {
-    let runtime = madsim::runtime::Runtime::new();
-    let (db, client) = (NodeName::new("db"), NodeName::new("client"));
+/// The node environments of a world of the database `db` and `client`,
+/// on one fabric, with `bugs` planted.
+fn environments(
+    db: &NodeName,
+    client: &NodeName,
+    bugs: Bugs,
+) -> impl Fn(&NodeName) -> NodeEnv + use<> {
     let mut directory = Directory::default();
     directory.insert(db.clone(), addr(1));
     directory.insert(client.clone(), addr(2));
@@ -68,7 +69,7 @@ fn late_commit_across_a_wipe(bugs: Bugs) -> Seen {
         Arc::new(Discard),
         ChaCha8Rng::seed_from_u64(0),
     );
-    let env = |name: &NodeName| NodeEnv {
+    move |name: &NodeName| NodeEnv {
         name: name.clone(),
         directory: directory.clone(),
         fabric: fabric.clone(),
@@ -80,7 +81,16 @@ fn late_commit_across_a_wipe(bugs: Bugs) -> Seen {
         faults: Arc::new(NoFaults),
         bugs,
         incarnations: Arc::default(),
-    };
+    }
+}
+
+/// The database with one row at genesis and a client that begins a
+/// transaction, writes in it, then (the disk lost and the database back)
+/// begins another, writes in it, and sends the first one's commit again.
+fn late_commit_across_a_wipe(bugs: Bugs) -> Seen {
+    let runtime = madsim::runtime::Runtime::new();
+    let (db, client) = (NodeName::new("db"), NodeName::new("client"));
+    let env = environments(&db, &client, bugs);
     let db_env = env(&db);
     let disk = db_env.disk.clone();
     let incarnations = db_env.incarnations.clone();
@@ -227,28 +237,7 @@ where
 {
     let runtime = madsim::runtime::Runtime::new();
     let (db, client) = (NodeName::new("db"), NodeName::new("client"));
-    let mut directory = Directory::default();
-    directory.insert(db.clone(), addr(1));
-    directory.insert(client.clone(), addr(2));
-    let directory = Arc::new(directory);
-    let fabric = Fabric::new(
-        directory.clone(),
-        Arc::new(Discard),
-        ChaCha8Rng::seed_from_u64(0),
-    );
-    let env = |name: &NodeName| NodeEnv {
-        name: name.clone(),
-        directory: directory.clone(),
-        fabric: fabric.clone(),
-        clock: Clock::new(ClockSkew::new()),
-        disk: Disk::new(DiskConfig {
-            sync_latency: Duration::from_millis(1)..Duration::from_millis(2),
-        }),
-        observer: Arc::new(Discard),
-        faults: Arc::new(NoFaults),
-        bugs: Bugs::NONE,
-        incarnations: Arc::default(),
-    };
+    let env = environments(&db, &client, Bugs::NONE);
     let db_env = env(&db);
     let config = DbConfig {
         genesis: vec![(TABLE.to_owned(), key(), b"genesis".to_vec())],

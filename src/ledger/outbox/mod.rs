@@ -195,12 +195,18 @@ impl Worker {
         let signed: BTreeSet<TxHash> = rows
             .iter()
             .flat_map(|(_, _, row)| {
-                let in_log = match self.payout_in_log(row.transfer) {
-                    InLog::Open {
-                        intent: Some(tx), ..
-                    } => Some(tx.hash()),
-                    _ => None,
-                };
+                let in_log = self
+                    .fold
+                    .borrow()
+                    .fold
+                    .transfer(row.transfer)
+                    .and_then(|accepted| {
+                        accepted
+                            .intent
+                            .as_ref()
+                            .filter(|_| accepted.confirmation.is_none())
+                            .map(Transaction::hash)
+                    });
                 let in_db = match &row.state {
                     Payout::Signed { tx } => Some(tx.hash()),
                     Payout::Pending => None,
