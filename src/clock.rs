@@ -8,8 +8,10 @@
 
 use std::{
     future::Future,
+    pin::{Pin, pin},
     sync::{Arc, Mutex, PoisonError},
-    time::Duration,
+    task::{Context, Poll, Waker},
+    time::{Duration, Instant},
 };
 
 /// Simulated wall time at the start of every run: 2026-01-01T00:00:00Z, so
@@ -134,6 +136,96 @@ impl Clock {
     }
 }
 
+/// A deadline on a node's monotonic clock that a loop waits for again and
+/// again while other inputs come first.
+///
+/// A fresh sleep per loop turn would leave one runtime timer behind per
+/// message handled (madsim keeps every timer until it expires); an alarm
+/// sets one timer per deadline and reuses it however often it is polled.
+#[derive(Debug)]
+pub struct Alarm {
+    clock: Clock,
+    deadline: Duration,
+    armed: Option<Armed>,
+}
+
+/// The runtime timer an alarm set.
+#[derive(Debug)]
+struct Armed {
+    /// The monotonic deadline it was set for.
+    deadline: Duration,
+    /// When it fires, in true time.
+    at: Instant,
+    wakes: Waker,
+}
+
+impl Alarm {
+    pub fn new(clock: Clock) -> Alarm {
+        Alarm {
+            clock,
+            deadline: Duration::ZERO,
+            armed: None,
+        }
+    }
+
+    /// Moves the deadline, on this node's monotonic clock.
+    pub fn set(&mut self, deadline: Duration) {
+        self.deadline = deadline;
+    }
+
+    /// Ready once the deadline has passed.
+    pub fn ring(&mut self) -> Ring<'_> {
+        Ring { alarm: self }
+    }
+}
+
+/// The future of [`Alarm::ring`].
+#[derive(Debug)]
+pub struct Ring<'a> {
+    alarm: &'a mut Alarm,
+}
+
+impl Future for Ring<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let alarm = &mut *self.get_mut().alarm;
+        let mono_now = alarm.clock.mono_now();
+        if mono_now >= alarm.deadline {
+            return Poll::Ready(());
+        }
+        let true_now = madsim::time::TimeHandle::current().now_instant();
+        if let Some(armed) = &alarm.armed {
+            // Converting between clocks rounds: the timer set for this very
+            // deadline firing is the deadline passing.
+            if armed.deadline == alarm.deadline && true_now >= armed.at {
+                alarm.armed = None;
+                return Poll::Ready(());
+            }
+        }
+        let target = true_now + alarm.clock.to_true(alarm.deadline - mono_now);
+        // The runtime sets no timer closer than its minimum sleep.
+        let mut sleep = pin!(madsim::time::sleep_until(target));
+        let at = sleep.deadline();
+        if let Some(armed) = &alarm.armed {
+            // A pending timer no later than this one wakes this task in time
+            // to set the next.
+            if armed.at > true_now && armed.at <= at && armed.wakes.will_wake(cx.waker()) {
+                return Poll::Pending;
+            }
+        }
+        // Polling a sleep once leaves its timer set to wake this task; the
+        // sleep itself is not needed after that.
+        let _ = sleep.as_mut().poll(cx);
+        alarm.armed = Some(Armed {
+            deadline: alarm.deadline,
+            at,
+            wakes: cx.waker().clone(),
+        });
+        Poll::Pending
+    }
+}
+
 /// True simulated time since the run began.
 fn true_elapsed_nanos() -> u64 {
     madsim::time::TimeHandle::current().elapsed().as_nanos() as u64
@@ -189,6 +281,46 @@ mod tests {
             clock.sleep(Duration::from_secs(2)).await;
             let slept = time.elapsed() - start;
             assert!(slept >= Duration::from_millis(999) && slept < Duration::from_millis(1010));
+        });
+    }
+
+    /// A loop that polls its alarm between other inputs still wakes at the
+    /// deadline on the node's (drifting) clock, and a deadline moved earlier
+    /// rings earlier.
+    #[test]
+    fn an_alarm_rings_at_its_deadline_however_often_it_is_polled() {
+        use futures::{FutureExt, select_biased};
+        in_sim(|| async {
+            let skew = ClockSkew::new();
+            skew.set_drift_ppm(-100_000); // 10% slow
+            let clock = Clock::new(skew);
+            let mut alarm = Alarm::new(clock.clone());
+            let start = clock.mono_now();
+            alarm.set(start + Duration::from_secs(1));
+            let mut woken_early = 0;
+            loop {
+                // Other inputs every 30 ms, as messages to a server.
+                let input = madsim::time::sleep(Duration::from_millis(30)).fuse();
+                let ring = alarm.ring().fuse();
+                futures::pin_mut!(input, ring);
+                select_biased! {
+                    () = ring => break,
+                    () = input => woken_early += 1,
+                }
+            }
+            let rang = clock.mono_now() - start;
+            assert!(rang >= Duration::from_secs(1), "{rang:?}");
+            assert!(rang < Duration::from_millis(1_010), "{rang:?}");
+            assert!(woken_early > 30, "{woken_early}");
+
+            let now = clock.mono_now();
+            alarm.set(now + Duration::from_secs(5));
+            let _ = madsim::time::timeout(Duration::from_millis(10), alarm.ring()).await;
+            alarm.set(now + Duration::from_millis(200));
+            alarm.ring().await;
+            let rang = clock.mono_now() - now;
+            assert!(rang >= Duration::from_millis(200), "{rang:?}");
+            assert!(rang < Duration::from_millis(210), "{rang:?}");
         });
     }
 }

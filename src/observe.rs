@@ -71,13 +71,17 @@ pub enum Event {
     CrashPoint { point: CrashPoint },
     /// A reply point at which the harness lost the node's reply.
     ReplyLost { point: ReplyPoint },
-    /// A message left the node through the choke point; a delayed one
-    /// arrives `delay_us` late, and a second copy follows
-    /// `duplicate_after_us` after it when one does.
+    /// A message left the node through the choke point. It takes
+    /// `latency_us` to cross unless it is lost; a delayed one arrives
+    /// `delay_us` later still, and a second copy follows `duplicate_after_us`
+    /// after it when one does.
     Message {
         to: NodeName,
+        /// Its top-level variant (`Append`, `Atomic`, `Status`).
+        kind: &'static str,
         bytes: u32,
         fate: Fate,
+        latency_us: u64,
         #[serde(skip_serializing_if = "is_zero")]
         delay_us: u64,
         #[serde(skip_serializing_if = "Option::is_none")]

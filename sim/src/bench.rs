@@ -188,6 +188,8 @@ fn harness_ping_pong(runtime: &Runtime) {
         incarnations: Arc::default(),
     };
     let (client_env, server_env) = (env(&names[0]), env(&names[1]));
+    let wire = runtime.create_node().name("wire").build();
+    wire.spawn(fabric.clone().serve_wire());
     let server = runtime
         .create_node()
         .ip(address(2).ip())
@@ -233,10 +235,15 @@ fn harness_ping_pong(runtime: &Runtime) {
     runtime.block_on(done).expect("the client finishes");
     runtime.handle().kill(server.id());
     runtime.handle().kill(client.id());
+    runtime.handle().kill(wire.id());
 }
 
+/// The kinds of message a profile lists.
+const MOST_COMMON_KINDS: usize = 16;
+
 /// A profile as the terminal shows it: the routes by messages, with their
-/// share, per seed figures and bytes; the trace events by part; the wall
+/// share, per seed figures and bytes; the most common kinds of message; the
+/// trace events by part; the wall
 /// time of the simulations against that of the final checks.
 pub fn profile_table(profile: &Profile, seeds: u64) -> String {
     let total = profile.messages().max(1) as f64;
@@ -266,6 +273,25 @@ pub fn profile_table(profile: &Profile, seeds: u64) -> String {
         ]);
     }
     let mut out = String::from("\nprofile: messages by route\n");
+    out += &crate::tables::render(&table);
+    let mut kinds: Vec<_> = profile.kinds.iter().collect();
+    kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let mut table = crate::tables::table(
+        &["route and kind", "messages/seed", "share"],
+        &["messages/seed", "share"],
+    );
+    for (kind, count) in kinds.iter().take(MOST_COMMON_KINDS) {
+        table.add_row(vec![
+            (*kind).clone(),
+            format!("{:.0}", per_seed(**count)),
+            format!("{:.1}%", **count as f64 / total * 100.0),
+        ]);
+    }
+    out += &format!(
+        "\nprofile: the {} most common kinds of message (of {})\n",
+        MOST_COMMON_KINDS.min(kinds.len()),
+        kinds.len()
+    );
     out += &crate::tables::render(&table);
     let events: Vec<String> = profile
         .events

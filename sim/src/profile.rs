@@ -24,6 +24,8 @@ pub struct RouteCount {
 pub struct Profile {
     /// Messages by the sender's role and the receiver's (`ledger → db`).
     pub routes: BTreeMap<String, RouteCount>,
+    /// Messages by route and kind (`ledger → db Atomic`).
+    pub kinds: BTreeMap<String, u64>,
     /// Trace events by the part that recorded them.
     pub events: BTreeMap<&'static str, u64>,
     /// Wall seconds inside the simulation (every phase).
@@ -40,6 +42,9 @@ impl Profile {
             sum.messages += count.messages;
             sum.bytes += count.bytes;
             sum.disturbed += count.disturbed;
+        }
+        for (kind, count) in &other.kinds {
+            *self.kinds.entry(kind.clone()).or_default() += count;
         }
         for (part, count) in &other.events {
             *self.events.entry(part).or_default() += count;
@@ -90,12 +95,18 @@ impl Subscriber for Profiler {
         let part = match event {
             Event::Message {
                 to,
+                kind,
                 bytes,
                 fate,
                 duplicate_after_us,
                 ..
             } => {
                 let route = format!("{} → {}", self.role(node), self.role(to));
+                *self
+                    .profile
+                    .kinds
+                    .entry(format!("{route} {kind}"))
+                    .or_default() += 1;
                 let count = self.profile.routes.entry(route).or_default();
                 count.messages += 1;
                 count.bytes += u64::from(*bytes);

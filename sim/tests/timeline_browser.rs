@@ -508,6 +508,7 @@ fn messages(draw: &mut Draw, scale: &Scale) -> Vec<Message> {
             Message {
                 from: from.to_owned(),
                 to: to.to_owned(),
+                kind: "Append",
                 sent_us,
                 arrive_us,
                 fate: fate.to_owned(),

@@ -17,6 +17,7 @@ use super::{
     state::ChainState,
 };
 use crate::{
+    clock::Alarm,
     net::{ReplyTo, Rpc},
     node::NodeEnv,
     observe::Event,
@@ -69,6 +70,7 @@ pub async fn run_chain(env: NodeEnv, config: ChainConfig, state: Arc<Mutex<Chain
     let mut next_block = env.clock.mono_now() + config.block_time;
     // Requests for blocks held until there is something new, by deadline.
     let mut held: Vec<Held> = Vec::new();
+    let mut alarm = Alarm::new(env.clock.clone());
     loop {
         let now = env.clock.mono_now();
         if now >= next_block {
@@ -89,8 +91,9 @@ pub async fn run_chain(env: NodeEnv, config: ChainConfig, state: Arc<Mutex<Chain
             .iter()
             .map(|waiting| waiting.until)
             .fold(next_block, Duration::min);
+        alarm.set(wake);
         let request = {
-            let timer = env.clock.sleep(wake - now).fuse();
+            let timer = alarm.ring().fuse();
             let request = incoming.next::<ChainRequest>().fuse();
             pin_mut!(timer, request);
             select_biased! {

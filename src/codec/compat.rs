@@ -584,7 +584,7 @@ fn ledger_messages_and_rows() {
         },
         LedgerRequest::Status {
             client: 1,
-            request_id: "r".to_owned(),
+            request_ids: vec!["r".to_owned(), "s".to_owned()],
             seen: 77,
         },
     ]);
@@ -626,7 +626,7 @@ fn ledger_messages_and_rows() {
         },
     ] {
         responses.push(LedgerResponse::Status {
-            reply: status,
+            replies: vec![status, StatusReply::NotFound],
             as_of: 3,
         });
     }
@@ -638,7 +638,7 @@ fn ledger_messages_and_rows() {
             as_of: 4,
         });
         responses.push(LedgerResponse::Status {
-            reply: StatusReply::Rejected { reason },
+            replies: vec![StatusReply::Rejected { reason }],
             as_of: 5,
         });
     }
@@ -918,29 +918,37 @@ fn trace_events() {
         },
         Event::Message {
             to: NodeName::new("db"),
+            kind: "Atomic",
             bytes: 120,
             fate: Fate::Sent,
+            latency_us: 1_000,
             delay_us: 0,
             duplicate_after_us: None,
         },
         Event::Message {
             to: NodeName::new("chain"),
+            kind: "Submit",
             bytes: 7,
             fate: Fate::Delayed,
+            latency_us: 2_999,
             delay_us: 1_500,
             duplicate_after_us: Some(2_000_000),
         },
         Event::Message {
             to: NodeName::new("ledger-1"),
+            kind: "Status",
             bytes: 0,
             fate: Fate::Dropped,
+            latency_us: 0,
             delay_us: 0,
             duplicate_after_us: None,
         },
         Event::Message {
             to: NodeName::new("ledger-2"),
+            kind: "",
             bytes: u32::MAX,
             fate: Fate::Cut,
+            latency_us: u64::MAX,
             delay_us: 0,
             duplicate_after_us: Some(1),
         },

@@ -19,6 +19,7 @@ use super::{
 };
 use crate::{
     bugs::Bug,
+    clock::Alarm,
     fault_points::{CrashPoint, ReplyPoint},
     net::{Incoming, ReplyTo, Request, Rpc},
     node::NodeEnv,
@@ -99,6 +100,7 @@ struct Server {
 impl Server {
     async fn run(mut self, mut incoming: Incoming) {
         let mut next_expiry = self.env.clock.mono_now() + EXPIRY_INTERVAL;
+        let mut alarm = Alarm::new(self.env.clock.clone());
         loop {
             let now = self.env.clock.mono_now();
             // Expiry goes first when due, so a steady stream of requests can
@@ -110,9 +112,9 @@ impl Server {
                 }
                 continue;
             }
-            let wait = next_expiry - now;
+            alarm.set(next_expiry);
             let request = {
-                let timer = self.env.clock.sleep(wait).fuse();
+                let timer = alarm.ring().fuse();
                 let request = incoming.next::<DbRequest>().fuse();
                 pin_mut!(timer, request);
                 select_biased! {

@@ -12,15 +12,20 @@ pub enum LedgerRequest {
         client: u64,
         request: TransferRequest,
     },
-    /// What became of `request_id` of `client`. `seen` is the highest
-    /// `as_of` the client has had in any answer: the reply comes from a
-    /// fold at least that far, so a client's reads never go back in time.
+    /// What became of each of `request_ids` of `client`, at most
+    /// [`MAX_STATUS_BATCH`] of them: a client asks after all the payouts it
+    /// follows in one message. `seen` is the highest `as_of` the client has
+    /// had in any answer: the replies come from a fold at least that far, so
+    /// a client's reads never go back in time.
     Status {
         client: u64,
-        request_id: String,
+        request_ids: Vec<String>,
         seen: u64,
     },
 }
+
+/// The most request ids one status request may name.
+pub const MAX_STATUS_BATCH: usize = 64;
 
 /// Every answer says how far the answering replica's fold of the log had
 /// reached (`as_of`). Replicas fold at their own pace; a client that hands
@@ -31,8 +36,9 @@ pub enum LedgerResponse {
         reply: TransferReply,
         as_of: u64,
     },
+    /// One reply per request id asked about, in the order asked.
     Status {
-        reply: StatusReply,
+        replies: Vec<StatusReply>,
         as_of: u64,
     },
     /// The request could not be decoded.

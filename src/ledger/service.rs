@@ -14,7 +14,7 @@ use super::{
     appender::Appender,
     applier::{Folded, SharedFold},
     fold::Answer,
-    protocol::{LedgerRequest, LedgerResponse, StatusReply, TransferReply},
+    protocol::{LedgerRequest, LedgerResponse, MAX_STATUS_BATCH, StatusReply, TransferReply},
     types::{Command, TransferRequest, check_shape},
 };
 use crate::{node::NodeEnv, observe::Event};
@@ -40,12 +40,20 @@ impl Service {
             }
             LedgerRequest::Status {
                 client,
-                request_id,
+                request_ids,
                 seen,
             } => {
-                let reply = self.status(client, &request_id, seen).await;
+                if request_ids.len() > MAX_STATUS_BATCH {
+                    return LedgerResponse::Malformed {
+                        reason: format!(
+                            "a status request names at most {MAX_STATUS_BATCH} request ids, not {}",
+                            request_ids.len()
+                        ),
+                    };
+                }
+                let replies = self.statuses(client, &request_ids, seen).await;
                 LedgerResponse::Status {
-                    reply,
+                    replies,
                     as_of: self.applied(),
                 }
             }
@@ -114,12 +122,21 @@ impl Service {
                 .is_some_and(|reached| reached.is_ok())
     }
 
-    async fn status(&self, client: u64, request_id: &str, seen: u64) -> StatusReply {
+    async fn statuses(&self, client: u64, request_ids: &[String], seen: u64) -> Vec<StatusReply> {
         if !self.caught_up(seen).await {
-            return StatusReply::Unavailable {
+            let reply = StatusReply::Unavailable {
                 reason: format!("this replica has not caught up with log index {seen} yet"),
             };
+            return vec![reply; request_ids.len()];
         }
+        request_ids
+            .iter()
+            .map(|request_id| self.status(client, request_id))
+            .collect()
+    }
+
+    /// The fold's status of one request.
+    fn status(&self, client: u64, request_id: &str) -> StatusReply {
         let folded = self.fold.borrow();
         let Some(record) = folded.fold.lookup(client, request_id) else {
             return StatusReply::NotFound;

@@ -22,6 +22,7 @@ use super::{
 };
 use crate::{
     bugs::Bug,
+    clock::Alarm,
     fault_points::CrashPoint,
     net::{CallError, Incoming, ReplyTo, Request, Rpc},
     node::NodeEnv,
@@ -207,6 +208,7 @@ impl Replica {
         mut incoming: Incoming,
         mut replies: mpsc::UnboundedReceiver<PeerReply>,
     ) {
+        let mut alarm = Alarm::new(self.env.clock.clone());
         loop {
             let wake = match self.role {
                 Role::Leader => self.next_heartbeat,
@@ -220,9 +222,9 @@ impl Replica {
                 self.send_client_replies().await;
                 continue;
             }
-            let wait = wake - now;
+            alarm.set(wake);
             let step = {
-                let timer = self.env.clock.sleep(wait).fuse();
+                let timer = alarm.ring().fuse();
                 let request = incoming.next::<LogRequest>().fuse();
                 let reply = replies.next().fuse();
                 pin_mut!(timer, request, reply);

@@ -1,27 +1,36 @@
 //! The network choke point: every packet of a run passes through one
 //! [`Fabric`], which decides whether it is sent, dropped, held back, copied or
-//! cut off by a partition.
+//! cut off by a partition, and then carries it.
 //!
-//! madsim's own loss and latency settings are global, so they stay off and the
-//! per-message faults live here, drawn from the fabric's own random stream.
-//! Partitions live here too rather than in madsim's clogging, because a
-//! delayed or duplicated packet must be checked against the partitions in
-//! force when it finally arrives, not when it left. Delayed and duplicated
-//! packets wait on a harness-owned *wire* node that never crashes, so they
-//! can still arrive after their sender or receiver restarted.
+//! The fabric is the network: it does not use madsim's endpoints. madsim's
+//! send path costs three timers and a formatted address string per datagram,
+//! and its loss and latency settings are global; here a packet costs one entry
+//! in an ordered queue of arrivals, served by one task on a harness-owned
+//! *wire* node that never crashes. Packets in flight therefore outlive a crash
+//! of their sender or receiver, as on a real network: a packet reaches
+//! whatever socket is bound at its address when it arrives, and is lost if
+//! none is (the node is down).
+//!
+//! Per-message faults are drawn from the fabric's own random stream.
+//! Partitions live here too, and a delayed or duplicated packet is checked
+//! against the partitions in force when it finally arrives, not when it left.
 
-use madsim::{net::Endpoint, runtime::NodeHandle};
+use futures::channel::mpsc;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use std::{
-    collections::BTreeMap,
-    net::{IpAddr, SocketAddr},
+    collections::{BTreeMap, BTreeSet},
+    future::Future,
+    net::IpAddr,
+    ops::Range,
+    pin::Pin,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
-    time::Duration,
+    task::{Context, Poll, Waker},
+    time::{Duration, Instant},
 };
 
-use super::{Directory, PACKET_TAG, Packet, PacketKind};
+use super::{Directory, Packet, PacketKind};
 use crate::observe::{Event, Fate, NodeName, Observer};
 
 /// The longest a duplicate trails its original. Long enough to arrive after
@@ -53,6 +62,10 @@ pub struct NetStats {
     pub duplicated: u64,
 }
 
+/// How long a packet takes to cross the network when nothing holds it
+/// back, unless [`Fabric::set_latency`] says otherwise.
+pub const DEFAULT_LATENCY: Range<Duration> = Duration::from_millis(1)..Duration::from_millis(3);
+
 /// The choke point all packets of one run go through.
 pub struct Fabric {
     directory: Arc<Directory>,
@@ -62,13 +75,23 @@ pub struct Fabric {
 
 struct FabricState {
     rates: FaultRates,
+    latency: Range<Duration>,
     /// The choke point's own random stream, separate from the nemesis's and
     /// the generator's.
     rng: ChaCha8Rng,
     /// Directed links that are cut, (from, to), with how many partitions in
     /// force cut each: overlapping partitions heal independently.
     cut: BTreeMap<(IpAddr, IpAddr), u32>,
-    wire: Option<Wire>,
+    /// The socket bound at each address: the node's current incarnation.
+    sockets: BTreeMap<IpAddr, mpsc::UnboundedSender<Packet>>,
+    /// Packets on their way, by arrival time and then by the order they were
+    /// sent, so that the same run delivers them in the same order.
+    arrivals: BTreeMap<(Instant, u64), Parcel>,
+    sent: u64,
+    /// The wire task's waker, once it first waited.
+    wire_waker: Option<Waker>,
+    /// Arrival times the wire task has a timer for.
+    armed: BTreeSet<Instant>,
     stats: NetStats,
     /// Packets held on the wire (delayed or duplicated) and not yet
     /// delivered or cut.
@@ -78,22 +101,27 @@ struct FabricState {
     held_calls: u64,
 }
 
-#[derive(Clone)]
-struct Wire {
-    node: NodeHandle,
-    endpoint: Endpoint,
+/// A packet on its way.
+struct Parcel {
+    from: IpAddr,
+    to: IpAddr,
+    /// Delayed or duplicated: checked against the partitions when it arrives,
+    /// and counted in [`Fabric::on_the_wire`] until then.
+    late: bool,
+    packet: Packet,
 }
 
 /// What happens to one packet.
 struct Route {
     fate: Fate,
+    latency: Duration,
     delay: Duration,
     duplicate_after: Option<Duration>,
 }
 
 impl Fabric {
     /// A choke point drawing its faults from `rng`, the run's network
-    /// stream.
+    /// stream. Nothing arrives until [`Fabric::serve_wire`] runs.
     pub fn new(
         directory: Arc<Directory>,
         observer: Arc<dyn Observer>,
@@ -104,9 +132,14 @@ impl Fabric {
             observer,
             state: Mutex::new(FabricState {
                 rates: FaultRates::default(),
+                latency: DEFAULT_LATENCY,
                 rng,
                 cut: BTreeMap::new(),
-                wire: None,
+                sockets: BTreeMap::new(),
+                arrivals: BTreeMap::new(),
+                sent: 0,
+                wire_waker: None,
+                armed: BTreeSet::new(),
                 stats: NetStats::default(),
                 on_the_wire: 0,
                 held_calls: u64::MAX,
@@ -116,6 +149,12 @@ impl Fabric {
 
     pub fn set_rates(&self, rates: FaultRates) {
         self.lock().rates = rates;
+    }
+
+    /// The range every packet's latency is drawn from. An empty range means
+    /// its start.
+    pub fn set_latency(&self, latency: Range<Duration>) {
+        self.lock().latency = latency;
     }
 
     /// Cuts the link from `from` to `to` (one direction).
@@ -160,11 +199,19 @@ impl Fabric {
         self.lock().on_the_wire
     }
 
+    /// Binds a socket at `ip` for a node's new incarnation, replacing the
+    /// last one's, and returns the packets that arrive there from now on.
+    pub(super) fn bind(&self, ip: IpAddr) -> mpsc::UnboundedReceiver<Packet> {
+        let (sender, receiver) = mpsc::unbounded();
+        self.lock().sockets.insert(ip, sender);
+        receiver
+    }
+
     /// Puts a request from `from` to `to` on the wire, to arrive after
     /// `delay` like a late duplicate: for tests that need a message to land
     /// at a chosen moment. Any reply goes to `from` and matches no call.
     pub fn hold_request<T: Serialize>(
-        self: &Arc<Self>,
+        &self,
         from: &NodeName,
         to: &NodeName,
         request: &T,
@@ -173,138 +220,305 @@ impl Fabric {
         let (Some(from), Some(to)) = (self.directory.addr(from), self.directory.addr(to)) else {
             return;
         };
-        let call = {
-            let mut state = self.lock();
-            state.held_calls -= 1;
-            state.held_calls
-        };
+        let mut state = self.lock();
+        state.held_calls -= 1;
         let packet = Packet {
             from,
-            kind: PacketKind::Request { call },
+            kind: PacketKind::Request {
+                call: state.held_calls,
+            },
             body: super::encode(request),
         };
-        self.deliver_late(from.ip(), to, delay, packet);
+        state.post(from.ip(), to.ip(), delay, true, packet);
     }
 
-    /// The init future of the harness's wire node: binds its endpoint and
-    /// offers it for late deliveries. `node` is the wire node's own handle.
-    pub async fn serve_wire(self: Arc<Self>, node: NodeHandle, addr: SocketAddr) {
-        let endpoint = Endpoint::bind(addr)
-            .await
-            .expect("the wire node's address is free");
-        self.lock().wire = Some(Wire { node, endpoint });
-        std::future::pending::<()>().await;
+    /// The wire node's task: delivers every packet when it arrives. Runs
+    /// for the whole run on a node that never crashes.
+    pub async fn serve_wire(self: Arc<Self>) {
+        loop {
+            NextArrival { fabric: &self }.await;
+            let now = now();
+            loop {
+                let parcel = {
+                    let mut state = self.lock();
+                    match state.arrivals.first_key_value() {
+                        Some((&(at, _), _)) if at <= now => {}
+                        _ => break,
+                    }
+                    let Some((_, parcel)) = state.arrivals.pop_first() else {
+                        break;
+                    };
+                    if parcel.late {
+                        state.on_the_wire -= 1;
+                        if state.cut.contains_key(&(parcel.from, parcel.to)) {
+                            state.stats.cut += 1;
+                            continue;
+                        }
+                    }
+                    state
+                        .sockets
+                        .get(&parcel.to)
+                        .map(|socket| (socket.clone(), parcel.packet))
+                };
+                // Nobody bound there, or the node is down: lost, as a
+                // datagram to a dead host is.
+                if let Some((socket, packet)) = parcel {
+                    let _ = socket.unbounded_send(packet);
+                }
+            }
+        }
     }
 
-    /// Sends `packet` from `from` (bound to `endpoint`) to `to`, applying the
-    /// faults in force.
-    pub(super) async fn transmit(
-        self: &Arc<Self>,
-        endpoint: &Endpoint,
-        from: &NodeName,
-        from_addr: SocketAddr,
-        to: SocketAddr,
-        packet: Packet,
-    ) {
-        let route = self.route(from_addr.ip(), to.ip());
-        if let Some(to_name) = self.directory.name_of(to.ip()) {
+    /// Sends `packet` (a message of `kind`) from `from` to `to`, applying
+    /// the faults in force.
+    pub(super) fn transmit(&self, from: &NodeName, to: IpAddr, kind: &'static str, packet: Packet) {
+        let from_ip = packet.from.ip();
+        let bytes = packet.body.len() as u32;
+        let route = {
+            let mut state = self.lock();
+            let route = state.route(from_ip, to);
+            match route.fate {
+                Fate::Sent => state.post(from_ip, to, route.latency, false, packet.clone()),
+                Fate::Delayed => state.post(
+                    from_ip,
+                    to,
+                    route.latency + route.delay,
+                    true,
+                    packet.clone(),
+                ),
+                Fate::Dropped | Fate::Cut => {}
+            }
+            if let Some(after) = route.duplicate_after {
+                state.post(from_ip, to, route.latency + after, true, packet);
+            }
+            route
+        };
+        if let Some(to_name) = self.directory.name_of(to) {
             self.observer.record(
                 from,
                 Event::Message {
                     to: to_name.clone(),
-                    bytes: packet.body.len() as u32,
+                    kind,
+                    bytes,
                     fate: route.fate,
+                    latency_us: route.latency.as_micros() as u64,
                     delay_us: route.delay.as_micros() as u64,
                     duplicate_after_us: route.duplicate_after.map(|after| after.as_micros() as u64),
                 },
             );
         }
-        if let Some(after) = route.duplicate_after {
-            self.deliver_late(from_addr.ip(), to, after, packet.clone());
-        }
-        match route.fate {
-            Fate::Sent => {
-                // A send error means nobody listens there (the node is down):
-                // the datagram is lost, as on a real network.
-                let _ = endpoint.send_to_raw(to, PACKET_TAG, Box::new(packet)).await;
-            }
-            Fate::Delayed => self.deliver_late(from_addr.ip(), to, route.delay, packet),
-            Fate::Dropped | Fate::Cut => {}
-        }
-    }
-
-    fn route(&self, from: IpAddr, to: IpAddr) -> Route {
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        state.stats.messages += 1;
-        let mut route = Route {
-            fate: Fate::Sent,
-            delay: Duration::ZERO,
-            duplicate_after: None,
-        };
-        let rates = state.rates;
-        if state.cut.contains_key(&(from, to)) {
-            state.stats.cut += 1;
-            route.fate = Fate::Cut;
-            return route;
-        }
-        if rates.drop > 0.0 && state.rng.gen_bool(rates.drop) {
-            state.stats.dropped += 1;
-            route.fate = Fate::Dropped;
-            return route;
-        }
-        if rates.reorder > 0.0 && !rates.max_delay.is_zero() && state.rng.gen_bool(rates.reorder) {
-            state.stats.delayed += 1;
-            route.fate = Fate::Delayed;
-            route.delay = state.rng.gen_range(Duration::ZERO..=rates.max_delay);
-        }
-        if rates.duplicate > 0.0 && state.rng.gen_bool(rates.duplicate) {
-            state.stats.duplicated += 1;
-            route.duplicate_after = Some(state.rng.gen_range(Duration::ZERO..=DUPLICATE_DELAY_MAX));
-        }
-        route
-    }
-
-    /// Hands a packet to the wire node, which delivers it after `delay` unless
-    /// a partition then cuts the link.
-    fn deliver_late(
-        self: &Arc<Self>,
-        from: IpAddr,
-        to: SocketAddr,
-        delay: Duration,
-        packet: Packet,
-    ) {
-        let wire = {
-            let mut state = self.lock();
-            let Some(wire) = state.wire.clone() else {
-                // No wire node in this world: a late packet is a lost one.
-                return;
-            };
-            state.on_the_wire += 1;
-            wire
-        };
-        let fabric = self.clone();
-        wire.node.spawn(async move {
-            madsim::time::sleep(delay).await;
-            let cut = {
-                let mut state = fabric.lock();
-                state.on_the_wire -= 1;
-                let cut = state.cut.contains_key(&(from, to.ip()));
-                if cut {
-                    state.stats.cut += 1;
-                }
-                cut
-            };
-            if !cut {
-                let _ = wire
-                    .endpoint
-                    .send_to_raw(to, PACKET_TAG, Box::new(packet))
-                    .await;
-            }
-        });
     }
 
     fn lock(&self) -> MutexGuard<'_, FabricState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl FabricState {
+    fn route(&mut self, from: IpAddr, to: IpAddr) -> Route {
+        self.stats.messages += 1;
+        let latency = if self.latency.is_empty() {
+            self.latency.start
+        } else {
+            self.rng.gen_range(self.latency.clone())
+        };
+        let mut route = Route {
+            fate: Fate::Sent,
+            latency,
+            delay: Duration::ZERO,
+            duplicate_after: None,
+        };
+        let rates = self.rates;
+        if self.cut.contains_key(&(from, to)) {
+            self.stats.cut += 1;
+            route.fate = Fate::Cut;
+            return route;
+        }
+        if rates.drop > 0.0 && self.rng.gen_bool(rates.drop) {
+            self.stats.dropped += 1;
+            route.fate = Fate::Dropped;
+            return route;
+        }
+        if rates.reorder > 0.0 && !rates.max_delay.is_zero() && self.rng.gen_bool(rates.reorder) {
+            self.stats.delayed += 1;
+            route.fate = Fate::Delayed;
+            route.delay = self.rng.gen_range(Duration::ZERO..=rates.max_delay);
+        }
+        if rates.duplicate > 0.0 && self.rng.gen_bool(rates.duplicate) {
+            self.stats.duplicated += 1;
+            route.duplicate_after = Some(self.rng.gen_range(Duration::ZERO..=DUPLICATE_DELAY_MAX));
+        }
+        route
+    }
+
+    /// Queues a packet to arrive after `after`, with a timer to wake the
+    /// wire task then.
+    fn post(&mut self, from: IpAddr, to: IpAddr, after: Duration, late: bool, packet: Packet) {
+        let at = now() + after;
+        self.sent += 1;
+        if late {
+            self.on_the_wire += 1;
+        }
+        self.arrivals.insert(
+            (at, self.sent),
+            Parcel {
+                from,
+                to,
+                late,
+                packet,
+            },
+        );
+        if let Some(waker) = self.wire_waker.clone() {
+            self.arm(at, &waker);
+        }
+    }
+
+    /// Sets a timer that wakes the wire task at `at`, unless one is set.
+    ///
+    /// Set when the packet is posted, its latency ahead, rather than when
+    /// the wire task next waits: madsim sets no timer closer than a
+    /// millisecond, which would make packets that follow each other closely
+    /// late.
+    fn arm(&mut self, at: Instant, waker: &Waker) {
+        if self.armed.insert(at) {
+            // Polling a sleep once leaves its timer set to wake `waker`;
+            // the sleep itself is not needed after that.
+            let mut sleep = std::pin::pin!(madsim::time::sleep_until(at));
+            let _ = sleep.as_mut().poll(&mut Context::from_waker(waker));
+        }
+    }
+}
+
+/// The current simulated instant.
+fn now() -> Instant {
+    madsim::time::TimeHandle::current().now_instant()
+}
+
+/// Ready once the earliest packet on its way is due. There is one madsim
+/// timer per arrival time, however often this is polled.
+struct NextArrival<'a> {
+    fabric: &'a Fabric,
+}
+
+impl Future for NextArrival<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let now = now();
+        let mut state = self.fabric.lock();
+        state.armed.retain(|&at| at > now);
+        if state
+            .wire_waker
+            .as_ref()
+            .is_none_or(|waker| !waker.will_wake(cx.waker()))
+        {
+            state.wire_waker = Some(cx.waker().clone());
+        }
+        let Some(&(first, _)) = state.arrivals.keys().next() else {
+            return Poll::Pending;
+        };
+        if first <= now {
+            return Poll::Ready(());
+        }
+        state.arm(first, cx.waker());
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::Discard;
+    use futures::StreamExt;
+    use rand::SeedableRng;
+    use std::net::SocketAddr;
+
+    fn addr(last: u8) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, last], 1))
+    }
+
+    /// A fabric between `a` (10.0.0.1) and `b` (10.0.0.2), its wire served.
+    fn fabric(runtime: &madsim::runtime::Runtime) -> Arc<Fabric> {
+        let mut directory = Directory::default();
+        directory.insert(NodeName::new("a"), addr(1));
+        directory.insert(NodeName::new("b"), addr(2));
+        let fabric = Fabric::new(
+            Arc::new(directory),
+            Arc::new(Discard),
+            ChaCha8Rng::seed_from_u64(7),
+        );
+        let wire = runtime.create_node().name("wire").build();
+        wire.spawn(fabric.clone().serve_wire());
+        fabric
+    }
+
+    fn packet(call: u64) -> Packet {
+        Packet {
+            from: addr(1),
+            kind: PacketKind::Request { call },
+            body: vec![call as u8],
+        }
+    }
+
+    fn call_of(packet: &Packet) -> u64 {
+        match packet.kind {
+            PacketKind::Request { call } | PacketKind::Response { call } => call,
+        }
+    }
+
+    fn elapsed() -> Duration {
+        madsim::time::TimeHandle::current().elapsed()
+    }
+
+    /// Packets take their latency, reach the socket bound when they
+    /// arrive, and are lost while none is; a delayed packet outlives the
+    /// receiver's restart and reaches its next life.
+    #[test]
+    fn packets_reach_whoever_is_bound_when_they_arrive() {
+        let runtime = madsim::runtime::Runtime::new();
+        let fabric = fabric(&runtime);
+        let a = NodeName::new("a");
+        runtime.block_on(async move {
+            let ip_b = addr(2).ip();
+            let mut b = fabric.bind(ip_b);
+            let sent = elapsed();
+            for call in 0..20 {
+                fabric.transmit(&a, ip_b, "Request", packet(call));
+            }
+            let mut calls = Vec::new();
+            for _ in 0..20 {
+                calls.push(call_of(&b.next().await.expect("a packet")));
+            }
+            calls.sort_unstable();
+            assert_eq!(calls, (0..20).collect::<Vec<_>>());
+            let took = elapsed() - sent;
+            assert!(
+                took >= DEFAULT_LATENCY.start && took <= DEFAULT_LATENCY.end,
+                "{took:?}"
+            );
+
+            // The receiver is down: what arrives meanwhile is lost.
+            drop(b);
+            fabric.transmit(&a, ip_b, "Request", packet(100));
+            madsim::time::sleep(Duration::from_millis(10)).await;
+            let mut b = fabric.bind(ip_b);
+            fabric.transmit(&a, ip_b, "Request", packet(101));
+            assert_eq!(call_of(&b.next().await.expect("a packet")), 101);
+
+            // Held back by a second, then the receiver restarts: the
+            // packet reaches the new life.
+            fabric.set_rates(FaultRates {
+                reorder: 1.0,
+                max_delay: Duration::from_secs(1),
+                ..FaultRates::default()
+            });
+            fabric.transmit(&a, ip_b, "Request", packet(102));
+            assert_eq!(fabric.on_the_wire(), 1);
+            drop(b);
+            let mut b = fabric.bind(ip_b);
+            assert_eq!(call_of(&b.next().await.expect("a packet")), 102);
+            assert_eq!(fabric.on_the_wire(), 0);
+            assert_eq!(fabric.stats().messages, 23);
+        });
     }
 }

@@ -1,4 +1,4 @@
-//! Typed request/response messaging between nodes, over madsim endpoints.
+//! Typed request/response messaging between nodes, over the run's fabric.
 //!
 //! Every message of the system passes through [`Fabric`], the one choke point
 //! where the harness drops, duplicates, delays and cuts messages. A duplicate
@@ -7,14 +7,15 @@
 
 mod directory;
 mod fabric;
+mod kind;
 mod rpc;
 
 pub use directory::Directory;
-pub use fabric::{Fabric, FaultRates, NetStats};
+pub use fabric::{DEFAULT_LATENCY, Fabric, FaultRates, NetStats};
+pub use kind::kind_of;
 pub use rpc::{CallError, Incoming, ReplyTo, Request, Rpc};
 
 use serde::{Serialize, de::DeserializeOwned};
-// An address value only: madsim's endpoints speak std's type.
 use std::net::SocketAddr;
 
 use crate::codec::{self, CodecError};
@@ -22,14 +23,10 @@ use crate::codec::{self, CodecError};
 /// The largest message body a node sends or accepts, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
-/// The madsim tag all of our packets travel under.
-const PACKET_TAG: u64 = 0x1ed6e5;
-
 /// One datagram between nodes.
 #[derive(Debug, Clone)]
 struct Packet {
-    /// Who sent it and expects any reply. Not the transport source address:
-    /// delayed copies are re-sent by the harness's wire node.
+    /// Who sent it and expects any reply.
     from: SocketAddr,
     kind: PacketKind,
     /// The serde-encoded message.

@@ -6,8 +6,10 @@
 //! queued for the node's server (bounded, like a socket buffer) and answered
 //! through a [`ReplyTo`]; a duplicated request is answered twice.
 
-use futures::channel::{mpsc, oneshot};
-use madsim::net::Endpoint;
+use futures::{
+    StreamExt,
+    channel::{mpsc, oneshot},
+};
 use serde::{Serialize, de::DeserializeOwned};
 use std::{
     cell::{Cell, RefCell},
@@ -19,7 +21,7 @@ use std::{
 };
 use thiserror::Error;
 
-use super::{Fabric, MAX_MESSAGE_BYTES, PACKET_TAG, Packet, PacketKind, decode, encode};
+use super::{Fabric, MAX_MESSAGE_BYTES, Packet, PacketKind, decode, encode};
 use crate::{clock::Clock, node::NodeEnv, observe::NodeName};
 
 /// Requests waiting for the server before new ones are dropped.
@@ -51,7 +53,6 @@ pub struct Rpc {
 struct Inner {
     name: NodeName,
     addr: SocketAddr,
-    endpoint: Endpoint,
     fabric: Arc<Fabric>,
     directory: Arc<super::Directory>,
     clock: Clock,
@@ -87,20 +88,17 @@ struct RawRequest {
 }
 
 impl Rpc {
-    /// Binds the node's endpoint and starts receiving. `incarnation` must
-    /// come from [`NodeEnv::boot`].
+    /// Binds the node's socket on the fabric and starts receiving.
+    /// `incarnation` must come from [`NodeEnv::boot`].
     pub async fn bind(env: &NodeEnv, incarnation: u64) -> (Rpc, Incoming) {
         let addr = env
             .directory
             .addr(&env.name)
             .unwrap_or_else(|| panic!("node {} is missing from the directory", env.name));
-        let endpoint = Endpoint::bind(addr)
-            .await
-            .unwrap_or_else(|error| panic!("node {} cannot bind {addr}: {error}", env.name));
+        let socket = env.fabric.bind(addr.ip());
         let inner = Rc::new(Inner {
             name: env.name.clone(),
             addr,
-            endpoint,
             fabric: env.fabric.clone(),
             directory: env.directory.clone(),
             clock: env.clock.clone(),
@@ -109,7 +107,7 @@ impl Rpc {
             pending: RefCell::new(BTreeMap::new()),
         });
         let (tx, rx) = mpsc::channel(INCOMING_QUEUE);
-        madsim::task::spawn_local(receive_loop(inner.clone(), tx));
+        madsim::task::spawn_local(receive_loop(inner.clone(), socket, tx));
         (Rpc { inner }, Incoming { rx })
     }
 
@@ -161,8 +159,7 @@ impl Rpc {
         };
         inner
             .fabric
-            .transmit(&inner.endpoint, &inner.name, inner.addr, dst, packet)
-            .await;
+            .transmit(&inner.name, dst.ip(), super::kind_of(request), packet);
         match inner.clock.timeout(timeout, rx).await {
             Some(Ok(body)) => {
                 decode(&body).map_err(|error| CallError::Malformed(error.to_string()))
@@ -181,8 +178,7 @@ impl Rpc {
         };
         inner
             .fabric
-            .transmit(&inner.endpoint, &inner.name, inner.addr, reply.to, packet)
-            .await;
+            .transmit(&inner.name, reply.to.ip(), super::kind_of(response), packet);
     }
 }
 
@@ -203,7 +199,6 @@ impl Incoming {
     pub async fn next<T: DeserializeOwned>(
         &mut self,
     ) -> Option<Result<Request<T>, (ReplyTo, String)>> {
-        use futures::StreamExt;
         let raw = self.rx.next().await?;
         Some(match decode(&raw.body) {
             Ok(body) => Ok(Request {
@@ -216,11 +211,12 @@ impl Incoming {
     }
 }
 
-async fn receive_loop(inner: Rc<Inner>, mut requests: mpsc::Sender<RawRequest>) {
-    while let Ok((payload, _transport_source)) = inner.endpoint.recv_from_raw(PACKET_TAG).await {
-        let Ok(packet) = payload.downcast::<Packet>() else {
-            continue;
-        };
+async fn receive_loop(
+    inner: Rc<Inner>,
+    mut socket: mpsc::UnboundedReceiver<Packet>,
+    mut requests: mpsc::Sender<RawRequest>,
+) {
+    while let Some(packet) = socket.next().await {
         if packet.body.len() > MAX_MESSAGE_BYTES {
             continue;
         }

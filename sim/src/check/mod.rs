@@ -111,8 +111,7 @@ impl Online {
         confirmations: Option<u64>,
     ) {
         self.chain = Some(chain);
-        self.confirmations =
-            confirmations.map(|confirmations| confirmations::Online { confirmations });
+        self.confirmations = confirmations.map(confirmations::Online::new);
     }
 
     /// Checks that everything applied or acknowledged so far is in the synced
@@ -182,7 +181,7 @@ impl Subscriber for Online {
         match event {
             Event::Chain(ledger::chain::ChainEvent::Block { .. }) => self.probe_chain(at),
             Event::Ledger(ledger_event) => {
-                let found = match (&self.confirmations, &self.chain) {
+                let found = match (&mut self.confirmations, &self.chain) {
                     (Some(online), Some(chain)) => {
                         let chain = chain.lock().unwrap_or_else(PoisonError::into_inner);
                         online.observe(node, ledger_event, &chain)

@@ -44,10 +44,6 @@ use crate::{
     world::{ClusterView, InFlight, NEMESIS, World, quiet_tail_minimum},
 };
 
-/// Latency madsim adds to every datagram.
-const SEND_LATENCY: std::ops::Range<Duration> =
-    Duration::from_micros(200)..Duration::from_millis(2);
-
 /// Options of one run.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -263,9 +259,7 @@ fn run_here(scenario: &Scenario, options: &RunOptions) -> RunOutcome {
     // Before the runtime exists: profiling reads the host's clock only
     // outside the simulation.
     let started = wall_clock();
-    let mut config = madsim::Config::default();
-    config.net.send_latency = SEND_LATENCY;
-    let mut runtime = Runtime::with_seed_and_config(scenario.seed, config);
+    let mut runtime = Runtime::with_seed_and_config(scenario.seed, madsim::Config::default());
     runtime.set_time_limit(scenario.duration() + scenario.settle() + Duration::from_secs(60));
     let topology = kinds::topology(scenario);
     let trace = Trace::new(options.keep_trace);

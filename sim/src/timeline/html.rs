@@ -72,6 +72,7 @@ mod tests {
         Message {
             from: "log-1".to_owned(),
             to: "log-2".to_owned(),
+            kind: "Append",
             sent_us,
             arrive_us,
             fate: fate.to_owned(),

@@ -90,8 +90,11 @@ pub struct Term {
 pub struct Message {
     pub from: String,
     pub to: String,
+    /// Its top-level variant (`Append`, `Atomic`, `Status`).
+    pub kind: &'static str,
     pub sent_us: u64,
-    /// When it would arrive: sent time plus its extra delay when delayed;
+    /// When it would arrive: sent time plus its latency, and its extra
+    /// delay when delayed;
     /// `None` for one lost (dropped or cut).
     pub arrive_us: Option<u64>,
     /// `sent`, `delayed`, `dropped` or `cut`.

@@ -23,9 +23,6 @@ use crate::{
 const MAX_MESSAGES: usize = 6000;
 /// Of the messages simply sent, one in this many is kept.
 const SENT_SAMPLE: u64 = 8;
-/// Where a message sent without extra delay is drawn arriving: madsim's
-/// latency (0.2 to 2 ms) is not in the trace.
-const LATENCY_US: u64 = 1000;
 
 /// The timeline of a run as it is recorded.
 pub(crate) struct Recorder {
@@ -189,8 +186,10 @@ impl Recorder {
     fn message(&mut self, at: Duration, from: &str, event: &Event) {
         let Event::Message {
             to,
+            kind,
             bytes,
             fate,
+            latency_us,
             delay_us,
             duplicate_after_us,
         } = event
@@ -207,11 +206,12 @@ impl Recorder {
         let sent_us = micros(at);
         let arrive_us = match fate {
             Fate::Dropped | Fate::Cut => None,
-            Fate::Sent | Fate::Delayed => Some(sent_us + (*delay_us).max(LATENCY_US)),
+            Fate::Sent | Fate::Delayed => Some(sent_us + latency_us + delay_us),
         };
         self.timeline.messages.push(Message {
             from: from.to_owned(),
             to: to.to_string(),
+            kind,
             sent_us,
             arrive_us,
             fate: fate_name(*fate).to_owned(),

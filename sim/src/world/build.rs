@@ -64,8 +64,6 @@ const DB_ROLE: u8 = 3;
 /// The chain is `10.0.4.1`, its RPC nodes follow it.
 const CHAIN_ROLE: u8 = 4;
 const LEDGER_ROLE: u8 = 5;
-/// The choke point's own node, which holds delayed messages.
-const WIRE_ROLE: u8 = 255;
 
 impl World {
     /// Builds every node of `scenario` on the current runtime and starts them,
@@ -160,9 +158,8 @@ impl<'a> Builder<'a> {
         );
         fabric.set_rates(fault_rates(scenario));
         let harness = handle.create_node().name(NEMESIS).build();
-        let wire_addr = addr(WIRE_ROLE, 0);
-        let wire = handle.create_node().name("wire").ip(wire_addr.ip()).build();
-        wire.spawn(fabric.clone().serve_wire(wire.clone(), wire_addr));
+        let wire = handle.create_node().name("wire").build();
+        wire.spawn(fabric.clone().serve_wire());
         let others = vec![harness.id(), wire.id()];
         Builder {
             scenario,
@@ -390,7 +387,6 @@ fn directory(topology: &Topology) -> Directory {
             directory.insert(NodeName::new(name), addr(role, index));
         }
     }
-    directory.insert(NodeName::new("wire"), addr(WIRE_ROLE, 0));
     directory
 }
 

@@ -84,6 +84,12 @@ fn environments(
     }
 }
 
+/// Starts the node that carries the fabric's packets.
+fn start_wire(runtime: &madsim::runtime::Runtime, env: &NodeEnv) {
+    let wire = runtime.create_node().name("wire").build();
+    wire.spawn(env.fabric.clone().serve_wire());
+}
+
 /// The database with one row at genesis and a client that begins a
 /// transaction, writes in it, then (the disk lost and the database back)
 /// begins another, writes in it, and sends the first one's commit again.
@@ -92,6 +98,7 @@ fn late_commit_across_a_wipe(bugs: Bugs) -> Seen {
     let (db, client) = (NodeName::new("db"), NodeName::new("client"));
     let env = environments(&db, &client, bugs);
     let db_env = env(&db);
+    start_wire(&runtime, &db_env);
     let disk = db_env.disk.clone();
     let incarnations = db_env.incarnations.clone();
     let config = DbConfig {
@@ -239,6 +246,7 @@ where
     let (db, client) = (NodeName::new("db"), NodeName::new("client"));
     let env = environments(&db, &client, Bugs::NONE);
     let db_env = env(&db);
+    start_wire(&runtime, &db_env);
     let config = DbConfig {
         genesis: vec![(TABLE.to_owned(), key(), b"genesis".to_vec())],
         idle_timeout: Duration::from_secs(10),

@@ -150,8 +150,10 @@ impl Projector {
     /// Whether to read the database's position with nothing to project:
     /// only to notice a wipe that would leave open payouts without rows
     /// (nobody would pay them until the next entry), and then at most once
-    /// an idle poll. With every payout confirmed, a wiped database waits
-    /// for the next entry to be rebuilt.
+    /// an outbox poll: the worker reads the rows no more often than that,
+    /// so a faster probe could not get a payout going sooner. With every
+    /// payout confirmed, a wiped database waits for the next entry to be
+    /// rebuilt.
     fn probe_due(&mut self, payouts: OpenPayouts) -> bool {
         if payouts == OpenPayouts::None {
             return false;
@@ -159,7 +161,7 @@ impl Projector {
         let now = self.env.clock.mono_now();
         if self
             .probed
-            .is_some_and(|last| now < last + self.config.idle_poll)
+            .is_some_and(|last| now < last + self.config.outbox_poll)
         {
             return false;
         }

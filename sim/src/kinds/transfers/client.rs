@@ -17,8 +17,8 @@
 
 use ledger::{
     ledger::{
-        LedgerRequest, LedgerResponse, MAX_AMOUNT, MAX_REQUEST_ID_BYTES, StatusReply,
-        TransferReply, TransferRequest,
+        LedgerRequest, LedgerResponse, MAX_AMOUNT, MAX_REQUEST_ID_BYTES, MAX_STATUS_BATCH,
+        StatusReply, TransferReply, TransferRequest,
     },
     net::Rpc,
     node::NodeEnv,
@@ -198,42 +198,60 @@ impl Client {
         self.seen.set(self.seen.get().max(as_of));
     }
 
-    /// Asks for the status of accepted payouts until each is confirmed.
+    /// Asks for the status of accepted payouts until each is confirmed: all
+    /// of them in one request per poll (in batches of the most a request
+    /// may name).
     async fn poll_status(self: Rc<Self>) {
         let replicas = &self.workload.ledger.replicas;
         let mut replica = self.client as usize;
         loop {
             self.env.sleep(STATUS_POLL).await;
             let waiting: Vec<Watched> = self.watched.borrow().clone();
-            for watched in waiting {
+            for batch in waiting.chunks(MAX_STATUS_BATCH) {
                 let target = &replicas[replica % replicas.len()];
                 let message = LedgerRequest::Status {
                     client: self.client,
-                    request_id: watched.request_id.clone(),
+                    request_ids: batch
+                        .iter()
+                        .map(|watched| watched.request_id.clone())
+                        .collect(),
                     seen: self.seen.get(),
                 };
                 let answer = self
                     .rpc
                     .call::<_, LedgerResponse>(target, &message, self.workload.client_timeout)
                     .await;
-                let Ok(LedgerResponse::Status { reply, as_of }) = answer else {
+                let Ok(LedgerResponse::Status { replies, as_of }) = answer else {
                     replica += 1;
                     continue;
                 };
                 self.saw(as_of);
-                let Some(status) = seen(reply) else { continue };
-                let confirmed = matches!(status, StatusSeen::Confirmed { .. });
-                self.workload.told_status(&self.env, watched.op, status);
-                if confirmed {
-                    let mut watching = self.watched.borrow_mut();
-                    watching.retain(|other| other.op != watched.op);
-                    if watched.once_more {
-                        watching.push(Watched {
-                            once_more: false,
-                            ..watched
-                        });
+                if replies.len() != batch.len() {
+                    replica += 1;
+                    continue;
+                }
+                for (watched, reply) in batch.iter().zip(replies) {
+                    if let Some(status) = seen(reply) {
+                        self.told(watched, status);
                     }
                 }
+            }
+        }
+    }
+
+    /// Records a status reply, and stops following a confirmed payout (after
+    /// one more poll, when asked to).
+    fn told(&self, watched: &Watched, status: StatusSeen) {
+        let confirmed = matches!(status, StatusSeen::Confirmed { .. });
+        self.workload.told_status(&self.env, watched.op, status);
+        if confirmed {
+            let mut watching = self.watched.borrow_mut();
+            watching.retain(|other| other.op != watched.op);
+            if watched.once_more {
+                watching.push(Watched {
+                    once_more: false,
+                    ..watched.clone()
+                });
             }
         }
     }
