@@ -14,13 +14,13 @@ use std::{
 use super::{
     ChainEvent,
     protocol::{ChainRequest, ChainResponse},
-    state::ChainState,
+    state::{Accepted, ChainState, SubmitError},
 };
 use crate::{
     clock::Alarm,
     net::{ReplyTo, Rpc},
     node::NodeEnv,
-    observe::Event,
+    observe::{Event, Mark},
 };
 
 /// Blocks sent in one answer at most.
@@ -78,13 +78,13 @@ pub async fn run_chain(env: NodeEnv, config: ChainConfig, state: Arc<Mutex<Chain
             produce(&env, &config, lock());
             // Everyone waiting hears of the new block now.
             for waiting in std::mem::take(&mut held) {
-                answer_blocks(&rpc, &lock, waiting).await;
+                answer_blocks(&env, &rpc, &lock, waiting).await;
             }
             continue;
         }
         if let Some(due) = held.iter().position(|waiting| waiting.until <= now) {
             let waiting = held.swap_remove(due);
-            answer_blocks(&rpc, &lock, waiting).await;
+            answer_blocks(&env, &rpc, &lock, waiting).await;
             continue;
         }
         let wake = held
@@ -114,7 +114,8 @@ pub async fn run_chain(env: NodeEnv, config: ChainConfig, state: Arc<Mutex<Chain
                     after_hash,
                     wait_us,
                 } => {
-                    let response = blocks_after(&lock(), after_height, after_hash);
+                    let (response, mark) = blocks_after(&lock(), after_height, after_hash);
+                    mark_if(&env, mark);
                     let nothing_new = matches!(&response, ChainResponse::Blocks { blocks, .. } if blocks.is_empty());
                     if nothing_new && wait_us > 0 {
                         held.push(Held {
@@ -128,7 +129,8 @@ pub async fn run_chain(env: NodeEnv, config: ChainConfig, state: Arc<Mutex<Chain
                     }
                 }
                 body => {
-                    let response = answer(&mut lock(), body);
+                    let (response, mark) = answer(&mut lock(), body);
+                    mark_if(&env, mark);
                     rpc.reply(request.reply, &response).await;
                 }
             },
@@ -148,42 +150,75 @@ struct Held {
 /// tip now. The state is unlocked before the reply is sent: the harness
 /// reads it when it sees the message.
 async fn answer_blocks<'a>(
+    env: &NodeEnv,
     rpc: &Rpc,
     lock: &impl Fn() -> MutexGuard<'a, ChainState>,
     waiting: Held,
 ) {
-    let response = blocks_after(&lock(), waiting.after_height, waiting.after_hash);
+    let (response, mark) = blocks_after(&lock(), waiting.after_height, waiting.after_hash);
+    mark_if(env, mark);
     rpc.reply(waiting.reply, &response).await;
 }
 
+/// Notes `mark`, if any: after the state is unlocked, like events.
+fn mark_if(env: &NodeEnv, mark: Option<Mark>) {
+    if let Some(mark) = mark {
+        env.mark(mark);
+    }
+}
+
 /// The blocks after the tip `after_height`/`after_hash`, from the fork
-/// point when that tip is no longer canonical.
+/// point when that tip is no longer canonical; and the mark of a tip a
+/// reorg replaced.
 fn blocks_after(
     state: &ChainState,
     after_height: u64,
     after_hash: super::BlockHash,
-) -> ChainResponse {
+) -> (ChainResponse, Option<Mark>) {
+    let mark = (!state.holds(after_height, after_hash)).then_some(Mark::FollowerOnReplacedFork);
     let (from_height, blocks) =
         state.catch_up(after_height, after_hash, FORK_WINDOW, MAX_BLOCKS_PER_ANSWER);
-    ChainResponse::Blocks {
+    let response = ChainResponse::Blocks {
         from_height,
         blocks,
         height: state.height(),
-    }
+    };
+    (response, mark)
 }
 
-fn answer(state: &mut MutexGuard<'_, ChainState>, request: ChainRequest) -> ChainResponse {
+/// The answer to `request`, and the mark of the situation it met, if any.
+fn answer(
+    state: &mut MutexGuard<'_, ChainState>,
+    request: ChainRequest,
+) -> (ChainResponse, Option<Mark>) {
     match request {
-        ChainRequest::Submit(tx) => ChainResponse::Submitted(state.submit(tx)),
+        ChainRequest::Submit(tx) => {
+            let hash = tx.hash();
+            let (from, nonce) = (&tx.transfer.from, tx.transfer.nonce);
+            // The nonce right before this one is neither spent nor pending.
+            let gap = nonce > state.next_nonce(from) && !state.is_pending_nonce(from, nonce - 1);
+            let verdict = state.submit(tx);
+            let mark = match &verdict {
+                Ok(Accepted::Replaced { .. }) | Err(SubmitError::ReplacementUnderpriced { .. }) => {
+                    Some(Mark::NonceContestedInMempool)
+                }
+                Err(SubmitError::NonceTooLow { .. }) if state.receipt(hash).is_some() => {
+                    Some(Mark::SubmitOfIncludedTransaction)
+                }
+                Err(SubmitError::NonceTooLow { .. }) => Some(Mark::NonceSpentByOtherTransaction),
+                Ok(Accepted::New) if gap => Some(Mark::NonceGapInMempool),
+                _ => None,
+            };
+            (ChainResponse::Submitted(verdict), mark)
+        }
         ChainRequest::Blocks {
             after_height,
             after_hash,
             ..
         } => blocks_after(state, after_height, after_hash),
         ChainRequest::Account { .. } | ChainRequest::Receipt { .. } | ChainRequest::Height => {
-            ChainResponse::Rejected {
-                reason: "the chain serves its RPC nodes; ask one of them".to_owned(),
-            }
+            let reason = "the chain serves its RPC nodes; ask one of them".to_owned();
+            (ChainResponse::Rejected { reason }, None)
         }
     }
 }
@@ -209,6 +244,8 @@ fn produce(env: &NodeEnv, config: &ChainConfig, mut state: MutexGuard<'_, ChainS
             .map(super::Transaction::hash)
             .collect(),
     };
+    let stalled = matches!(&made, ChainEvent::Block { included, .. } if included.is_empty())
+        && state.pending().next().is_some();
     drop(state);
     if forgotten > 0 {
         env.record(Event::Chain(ChainEvent::Forgotten {
@@ -216,6 +253,10 @@ fn produce(env: &NodeEnv, config: &ChainConfig, mut state: MutexGuard<'_, ChainS
         }));
     }
     env.record(Event::Chain(made));
+    if stalled {
+        // Nothing pending carried its sender's next nonce.
+        env.mark(Mark::BlockStalledOnNonceGap);
+    }
 }
 
 /// Draws whether a mempool forgets one transaction.

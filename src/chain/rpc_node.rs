@@ -5,7 +5,7 @@
 
 use std::{
     cell::RefCell,
-    collections::{BTreeMap, VecDeque},
+    collections::{BTreeMap, BTreeSet, VecDeque},
     rc::Rc,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::Duration,
@@ -14,13 +14,13 @@ use std::{
 use super::{
     node::{ChainFaults, forgets},
     protocol::{ChainRequest, ChainResponse},
-    state::{Accepted, ChainView, MAX_PENDING, SubmitError},
+    state::{Accepted, ChainView, MAX_PENDING, Receipt, SubmitError},
     types::{Address, Block, BlockHash, Transaction, TxHash},
 };
 use crate::{
     net::{Request, Rpc},
     node::NodeEnv,
-    observe::NodeName,
+    observe::{Mark, NodeName},
 };
 
 /// An RPC node's settings.
@@ -69,6 +69,9 @@ struct RpcState {
     arriving: VecDeque<(Duration, u64, Vec<Block>)>,
     /// The chain's tip as last fetched: the next fetch continues from it.
     fetched: (u64, BlockHash),
+    /// Transactions this incarnation answered a receipt for: only noted, to
+    /// mark a reorg that takes one back.
+    reported: BTreeSet<TxHash>,
 }
 
 /// Runs one incarnation of an RPC node until it is killed.
@@ -81,6 +84,7 @@ pub async fn run_chain_rpc(env: NodeEnv, config: RpcNodeConfig) {
         view: ChainView::new(config.genesis.clone()),
         arriving: VecDeque::new(),
         fetched: (0, BlockHash(0)),
+        reported: BTreeSet::new(),
     }));
     madsim::task::spawn_local(sync(
         env.clone(),
@@ -114,7 +118,7 @@ async fn serve(
 ) {
     show_arrived(env, state);
     let response = match request.body {
-        ChainRequest::Submit(tx) => ChainResponse::Submitted(submit(config, rpc, tx).await),
+        ChainRequest::Submit(tx) => ChainResponse::Submitted(submit(env, config, rpc, tx).await),
         ChainRequest::Account { address } => {
             let state = state.borrow();
             ChainResponse::Account {
@@ -122,7 +126,7 @@ async fn serve(
                 next_nonce: state.view.next_nonce(&address),
             }
         }
-        ChainRequest::Receipt { hash } => ChainResponse::Receipt(state.borrow().view.receipt(hash)),
+        ChainRequest::Receipt { hash } => ChainResponse::Receipt(receipt(env, state, hash)),
         ChainRequest::Height => ChainResponse::Height(state.borrow().view.height()),
         ChainRequest::Blocks { .. } => ChainResponse::Rejected {
             reason: "RPC nodes do not serve blocks".to_owned(),
@@ -131,10 +135,27 @@ async fn serve(
     rpc.reply(request.reply, &response).await;
 }
 
+/// Where `hash` sits in this node's view.
+fn receipt(env: &NodeEnv, state: &Rc<RefCell<RpcState>>, hash: TxHash) -> Option<Receipt> {
+    let mut state = state.borrow_mut();
+    let receipt = state.view.receipt(hash);
+    if receipt.is_some() {
+        state.reported.insert(hash);
+    } else if state.arriving.iter().any(|(_, _, blocks)| {
+        blocks
+            .iter()
+            .any(|block| block.transactions.iter().any(|tx| tx.hash() == hash))
+    }) {
+        env.mark(Mark::RpcReceiptUnknownWhileArriving);
+    }
+    receipt
+}
+
 /// Takes `tx` into this node's mempool and forwards it: the chain's verdict,
 /// or `New` when the chain did not answer in time (it stays here and is
 /// rebroadcast).
 async fn submit(
+    env: &NodeEnv,
     config: &RpcNodeConfig,
     rpc: &Rpc,
     tx: Transaction,
@@ -161,7 +182,10 @@ async fn submit(
             }
             verdict
         }
-        _ => Ok(Accepted::New),
+        _ => {
+            env.mark(Mark::RpcSubmitUnanswered);
+            Ok(Accepted::New)
+        }
     }
 }
 
@@ -202,7 +226,34 @@ fn show_arrived(env: &NodeEnv, state: &Rc<RefCell<RpcState>>) {
     let mut state = state.borrow_mut();
     while state.arriving.front().is_some_and(|(at, _, _)| *at <= now) {
         let (_, from_height, blocks) = state.arriving.pop_front().expect("checked");
+        if from_height > state.view.height() {
+            state.view.replace_from(from_height, blocks);
+            continue;
+        }
+        // The fetch restarted below this node's tip: a reorg replaced it.
+        let before = state.view.height();
+        let reorged = blocks.iter().any(|block| {
+            let held = state.view.blocks().get(block.height as usize - 1);
+            held.is_some_and(|held| held.hash != block.hash)
+        });
+        let removed: Vec<TxHash> = state.view.blocks()[from_height as usize - 1..]
+            .iter()
+            .flat_map(|block| block.transactions.iter().map(Transaction::hash))
+            .filter(|hash| state.reported.contains(hash))
+            .collect();
         state.view.replace_from(from_height, blocks);
+        if reorged {
+            env.mark(Mark::RpcViewReorged);
+        }
+        if state.view.height() < before {
+            env.mark(Mark::RpcViewShrank);
+        }
+        if removed
+            .iter()
+            .any(|hash| state.view.receipt(*hash).is_none())
+        {
+            env.mark(Mark::RpcReportedInclusionLost);
+        }
     }
 }
 
@@ -229,6 +280,7 @@ async fn rebroadcast(env: NodeEnv, config: RpcNodeConfig, rpc: Rpc, state: Rc<Re
                 )
                 .await;
             if let Ok(ChainResponse::Submitted(Err(_))) = verdict {
+                env.mark(Mark::RpcRebroadcastRefused);
                 config.mempool.lock().remove(&hash);
             }
         }

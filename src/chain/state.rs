@@ -388,6 +388,21 @@ impl ChainState {
         self.pending.values().any(|tx| tx.hash() == hash)
     }
 
+    /// Whether the mempool holds a transaction of `from` with `nonce`.
+    pub fn is_pending_nonce(&self, from: &str, nonce: u64) -> bool {
+        self.pending.contains_key(&(from.to_owned(), nonce))
+    }
+
+    /// Whether the canonical chain holds the block `hash` at `height`
+    /// (height 0 stands for genesis, which every chain holds).
+    pub fn holds(&self, height: u64, hash: BlockHash) -> bool {
+        height == 0
+            || self
+                .blocks
+                .get(height as usize - 1)
+                .is_some_and(|block| block.hash == hash)
+    }
+
     pub fn genesis(&self) -> &BTreeMap<Address, u64> {
         &self.setup.genesis
     }
@@ -454,6 +469,11 @@ impl ChainView {
         self.blocks.last().map_or(BlockHash(0), |block| block.hash)
     }
 
+    /// The view's blocks, height 1 first.
+    pub fn blocks(&self) -> &[Block] {
+        &self.blocks
+    }
+
     pub fn balance(&self, address: &str) -> u64 {
         self.accounts.balance(address)
     }
@@ -483,12 +503,7 @@ impl ChainState {
         fork_window: u64,
         limit: usize,
     ) -> (u64, Vec<Block>) {
-        let on_chain = after_height == 0
-            || self
-                .blocks
-                .get(after_height as usize - 1)
-                .is_some_and(|block| block.hash == after_hash);
-        let from = if on_chain {
+        let from = if self.holds(after_height, after_hash) {
             after_height + 1
         } else {
             after_height.saturating_sub(fork_window).max(1)

@@ -10,11 +10,16 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
+    fmt,
     time::Duration,
 };
 use thiserror::Error;
 
-use super::types::{Isolation, Key, Row, ScanRange, TxnId};
+use super::{
+    types::{Isolation, Key, Row, ScanRange, TxnId},
+    wal::disk_of,
+};
+use crate::{node::NodeEnv, observe::Mark};
 use serde::{Deserialize, Serialize};
 
 /// Open transactions at most; `begin` fails past it.
@@ -108,6 +113,34 @@ pub struct Engine {
     tables: BTreeMap<String, BTreeMap<Key, Row>>,
     last_commit: u64,
     txns: BTreeMap<TxnId, Txn>,
+    marker: Marker,
+}
+
+/// Where the engine notes the situations it meets: the server's node, or
+/// nowhere (an engine rebuilt by recovery or read by the harness, or under
+/// test, until a server takes it).
+#[derive(Default)]
+struct Marker(Option<NodeEnv>);
+
+impl Marker {
+    fn mark(&self, mark: Mark) {
+        if let Some(env) = &self.0 {
+            env.mark(mark);
+        }
+    }
+
+    fn is_on(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl fmt::Debug for Marker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(env) => write!(f, "Marker({})", env.name),
+            None => f.write_str("Marker(none)"),
+        }
+    }
 }
 
 impl Engine {
@@ -119,6 +152,11 @@ impl Engine {
         }
     }
 
+    /// Notes the situations this engine meets as `env`'s.
+    pub(super) fn mark_with(&mut self, env: NodeEnv) {
+        self.marker = Marker(Some(env));
+    }
+
     pub fn begin(
         &mut self,
         id: TxnId,
@@ -126,6 +164,7 @@ impl Engine {
         now: Duration,
     ) -> Result<(), TxnError> {
         if self.txns.len() >= MAX_OPEN_TXNS {
+            self.marker.mark(Mark::TooManyOpenTransactions);
             return Err(TxnError::TooManyOpen);
         }
         self.txns.insert(
@@ -150,6 +189,9 @@ impl Engine {
         now: Duration,
     ) -> Result<Option<Found>, TxnError> {
         let committed = self.committed(table, key).cloned();
+        if self.marker.is_on() && self.reads_around_uncommitted_write(id, table, key) {
+            self.marker.mark(Mark::ReadAroundUncommittedWrite);
+        }
         let txn = self.txn(id, now)?;
         if let Some(own) = txn.writes.get(&(table.to_owned(), key.clone())) {
             return Ok(own.clone().map(|value| Found {
@@ -189,7 +231,10 @@ impl Engine {
                 })
                 .count()
         });
-        let committed: Vec<(Key, Row)> = self.scan_committed(table, range, limit + hidden);
+        // One row past those read tells whether the range holds more.
+        let mut committed: Vec<(Key, Row)> = self.scan_committed(table, range, limit + hidden + 1);
+        let more_committed = committed.len() > limit + hidden;
+        committed.truncate(limit + hidden);
         let txn = self.txn(id, now)?;
         txn.scans.push(ScanRead {
             table: table.to_owned(),
@@ -225,6 +270,11 @@ impl Engine {
                     None => merged.remove(key),
                 };
             }
+        }
+        // Past the rows read, the range's committed rows outnumber the
+        // deletes that could hide them; else all of it was read.
+        if more_committed || merged.len() > limit {
+            self.marker.mark(Mark::ScanHitLimit);
         }
         Ok(merged.into_iter().take(limit).collect())
     }
@@ -302,6 +352,7 @@ impl Engine {
             match condition {
                 Condition::Absent { table, key } => {
                     if self.committed(table, key).is_some() {
+                        self.marker.mark(Mark::UniqueInsertConflict);
                         return Err(TxnError::Duplicate {
                             table: table.clone(),
                             key: key.clone(),
@@ -315,6 +366,10 @@ impl Engine {
                 } => {
                     let actual = self.committed(table, key).map(|row| row.version);
                     if actual != Some(*expected) {
+                        self.marker.mark(Mark::CompareAndSetVersionMismatch);
+                        if disk_of(*expected) != disk_of(self.last_commit + 1) {
+                            self.marker.mark(Mark::CompareAndSetVersionFromLostDisk);
+                        }
                         return Err(TxnError::VersionMismatch {
                             table: table.clone(),
                             key: key.clone(),
@@ -328,6 +383,7 @@ impl Engine {
         if txn.isolation == Isolation::Serializable {
             for (table, key, seen) in &txn.reads {
                 if self.committed(table, key).map(|row| row.version) != *seen {
+                    self.marker.mark(Mark::SerializableReadChanged);
                     return Err(TxnError::Serialization {
                         table: table.clone(),
                         key: key.clone(),
@@ -343,12 +399,16 @@ impl Engine {
                     .map(|(key, row)| (key, row.version))
                     .collect();
                 if let Some(key) = first_difference(&now, &scan.seen) {
+                    self.marker.mark(Mark::SerializableScanChanged);
                     return Err(TxnError::Serialization {
                         table: scan.table.clone(),
                         key,
                     });
                 }
             }
+        }
+        if txn.isolation == Isolation::ReadCommitted && self.overwrites_changed_read(&txn) {
+            self.marker.mark(Mark::ReadCommittedLostUpdate);
         }
         if txn.writes.is_empty() {
             return Ok(None);
@@ -362,6 +422,42 @@ impl Engine {
                 .map(|((table, key), value)| (table, key, value))
                 .collect(),
         }))
+    }
+
+    /// Whether open transaction `id`, reading the committed row, passes over
+    /// another open transaction's uncommitted write of it.
+    fn reads_around_uncommitted_write(&self, id: TxnId, table: &str, key: &Key) -> bool {
+        let row = (table.to_owned(), key.clone());
+        self.txns
+            .get(&id)
+            .is_some_and(|txn| !txn.writes.contains_key(&row))
+            && self
+                .txns
+                .iter()
+                .any(|(other, txn)| *other != id && txn.writes.contains_key(&row))
+    }
+
+    /// Whether `txn` writes, with no condition on it, a row it read that
+    /// has changed since: committed, the write loses that change.
+    fn overwrites_changed_read(&self, txn: &Txn) -> bool {
+        let conditioned = |table: &str, key: &Key| {
+            txn.conditions.iter().any(|condition| match condition {
+                Condition::Absent {
+                    table: cond_table,
+                    key: cond_key,
+                }
+                | Condition::Version {
+                    table: cond_table,
+                    key: cond_key,
+                    ..
+                } => cond_table == table && cond_key == key,
+            })
+        };
+        txn.reads.iter().any(|(table, key, seen)| {
+            txn.writes.contains_key(&(table.clone(), key.clone()))
+                && !conditioned(table, key)
+                && self.committed(table, key).map(|row| row.version) != *seen
+        })
     }
 
     /// Applies a prepared (or recovered) commit.

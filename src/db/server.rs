@@ -7,7 +7,7 @@
 //! row version) matches anything new.
 
 use futures::{FutureExt, pin_mut, select_biased};
-use std::time::Duration;
+use std::{collections::BTreeSet, time::Duration};
 
 use super::{
     DbEvent,
@@ -23,7 +23,7 @@ use crate::{
     fault_points::{CrashPoint, ReplyPoint},
     net::{Incoming, ReplyTo, Request, Rpc},
     node::NodeEnv,
-    observe::Event,
+    observe::{Event, Mark},
     storage::Storage,
 };
 
@@ -33,6 +33,9 @@ const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
 const MAX_TABLE_BYTES: usize = 64;
 const MAX_KEY_BYTES: usize = 256;
 const MAX_VALUE_BYTES: usize = 64 * 1024;
+/// Transactions aborted as idle that are remembered, the latest, only to
+/// mark a late commit of one.
+const EXPIRED_REMEMBERED: usize = 1024;
 
 /// The settings of the database node.
 #[derive(Debug, Clone)]
@@ -47,7 +50,10 @@ pub struct DbConfig {
 pub async fn run_db(env: NodeEnv, config: DbConfig) {
     let incarnation = env.boot().await;
     let storage = env.storage();
-    let recovered = wal::recover(&storage, env.bugs.has(Bug::DbSkipChecksum));
+    let (recovered, cut) = wal::recover(&storage, env.bugs.has(Bug::DbSkipChecksum));
+    if cut {
+        env.mark(Mark::DbTornTailCut);
+    }
     env.record(Event::Db(DbEvent::Recovered {
         last_commit: recovered.engine.last_commit(),
         commits: recovered.commits.len() as u64,
@@ -55,6 +61,9 @@ pub async fn run_db(env: NodeEnv, config: DbConfig) {
     // A fresh disk (the first, or one that replaced a lost disk) numbers its
     // commits past every earlier disk's.
     let fresh = recovered.commits.is_empty();
+    if fresh && incarnation > 1 {
+        env.mark(Mark::RestartedOnEmptyDisk);
+    }
     let mut engine = if fresh {
         Engine::numbered_after(wal::first_commit(incarnation) - 1)
     } else {
@@ -75,6 +84,7 @@ pub async fn run_db(env: NodeEnv, config: DbConfig) {
         engine.apply(&genesis);
     }
     let (rpc, incoming) = Rpc::bind(&env, incarnation).await;
+    engine.mark_with(env.clone());
     let server = Server {
         env,
         rpc,
@@ -83,6 +93,7 @@ pub async fn run_db(env: NodeEnv, config: DbConfig) {
         config,
         incarnation,
         next_txn: 1,
+        expired: BTreeSet::new(),
     };
     server.run(incoming).await;
 }
@@ -95,6 +106,9 @@ struct Server {
     config: DbConfig,
     incarnation: u64,
     next_txn: u64,
+    /// The latest transactions aborted as idle, kept only to mark a late
+    /// commit of one.
+    expired: BTreeSet<TxnId>,
 }
 
 impl Server {
@@ -109,6 +123,11 @@ impl Server {
                 next_expiry = now + EXPIRY_INTERVAL;
                 for txn in self.engine.expire(now, self.config.idle_timeout) {
                     tracing::debug!(%txn, "aborted an idle transaction");
+                    self.env.mark(Mark::IdleTransactionExpired);
+                    self.expired.insert(txn);
+                    if self.expired.len() > EXPIRED_REMEMBERED {
+                        self.expired.pop_first();
+                    }
                 }
                 continue;
             }
@@ -270,7 +289,12 @@ impl Server {
         committed: impl Fn(Option<u64>) -> DbResponse,
     ) {
         let record = match self.engine.prepare_commit(txn) {
-            Err(error) => return self.rpc.reply(reply, &DbResponse::Failed(error)).await,
+            Err(error) => {
+                if matches!(error, TxnError::Unknown(_)) {
+                    self.mark_unknown_commit(txn);
+                }
+                return self.rpc.reply(reply, &DbResponse::Failed(error)).await;
+            }
             Ok(None) => return self.rpc.reply(reply, &committed(None)).await,
             Ok(Some(record)) => record,
         };
@@ -287,6 +311,19 @@ impl Server {
             self.apply(&record);
             self.env.crash_point(CrashPoint::DbCommitBeforeReply).await;
             self.reply_committed(reply, &response).await;
+        }
+    }
+
+    /// Marks why a commit found its transaction unknown, when that can be
+    /// told. With the planted bug `db-txn-id-reuse` ids name no incarnation.
+    fn mark_unknown_commit(&self, txn: TxnId) {
+        let (born, counter) = (txn.0 >> 32, txn.0 & 0xffff_ffff);
+        if self.expired.contains(&txn) {
+            self.env.mark(Mark::CommitOfExpiredTransaction);
+        } else if born != 0 && born < self.incarnation {
+            self.env.mark(Mark::CommitFromEarlierIncarnation);
+        } else if born == self.incarnation && counter < self.next_txn {
+            self.env.mark(Mark::CommitOfFinishedTransaction);
         }
     }
 

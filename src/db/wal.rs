@@ -23,6 +23,12 @@ pub(super) fn first_commit(incarnation: u64) -> u64 {
     (incarnation - 1) * DISK_COMMITS + 1
 }
 
+/// Which disk numbered commit `seq` (0 the first, that of incarnation 1):
+/// a row's version tells the disk that wrote it.
+pub(super) fn disk_of(seq: u64) -> u64 {
+    seq.saturating_sub(1) / DISK_COMMITS
+}
+
 /// Whether `seq` can number a disk's first commit.
 fn starts_a_disk(seq: u64) -> bool {
     seq % DISK_COMMITS == 1
@@ -58,19 +64,23 @@ fn replay(records: impl IntoIterator<Item = Vec<u8>>) -> Recovered {
     recovered
 }
 
-/// Recovers the server's state from its disk. `skip_checksums` is the
-/// planted bug `db-skip-checksum`: a torn record is replayed as if whole.
-pub(super) fn recover(storage: &Storage, skip_checksums: bool) -> Recovered {
+/// Recovers the server's state from its disk, and says whether it cut off a
+/// torn or unusable tail. `skip_checksums` is the planted bug
+/// `db-skip-checksum`: a torn record is replayed as if whole.
+pub(super) fn recover(storage: &Storage, skip_checksums: bool) -> (Recovered, bool) {
     if skip_checksums {
-        return replay(storage.read_records_unchecked(WAL_FILE));
+        return (replay(storage.read_records_unchecked(WAL_FILE)), false);
     }
-    let records = storage.read_records(WAL_FILE).records;
+    let read = storage.read_records(WAL_FILE);
+    let torn = read.stopped_at.is_some();
+    let records = read.records;
     let total = records.len();
     let recovered = replay(records);
-    if recovered.commits.len() < total {
+    let unusable = recovered.commits.len() < total;
+    if unusable {
         storage.keep_records(WAL_FILE, recovered.commits.len());
     }
-    recovered
+    (recovered, torn || unusable)
 }
 
 /// Reads the server's synced state without changing its disk, with the

@@ -17,6 +17,7 @@ use super::types::{Command, encode_batch};
 use crate::{
     log::{AppendError, ClientAppend, LogClient},
     node::NodeEnv,
+    observe::Mark,
     stable_hash::stable_hash,
 };
 
@@ -104,7 +105,10 @@ async fn run(
             continue;
         }
         for (_, waiter) in batch {
-            let _ = waiter.send(index);
+            if waiter.send(index).is_err() {
+                // Its caller stopped waiting; the log holds it all the same.
+                env.mark(Mark::CommittedAfterCallerGaveUp);
+            }
         }
     }
 }

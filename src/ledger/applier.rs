@@ -127,6 +127,9 @@ pub async fn run(
             for entry in entries {
                 let index = folded.fold.applied() + 1;
                 let effects = fold_entry(&mut folded.fold, index, &entry);
+                for mark in folded.fold.take_marks() {
+                    env.mark(mark);
+                }
                 projector.folded(index, effects);
             }
             folded.wake();

@@ -17,7 +17,10 @@ use super::{
     outbox::HOT_WALLET,
     types::{Command, Confirmation, Rejection, TransferId, TransferRequest, check_parameters},
 };
-use crate::chain::{SigningKey, Transaction};
+use crate::{
+    chain::{SigningKey, Transaction},
+    observe::Mark,
+};
 
 /// Commands one log entry holds at most: far more than fit in an entry.
 pub const SLOTS_PER_ENTRY: u64 = 4096;
@@ -125,6 +128,9 @@ pub struct Fold {
     transfers: BTreeMap<TransferId, Transfer>,
     /// The nonce the next intent must carry: the intents taken so far.
     next_nonce: u64,
+    /// The situations worth marking the fold met since they were last
+    /// taken ([`Fold::take_marks`]); they decide nothing.
+    marks: Vec<Mark>,
 }
 
 impl Fold {
@@ -140,7 +146,14 @@ impl Fold {
             requests: BTreeMap::new(),
             transfers: BTreeMap::new(),
             next_nonce: 0,
+            marks: Vec::new(),
         }
+    }
+
+    /// The situations worth marking met since the last call, for a replica
+    /// to mark; a fold whose marks are never taken only keeps them.
+    pub fn take_marks(&mut self) -> Vec<Mark> {
+        std::mem::take(&mut self.marks)
     }
 
     /// The last log index folded.
@@ -188,14 +201,26 @@ impl Fold {
     ) -> Option<Effect> {
         let index = self.applied;
         let key = (client, request.request_id.clone());
-        if self.rules.idempotency == Idempotency::ByRequestId && self.requests.contains_key(&key) {
-            // A retry, or a conflicting reuse: answered from the record.
-            return None;
+        if let Some(record) = self.requests.get(&key) {
+            self.marks.push(if record.request == *request {
+                Mark::DuplicateTransferInLog
+            } else {
+                Mark::RequestIdReusedInLog
+            });
+            if self.rules.idempotency == Idempotency::ByRequestId {
+                // A retry, or a conflicting reuse: answered from the record.
+                return None;
+            }
         }
         let transfer = TransferId::of(client, &request.request_id);
         let answer = match self.decide(request) {
             Ok(()) => Answer::Accepted(transfer),
-            Err(rejection) => Answer::Rejected(rejection),
+            Err(rejection) => {
+                if let Rejection::Overdraw { .. } = rejection {
+                    self.marks.push(Mark::OverdrawRejected);
+                }
+                Answer::Rejected(rejection)
+            }
         };
         self.requests.insert(
             key,
@@ -252,6 +277,12 @@ impl Fold {
         let free = record.intent.is_none();
         let in_order = tx.transfer.nonce == next || !fence.nonce_in_order;
         if !(open && free && in_order && pays(&self.rules, transfer, &record.request, tx)) {
+            match &record.intent {
+                Some(taken) if open && taken == tx => self.marks.push(Mark::IntentRepeatedInLog),
+                Some(_) if open => self.marks.push(Mark::IntentForPayoutWithIntent),
+                None if open && !in_order => self.marks.push(Mark::IntentNonceOutOfOrder),
+                _ => {}
+            }
             return None;
         }
         let slot = record.slot;
@@ -268,6 +299,7 @@ impl Fold {
     fn confirm(&mut self, transfer: TransferId, confirmation: Confirmation) -> Option<Effect> {
         let record = self.transfers.get_mut(&transfer)?;
         if record.confirmation.is_some() {
+            self.marks.push(Mark::ConfirmedTwiceInLog);
             return None;
         }
         record.confirmation = Some(confirmation);

@@ -17,7 +17,10 @@ use super::{
     protocol::{LedgerRequest, LedgerResponse, MAX_STATUS_BATCH, StatusReply, TransferReply},
     types::{Command, TransferRequest, check_shape},
 };
-use crate::{node::NodeEnv, observe::Event};
+use crate::{
+    node::NodeEnv,
+    observe::{Event, Mark},
+};
 
 /// What a request handler needs.
 #[derive(Clone)]
@@ -68,9 +71,11 @@ impl Service {
     async fn transfer(&self, client: u64, request: TransferRequest) -> TransferReply {
         // Too malformed to be keyed or recorded: refused at the door.
         if let Err(reason) = check_shape(&request) {
+            self.env.mark(Mark::TransferRefusedAtTheDoor);
             return TransferReply::Rejected { reason };
         }
         if let Some(answer) = self.answer(client, &request) {
+            self.env.mark(Mark::TransferRetryAnsweredFromFold);
             return answer;
         }
         let command = Command::Transfer {
@@ -93,9 +98,12 @@ impl Service {
             .flatten();
         match decided.and_then(|()| self.answer(client, &request)) {
             Some(answer) => answer,
-            None => TransferReply::Unavailable {
-                reason: "not decided in time; retry with the same request id".to_owned(),
-            },
+            None => {
+                self.env.mark(Mark::TransferUndecidedInTime);
+                TransferReply::Unavailable {
+                    reason: "not decided in time; retry with the same request id".to_owned(),
+                }
+            }
         }
     }
 
@@ -110,20 +118,23 @@ impl Service {
 
     /// Waits, within the request timeout, for the fold to reach `index`.
     async fn caught_up(&self, index: u64) -> bool {
-        self.applied() >= index
-            || self
-                .env
-                .clock
-                .timeout(
-                    self.config.request_timeout,
-                    Folded::reached(&self.fold, index),
-                )
-                .await
-                .is_some_and(|reached| reached.is_ok())
+        if self.applied() >= index {
+            return true;
+        }
+        self.env.mark(Mark::StatusWaitedForFold);
+        self.env
+            .clock
+            .timeout(
+                self.config.request_timeout,
+                Folded::reached(&self.fold, index),
+            )
+            .await
+            .is_some_and(|reached| reached.is_ok())
     }
 
     async fn statuses(&self, client: u64, request_ids: &[String], seen: u64) -> Vec<StatusReply> {
         if !self.caught_up(seen).await {
+            self.env.mark(Mark::StatusUnavailable);
             let reply = StatusReply::Unavailable {
                 reason: format!("this replica has not caught up with log index {seen} yet"),
             };

@@ -64,7 +64,13 @@ pub struct LogConfig {
 pub async fn run_replica(env: NodeEnv, config: LogConfig) {
     let incarnation = env.boot().await;
     let storage = env.storage();
-    let durable = wal::recover(&storage);
+    let (durable, cut) = wal::recover(&storage);
+    if cut {
+        env.mark(Mark::LogTornTailCut);
+    }
+    if durable.voted_for.is_some() {
+        env.mark(Mark::RecoveredWithVote);
+    }
     let (rpc, incoming) = Rpc::bind(&env, incarnation).await;
     let (replies_tx, replies_rx) = mpsc::unbounded();
     let replica = Replica::recover(env, config, rpc, storage, durable, replies_tx);
@@ -280,6 +286,9 @@ impl Replica {
 
     async fn on_vote(&mut self, request: VoteRequest, reply: ReplyTo) {
         if request.term > self.term {
+            if self.role == Role::Leader {
+                self.env.mark(Mark::LeaderDeposedByCandidate);
+            }
             self.adopt_term(request.term);
         }
         let up_to_date =
@@ -289,6 +298,15 @@ impl Replica {
             .as_ref()
             .is_none_or(|voted| *voted == request.candidate);
         let granted = request.term == self.term && up_to_date && free;
+        if request.term == self.term {
+            if !up_to_date {
+                self.env.mark(Mark::VoteRefusedStaleLog);
+            } else if !free {
+                self.env.mark(Mark::VoteRefusedAlreadyVoted);
+            } else if request.last_index < self.last_index() {
+                self.env.mark(Mark::VoteGrantedToShorterLog);
+            }
+        }
         if granted && self.voted_for.is_none() {
             self.voted_for = Some(request.candidate);
             self.write_hard_state();
@@ -306,6 +324,7 @@ impl Replica {
 
     async fn on_append(&mut self, request: AppendRequest, reply: ReplyTo) {
         if request.term < self.term {
+            self.env.mark(Mark::StaleLeaderAppendRefused);
             let response = AppendResponse {
                 term: self.term,
                 success: false,
@@ -316,7 +335,14 @@ impl Replica {
             return;
         }
         if request.term > self.term {
+            if self.role == Role::Leader {
+                self.env.mark(Mark::LeaderDeposedByNewerLeader);
+            }
             self.adopt_term(request.term);
+        }
+        if self.role == Role::Candidate {
+            // Of this term: its election was won by the append's sender.
+            self.env.mark(Mark::CandidateLostToLeader);
         }
         if self.role != Role::Follower {
             self.step_down();
@@ -326,8 +352,10 @@ impl Replica {
 
         let prev = request.prev_index;
         let retry_from = if prev > self.last_index() {
+            self.env.mark(Mark::AppendRefusedMissingEntries);
             Some(self.last_index() + 1)
         } else if self.term_at(prev) != request.prev_term {
+            self.env.mark(Mark::AppendRefusedTermMismatch);
             // Skip back over the whole conflicting term at once.
             let conflicting = self.term_at(prev);
             let mut first = prev;
@@ -365,6 +393,7 @@ impl Replica {
                 // Only a broken leader asks this: committed entries are never
                 // replaced. The follower trusts its leader, as Raft does, and
                 // the checkers see the divergence; the log says why.
+                self.env.mark(Mark::CommittedEntryOverwritten);
                 tracing::error!(
                     node = %self.env.name,
                     leader = %request.leader,
@@ -383,6 +412,8 @@ impl Replica {
                 first_index,
                 entries,
             });
+        } else if !request.entries.is_empty() {
+            self.env.mark(Mark::AppendEntriesAlreadyHeld);
         }
         let last_new = prev + request.entries.len() as u64;
         let response = AppendResponse {
@@ -393,7 +424,13 @@ impl Replica {
         self.persist_then_reply(reply, &response, CrashPoint::LogAppendBeforeSync)
             .await;
         let commit = request.leader_commit.min(last_new);
+        if request.leader_commit.min(self.last_index()) > commit.max(self.commit) {
+            self.env.mark(Mark::FollowerCommitCappedAtAppend);
+        }
         if commit > self.commit {
+            if request.entries.is_empty() {
+                self.env.mark(Mark::CommitLearnedFromHeartbeat);
+            }
             self.set_commit(commit);
             self.apply_committed();
         }
@@ -410,6 +447,7 @@ impl Replica {
             return;
         }
         if self.role != Role::Leader {
+            self.env.mark(Mark::ClientAppendToNonLeader);
             let leader = self.leader.as_ref().map(|name| name.to_string());
             self.client_replies
                 .push((reply, AppendReply::NotLeader { leader }));
@@ -423,6 +461,7 @@ impl Replica {
                 return;
             }
             Some(None) => {
+                self.env.mark(Mark::StaleClientAppend);
                 self.client_replies.push((reply, AppendReply::Stale));
                 return;
             }
@@ -440,8 +479,11 @@ impl Replica {
             .unwrap_or_default()
             .iter()
             .any(|entry| matches!(&entry.kind, EntryKind::Command { client, seq, .. } if (*client, *seq) == key));
-        if !in_log {
+        if in_log {
+            self.env.mark(Mark::RetryJoinedPendingEntry);
+        } else {
             if self.last_index() - self.commit >= MAX_UNCOMMITTED {
+                self.env.mark(Mark::LeaderBusyUncommitted);
                 self.client_replies.push((reply, AppendReply::Busy));
                 return;
             }
@@ -518,6 +560,7 @@ impl Replica {
                 state.outstanding = state.outstanding.saturating_sub(1);
                 let Ok(response) = result else { return };
                 if response.term > self.term {
+                    self.env.mark(Mark::LeaderDeposedByAppendReply);
                     self.adopt_term(response.term);
                     self.step_down();
                     return;
@@ -526,11 +569,15 @@ impl Replica {
                     state.matched = state.matched.max(prev_index + count);
                     state.next = state.next.max(state.matched + 1);
                 } else {
-                    state.next = response
+                    let next = response
                         .retry_from
                         .min(prev_index)
                         .max(state.matched + 1)
                         .max(1);
+                    if next < state.next {
+                        self.env.mark(Mark::NextIndexBackedOff);
+                    }
+                    state.next = next;
                 }
                 let behind = state.next <= last_index || !response.success;
                 if response.success {
@@ -547,6 +594,9 @@ impl Replica {
 
     async fn start_election(&mut self) {
         debug_assert_ne!(self.role, Role::Leader, "a leader stands for no election");
+        if self.role == Role::Candidate {
+            self.env.mark(Mark::ElectionRetried);
+        }
         self.term += 1;
         tracing::debug!(term = self.term, "election timeout: standing as candidate");
         self.voted_for = Some(self.env.name.to_string());
@@ -616,6 +666,9 @@ impl Replica {
     /// Moves to a newer term, forgetting the vote of the old one.
     fn adopt_term(&mut self, term: u64) {
         debug_assert!(term > self.term);
+        if self.role == Role::Candidate {
+            self.env.mark(Mark::CandidateSawNewerTerm);
+        }
         if self.role != Role::Follower {
             self.step_down();
         }
@@ -727,19 +780,20 @@ impl Replica {
         let mut commit = self.commit;
         for index in (self.commit + 1..=self.last_index()).rev() {
             if !count_old_terms && self.term_at(index) != self.term {
+                if self.holders(index) >= self.majority() {
+                    self.env.mark(Mark::EarlierTermMajorityNotCounted);
+                }
                 break;
             }
-            let holders = 1 + self
-                .peers
-                .values()
-                .filter(|peer| peer.matched >= index)
-                .count();
-            if holders >= self.majority() {
+            if self.holders(index) >= self.majority() {
                 commit = index;
                 break;
             }
         }
         if commit > self.commit {
+            if self.term_at(self.commit + 1) < self.term && self.term_at(commit) == self.term {
+                self.env.mark(Mark::EarlierTermEntriesCommitted);
+            }
             self.set_commit(commit);
             self.env.crash_point(CrashPoint::LogLeaderAfterCommit).await;
             self.apply_committed();
@@ -781,12 +835,18 @@ impl Replica {
                     client,
                     seq,
                     original: Some(original),
-                } => ((client, seq), AppendReply::Appended { index: original }),
+                } => {
+                    self.env.mark(Mark::DuplicateCommandSkipped);
+                    ((client, seq), AppendReply::Appended { index: original })
+                }
                 Applied::Duplicate {
                     client,
                     seq,
                     original: None,
-                } => ((client, seq), AppendReply::Stale),
+                } => {
+                    self.env.mark(Mark::StaleCommandSkipped);
+                    ((client, seq), AppendReply::Stale)
+                }
             };
             for reply in self.waiters.remove(&key).unwrap_or_default() {
                 self.client_replies.push((reply, answer.clone()));
@@ -885,6 +945,15 @@ impl Replica {
                 .get(index as usize - 1)
                 .map_or(0, |entry| entry.term),
         }
+    }
+
+    /// How many replicas, this leader included, hold the entry at `index`.
+    fn holders(&self, index: u64) -> usize {
+        1 + self
+            .peers
+            .values()
+            .filter(|peer| peer.matched >= index)
+            .count()
     }
 
     fn majority(&self) -> usize {

@@ -80,15 +80,17 @@ impl DurableLog {
 }
 
 /// Recovers a replica's state from its disk, cutting off a torn or
-/// unusable tail.
-pub(super) fn recover(storage: &Storage) -> DurableLog {
-    let records = storage.read_records(WAL_FILE).records;
+/// unusable tail; says whether there was one to cut.
+pub(super) fn recover(storage: &Storage) -> (DurableLog, bool) {
+    let read = storage.read_records(WAL_FILE);
+    let torn = read.stopped_at.is_some();
+    let records = read.records;
     let total = records.len();
     let (log, used) = DurableLog::from_records(records);
     if used < total {
         storage.keep_records(WAL_FILE, used);
     }
-    log
+    (log, torn || used < total)
 }
 
 /// Reads a replica's synced state without changing its disk: the ground truth

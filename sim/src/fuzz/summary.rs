@@ -54,12 +54,13 @@ pub struct SeedResult {
 /// One line per name: the seeds that reached it and how often, or that
 /// none did.
 fn reached(out: &mut String, tallies: &BTreeMap<String, Tally>) {
+    let width = tallies.keys().map(String::len).max().unwrap_or(0).max(36);
     for (name, tally) in tallies {
         let _ = match tally.seeds {
-            0 => writeln!(out, "  {name:<36} never reached"),
+            0 => writeln!(out, "  {name:<width$} never reached"),
             seeds => writeln!(
                 out,
-                "  {name:<36} {}, {}",
+                "  {name:<width$} {}, {}",
                 count(seeds, "seed"),
                 count(tally.count, "time")
             ),

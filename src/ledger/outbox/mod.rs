@@ -84,6 +84,12 @@ pub struct Worker {
     /// Confirmations appended in this life, by transfer, and when: not
     /// appended again until the applier had time to close the row.
     confirming: BTreeMap<TransferId, Duration>,
+    /// Transactions the chain showed included in this life: only noted,
+    /// to mark one that vanishes again.
+    included: BTreeSet<TxHash>,
+    /// Intents proposed in this life whose outcome was unknown, by
+    /// transfer: only noted, to mark how the fold resolves them.
+    unknown_intents: BTreeMap<TransferId, TxHash>,
 }
 
 impl Worker {
@@ -112,6 +118,8 @@ impl Worker {
             submitted: BTreeMap::new(),
             checked: BTreeMap::new(),
             confirming: BTreeMap::new(),
+            included: BTreeSet::new(),
+            unknown_intents: BTreeMap::new(),
         }
     }
 
@@ -216,7 +224,10 @@ impl Worker {
             .collect();
         self.submitted.retain(|hash, _| signed.contains(hash));
         self.checked.retain(|hash, _| signed.contains(hash));
+        self.included.retain(|hash| signed.contains(hash));
         self.confirming
+            .retain(|transfer, _| open.contains(transfer));
+        self.unknown_intents
             .retain(|transfer, _| open.contains(transfer));
     }
 
@@ -225,6 +236,9 @@ impl Worker {
     fn note_reachability<T>(&mut self, read: &Result<T, DbError>) {
         let reachable = !matches!(read, Err(DbError::Timeout));
         if self.db_reachable != Some(reachable) {
+            if reachable && self.db_reachable == Some(false) {
+                self.env.mark(Mark::OutboxReachableAgain);
+            }
             self.db_reachable = Some(reachable);
             self.env
                 .record(Event::Ledger(LedgerEvent::Database { reachable }));
@@ -240,10 +254,16 @@ impl Worker {
         row: OutboxRow,
     ) -> Result<Option<(u64, OutboxRow)>, StepError> {
         let now = self.env.clock.wall_now();
+        let lapsed = row.claim.as_ref().is_some_and(|claim| claim.until <= now);
         let took_over = match self.me.standing(row.claim.as_ref(), now, self.config.lease) {
             Standing::Held => return Ok(None),
             Standing::Mine => return Ok(Some((version, row))),
-            Standing::Renew => None,
+            Standing::Renew => {
+                if lapsed {
+                    self.env.mark(Mark::LapsedClaimRenewed);
+                }
+                None
+            }
             Standing::Free { from } => from,
         };
         let claimed = OutboxRow {
@@ -261,6 +281,13 @@ impl Worker {
         if let Some(from) = took_over {
             if !from.starts_with(&format!("{}#", self.me.name)) {
                 self.env.mark(Mark::LeaseTakenOver);
+                match self.payout_signed(claimed.transfer) {
+                    Some(false) => self.env.mark(Mark::TakeoverBeforeIntent),
+                    Some(true) => self.env.mark(Mark::TakeoverOfSignedPayout),
+                    None => {}
+                }
+            } else if !lapsed {
+                self.env.mark(Mark::ClaimOfEarlierLifeTaken);
             }
             self.env.record(Event::Ledger(LedgerEvent::Claimed {
                 transfer: claimed.transfer,
@@ -274,12 +301,27 @@ impl Worker {
     /// of it.
     async fn step(&mut self, key: u64, version: u64, row: &OutboxRow) -> Result<(), StepError> {
         match self.payout_in_log(row.transfer) {
-            // This fold has not reached the entry that accepted it, or has
-            // reached the confirmation that closes it.
-            InLog::Unknown | InLog::Confirmed => Ok(()),
+            // This fold has not reached the entry that accepted it.
+            InLog::Unknown => Ok(()),
+            // Or it has reached the confirmation that closes it.
+            InLog::Confirmed => {
+                if !self.confirming.contains_key(&row.transfer) {
+                    self.env.mark(Mark::ConfirmedByAnotherWorker);
+                }
+                Ok(())
+            }
             InLog::Open {
                 intent: Some(tx), ..
-            } => self.follow(row, &tx).await,
+            } => {
+                if let Some(proposed) = self.unknown_intents.remove(&row.transfer) {
+                    self.env.mark(if proposed == tx.hash() {
+                        Mark::UnknownIntentFoundTaken
+                    } else {
+                        Mark::UnknownIntentFoundLost
+                    });
+                }
+                self.follow(row, &tx).await
+            }
             InLog::Open {
                 intent: None,
                 request,
@@ -304,6 +346,17 @@ impl Worker {
                 request: accepted.request.clone(),
             },
         }
+    }
+
+    /// Whether `transfer`'s payout, open in this replica's fold, has its
+    /// intent there; `None` when the fold has it closed or not at all.
+    fn payout_signed(&self, transfer: TransferId) -> Option<bool> {
+        let folded = self.fold.borrow();
+        let accepted = folded.fold.transfer(transfer)?;
+        accepted
+            .confirmation
+            .is_none()
+            .then_some(accepted.intent.is_some())
     }
 
     /// Appends `command` and waits, within bounds, until this replica's
@@ -345,11 +398,19 @@ impl Worker {
                     height: receipt.height,
                     depth: receipt.confirmations,
                 };
+                self.included.insert(hash);
                 self.confirm(row.transfer, confirmation).await;
             }
             // Included, not deep enough yet.
-            Some(_) => {}
-            None => self.resubmit(row, tx).await?,
+            Some(_) => {
+                self.included.insert(hash);
+            }
+            None => {
+                if self.included.remove(&hash) {
+                    self.env.mark(Mark::IncludedTransactionVanished);
+                }
+                self.resubmit(row, tx).await?
+            }
         }
         Ok(())
     }

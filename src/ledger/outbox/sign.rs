@@ -42,8 +42,13 @@ impl Worker {
         }
         if !self.append_and_fold(intent).await {
             // Unknown: the next pass reads what the log decided.
+            self.env.mark(Mark::IntentOutcomeUnknown);
+            self.unknown_intents.insert(transfer, tx.hash());
             return Ok(());
         }
+        // Known: whatever an earlier unknown proposal became, this one's
+        // verdict follows.
+        self.unknown_intents.remove(&transfer);
         if !self.log_took(transfer, &tx) {
             self.env.mark(Mark::IntentRefused);
             self.env.record(Event::Ledger(LedgerEvent::IntentRefused {

@@ -71,6 +71,9 @@ pub struct Projector {
     /// When this replica last asked the database for its position with
     /// nothing to project (on its monotonic clock).
     probed: Option<Duration>,
+    /// The index a batch whose commit ended unknown would have moved the
+    /// position to: only noted, to mark what the next read finds.
+    unknown_commit: Option<u64>,
 }
 
 /// What one batch changes in one outbox row.
@@ -103,6 +106,7 @@ impl Projector {
             position: None,
             rebuilding: None,
             probed: None,
+            unknown_commit: None,
         }
     }
 
@@ -183,6 +187,13 @@ impl Projector {
         let guess = self.unprojected.front().map(|(index, _)| index - 1);
         let mut reads = self.read_for(guess).await?;
         let position = reads.position.value.unwrap_or(0);
+        if let Some(last) = self.unknown_commit.take() {
+            self.env.mark(if position >= last {
+                Mark::UnknownCommitFoundApplied
+            } else {
+                Mark::UnknownCommitFoundNotApplied
+            });
+        }
         let first_held = self
             .unprojected
             .front()
@@ -213,11 +224,16 @@ impl Projector {
             reads = self.read_for(Some(position)).await?;
             if reads.position.value.unwrap_or(0) != position {
                 // Another replica moved it meanwhile: this batch is stale.
+                self.env.mark(Mark::ProjectionBatchStale);
                 return Ok(false);
             }
         }
         let ops = fenced::write_ops(&reads, writes, last, self.config.initial_balance)?;
-        self.db.atomic(Isolation::ReadCommitted, ops).await?;
+        let committed = self.db.atomic(Isolation::ReadCommitted, ops).await;
+        if let Err(DbError::CommitUnknown) = committed {
+            self.unknown_commit = Some(last);
+        }
+        committed?;
         self.projected(position, last);
         self.env.crash_point(CrashPoint::ApplierAfterProject).await;
         Ok(true)
@@ -270,7 +286,10 @@ impl Projector {
                 .await
             {
                 Ok(entries) if !entries.is_empty() => entries,
-                _ => return,
+                _ => {
+                    self.env.mark(Mark::RebuildLogUnreadable);
+                    return;
+                }
             };
             for entry in entries.iter().take((through + 1 - from) as usize) {
                 let index = scratch.applied() + 1;
