@@ -149,7 +149,13 @@ impl Storage {
     /// next [`Storage::sync`] of that file returns.
     pub fn append_record(&self, file: &str, payload: &[u8]) {
         let mut files = self.disk.lock();
-        let state = files.entry(file.to_owned()).or_default();
+        // Looked up before inserting: appends are many, files few.
+        if !files.contains_key(file) {
+            files.insert(file.to_owned(), FileState::default());
+        }
+        let Some(state) = files.get_mut(file) else {
+            return;
+        };
         state.unsynced_record_starts.push(state.data.len());
         encode_record(payload, &mut state.data);
     }
