@@ -106,6 +106,10 @@ pub fn fold_entry(fold: &mut Fold, index: u64, entry: &Entry) -> Vec<Effect> {
     }
 }
 
+/// The most idle polls an applier that keeps finding nothing new waits
+/// between reads. A nudge (a request waiting on an entry) ends a wait early.
+const IDLE_BACKOFF: u32 = 4;
+
 /// Runs the applier of one incarnation.
 pub async fn run(
     env: NodeEnv,
@@ -115,6 +119,9 @@ pub async fn run(
     shared: SharedFold,
 ) {
     let mut projector = Projector::new(env.clone(), config.clone(), db);
+    // How long to idle: the idle poll after news, doubling with each read
+    // that finds none, up to four idle polls.
+    let mut idle = config.idle_poll;
     loop {
         let from = shared.borrow().fold.applied() + 1;
         let read = log
@@ -133,6 +140,11 @@ pub async fn run(
                 projector.folded(index, effects);
             }
             folded.wake();
+            idle = if got > 0 {
+                config.idle_poll
+            } else {
+                (idle * 2).min(config.idle_poll * IDLE_BACKOFF)
+            };
             if got > 0 {
                 env.record(Event::Ledger(LedgerEvent::Folded {
                     applied: folded.fold.applied(),
@@ -169,7 +181,7 @@ pub async fn run(
             };
             match nudged {
                 Some(nudged) => {
-                    let _ = env.clock.timeout(config.idle_poll, nudged).await;
+                    let _ = env.clock.timeout(idle, nudged).await;
                 }
                 None => env.sleep(config.apply_poll).await,
             }
