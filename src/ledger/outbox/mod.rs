@@ -247,8 +247,6 @@ impl Worker {
         }
     }
 
-    /// Step 0: the row with this replica's lease on it, at the version that
-    /// fences the next write, or `None` when another replica holds it.
     /// Renews every claim this replica holds in one write, once any of
     /// them is due: one lease cycle for all of a replica's payouts rather
     /// than a round trip per row per cycle. A failed write (a row moved
@@ -301,6 +299,8 @@ impl Worker {
         }
     }
 
+    /// Step 0: the row with this replica's lease on it, at the version that
+    /// fences the next write, or `None` when another replica holds it.
     async fn hold(
         &mut self,
         key: u64,
