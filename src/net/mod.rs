@@ -16,6 +16,7 @@ pub use kind::kind_of;
 pub use rpc::{CallError, Incoming, ReplyTo, Request, Rpc};
 
 use serde::{Serialize, de::DeserializeOwned};
+// An address value only: no socket is opened; the fabric carries packets.
 use std::net::SocketAddr;
 
 use crate::codec::{self, CodecError};
