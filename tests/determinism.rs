@@ -24,6 +24,8 @@ fn the_fuzz_loop_and_single_runs_agree_on_every_seed() {
         kind: None,
         out: out.clone(),
         interrupt: None,
+        guided: false,
+        corpus: None,
     };
     let summary = fuzz(&options, |_| {}).expect("fuzzing runs");
     assert_eq!(summary.seeds.len(), SEEDS.count());

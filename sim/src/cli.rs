@@ -116,6 +116,18 @@ pub struct BugsArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub limits: ShrinkLimitArgs,
+    /// Hunt each bug both ways, plain and guided, on the same budget, and
+    /// print the runs each took side by side; then the distinct coverage
+    /// marks each way reaches in --coverage-runs runs.
+    #[arg(long, requires = "measure", conflicts_with = "shrink")]
+    pub guided: bool,
+    /// A corpus every guided hunt starts from (a copy; it is not changed):
+    /// one `sim fuzz --guided --corpus` built without the bug.
+    #[arg(long, value_name = "DIR", requires = "guided")]
+    pub corpus: Option<PathBuf>,
+    /// Runs of each way for the coverage comparison; 0 skips it.
+    #[arg(long, value_name = "N", default_value_t = 1000, requires = "guided")]
+    pub coverage_runs: u64,
 }
 
 #[derive(Args)]
@@ -160,6 +172,19 @@ pub struct FuzzCommand {
 pub enum FuzzSubcommand {
     /// Combine the `--json` summaries of several shards into one.
     Merge(MergeArgs),
+    /// Combine the corpora of several guided runs (shards, nights) into
+    /// one, for the next `sim fuzz --guided --corpus`.
+    MergeCorpus(MergeCorpusArgs),
+}
+
+#[derive(Args)]
+pub struct MergeCorpusArgs {
+    /// Corpus folders written by `sim fuzz --guided --corpus`.
+    #[arg(required = true)]
+    pub corpora: Vec<PathBuf>,
+    /// The folder to write the merged corpus to: new, or empty.
+    #[arg(long, value_name = "DIR")]
+    pub into: PathBuf,
 }
 
 #[derive(Args)]
@@ -232,6 +257,16 @@ pub struct FuzzArgs {
     /// Print the result as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Guided search: keep the scenarios that reach coverage no earlier run
+    /// did, and run mutations of them, most often of those that reached
+    /// what few runs reach. --seeds A..B then means B-A runs searched from
+    /// starting seed A.
+    #[arg(long)]
+    pub guided: bool,
+    /// Where guided search keeps its corpus; a corpus already there is
+    /// resumed.
+    #[arg(long, value_name = "DIR", requires = "guided")]
+    pub corpus: Option<PathBuf>,
 }
 
 #[derive(Args)]

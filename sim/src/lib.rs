@@ -18,6 +18,7 @@ pub mod control;
 pub mod coverage;
 pub mod files;
 pub mod fuzz;
+pub mod guided;
 pub mod logging;
 pub mod measure;
 pub mod profile;

@@ -12,11 +12,12 @@ use sim::{
     bench,
     cli::{
         BenchArgs, BugsArgs, Cli, Command, ExplainArgs, FuzzArgs, FuzzCommand, FuzzSubcommand,
-        MergeArgs, RunArgs, SeedsArgs, ShrinkArgs, ShrinkLimitArgs,
+        MergeArgs, MergeCorpusArgs, RunArgs, SeedsArgs, ShrinkArgs, ShrinkLimitArgs,
     },
     color::{self, Color},
     files,
     fuzz::{self, FuzzOptions, FuzzSummary, SeedRange, SeedResult, Shard},
+    guided::{self, Corpus},
     logging,
     progress::Progress,
     report, reproduce,
@@ -133,6 +134,10 @@ fn execute(cli: Cli) -> Result<i32> {
             merge: Some(FuzzSubcommand::Merge(args)),
             ..
         }) => merge_command(args),
+        Command::Fuzz(FuzzCommand {
+            merge: Some(FuzzSubcommand::MergeCorpus(args)),
+            ..
+        }) => merge_corpus_command(args),
         Command::Fuzz(command) => fuzz_command(command.args, color),
         Command::Shrink(args) => shrink_command(args),
         Command::CheckDeterminism(args) => check_determinism(args),
@@ -398,6 +403,11 @@ fn fuzz_command(args: FuzzArgs, color: Color) -> Result<i32> {
     let jobs = jobs(args.jobs);
     let limits = limits(&args.limits, jobs)?;
     writable_dir("--out", &args.out)?;
+    let mut corpus = Corpus::default();
+    if let Some(dir) = &args.corpus {
+        writable_dir("--corpus", dir)?;
+        corpus = Corpus::open(dir).map_err(|error| bad(format!("--corpus: {error}")))?;
+    }
     let interrupt = on_interrupt()?;
     let options = FuzzOptions {
         seeds,
@@ -408,11 +418,20 @@ fn fuzz_command(args: FuzzArgs, color: Color) -> Result<i32> {
         kind,
         out: args.out.clone(),
         interrupt: Some(interrupt.clone()),
+        guided: args.guided,
+        corpus: args.corpus.clone(),
     };
-    let mut progress = Progress::new(fuzz::count(options.seeds, options.shard), budget);
+    // Guided search runs the range's length on every shard; plain fuzzing
+    // splits the range between shards.
+    let planned = if options.guided {
+        seeds.end.map(|end| end - seeds.start)
+    } else {
+        fuzz::count(options.seeds, options.shard)
+    };
+    let mut progress = Progress::new(planned, budget);
     let json = args.json;
     let mut noticed = false;
-    let found = fuzz::fuzz(&options, |result: &SeedResult| {
+    let on_seed = |result: &SeedResult| {
         progress.seed(result.file.is_some());
         if let (Some(file), false) = (&result.file, json) {
             progress.suspend(|| {
@@ -432,14 +451,19 @@ fn fuzz_command(args: FuzzArgs, color: Color) -> Result<i32> {
                 );
             });
         }
-    });
+    };
+    let found = if options.guided {
+        guided::guided(&options, &mut corpus, on_seed).map_err(|error| bad(error.to_string()))
+    } else {
+        fuzz::fuzz(&options, on_seed).map_err(|error| {
+            bad(format!(
+                "--out: writing failing scenarios to {}: {error}",
+                args.out.display()
+            ))
+        })
+    };
     progress.finish();
-    let mut summary = found.map_err(|error| {
-        bad(format!(
-            "--out: writing failing scenarios to {}: {error}",
-            args.out.display()
-        ))
-    })?;
+    let mut summary = found?;
     let shrunk = if args.no_shrink {
         Ok(())
     } else {
@@ -512,6 +536,48 @@ fn merge_command(args: MergeArgs) -> Result<i32> {
         say_raw!("{}", merged.table());
     }
     Ok(merged.exit_code())
+}
+
+fn merge_corpus_command(args: MergeCorpusArgs) -> Result<i32> {
+    if std::fs::read_dir(&args.into).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Err(bad(format!(
+            "--into: {} is not empty; expected a new or empty folder",
+            args.into.display()
+        )));
+    }
+    writable_dir("--into", &args.into)?;
+    let parts = args
+        .corpora
+        .iter()
+        .map(|dir| {
+            if !dir.join(guided::corpus::INDEX).is_file() {
+                return Err(bad(format!(
+                    "{}: expected a corpus folder written by `sim fuzz --guided --corpus`, with {}",
+                    dir.display(),
+                    guided::corpus::INDEX
+                )));
+            }
+            Corpus::open(dir).map_err(|error| bad(error.to_string()))
+        })
+        .collect::<Result<Vec<Corpus>>>()?;
+    let merged = Corpus::merge(parts);
+    merged
+        .save(&args.into)
+        .map_err(|error| bad(format!("--into: {error}")))?;
+    say!(
+        "merged {} {} into {}: {}, {} over {}",
+        args.corpora.len(),
+        if args.corpora.len() == 1 {
+            "corpus"
+        } else {
+            "corpora"
+        },
+        args.into.display(),
+        count(merged.members.len() as u64, "member"),
+        count(merged.hits.len() as u64, "feature"),
+        count(merged.runs, "run")
+    );
+    Ok(0)
 }
 
 fn shrink_command(args: ShrinkArgs) -> Result<i32> {
@@ -665,6 +731,9 @@ fn measure_bugs(args: BugsArgs) -> Result<i32> {
         )));
     }
     let jobs = jobs(args.jobs);
+    if args.guided {
+        return measure_guided(&args, &bugs, jobs);
+    }
     let limits = limits(&args.limits, 1)?;
     if args.shrink {
         writable_dir("--out", &args.out)?;
@@ -718,4 +787,109 @@ fn measure_bugs(args: BugsArgs) -> Result<i32> {
         }
     }
     Ok(i32::from(missed || controls_broken || unreproduced))
+}
+
+/// `sim bugs --measure --guided`: each bug hunted plain and guided on the
+/// same budget, then the coverage each reaches; exits 1 when a guided hunt
+/// missed or a control failed.
+fn measure_guided(args: &BugsArgs, bugs: &[Bug], jobs: usize) -> Result<i32> {
+    let corpus = match &args.corpus {
+        Some(dir) => {
+            if !dir.join(guided::corpus::INDEX).is_file() {
+                return Err(bad(format!(
+                    "--corpus: {}: expected a corpus folder written by `sim fuzz --guided --corpus`, with {}",
+                    dir.display(),
+                    guided::corpus::INDEX
+                )));
+            }
+            Corpus::open(dir).map_err(|error| bad(format!("--corpus: {error}")))?
+        }
+        None => Corpus::default(),
+    };
+    // Wall time of the whole measurement, outside every simulation.
+    #[allow(clippy::disallowed_methods)]
+    let started = std::time::Instant::now();
+    let progress = std::io::stderr().is_terminal();
+    let pairs = guided::measure::measure(
+        bugs,
+        &args.windows,
+        args.limit,
+        jobs,
+        &corpus,
+        |plain, guided| {
+            if progress {
+                let shown =
+                    |runs: Option<u64>| runs.map_or("-".to_owned(), |runs| runs.to_string());
+                eprintln!(
+                    "  {} from {}: plain {}, guided {}",
+                    plain.bug,
+                    plain.window,
+                    shown(plain.seeds),
+                    shown(guided.runs)
+                );
+            }
+        },
+    );
+    let coverage = (args.coverage_runs > 0)
+        .then(|| guided::measure::coverage(args.coverage_runs, jobs, &corpus));
+    let missed = pairs.iter().any(|(_, guided)| guided.runs.is_none());
+    let broken = pairs
+        .iter()
+        .any(|(plain, guided)| !plain.controls_hold() || !guided.controls_hold());
+    if args.json {
+        let hunts: Vec<serde_json::Value> = pairs
+            .iter()
+            .map(|(plain, guided)| serde_json::json!({ "plain": plain, "guided": guided }))
+            .collect();
+        let json = serde_json::json!({
+            "limit": args.limit,
+            "corpus": args.corpus,
+            "corpus_members": corpus.members.len(),
+            "corpus_runs": corpus.runs,
+            "hunts": hunts,
+            "coverage": coverage,
+        });
+        say!("{json}");
+        return Ok(i32::from(missed || broken));
+    }
+    say_raw!(
+        "{}",
+        guided::measure::table(&pairs, &args.windows, args.limit)
+    );
+    let corpus_words = match &args.corpus {
+        Some(dir) => format!(
+            "guided hunts from a copy of {} ({}, built over {})",
+            dir.display(),
+            count(corpus.members.len() as u64, "member"),
+            count(corpus.runs, "run")
+        ),
+        None => "guided hunts from an empty corpus".to_owned(),
+    };
+    say!(
+        "{corpus_words}; {} in {:.1}s on {}",
+        count(pairs.len() as u64 * 2, "hunt"),
+        started.elapsed().as_secs_f64(),
+        count(jobs as u64, "thread")
+    );
+    if let Some(coverage) = coverage {
+        let catalogue = sim::coverage::catalogue().len();
+        say!(
+            "distinct marks reached in {}: plain {} of {catalogue}, guided {} of {catalogue}",
+            count(coverage.runs, "run"),
+            coverage.plain.len(),
+            coverage.guided.len()
+        );
+        let only = |ours: &std::collections::BTreeSet<String>,
+                    theirs: &std::collections::BTreeSet<String>| {
+            let only: Vec<&str> = ours.difference(theirs).map(String::as_str).collect();
+            if only.is_empty() {
+                "none".to_owned()
+            } else {
+                only.join(", ")
+            }
+        };
+        say!("  only guided: {}", only(&coverage.guided, &coverage.plain));
+        say!("  only plain: {}", only(&coverage.plain, &coverage.guided));
+    }
+    Ok(i32::from(missed || broken))
 }

@@ -25,6 +25,9 @@ pub enum Stream {
     Net,
     /// The secret every chain account's key is derived from.
     Keys,
+    /// Guided search's choices of parents and mutations: drawn outside
+    /// every run, from the search's starting seed and round.
+    Guided,
 }
 
 impl Stream {
@@ -35,6 +38,7 @@ impl Stream {
             Stream::Nemesis => 3,
             Stream::Net => 4,
             Stream::Keys => 5,
+            Stream::Guided => 6,
         }
     }
 }

@@ -447,3 +447,72 @@ proptest! {
         }
     }
 }
+
+/// A guided run's corpus resumes and merges; a broken corpus, a file given
+/// as one, a merge into a folder that holds something, or a guided
+/// summary handed to `fuzz merge` is one line and exit 2.
+#[test]
+fn guided_corpora_resume_merge_and_refuse_what_is_broken() {
+    let dir = scratch().join("guided");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a folder");
+    let guided = |corpus: &str, seeds: &str| {
+        sim_in(
+            &dir,
+            &[
+                "fuzz",
+                "--guided",
+                "--kind",
+                "log",
+                "--seeds",
+                seeds,
+                "--corpus",
+                corpus,
+                "--no-shrink",
+                "--json",
+            ],
+        )
+    };
+    let first = guided("a", "0..16");
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let summary: serde_json::Value = serde_json::from_slice(&first.stdout).expect("a summary");
+    assert_eq!(summary["guided"]["corpus_runs"], 16);
+    let resumed = guided("a", "0..16");
+    let summary: serde_json::Value = serde_json::from_slice(&resumed.stdout).expect("a summary");
+    assert_eq!(
+        summary["guided"]["corpus_runs"], 32,
+        "resumed, not restarted"
+    );
+    assert_eq!(guided("b", "100..116").status.code(), Some(0));
+    let merged = sim_in(&dir, &["fuzz", "merge-corpus", "a", "b", "--into", "c"]);
+    assert_eq!(merged.status.code(), Some(0), "{}", stderr(&merged));
+    assert!(String::from_utf8_lossy(&merged.stdout).contains("over 48 runs"));
+
+    let again = sim_in(&dir, &["fuzz", "merge-corpus", "a", "--into", "c"]);
+    assert_bad_input(&again, &["--into", "not empty"], "merge into a full folder");
+    let not_a_corpus = sim_in(&dir, &["fuzz", "merge-corpus", "nowhere", "--into", "d"]);
+    assert_bad_input(
+        &not_a_corpus,
+        &["nowhere", "corpus.json"],
+        "a missing corpus",
+    );
+    std::fs::write(dir.join("a/corpus.json"), "{\"format\": 7}").expect("write");
+    assert_bad_input(
+        &guided("a", "0..16"),
+        &["--corpus", "corpus.json"],
+        "a broken index",
+    );
+    std::fs::write(dir.join("file"), "").expect("write");
+    assert_bad_input(
+        &guided("file", "0..16"),
+        &["--corpus"],
+        "a file as the corpus",
+    );
+    std::fs::write(dir.join("guided.json"), summary.to_string()).expect("write");
+    let merge = sim_in(&dir, &["fuzz", "merge", "guided.json", "guided.json"]);
+    assert_bad_input(
+        &merge,
+        &["guided search", "merge-corpus"],
+        "a guided summary",
+    );
+}

@@ -581,6 +581,9 @@ fn the_nightly_run_fuzzes_shards_on_a_schedule_and_on_demand() {
         "sim fuzz merge",
         "actions/upload-artifact",
         "failures/",
+        "sim fuzz --guided",
+        "--corpus corpus",
+        "actions/cache",
     ] {
         assert!(source.contains(needed), "`{needed}` missing");
     }
@@ -715,6 +718,7 @@ fn the_nightly_workflow_rehearses_green() {
     assert!(summary.starts_with("```text\n"), "{summary}");
     assert!(summary.contains("shard 1/2 + 2/2"), "{summary}");
     assert!(summary.contains(" 0 failed"), "{summary}");
+    assert!(summary.contains("guided     corpus in corpus"), "{summary}");
 }
 
 /// What a rehearsed expression can see.
@@ -747,6 +751,8 @@ fn value(expression: &str, context: &Context) -> Result<String, String> {
                     .ok_or_else(|| format!("no matrix key `{name}`"))?,
                 ["strategy", "job-total"] => context.job_total.to_string(),
                 ["runner", "os"] => "Linux".to_owned(),
+                // As GITHUB_RUN_NUMBER is for the rehearsal's scripts.
+                ["github", "run_number"] => "1".to_owned(),
                 ["steps", id, "outputs", name] => context
                     .steps
                     .get(*id)

@@ -8,7 +8,7 @@ mod summary;
 pub use crate::pool::Stop;
 pub(crate) use crate::pool::{Flow, run_pool};
 pub use plan::{SeedRange, Shard, count, seeds};
-pub use summary::{FuzzConfig, FuzzSummary, MergeError, SeedResult, Tally};
+pub use summary::{FuzzConfig, FuzzSummary, GuidedStats, MergeError, SeedResult, Tally};
 
 use ledger::bugs::{Bug, Checker};
 use std::{
@@ -46,6 +46,12 @@ pub struct FuzzOptions {
     /// Raised to end the run early (Ctrl-C): no seed is started after it,
     /// and no failure is shrunk.
     pub interrupt: Option<Arc<AtomicBool>>,
+    /// Guided search (see `guided`) instead of one generated scenario per
+    /// seed: the seed range's start seeds the search, its length is the
+    /// number of runs.
+    pub guided: bool,
+    /// Where guided search keeps its corpus, read first when it is there.
+    pub corpus: Option<PathBuf>,
 }
 
 impl FuzzOptions {
@@ -61,6 +67,7 @@ impl FuzzOptions {
             jobs: self.jobs,
             bug: self.bug.map(|bug| bug.name().to_owned()),
             kind: self.kind.map(|kind| kind.name().to_owned()),
+            guided: self.guided,
         }
     }
 }
@@ -198,25 +205,24 @@ pub fn seed_result(outcome: &RunOutcome, wall_ms: u64, file: Option<PathBuf>) ->
     }
 }
 
-/// The failures worth shrinking: hunting a bug, the seed that caught it;
-/// otherwise the first failure of each checker and exit kind, at most
-/// `most` of them.
-pub fn to_shrink(summary: &FuzzSummary, bug: Option<Bug>, most: usize) -> Vec<(u64, Target)> {
+/// The failures worth shrinking, by their place in the summary: hunting a
+/// bug, the run that caught it; otherwise the first failure of each checker
+/// and exit kind, at most `most` of them.
+pub fn to_shrink(summary: &FuzzSummary, bug: Option<Bug>, most: usize) -> Vec<(usize, Target)> {
+    let runs = summary.seeds.iter().enumerate();
     if let Some(bug) = bug {
-        return summary
-            .seeds
-            .iter()
-            .filter_map(|seed| Some((seed.seed, Target::Violation(catches(bug, seed)?))))
+        return runs
+            .filter_map(|(index, seed)| Some((index, Target::Violation(catches(bug, seed)?))))
             .take(1)
             .collect();
     }
-    let mut picked: Vec<(u64, Target)> = Vec::new();
-    for failure in summary.failures() {
+    let mut picked: Vec<(usize, Target)> = Vec::new();
+    for (index, failure) in runs.filter(|(_, seed)| seed.verdict != Verdict::Pass) {
         let Some(target) = target_of(failure) else {
             continue;
         };
         if picked.len() < most && !picked.iter().any(|(_, seen)| *seen == target) {
-            picked.push((failure.seed, target));
+            picked.push((index, target));
         }
     }
     picked
@@ -244,14 +250,19 @@ pub fn shrink_failures(
         }
         .raised()
     };
-    for (seed, target) in to_shrink(summary, options.bug, most) {
+    for (index, target) in to_shrink(summary, options.bug, most) {
         if interrupted() {
             summary.interrupted = true;
             break;
         }
-        let scenario = scenario_for(seed, options.bug, options.kind);
-        let Some(result) = summary.seeds.iter_mut().find(|result| result.seed == seed) else {
-            continue;
+        let result = &mut summary.seeds[index];
+        let seed = result.seed;
+        // The file written is the scenario that failed: generated from its
+        // seed, or found by guided search.
+        let scenario = match &result.file {
+            Some(file) => crate::load(file)
+                .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error.to_string()))?,
+            None => scenario_for(seed, options.bug, options.kind),
         };
         let original = result.file.clone();
         let shrunk = shrink::shrink(&scenario, &target, &limits);

@@ -68,6 +68,41 @@ fn reached(out: &mut String, tallies: &BTreeMap<String, Tally>) {
     }
 }
 
+/// What a guided run adds to a fuzz summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuidedStats {
+    /// Runs this time, and in the corpus's whole life.
+    pub runs: u64,
+    pub corpus_runs: u64,
+    /// Hunting a bug: how many runs it took, the catch included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs_to_catch: Option<u64>,
+    /// Corpus members before and after.
+    pub members_before: usize,
+    pub members: usize,
+    /// Features the corpus has seen reached.
+    pub features: usize,
+    /// Where the corpus is kept, if anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corpus: Option<String>,
+}
+
+/// The line saying what guided search kept.
+fn write_guided(out: &mut String, guided: &GuidedStats) {
+    let corpus = guided
+        .corpus
+        .as_ref()
+        .map_or_else(|| "in memory".to_owned(), |dir| format!("in {dir}"));
+    let _ = writeln!(
+        out,
+        "guided     corpus {corpus}: {} (+{} kept), {} reached over {}",
+        count(guided.members as u64, "member"),
+        guided.members.saturating_sub(guided.members_before),
+        count(guided.features as u64, "feature"),
+        count(guided.corpus_runs, "run")
+    );
+}
+
 /// How many seeds reached something, and how often in all.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {
@@ -90,6 +125,9 @@ pub struct FuzzConfig {
     pub bug: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// Whether guided search chose the scenarios (`sim fuzz --guided`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub guided: bool,
 }
 
 /// The result of a fuzz run, or of several shards merged.
@@ -114,6 +152,10 @@ pub struct FuzzSummary {
     /// before it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
+    /// What guided search did, when it chose the scenarios: then `seeds`
+    /// holds one result per run, in the order they ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guided: Option<GuidedStats>,
 }
 
 /// Summaries that cannot be merged: each must be shards of one run.
@@ -127,6 +169,10 @@ pub enum MergeError {
     OtherRun(usize, String),
     #[error("seed {0} appears in more than one summary")]
     Overlap(u64),
+    #[error(
+        "summary {0} is of guided search, whose runs are not seeds of a range: merge their corpora with `sim fuzz merge-corpus` instead"
+    )]
+    Guided(usize),
 }
 
 /// What makes shards parts of one run: everything but the shard itself and
@@ -154,6 +200,9 @@ impl FuzzSummary {
         let Some(first) = self.configs.first() else {
             return Err(malformed("it names no run (`configs` is empty)".to_owned()));
         };
+        if self.guided.is_some() || self.configs.iter().any(|config| config.guided) {
+            return Err(MergeError::Guided(number));
+        }
         if let Some(other) = self
             .configs
             .iter()
@@ -251,6 +300,7 @@ impl FuzzSummary {
             crash_points,
             seeds,
             interrupted: false,
+            guided: None,
         }
     }
 
@@ -376,17 +426,34 @@ impl FuzzSummary {
         } else {
             0.0
         };
+        let runs = if self.guided.is_some() {
+            "runs"
+        } else {
+            "seeds"
+        };
         let _ = writeln!(
             out,
-            "seeds      {run} run, {} passed, {failed} failed ({rate:.1} seeds/s over {:.1}s)",
+            "{runs:<10} {run} run, {} passed, {failed} failed ({rate:.1} {runs}/s over {:.1}s)",
             run - failed,
             self.wall_seconds
         );
+        if let Some(guided) = &self.guided {
+            write_guided(&mut out, guided);
+        }
         self.write_failures(&mut out);
         if let Some(bug) = &config.bug {
-            let _ = match self.caught_at {
-                Some(seed) => writeln!(out, "bug        {bug} caught at seed {seed}"),
-                None => writeln!(out, "bug        {bug} NOT caught in {}", count(run, "seed")),
+            let _ = match (self.caught_at, &self.guided) {
+                (Some(seed), Some(guided)) => writeln!(
+                    out,
+                    "bug        {bug} caught after {} (scenario seed {seed})",
+                    count(guided.runs_to_catch.unwrap_or(run), "run")
+                ),
+                (Some(seed), None) => writeln!(out, "bug        {bug} caught at seed {seed}"),
+                (None, _) => writeln!(
+                    out,
+                    "bug        {bug} NOT caught in {}",
+                    count(run, runs.trim_end_matches('s'))
+                ),
             };
         }
         let faults: Vec<String> = self
@@ -533,6 +600,7 @@ mod tests {
             jobs: 2,
             bug: None,
             kind: None,
+            guided: false,
         }
     }
 

@@ -140,6 +140,9 @@ pub struct RunOutcome {
     pub faults: BTreeMap<&'static str, u64>,
     /// Coverage marks reached, by name (see `coverage`).
     pub marks: BTreeMap<&'static str, u64>,
+    /// When each coverage mark was first reached, in simulated time.
+    #[serde(skip)]
+    pub marks_first_at: BTreeMap<&'static str, Duration>,
     /// Crash points reached (fired or not), by name.
     pub crash_points: BTreeMap<&'static str, u64>,
     pub net: NetStats,
@@ -459,6 +462,7 @@ fn outcome(
             .map(|(kind, count)| (kind.name(), *count))
             .collect(),
         marks: summary.marks,
+        marks_first_at: summary.marks_first_at,
         crash_points: BTreeMap::new(),
         net: NetStats::default(),
         checks,

@@ -78,6 +78,8 @@ struct TraceState {
     faults: BTreeMap<FaultKind, u64>,
     /// How often each coverage mark was reached.
     marks: BTreeMap<&'static str, u64>,
+    /// When each coverage mark was first reached.
+    marks_first_at: BTreeMap<&'static str, Duration>,
 }
 
 /// What a finished trace hands to the report.
@@ -89,6 +91,8 @@ pub(crate) struct TraceSummary {
     pub(crate) faults: BTreeMap<FaultKind, u64>,
     /// Coverage marks reached, by name.
     pub(crate) marks: BTreeMap<&'static str, u64>,
+    /// When each mark was first reached.
+    pub(crate) marks_first_at: BTreeMap<&'static str, Duration>,
 }
 
 impl Trace {
@@ -102,6 +106,7 @@ impl Trace {
                 subscribers: Vec::new(),
                 faults: BTreeMap::new(),
                 marks: BTreeMap::new(),
+                marks_first_at: BTreeMap::new(),
             }),
         })
     }
@@ -148,6 +153,7 @@ impl Trace {
             lines: state.lines.take(),
             faults: std::mem::take(&mut state.faults),
             marks: std::mem::take(&mut state.marks),
+            marks_first_at: std::mem::take(&mut state.marks_first_at),
         }
     }
 
@@ -180,6 +186,7 @@ impl TraceState {
     /// hashing it: marks are bookkeeping, not behaviour.
     fn mark(&mut self, now: Duration, node: &str, mark: &'static str) {
         *self.marks.entry(mark).or_default() += 1;
+        self.marks_first_at.entry(mark).or_insert(now);
         self.line(now, node, &MarkLine { mark });
     }
 

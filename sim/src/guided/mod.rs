@@ -1,0 +1,312 @@
+//! `sim fuzz --guided`: fuzzing that learns. Each run's coverage marks are
+//! turned into features (see [`features`]); a run that reaches a feature no
+//! earlier run did is kept in the corpus (see [`corpus`]), and new
+//! candidates are mutations of corpus members (see [`mutate`]), picked with
+//! energy towards members that reached what few runs reach.
+//!
+//! The search goes in rounds of [`ROUND`] candidates. A round's candidates
+//! are drawn from the corpus as it stood when the round began, with a
+//! random stream of the starting seed and the round's number; they run
+//! `jobs` at a time, and are counted into the corpus in their order. So the
+//! same starting seed, corpus and number of runs give the same corpus and
+//! the same findings whatever `--jobs` is; a resumed corpus goes on with
+//! its next round.
+
+pub mod corpus;
+pub mod features;
+pub mod measure;
+mod mutate;
+
+use ledger::{bugs::Bug, stable_hash::stable_hash};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use std::{collections::BTreeSet, io, time::Instant};
+
+pub use corpus::{Corpus, CorpusError};
+use features::Reached;
+
+use crate::{
+    fuzz::{
+        Flow, FuzzOptions, FuzzSummary, GuidedStats, SeedResult, Stop, catches, run_pool,
+        scenario_for, seed_result, write_failure, write_timeline,
+    },
+    run::{RunOptions, Verdict, run},
+    scenario::{Scenario, WorkloadKind},
+    streams::{self, Stream},
+};
+
+/// Candidates drawn per round. Fixed, not the number of jobs, so that the
+/// search is the same on any machine; small, so that what a round finds
+/// steers the next one soon.
+pub const ROUND: u64 = 16;
+
+/// Every this many candidates, one is the next freshly generated scenario
+/// rather than a mutant. Fresh scenarios take the seeds plain fuzzing takes,
+/// in its order, so guided search reaches plain fuzzing's k-th seed by its
+/// 2k-th run at the latest: it never needs more than twice the runs of
+/// plain fuzzing to find what plain fuzzing finds, and keeps looking where
+/// no member has been.
+const FRESH_EVERY: u64 = 2;
+
+/// What one search ran.
+pub struct Search {
+    /// Each run's result, in order.
+    pub results: Vec<SeedResult>,
+    /// Hunting a bug: how many runs it took, the catch included, and the
+    /// scenario that caught it.
+    pub caught: Option<(u64, Scenario)>,
+    /// Whether an interrupt (Ctrl-C) ended the search early.
+    pub interrupted: bool,
+}
+
+/// Runs guided search for `options`' seed range (its start seeds the
+/// search; its length, or the wall-time budget, bounds the runs), growing
+/// `corpus` and saving it to `options.corpus` after every round. `each`
+/// hears of each run, in order, and may fill in its result.
+pub fn search(
+    options: &FuzzOptions,
+    corpus: &mut Corpus,
+    mut each: impl FnMut(&Scenario, &mut SeedResult) -> Result<(), GuidedError>,
+) -> Result<Search, GuidedError> {
+    // Wall time bounds the search; it never enters a run.
+    #[allow(clippy::disallowed_methods)]
+    let stop = Stop {
+        deadline: options.budget.map(|budget| Instant::now() + budget),
+        flag: options.interrupt.clone(),
+    };
+    let limit = options
+        .seeds
+        .end
+        .map(|end| end.saturating_sub(options.seeds.start));
+    let mut results: Vec<SeedResult> = Vec::new();
+    let mut caught = None;
+    while caught.is_none()
+        && !stop.raised()
+        && limit.is_none_or(|limit| (results.len() as u64) < limit)
+    {
+        let size = limit.map_or(ROUND, |limit| ROUND.min(limit - results.len() as u64));
+        let round = corpus.rounds;
+        let candidates = draw_round(options, corpus, size);
+        let ran = run_pool(
+            0..size,
+            options.jobs,
+            &stop,
+            |slot| run_candidate(&candidates[slot as usize]),
+            |slot, (result, _)| match options.bug {
+                Some(bug) if catches(bug, result).is_some() => Flow::StopAfter(slot),
+                _ => Flow::Continue,
+            },
+        );
+        if ran.is_empty() {
+            break;
+        }
+        for (slot, (mut result, reached)) in ran {
+            let scenario = &candidates[slot as usize];
+            let mut features = features::own_features(&reached);
+            features.extend(features::rare_pairs(&reached, &corpus.hits, corpus.runs));
+            corpus.count(scenario, &features, (round, slot));
+            each(scenario, &mut result)?;
+            let catch = options
+                .bug
+                .is_some_and(|bug| catches(bug, &result).is_some());
+            results.push(result);
+            if catch {
+                caught = Some((results.len() as u64, scenario.clone()));
+                break;
+            }
+        }
+        corpus.rounds += 1;
+        if let Some(dir) = &options.corpus {
+            corpus.save(dir)?;
+        }
+    }
+    Ok(Search {
+        results,
+        caught,
+        interrupted: stop.raised(),
+    })
+}
+
+/// `sim fuzz --guided`: a [`search`] whose failures are written to
+/// `options.out` as plain fuzzing writes them, summed up as a fuzz summary.
+pub fn guided(
+    options: &FuzzOptions,
+    corpus: &mut Corpus,
+    mut on_run: impl FnMut(&SeedResult),
+) -> Result<FuzzSummary, GuidedError> {
+    // Wall time is reported; it never enters a run.
+    #[allow(clippy::disallowed_methods)]
+    let started = Instant::now();
+    let members_before = corpus.members.len();
+    let found = search(options, corpus, |scenario, result| {
+        if result.verdict != Verdict::Pass {
+            let what = result.message.as_deref().unwrap_or("failed");
+            let file = write_failure(&options.out, scenario, what)
+                .and_then(|file| write_timeline(&file, scenario).map(|_| file))
+                .map_err(GuidedError::Out)?;
+            result.file = Some(file);
+        }
+        on_run(result);
+        Ok(())
+    })?;
+    let runs = found.results.len() as u64;
+    let mut summary = FuzzSummary::new(
+        options.config(),
+        started.elapsed().as_secs_f64(),
+        found.caught.as_ref().map(|(_, scenario)| scenario.seed),
+        found.results,
+    );
+    summary.interrupted = found.interrupted;
+    summary.guided = Some(GuidedStats {
+        runs,
+        corpus_runs: corpus.runs,
+        runs_to_catch: found.caught.map(|(runs, _)| runs),
+        members_before,
+        members: corpus.members.len(),
+        features: corpus.hits.len(),
+        corpus: options.corpus.as_ref().map(|dir| dir.display().to_string()),
+    });
+    Ok(summary)
+}
+
+/// Why guided search stopped short.
+#[derive(Debug, thiserror::Error)]
+pub enum GuidedError {
+    #[error("--corpus: {0}")]
+    Corpus(#[from] CorpusError),
+    #[error("--out: writing a failing scenario: {0}")]
+    Out(io::Error),
+}
+
+/// The candidates of the corpus's next round.
+fn draw_round(options: &FuzzOptions, corpus: &mut Corpus, size: u64) -> Vec<Scenario> {
+    let mut rng = round_rng(options, corpus.rounds);
+    let kind = wanted_kind(options);
+    let eligible: Vec<usize> = corpus
+        .members
+        .iter()
+        .enumerate()
+        .filter(|(_, member)| kind.is_none_or(|kind| member.scenario().workload.kind == kind))
+        .map(|(index, _)| index)
+        .collect();
+    (0..size)
+        .map(|slot| {
+            if eligible.is_empty() || slot % FRESH_EVERY == 0 {
+                return fresh(options, corpus);
+            }
+            let parent = pick(corpus, &eligible, &mut rng);
+            let other = eligible[rng.gen_range(0..eligible.len())];
+            corpus.members[parent].picks += 1;
+            let (mut scenario, mutations) = mutate::mutate(
+                corpus.members[parent].scenario(),
+                corpus.members[other].scenario(),
+                &mut rng,
+            );
+            scenario.name = format!("guided search, round {}", corpus.rounds);
+            scenario.description = Some(format!(
+                "Mutated ({}) from corpus member {}.",
+                mutations
+                    .iter()
+                    .map(|mutation| mutation.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                corpus.members[parent].file
+            ));
+            scenario.generator = None;
+            scenario.system.bugs = options
+                .bug
+                .map(|bug| vec![bug.name().to_owned()])
+                .unwrap_or_default();
+            scenario
+        })
+        .collect()
+}
+
+/// The next generated scenario: seeds taken in order from the range's
+/// start, strided by the shard as plain fuzzing strides them.
+fn fresh(options: &FuzzOptions, corpus: &mut Corpus) -> Scenario {
+    let shard = options.shard;
+    let taken = corpus
+        .fresh
+        .entry(format!("{} {shard}", options.seeds.start))
+        .or_default();
+    let seed = options
+        .seeds
+        .start
+        .wrapping_add(shard.index - 1)
+        .wrapping_add(taken.wrapping_mul(shard.count));
+    *taken += 1;
+    scenario_for(seed, options.bug, options.kind)
+}
+
+/// A parent among `eligible` members, each as likely as its energy: the
+/// rarer the features it reached, the more; the more often it was picked
+/// already, the less.
+fn pick(corpus: &Corpus, eligible: &[usize], rng: &mut ChaCha8Rng) -> usize {
+    let energies: Vec<f64> = eligible
+        .iter()
+        .map(|index| {
+            let member = &corpus.members[*index];
+            let rarity: f64 = member
+                .features
+                .iter()
+                .filter(|feature| features::steers(feature))
+                .map(|feature| 1.0 / corpus.hits.get(feature).copied().unwrap_or(1).max(1) as f64)
+                .sum();
+            rarity * rarity / (1.0 + member.picks as f64 / 4.0)
+        })
+        .collect();
+    let total: f64 = energies.iter().sum();
+    let mut point = rng.gen_range(0.0..total.max(f64::MIN_POSITIVE));
+    for (index, energy) in eligible.iter().zip(&energies) {
+        if point < *energy {
+            return *index;
+        }
+        point -= energy;
+    }
+    *eligible.last().expect("eligible members")
+}
+
+/// The kind every candidate must be: the hunted bug's, or `--kind`.
+fn wanted_kind(options: &FuzzOptions) -> Option<WorkloadKind> {
+    options
+        .bug
+        .map(|bug: Bug| WorkloadKind::from_name(bug.workload()).expect("bugs name a workload kind"))
+        .or(options.kind)
+}
+
+/// The random stream of one round: from the starting seed, the shard and
+/// the round's number.
+fn round_rng(options: &FuzzOptions, round: u64) -> ChaCha8Rng {
+    let key = stable_hash(&(
+        options.seeds.start,
+        options.shard.index,
+        options.shard.count,
+        round,
+    ));
+    streams::rng(key, Stream::Guided)
+}
+
+/// Runs one candidate: what a summary keeps of it, and what it reached.
+fn run_candidate(scenario: &Scenario) -> (SeedResult, Reached) {
+    // Wall time on the worker thread, outside the simulation.
+    #[allow(clippy::disallowed_methods)]
+    let started = Instant::now();
+    let outcome = run(scenario, &RunOptions::default());
+    let result = seed_result(&outcome, started.elapsed().as_millis() as u64, None);
+    let reached = Reached {
+        marks: result.marks.clone(),
+        first_at: outcome
+            .marks_first_at
+            .iter()
+            .map(|(mark, at)| ((*mark).to_owned(), *at))
+            .collect(),
+        fault_phase: scenario.duration(),
+        crash_points: result.crash_points.keys().cloned().collect::<BTreeSet<_>>(),
+        violated: result.violated.clone(),
+    };
+    (result, reached)
+}
+
+#[cfg(test)]
+mod tests;
