@@ -14,6 +14,7 @@ compile_error!(
 pub mod bench;
 pub mod cli;
 pub mod color;
+pub mod consistency;
 pub mod control;
 pub mod coverage;
 pub mod files;

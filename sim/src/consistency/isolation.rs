@@ -1,0 +1,407 @@
+//! Isolation anomalies among transactions, found as Elle finds them: every
+//! write writes a version no other write does, so a read names the write
+//! it saw; from reads and writes the checker builds Adya's dependency graph
+//! and looks for its cycles.
+//!
+//! - *wr*: T2 read a version T1 wrote.
+//! - *ww*: T2 wrote the version after one T1 wrote. The version order is
+//!   known where a transaction read a key and then wrote it (its write
+//!   follows the version it read), and within a transaction's own writes.
+//! - *rw*: T1 read a version, and T2 wrote the version after it.
+//!
+//! Anomalies, as Adya names them: G0 (a cycle of ww edges: dirty writes),
+//! G1a (a read of an aborted write), G1b (a read of a write its
+//! transaction later overwrote), G1c (a cycle of ww and wr edges), G-single
+//! (a cycle with exactly one rw edge: read skew), G2 (a cycle with rw edges:
+//! write skew, lost update). A read of a version no transaction wrote is a
+//! garbage read. SERIALIZABLE allows none of them; READ COMMITTED allows
+//! G-single and G2.
+//!
+//! A transaction whose commit is unknown counts as committed once another
+//! read what it wrote, and is left out otherwise.
+
+use std::{
+    collections::{BTreeMap, BTreeSet, VecDeque},
+    fmt,
+};
+
+/// A version of a key: the `n`-th write of transaction `writer`, or the
+/// key's initial version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Version {
+    Initial,
+    Written { writer: u64, n: u32 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Committed,
+    Aborted,
+    /// Its commit's answer was lost.
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnOp {
+    Read {
+        key: u64,
+        version: Version,
+    },
+    /// Writes version `(this transaction, n)`.
+    Write {
+        key: u64,
+        n: u32,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Txn {
+    pub id: u64,
+    pub status: Status,
+    pub ops: Vec<TxnOp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AnomalyKind {
+    G0,
+    G1a,
+    G1b,
+    G1c,
+    GSingle,
+    G2,
+    GarbageRead,
+}
+
+impl AnomalyKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            AnomalyKind::G0 => "G0",
+            AnomalyKind::G1a => "G1a",
+            AnomalyKind::G1b => "G1b",
+            AnomalyKind::G1c => "G1c",
+            AnomalyKind::GSingle => "G-single",
+            AnomalyKind::G2 => "G2",
+            AnomalyKind::GarbageRead => "garbage read",
+        }
+    }
+}
+
+/// An isolation level's promise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Serializable,
+    ReadCommitted,
+}
+
+impl Level {
+    /// Whether the level rules out `kind`.
+    pub fn prohibits(self, kind: AnomalyKind) -> bool {
+        match self {
+            Level::Serializable => true,
+            Level::ReadCommitted => !matches!(kind, AnomalyKind::GSingle | AnomalyKind::G2),
+        }
+    }
+}
+
+/// One anomaly: its kind, the transactions in it and, for a cycle, its
+/// edges in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anomaly {
+    pub kind: AnomalyKind,
+    pub txns: Vec<u64>,
+    pub explanation: String,
+}
+
+impl fmt::Display for Anomaly {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.name(), self.explanation)
+    }
+}
+
+/// Anomalies reported per kind: the first explain a failure.
+const MOST_PER_KIND: usize = 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Dependency {
+    Ww,
+    Wr,
+    Rw,
+}
+
+impl Dependency {
+    fn name(self) -> &'static str {
+        match self {
+            Dependency::Ww => "ww",
+            Dependency::Wr => "wr",
+            Dependency::Rw => "rw",
+        }
+    }
+}
+
+/// Edges by source: target → (kind, key), the first of each kind kept.
+type Graph = BTreeMap<u64, BTreeMap<u64, BTreeMap<Dependency, u64>>>;
+
+/// Every anomaly among `txns`, by kind, at most a few of each.
+pub fn check(txns: &[Txn]) -> Vec<Anomaly> {
+    let by_id: BTreeMap<u64, &Txn> = txns.iter().map(|txn| (txn.id, txn)).collect();
+    let mut anomalies = Vec::new();
+    let mut report = |kind: AnomalyKind, txns: Vec<u64>, explanation: String| {
+        if anomalies
+            .iter()
+            .filter(|anomaly: &&Anomaly| anomaly.kind == kind)
+            .count()
+            < MOST_PER_KIND
+        {
+            anomalies.push(Anomaly {
+                kind,
+                txns,
+                explanation,
+            });
+        }
+    };
+    // Who wrote each version, and the last version each writer left.
+    let mut last_write: BTreeMap<(u64, u64), u32> = BTreeMap::new();
+    for txn in txns {
+        for op in &txn.ops {
+            if let TxnOp::Write { key, n } = op {
+                let last = last_write.entry((txn.id, *key)).or_default();
+                *last = (*last).max(*n);
+            }
+        }
+    }
+    let written = |key: u64, writer: u64, n: u32| {
+        by_id
+            .get(&writer)
+            .is_some_and(|txn| txn.ops.contains(&TxnOp::Write { key, n }))
+    };
+    // Transactions in the graph: committed ones, and unknown ones whose
+    // writes another read.
+    let mut seen_unknown: BTreeSet<u64> = BTreeSet::new();
+    for txn in txns.iter().filter(|txn| txn.status == Status::Committed) {
+        for op in &txn.ops {
+            let TxnOp::Read {
+                key,
+                version: Version::Written { writer, n },
+            } = *op
+            else {
+                continue;
+            };
+            if writer == txn.id {
+                continue;
+            }
+            if !written(key, writer, n) {
+                report(
+                    AnomalyKind::GarbageRead,
+                    vec![txn.id],
+                    format!(
+                        "T{} read k{key} at version {writer}.{n}, which nobody wrote",
+                        txn.id
+                    ),
+                );
+                continue;
+            }
+            match by_id[&writer].status {
+                Status::Aborted => report(
+                    AnomalyKind::G1a,
+                    vec![writer, txn.id],
+                    format!("T{} read k{key} as aborted T{writer} wrote it", txn.id),
+                ),
+                Status::Unknown => {
+                    seen_unknown.insert(writer);
+                }
+                Status::Committed => {}
+            }
+            if last_write.get(&(writer, key)).is_some_and(|last| *last > n) {
+                report(
+                    AnomalyKind::G1b,
+                    vec![writer, txn.id],
+                    format!(
+                        "T{} read k{key} as T{writer} wrote it before writing it again",
+                        txn.id
+                    ),
+                );
+            }
+        }
+    }
+    let in_graph = |txn: &Txn| {
+        txn.status == Status::Committed
+            || (txn.status == Status::Unknown && seen_unknown.contains(&txn.id))
+    };
+    let graph = build_graph(txns.iter().filter(|txn| in_graph(txn)));
+    find_cycles(&graph, &mut report);
+    anomalies.sort_by_key(|anomaly| anomaly.kind);
+    anomalies
+}
+
+/// Adya's dependency graph of `txns`.
+fn build_graph<'a>(txns: impl Iterator<Item = &'a Txn> + Clone) -> Graph {
+    // Per key: who wrote each installed version (a transaction's last write
+    // of the key), the installed versions known to follow each version, and
+    // who read each version. Intermediate versions are no part of the
+    // version order; reads of them are G1b, reported apart.
+    let mut writers: BTreeMap<(u64, Version), u64> = BTreeMap::new();
+    let mut follows: BTreeMap<(u64, Version), BTreeSet<Version>> = BTreeMap::new();
+    let mut readers: BTreeMap<(u64, Version), BTreeSet<u64>> = BTreeMap::new();
+    for txn in txns.clone() {
+        // Per key: the version it read before first writing it, and its
+        // last write.
+        let mut before: BTreeMap<u64, Version> = BTreeMap::new();
+        let mut last: BTreeMap<u64, Version> = BTreeMap::new();
+        for op in &txn.ops {
+            match *op {
+                TxnOp::Read { key, version } => {
+                    let own =
+                        matches!(version, Version::Written { writer, .. } if writer == txn.id);
+                    if !own {
+                        readers.entry((key, version)).or_default().insert(txn.id);
+                        if !last.contains_key(&key) {
+                            before.insert(key, version);
+                        }
+                    }
+                }
+                TxnOp::Write { key, n } => {
+                    last.insert(key, Version::Written { writer: txn.id, n });
+                }
+            }
+        }
+        for (key, version) in last {
+            writers.insert((key, version), txn.id);
+            if let Some(before) = before.get(&key) {
+                follows.entry((key, *before)).or_default().insert(version);
+            }
+        }
+    }
+    let mut graph = Graph::new();
+    let mut edge = |from: u64, to: u64, kind: Dependency, key: u64| {
+        if from != to {
+            graph
+                .entry(from)
+                .or_default()
+                .entry(to)
+                .or_default()
+                .entry(kind)
+                .or_insert(key);
+        }
+    };
+    for ((key, version), nexts) in &follows {
+        for next in nexts {
+            let Some(&to) = writers.get(&(*key, *next)) else {
+                continue;
+            };
+            if let Some(&from) = writers.get(&(*key, *version)) {
+                edge(from, to, Dependency::Ww, *key);
+            }
+            for reader in readers.get(&(*key, *version)).into_iter().flatten() {
+                edge(*reader, to, Dependency::Rw, *key);
+            }
+        }
+    }
+    for ((key, version), readers) in &readers {
+        if let Some(&from) = writers.get(&(*key, *version)) {
+            for reader in readers {
+                edge(from, *reader, Dependency::Wr, *key);
+            }
+        }
+    }
+    graph
+}
+
+/// Looks for cycles, most severe first: G0 in ww edges alone, G1c in ww
+/// and wr edges, then, through each rw edge, G-single (the way back uses
+/// no other rw edge) or G2.
+fn find_cycles(graph: &Graph, report: &mut impl FnMut(AnomalyKind, Vec<u64>, String)) {
+    let ww = [Dependency::Ww];
+    let ww_wr = [Dependency::Ww, Dependency::Wr];
+    let all = [Dependency::Ww, Dependency::Wr, Dependency::Rw];
+    let mut found: BTreeSet<Vec<u64>> = BTreeSet::new();
+    let mut cycle = |kind: AnomalyKind, path: Vec<u64>, first: Dependency| {
+        let mut members = path.clone();
+        members.sort_unstable();
+        members.dedup();
+        if found.insert(members.clone()) {
+            report(kind, members, describe(graph, &path, first));
+        }
+    };
+    for (allowed, kind) in [(&ww[..], AnomalyKind::G0), (&ww_wr[..], AnomalyKind::G1c)] {
+        for (from, targets) in graph {
+            for (to, kinds) in targets {
+                let Some(first) = kinds.keys().copied().find(|kind| allowed.contains(kind)) else {
+                    continue;
+                };
+                if let Some(back) = path(graph, *to, *from, allowed) {
+                    let mut path = vec![*from];
+                    path.extend(back);
+                    cycle(kind, path, first);
+                }
+            }
+        }
+    }
+    for (from, targets) in graph {
+        for (to, kinds) in targets {
+            if !kinds.contains_key(&Dependency::Rw) {
+                continue;
+            }
+            let (kind, back) = match path(graph, *to, *from, &ww_wr) {
+                Some(back) => (AnomalyKind::GSingle, back),
+                None => match path(graph, *to, *from, &all) {
+                    Some(back) => (AnomalyKind::G2, back),
+                    None => continue,
+                },
+            };
+            let mut path = vec![*from];
+            path.extend(back);
+            cycle(kind, path, Dependency::Rw);
+        }
+    }
+}
+
+/// The shortest way from `start` back to `goal` over edges of the
+/// `allowed` kinds: the transactions on it, `start` first, `goal` left out.
+fn path(graph: &Graph, start: u64, goal: u64, allowed: &[Dependency]) -> Option<Vec<u64>> {
+    let mut came_from: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut queue = VecDeque::from([start]);
+    let mut visited = BTreeSet::from([start]);
+    while let Some(at) = queue.pop_front() {
+        for (next, kinds) in graph.get(&at).into_iter().flatten() {
+            if !kinds.keys().any(|kind| allowed.contains(kind)) {
+                continue;
+            }
+            if *next == goal {
+                let mut path = vec![at];
+                while let Some(previous) = came_from.get(path.last().expect("a step")) {
+                    path.push(*previous);
+                }
+                path.reverse();
+                return Some(path);
+            }
+            if visited.insert(*next) {
+                came_from.insert(*next, at);
+                queue.push_back(*next);
+            }
+        }
+    }
+    None
+}
+
+/// A cycle in words, `T1 -rw k3-> T2 -wr k1-> T1`: its first edge of
+/// kind `first`, the others of the mildest kind they have.
+fn describe(graph: &Graph, path: &[u64], first: Dependency) -> String {
+    let mut words = format!("T{}", path[0]);
+    for (index, from) in path.iter().enumerate() {
+        let to = path[(index + 1) % path.len()];
+        let kinds = &graph[from][&to];
+        let (kind, key) = match kinds.get(&first).filter(|_| index == 0) {
+            Some(key) => (first, key),
+            None => kinds
+                .iter()
+                .next()
+                .map(|(kind, key)| (*kind, key))
+                .expect("an edge"),
+        };
+        words += &format!(" -{} k{key}-> T{to}", kind.name());
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,186 @@
+//! Each anomaly class from its textbook history (Adya; Elle's paper), a
+//! serial history that has none, and generated serial executions, which
+//! never show one.
+
+use super::*;
+use proptest::prelude::*;
+
+fn committed(id: u64, ops: &[TxnOp]) -> Txn {
+    Txn {
+        id,
+        status: Status::Committed,
+        ops: ops.to_vec(),
+    }
+}
+
+fn r(key: u64, writer: u64, n: u32) -> TxnOp {
+    TxnOp::Read {
+        key,
+        version: Version::Written { writer, n },
+    }
+}
+
+fn r0(key: u64) -> TxnOp {
+    TxnOp::Read {
+        key,
+        version: Version::Initial,
+    }
+}
+
+fn w(key: u64, n: u32) -> TxnOp {
+    TxnOp::Write { key, n }
+}
+
+fn kinds(txns: &[Txn]) -> Vec<AnomalyKind> {
+    check(txns)
+        .into_iter()
+        .map(|anomaly| anomaly.kind)
+        .collect()
+}
+
+#[test]
+fn a_cycle_of_write_dependencies_is_g0() {
+    // T2 overwrote T1's x, and T1 overwrote T2's y: each read the version
+    // it overwrote, so the version order of both keys is known.
+    let txns = [
+        committed(1, &[r0(1), w(1, 0), r(2, 2, 1), w(2, 1)]),
+        committed(2, &[r(1, 1, 0), w(1, 0), r0(2), w(2, 1)]),
+    ];
+    let anomalies = check(&txns);
+    assert_eq!(anomalies[0].kind, AnomalyKind::G0, "{anomalies:?}");
+    assert_eq!(anomalies[0].txns, vec![1, 2]);
+    assert!(
+        anomalies[0].explanation.contains("-ww k"),
+        "{}",
+        anomalies[0]
+    );
+}
+
+#[test]
+fn a_read_of_an_aborted_write_is_g1a() {
+    let txns = [
+        Txn {
+            id: 1,
+            status: Status::Aborted,
+            ops: vec![r0(1), w(1, 0)],
+        },
+        committed(2, &[r(1, 1, 0)]),
+    ];
+    assert_eq!(kinds(&txns), vec![AnomalyKind::G1a]);
+}
+
+#[test]
+fn a_read_of_an_overwritten_intermediate_write_is_g1b() {
+    let txns = [
+        committed(1, &[r0(1), w(1, 0), w(1, 1)]),
+        committed(2, &[r(1, 1, 0)]),
+    ];
+    assert_eq!(kinds(&txns), vec![AnomalyKind::G1b]);
+}
+
+#[test]
+fn a_cycle_of_write_and_read_dependencies_is_g1c() {
+    let txns = [
+        committed(1, &[w(1, 0), r(2, 2, 0)]),
+        committed(2, &[w(2, 0), r(1, 1, 0)]),
+    ];
+    let anomalies = check(&txns);
+    assert_eq!(kinds(&txns), vec![AnomalyKind::G1c], "{anomalies:?}");
+    assert_eq!(anomalies[0].explanation, "T1 -wr k1-> T2 -wr k2-> T1");
+}
+
+/// Read skew: a reader sees x before a transfer and y after it.
+#[test]
+fn a_read_that_sees_half_of_a_transfer_is_g_single() {
+    let txns = [
+        committed(2, &[r0(1), w(1, 0), r0(2), w(2, 1)]),
+        committed(1, &[r0(1), r(2, 2, 1)]),
+    ];
+    let anomalies = check(&txns);
+    assert_eq!(kinds(&txns), vec![AnomalyKind::GSingle], "{anomalies:?}");
+    assert_eq!(anomalies[0].explanation, "T1 -rw k1-> T2 -wr k2-> T1");
+    assert!(!Level::ReadCommitted.prohibits(AnomalyKind::GSingle));
+    assert!(Level::Serializable.prohibits(AnomalyKind::GSingle));
+}
+
+/// Write skew: each reads both keys and writes one the other read.
+#[test]
+fn write_skew_and_lost_updates_are_g2() {
+    let skew = [
+        committed(1, &[r0(1), r0(2), w(1, 0)]),
+        committed(2, &[r0(1), r0(2), w(2, 0)]),
+    ];
+    assert_eq!(kinds(&skew), vec![AnomalyKind::G2]);
+    let lost_update = [
+        committed(1, &[r0(1), w(1, 0)]),
+        committed(2, &[r0(1), w(1, 0)]),
+    ];
+    assert_eq!(kinds(&lost_update), vec![AnomalyKind::G2]);
+    assert!(!Level::ReadCommitted.prohibits(AnomalyKind::G2));
+    assert!(Level::ReadCommitted.prohibits(AnomalyKind::G1c));
+}
+
+#[test]
+fn an_unknown_commit_counts_once_read_and_a_garbage_read_is_named() {
+    let unknown = |id, ops: &[TxnOp]| Txn {
+        id,
+        status: Status::Unknown,
+        ops: ops.to_vec(),
+    };
+    // T2's commit is unknown; T1 saw its write, so the cycle is real.
+    let seen = [
+        committed(1, &[w(1, 0), r(2, 2, 0)]),
+        unknown(2, &[w(2, 0), r(1, 1, 0)]),
+    ];
+    assert_eq!(kinds(&seen), vec![AnomalyKind::G1c]);
+    // Unread, it is left out: nothing depends on it.
+    let unseen = [
+        committed(1, &[r0(1), w(1, 0)]),
+        unknown(2, &[r0(1), w(1, 0)]),
+    ];
+    assert_eq!(kinds(&unseen), Vec::<AnomalyKind>::new());
+    let garbage = [committed(1, &[r(1, 9, 0)])];
+    assert_eq!(kinds(&garbage), vec![AnomalyKind::GarbageRead]);
+}
+
+/// A serial execution: transactions one after another, each reading some
+/// keys and writing some it read; some abort, and their writes vanish.
+fn serial_history() -> impl Strategy<Value = Vec<Txn>> {
+    let txn = (
+        proptest::collection::vec((0u64..4, any::<bool>()), 1..5),
+        0u32..5,
+    );
+    proptest::collection::vec(txn, 1..30).prop_map(|txns| {
+        let mut current: BTreeMap<u64, Version> = BTreeMap::new();
+        let mut history = Vec::new();
+        for (index, (steps, abort)) in txns.into_iter().enumerate() {
+            let id = index as u64 + 1;
+            let mut mine = current.clone();
+            let mut ops = Vec::new();
+            for (n, (key, writes)) in steps.into_iter().enumerate() {
+                let seen = mine.get(&key).copied().unwrap_or(Version::Initial);
+                ops.push(TxnOp::Read { key, version: seen });
+                if writes {
+                    let n = n as u32;
+                    ops.push(TxnOp::Write { key, n });
+                    mine.insert(key, Version::Written { writer: id, n });
+                }
+            }
+            let status = if abort == 0 {
+                Status::Aborted
+            } else {
+                current = mine;
+                Status::Committed
+            };
+            history.push(Txn { id, status, ops });
+        }
+        history
+    })
+}
+
+proptest! {
+    #[test]
+    fn a_serial_execution_shows_no_anomaly(history in serial_history()) {
+        prop_assert_eq!(check(&history), Vec::new());
+    }
+}

@@ -1,0 +1,396 @@
+//! Linearizability of a client-visible history against a sequential model:
+//! the Wing–Gong search with Lowe's memoisation of (linearized set, state),
+//! as Knossos and Porcupine run it, on each partition of the history (a key
+//! of a key-value store) apart, since a history is linearizable when each
+//! key's is (Herlihy and Wing's locality).
+//!
+//! An operation that never returned (it timed out, or its reply was lost)
+//! may have taken effect at any time after its call, or never: it has no
+//! return time and any output. On a violation, the report names the first
+//! operation that cannot be ordered: the shortest prefix of the history
+//! (operations called before a time, those still running then taken as
+//! never returned) that is not linearizable ends with its return, and the
+//! window is the operations running beside it. The search is bounded; a
+//! partition too large to decide says so instead of running on.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt::{self, Debug},
+};
+
+/// A sequential specification: the state of one partition and how each
+/// operation moves it.
+pub trait Model: Clone + Ord + Debug {
+    type Op: Clone + Debug;
+    type Output: Clone + Debug + PartialEq;
+
+    /// The state `op` leaves when applied to this one, if it can return
+    /// `output` here; `None` when it cannot. `output` is `None` for an
+    /// operation that never returned: any output is possible.
+    fn step(&self, op: &Self::Op, output: Option<&Self::Output>) -> Option<Self>;
+}
+
+/// One client operation as the client saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operation<O, R> {
+    pub client: u64,
+    /// When it was called and when it returned, in any unit of time; no
+    /// return for one that timed out or was lost.
+    pub call: u64,
+    pub returned: Option<(u64, R)>,
+    pub op: O,
+}
+
+/// Why a history is not linearizable: the first operation that cannot be
+/// ordered, and the operations running beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Index, in the history given, of the operation that cannot be ordered.
+    pub culprit: usize,
+    /// Indices of the operations whose interval overlaps the culprit's.
+    pub window: Vec<usize>,
+}
+
+/// The verdict on one history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Linearizable,
+    Violated(Violation),
+    /// The search took more than its bound of steps on some partition.
+    TooLarge {
+        partition_ops: usize,
+        steps: u64,
+    },
+}
+
+/// The most search steps per partition before giving up: a default seed's
+/// partitions take a few thousand.
+pub const DEFAULT_STEPS: u64 = 2_000_000;
+
+/// Checks `history`, partitioned by `partition` (every operation of one
+/// partition must go through one model state), from `initial`.
+pub fn check<M: Model, K: Ord>(
+    history: &[Operation<M::Op, M::Output>],
+    initial: &M,
+    partition: impl Fn(&M::Op) -> K,
+    max_steps: u64,
+) -> Verdict {
+    let mut partitions: BTreeMap<K, Vec<usize>> = BTreeMap::new();
+    for (index, operation) in history.iter().enumerate() {
+        partitions
+            .entry(partition(&operation.op))
+            .or_default()
+            .push(index);
+    }
+    for indices in partitions.values() {
+        let ops: Vec<&Operation<M::Op, M::Output>> =
+            indices.iter().map(|index| &history[*index]).collect();
+        match search(&ops, initial, max_steps) {
+            Outcome::Linearizable => {}
+            Outcome::TooLarge(steps) => {
+                return Verdict::TooLarge {
+                    partition_ops: ops.len(),
+                    steps,
+                };
+            }
+            Outcome::Stuck => {
+                let (culprit, window) = explain(&ops, initial, max_steps);
+                return Verdict::Violated(Violation {
+                    culprit: indices[culprit],
+                    window: window.into_iter().map(|local| indices[local]).collect(),
+                });
+            }
+        }
+    }
+    Verdict::Linearizable
+}
+
+enum Outcome {
+    Linearizable,
+    Stuck,
+    TooLarge(u64),
+}
+
+/// The first operation that cannot be ordered, and those beside it: the
+/// shortest prefix (by return time) that is not linearizable.
+fn explain<M: Model>(
+    ops: &[&Operation<M::Op, M::Output>],
+    initial: &M,
+    max_steps: u64,
+) -> (usize, Vec<usize>) {
+    let mut returns: Vec<(u64, usize)> = ops
+        .iter()
+        .enumerate()
+        .filter_map(|(index, op)| op.returned.as_ref().map(|(at, _)| (*at, index)))
+        .collect();
+    returns.sort_unstable();
+    if returns.is_empty() {
+        // Only a returned operation can fail to be ordered; say all of them.
+        return (0, (1..ops.len()).collect());
+    }
+    // The prefix up to a time, an operation's answer left out if asked:
+    // failing is monotone in the time, so a binary search finds the first
+    // return after which it fails.
+    let fails = |cut: u64, unanswered: Option<usize>| {
+        let prefix: Vec<Operation<M::Op, M::Output>> = ops
+            .iter()
+            .enumerate()
+            .filter(|(_, op)| op.call <= cut)
+            .map(|(index, op)| Operation {
+                returned: op
+                    .returned
+                    .clone()
+                    .filter(|(at, _)| *at <= cut && unanswered != Some(index)),
+                ..(*op).clone()
+            })
+            .collect();
+        let prefix: Vec<&Operation<M::Op, M::Output>> = prefix.iter().collect();
+        matches!(search(&prefix, initial, max_steps), Outcome::Stuck)
+    };
+    let (mut low, mut high) = (0, returns.len() - 1);
+    while low < high {
+        let middle = (low + high) / 2;
+        if fails(returns[middle].0, None) {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    // Of the answers at that instant, the one without which it passes.
+    let returned = returns[low].0;
+    let at_once: Vec<usize> = returns
+        .iter()
+        .filter(|(at, _)| *at == returned)
+        .map(|(_, index)| *index)
+        .collect();
+    let culprit = match at_once.as_slice() {
+        [only] => *only,
+        many => many
+            .iter()
+            .copied()
+            .find(|index| !fails(returned, Some(*index)))
+            .unwrap_or(many[0]),
+    };
+    let call = ops[culprit].call;
+    let window = ops
+        .iter()
+        .enumerate()
+        .filter(|(index, op)| {
+            *index != culprit
+                && op.call <= returned
+                && op.returned.as_ref().is_none_or(|(at, _)| *at >= call)
+        })
+        .map(|(index, _)| index)
+        .collect();
+    (culprit, window)
+}
+
+/// One entry of the search's list: an operation's call or its return.
+#[derive(Clone, Copy)]
+struct Entry {
+    op: usize,
+    is_call: bool,
+    prev: usize,
+    next: usize,
+}
+
+/// The list's head sentinel's index.
+const HEAD: usize = 0;
+
+type Cache<M> = BTreeSet<(Vec<u64>, M)>;
+
+/// The Wing–Gong–Lowe search over one partition.
+fn search<M: Model>(ops: &[&Operation<M::Op, M::Output>], initial: &M, max_steps: u64) -> Outcome {
+    // Events in time order: at equal times calls come first, so operations
+    // that touch at an instant count as concurrent.
+    let mut events: Vec<(u64, bool, usize)> = Vec::with_capacity(ops.len() * 2);
+    for (index, op) in ops.iter().enumerate() {
+        events.push((op.call, false, index));
+        let returned = op.returned.as_ref().map_or(u64::MAX, |(at, _)| *at);
+        events.push((returned, true, index));
+    }
+    events.sort_by_key(|(at, is_return, index)| (*at, *is_return, *index));
+    // Entry 0 is the head; entry i + 1 is event i.
+    let mut list: Vec<Entry> = Vec::with_capacity(events.len() + 1);
+    list.push(Entry {
+        op: usize::MAX,
+        is_call: false,
+        prev: HEAD,
+        next: 1,
+    });
+    let mut return_of = vec![0; ops.len()];
+    for (position, (_, is_return, op)) in events.iter().enumerate() {
+        let at = position + 1;
+        list.push(Entry {
+            op: *op,
+            is_call: !is_return,
+            prev: at - 1,
+            next: if at == events.len() {
+                usize::MAX
+            } else {
+                at + 1
+            },
+        });
+        if *is_return {
+            return_of[*op] = at;
+        }
+    }
+    if events.is_empty() {
+        return Outcome::Linearizable;
+    }
+    let unlink = |list: &mut Vec<Entry>, at: usize| {
+        let Entry { prev, next, .. } = list[at];
+        list[prev].next = next;
+        if next != usize::MAX {
+            list[next].prev = prev;
+        }
+    };
+    let relink = |list: &mut Vec<Entry>, at: usize| {
+        let Entry { prev, next, .. } = list[at];
+        list[prev].next = at;
+        if next != usize::MAX {
+            list[next].prev = at;
+        }
+    };
+    let words = ops.len().div_ceil(64);
+    let mut linearized = vec![0u64; words];
+    let mut cache: Cache<M> = BTreeSet::new();
+    let mut stack: Vec<(usize, M)> = Vec::new();
+    let mut state = initial.clone();
+    let mut entry = list[HEAD].next;
+    let mut steps = 0u64;
+    while list[HEAD].next != usize::MAX {
+        steps += 1;
+        if steps > max_steps {
+            return Outcome::TooLarge(steps);
+        }
+        if entry == usize::MAX {
+            // Every remaining call was tried: none can go next.
+            let Some((call, previous)) = stack.pop() else {
+                return Outcome::Stuck;
+            };
+            let op = list[call].op;
+            linearized[op / 64] &= !(1 << (op % 64));
+            state = previous;
+            relink(&mut list, return_of[op]);
+            relink(&mut list, call);
+            entry = list[call].next;
+            continue;
+        }
+        let Entry { op, is_call, .. } = list[entry];
+        if is_call {
+            let operation = ops[op];
+            let output = operation.returned.as_ref().map(|(_, output)| output);
+            if let Some(next) = state.step(&operation.op, output) {
+                linearized[op / 64] |= 1 << (op % 64);
+                if cache.insert((linearized.clone(), next.clone())) {
+                    stack.push((entry, std::mem::replace(&mut state, next)));
+                    unlink(&mut list, entry);
+                    unlink(&mut list, return_of[op]);
+                    entry = list[HEAD].next;
+                    continue;
+                }
+                linearized[op / 64] &= !(1 << (op % 64));
+            }
+            entry = list[entry].next;
+        } else {
+            // A return reached: its operation must be linearized before
+            // anything after it, and none before it could be. Undo the last.
+            let Some((call, previous)) = stack.pop() else {
+                return Outcome::Stuck;
+            };
+            let op = list[call].op;
+            linearized[op / 64] &= !(1 << (op % 64));
+            state = previous;
+            relink(&mut list, return_of[op]);
+            relink(&mut list, call);
+            entry = list[call].next;
+        }
+    }
+    Outcome::Linearizable
+}
+
+/// A register per key, with reads, writes and compare-and-sets: the log's
+/// key-value state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Register(pub Option<u64>);
+
+/// An operation on one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvOp {
+    Read {
+        key: u64,
+    },
+    Write {
+        key: u64,
+        value: u64,
+    },
+    Cas {
+        key: u64,
+        from: Option<u64>,
+        to: u64,
+    },
+}
+
+impl KvOp {
+    pub fn key(&self) -> u64 {
+        match self {
+            KvOp::Read { key } | KvOp::Write { key, .. } | KvOp::Cas { key, .. } => *key,
+        }
+    }
+}
+
+/// What a key-value operation returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvOutput {
+    Value(Option<u64>),
+    Written,
+    Swapped(bool),
+}
+
+impl Model for Register {
+    type Op = KvOp;
+    type Output = KvOutput;
+
+    fn step(&self, op: &KvOp, output: Option<&KvOutput>) -> Option<Register> {
+        match (op, output) {
+            (KvOp::Read { .. }, None) => Some(*self),
+            (KvOp::Read { .. }, Some(KvOutput::Value(value))) => {
+                (*value == self.0).then_some(*self)
+            }
+            (KvOp::Write { value, .. }, None | Some(KvOutput::Written)) => {
+                Some(Register(Some(*value)))
+            }
+            (KvOp::Cas { from, to, .. }, None) => {
+                // Never returned: it swapped if it could have.
+                Some(if self.0 == *from {
+                    Register(Some(*to))
+                } else {
+                    *self
+                })
+            }
+            (KvOp::Cas { from, to, .. }, Some(KvOutput::Swapped(swapped))) => {
+                match (self.0 == *from, swapped) {
+                    (true, true) => Some(Register(Some(*to))),
+                    (false, false) => Some(*self),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for KvOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = |value: &Option<u64>| value.map_or("nothing".to_owned(), |v| v.to_string());
+        match self {
+            KvOp::Read { key } => write!(f, "read k{key}"),
+            KvOp::Write { key, value } => write!(f, "write k{key} := {value}"),
+            KvOp::Cas { key, from, to } => write!(f, "cas k{key} {} → {to}", shown(from)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
