@@ -5,14 +5,14 @@
 
 use std::{
     cell::RefCell,
-    collections::{BTreeMap, BTreeSet, VecDeque},
+    collections::{BTreeMap, VecDeque},
     rc::Rc,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::Duration,
 };
 
 use super::{
-    node::{ChainFaults, forgets},
+    node::{ChainFaults, FORK_WINDOW, forgets},
     protocol::{ChainRequest, ChainResponse},
     state::{Accepted, ChainView, MAX_PENDING, Receipt, SubmitError},
     types::{Address, Block, BlockHash, Transaction, TxHash},
@@ -69,9 +69,11 @@ struct RpcState {
     arriving: VecDeque<(Duration, u64, Vec<Block>)>,
     /// The chain's tip as last fetched: the next fetch continues from it.
     fetched: (u64, BlockHash),
-    /// Transactions this incarnation answered a receipt for: only noted, to
-    /// mark a reorg that takes one back.
-    reported: BTreeSet<TxHash>,
+    /// Transactions this incarnation answered a receipt for, by the height
+    /// they were reported at: only noted, to mark a reorg that takes one
+    /// back. Those deeper than the fork window are let go: no reorg reaches
+    /// them.
+    reported: BTreeMap<TxHash, u64>,
 }
 
 /// Runs one incarnation of an RPC node until it is killed.
@@ -84,7 +86,7 @@ pub async fn run_chain_rpc(env: NodeEnv, config: RpcNodeConfig) {
         view: ChainView::new(config.genesis.clone()),
         arriving: VecDeque::new(),
         fetched: (0, BlockHash(0)),
-        reported: BTreeSet::new(),
+        reported: BTreeMap::new(),
     }));
     madsim::task::spawn_local(sync(
         env.clone(),
@@ -139,8 +141,12 @@ async fn serve(
 fn receipt(env: &NodeEnv, state: &Rc<RefCell<RpcState>>, hash: TxHash) -> Option<Receipt> {
     let mut state = state.borrow_mut();
     let receipt = state.view.receipt(hash);
-    if receipt.is_some() {
-        state.reported.insert(hash);
+    if let Some(found) = &receipt {
+        let tip = state.view.height();
+        state.reported.insert(hash, found.height);
+        state
+            .reported
+            .retain(|_, height| *height + FORK_WINDOW >= tip);
     } else if state.arriving.iter().any(|(_, _, blocks)| {
         blocks
             .iter()
@@ -239,7 +245,7 @@ fn show_arrived(env: &NodeEnv, state: &Rc<RefCell<RpcState>>) {
         let removed: Vec<TxHash> = state.view.blocks()[from_height as usize - 1..]
             .iter()
             .flat_map(|block| block.transactions.iter().map(Transaction::hash))
-            .filter(|hash| state.reported.contains(hash))
+            .filter(|hash| state.reported.contains_key(hash))
             .collect();
         state.view.replace_from(from_height, blocks);
         if reorged {

@@ -94,16 +94,20 @@ impl Service {
                 }));
                 Folded::reached(&self.fold, index).await.ok()
             })
-            .await
-            .flatten();
-        match decided.and_then(|()| self.answer(client, &request)) {
+            .await;
+        // Only a request still undecided at the deadline; an append that
+        // failed at once is another story.
+        if decided.is_none() {
+            self.env.mark(Mark::TransferUndecidedInTime);
+        }
+        match decided
+            .flatten()
+            .and_then(|()| self.answer(client, &request))
+        {
             Some(answer) => answer,
-            None => {
-                self.env.mark(Mark::TransferUndecidedInTime);
-                TransferReply::Unavailable {
-                    reason: "not decided in time; retry with the same request id".to_owned(),
-                }
-            }
+            None => TransferReply::Unavailable {
+                reason: "not decided in time; retry with the same request id".to_owned(),
+            },
         }
     }
 

@@ -312,14 +312,10 @@ impl Worker {
         let took_over = match self.me.standing(row.claim.as_ref(), now, self.config.lease) {
             Standing::Held => return Ok(None),
             Standing::Mine => return Ok(Some((version, row))),
-            Standing::Renew => {
-                if lapsed {
-                    self.env.mark(Mark::LapsedClaimRenewed);
-                }
-                None
-            }
+            Standing::Renew => None,
             Standing::Free { from } => from,
         };
+        let renewing = took_over.is_none();
         let claimed = OutboxRow {
             claim: Some(self.me.claim(now, self.config.lease)),
             ..row
@@ -332,6 +328,9 @@ impl Worker {
         let Some(version) = seq else {
             return Err(DbError::Protocol("a claim wrote nothing".to_owned()).into());
         };
+        if renewing && lapsed {
+            self.env.mark(Mark::LapsedClaimRenewed);
+        }
         if let Some(from) = took_over {
             if !from.starts_with(&format!("{}#", self.me.name)) {
                 self.env.mark(Mark::LeaseTakenOver);
