@@ -39,6 +39,7 @@ pub enum Checker {
     NonceHygiene,
     Projection,
     Durability,
+    Isolation,
     BadInput,
     Liveness,
 }
@@ -111,6 +112,11 @@ pub enum Bug {
     /// in it): money moves wrongly, or a client is told of a commit that never
     /// happened.
     DbTxnIdReuse,
+    /// SERIALIZABLE validates at commit only the reads of rows the
+    /// transaction also writes: a read-only transaction, or one reading rows
+    /// it leaves alone, commits on a snapshot that changed under it (read
+    /// skew, write skew).
+    DbSerializableSkipsReads,
     /// A reorg hands its transactions back for re-inclusion without checking
     /// their nonces, so one the replacing fork already holds is included
     /// twice.
@@ -268,6 +274,9 @@ impl Bug {
             Bug::DbTxnIdReuse => {
                 "transaction ids restart after a crash; a duplicated old commit commits a new transaction"
             }
+            Bug::DbSerializableSkipsReads => {
+                "SERIALIZABLE validates only the reads of rows a transaction writes: read and write skew"
+            }
             Bug::ChainDoubleInclude => "a reorged transaction is re-included without a nonce check",
             Bug::NoIdempotencyKey => {
                 "the ledger's fold does not deduplicate request ids: a request appended twice is paid twice"
@@ -320,6 +329,7 @@ impl Bug {
             Bug::DbAckBeforeSync => &[Checker::Durability],
             Bug::DbSkipChecksum => &[Checker::Durability, Checker::Conservation],
             Bug::DbTxnIdReuse => &[Checker::Conservation, Checker::Durability],
+            Bug::DbSerializableSkipsReads => &[Checker::Isolation],
             Bug::ChainDoubleInclude => &[Checker::ChainSafety, Checker::ExactlyOnce],
             Bug::NoIdempotencyKey => &[Checker::ExactlyOnce, Checker::Conservation],
             Bug::ApplierNotIdempotent => &[Checker::Conservation, Checker::ExactlyOnce],
@@ -355,6 +365,7 @@ impl Bug {
             | Bug::ResubmitNewNonce
             | Bug::NonceTooLowIsSuccess => Trigger::Faults,
             Bug::DbLostUpdate
+            | Bug::DbSerializableSkipsReads
             | Bug::ApplierNotIdempotent
             | Bug::SubmitBeforeIntent
             | Bug::LeaseNoFencing
@@ -370,9 +381,11 @@ impl Bug {
     pub fn workload(self) -> &'static str {
         match self {
             Bug::RaftAckBeforePersist | Bug::RaftForgetSessions | Bug::RaftCommitOldTerm => "log",
-            Bug::DbLostUpdate | Bug::DbAckBeforeSync | Bug::DbSkipChecksum | Bug::DbTxnIdReuse => {
-                "bank"
-            }
+            Bug::DbLostUpdate
+            | Bug::DbAckBeforeSync
+            | Bug::DbSkipChecksum
+            | Bug::DbTxnIdReuse
+            | Bug::DbSerializableSkipsReads => "bank",
             Bug::ChainDoubleInclude => "chain",
             Bug::NoIdempotencyKey
             | Bug::ApplierNotIdempotent

@@ -7,6 +7,8 @@ use ledger::{
 use serde::Serialize;
 use std::time::Duration;
 
+use crate::consistency::isolation::Txn;
+
 /// What a client asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -203,9 +205,19 @@ pub struct RequestCounts {
     pub unknown: u64,
 }
 
+/// One database transaction a client ran, as the isolation checker reads
+/// it, with words for people.
+#[derive(Debug, Clone)]
+pub struct TxnRecord {
+    pub txn: Txn,
+    /// Which client ran it, and for what.
+    pub label: String,
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct History {
     ops: Vec<Op>,
+    txns: Vec<TxnRecord>,
 }
 
 impl History {
@@ -247,6 +259,15 @@ impl History {
 
     pub fn ops(&self) -> &[Op] {
         &self.ops
+    }
+
+    pub(crate) fn transacted(&mut self, record: TxnRecord) {
+        self.txns.push(record);
+    }
+
+    /// The database transactions clients ran, in the order they ended.
+    pub fn txns(&self) -> &[TxnRecord] {
+        &self.txns
     }
 
     /// The amounts of the payouts from `account` the ledger accepted.

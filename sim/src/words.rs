@@ -50,7 +50,7 @@ mod tests {
             .collect();
         for (article, name) in &articles {
             let expected = match *name {
-                "exactly-once" | "at-least-once" => "an",
+                "exactly-once" | "at-least-once" | "isolation" => "an",
                 _ => "a",
             };
             assert_eq!(*article, expected, "{article} {name}");

@@ -23,14 +23,14 @@ use rand::Rng;
 use std::{
     sync::{
         Arc, Mutex, MutexGuard, PoisonError,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
 
 use crate::{
     events::HarnessEvent,
-    history::{History, Later, Outcome, Receipt, Request, StatusSeen},
+    history::{History, Later, Outcome, Receipt, Request, StatusSeen, TxnRecord},
     scenario::{Scenario, Topology, WorkloadKind},
     streams,
     trace::Trace,
@@ -75,6 +75,7 @@ pub(crate) struct Workload {
     trace: Arc<Trace>,
     settling: AtomicBool,
     history: Mutex<History>,
+    txn_ids: AtomicU64,
 }
 
 impl Workload {
@@ -127,6 +128,7 @@ impl Workload {
             trace,
             settling: AtomicBool::new(false),
             history: Mutex::new(History::default()),
+            txn_ids: AtomicU64::new(0),
         })
     }
 
@@ -141,6 +143,18 @@ impl Workload {
     }
 
     /// Reads the history so far.
+    /// Notes a database transaction a client ran, once it ended; returns
+    /// nothing, so that recording never steers the client.
+    pub(crate) fn transacted(&self, record: TxnRecord) {
+        self.lock().transacted(record);
+    }
+
+    /// A transaction id no other of this run's transactions has: what a
+    /// client writes beside a value, so that every write is told apart.
+    pub(crate) fn next_txn_id(&self) -> u64 {
+        self.txn_ids.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
     pub(crate) fn history<R>(&self, read: impl FnOnce(&History) -> R) -> R {
         read(&self.lock())
     }

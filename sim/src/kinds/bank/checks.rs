@@ -8,6 +8,9 @@
 //! - `durability`: every commit acknowledged to a client, and the row of
 //!   every transfer a client was told committed, is in the database; a
 //!   transfer sent again after it was acknowledged is found committed.
+//! - `isolation`: the transactions the clients ran (transfers and audits,
+//!   each write tagged with its transaction) show no anomaly their own
+//!   isolation levels rule out (see `consistency::isolation`).
 
 use ledger::{
     bugs::Checker,
@@ -18,6 +21,7 @@ use std::{collections::BTreeMap, time::Duration};
 use super::client::{self as bank, decode_balance, decode_transfer};
 use crate::{
     check::Violation,
+    consistency::isolation,
     history::{History, Outcome, Receipt},
 };
 
@@ -155,4 +159,31 @@ pub(super) fn durability(truth: &BankTruth<'_>, history: &History) -> Vec<Violat
         }
     }
     violations
+}
+
+/// Anomalies among the clients' transactions, each named with the
+/// transactions in it.
+pub(super) fn isolation(history: &History, end: Duration) -> Vec<Violation> {
+    let records = history.txns();
+    let txns: Vec<isolation::Txn> = records.iter().map(|record| record.txn.clone()).collect();
+    let label = |id: u64| {
+        records
+            .iter()
+            .find(|record| record.txn.id == id)
+            .map_or_else(
+                || format!("T{id}"),
+                |record| format!("T{id} ({})", record.label),
+            )
+    };
+    isolation::check(&txns)
+        .into_iter()
+        .map(|anomaly| {
+            let named: Vec<String> = anomaly.txns.iter().map(|id| label(*id)).collect();
+            Violation {
+                checker: Checker::Isolation,
+                at: end,
+                message: format!("{anomaly}; where {}", named.join(", ")),
+            }
+        })
+        .collect()
 }

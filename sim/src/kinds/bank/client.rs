@@ -7,7 +7,14 @@
 //! is found committed instead of moving money again (and a retry racing a
 //! late copy of its own commit fails on the row). Transfers go out on
 //! schedule, several in flight; now and then one moves a whole balance, or
-//! the largest amount.
+//! the largest amount. Every third scheduled transfer is accompanied by an
+//! audit: a read-only transaction, at the client's isolation level, that
+//! reads every account.
+//!
+//! Every balance is written with the id of the transaction that wrote it,
+//! so each version of an account is unique and every read names the write
+//! it saw: each transaction, with what it read and wrote and how it ended,
+//! goes to the history for the `isolation` checker.
 
 use ledger::{
     bugs::Bug,
@@ -20,7 +27,8 @@ use rand::Rng;
 use std::sync::Arc;
 
 use crate::{
-    history::{Outcome, Receipt, Request},
+    consistency::isolation::{Level, Status, Txn, TxnOp, Version},
+    history::{Outcome, Receipt, Request, TxnRecord},
     workload::{Workload, paced},
 };
 
@@ -53,12 +61,33 @@ enum Attempt {
     Retry,
 }
 
+/// An account's value as it starts: its balance, written by no
+/// transaction (id 0).
 pub(crate) fn encode_balance(balance: u64) -> Vec<u8> {
-    balance.to_le_bytes().to_vec()
+    encode_written(balance, 0)
+}
+
+/// An account's value: its balance and the id of the transaction that
+/// wrote it.
+fn encode_written(balance: u64, writer: u64) -> Vec<u8> {
+    [balance.to_le_bytes(), writer.to_le_bytes()].concat()
 }
 
 pub(super) fn decode_balance(value: &[u8]) -> Option<u64> {
-    Some(u64::from_le_bytes(value.try_into().ok()?))
+    decode_account(value).map(|(balance, _)| balance)
+}
+
+/// An account's balance and the version it is: initial, or the write of
+/// the transaction whose id it carries.
+fn decode_account(value: &[u8]) -> Option<(u64, Version)> {
+    let value: &[u8; 16] = value.try_into().ok()?;
+    let balance = u64::from_le_bytes(value[..8].try_into().expect("8 bytes"));
+    let writer = u64::from_le_bytes(value[8..].try_into().expect("8 bytes"));
+    let version = match writer {
+        0 => Version::Initial,
+        writer => Version::Written { writer, n: 0 },
+    };
+    Some((balance, version))
 }
 
 /// The row of a committed transfer: `(from, to, amount)`.
@@ -94,10 +123,114 @@ pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index
     paced(workload, index, async |seq| {
         let (env, workload, db) = (env.clone(), workload.clone(), db.clone());
         madsim::task::spawn_local(async move {
+            if seq % AUDIT_EVERY == 0 {
+                audit(&workload, &db, strategy, client, seq).await;
+            }
             transfer(&env, &workload, &db, strategy, client, seq).await;
         });
     })
     .await;
+}
+
+/// One audit for this many scheduled transfers.
+const AUDIT_EVERY: u64 = 3;
+
+/// Reads every account in one read-only transaction and commits it; what it
+/// saw goes to the history. Nothing is retried: an audit proves nothing by
+/// succeeding, only by what a committed one saw.
+async fn audit(workload: &Workload, db: &DbClient, strategy: Strategy, client: u64, seq: u64) {
+    let isolation = isolation_of(strategy);
+    let Ok(txn) = db.begin(isolation).await else {
+        return;
+    };
+    let mut record = Recorded::new(
+        workload,
+        isolation,
+        format!("client {client}'s audit {seq}"),
+    );
+    let mut complete = true;
+    for account in 0..i64::from(workload.accounts) {
+        match txn.get(ACCOUNTS, Key::Int(account)).await {
+            Ok(Some(found)) => match decode_account(&found.value) {
+                Some((_, version)) => record.read(account, version),
+                None => complete = false,
+            },
+            _ => complete = false,
+        }
+        if !complete {
+            break;
+        }
+    }
+    if !complete {
+        txn.rollback().await;
+        record.end(workload, Status::Aborted);
+        return;
+    }
+    let status = status_of(&txn.commit().await);
+    record.end(workload, status);
+}
+
+/// A transaction's reads and writes as it goes, for the history.
+struct Recorded {
+    txn: Txn,
+    label: String,
+}
+
+impl Recorded {
+    fn new(workload: &Workload, isolation: Isolation, label: String) -> Recorded {
+        let level = match isolation {
+            Isolation::Serializable => Level::Serializable,
+            Isolation::ReadCommitted => Level::ReadCommitted,
+        };
+        Recorded {
+            txn: Txn {
+                id: workload.next_txn_id(),
+                level,
+                status: Status::Unknown,
+                ops: Vec::new(),
+            },
+            label,
+        }
+    }
+
+    fn read(&mut self, account: i64, version: Version) {
+        self.txn.ops.push(TxnOp::Read {
+            key: account as u64,
+            version,
+        });
+    }
+
+    fn write(&mut self, account: i64) {
+        self.txn.ops.push(TxnOp::Write {
+            key: account as u64,
+            n: 0,
+        });
+    }
+
+    fn end(mut self, workload: &Workload, status: Status) {
+        self.txn.status = status;
+        workload.transacted(TxnRecord {
+            txn: self.txn,
+            label: self.label,
+        });
+    }
+}
+
+/// How a commit's answer leaves the transaction: a refusal is final, a lost
+/// or garbled answer leaves it unknown.
+fn status_of<T>(commit: &Result<T, DbError>) -> Status {
+    match commit {
+        Ok(_) => Status::Committed,
+        Err(DbError::Failed(_) | DbError::Rejected(_)) => Status::Aborted,
+        Err(DbError::Timeout | DbError::CommitUnknown | DbError::Protocol(_)) => Status::Unknown,
+    }
+}
+
+fn isolation_of(strategy: Strategy) -> Isolation {
+    match strategy {
+        Strategy::Serializable => Isolation::Serializable,
+        Strategy::CompareAndSet | Strategy::Unconditional => Isolation::ReadCommitted,
+    }
 }
 
 async fn transfer(
@@ -124,7 +257,8 @@ async fn transfer(
     let marker = transfer_key(client, seq);
     let send = async |op| {
         let transfer = (from, to, amount);
-        attempts(env, workload, db, strategy, transfer, &marker, op).await
+        let label = format!("client {client}'s transfer {seq}");
+        attempts(env, workload, db, strategy, transfer, (&marker, &label), op).await
     };
     let outcome = send(Some(op)).await;
     let acknowledged = matches!(outcome, Outcome::Acknowledged { .. });
@@ -144,7 +278,7 @@ async fn attempts(
     db: &DbClient,
     strategy: Strategy,
     (from, to, amount): (i64, i64, Option<u64>),
-    marker: &Key,
+    (marker, label): (&Key, &str),
     op: Option<usize>,
 ) -> Outcome {
     let mut attempts = 0u32;
@@ -153,7 +287,12 @@ async fn attempts(
         if let Some(op) = op {
             workload.attempted(op);
         }
-        match attempt(db, strategy, from, to, amount, marker).await {
+        let record = Recorded::new(
+            workload,
+            isolation_of(strategy),
+            format!("{label}, attempt {attempts}"),
+        );
+        match attempt(workload, db, strategy, (from, to, amount), marker, record).await {
             Attempt::Committed(commit) => {
                 return Outcome::Acknowledged {
                     receipt: Receipt::Commit(commit),
@@ -173,20 +312,17 @@ async fn attempts(
 /// One transaction moving `amount` (or the whole balance) from `from` to
 /// `to`, unless the transfer's row shows it committed already.
 async fn attempt(
+    workload: &Workload,
     db: &DbClient,
     strategy: Strategy,
-    from: i64,
-    to: i64,
-    amount: Option<u64>,
+    (from, to, amount): (i64, i64, Option<u64>),
     marker: &Key,
+    mut record: Recorded,
 ) -> Attempt {
-    let isolation = match strategy {
-        Strategy::Serializable => Isolation::Serializable,
-        Strategy::CompareAndSet | Strategy::Unconditional => Isolation::ReadCommitted,
-    };
-    let Ok(txn) = db.begin(isolation).await else {
+    let Ok(txn) = db.begin(isolation_of(strategy)).await else {
         return Attempt::Retry;
     };
+    let writer = record.txn.id;
     let body = async {
         // Only a committed row (one with a version) counts.
         if txn
@@ -201,11 +337,13 @@ async fn attempt(
         let (Some(source), Some(target)) = (source, target) else {
             return Err(DbError::Protocol("an account is missing".to_owned()));
         };
-        let balance = |found: &ledger::db::Found| decode_balance(&found.value);
-        let (Some(source_balance), Some(target_balance)) = (balance(&source), balance(&target))
+        let (Some((source_balance, source_seen)), Some((target_balance, target_seen))) =
+            (decode_account(&source.value), decode_account(&target.value))
         else {
             return Err(DbError::Protocol("a balance is malformed".to_owned()));
         };
+        record.read(from, source_seen);
+        record.read(to, target_seen);
         let amount = amount.unwrap_or(source_balance);
         let Some(debited) = source_balance.checked_sub(amount).filter(|_| amount > 0) else {
             return Ok(Body::Refused(format!(
@@ -230,42 +368,43 @@ async fn attempt(
                 ACCOUNTS,
                 Key::Int(from),
                 source_version,
-                encode_balance(debited),
+                encode_written(debited, writer),
             )
             .await?;
             txn.compare_and_set(
                 ACCOUNTS,
                 Key::Int(to),
                 target_version,
-                encode_balance(credited),
+                encode_written(credited, writer),
             )
             .await?;
         } else {
-            txn.put(ACCOUNTS, Key::Int(from), encode_balance(debited))
+            txn.put(ACCOUNTS, Key::Int(from), encode_written(debited, writer))
                 .await?;
-            txn.put(ACCOUNTS, Key::Int(to), encode_balance(credited))
+            txn.put(ACCOUNTS, Key::Int(to), encode_written(credited, writer))
                 .await?;
         }
+        record.write(from);
+        record.write(to);
         txn.insert_unique(TRANSFERS, marker.clone(), encode_transfer(from, to, amount))
             .await?;
         Ok(Body::Written)
     };
-    match body.await {
-        Ok(Body::Written) => {}
-        Ok(Body::FoundCommitted) => {
-            txn.rollback().await;
-            return Attempt::Committed(None);
-        }
-        Ok(Body::Refused(reason)) => {
-            txn.rollback().await;
-            return Attempt::Refused(reason);
-        }
-        Err(_) => {
-            txn.rollback().await;
-            return Attempt::Retry;
-        }
+    let body = body.await;
+    let rolled_back = match body {
+        Ok(Body::Written) => None,
+        Ok(Body::FoundCommitted) => Some(Attempt::Committed(None)),
+        Ok(Body::Refused(reason)) => Some(Attempt::Refused(reason)),
+        Err(_) => Some(Attempt::Retry),
+    };
+    if let Some(attempt) = rolled_back {
+        txn.rollback().await;
+        record.end(workload, Status::Aborted);
+        return attempt;
     }
-    match txn.commit().await {
+    let commit = txn.commit().await;
+    record.end(workload, status_of(&commit));
+    match commit {
         Ok(commit) => Attempt::Committed(commit),
         // This transfer's own row already exists: an earlier attempt, or a
         // late copy of its commit, committed. (Any other duplicate proves

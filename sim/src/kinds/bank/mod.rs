@@ -35,6 +35,7 @@ impl Kind for Bank {
     fn checkers(&self) -> &'static [Checker] {
         &[
             Checker::Conservation,
+            Checker::Isolation,
             Checker::Durability,
             Checker::Liveness,
         ]
@@ -96,6 +97,7 @@ impl Kind for Bank {
         };
         let mut violations = checks::conservation(&bank, truth.end);
         violations.extend(checks::durability(&bank, truth.history));
+        violations.extend(checks::isolation(truth.history, truth.end));
         violations
     }
 }
