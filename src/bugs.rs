@@ -182,6 +182,11 @@ pub enum Bug {
     /// zero and nonces already spent on chain are spent again: those
     /// payouts can never land.
     NonceFromDbAfterWipe,
+    /// A ledger replica answers a status request from its fold as it is,
+    /// without waiting to reach the log position the client has seen: a
+    /// lagging replica reports an accepted transfer unknown, or a payout a
+    /// stage behind what the client was told.
+    StaleStatusRead,
 }
 
 /// What a bug breaks: a promise (caught only by a safety checker), or
@@ -274,6 +279,9 @@ impl Bug {
             Bug::DbTxnIdReuse => {
                 "transaction ids restart after a crash; a duplicated old commit commits a new transaction"
             }
+            Bug::StaleStatusRead => {
+                "a ledger replica answers status from a lagging fold as if it were current"
+            }
             Bug::DbSerializableSkipsReads => {
                 "SERIALIZABLE validates only the reads of rows a transaction writes: read and write skew"
             }
@@ -330,6 +338,7 @@ impl Bug {
             Bug::DbSkipChecksum => &[Checker::Durability, Checker::Conservation],
             Bug::DbTxnIdReuse => &[Checker::Conservation, Checker::Durability],
             Bug::DbSerializableSkipsReads => &[Checker::Isolation],
+            Bug::StaleStatusRead => &[Checker::ExactlyOnce],
             Bug::ChainDoubleInclude => &[Checker::ChainSafety, Checker::ExactlyOnce],
             Bug::NoIdempotencyKey => &[Checker::ExactlyOnce, Checker::Conservation],
             Bug::ApplierNotIdempotent => &[Checker::Conservation, Checker::ExactlyOnce],
@@ -369,7 +378,8 @@ impl Bug {
             | Bug::ApplierNotIdempotent
             | Bug::SubmitBeforeIntent
             | Bug::LeaseNoFencing
-            | Bug::NonceReadModifyWrite => Trigger::Concurrency,
+            | Bug::NonceReadModifyWrite
+            | Bug::StaleStatusRead => Trigger::Concurrency,
             Bug::IntentOnlyInDb | Bug::RebuildSkipsConfirmations | Bug::NonceFromDbAfterWipe => {
                 Trigger::Wipes
             }
@@ -398,7 +408,8 @@ impl Bug {
             | Bug::NonceReadModifyWrite
             | Bug::IntentOnlyInDb
             | Bug::RebuildSkipsConfirmations
-            | Bug::NonceFromDbAfterWipe => "transfers",
+            | Bug::NonceFromDbAfterWipe
+            | Bug::StaleStatusRead => "transfers",
         }
     }
 }

@@ -18,6 +18,7 @@ use super::{
     types::{Command, TransferRequest, check_shape},
 };
 use crate::{
+    bugs::Bug,
     node::NodeEnv,
     observe::{Event, Mark},
 };
@@ -136,8 +137,13 @@ impl Service {
             .is_some_and(|reached| reached.is_ok())
     }
 
+    /// Statuses are session-consistent: never older than the log position
+    /// the client says it has seen (`seen`, the highest `as_of` any replica
+    /// answered it), so a client never reads its own accepted transfer as
+    /// unknown, nor a payout's stage going back, whichever replica it asks.
     async fn statuses(&self, client: u64, request_ids: &[String], seen: u64) -> Vec<StatusReply> {
-        if !self.caught_up(seen).await {
+        let lagging_as_current = self.env.bugs.has(Bug::StaleStatusRead);
+        if !lagging_as_current && !self.caught_up(seen).await {
             self.env.mark(Mark::StatusUnavailable);
             let reply = StatusReply::Unavailable {
                 reason: format!("this replica has not caught up with log index {seen} yet"),
