@@ -315,6 +315,11 @@ fn find_cycles(graph: &Graph, report: &mut impl FnMut(AnomalyKind, Vec<u64>, Str
     let ww = [Dependency::Ww];
     let ww_wr = [Dependency::Ww, Dependency::Wr];
     let all = [Dependency::Ww, Dependency::Wr, Dependency::Rw];
+    // Only an edge inside a strongly connected component can be on a
+    // cycle: in a history without anomalies every component is a single
+    // transaction, and no path is searched at all.
+    let component = components(graph);
+    let cyclic = |from: &u64, to: &u64| component.get(from) == component.get(to);
     let mut found: BTreeSet<Vec<u64>> = BTreeSet::new();
     let mut cycle = |kind: AnomalyKind, path: Vec<u64>, first: Dependency| {
         let mut members = path.clone();
@@ -330,6 +335,9 @@ fn find_cycles(graph: &Graph, report: &mut impl FnMut(AnomalyKind, Vec<u64>, Str
                 let Some(first) = kinds.keys().copied().find(|kind| allowed.contains(kind)) else {
                     continue;
                 };
+                if !cyclic(from, to) {
+                    continue;
+                }
                 if let Some(back) = path(graph, *to, *from, allowed) {
                     let mut path = vec![*from];
                     path.extend(back);
@@ -340,7 +348,7 @@ fn find_cycles(graph: &Graph, report: &mut impl FnMut(AnomalyKind, Vec<u64>, Str
     }
     for (from, targets) in graph {
         for (to, kinds) in targets {
-            if !kinds.contains_key(&Dependency::Rw) {
+            if !kinds.contains_key(&Dependency::Rw) || !cyclic(from, to) {
                 continue;
             }
             let (kind, back) = match path(graph, *to, *from, &ww_wr) {
@@ -353,6 +361,91 @@ fn find_cycles(graph: &Graph, report: &mut impl FnMut(AnomalyKind, Vec<u64>, Str
             let mut path = vec![*from];
             path.extend(back);
             cycle(kind, path, Dependency::Rw);
+        }
+    }
+}
+
+/// Each transaction's strongly connected component, by Tarjan's algorithm
+/// (iterative, so a long chain of dependencies cannot overflow the stack).
+fn components(graph: &Graph) -> BTreeMap<u64, usize> {
+    let mut tarjan = Tarjan {
+        graph,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        on_stack: BTreeSet::new(),
+        stack: Vec::new(),
+        frames: Vec::new(),
+        component: BTreeMap::new(),
+        components: 0,
+    };
+    let nodes: BTreeSet<u64> = graph
+        .iter()
+        .flat_map(|(from, targets)| std::iter::once(*from).chain(targets.keys().copied()))
+        .collect();
+    for root in nodes {
+        if !tarjan.index.contains_key(&root) {
+            tarjan.walk(root);
+        }
+    }
+    tarjan.component
+}
+
+struct Tarjan<'a> {
+    graph: &'a Graph,
+    index: BTreeMap<u64, usize>,
+    low: BTreeMap<u64, usize>,
+    on_stack: BTreeSet<u64>,
+    stack: Vec<u64>,
+    /// The depth-first walk: each node and its successors still to visit.
+    frames: Vec<(u64, Vec<u64>)>,
+    component: BTreeMap<u64, usize>,
+    components: usize,
+}
+
+impl Tarjan<'_> {
+    fn enter(&mut self, node: u64) {
+        let next = self.index.len();
+        self.index.insert(node, next);
+        self.low.insert(node, next);
+        self.stack.push(node);
+        self.on_stack.insert(node);
+        let mut left: Vec<u64> = self
+            .graph
+            .get(&node)
+            .map(|targets| targets.keys().copied().collect())
+            .unwrap_or_default();
+        left.reverse();
+        self.frames.push((node, left));
+    }
+
+    fn walk(&mut self, root: u64) {
+        self.enter(root);
+        while let Some((node, left)) = self.frames.last_mut() {
+            let node = *node;
+            if let Some(next) = left.pop() {
+                if !self.index.contains_key(&next) {
+                    self.enter(next);
+                } else if self.on_stack.contains(&next) {
+                    let lowest = self.low[&node].min(self.index[&next]);
+                    self.low.insert(node, lowest);
+                }
+                continue;
+            }
+            self.frames.pop();
+            if let Some((parent, _)) = self.frames.last() {
+                let lowest = self.low[parent].min(self.low[&node]);
+                self.low.insert(*parent, lowest);
+            }
+            if self.low[&node] == self.index[&node] {
+                while let Some(member) = self.stack.pop() {
+                    self.on_stack.remove(&member);
+                    self.component.insert(member, self.components);
+                    if member == node {
+                        break;
+                    }
+                }
+                self.components += 1;
+            }
         }
     }
 }

@@ -216,3 +216,23 @@ proptest! {
         prop_assert_eq!(check(&history), Vec::new());
     }
 }
+
+/// A long chain of transactions, each reading its predecessor's write and
+/// writing over it: one component per transaction, walked without
+/// recursion, and no anomaly; closing the chain makes it one cycle.
+#[test]
+fn a_long_chain_is_acyclic_until_closed() {
+    let chain = |length: u64| -> Vec<Txn> {
+        (1..=length)
+            .map(|id| {
+                let read = if id == 1 { r0(1) } else { r(1, id - 1, 0) };
+                committed(id, &[read, w(1, 0)])
+            })
+            .collect()
+    };
+    assert_eq!(kinds(&chain(50_000)), Vec::new());
+    let mut closed = chain(50);
+    closed[0].ops.push(r(2, 50, 0));
+    closed[49].ops.push(w(2, 0));
+    assert_eq!(kinds(&closed), vec![AnomalyKind::G1c]);
+}
