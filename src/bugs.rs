@@ -40,6 +40,7 @@ pub enum Checker {
     Projection,
     Durability,
     Isolation,
+    Linearizable,
     BadInput,
     Liveness,
 }
@@ -98,6 +99,10 @@ pub enum Bug {
     /// by counting replicas (Raft paper, figure 8): a later leader can overwrite
     /// an entry that was reported committed.
     RaftCommitOldTerm,
+    /// A follower answers a key-value read from its own applied state
+    /// instead of sending the client to the leader: a lagging or cut-off
+    /// follower serves stale values.
+    ReadFromFollower,
     /// The bank workload moves money with an unconditional read-modify-write
     /// under READ COMMITTED: two concurrent transfers lose an update.
     DbLostUpdate,
@@ -269,6 +274,9 @@ impl Bug {
             Bug::RaftCommitOldTerm => {
                 "a new leader skips the term no-op and commits earlier-term entries by counting replicas"
             }
+            Bug::ReadFromFollower => {
+                "a log follower answers a key-value read from its own applied state"
+            }
             Bug::DbLostUpdate => {
                 "bank transfers read-modify-write balances unconditionally under READ COMMITTED"
             }
@@ -338,6 +346,7 @@ impl Bug {
             Bug::DbSkipChecksum => &[Checker::Durability, Checker::Conservation],
             Bug::DbTxnIdReuse => &[Checker::Conservation, Checker::Durability],
             Bug::DbSerializableSkipsReads => &[Checker::Isolation],
+            Bug::ReadFromFollower => &[Checker::Linearizable],
             Bug::StaleStatusRead => &[Checker::ExactlyOnce],
             Bug::ChainDoubleInclude => &[Checker::ChainSafety, Checker::ExactlyOnce],
             Bug::NoIdempotencyKey => &[Checker::ExactlyOnce, Checker::Conservation],
@@ -379,7 +388,8 @@ impl Bug {
             | Bug::SubmitBeforeIntent
             | Bug::LeaseNoFencing
             | Bug::NonceReadModifyWrite
-            | Bug::StaleStatusRead => Trigger::Concurrency,
+            | Bug::StaleStatusRead
+            | Bug::ReadFromFollower => Trigger::Concurrency,
             Bug::IntentOnlyInDb | Bug::RebuildSkipsConfirmations | Bug::NonceFromDbAfterWipe => {
                 Trigger::Wipes
             }
@@ -390,7 +400,10 @@ impl Bug {
     /// The workload kind whose generated scenarios exercise this bug.
     pub fn workload(self) -> &'static str {
         match self {
-            Bug::RaftAckBeforePersist | Bug::RaftForgetSessions | Bug::RaftCommitOldTerm => "log",
+            Bug::RaftAckBeforePersist
+            | Bug::RaftForgetSessions
+            | Bug::RaftCommitOldTerm
+            | Bug::ReadFromFollower => "log",
             Bug::DbLostUpdate
             | Bug::DbAckBeforeSync
             | Bug::DbSkipChecksum

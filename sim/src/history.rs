@@ -7,7 +7,10 @@ use ledger::{
 use serde::Serialize;
 use std::time::Duration;
 
-use crate::consistency::isolation::Txn;
+use crate::consistency::{
+    isolation::Txn,
+    linearizable::{KvOp, KvOutput, Operation},
+};
 
 /// What a client asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,10 +217,15 @@ pub struct TxnRecord {
     pub label: String,
 }
 
+/// A key-value operation on the log as its client saw it, times in
+/// simulated microseconds.
+pub type KvRecord = Operation<KvOp, KvOutput>;
+
 #[derive(Debug, Default, Clone)]
 pub struct History {
     ops: Vec<Op>,
     txns: Vec<TxnRecord>,
+    kv: Vec<KvRecord>,
 }
 
 impl History {
@@ -263,6 +271,16 @@ impl History {
 
     pub(crate) fn transacted(&mut self, record: TxnRecord) {
         self.txns.push(record);
+    }
+
+    pub(crate) fn kv_done(&mut self, record: KvRecord) {
+        self.kv.push(record);
+    }
+
+    /// The key-value operations clients ran on the log, in the order they
+    /// ended.
+    pub fn kv(&self) -> &[KvRecord] {
+        &self.kv
     }
 
     /// The database transactions clients ran, in the order they ended.

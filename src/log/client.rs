@@ -5,7 +5,9 @@ use std::time::Duration;
 use thiserror::Error;
 
 use super::{
-    protocol::{AppendReply, ClientAppend, CommittedEntries, LogRequest, ReadCommitted},
+    protocol::{
+        AppendReply, ClientAppend, CommittedEntries, KvRead, KvReadReply, LogRequest, ReadCommitted,
+    },
     types::Entry,
 };
 use crate::{net::Rpc, observe::NodeName};
@@ -75,6 +77,45 @@ impl LogClient {
                 Ok(AppendReply::Busy) => return Err(AppendError::Busy),
                 Ok(AppendReply::Stale) => return Err(AppendError::Stale),
                 Ok(AppendReply::Rejected { reason }) => return Err(AppendError::Rejected(reason)),
+                Err(_) => {
+                    self.leader = None;
+                    return Err(AppendError::Timeout);
+                }
+            }
+        }
+        Err(AppendError::NoLeader)
+    }
+
+    /// One attempt to read `key` of the key-value state machine, from the
+    /// replica believed to lead, following redirects at most one hop per
+    /// replica, each bounded by `timeout`. The value is linearizable: it
+    /// reflects every write acknowledged before the call.
+    pub async fn read_key(
+        &mut self,
+        key: u64,
+        timeout: Duration,
+    ) -> Result<Option<u64>, AppendError> {
+        let request = LogRequest::KvRead(KvRead { key });
+        for _ in 0..self.replicas.len() {
+            let target = match &self.leader {
+                Some(leader) => leader.clone(),
+                None => self.guess(),
+            };
+            match self
+                .rpc
+                .call::<_, KvReadReply>(&target, &request, timeout)
+                .await
+            {
+                Ok(KvReadReply::Value { value }) => {
+                    self.leader = Some(target);
+                    return Ok(value);
+                }
+                Ok(KvReadReply::NotLeader { leader }) => {
+                    self.leader = leader
+                        .and_then(|name| self.rpc.lookup(&name).cloned())
+                        .filter(|name| *name != target);
+                }
+                Ok(KvReadReply::Unavailable) => return Err(AppendError::Busy),
                 Err(_) => {
                     self.leader = None;
                     return Err(AppendError::Timeout);

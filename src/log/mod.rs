@@ -11,9 +11,12 @@
 //! - recovery from the synced write-ahead log, replaying committed entries;
 //! - redirects to the known leader;
 //! - client sessions (dissertation §6.3): a retried or duplicated append is
-//!   applied once and acknowledged with its original index.
+//!   applied once and acknowledged with its original index;
+//! - a key-value state machine over the log, read linearizably through a
+//!   read index confirmed by a majority (dissertation §6.4).
 
 mod client;
+mod kv;
 mod protocol;
 mod replica;
 mod sessions;
@@ -21,7 +24,8 @@ mod types;
 mod wal;
 
 pub use client::{AppendError, LogClient};
-pub use protocol::{AppendReply, ClientAppend};
+pub use kv::{KvCommand, KvStore};
+pub use protocol::{AppendReply, ClientAppend, KvReadReply};
 pub use replica::{LogConfig, MAX_COMMAND_BYTES, run_replica};
 pub use sessions::{Applied, StateMachine};
 pub use types::{Entry, EntryId, EntryKind};

@@ -11,6 +11,23 @@ pub enum LogRequest {
     Append(AppendRequest),
     Client(ClientAppend),
     Read(ReadCommitted),
+    /// A linearizable read of the key-value state machine (see `kv`).
+    KvRead(KvRead),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KvRead {
+    pub key: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KvReadReply {
+    /// The key's value as of a point between the read's call and return.
+    Value { value: Option<u64> },
+    /// This replica is not the leader; try the one named, if any.
+    NotLeader { leader: Option<String> },
+    /// The leader cannot serve reads yet (nothing of its term committed).
+    Unavailable,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -12,9 +12,10 @@ use std::{
 
 use super::{
     LogEvent,
+    kv::KvStore,
     protocol::{
-        AppendReply, AppendRequest, AppendResponse, ClientAppend, CommittedEntries, LogRequest,
-        ReadCommitted, VoteRequest, VoteResponse,
+        AppendReply, AppendRequest, AppendResponse, ClientAppend, CommittedEntries, KvRead,
+        KvReadReply, LogRequest, ReadCommitted, VoteRequest, VoteResponse,
     },
     sessions::{Applied, StateMachine},
     types::{Entry, EntryKind},
@@ -93,6 +94,20 @@ struct Peer {
     outstanding: u32,
     /// When the last append went out, on the monotonic clock.
     last_sent: Duration,
+    /// When the latest append the peer answered in this term went out: the
+    /// peer took this replica for its leader after that.
+    acked_sent_at: Duration,
+}
+
+/// A key-value read waiting to be served (see `kv`).
+struct PendingRead {
+    key: u64,
+    /// The commit index when it arrived: it is served once applied.
+    read_index: u64,
+    /// When it arrived, on the monotonic clock: a majority must answer an
+    /// append sent after that.
+    arrived: Duration,
+    reply: ReplyTo,
 }
 
 /// A peer's answer to one of our calls, fed back into the actor. The queue
@@ -109,6 +124,7 @@ enum PeerReply {
         term: u64,
         prev_index: u64,
         count: u64,
+        sent_at: Duration,
         result: Result<AppendResponse, CallError>,
     },
 }
@@ -149,6 +165,10 @@ struct Replica {
     waiters: BTreeMap<(u64, u64), Vec<ReplyTo>>,
     /// Client replies to send once the current step is done.
     client_replies: Vec<(ReplyTo, AppendReply)>,
+    /// The key-value state machine, as applied.
+    kv: KvStore,
+    reads: Vec<PendingRead>,
+    read_replies: Vec<(ReplyTo, KvReadReply)>,
 }
 
 impl Replica {
@@ -186,6 +206,9 @@ impl Replica {
             peers: BTreeMap::new(),
             waiters: BTreeMap::new(),
             client_replies: Vec::new(),
+            kv: KvStore::default(),
+            reads: Vec::new(),
+            read_replies: Vec::new(),
         };
         replica.replay_committed();
         replica.reset_election_deadline();
@@ -204,6 +227,9 @@ impl Replica {
             } else {
                 self.machine.apply(index, entry)
             };
+            if matches!(outcome, Applied::Command { .. }) {
+                self.kv.apply(entry);
+            }
             self.record_applied(index, outcome);
             self.applied = index;
         }
@@ -253,6 +279,7 @@ impl Replica {
                 // The endpoint is gone: the node is being killed.
                 Step::Request(None) | Step::Reply(None) => return,
             }
+            self.serve_reads();
             self.send_client_replies().await;
         }
     }
@@ -265,6 +292,67 @@ impl Replica {
             LogRequest::Append(append) => self.on_append(append, request.reply).await,
             LogRequest::Client(command) => self.on_client(command, request.reply).await,
             LogRequest::Read(read) => self.on_read(read, request.reply).await,
+            LogRequest::KvRead(read) => self.on_kv_read(read, request.reply),
+        }
+    }
+
+    /// A key-value read: the leader takes its read index; another replica
+    /// redirects (or, with the planted bug `read-from-follower`, answers
+    /// from what it has applied).
+    fn on_kv_read(&mut self, read: KvRead, reply: ReplyTo) {
+        if self.role != Role::Leader {
+            let answer = if self.env.bugs.has(Bug::ReadFromFollower) {
+                KvReadReply::Value {
+                    value: self.kv.get(read.key),
+                }
+            } else {
+                KvReadReply::NotLeader {
+                    leader: self.leader.as_ref().map(|name| name.to_string()),
+                }
+            };
+            self.read_replies.push((reply, answer));
+            return;
+        }
+        // Until an entry of its term commits, a new leader may not know
+        // the latest commit index (dissertation §6.4 step 1).
+        if self.term_at(self.commit) != self.term {
+            self.read_replies.push((reply, KvReadReply::Unavailable));
+            return;
+        }
+        self.reads.push(PendingRead {
+            key: read.key,
+            read_index: self.commit,
+            arrived: self.env.clock.mono_now(),
+            reply,
+        });
+    }
+
+    /// Answers the reads whose leadership a majority confirmed after they
+    /// arrived and whose read index is applied.
+    fn serve_reads(&mut self) {
+        if self.reads.is_empty() || self.role != Role::Leader {
+            return;
+        }
+        let majority = self.majority();
+        let (applied, peers) = (self.applied, &self.peers);
+        let confirmed = |read: &PendingRead| {
+            1 + peers
+                .values()
+                .filter(|peer| {
+                    peer.acked_sent_at >= read.arrived && peer.acked_sent_at > Duration::ZERO
+                })
+                .count()
+                >= majority
+        };
+        let (ready, waiting): (Vec<PendingRead>, Vec<PendingRead>) =
+            std::mem::take(&mut self.reads)
+                .into_iter()
+                .partition(|read| confirmed(read) && applied >= read.read_index);
+        self.reads = waiting;
+        for read in ready {
+            let value = self.kv.get(read.key);
+            self.read_replies
+                .push((read.reply, KvReadReply::Value { value }));
         }
     }
 
@@ -548,6 +636,7 @@ impl Replica {
                 term,
                 prev_index,
                 count,
+                sent_at,
                 result,
             } => {
                 if term != self.term || self.role != Role::Leader {
@@ -565,6 +654,7 @@ impl Replica {
                     self.step_down();
                     return;
                 }
+                state.acked_sent_at = state.acked_sent_at.max(sent_at);
                 if response.success {
                     state.matched = state.matched.max(prev_index + count);
                     state.next = state.next.max(state.matched + 1);
@@ -643,6 +733,7 @@ impl Replica {
                         matched: 0,
                         outstanding: 0,
                         last_sent: Duration::ZERO,
+                        acked_sent_at: Duration::ZERO,
                     },
                 )
             })
@@ -693,6 +784,10 @@ impl Replica {
                     };
                     self.client_replies.push((reply, answer));
                 }
+            }
+            for read in std::mem::take(&mut self.reads) {
+                let answer = KvReadReply::NotLeader { leader: None };
+                self.read_replies.push((read.reply, answer));
             }
             self.peers.clear();
         }
@@ -767,6 +862,7 @@ impl Replica {
                 term,
                 prev_index,
                 count,
+                sent_at: now,
                 result,
             });
         });
@@ -824,6 +920,9 @@ impl Replica {
                 "no entry is from a term after the replica's own"
             );
             let outcome = self.machine.apply(index, &self.log[index as usize - 1]);
+            if matches!(outcome, Applied::Command { .. }) {
+                self.kv.apply(&self.log[index as usize - 1]);
+            }
             self.record_applied(index, outcome);
             self.applied = index;
             let (key, answer) = match outcome {
@@ -867,6 +966,9 @@ impl Replica {
 
     async fn send_client_replies(&mut self) {
         for (reply, answer) in std::mem::take(&mut self.client_replies) {
+            self.rpc.reply(reply, &answer).await;
+        }
+        for (reply, answer) in std::mem::take(&mut self.read_replies) {
             self.rpc.reply(reply, &answer).await;
         }
     }

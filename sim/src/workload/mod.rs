@@ -30,7 +30,7 @@ use std::{
 
 use crate::{
     events::HarnessEvent,
-    history::{History, Later, Outcome, Receipt, Request, StatusSeen, TxnRecord},
+    history::{History, KvRecord, Later, Outcome, Receipt, Request, StatusSeen, TxnRecord},
     scenario::{Scenario, Topology, WorkloadKind},
     streams,
     trace::Trace,
@@ -147,6 +147,11 @@ impl Workload {
     /// nothing, so that recording never steers the client.
     pub(crate) fn transacted(&self, record: TxnRecord) {
         self.lock().transacted(record);
+    }
+
+    /// Notes a key-value operation a client ran on the log, once it ended.
+    pub(crate) fn kv_done(&self, record: KvRecord) {
+        self.lock().kv_done(record);
     }
 
     /// A transaction id no other of this run's transactions has: what a

@@ -1,16 +1,18 @@
-//! The log kind's final check, `exactly-once` over the committed log:
+//! The log kind's final checks: `exactly-once` over the committed log,
 //! replayed by the checkers' own model of client sessions
-//! (`check::exactly_once`), never by the code under test.
+//! (`check::exactly_once`), never by the code under test; and
+//! `linearizable` over the key-value operations clients saw.
 
 use ledger::{
     bugs::Checker,
     log::{EntryId, MAX_COMMAND_BYTES},
 };
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
 use crate::{
     check::{GroundTruth, Violation, exactly_once::Sessions, majority_log},
-    history::{Outcome, Receipt, Request},
+    consistency::linearizable::{self, KvOp, KvOutput, Register, Verdict},
+    history::{History, KvRecord, Outcome, Receipt, Request},
 };
 
 /// Every acknowledged command is applied exactly once by the committed log,
@@ -93,4 +95,76 @@ pub(super) fn final_check(truth: &GroundTruth<'_>) -> Vec<Violation> {
         }
     }
     violations
+}
+
+/// The clients' key-value operations are linearizable: some order of them,
+/// each taking effect between its call and its return (an unanswered one
+/// at any time after its call, or never), explains every value read.
+pub(super) fn linearizable(history: &History, end: Duration) -> Vec<Violation> {
+    let ops = history.kv();
+    let verdict = linearizable::check(
+        ops,
+        &Register::default(),
+        KvOp::key,
+        linearizable::DEFAULT_STEPS,
+    );
+    let violation = |at: Duration, message: String| Violation {
+        checker: Checker::Linearizable,
+        at,
+        message,
+    };
+    match verdict {
+        Verdict::Linearizable => Vec::new(),
+        Verdict::TooLarge {
+            partition_ops,
+            steps,
+        } => vec![violation(
+            end,
+            format!(
+                "undecided: a key's history of {partition_ops} operations took more than {steps} search steps"
+            ),
+        )],
+        Verdict::Violated(found) => {
+            let culprit = &ops[found.culprit];
+            let beside: Vec<String> = found
+                .window
+                .iter()
+                .map(|index| describe(&ops[*index]))
+                .collect();
+            let at = culprit
+                .returned
+                .as_ref()
+                .map_or(end, |(at, _)| Duration::from_micros(*at));
+            vec![violation(
+                at,
+                format!(
+                    "{} fits no order of the operations on its key; beside it: {}",
+                    describe(culprit),
+                    if beside.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        beside.join("; ")
+                    }
+                ),
+            )]
+        }
+    }
+}
+
+/// One operation in words: who, what, when, what it returned.
+fn describe(op: &KvRecord) -> String {
+    let seconds = |micros: u64| format!("{:.3}s", micros as f64 / 1e6);
+    let outcome = match &op.returned {
+        Some((at, output)) => {
+            let output = match output {
+                KvOutput::Value(Some(value)) => format!("read {value}"),
+                KvOutput::Value(None) => "read nothing".to_owned(),
+                KvOutput::Written => "written".to_owned(),
+                KvOutput::Swapped(swapped) => format!("swapped: {swapped}"),
+            };
+            format!("{} → {}, {output}", seconds(op.call), seconds(*at))
+        }
+        None => format!("{} → never answered", seconds(op.call)),
+    };
+    format!("session {} {} ({outcome})", op.client, op.op)
 }

@@ -6,11 +6,14 @@
 //! the requests the schedule gives it in turn. Now and then a command has
 //! exactly the largest size the log takes, or one byte more (which must be
 //! refused), and an acknowledged one is sent again later (which must be
-//! answered with its first index).
+//! answered with its first index). Every other scheduled request also
+//! sends a key-value operation through one more session: a write of a
+//! unique value to one of a few keys, or a linearizable read of one; what
+//! each returned, and when, goes to the history for `linearizable`.
 
 use futures::{StreamExt, channel::mpsc};
 use ledger::{
-    log::{AppendError, ClientAppend, LogClient, MAX_COMMAND_BYTES},
+    log::{AppendError, ClientAppend, KvCommand, LogClient, MAX_COMMAND_BYTES},
     net::Rpc,
     node::NodeEnv,
 };
@@ -18,12 +21,19 @@ use rand::Rng;
 use std::sync::Arc;
 
 use crate::{
+    consistency::linearizable::{KvOp, KvOutput, Operation},
+    events::now,
     history::{Outcome, Receipt, Request},
     workload::{Workload, paced},
 };
 
-/// Sessions per client node.
+/// Sessions per client node for plain appends; the next one is its
+/// key-value session.
 const LANES: u64 = 8;
+/// Keys of the key-value state machine: few, so operations contend.
+const KEYS: u64 = 3;
+/// One key-value operation for this many scheduled requests.
+const KV_EVERY: u64 = 2;
 /// Shares of commands of exactly the largest size, and one byte larger.
 const LARGEST_SHARE: f64 = 0.05;
 const TOO_LARGE_SHARE: f64 = 0.03;
@@ -50,10 +60,89 @@ pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index
             next
         })
         .collect();
+    let kv = {
+        let (next, requests) = mpsc::unbounded();
+        let log = LogClient::new(rpc.clone(), workload.replicas.clone());
+        madsim::task::spawn_local(kv_loop(
+            env.clone(),
+            workload.clone(),
+            log,
+            session(client, LANES),
+            requests,
+        ));
+        next
+    };
     paced(workload, index, async |seq| {
         let _ = lanes[((seq - 1) % LANES) as usize].unbounded_send(());
+        if seq % KV_EVERY == 0 {
+            let _ = kv.unbounded_send(());
+        }
     })
     .await;
+}
+
+/// The key-value session: its operations one at a time.
+async fn kv_loop(
+    env: NodeEnv,
+    workload: Arc<Workload>,
+    mut log: LogClient,
+    session: u64,
+    mut requests: mpsc::UnboundedReceiver<()>,
+) {
+    let mut seq = 0;
+    while requests.next().await.is_some() {
+        let (key, write) = {
+            let mut rng = madsim::rand::thread_rng();
+            (rng.gen_range(0..KEYS), rng.gen_bool(0.5))
+        };
+        let call = now().as_micros() as u64;
+        let (op, returned) = if write {
+            seq += 1;
+            let value = session * 1_000_000 + seq;
+            // Not one of the scenario's requests: judged by `linearizable`
+            // alone, as the log's own checkers judge the entry it makes.
+            let command = ClientAppend {
+                client: session,
+                seq,
+                data: KvCommand::Put { key, value }.encode(),
+            };
+            let outcome = attempts(&env, &workload, &mut log, &command, None).await;
+            let acknowledged = matches!(outcome, Outcome::Acknowledged { .. });
+            (
+                KvOp::Write { key, value },
+                acknowledged.then_some(KvOutput::Written),
+            )
+        } else {
+            let value = read(&env, &workload, &mut log, key).await;
+            (KvOp::Read { key }, value.map(KvOutput::Value))
+        };
+        workload.kv_done(Operation {
+            client: session,
+            call,
+            returned: returned.map(|output| (now().as_micros() as u64, output)),
+            op,
+        });
+    }
+}
+
+/// Reads `key` until answered or given up.
+async fn read(
+    env: &NodeEnv,
+    workload: &Workload,
+    log: &mut LogClient,
+    key: u64,
+) -> Option<Option<u64>> {
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        if let Ok(value) = log.read_key(key, workload.client_timeout).await {
+            return Some(value);
+        }
+        if workload.give_up(attempts) {
+            return None;
+        }
+        workload.backoff(env, attempts).await;
+    }
 }
 
 /// One session: its commands one at a time, in the order scheduled.

@@ -1,5 +1,5 @@
-//! Kind `log`: clients append commands to the Raft log directly; only the
-//! log replicas run.
+//! Kind `log`: clients append commands to the Raft log directly, and read
+//! and write its key-value state machine; only the log replicas run.
 
 mod checks;
 mod client;
@@ -35,6 +35,7 @@ impl Kind for Log {
             Checker::RaftSafety,
             Checker::ExactlyOnce,
             Checker::Durability,
+            Checker::Linearizable,
             Checker::Liveness,
         ]
     }
@@ -67,6 +68,8 @@ impl Kind for Log {
     }
 
     fn final_checks(&self, truth: &GroundTruth<'_>) -> Vec<Violation> {
-        checks::final_check(truth)
+        let mut violations = checks::final_check(truth);
+        violations.extend(checks::linearizable(truth.history, truth.end));
+        violations
     }
 }
