@@ -1,6 +1,7 @@
 //! The client library of the log: finds the leader and follows redirects.
 //! Retrying a command (with the same session key) is the caller's choice.
 
+use serde::de::DeserializeOwned;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -26,6 +27,12 @@ pub enum AppendError {
     Stale,
     #[error("rejected: {0}")]
     Rejected(String),
+}
+
+/// What one reply says: the outcome, or where the leader is.
+enum Hop<T> {
+    Done(Result<T, AppendError>),
+    Redirect(Option<String>),
 }
 
 /// A client's handle on the log cluster.
@@ -55,67 +62,62 @@ impl LogClient {
         timeout: Duration,
     ) -> Result<u64, AppendError> {
         let request = LogRequest::Client(command.clone());
-        for _ in 0..self.replicas.len() {
-            let target = match &self.leader {
-                Some(leader) => leader.clone(),
-                None => self.guess(),
-            };
-            match self
-                .rpc
-                .call::<_, AppendReply>(&target, &request, timeout)
-                .await
-            {
-                Ok(AppendReply::Appended { index }) => {
-                    self.leader = Some(target);
-                    return Ok(index);
-                }
-                Ok(AppendReply::NotLeader { leader }) => {
-                    self.leader = leader
-                        .and_then(|name| self.rpc.lookup(&name).cloned())
-                        .filter(|name| *name != target);
-                }
-                Ok(AppendReply::Busy) => return Err(AppendError::Busy),
-                Ok(AppendReply::Stale) => return Err(AppendError::Stale),
-                Ok(AppendReply::Rejected { reason }) => return Err(AppendError::Rejected(reason)),
-                Err(_) => {
-                    self.leader = None;
-                    return Err(AppendError::Timeout);
-                }
-            }
-        }
-        Err(AppendError::NoLeader)
+        self.via_leader(&request, timeout, |reply: AppendReply| match reply {
+            AppendReply::Appended { index } => Hop::Done(Ok(index)),
+            AppendReply::NotLeader { leader } => Hop::Redirect(leader),
+            AppendReply::Busy => Hop::Done(Err(AppendError::Busy)),
+            AppendReply::Stale => Hop::Done(Err(AppendError::Stale)),
+            AppendReply::Rejected { reason } => Hop::Done(Err(AppendError::Rejected(reason))),
+        })
+        .await
     }
 
     /// One attempt to read `key` of the key-value state machine, from the
-    /// replica believed to lead, following redirects at most one hop per
-    /// replica, each bounded by `timeout`. The value is linearizable: it
-    /// reflects every write acknowledged before the call.
+    /// replica believed to lead, as [`LogClient::append`] goes. The value is
+    /// linearizable: it reflects every write acknowledged before the call.
     pub async fn read_key(
         &mut self,
         key: u64,
         timeout: Duration,
     ) -> Result<Option<u64>, AppendError> {
         let request = LogRequest::KvRead(KvRead { key });
+        self.via_leader(&request, timeout, |reply: KvReadReply| match reply {
+            KvReadReply::Value { value } => Hop::Done(Ok(value)),
+            KvReadReply::NotLeader { leader } => Hop::Redirect(leader),
+            KvReadReply::Unavailable => Hop::Done(Err(AppendError::Busy)),
+        })
+        .await
+    }
+
+    /// Sends `request` to the replica believed to lead, following the
+    /// redirects `answer` finds, at most one hop per replica. A replica
+    /// that answers becomes the one believed to lead; one that does not,
+    /// no longer is.
+    async fn via_leader<R: DeserializeOwned, T>(
+        &mut self,
+        request: &LogRequest,
+        timeout: Duration,
+        answer: impl Fn(R) -> Hop<T>,
+    ) -> Result<T, AppendError> {
         for _ in 0..self.replicas.len() {
             let target = match &self.leader {
                 Some(leader) => leader.clone(),
                 None => self.guess(),
             };
-            match self
-                .rpc
-                .call::<_, KvReadReply>(&target, &request, timeout)
-                .await
-            {
-                Ok(KvReadReply::Value { value }) => {
-                    self.leader = Some(target);
-                    return Ok(value);
-                }
-                Ok(KvReadReply::NotLeader { leader }) => {
-                    self.leader = leader
-                        .and_then(|name| self.rpc.lookup(&name).cloned())
-                        .filter(|name| *name != target);
-                }
-                Ok(KvReadReply::Unavailable) => return Err(AppendError::Busy),
+            match self.rpc.call::<_, R>(&target, request, timeout).await {
+                Ok(reply) => match answer(reply) {
+                    Hop::Done(result) => {
+                        if result.is_ok() {
+                            self.leader = Some(target);
+                        }
+                        return result;
+                    }
+                    Hop::Redirect(leader) => {
+                        self.leader = leader
+                            .and_then(|name| self.rpc.lookup(&name).cloned())
+                            .filter(|name| *name != target);
+                    }
+                },
                 Err(_) => {
                     self.leader = None;
                     return Err(AppendError::Timeout);

@@ -272,8 +272,10 @@ fn search<M: Model>(ops: &[&Operation<M::Op, M::Output>], initial: &M, max_steps
         if steps > max_steps {
             return Outcome::TooLarge(steps);
         }
-        if entry == usize::MAX {
-            // Every remaining call was tried: none can go next.
+        // Past the end, or at a return: the operations before it must be
+        // linearized first, and none of the calls left could go next. Undo
+        // the last choice and try the call after it.
+        if entry == usize::MAX || !list[entry].is_call {
             let Some((call, previous)) = stack.pop() else {
                 return Outcome::Stuck;
             };
@@ -285,35 +287,21 @@ fn search<M: Model>(ops: &[&Operation<M::Op, M::Output>], initial: &M, max_steps
             entry = list[call].next;
             continue;
         }
-        let Entry { op, is_call, .. } = list[entry];
-        if is_call {
-            let operation = ops[op];
-            let output = operation.returned.as_ref().map(|(_, output)| output);
-            if let Some(next) = state.step(&operation.op, output) {
-                linearized[op / 64] |= 1 << (op % 64);
-                if cache.insert((linearized.clone(), next.clone())) {
-                    stack.push((entry, std::mem::replace(&mut state, next)));
-                    unlink(&mut list, entry);
-                    unlink(&mut list, return_of[op]);
-                    entry = list[HEAD].next;
-                    continue;
-                }
-                linearized[op / 64] &= !(1 << (op % 64));
+        let op = list[entry].op;
+        let operation = ops[op];
+        let output = operation.returned.as_ref().map(|(_, output)| output);
+        if let Some(next) = state.step(&operation.op, output) {
+            linearized[op / 64] |= 1 << (op % 64);
+            if cache.insert((linearized.clone(), next.clone())) {
+                stack.push((entry, std::mem::replace(&mut state, next)));
+                unlink(&mut list, entry);
+                unlink(&mut list, return_of[op]);
+                entry = list[HEAD].next;
+                continue;
             }
-            entry = list[entry].next;
-        } else {
-            // A return reached: its operation must be linearized before
-            // anything after it, and none before it could be. Undo the last.
-            let Some((call, previous)) = stack.pop() else {
-                return Outcome::Stuck;
-            };
-            let op = list[call].op;
             linearized[op / 64] &= !(1 << (op % 64));
-            state = previous;
-            relink(&mut list, return_of[op]);
-            relink(&mut list, call);
-            entry = list[call].next;
         }
+        entry = list[entry].next;
     }
     Outcome::Linearizable
 }
