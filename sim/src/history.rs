@@ -8,7 +8,7 @@ use serde::Serialize;
 use std::time::Duration;
 
 use crate::consistency::{
-    isolation::Txn,
+    isolation::{Status, Txn},
     linearizable::{KvOp, KvOutput, Operation},
 };
 
@@ -269,21 +269,36 @@ impl History {
         &self.ops
     }
 
-    pub(crate) fn transacted(&mut self, record: TxnRecord) {
+    /// Records a database transaction; returns its handle.
+    pub(crate) fn transacted(&mut self, record: TxnRecord) -> usize {
         self.txns.push(record);
+        self.txns.len() - 1
     }
 
-    pub(crate) fn kv_done(&mut self, record: KvRecord) {
+    pub(crate) fn txn_ended(&mut self, txn: usize, status: Status) {
+        self.txns[txn].txn.status = status;
+    }
+
+    /// Records a key-value operation as it is called, unanswered until
+    /// [`History::kv_returned`]: one still running when the run ends may
+    /// have taken effect. Returns its handle.
+    pub(crate) fn kv_called(&mut self, record: KvRecord) -> usize {
         self.kv.push(record);
+        self.kv.len() - 1
+    }
+
+    pub(crate) fn kv_returned(&mut self, op: usize, at: u64, output: KvOutput) {
+        self.kv[op].returned = Some((at, output));
     }
 
     /// The key-value operations clients ran on the log, in the order they
-    /// ended.
+    /// were called.
     pub fn kv(&self) -> &[KvRecord] {
         &self.kv
     }
 
-    /// The database transactions clients ran, in the order they ended.
+    /// The database transactions clients ran, in the order they ended or
+    /// sent their commit.
     pub fn txns(&self) -> &[TxnRecord] {
         &self.txns
     }

@@ -29,6 +29,7 @@ use std::{
 };
 
 use crate::{
+    consistency::{isolation::Status, linearizable::KvOutput},
     events::HarnessEvent,
     history::{History, KvRecord, Later, Outcome, Receipt, Request, StatusSeen, TxnRecord},
     scenario::{Scenario, Topology, WorkloadKind},
@@ -143,15 +144,27 @@ impl Workload {
     }
 
     /// Reads the history so far.
-    /// Notes a database transaction a client ran, once it ended; returns
-    /// nothing, so that recording never steers the client.
-    pub(crate) fn transacted(&self, record: TxnRecord) {
-        self.lock().transacted(record);
+    /// Notes a database transaction a client ran: once it ended, or as its
+    /// commit goes out. Returns its handle for [`Workload::txn_ended`].
+    pub(crate) fn transacted(&self, record: TxnRecord) -> usize {
+        self.lock().transacted(record)
     }
 
-    /// Notes a key-value operation a client ran on the log, once it ended.
-    pub(crate) fn kv_done(&self, record: KvRecord) {
-        self.lock().kv_done(record);
+    /// Notes how a transaction whose commit went out ended.
+    pub(crate) fn txn_ended(&self, txn: usize, status: Status) {
+        self.lock().txn_ended(txn, status);
+    }
+
+    /// Notes a key-value operation a client calls on the log; returns its
+    /// handle for [`Workload::kv_returned`].
+    pub(crate) fn kv_called(&self, record: KvRecord) -> usize {
+        self.lock().kv_called(record)
+    }
+
+    /// Notes what a key-value operation returned, and when.
+    pub(crate) fn kv_returned(&self, op: usize, output: KvOutput) {
+        let at = crate::events::now().as_micros() as u64;
+        self.lock().kv_returned(op, at, output);
     }
 
     /// A transaction id no other of this run's transactions has: what a

@@ -166,8 +166,9 @@ async fn audit(workload: &Workload, db: &DbClient, strategy: Strategy, client: u
         record.end(workload, Status::Aborted);
         return;
     }
+    let committing = record.committing(workload);
     let status = status_of(&txn.commit().await);
-    record.end(workload, status);
+    workload.txn_ended(committing, status);
 }
 
 /// A transaction's reads and writes as it goes, for the history.
@@ -207,12 +208,23 @@ impl Recorded {
         });
     }
 
+    /// Ends a transaction that never sent its commit.
     fn end(mut self, workload: &Workload, status: Status) {
         self.txn.status = status;
         workload.transacted(TxnRecord {
             txn: self.txn,
             label: self.label,
         });
+    }
+
+    /// Records the transaction as its commit goes out, unknown until the
+    /// answer ([`Workload::txn_ended`]): one still waiting when the run ends
+    /// may have committed. Returns its handle.
+    fn committing(self, workload: &Workload) -> usize {
+        workload.transacted(TxnRecord {
+            txn: self.txn,
+            label: self.label,
+        })
     }
 }
 
@@ -402,8 +414,9 @@ async fn attempt(
         record.end(workload, Status::Aborted);
         return attempt;
     }
+    let committing = record.committing(workload);
     let commit = txn.commit().await;
-    record.end(workload, status_of(&commit));
+    workload.txn_ended(committing, status_of(&commit));
     match commit {
         Ok(commit) => Attempt::Committed(commit),
         // This transfer's own row already exists: an earlier attempt, or a

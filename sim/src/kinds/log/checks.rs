@@ -126,6 +126,7 @@ pub(super) fn linearizable(history: &History, end: Duration) -> Vec<Violation> {
         )],
         Verdict::Violated(found) => {
             let culprit = &ops[found.culprit];
+
             let beside: Vec<String> = found
                 .window
                 .iter()

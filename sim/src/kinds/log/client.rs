@@ -95,10 +95,22 @@ async fn kv_loop(
             let mut rng = madsim::rand::thread_rng();
             (rng.gen_range(0..KEYS), rng.gen_bool(0.5))
         };
-        let call = now().as_micros() as u64;
-        let (op, returned) = if write {
+        let op = if write {
             seq += 1;
-            let value = session * 1_000_000 + seq;
+            KvOp::Write {
+                key,
+                value: session * 1_000_000 + seq,
+            }
+        } else {
+            KvOp::Read { key }
+        };
+        let record = workload.kv_called(Operation {
+            client: session,
+            call: now().as_micros() as u64,
+            returned: None,
+            op,
+        });
+        let output = if let KvOp::Write { key, value } = op {
             // Not one of the scenario's requests: judged by `linearizable`
             // alone, as the log's own checkers judge the entry it makes.
             let command = ClientAppend {
@@ -107,21 +119,15 @@ async fn kv_loop(
                 data: KvCommand::Put { key, value }.encode(),
             };
             let outcome = attempts(&env, &workload, &mut log, &command, None).await;
-            let acknowledged = matches!(outcome, Outcome::Acknowledged { .. });
-            (
-                KvOp::Write { key, value },
-                acknowledged.then_some(KvOutput::Written),
-            )
+            matches!(outcome, Outcome::Acknowledged { .. }).then_some(KvOutput::Written)
         } else {
-            let value = read(&env, &workload, &mut log, key).await;
-            (KvOp::Read { key }, value.map(KvOutput::Value))
+            read(&env, &workload, &mut log, key)
+                .await
+                .map(KvOutput::Value)
         };
-        workload.kv_done(Operation {
-            client: session,
-            call,
-            returned: returned.map(|output| (now().as_micros() as u64, output)),
-            op,
-        });
+        if let Some(output) = output {
+            workload.kv_returned(record, output);
+        }
     }
 }
 
