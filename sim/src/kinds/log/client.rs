@@ -11,7 +11,7 @@
 //! unique value to one of a few keys, or a linearizable read of one; what
 //! each returned, and when, goes to the history for `linearizable`.
 
-use futures::{StreamExt, channel::mpsc};
+use futures::{StreamExt, channel::mpsc, future::LocalBoxFuture};
 use ledger::{
     log::{AppendError, ClientAppend, KvCommand, LogClient, MAX_COMMAND_BYTES},
     net::Rpc,
@@ -46,32 +46,29 @@ pub(crate) fn session(client: u64, lane: u64) -> u64 {
 
 pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index: usize) {
     let client = index as u64 + 1;
-    let lanes: Vec<mpsc::UnboundedSender<()>> = (0..LANES)
-        .map(|lane| {
-            let (next, requests) = mpsc::unbounded();
-            let log = LogClient::new(rpc.clone(), workload.replicas.clone());
-            madsim::task::spawn_local(lane_loop(
-                env.clone(),
-                workload.clone(),
-                log,
-                session(client, lane),
-                requests,
-            ));
-            next
-        })
-        .collect();
-    let kv = {
+    // One task per session, fed a unit per request it is to send.
+    let start = |lane: u64, body: SessionLoop| {
         let (next, requests) = mpsc::unbounded();
         let log = LogClient::new(rpc.clone(), workload.replicas.clone());
-        madsim::task::spawn_local(kv_loop(
+        madsim::task::spawn_local(body(
             env.clone(),
             workload.clone(),
             log,
-            session(client, LANES),
+            session(client, lane),
             requests,
         ));
         next
     };
+    let lanes: Vec<mpsc::UnboundedSender<()>> = (0..LANES)
+        .map(|lane| {
+            start(lane, |env, workload, log, session, requests| {
+                Box::pin(lane_loop(env, workload, log, session, requests))
+            })
+        })
+        .collect();
+    let kv = start(LANES, |env, workload, log, session, requests| {
+        Box::pin(kv_loop(env, workload, log, session, requests))
+    });
     paced(workload, index, async |seq| {
         let _ = lanes[((seq - 1) % LANES) as usize].unbounded_send(());
         if seq % KV_EVERY == 0 {
@@ -80,6 +77,16 @@ pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index
     })
     .await;
 }
+
+/// A session's loop, given its node, workload, client, session number and
+/// the queue of its requests.
+type SessionLoop = fn(
+    NodeEnv,
+    Arc<Workload>,
+    LogClient,
+    u64,
+    mpsc::UnboundedReceiver<()>,
+) -> LocalBoxFuture<'static, ()>;
 
 /// The key-value session: its operations one at a time.
 async fn kv_loop(
