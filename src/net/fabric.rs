@@ -433,6 +433,7 @@ mod tests {
     use crate::observe::Discard;
     use futures::StreamExt;
     use rand::SeedableRng;
+    // An address value only, as in `net`: no socket is opened.
     use std::net::SocketAddr;
 
     fn addr(last: u8) -> SocketAddr {

@@ -189,12 +189,18 @@ fn draw_round(options: &FuzzOptions, corpus: &mut Corpus, size: u64) -> Vec<Scen
         .filter(|(_, member)| kind.is_none_or(|kind| member.scenario().workload.kind == kind))
         .map(|(index, _)| index)
         .collect();
+    // Hits change only when a round is counted, so each member's rarity
+    // is worked out once per round; only its picks change within one.
+    let rarities: Vec<f64> = eligible
+        .iter()
+        .map(|index| rarity(corpus, &corpus.members[*index]))
+        .collect();
     (0..size)
         .map(|slot| {
             if eligible.is_empty() || slot % FRESH_EVERY == 0 {
                 return fresh(options, corpus);
             }
-            let parent = pick(corpus, &eligible, &mut rng);
+            let parent = pick(corpus, &eligible, &rarities, &mut rng);
             let other = eligible[rng.gen_range(0..eligible.len())];
             corpus.members[parent].picks += 1;
             let (mut scenario, mutations) = mutate::mutate(
@@ -242,19 +248,11 @@ fn fresh(options: &FuzzOptions, corpus: &mut Corpus) -> Scenario {
 /// A parent among `eligible` members, each as likely as its energy: the
 /// rarer the features it reached, the more; the more often it was picked
 /// already, the less.
-fn pick(corpus: &Corpus, eligible: &[usize], rng: &mut ChaCha8Rng) -> usize {
+fn pick(corpus: &Corpus, eligible: &[usize], rarities: &[f64], rng: &mut ChaCha8Rng) -> usize {
     let energies: Vec<f64> = eligible
         .iter()
-        .map(|index| {
-            let member = &corpus.members[*index];
-            let rarity: f64 = member
-                .features
-                .iter()
-                .filter(|feature| features::steers(feature))
-                .map(|feature| 1.0 / corpus.hits.get(feature).copied().unwrap_or(1).max(1) as f64)
-                .sum();
-            rarity * rarity / (1.0 + member.picks as f64 / 4.0)
-        })
+        .zip(rarities)
+        .map(|(index, rarity)| rarity * rarity / (1.0 + corpus.members[*index].picks as f64 / 4.0))
         .collect();
     let total: f64 = energies.iter().sum();
     let mut point = rng.gen_range(0.0..total.max(f64::MIN_POSITIVE));
@@ -265,6 +263,17 @@ fn pick(corpus: &Corpus, eligible: &[usize], rng: &mut ChaCha8Rng) -> usize {
         point -= energy;
     }
     *eligible.last().expect("eligible members")
+}
+
+/// How rare what `member` reached is: the sum, over the features that
+/// steer, of one over the runs that reached each.
+fn rarity(corpus: &Corpus, member: &corpus::Member) -> f64 {
+    member
+        .features
+        .iter()
+        .filter(|feature| features::steers(feature))
+        .map(|feature| 1.0 / corpus.hits.get(feature).copied().unwrap_or(1).max(1) as f64)
+        .sum()
 }
 
 /// The kind every candidate must be: the hunted bug's, or `--kind`.

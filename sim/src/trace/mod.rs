@@ -76,10 +76,8 @@ struct TraceState {
     lines: Option<Vec<String>>,
     subscribers: Vec<Shared>,
     faults: BTreeMap<FaultKind, u64>,
-    /// How often each coverage mark was reached.
-    marks: BTreeMap<&'static str, u64>,
-    /// When each coverage mark was first reached.
-    marks_first_at: BTreeMap<&'static str, Duration>,
+    /// How often each coverage mark was reached, and when first.
+    marks: BTreeMap<&'static str, (u64, Duration)>,
 }
 
 /// What a finished trace hands to the report.
@@ -106,7 +104,6 @@ impl Trace {
                 subscribers: Vec::new(),
                 faults: BTreeMap::new(),
                 marks: BTreeMap::new(),
-                marks_first_at: BTreeMap::new(),
             }),
         })
     }
@@ -152,8 +149,16 @@ impl Trace {
             events: state.events,
             lines: state.lines.take(),
             faults: std::mem::take(&mut state.faults),
-            marks: std::mem::take(&mut state.marks),
-            marks_first_at: std::mem::take(&mut state.marks_first_at),
+            marks: state
+                .marks
+                .iter()
+                .map(|(mark, (count, _))| (*mark, *count))
+                .collect(),
+            marks_first_at: state
+                .marks
+                .iter()
+                .map(|(mark, (_, first))| (*mark, *first))
+                .collect(),
         }
     }
 
@@ -185,8 +190,7 @@ impl TraceState {
     /// Counts a coverage mark and keeps it as a trace line, without
     /// hashing it: marks are bookkeeping, not behaviour.
     fn mark(&mut self, now: Duration, node: &str, mark: &'static str) {
-        *self.marks.entry(mark).or_default() += 1;
-        self.marks_first_at.entry(mark).or_insert(now);
+        self.marks.entry(mark).or_insert((0, now)).0 += 1;
         self.line(now, node, &MarkLine { mark });
     }
 
