@@ -103,6 +103,11 @@ pub enum Bug {
     /// instead of sending the client to the leader: a lagging or cut-off
     /// follower serves stale values.
     ReadFromFollower,
+    /// The leader's read lease runs the full shortest election timeout on
+    /// its own clock, without the margin for clock drift: a leader whose
+    /// clock runs slow, or followers whose clocks run fast, let a new
+    /// leader be elected while the old one still serves reads on its lease.
+    LeaseReadIgnoresDrift,
     /// The bank workload moves money with an unconditional read-modify-write
     /// under READ COMMITTED: two concurrent transfers lose an update.
     DbLostUpdate,
@@ -227,6 +232,8 @@ pub enum Trigger {
     /// concurrency bug has neither: one client, one replica, requests far
     /// apart, no fault).
     Concurrency,
+    /// Clocks that are set off or run at the wrong rate.
+    Clocks,
     /// Nothing: the mistake shows in every run that takes its code path.
     Always,
 }
@@ -241,6 +248,7 @@ impl Trigger {
             Trigger::Retries => "retries",
             Trigger::Faults => "faults",
             Trigger::Concurrency => "concurrency",
+            Trigger::Clocks => "clock faults",
             Trigger::Always => "none",
         }
     }
@@ -276,6 +284,9 @@ impl Bug {
             }
             Bug::ReadFromFollower => {
                 "a log follower answers a key-value read from its own applied state"
+            }
+            Bug::LeaseReadIgnoresDrift => {
+                "the log leader's read lease trusts its own clock with no margin for drift"
             }
             Bug::DbLostUpdate => {
                 "bank transfers read-modify-write balances unconditionally under READ COMMITTED"
@@ -346,7 +357,7 @@ impl Bug {
             Bug::DbSkipChecksum => &[Checker::Durability, Checker::Conservation],
             Bug::DbTxnIdReuse => &[Checker::Conservation, Checker::Durability],
             Bug::DbSerializableSkipsReads => &[Checker::Isolation],
-            Bug::ReadFromFollower => &[Checker::Linearizable],
+            Bug::ReadFromFollower | Bug::LeaseReadIgnoresDrift => &[Checker::Linearizable],
             Bug::StaleStatusRead => &[Checker::ExactlyOnce],
             Bug::ChainDoubleInclude => &[Checker::ChainSafety, Checker::ExactlyOnce],
             Bug::NoIdempotencyKey => &[Checker::ExactlyOnce, Checker::Conservation],
@@ -394,6 +405,7 @@ impl Bug {
                 Trigger::Wipes
             }
             Bug::ConfirmAtDepth0 => Trigger::Always,
+            Bug::LeaseReadIgnoresDrift => Trigger::Clocks,
         }
     }
 
@@ -403,7 +415,8 @@ impl Bug {
             Bug::RaftAckBeforePersist
             | Bug::RaftForgetSessions
             | Bug::RaftCommitOldTerm
-            | Bug::ReadFromFollower => "log",
+            | Bug::ReadFromFollower
+            | Bug::LeaseReadIgnoresDrift => "log",
             Bug::DbLostUpdate
             | Bug::DbAckBeforeSync
             | Bug::DbSkipChecksum

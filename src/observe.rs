@@ -174,6 +174,17 @@ pub enum Mark {
     /// A log replica refused its vote to an up-to-date candidate of its own
     /// term because it had already voted for another candidate in that term.
     VoteRefusedAlreadyVoted,
+    /// A log replica with read leases on refused a candidate's vote request
+    /// because it had heard from a leader within the shortest election
+    /// timeout: the leader's lease may still hold.
+    VoteRefusedLeaderRecent,
+    /// A log leader served a key-value read on its lease, without asking a
+    /// majority whether it still leads.
+    ReadServedOnLease,
+    /// A log leader with read leases on took a key-value read after its
+    /// lease had lapsed (no majority answered recently enough), and
+    /// confirmed its leadership for it instead.
+    ReadLeaseLapsed,
     /// A log replica voted for a candidate whose log is shorter than its own
     /// but ends in a later term: should the candidate win, the voter's extra
     /// entries are cut.

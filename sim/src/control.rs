@@ -74,10 +74,16 @@ pub fn without_trigger(scenario: &Scenario, trigger: Trigger) -> Option<Scenario
             control.workload.client_timeout = Dur(PATIENT_CLIENT);
         }
         Trigger::Faults => faultless(&mut control),
+        Trigger::Clocks => {
+            control.events.retain(|event| event.action != Action::Clock);
+            control.faults.clock_skew = None;
+            control.faults.clock_drift_ppm = 0;
+        }
         Trigger::Concurrency => {
             faultless(&mut control);
             control.cluster.clients = 1;
             control.cluster.ledger_replicas = 1;
+            control.workload.kv_sessions = control.workload.kv_sessions.min(1);
             control.workload.requests = control.workload.requests.min(SPARSE_REQUESTS);
             control.duration = Dur(control.duration().max(SPARSE_DURATION));
         }

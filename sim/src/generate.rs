@@ -10,20 +10,26 @@ use std::time::Duration;
 use crate::{
     kinds,
     scenario::{
-        Action, Cluster, Dur, EventSpec, Faults, LOG_LEADER, Roles, Scenario, SignedDur, System,
-        Workload, WorkloadKind, ms, rounded,
+        Action, Cluster, Dur, EventSpec, Faults, LOG_LEADER, MAX_DRIFT_PPM, Roles, Scenario,
+        SignedDur, System, Workload, WorkloadKind, log_uniform, ms, rounded,
     },
     streams::{self, Stream},
 };
 
 /// The generator's version, recorded in every scenario it writes. Change it
 /// whenever the same seed would generate something else.
-pub const GENERATOR: &str = "v7";
+pub const GENERATOR: &str = "v8";
 
 /// The share of seeds, of kinds that rebuild their database, whose database
 /// loses its disk now and then. Since v7; the draw is the generator's last,
 /// so every other draw of a seed stays what v6 drew.
 const DB_WIPE_CHANCE: f64 = 0.3;
+
+/// The share of seeds whose nodes' clocks all run at their own wrong rate
+/// from the start, up to a drift drawn log-uniformly up to the largest a
+/// scenario may set. Since v8, drawn after everything v7 drew but the
+/// database wipes.
+const CLOCK_DRIFT_CHANCE: f64 = 0.25;
 
 /// The scenario for `seed`, of a workload kind drawn from the seed: the
 /// whole system (`transfers`) half the time, each part alone otherwise.
@@ -83,6 +89,10 @@ pub(crate) fn generate_with(seed: u64, kind: WorkloadKind, db_wipe_chance: f64) 
     // Stable: events at the same time keep the order they were drawn in.
     events.sort_by_key(|event| event.at);
     scenario.events = events;
+    if rng.gen_bool(CLOCK_DRIFT_CHANCE) {
+        scenario.faults.clock_drift_ppm =
+            log_uniform(&mut rng, 10.0, f64::from(MAX_DRIFT_PPM)).round() as u32;
+    }
     // Drawn last, so that every earlier draw of a seed stays what it was.
     if kind.rebuilds_db() {
         scenario.faults.db_wipe_every = db_wipes(&mut rng, db_wipe_chance);
@@ -207,11 +217,6 @@ fn common_events(
         }
     }
     events
-}
-
-/// A value between `low` and `high` whose logarithm is uniform.
-fn log_uniform(rng: &mut ChaCha8Rng, low: f64, high: f64) -> f64 {
-    (rng.gen_range(low.ln()..high.ln())).exp()
 }
 
 #[cfg(test)]

@@ -897,6 +897,10 @@ fn log_messages_public_to_clients() {
         AppendReply::Rejected {
             reason: "too big".to_owned(),
         },
+        AppendReply::Swapped {
+            index: 9,
+            swapped: true,
+        },
     ];
     for reply in &replies {
         assert_eq!(&round_trip(reply), reply);

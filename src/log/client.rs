@@ -35,6 +35,15 @@ enum Hop<T> {
     Redirect(Option<String>),
 }
 
+/// A command committed and applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// Where it was applied (where it was first applied, for a retry).
+    pub index: u64,
+    /// For a compare-and-set, whether it swapped.
+    pub swapped: Option<bool>,
+}
+
 /// A client's handle on the log cluster.
 pub struct LogClient {
     rpc: Rpc,
@@ -61,9 +70,27 @@ impl LogClient {
         command: &ClientAppend,
         timeout: Duration,
     ) -> Result<u64, AppendError> {
+        Ok(self.submit(command, timeout).await?.index)
+    }
+
+    /// [`LogClient::append`], returning what the state machine said too:
+    /// for a compare-and-set (see `KvCommand`), whether it swapped. A retry
+    /// is told what the first attempt would have been.
+    pub async fn submit(
+        &mut self,
+        command: &ClientAppend,
+        timeout: Duration,
+    ) -> Result<Committed, AppendError> {
         let request = LogRequest::Client(command.clone());
         self.via_leader(&request, timeout, |reply: AppendReply| match reply {
-            AppendReply::Appended { index } => Hop::Done(Ok(index)),
+            AppendReply::Appended { index } => Hop::Done(Ok(Committed {
+                index,
+                swapped: None,
+            })),
+            AppendReply::Swapped { index, swapped } => Hop::Done(Ok(Committed {
+                index,
+                swapped: Some(swapped),
+            })),
             AppendReply::NotLeader { leader } => Hop::Redirect(leader),
             AppendReply::Busy => Hop::Done(Err(AppendError::Busy)),
             AppendReply::Stale => Hop::Done(Err(AppendError::Stale)),

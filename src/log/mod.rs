@@ -12,8 +12,10 @@
 //! - redirects to the known leader;
 //! - client sessions (dissertation §6.3): a retried or duplicated append is
 //!   applied once and acknowledged with its original index;
-//! - a key-value state machine over the log, read linearizably through a
-//!   read index confirmed by a majority (dissertation §6.4).
+//! - a key-value state machine over the log with writes and
+//!   compare-and-sets, read linearizably through a read index (dissertation
+//!   §6.4) confirmed by a majority, or by a leader lease bounded by the
+//!   clock drift the cluster is configured to tolerate (§6.4.1).
 
 mod client;
 mod kv;
@@ -23,11 +25,11 @@ mod sessions;
 mod types;
 mod wal;
 
-pub use client::{AppendError, LogClient};
+pub use client::{AppendError, Committed, LogClient};
 pub use kv::{KvCommand, KvStore};
 pub use protocol::{AppendReply, ClientAppend, KvReadReply};
 pub use replica::{LogConfig, MAX_COMMAND_BYTES, run_replica};
-pub use sessions::{Applied, StateMachine};
+pub use sessions::{Applied, Receipt, StateMachine};
 pub use types::{Entry, EntryId, EntryKind};
 pub use wal::{DurableLog, read_durable};
 

@@ -84,6 +84,9 @@ pub enum AppendReply {
     Busy,
     /// The request itself is unacceptable.
     Rejected { reason: String },
+    /// A compare-and-set committed and applied at `index` (the original
+    /// index and outcome for a retry); whether it swapped.
+    Swapped { index: u64, swapped: bool },
 }
 
 /// Asks any replica for committed entries from `from` on. Committed entries

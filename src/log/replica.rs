@@ -12,12 +12,11 @@ use std::{
 
 use super::{
     LogEvent,
-    kv::KvStore,
     protocol::{
         AppendReply, AppendRequest, AppendResponse, ClientAppend, CommittedEntries, KvRead,
         KvReadReply, LogRequest, ReadCommitted, VoteRequest, VoteResponse,
     },
-    sessions::{Applied, StateMachine},
+    sessions::{Applied, Receipt, StateMachine},
     types::{Entry, EntryKind},
     wal::{self, DurableLog, WalRecord},
 };
@@ -59,6 +58,34 @@ pub struct LogConfig {
     pub heartbeat: Duration,
     /// How long a replica waits for a peer's reply.
     pub rpc_timeout: Duration,
+    /// Whether the leader serves key-value reads on a lease instead of
+    /// confirming its leadership with a majority for each (dissertation
+    /// §6.4.1). Replicas then refuse votes for the shortest election
+    /// timeout after hearing from a leader, which is what the lease counts on.
+    pub read_lease: bool,
+    /// The largest rate error of any replica's monotonic clock, in parts per
+    /// million, that the lease must survive.
+    pub max_clock_drift_ppm: u32,
+}
+
+impl LogConfig {
+    /// How long after an append went out a leader may count on no other
+    /// leader being elected, if a majority answered it, on its own clock.
+    ///
+    /// A follower that received the append refuses votes until its clock
+    /// has counted the shortest election timeout `E`: at least `E / (1 + d)`
+    /// of true time for a clock running up to `d` fast. The leader's clock,
+    /// up to `d` slow, counts `L` in at most `L / (1 - d)`. So
+    /// `L = E (1 - d) / (1 + d)` expires before any follower votes again.
+    fn lease(&self, ignore_drift: bool) -> Duration {
+        let shortest = self.election_timeout.start;
+        if ignore_drift {
+            return shortest;
+        }
+        let drift = u128::from(self.max_clock_drift_ppm.min(999_999));
+        let nanos = shortest.as_nanos() * (1_000_000 - drift) / (1_000_000 + drift);
+        Duration::from_nanos(nanos as u64)
+    }
 }
 
 /// Runs one incarnation of a log replica until the node is killed.
@@ -105,8 +132,9 @@ struct PendingRead {
     /// The commit index when it arrived: it is served once applied.
     read_index: u64,
     /// When it arrived, on the monotonic clock: a majority must answer an
-    /// append sent after that.
+    /// append sent after that, unless the leader's lease held then.
     arrived: Duration,
+    leased: bool,
     reply: ReplyTo,
 }
 
@@ -159,14 +187,15 @@ struct Replica {
     machine: StateMachine,
     election_deadline: Duration,
     next_heartbeat: Duration,
+    /// When this replica last heard from a leader of its term (or booted,
+    /// not knowing whom it heard from before), on its monotonic clock.
+    heard_from_leader: Duration,
     votes: BTreeSet<NodeName>,
     peers: BTreeMap<NodeName, Peer>,
     /// Client calls waiting for their command to be applied.
     waiters: BTreeMap<(u64, u64), Vec<ReplyTo>>,
     /// Client replies to send once the current step is done.
     client_replies: Vec<(ReplyTo, AppendReply)>,
-    /// The key-value state machine, as applied.
-    kv: KvStore,
     reads: Vec<PendingRead>,
     read_replies: Vec<(ReplyTo, KvReadReply)>,
 }
@@ -202,15 +231,16 @@ impl Replica {
             machine: StateMachine::default(),
             election_deadline: Duration::ZERO,
             next_heartbeat: Duration::ZERO,
+            heard_from_leader: Duration::ZERO,
             votes: BTreeSet::new(),
             peers: BTreeMap::new(),
             waiters: BTreeMap::new(),
             client_replies: Vec::new(),
-            kv: KvStore::default(),
             reads: Vec::new(),
             read_replies: Vec::new(),
         };
         replica.replay_committed();
+        replica.heard_from_leader = replica.env.clock.mono_now();
         replica.reset_election_deadline();
         replica
     }
@@ -223,13 +253,10 @@ impl Replica {
             let index = self.applied + 1;
             let entry = &self.log[index as usize - 1];
             let outcome = if forget_sessions {
-                self.machine.apply_forgetting_sessions(entry)
+                self.machine.apply_forgetting_sessions(index, entry)
             } else {
                 self.machine.apply(index, entry)
             };
-            if matches!(outcome, Applied::Command { .. }) {
-                self.kv.apply(entry);
-            }
             self.record_applied(index, outcome);
             self.applied = index;
         }
@@ -303,7 +330,7 @@ impl Replica {
         if self.role != Role::Leader {
             let answer = if self.env.bugs.has(Bug::ReadFromFollower) {
                 KvReadReply::Value {
-                    value: self.kv.get(read.key),
+                    value: self.machine.kv().get(read.key),
                 }
             } else {
                 KvReadReply::NotLeader {
@@ -319,10 +346,18 @@ impl Replica {
             self.read_replies.push((reply, KvReadReply::Unavailable));
             return;
         }
+        let now = self.env.clock.mono_now();
+        let leased = self.config.read_lease && self.lease_until().is_some_and(|until| now < until);
+        if leased {
+            self.env.mark(Mark::ReadServedOnLease);
+        } else if self.config.read_lease {
+            self.env.mark(Mark::ReadLeaseLapsed);
+        }
         self.reads.push(PendingRead {
             key: read.key,
             read_index: self.commit,
-            arrived: self.env.clock.mono_now(),
+            arrived: now,
+            leased,
             reply,
         });
     }
@@ -336,13 +371,14 @@ impl Replica {
         let majority = self.majority();
         let (applied, peers) = (self.applied, &self.peers);
         let confirmed = |read: &PendingRead| {
-            1 + peers
-                .values()
-                .filter(|peer| {
-                    peer.acked_sent_at >= read.arrived && peer.acked_sent_at > Duration::ZERO
-                })
-                .count()
-                >= majority
+            read.leased
+                || 1 + peers
+                    .values()
+                    .filter(|peer| {
+                        peer.acked_sent_at >= read.arrived && peer.acked_sent_at > Duration::ZERO
+                    })
+                    .count()
+                    >= majority
         };
         let (ready, waiting): (Vec<PendingRead>, Vec<PendingRead>) =
             std::mem::take(&mut self.reads)
@@ -350,7 +386,7 @@ impl Replica {
                 .partition(|read| confirmed(read) && applied >= read.read_index);
         self.reads = waiting;
         for read in ready {
-            let value = self.kv.get(read.key);
+            let value = self.machine.kv().get(read.key);
             self.read_replies
                 .push((read.reply, KvReadReply::Value { value }));
         }
@@ -373,6 +409,22 @@ impl Replica {
     }
 
     async fn on_vote(&mut self, request: VoteRequest, reply: ReplyTo) {
+        // A leader's lease counts on this (dissertation §4.2.3): within the
+        // shortest election timeout of hearing from a leader, a replica
+        // neither grants a vote nor takes the candidate's term.
+        if self.config.read_lease
+            && self.role != Role::Leader
+            && self.env.clock.mono_now()
+                < self.heard_from_leader + self.config.election_timeout.start
+        {
+            self.env.mark(Mark::VoteRefusedLeaderRecent);
+            let response = VoteResponse {
+                term: self.term,
+                granted: false,
+            };
+            self.rpc.reply(reply, &response).await;
+            return;
+        }
         if request.term > self.term {
             if self.role == Role::Leader {
                 self.env.mark(Mark::LeaderDeposedByCandidate);
@@ -436,6 +488,7 @@ impl Replica {
             self.step_down();
         }
         self.leader = self.rpc.lookup(&request.leader).cloned();
+        self.heard_from_leader = self.env.clock.mono_now();
         self.reset_election_deadline();
 
         let prev = request.prev_index;
@@ -542,10 +595,9 @@ impl Replica {
             return;
         }
         match self.machine.lookup(command.client, command.seq) {
-            Some(Some(index)) => {
+            Some(Some(receipt)) => {
                 self.env.mark(Mark::RetryAnsweredFromSession);
-                self.client_replies
-                    .push((reply, AppendReply::Appended { index }));
+                self.client_replies.push((reply, acknowledgement(receipt)));
                 return;
             }
             Some(None) => {
@@ -920,23 +972,22 @@ impl Replica {
                 "no entry is from a term after the replica's own"
             );
             let outcome = self.machine.apply(index, &self.log[index as usize - 1]);
-            if matches!(outcome, Applied::Command { .. }) {
-                self.kv.apply(&self.log[index as usize - 1]);
-            }
             self.record_applied(index, outcome);
             self.applied = index;
             let (key, answer) = match outcome {
                 Applied::Noop => continue,
-                Applied::Command { client, seq } => {
-                    ((client, seq), AppendReply::Appended { index })
-                }
+                Applied::Command {
+                    client,
+                    seq,
+                    receipt,
+                } => ((client, seq), acknowledgement(receipt)),
                 Applied::Duplicate {
                     client,
                     seq,
                     original: Some(original),
                 } => {
                     self.env.mark(Mark::DuplicateCommandSkipped);
-                    ((client, seq), AppendReply::Appended { index: original })
+                    ((client, seq), acknowledgement(original))
                 }
                 Applied::Duplicate {
                     client,
@@ -1021,6 +1072,25 @@ impl Replica {
 
     // ----- helpers ------------------------------------------------------
 
+    /// Until when no other replica can lead, on this leader's clock: the
+    /// lease from the latest append a majority (itself included) is known
+    /// to have received. `None` before a majority has answered in this term.
+    fn lease_until(&self) -> Option<Duration> {
+        let mut acked: Vec<Duration> = self
+            .peers
+            .values()
+            .map(|peer| peer.acked_sent_at)
+            .filter(|sent| *sent > Duration::ZERO)
+            .collect();
+        acked.sort_unstable_by(|a, b| b.cmp(a));
+        let start = match self.majority() - 1 {
+            0 => self.env.clock.mono_now(),
+            others => *acked.get(others - 1)?,
+        };
+        let ignore_drift = self.env.bugs.has(Bug::LeaseReadIgnoresDrift);
+        Some(start + self.config.lease(ignore_drift))
+    }
+
     fn reset_election_deadline(&mut self) {
         let range = self.config.election_timeout.clone();
         let timeout = if range.start < range.end {
@@ -1069,5 +1139,18 @@ impl Replica {
             .filter(|name| **name != self.env.name)
             .cloned()
             .collect()
+    }
+}
+
+/// What a client is told of its command's receipt.
+fn acknowledgement(receipt: Receipt) -> AppendReply {
+    match receipt.swapped {
+        None => AppendReply::Appended {
+            index: receipt.index,
+        },
+        Some(swapped) => AppendReply::Swapped {
+            index: receipt.index,
+            swapped,
+        },
     }
 }

@@ -5,14 +5,11 @@ use std::sync::Arc;
 use super::{EventContext, Field, ScheduledFault, Undo};
 use crate::{
     scenario::{
-        EventSpec, Invalid, SignedDur,
+        EventSpec, Invalid, MAX_DRIFT_PPM, SignedDur,
         rules::{MAX_PHASE, invalid},
     },
     world::World,
 };
-
-/// The largest drift a clock may be given, in ppm.
-const MAX_DRIFT_PPM: u64 = 100_000;
 
 /// Sets the node's clock: `offset` from true time, a `jump` from where it
 /// stands, a `drift_ppm` from now on. Nothing undoes it but the settle
@@ -44,7 +41,7 @@ impl ScheduledFault for Clock {
             );
         }
         if let Some(drift) = spec.drift_ppm
-            && drift.unsigned_abs() > MAX_DRIFT_PPM
+            && drift.unsigned_abs() > u64::from(MAX_DRIFT_PPM)
         {
             return invalid(
                 event.key("drift_ppm"),

@@ -218,6 +218,14 @@ fn search<M: Model>(ops: &[&Operation<M::Op, M::Output>], initial: &M, max_steps
         events.push((returned, true, index));
     }
     events.sort_by_key(|(at, is_return, index)| (*at, *is_return, *index));
+    // Between two returns, calls may be tried in any order: the same
+    // operations are candidates whichever comes first. Unanswered ones go
+    // last, since they can always wait until the end: they are needed
+    // earlier only to explain what an answered one saw, and trying them
+    // first makes the search wander through every subset of them.
+    for run in events.chunk_by_mut(|a, b| !a.1 && !b.1) {
+        run.sort_by_key(|(at, _, index)| (ops[*index].returned.is_none(), *at, *index));
+    }
     // Entry 0 is the head; entry i + 1 is event i.
     let mut list: Vec<Entry> = Vec::with_capacity(events.len() + 1);
     list.push(Entry {

@@ -79,6 +79,8 @@ pub struct System {
     pub lease: Dur,
     pub election_timeout: DurRange,
     pub heartbeat: Dur,
+    /// Whether the log leader serves key-value reads on a lease.
+    pub read_lease: bool,
     pub sync_latency: DurRange,
     pub initial_balance: u64,
     /// Planted bugs to enable, by name.
@@ -149,6 +151,9 @@ pub struct Workload {
     /// Fraction of answered requests a client sends again later (a retry
     /// after the answer), expecting the first answer again.
     pub late_resends: f64,
+    /// Key-value sessions per client node (`log`), each running operations
+    /// back to back.
+    pub kv_sessions: u32,
 }
 
 /// Fault rates over `duration`; everything defaults to off.
@@ -310,6 +315,10 @@ pub struct Invalid {
 /// leads when the event fires.
 pub const LOG_LEADER: &str = "log-leader";
 
+/// The largest clock drift a scenario may give a node, in ppm: what the
+/// log's read lease is configured to survive.
+pub const MAX_DRIFT_PPM: u32 = 100_000;
+
 impl Scenario {
     /// Writes the scenario back as TOML that [`crate::parse`] accepts.
     pub fn to_toml(&self) -> String {
@@ -465,6 +474,7 @@ impl Default for System {
                 end: ms(300),
             },
             heartbeat: ms(50),
+            read_lease: false,
             sync_latency: DurRange {
                 start: Dur(Duration::from_micros(200)),
                 end: ms(5),
@@ -486,12 +496,18 @@ impl Default for Workload {
             client_retries: 5,
             invalid_fraction: 0.05,
             late_resends: 0.1,
+            kv_sessions: 4,
         }
     }
 }
 
 /// A probability rounded to three decimals, so generated files stay
 /// readable.
+/// A value between `low` and `high` whose logarithm is uniform.
+pub(crate) fn log_uniform(rng: &mut impl rand::Rng, low: f64, high: f64) -> f64 {
+    (rng.gen_range(low.ln()..high.ln())).exp()
+}
+
 pub(crate) fn rounded(probability: f64) -> f64 {
     (probability * 1000.0).round() / 1000.0
 }

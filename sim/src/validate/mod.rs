@@ -13,7 +13,7 @@ use std::{path::Path, time::Duration};
 use crate::{
     actions, kinds,
     scenario::{
-        Dur, EventSpec, Invalid, Scenario, ScenarioError, parse_toml, read_file,
+        Dur, EventSpec, Invalid, MAX_DRIFT_PPM, Scenario, ScenarioError, parse_toml, read_file,
         rules::{MAX_PHASE, invalid, probability, within},
     },
 };
@@ -223,6 +223,7 @@ fn workload(scenario: &Scenario) -> Result<(), Invalid> {
     )?;
     in_range("workload.client_retries", workload.client_retries, 0, 100)?;
     probability("workload.invalid_fraction", workload.invalid_fraction)?;
+    in_range("workload.kv_sessions", workload.kv_sessions, 0, 8)?;
     probability("workload.late_resends", workload.late_resends)
 }
 
@@ -281,11 +282,11 @@ fn faults(scenario: &Scenario) -> Result<(), Invalid> {
             );
         }
     }
-    if faults.clock_drift_ppm > 100_000 {
+    if faults.clock_drift_ppm > MAX_DRIFT_PPM {
         return invalid(
             "faults.clock_drift_ppm",
             format!(
-                "expected at most 100000 ppm, got {}",
+                "expected at most {MAX_DRIFT_PPM} ppm, got {}",
                 faults.clock_drift_ppm
             ),
         );

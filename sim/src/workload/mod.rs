@@ -69,6 +69,7 @@ pub(crate) struct Workload {
     pub(crate) client_timeout: Duration,
     client_retries: u32,
     late_resends: f64,
+    pub(crate) kv_sessions: u32,
     pub(crate) accounts: u32,
     pub(crate) max_amount: u64,
     pub(crate) chain: ChainSettings,
@@ -101,6 +102,7 @@ impl Workload {
             client_timeout: scenario.workload.client_timeout.0,
             client_retries: scenario.workload.client_retries,
             late_resends: scenario.workload.late_resends,
+            kv_sessions: scenario.workload.kv_sessions,
             accounts: scenario.workload.accounts,
             max_amount: scenario.workload.max_amount,
             chain: ChainSettings {

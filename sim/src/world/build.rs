@@ -268,6 +268,9 @@ impl<'a> Builder<'a> {
             election_timeout: system.election_timeout.range(),
             heartbeat: system.heartbeat.0,
             rpc_timeout: system.election_timeout.start.0,
+            read_lease: system.read_lease,
+            // No clock the harness sets runs further off than this.
+            max_clock_drift_ppm: crate::scenario::MAX_DRIFT_PPM,
         };
         for (index, name) in self.topology.log.clone().iter().enumerate() {
             let config = config.clone();

@@ -170,6 +170,32 @@ fn a_history_too_large_for_the_bound_is_reported_as_such() {
     }
 }
 
+/// Writes and compare-and-sets that were never answered can all wait
+/// until the end: a read of the initial value after forty of them is
+/// ordered at once, not after trying every subset of them first (seen in a
+/// run whose leader was cut off while clients kept writing).
+#[test]
+fn many_unanswered_writes_before_a_read_are_ordered_without_a_long_search() {
+    let mut history: Vec<Op> = (0..40)
+        .map(|i| match i % 2 {
+            0 => lost(i, i * 10, write(1, i)),
+            _ => lost(
+                i,
+                i * 10,
+                KvOp::Cas {
+                    key: 1,
+                    from: None,
+                    to: i,
+                },
+            ),
+        })
+        .collect();
+    history.push(op(99, 395, 1000, read(1), value(None)));
+    history.push(op(98, 396, 1000, read(1), value(None)));
+    let verdict = check(&history, &Register::default(), |op: &KvOp| op.key(), 1_000);
+    assert_eq!(verdict, Verdict::Linearizable);
+}
+
 /// A sequential execution of random operations on a few keys, each given a
 /// linearization point; intervals drawn around the points; some left
 /// unanswered.

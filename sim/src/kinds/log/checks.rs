@@ -126,30 +126,67 @@ pub(super) fn linearizable(history: &History, end: Duration) -> Vec<Violation> {
         )],
         Verdict::Violated(found) => {
             let culprit = &ops[found.culprit];
-
-            let beside: Vec<String> = found
-                .window
-                .iter()
-                .map(|index| describe(&ops[*index]))
-                .collect();
             let at = culprit
                 .returned
                 .as_ref()
                 .map_or(end, |(at, _)| Duration::from_micros(*at));
-            vec![violation(
-                at,
-                format!(
-                    "{} fits no order of the operations on its key; beside it: {}",
-                    describe(culprit),
-                    if beside.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        beside.join("; ")
-                    }
-                ),
-            )]
+            let mut message = format!(
+                "{} fits no order of the operations on its key",
+                describe(culprit)
+            );
+            if let Some(write) = latest_write_before(ops, culprit) {
+                message += &format!(
+                    "; the latest write of its key acknowledged before it was called: {}",
+                    describe(write)
+                );
+            }
+            message += &format!("; beside it: {}", beside(ops, &found.window));
+            vec![violation(at, message)]
         }
     }
+}
+
+/// Operations shown beside a culprit at most: an operation never answered
+/// overlaps everything after its call, so a long run has many.
+const MAX_BESIDE: usize = 8;
+
+/// The operations overlapping a culprit in words, those answered first,
+/// at most [`MAX_BESIDE`].
+fn beside(ops: &[KvRecord], window: &[usize]) -> String {
+    if window.is_empty() {
+        return "none".to_owned();
+    }
+    let (answered, unanswered): (Vec<usize>, Vec<usize>) = window
+        .iter()
+        .copied()
+        .partition(|index| ops[*index].returned.is_some());
+    // The unanswered ones called last are the likeliest to matter.
+    let shown: Vec<usize> = answered
+        .into_iter()
+        .chain(unanswered.into_iter().rev())
+        .take(MAX_BESIDE)
+        .collect();
+    let mut words: Vec<String> = shown.iter().map(|index| describe(&ops[*index])).collect();
+    if window.len() > shown.len() {
+        words.push(format!(
+            "{} more never answered",
+            window.len() - shown.len()
+        ));
+    }
+    words.join("; ")
+}
+
+/// The write (or swap) of `op`'s key whose acknowledgement came last before
+/// `op` was called: a read that misses it is stale.
+fn latest_write_before<'a>(ops: &'a [KvRecord], op: &KvRecord) -> Option<&'a KvRecord> {
+    ops.iter()
+        .filter(|other| other.op.key() == op.op.key())
+        .filter(|other| match (&other.op, &other.returned) {
+            (KvOp::Write { .. }, Some((returned, _)))
+            | (KvOp::Cas { .. }, Some((returned, KvOutput::Swapped(true)))) => *returned < op.call,
+            _ => false,
+        })
+        .max_by_key(|other| other.returned.as_ref().map(|(returned, _)| *returned))
 }
 
 /// One operation in words: who, what, when, what it returned.

@@ -6,110 +6,146 @@
 //! the requests the schedule gives it in turn. Now and then a command has
 //! exactly the largest size the log takes, or one byte more (which must be
 //! refused), and an acknowledged one is sent again later (which must be
-//! answered with its first index). Every other scheduled request also
-//! sends a key-value operation through one more session: a write of a
-//! unique value to one of a few keys, or a linearizable read of one; what
-//! each returned, and when, goes to the history for `linearizable`.
+//! answered with its first index). Beside them, four more sessions run
+//! key-value operations back to back through the fault phase: writes of
+//! unique values to a few keys, compare-and-sets and linearizable reads of
+//! them; what each returned, and when, goes to the history for
+//! `linearizable`.
 
-use futures::{StreamExt, channel::mpsc, future::LocalBoxFuture};
+use futures::{StreamExt, channel::mpsc};
 use ledger::{
     log::{AppendError, ClientAppend, KvCommand, LogClient, MAX_COMMAND_BYTES},
     net::Rpc,
     node::NodeEnv,
 };
 use rand::Rng;
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use crate::{
     consistency::linearizable::{KvOp, KvOutput, Operation},
     events::now,
     history::{Outcome, Receipt, Request},
+    scenario::log_uniform,
     workload::{Workload, paced},
 };
 
-/// Sessions per client node for plain appends; the next one is its
-/// key-value session.
+/// Sessions per client node for plain appends; the next ones are its
+/// key-value sessions.
 const LANES: u64 = 8;
-/// Keys of the key-value state machine: few, so operations contend.
+/// Keys of the key-value state machine in use at a time: few, so
+/// operations contend.
 const KEYS: u64 = 3;
-/// One key-value operation for this many scheduled requests.
-const KV_EVERY: u64 = 2;
+/// How long a set of keys is in use before the sessions move to fresh ones
+/// (Jepsen's independent keys): every operation never answered may take
+/// effect at any point after its call, so a key's history must stay short
+/// for `linearizable` to decide it.
+const KEY_EPOCH: Duration = Duration::from_secs(2);
+/// The range a key-value session's mean think time is drawn from.
+const THINK: std::ops::Range<Duration> = Duration::from_millis(10)..Duration::from_millis(500);
 /// Shares of commands of exactly the largest size, and one byte larger.
 const LARGEST_SHARE: f64 = 0.05;
 const TOO_LARGE_SHARE: f64 = 0.03;
 
 /// The log session of lane `lane` (from 0) of client `client` (from 1):
-/// client 2's lanes are sessions 20 to 27.
+/// client 2's lanes are sessions 200 to 207, its key-value sessions 208 on.
 pub(crate) fn session(client: u64, lane: u64) -> u64 {
-    client * 10 + lane
+    client * 100 + lane
 }
 
 pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index: usize) {
     let client = index as u64 + 1;
-    // One task per session, fed a unit per request it is to send.
-    let start = |lane: u64, body: SessionLoop| {
-        let (next, requests) = mpsc::unbounded();
-        let log = LogClient::new(rpc.clone(), workload.replicas.clone());
-        madsim::task::spawn_local(body(
+    let log = || LogClient::new(rpc.clone(), workload.replicas.clone());
+    let kv_sessions = u64::from(workload.kv_sessions);
+    for lane in LANES..LANES + kv_sessions {
+        // Beside others, the first only reads: writes are retried until
+        // answered, so the others may all be stuck behind one while a
+        // stale leader still answers reads.
+        let read_share = if lane == LANES && kv_sessions > 1 {
+            1.0
+        } else {
+            READ_SHARE
+        };
+        madsim::task::spawn_local(kv_loop(
             env.clone(),
             workload.clone(),
-            log,
+            log(),
             session(client, lane),
-            requests,
+            read_share,
         ));
-        next
-    };
+    }
+    // One task per lane, fed a unit per request it is to send.
     let lanes: Vec<mpsc::UnboundedSender<()>> = (0..LANES)
         .map(|lane| {
-            start(lane, |env, workload, log, session, requests| {
-                Box::pin(lane_loop(env, workload, log, session, requests))
-            })
+            let (next, requests) = mpsc::unbounded();
+            madsim::task::spawn_local(lane_loop(
+                env.clone(),
+                workload.clone(),
+                log(),
+                session(client, lane),
+                requests,
+            ));
+            next
         })
         .collect();
-    let kv = start(LANES, |env, workload, log, session, requests| {
-        Box::pin(kv_loop(env, workload, log, session, requests))
-    });
     paced(workload, index, async |seq| {
         let _ = lanes[((seq - 1) % LANES) as usize].unbounded_send(());
-        if seq % KV_EVERY == 0 {
-            let _ = kv.unbounded_send(());
-        }
     })
     .await;
 }
 
-/// A session's loop, given its node, workload, client, session number and
-/// the queue of its requests.
-type SessionLoop = fn(
-    NodeEnv,
-    Arc<Workload>,
-    LogClient,
-    u64,
-    mpsc::UnboundedReceiver<()>,
-) -> LocalBoxFuture<'static, ()>;
+/// Shares of a mixed key-value session's operations that are reads and
+/// writes; the rest are compare-and-sets.
+const READ_SHARE: f64 = 0.4;
+const WRITE_SHARE: f64 = 0.3;
 
-/// The key-value session: its operations one at a time.
+/// A key-value session: operations one at a time, from the start of the
+/// fault phase to its end, each a think time after the last (Jepsen's
+/// closed-loop clients). A compare-and-set expects the value the session
+/// last saw the key hold, so that some succeed and, when others wrote
+/// since, some fail.
 async fn kv_loop(
     env: NodeEnv,
     workload: Arc<Workload>,
     mut log: LogClient,
     session: u64,
-    mut requests: mpsc::UnboundedReceiver<()>,
+    read_share: f64,
 ) {
     let mut seq = 0;
-    while requests.next().await.is_some() {
-        let (key, write) = {
+    let mut last_seen: BTreeMap<u64, Option<u64>> = BTreeMap::new();
+    // Some sessions touch the keys now and then, some hammer them.
+    let think = Duration::from_secs_f64(log_uniform(
+        &mut madsim::rand::thread_rng(),
+        THINK.start.as_secs_f64(),
+        THINK.end.as_secs_f64(),
+    ));
+    loop {
+        let pause = madsim::rand::thread_rng().gen_range(Duration::ZERO..=think * 2);
+        env.sleep(pause).await;
+        if workload.settling() {
+            return;
+        }
+        let (key, draw) = {
             let mut rng = madsim::rand::thread_rng();
-            (rng.gen_range(0..KEYS), rng.gen_bool(0.5))
+            let epoch = (now().as_nanos() / KEY_EPOCH.as_nanos()) as u64;
+            (
+                epoch * KEYS + rng.gen_range(0..KEYS),
+                rng.gen_range(0.0..1.0),
+            )
         };
-        let op = if write {
-            seq += 1;
-            KvOp::Write {
-                key,
-                value: session * 1_000_000 + seq,
-            }
-        } else {
+        let op = if draw < read_share {
             KvOp::Read { key }
+        } else {
+            seq += 1;
+            let value = session * 1_000_000 + seq;
+            if draw < read_share + WRITE_SHARE {
+                KvOp::Write { key, value }
+            } else {
+                KvOp::Cas {
+                    key,
+                    from: last_seen.get(&key).copied().flatten(),
+                    to: value,
+                }
+            }
         };
         let record = workload.kv_called(Operation {
             client: session,
@@ -117,44 +153,88 @@ async fn kv_loop(
             returned: None,
             op,
         });
-        let output = if let KvOp::Write { key, value } = op {
-            // Not one of the scenario's requests: judged by `linearizable`
-            // alone, as the log's own checkers judge the entry it makes.
-            let command = ClientAppend {
-                client: session,
-                seq,
-                data: KvCommand::Put { key, value }.encode(),
-            };
-            let outcome = attempts(&env, &workload, &mut log, &command, None).await;
-            matches!(outcome, Outcome::Acknowledged { .. }).then_some(KvOutput::Written)
-        } else {
-            read(&env, &workload, &mut log, key)
-                .await
-                .map(KvOutput::Value)
+        let command = |command: KvCommand| ClientAppend {
+            client: session,
+            seq,
+            data: command.encode(),
         };
+        // Not one of the scenario's requests: judged by `linearizable`
+        // alone, as the log's own checkers judge the entry it makes.
+        let output = match op {
+            KvOp::Read { key } => until_answered(&env, &workload, Persist::GiveUp, async || {
+                log.read_key(key, workload.client_timeout).await
+            })
+            .await
+            .map(KvOutput::Value),
+            KvOp::Write { key, value } => {
+                let put = command(KvCommand::Put { key, value });
+                until_answered(&env, &workload, Persist::UntilAnswered, async || {
+                    log.submit(&put, workload.client_timeout).await
+                })
+                .await
+                .map(|_| KvOutput::Written)
+            }
+            KvOp::Cas { key, from, to } => {
+                let cas = command(KvCommand::Cas { key, from, to });
+                until_answered(&env, &workload, Persist::UntilAnswered, async || {
+                    log.submit(&cas, workload.client_timeout).await
+                })
+                .await
+                .and_then(|committed| committed.swapped)
+                .map(KvOutput::Swapped)
+            }
+        };
+        match (op, output) {
+            (KvOp::Read { key }, Some(KvOutput::Value(value))) => {
+                last_seen.insert(key, value);
+            }
+            (KvOp::Cas { .. }, Some(KvOutput::Swapped(false))) => {}
+            (KvOp::Write { key, value }, _) | (KvOp::Cas { key, to: value, .. }, _) => {
+                // Answered or not, it may have taken effect: a later
+                // compare-and-set expecting it tests which.
+                last_seen.insert(key, Some(value));
+            }
+            _ => {}
+        }
         if let Some(output) = output {
             workload.kv_returned(record, output);
         }
     }
 }
 
-/// Reads `key` until answered or given up.
-async fn read(
+/// Whether an operation is given up after the workload's retries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Persist {
+    /// A read tells nothing unanswered: give it up.
+    GiveUp,
+    /// A write given up would stay unknown for good, and every unknown
+    /// write may take effect anywhere after its call: a few dozen on one
+    /// key are more orders than `linearizable` can try. The log's sessions
+    /// make retries safe and tell a retry the first attempt's outcome, so a
+    /// write is retried until answered and stays unknown only if the run
+    /// ends first.
+    UntilAnswered,
+}
+
+/// Tries `attempt` until it is answered or, if `persist` allows, the
+/// workload gives up; `None` for an operation whose outcome stays unknown.
+/// A rejection is never retried (and none is expected of a well-formed
+/// operation).
+async fn until_answered<T>(
     env: &NodeEnv,
     workload: &Workload,
-    log: &mut LogClient,
-    key: u64,
-) -> Option<Option<u64>> {
+    persist: Persist,
+    mut attempt: impl AsyncFnMut() -> Result<T, AppendError>,
+) -> Option<T> {
     let mut attempts = 0u32;
     loop {
         attempts += 1;
-        if let Ok(value) = log.read_key(key, workload.client_timeout).await {
-            return Some(value);
+        match attempt().await {
+            Ok(answer) => return Some(answer),
+            Err(AppendError::Rejected(_)) => return None,
+            Err(_) if persist == Persist::GiveUp && workload.give_up(attempts) => return None,
+            Err(_) => workload.backoff(env, attempts).await,
         }
-        if workload.give_up(attempts) {
-            return None;
-        }
-        workload.backoff(env, attempts).await;
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod checks;
 mod client;
+mod lease;
 
 use futures::future::LocalBoxFuture;
 use ledger::{bugs::Checker, net::Rpc, node::NodeEnv};
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use super::Kind;
 use crate::{
     check::{GroundTruth, Violation},
-    scenario::{Roles, Scenario},
+    scenario::{EventSpec, Roles, Scenario, Topology},
     words::count,
     workload::Workload,
 };
@@ -55,6 +56,17 @@ impl Kind for Log {
         // Many appends in flight, so a deposed leader holds a long
         // uncommitted tail.
         scenario.workload.requests = rng.gen_range(50..=300);
+        lease::shape(rng, scenario);
+    }
+
+    fn events(
+        &self,
+        rng: &mut ChaCha8Rng,
+        scenario: &Scenario,
+        _topology: &Topology,
+        events: &mut Vec<EventSpec>,
+    ) {
+        lease::events(rng, scenario, events);
     }
 
     fn client(
