@@ -31,6 +31,10 @@ const DB_WIPE_CHANCE: f64 = 0.3;
 /// database wipes.
 const CLOCK_DRIFT_CHANCE: f64 = 0.25;
 
+/// The share of `transfers` seeds whose clients read balances. Since v8,
+/// drawn after the clock drift.
+const BALANCE_READS_CHANCE: f64 = 0.5;
+
 /// The scenario for `seed`, of a workload kind drawn from the seed: the
 /// whole system (`transfers`) half the time, each part alone otherwise.
 pub fn generate(seed: u64) -> Scenario {
@@ -92,6 +96,9 @@ pub(crate) fn generate_with(seed: u64, kind: WorkloadKind, db_wipe_chance: f64) 
     if rng.gen_bool(CLOCK_DRIFT_CHANCE) {
         scenario.faults.clock_drift_ppm =
             log_uniform(&mut rng, 10.0, f64::from(MAX_DRIFT_PPM)).round() as u32;
+    }
+    if scenario.workload.kind == WorkloadKind::Transfers {
+        scenario.workload.balance_reads = rng.gen_bool(BALANCE_READS_CHANCE);
     }
     // Drawn last, so that every earlier draw of a seed stays what it was.
     if kind.rebuilds_db() {

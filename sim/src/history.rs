@@ -217,6 +217,19 @@ pub struct TxnRecord {
     pub label: String,
 }
 
+/// A balance a ledger replica reported to a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceSeen {
+    pub client: u64,
+    pub account: String,
+    pub amount: u64,
+    /// The log position the replica read it at.
+    pub as_of: u64,
+    /// The position the client asked it to be at least at.
+    pub seen: u64,
+    pub at: Duration,
+}
+
 /// A key-value operation on the log as its client saw it, times in
 /// simulated microseconds.
 pub type KvRecord = Operation<KvOp, KvOutput>;
@@ -226,6 +239,7 @@ pub struct History {
     ops: Vec<Op>,
     txns: Vec<TxnRecord>,
     kv: Vec<KvRecord>,
+    balances: Vec<BalanceSeen>,
 }
 
 impl History {
@@ -267,6 +281,15 @@ impl History {
 
     pub fn ops(&self) -> &[Op] {
         &self.ops
+    }
+
+    pub(crate) fn told_balance(&mut self, balance: BalanceSeen) {
+        self.balances.push(balance);
+    }
+
+    /// The balances replicas reported, in the order clients were told.
+    pub fn balances(&self) -> &[BalanceSeen] {
+        &self.balances
     }
 
     /// Records a database transaction; returns its handle.

@@ -17,8 +17,8 @@ use crate::{
     db::{CommitRecord, DbEvent, DbRequest, DbResponse, Found, Isolation, Key, Row, ScanRange},
     db::{Op, OpResult, TxnError, TxnId},
     ledger::schema::{Claim, NonceRow, OutboxRow, Payout},
+    ledger::{BalanceReply, StatusReply, TransferId, TransferReply, TransferRequest},
     ledger::{Command, Confirmation, LedgerEvent, LedgerRequest, LedgerResponse, Rejection},
-    ledger::{StatusReply, TransferId, TransferReply, TransferRequest},
     log::{AppendReply, ClientAppend, Entry, EntryId, EntryKind, LogEvent},
     net::MAX_MESSAGE_BYTES,
     observe::{Event, Fate, NodeName},
@@ -587,6 +587,11 @@ fn ledger_messages_and_rows() {
             request_ids: vec!["r".to_owned(), "s".to_owned()],
             seen: 77,
         },
+        LedgerRequest::Balance {
+            client: 1,
+            account: "acct-0".to_owned(),
+            seen: 78,
+        },
     ]);
     let transfer_id = TransferId(0x1234);
     let mut responses = vec![
@@ -641,6 +646,15 @@ fn ledger_messages_and_rows() {
             replies: vec![StatusReply::Rejected { reason }],
             as_of: 5,
         });
+    }
+    for reply in [
+        BalanceReply::Balance { amount: 12 },
+        BalanceReply::UnknownAccount,
+        BalanceReply::Unavailable {
+            reason: "behind".to_owned(),
+        },
+    ] {
+        responses.push(LedgerResponse::Balance { reply, as_of: 6 });
     }
     for response in &responses {
         assert_eq!(&round_trip(response), response);

@@ -161,6 +161,11 @@ impl Fold {
         self.applied
     }
 
+    /// What internal account `account` holds after the transfers folded.
+    pub fn balance(&self, account: &str) -> Option<u64> {
+        self.balances.get(account).copied()
+    }
+
     /// The nonce the log's next intent must carry.
     pub fn next_nonce(&self) -> u64 {
         self.next_nonce

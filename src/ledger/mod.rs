@@ -40,7 +40,9 @@ pub use fold::{
 };
 pub use node::run_ledger;
 pub use outbox::HOT_WALLET;
-pub use protocol::{LedgerRequest, LedgerResponse, MAX_STATUS_BATCH, StatusReply, TransferReply};
+pub use protocol::{
+    BalanceReply, LedgerRequest, LedgerResponse, MAX_STATUS_BATCH, StatusReply, TransferReply,
+};
 pub use types::{
     ADDRESS_PREFIX, Command, Confirmation, MAX_AMOUNT, MAX_NAME_BYTES, MAX_REQUEST_ID_BYTES,
     Rejection, TransferId, TransferRequest, check_parameters, check_shape, decode_batch,

@@ -22,6 +22,13 @@ pub enum LedgerRequest {
         request_ids: Vec<String>,
         seen: u64,
     },
+    /// The balance of internal account `account`, read as statuses are:
+    /// from a fold at least at `seen`.
+    Balance {
+        client: u64,
+        account: String,
+        seen: u64,
+    },
 }
 
 /// The most request ids one status request may name.
@@ -45,6 +52,23 @@ pub enum LedgerResponse {
     Malformed {
         reason: String,
     },
+    /// The balance asked for, as the fold at `as_of` holds it.
+    Balance {
+        reply: BalanceReply,
+        as_of: u64,
+    },
+}
+
+/// The answer to a balance request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BalanceReply {
+    /// What the account holds after every transfer the log accepted up to
+    /// `as_of` (payouts in flight included: they are debited on acceptance).
+    Balance { amount: u64 },
+    /// No such internal account.
+    UnknownAccount,
+    /// This replica's fold has not reached `seen` in time.
+    Unavailable { reason: String },
 }
 
 /// The answer to a transfer request.

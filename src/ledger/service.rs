@@ -2,7 +2,7 @@
 //! answered once this replica's fold has applied it, from what the fold
 //! decided. Every retry of a request id gets the first answer.
 //!
-//! Status reads are answered from the fold alone (the database is derived
+//! Status and balance reads are answered from the fold alone (the database is derived
 //! state, and may be rebuilding), and are monotonic for a client that
 //! passes back the highest `as_of` it was given: a replica whose fold is
 //! behind that waits for it (or answers `Unavailable`). So a client never
@@ -14,7 +14,9 @@ use super::{
     appender::Appender,
     applier::{Folded, SharedFold},
     fold::Answer,
-    protocol::{LedgerRequest, LedgerResponse, MAX_STATUS_BATCH, StatusReply, TransferReply},
+    protocol::{
+        BalanceReply, LedgerRequest, LedgerResponse, MAX_STATUS_BATCH, StatusReply, TransferReply,
+    },
     types::{Command, TransferRequest, check_shape},
 };
 use crate::{
@@ -61,6 +63,11 @@ impl Service {
                     as_of: self.applied(),
                 }
             }
+            LedgerRequest::Balance {
+                client: _,
+                account,
+                seen,
+            } => self.balance(&account, seen).await,
         }
     }
 
@@ -154,6 +161,28 @@ impl Service {
             .iter()
             .map(|request_id| self.status(client, request_id))
             .collect()
+    }
+
+    /// A balance, session-consistent as statuses are: read from a fold at
+    /// least at `seen`, and told with the position it was read at.
+    async fn balance(&self, account: &str, seen: u64) -> LedgerResponse {
+        if !self.caught_up(seen).await {
+            return LedgerResponse::Balance {
+                reply: BalanceReply::Unavailable {
+                    reason: format!("this replica has not caught up with log index {seen} yet"),
+                },
+                as_of: self.applied(),
+            };
+        }
+        let folded = self.fold.borrow();
+        let reply = match folded.fold.balance(account) {
+            Some(amount) => BalanceReply::Balance { amount },
+            None => BalanceReply::UnknownAccount,
+        };
+        LedgerResponse::Balance {
+            reply,
+            as_of: folded.fold.applied(),
+        }
     }
 
     /// The fold's status of one request.

@@ -154,6 +154,8 @@ pub struct Workload {
     /// Key-value sessions per client node (`log`), each running operations
     /// back to back.
     pub kv_sessions: u32,
+    /// Whether clients also read account balances (`transfers`).
+    pub balance_reads: bool,
 }
 
 /// Fault rates over `duration`; everything defaults to off.
@@ -497,6 +499,7 @@ impl Default for Workload {
             invalid_fraction: 0.05,
             late_resends: 0.1,
             kv_sessions: 4,
+            balance_reads: false,
         }
     }
 }

@@ -31,7 +31,9 @@ use std::{
 use crate::{
     consistency::{isolation::Status, linearizable::KvOutput},
     events::HarnessEvent,
-    history::{History, KvRecord, Later, Outcome, Receipt, Request, StatusSeen, TxnRecord},
+    history::{
+        BalanceSeen, History, KvRecord, Later, Outcome, Receipt, Request, StatusSeen, TxnRecord,
+    },
     scenario::{Scenario, Topology, WorkloadKind},
     streams,
     trace::Trace,
@@ -70,6 +72,7 @@ pub(crate) struct Workload {
     client_retries: u32,
     late_resends: f64,
     pub(crate) kv_sessions: u32,
+    pub(crate) balance_reads: bool,
     pub(crate) accounts: u32,
     pub(crate) max_amount: u64,
     pub(crate) chain: ChainSettings,
@@ -103,6 +106,7 @@ impl Workload {
             client_retries: scenario.workload.client_retries,
             late_resends: scenario.workload.late_resends,
             kv_sessions: scenario.workload.kv_sessions,
+            balance_reads: scenario.workload.balance_reads,
             accounts: scenario.workload.accounts,
             max_amount: scenario.workload.max_amount,
             chain: ChainSettings {
@@ -337,6 +341,11 @@ impl Workload {
             },
             |history| history.told_status(op, crate::events::now(), status),
         );
+    }
+
+    /// Records a balance a replica reported.
+    pub(crate) fn told_balance(&self, balance: BalanceSeen) {
+        self.lock().told_balance(balance);
     }
 
     /// Updates `op` in the history and traces what happened to it.

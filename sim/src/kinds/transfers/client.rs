@@ -13,12 +13,14 @@
 //! payouts until one is reported confirmed (and, now and then, once more
 //! after that), records every status it is told, and passes the highest
 //! log position any answer showed it back as `seen`, so its reads must
-//! never go back in time.
+//! never go back in time. With `balance_reads`, each poll also reads one
+//! account's balance the same way, and records what it was told and as of which log
+//! position, for `conservation` to hold against the committed log.
 
 use ledger::{
     ledger::{
-        LedgerRequest, LedgerResponse, MAX_AMOUNT, MAX_REQUEST_ID_BYTES, MAX_STATUS_BATCH,
-        StatusReply, TransferReply, TransferRequest,
+        BalanceReply, LedgerRequest, LedgerResponse, MAX_AMOUNT, MAX_REQUEST_ID_BYTES,
+        MAX_STATUS_BATCH, StatusReply, TransferReply, TransferRequest,
     },
     net::Rpc,
     node::NodeEnv,
@@ -32,7 +34,7 @@ use std::{
 };
 
 use crate::{
-    history::{BadInput, Outcome, Receipt, Request, StatusSeen},
+    history::{BadInput, BalanceSeen, Outcome, Receipt, Request, StatusSeen},
     workload::{Workload, paced},
 };
 
@@ -236,7 +238,45 @@ impl Client {
                     }
                 }
             }
+            if self.workload.balance_reads
+                && !self.read_balance(&replicas[replica % replicas.len()]).await
+            {
+                replica += 1;
+            }
         }
+    }
+
+    /// Reads one account's balance from `target` and records it; false
+    /// when no balance came back.
+    async fn read_balance(&self, target: &ledger::observe::NodeName) -> bool {
+        let account =
+            ledger_account(madsim::rand::thread_rng().gen_range(0..self.workload.accounts));
+        let seen = self.seen.get();
+        let message = LedgerRequest::Balance {
+            client: self.client,
+            account: account.clone(),
+            seen,
+        };
+        let answer = self
+            .rpc
+            .call::<_, LedgerResponse>(target, &message, self.workload.client_timeout)
+            .await;
+        let Ok(LedgerResponse::Balance { reply, as_of }) = answer else {
+            return false;
+        };
+        self.saw(as_of);
+        let BalanceReply::Balance { amount } = reply else {
+            return false;
+        };
+        self.workload.told_balance(BalanceSeen {
+            client: self.client,
+            account,
+            amount,
+            as_of,
+            seen,
+            at: crate::events::now(),
+        });
+        true
     }
 
     /// Records a status reply, and stops following a confirmed payout (after

@@ -1,7 +1,10 @@
 //! `conservation` for the ledger: each account's internal balance in the
 //! database is its opening balance minus the amounts the committed log
-//! accepted, up to the entry the projection has reached. (On chain, the
-//! supply and the hot wallet's balance are checked by `chain-safety`.)
+//! accepted, up to the entry the projection has reached; and every balance
+//! a replica reported to a client is that, up to the log position it
+//! reported it at, which is never behind what the client had seen. (On
+//! chain, the supply and the hot wallet's balance are checked by
+//! `chain-safety`.)
 
 use ledger::{db::Key, ledger::schema};
 
@@ -12,6 +15,53 @@ use ledger::bugs::Checker;
 const CHECKER: Checker = Checker::Conservation;
 
 pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
+    let mut violations = reported_balances(facts);
+    violations.extend(projected_balances(facts));
+    violations
+}
+
+/// Every balance a replica told a client, against the committed log.
+fn reported_balances(facts: &Facts<'_>) -> Vec<Violation> {
+    let reference = &facts.reference;
+    let mut violations = Vec::new();
+    for told in facts.truth.history.balances() {
+        let who = format!(
+            "client {} was told {} holds {} as of log index {}",
+            told.client, told.account, told.amount, told.as_of
+        );
+        let problem = if told.as_of < told.seen {
+            Some(format!(
+                "{who}, behind index {} it had already seen",
+                told.seen
+            ))
+        } else if told.as_of > reference.entries {
+            Some(format!(
+                "{who}, beyond the committed log's {} entries",
+                reference.entries
+            ))
+        } else {
+            match reference.balance_after(&told.account, told.as_of) {
+                Some(amount) if amount == told.amount => None,
+                Some(amount) => Some(format!(
+                    "{who}, but the transfers the committed log accepted up to that index leave {amount}"
+                )),
+                None => Some(format!("{who}, an account the ledger does not have")),
+            }
+        };
+        if let Some(message) = problem {
+            violations.push(facts.violation_at(CHECKER, told.at, message));
+        }
+        // One is enough to see what went wrong; the rest say the same.
+        if !violations.is_empty() {
+            break;
+        }
+    }
+    violations
+}
+
+/// The database's balances, against the committed log up to the
+/// projection's position.
+fn projected_balances(facts: &Facts<'_>) -> Vec<Violation> {
     let Some(expected) = &facts.reference.snapshot else {
         return vec![facts.violation(
             CHECKER,

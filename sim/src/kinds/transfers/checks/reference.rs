@@ -70,6 +70,12 @@ pub struct Reference {
     pub balances: BTreeMap<String, u64>,
     /// Internal balances after entry `snapshot_at`, when asked for.
     pub snapshot: Option<BTreeMap<String, u64>>,
+    /// Each account's balance after each entry that changed it, in index
+    /// order.
+    debits: BTreeMap<String, Vec<(u64, u64)>>,
+    initial_balance: u64,
+    /// Entries replayed.
+    pub entries: u64,
 }
 
 impl Reference {
@@ -94,6 +100,9 @@ impl Reference {
                 .map(|account| (account.clone(), initial_balance))
                 .collect(),
             snapshot: None,
+            debits: BTreeMap::new(),
+            initial_balance,
+            entries: log.len() as u64,
         };
         if snapshot_at == 0 {
             reference.snapshot = Some(reference.balances.clone());
@@ -125,7 +134,12 @@ impl Reference {
                 }
                 let verdict = self.judge(&request).map(|()| {
                     let transfer = TransferId::of(client, &request.request_id);
-                    *self.balances.get_mut(&request.account).expect("judged") -= request.amount;
+                    let balance = self.balances.get_mut(&request.account).expect("judged");
+                    *balance -= request.amount;
+                    self.debits
+                        .entry(request.account.clone())
+                        .or_default()
+                        .push((index, *balance));
                     self.accepted.insert(
                         transfer,
                         Accepted {
@@ -175,6 +189,20 @@ impl Reference {
         }
     }
 
+    /// What `account` held after entry `index`; `None` for no such
+    /// account.
+    pub fn balance_after(&self, account: &str, index: u64) -> Option<u64> {
+        if !self.balances.contains_key(account) {
+            return None;
+        }
+        let debits = self.debits.get(account).map_or(&[][..], Vec::as_slice);
+        let before = debits.partition_point(|(at, _)| *at <= index);
+        Some(match before {
+            0 => self.initial_balance,
+            n => debits[n - 1].1,
+        })
+    }
+
     /// Whether `tx` pays exactly `request` as `transfer`, from the hot
     /// wallet and signed by it.
     fn pays(&self, transfer: TransferId, request: &TransferRequest, tx: &Transaction) -> bool {
@@ -216,5 +244,58 @@ impl Reference {
             return Err("overdraw");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ledger::ledger::encode_batch;
+
+    fn transfer(request_id: &str, account: &str, amount: u64) -> Entry {
+        let request = TransferRequest {
+            request_id: request_id.to_owned(),
+            account: account.to_owned(),
+            to_address: "user-1".to_owned(),
+            amount,
+        };
+        Entry {
+            term: 1,
+            kind: EntryKind::Command {
+                client: 1,
+                seq: 1,
+                data: encode_batch(&[Command::Transfer { client: 1, request }]),
+            },
+        }
+    }
+
+    /// A balance as of a log position counts the transfers accepted up to
+    /// it, and only those: not a rejected overdraw, nor a later entry.
+    #[test]
+    fn a_balance_after_an_index_counts_the_transfers_accepted_up_to_it() {
+        let log = [
+            Entry {
+                term: 1,
+                kind: EntryKind::Noop,
+            },
+            transfer("a", "acct-0", 30),
+            transfer("b", "acct-1", 5),
+            transfer("c", "acct-0", 500),
+            transfer("d", "acct-0", 20),
+        ];
+        let accounts = ["acct-0".to_owned(), "acct-1".to_owned()];
+        let rules = PayoutRules {
+            hot_wallet: SigningKey::derive(1, HOT_WALLET),
+            fee: 1,
+        };
+        let reference = Reference::replay(&log, &accounts, 100, rules, 0);
+        let after = |index| reference.balance_after("acct-0", index);
+        assert_eq!(
+            [after(0), after(1), after(2), after(4), after(5), after(9)],
+            [Some(100), Some(100), Some(70), Some(70), Some(50), Some(50)]
+        );
+        assert_eq!(reference.balance_after("acct-1", 3), Some(95));
+        assert_eq!(reference.balance_after("acct-9", 3), None);
+        assert_eq!(reference.entries, 5);
     }
 }
