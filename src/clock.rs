@@ -179,6 +179,9 @@ impl Alarm {
     }
 }
 
+/// The most converting a duration to true time and back can lose.
+const ROUNDING: Duration = Duration::from_micros(1);
+
 /// The future of [`Alarm::ring`].
 #[derive(Debug)]
 pub struct Ring<'a> {
@@ -196,9 +199,14 @@ impl Future for Ring<'_> {
         }
         let true_now = madsim::time::TimeHandle::current().now_instant();
         if let Some(armed) = &alarm.armed {
-            // Converting between clocks rounds: the timer set for this very
-            // deadline firing is the deadline passing.
-            if armed.deadline == alarm.deadline && true_now >= armed.at {
+            // Converting between clocks rounds down: the timer set for this
+            // very deadline firing a hair before it is the deadline passing.
+            // Further off, the clock's rate changed since it was set (it
+            // runs slower now), and the alarm is set again.
+            if armed.deadline == alarm.deadline
+                && true_now >= armed.at
+                && alarm.deadline - mono_now <= ROUNDING
+            {
                 alarm.armed = None;
                 return Poll::Ready(());
             }
@@ -321,6 +329,26 @@ mod tests {
             let rang = clock.mono_now() - now;
             assert!(rang >= Duration::from_millis(200), "{rang:?}");
             assert!(rang < Duration::from_millis(210), "{rang:?}");
+        });
+    }
+
+    /// An alarm set before the clock slows down still waits for its
+    /// deadline on the clock, not for the true time it was first due at.
+    #[test]
+    fn an_alarm_set_before_the_clock_slows_rings_on_the_clock() {
+        in_sim(|| async {
+            let skew = ClockSkew::new();
+            let clock = Clock::new(skew.clone());
+            let mut alarm = Alarm::new(clock.clone());
+            let start = clock.mono_now();
+            alarm.set(start + Duration::from_secs(1));
+            // Armed for one true second from now.
+            let _ = madsim::time::timeout(Duration::from_millis(100), alarm.ring()).await;
+            skew.set_drift_ppm(-500_000); // half speed from here on
+            alarm.ring().await;
+            let rang = clock.mono_now() - start;
+            assert!(rang >= Duration::from_secs(1), "{rang:?}");
+            assert!(rang < Duration::from_millis(1_010), "{rang:?}");
         });
     }
 }

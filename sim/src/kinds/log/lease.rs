@@ -7,19 +7,22 @@
 //! up almost never (the fastest clock usually wins elections, so leaders
 //! run fast), so some lease seeds draw it on purpose, as Jepsen aims its
 //! clock nemesis at leaders. Slower elections, as deployments across data
-//! centres configure them, stretch the lease and the error with it.
+//! centres configure them, stretch the lease and the error with it; those
+//! seeds get the storm.
 
 use crate::scenario::{Action, DurRange, EventSpec, LOG_LEADER, MAX_DRIFT_PPM, Scenario, ms};
 use rand::{Rng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
+use std::time::Duration;
 
 /// The share of `log` seeds whose leader serves reads on a lease.
 const READ_LEASE_CHANCE: f64 = 0.5;
 /// The share of lease seeds with slower elections.
-const SLOW_ELECTIONS_CHANCE: f64 = 0.5;
-/// The share of lease seeds whose leaders' clocks are slowed as they are
-/// cut off.
-const CLOCK_STORM_CHANCE: f64 = 0.5;
+const SLOW_ELECTIONS_CHANCE: f64 = 0.6;
+/// The shortest election timeout of slow elections, at least: a lease
+/// overrun of a fifth of it must outlast a client's failover to the new
+/// leader.
+const SLOW_ELECTIONS: Duration = Duration::from_secs(1);
 
 /// Draws whether the leader reads on a lease and, for some lease seeds,
 /// slower elections.
@@ -29,7 +32,7 @@ pub(super) fn shape(rng: &mut ChaCha8Rng, scenario: &mut Scenario) {
     if !system.read_lease || !rng.gen_bool(SLOW_ELECTIONS_CHANCE) {
         return;
     }
-    let shortest = rng.gen_range(5..=30) * 100;
+    let shortest = rng.gen_range(10..=30) * SLOW_ELECTIONS.as_millis() as u64 / 10;
     // A narrow range: a follower then stands as soon as it may, which is
     // when a lease too long shows.
     let longest = (shortest as f64 * rng.gen_range(1.02..1.2)).round() as u64;
@@ -40,11 +43,12 @@ pub(super) fn shape(rng: &mut ChaCha8Rng, scenario: &mut Scenario) {
     system.heartbeat = ms(shortest / rng.gen_range(3..=10));
 }
 
-/// For some lease seeds, every log clock fast, and now and then the
-/// leader's slowed just before it is cut off with some of the clients for
-/// longer than an election takes.
+/// For lease seeds with slow elections (where a lease overrun spans
+/// enough time for clients to see it), every log clock fast, and now and
+/// then the leader's slowed just before it is cut off with some of the
+/// clients for longer than an election takes.
 pub(super) fn events(rng: &mut ChaCha8Rng, scenario: &Scenario, events: &mut Vec<EventSpec>) {
-    if !scenario.system.read_lease || !rng.gen_bool(CLOCK_STORM_CHANCE) {
+    if !scenario.system.read_lease || scenario.system.election_timeout.start.0 < SLOW_ELECTIONS {
         return;
     }
     // At the bound the lease is built for, or just under: where its margin
@@ -62,7 +66,7 @@ pub(super) fn events(rng: &mut ChaCha8Rng, scenario: &Scenario, events: &mut Vec
     let clients: Vec<String> = (1..=scenario.cluster.clients)
         .map(|client| format!("client-{client}"))
         .collect();
-    for _ in 0..rng.gen_range(1..=3) {
+    for _ in 0..rng.gen_range(2..=4) {
         let at = rng.gen_range(500..duration_ms.max(501));
         events.push(EventSpec {
             node: Some(LOG_LEADER.to_owned()),
