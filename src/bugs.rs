@@ -192,10 +192,11 @@ pub enum Bug {
     /// zero and nonces already spent on chain are spent again: those
     /// payouts can never land.
     NonceFromDbAfterWipe,
-    /// A ledger replica answers a status request from its fold as it is,
-    /// without waiting to reach the log position the client has seen: a
-    /// lagging replica reports an accepted transfer unknown, or a payout a
-    /// stage behind what the client was told.
+    /// A ledger replica answers a status or balance request from its fold
+    /// as it is, without waiting to reach the log position the client has
+    /// seen: a lagging replica reports an accepted transfer unknown, a
+    /// payout a stage behind what the client was told, or a balance from
+    /// before transfers the client already saw.
     StaleStatusRead,
 }
 
@@ -299,7 +300,7 @@ impl Bug {
                 "transaction ids restart after a crash; a duplicated old commit commits a new transaction"
             }
             Bug::StaleStatusRead => {
-                "a ledger replica answers status from a lagging fold as if it were current"
+                "a ledger replica answers status and balance reads from a lagging fold as if it were current"
             }
             Bug::DbSerializableSkipsReads => {
                 "SERIALIZABLE validates only the reads of rows a transaction writes: read and write skew"
@@ -358,7 +359,7 @@ impl Bug {
             Bug::DbTxnIdReuse => &[Checker::Conservation, Checker::Durability],
             Bug::DbSerializableSkipsReads => &[Checker::Isolation],
             Bug::ReadFromFollower | Bug::LeaseReadIgnoresDrift => &[Checker::Linearizable],
-            Bug::StaleStatusRead => &[Checker::ExactlyOnce],
+            Bug::StaleStatusRead => &[Checker::ExactlyOnce, Checker::Conservation],
             Bug::ChainDoubleInclude => &[Checker::ChainSafety, Checker::ExactlyOnce],
             Bug::NoIdempotencyKey => &[Checker::ExactlyOnce, Checker::Conservation],
             Bug::ApplierNotIdempotent => &[Checker::Conservation, Checker::ExactlyOnce],

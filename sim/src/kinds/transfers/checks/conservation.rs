@@ -15,48 +15,38 @@ use ledger::bugs::Checker;
 const CHECKER: Checker = Checker::Conservation;
 
 pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
-    let mut violations = reported_balances(facts);
+    let mut violations: Vec<Violation> = reported_balances(facts).into_iter().collect();
     violations.extend(projected_balances(facts));
     violations
 }
 
-/// Every balance a replica told a client, against the committed log.
-fn reported_balances(facts: &Facts<'_>) -> Vec<Violation> {
+/// The first balance a replica told a client that the committed log does
+/// not bear out; one is enough to see what went wrong.
+fn reported_balances(facts: &Facts<'_>) -> Option<Violation> {
     let reference = &facts.reference;
-    let mut violations = Vec::new();
-    for told in facts.truth.history.balances() {
+    facts.truth.history.balances().iter().find_map(|told| {
         let who = format!(
             "client {} was told {} holds {} as of log index {}",
             told.client, told.account, told.amount, told.as_of
         );
         let problem = if told.as_of < told.seen {
-            Some(format!(
-                "{who}, behind index {} it had already seen",
-                told.seen
-            ))
+            format!("{who}, behind index {} it had already seen", told.seen)
         } else if told.as_of > reference.entries {
-            Some(format!(
+            format!(
                 "{who}, beyond the committed log's {} entries",
                 reference.entries
-            ))
+            )
         } else {
             match reference.balance_after(&told.account, told.as_of) {
-                Some(amount) if amount == told.amount => None,
-                Some(amount) => Some(format!(
+                Some(amount) if amount == told.amount => return None,
+                Some(amount) => format!(
                     "{who}, but the transfers the committed log accepted up to that index leave {amount}"
-                )),
-                None => Some(format!("{who}, an account the ledger does not have")),
+                ),
+                None => format!("{who}, an account the ledger does not have"),
             }
         };
-        if let Some(message) = problem {
-            violations.push(facts.violation_at(CHECKER, told.at, message));
-        }
-        // One is enough to see what went wrong; the rest say the same.
-        if !violations.is_empty() {
-            break;
-        }
-    }
-    violations
+        Some(facts.violation_at(CHECKER, told.at, problem))
+    })
 }
 
 /// The database's balances, against the committed log up to the
