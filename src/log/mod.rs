@@ -31,7 +31,7 @@ pub use protocol::{AppendReply, ClientAppend, KvReadReply};
 pub use replica::{LogConfig, MAX_COMMAND_BYTES, run_replica};
 pub use sessions::{Applied, Receipt, StateMachine};
 pub use types::{Entry, EntryId, EntryKind};
-pub use wal::{DurableLog, read_durable};
+pub use wal::{DurableLog, DurableReader, read_durable};
 
 use serde::Serialize;
 

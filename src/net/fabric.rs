@@ -277,18 +277,16 @@ impl Fabric {
         let route = {
             let mut state = self.lock();
             let route = state.route(from_ip, to);
+            // Only a duplicated packet is copied; the original goes first.
+            let duplicate = route.duplicate_after.map(|after| (after, packet.clone()));
             match route.fate {
-                Fate::Sent => state.post(from_ip, to, route.latency, false, packet.clone()),
-                Fate::Delayed => state.post(
-                    from_ip,
-                    to,
-                    route.latency + route.delay,
-                    true,
-                    packet.clone(),
-                ),
+                Fate::Sent => state.post(from_ip, to, route.latency, false, packet),
+                Fate::Delayed => {
+                    state.post(from_ip, to, route.latency + route.delay, true, packet);
+                }
                 Fate::Dropped | Fate::Cut => {}
             }
-            if let Some(after) = route.duplicate_after {
+            if let Some((after, packet)) = duplicate {
                 state.post(from_ip, to, route.latency + after, true, packet);
             }
             route

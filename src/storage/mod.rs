@@ -24,7 +24,7 @@ use std::{
 };
 
 use record::decode_records_unchecked;
-pub use record::{RecordError, decode_records, encode_record};
+pub use record::{RecordError, decode_records, encode_record, framed_len};
 
 /// The disk settings of one node.
 #[derive(Debug, Clone)]

@@ -32,6 +32,12 @@ pub struct Decoded {
     pub error: Option<RecordError>,
 }
 
+/// How many bytes a record with a payload of `payload` bytes takes in its
+/// file.
+pub fn framed_len(payload: usize) -> usize {
+    HEADER_BYTES + payload
+}
+
 /// Decodes records from the front of `data`, stopping at the first bad one.
 pub fn decode_records(data: &[u8]) -> Decoded {
     let mut records = Vec::new();

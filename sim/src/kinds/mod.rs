@@ -96,10 +96,16 @@ pub(crate) trait Kind: Sync {
     ) -> LocalBoxFuture<'static, ()>;
 
     /// Why the run has not settled as far as the clients can tell: requests
-    /// unanswered, answers that still wait on something.
-    fn unsettled(&self, history: &History, chain: Option<&ChainState>) -> Vec<String> {
+    /// unanswered, answers that still wait on something. Lazy, since the
+    /// settle phase asks every poll and needs only the first reason until
+    /// it gives up.
+    fn unsettled<'a>(
+        &self,
+        history: &'a History,
+        chain: Option<&'a ChainState>,
+    ) -> Box<dyn Iterator<Item = String> + 'a> {
         let _ = chain;
-        history.pending().map(unanswered).collect()
+        Box::new(history.pending().map(unanswered))
     }
 
     /// The kind's final checks on ground truth.

@@ -31,9 +31,10 @@ pub(super) async fn converge(
         // Sleep first: nodes restarted just now must boot and report before
         // their progress can be judged.
         madsim::time::sleep(SETTLE_POLL).await;
-        let stall = convergence(world, workload);
-        if stall.is_none() || now() - start >= settle {
-            return stall;
+        // Converged: no stall to report.
+        convergence(world, workload, Detail::First)?;
+        if now() - start >= settle {
+            return convergence(world, workload, Detail::All);
         }
     }
 }
@@ -52,15 +53,17 @@ pub(super) async fn quiet_tail(
     loop {
         madsim::time::sleep(SETTLE_POLL).await;
         let in_flight = world.in_flight();
-        let stall = convergence(world, workload);
-        let quiet = stall.is_none() && in_flight.is_empty();
+        let converged = convergence(world, workload, Detail::First).is_none();
+        let quiet = converged && in_flight.is_empty();
         quiet_polls = if quiet { quiet_polls + 1 } else { 0 };
         let waited = now() - start;
         if quiet_polls >= QUIET_POLLS && waited >= minimum {
             return None;
         }
         if waited >= minimum + QUIET_TAIL_GRACE {
-            let mut reasons = stall.map(|stall| stall.reasons).unwrap_or_default();
+            let mut reasons = convergence(world, workload, Detail::All)
+                .map(|stall| stall.reasons)
+                .unwrap_or_default();
             if !in_flight.is_empty() {
                 reasons.push(format!(
                     "the quiet tail never became quiet: after {:.3}s, {in_flight}",
@@ -72,18 +75,32 @@ pub(super) async fn quiet_tail(
     }
 }
 
+/// How much a convergence check says of the requests not settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Detail {
+    /// The first, enough to know the run has not converged: asked every
+    /// poll, and a run has hundreds of requests.
+    First,
+    /// All of them, for the report of a stall.
+    All,
+}
+
 /// Why the cluster has not converged yet, or `None` once it has: a leader is
 /// up, every replica has applied as far as any, the ledger has settled every
 /// payout, every request is answered as its kind requires, every node is up.
-fn convergence(world: &World, workload: &Workload) -> Option<Stall> {
+fn convergence(world: &World, workload: &Workload, detail: Detail) -> Option<Stall> {
     let mut reasons = log_unconverged(world);
     reasons.extend(ledger_unconverged(world));
     let chain = world
         .chain()
         .map(|chain| chain.lock().unwrap_or_else(PoisonError::into_inner));
-    reasons.extend(
-        workload.history(|history| kinds::of(workload.kind()).unsettled(history, chain.as_deref())),
-    );
+    workload.history(|history| {
+        let unsettled = kinds::of(workload.kind()).unsettled(history, chain.as_deref());
+        match detail {
+            Detail::First => reasons.extend(unsettled.take(1)),
+            Detail::All => reasons.extend(unsettled),
+        }
+    });
     if !world.all_up() {
         reasons.push("a node is still down".to_owned());
     }

@@ -14,7 +14,7 @@ pub(crate) use view::ClusterView;
 use ledger::{
     chain::{ChainFaults, ChainState, Mempool, SigningKey, Transaction},
     clock::ClockSkew,
-    log::{DurableLog, read_durable},
+    log::{DurableLog, DurableReader},
     net::{Fabric, FaultRates},
     observe::NodeName,
     storage::Disk,
@@ -58,6 +58,9 @@ enum Status {
 struct WorldNode {
     id: NodeId,
     disk: Arc<Disk>,
+    /// What its synced write-ahead log says, read as the log grows (log
+    /// replicas only).
+    durable: DurableReader,
     skew: Arc<ClockSkew>,
     status: Status,
 }
@@ -219,11 +222,14 @@ impl World {
     /// must still be in the synced logs of a majority of replicas.
     fn probe_log_durability(&self) {
         let replicas: BTreeMap<String, DurableLog> = {
-            let nodes = self.nodes();
+            let mut nodes = self.nodes();
             self.topology
                 .log
                 .iter()
-                .map(|name| (name.clone(), read_durable(&nodes[name].disk)))
+                .filter_map(|name| {
+                    let node = nodes.get_mut(name)?;
+                    Some((name.clone(), node.durable.read(&node.disk)))
+                })
                 .collect()
         };
         lock(&self.online).probe(crate::events::now(), &replicas);

@@ -111,14 +111,15 @@ impl Kind for Chain {
         Box::pin(async move { client::run(&env, &workload, rpc, index).await })
     }
 
-    fn unsettled(&self, history: &History, chain: Option<&ChainState>) -> Vec<String> {
-        history
-            .pending()
-            .map(|op| match (chain, &op.request) {
-                (Some(chain), Request::Payment { .. }) => checks::payment_stall(chain, op),
-                _ => super::unanswered(op),
-            })
-            .collect()
+    fn unsettled<'a>(
+        &self,
+        history: &'a History,
+        chain: Option<&'a ChainState>,
+    ) -> Box<dyn Iterator<Item = String> + 'a> {
+        Box::new(history.pending().map(move |op| match (chain, &op.request) {
+            (Some(chain), Request::Payment { .. }) => checks::payment_stall(chain, op),
+            _ => super::unanswered(op),
+        }))
     }
 
     fn final_checks(&self, truth: &GroundTruth<'_>) -> Vec<Violation> {

@@ -141,36 +141,35 @@ impl Kind for Transfers {
         Box::pin(async move { client::run(&env, &workload, rpc, index).await })
     }
 
-    fn unsettled(&self, history: &History, _chain: Option<&ChainState>) -> Vec<String> {
-        let mut reasons: Vec<String> = history
-            .pending()
-            .map(|op| match &op.request {
-                Request::Payout { request, .. } => format!(
-                    "client {} request {:?} is unanswered after {} attempts (sent at {:.3}s)",
-                    op.client,
-                    request.request_id,
-                    op.attempts,
-                    op.sent_at.as_secs_f64()
-                ),
-                _ => super::unanswered(op),
-            })
-            .collect();
-        for op in history.ops() {
-            if let (
+    fn unsettled<'a>(
+        &self,
+        history: &'a History,
+        _chain: Option<&'a ChainState>,
+    ) -> Box<dyn Iterator<Item = String> + 'a> {
+        let unanswered = history.pending().map(|op| match &op.request {
+            Request::Payout { request, .. } => format!(
+                "client {} request {:?} is unanswered after {} attempts (sent at {:.3}s)",
+                op.client,
+                request.request_id,
+                op.attempts,
+                op.sent_at.as_secs_f64()
+            ),
+            _ => super::unanswered(op),
+        });
+        let unconfirmed = history.ops().iter().filter_map(|op| match (&op.outcome, op.confirmed) {
+            (
                 Outcome::Acknowledged {
                     receipt: Receipt::Transfer(transfer),
                     ..
                 },
                 None,
-            ) = (&op.outcome, op.confirmed)
-            {
-                reasons.push(format!(
-                    "client {} seq {}: transfer {transfer} was accepted and is not reported confirmed yet",
-                    op.client, op.seq
-                ));
-            }
-        }
-        reasons
+            ) => Some(format!(
+                "client {} seq {}: transfer {transfer} was accepted and is not reported confirmed yet",
+                op.client, op.seq
+            )),
+            _ => None,
+        });
+        Box::new(unanswered.chain(unconfirmed))
     }
 
     fn final_checks(&self, truth: &GroundTruth<'_>) -> Vec<Violation> {
