@@ -53,6 +53,7 @@
 //! zero-sized elements (`Vec<()>`) of a huge length decodes by looping that
 //! many times without reading a byte. No message of the system has one.
 
+pub mod bytes;
 mod de;
 mod ser;
 

@@ -60,6 +60,7 @@ pub enum TxnError {
 /// uncommitted write (no version yet).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Found {
+    #[serde(with = "crate::codec::bytes")]
     pub value: Vec<u8>,
     pub version: Option<u64>,
 }

@@ -29,12 +29,14 @@ pub enum DbRequest {
         txn: TxnId,
         table: String,
         key: Key,
+        #[serde(with = "crate::codec::bytes")]
         value: Vec<u8>,
     },
     InsertUnique {
         txn: TxnId,
         table: String,
         key: Key,
+        #[serde(with = "crate::codec::bytes")]
         value: Vec<u8>,
     },
     CompareAndSet {
@@ -42,6 +44,7 @@ pub enum DbRequest {
         table: String,
         key: Key,
         expected: u64,
+        #[serde(with = "crate::codec::bytes")]
         value: Vec<u8>,
     },
     Delete {
@@ -81,17 +84,20 @@ pub enum Op {
     Put {
         table: String,
         key: Key,
+        #[serde(with = "crate::codec::bytes")]
         value: Vec<u8>,
     },
     InsertUnique {
         table: String,
         key: Key,
+        #[serde(with = "crate::codec::bytes")]
         value: Vec<u8>,
     },
     CompareAndSet {
         table: String,
         key: Key,
         expected: u64,
+        #[serde(with = "crate::codec::bytes")]
         value: Vec<u8>,
     },
     Delete {

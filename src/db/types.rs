@@ -34,6 +34,7 @@ impl From<&str> for Key {
 /// A committed row: its value and the version of the commit that wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Row {
+    #[serde(with = "crate::codec::bytes")]
     pub value: Vec<u8>,
     pub version: u64,
 }

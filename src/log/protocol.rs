@@ -68,6 +68,7 @@ pub struct AppendResponse {
 pub struct ClientAppend {
     pub client: u64,
     pub seq: u64,
+    #[serde(with = "crate::codec::bytes")]
     pub data: Vec<u8>,
 }
 

@@ -17,6 +17,7 @@ pub enum EntryKind {
     Command {
         client: u64,
         seq: u64,
+        #[serde(with = "crate::codec::bytes")]
         data: Vec<u8>,
     },
 }
