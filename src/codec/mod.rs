@@ -124,6 +124,9 @@ impl serde::de::Error for CodecError {
     }
 }
 
+/// The buffer [`encode`] starts with.
+const ENCODE_CAPACITY: usize = 256;
+
 /// Encodes `value`.
 ///
 /// # Panics
@@ -132,7 +135,9 @@ impl serde::de::Error for CodecError {
 /// length, or its own code returns an error. That is a bug in the type,
 /// never a matter of input; every type the system encodes is derived.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    let mut bytes = Vec::new();
+    // Most messages, rows and records fit: growing a buffer from empty
+    // costs a reallocation at every doubling.
+    let mut bytes = Vec::with_capacity(ENCODE_CAPACITY);
     if let Err(error) = encode_into(&mut bytes, value) {
         panic!("a value failed to encode: {error}");
     }

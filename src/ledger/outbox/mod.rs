@@ -38,7 +38,7 @@ use super::{
     appender::Appender,
     applier::{Folded, SharedFold},
     lease::{Holder, Standing},
-    schema::{OUTBOX, OutboxRow, Payout, decode},
+    schema::{OUTBOX, OutboxRow, decode},
     types::{Command, Confirmation, TransferId, TransferRequest},
 };
 use crate::{
@@ -77,16 +77,17 @@ pub struct Worker {
     fold: SharedFold,
     /// Whether the last read of the outbox reached the database.
     db_reachable: Option<bool>,
-    /// When each transaction was last submitted in this life.
-    submitted: BTreeMap<TxHash, Duration>,
+    /// When each transaction (by its payout) was last submitted in this
+    /// life.
+    submitted: BTreeMap<(TransferId, TxHash), Duration>,
     /// When each transaction's receipt was last asked for in this life.
-    checked: BTreeMap<TxHash, Duration>,
+    checked: BTreeMap<(TransferId, TxHash), Duration>,
     /// Confirmations appended in this life, by transfer, and when: not
     /// appended again until the applier had time to close the row.
     confirming: BTreeMap<TransferId, Duration>,
     /// Transactions the chain showed included in this life: only noted,
     /// to mark one that vanishes again.
-    included: BTreeSet<TxHash>,
+    included: BTreeSet<(TransferId, TxHash)>,
     /// Intents proposed in this life whose outcome was unknown, by
     /// transfer: only noted, to mark how the fold resolves them.
     unknown_intents: BTreeMap<TransferId, TxHash>,
@@ -199,34 +200,16 @@ impl Worker {
             .collect()
     }
 
-    /// Drops what this life remembers of payouts no longer open.
+    /// Drops what this life remembers of payouts no longer open. Keyed by
+    /// payout, so that no transaction needs hashing on every pass.
     fn forget_closed(&mut self, rows: &[(u64, u64, OutboxRow)]) {
         let open: BTreeSet<TransferId> = rows.iter().map(|(_, _, row)| row.transfer).collect();
-        let signed: BTreeSet<TxHash> = rows
-            .iter()
-            .flat_map(|(_, _, row)| {
-                let in_log = self
-                    .fold
-                    .borrow()
-                    .fold
-                    .transfer(row.transfer)
-                    .and_then(|accepted| {
-                        accepted
-                            .intent
-                            .as_ref()
-                            .filter(|_| accepted.confirmation.is_none())
-                            .map(Transaction::hash)
-                    });
-                let in_db = match &row.state {
-                    Payout::Signed { tx } => Some(tx.hash()),
-                    Payout::Pending => None,
-                };
-                in_log.into_iter().chain(in_db)
-            })
-            .collect();
-        self.submitted.retain(|hash, _| signed.contains(hash));
-        self.checked.retain(|hash, _| signed.contains(hash));
-        self.included.retain(|hash| signed.contains(hash));
+        self.submitted
+            .retain(|(transfer, _), _| open.contains(transfer));
+        self.checked
+            .retain(|(transfer, _), _| open.contains(transfer));
+        self.included
+            .retain(|(transfer, _)| open.contains(transfer));
         self.confirming
             .retain(|transfer, _| open.contains(transfer));
         self.unknown_intents
@@ -435,11 +418,12 @@ impl Worker {
     /// Steps 2 and 3 for a signed payout.
     async fn follow(&mut self, row: &OutboxRow, tx: &Transaction) -> Result<(), StepError> {
         let hash = tx.hash();
+        let key = (row.transfer, hash);
         let now = self.env.clock.mono_now();
-        if within(&self.checked, &hash, now, self.config.receipt_poll) {
+        if within(&self.checked, &key, now, self.config.receipt_poll) {
             return Ok(());
         }
-        self.checked.insert(hash, now);
+        self.checked.insert(key, now);
         match self.chain.receipt(hash).await? {
             Some(receipt)
                 if receipt.confirmations >= self.config.confirmations
@@ -451,15 +435,15 @@ impl Worker {
                     height: receipt.height,
                     depth: receipt.confirmations,
                 };
-                self.included.insert(hash);
+                self.included.insert(key);
                 self.confirm(row.transfer, confirmation).await;
             }
             // Included, not deep enough yet.
             Some(_) => {
-                self.included.insert(hash);
+                self.included.insert(key);
             }
             None => {
-                if self.included.remove(&hash) {
+                if self.included.remove(&key) {
                     self.env.mark(Mark::IncludedTransactionVanished);
                 }
                 self.resubmit(row, tx).await?
@@ -474,14 +458,15 @@ impl Worker {
     /// since the last try, so that a lagging view is given time.
     async fn resubmit(&mut self, row: &OutboxRow, tx: &Transaction) -> Result<(), StepError> {
         let now = self.env.clock.mono_now();
-        if within(&self.submitted, &tx.hash(), now, self.config.resubmit_after) {
+        let key = (row.transfer, tx.hash());
+        if within(&self.submitted, &key, now, self.config.resubmit_after) {
             return Ok(());
         }
-        if self.env.bugs.has(Bug::ResubmitNewNonce) && self.submitted.contains_key(&tx.hash()) {
-            self.submitted.remove(&tx.hash());
+        if self.env.bugs.has(Bug::ResubmitNewNonce) && self.submitted.contains_key(&key) {
+            self.submitted.remove(&key);
             return self.sign_anew(row).await;
         }
-        if self.submitted.contains_key(&tx.hash()) {
+        if self.submitted.contains_key(&key) {
             self.env.mark(Mark::Resubmitted);
         }
         self.submit(row.transfer, tx).await;
@@ -491,11 +476,11 @@ impl Worker {
     /// Submits `tx` through an RPC node. Its verdict changes nothing: the
     /// receipt decides, so a lost answer is harmless.
     async fn submit(&mut self, transfer: TransferId, tx: &Transaction) {
-        self.submitted.insert(tx.hash(), self.env.clock.mono_now());
-        self.env.record(Event::Ledger(LedgerEvent::Submitted {
-            transfer,
-            tx: tx.hash(),
-        }));
+        let hash = tx.hash();
+        self.submitted
+            .insert((transfer, hash), self.env.clock.mono_now());
+        self.env
+            .record(Event::Ledger(LedgerEvent::Submitted { transfer, tx: hash }));
         let verdict = self.chain.submit(tx.clone()).await;
         self.env.crash_point(CrashPoint::OutboxAfterSubmit).await;
         if let Err(ChainError::Rejected(SubmitError::NonceTooLow { .. })) = verdict {
