@@ -27,6 +27,9 @@ pub const READ_BATCH: u32 = 64;
 /// The fold and whoever waits for it to reach an index.
 pub struct Folded {
     pub fold: Fold,
+    /// The database's projection position as the outbox worker last read
+    /// it, for the projector to notice a database that lost entries.
+    pub scanned_position: Option<u64>,
     waiters: BTreeMap<u64, Vec<oneshot::Sender<()>>>,
     /// Wakes the idle applier when someone starts waiting.
     nudge: Option<oneshot::Sender<()>>,
@@ -38,6 +41,7 @@ impl Folded {
     pub fn new(config: &LedgerConfig, env: &NodeEnv) -> SharedFold {
         Rc::new(RefCell::new(Folded {
             fold: Fold::new(rules(config, env.bugs)),
+            scanned_position: None,
             waiters: BTreeMap::new(),
             nudge: None,
         }))
@@ -152,8 +156,9 @@ pub async fn run(
                 }));
             }
         }
-        let (folded_through, payouts) = {
-            let folded = shared.borrow();
+        let (folded_through, payouts, scanned) = {
+            let mut folded = shared.borrow_mut();
+            let scanned = folded.scanned_position.take();
             let fold = &folded.fold;
             let mut open = fold.unconfirmed().peekable();
             let payouts = if open.peek().is_none() {
@@ -163,9 +168,11 @@ pub async fn run(
             } else {
                 OpenPayouts::Unsigned
             };
-            (fold.applied(), payouts)
+            (fold.applied(), payouts, scanned)
         };
-        let projected = projector.project(&mut log, folded_through, payouts).await;
+        let projected = projector
+            .project(&mut log, folded_through, payouts, scanned)
+            .await;
         if got < READ_BATCH as usize && !projected {
             // Someone waits for an entry this replica appended: it is
             // committed, so ask again soon. Otherwise idle until asked.

@@ -38,7 +38,7 @@ use super::{
     appender::Appender,
     applier::{Folded, SharedFold},
     lease::{Holder, Standing},
-    schema::{OUTBOX, OutboxRow, decode},
+    schema::{APPLIED, META, OUTBOX, OutboxRow, Versioned, decode},
     types::{Command, Confirmation, TransferId, TransferRequest},
 };
 use crate::{
@@ -173,7 +173,8 @@ impl Worker {
         }
     }
 
-    /// The open rows, in log order, with their versions.
+    /// The open rows, in log order, with their versions. The projection's
+    /// position is read along, for the projector (see `Folded`).
     async fn open_rows(&self) -> Result<Vec<(u64, u64, OutboxRow)>, DbError> {
         let scan = Op::Scan {
             table: OUTBOX.to_owned(),
@@ -183,10 +184,24 @@ impl Worker {
             },
             limit: MAX_ROWS_PER_PASS,
         };
-        let (results, _) = self.db.atomic(Isolation::ReadCommitted, vec![scan]).await?;
-        let Some(OpResult::Rows(rows)) = results.into_iter().next() else {
-            return Err(DbError::Protocol("a scan returned no rows".to_owned()));
+        let position = Op::Get {
+            table: META.to_owned(),
+            key: Key::from(APPLIED),
         };
+        let (results, _) = self
+            .db
+            .atomic(Isolation::ReadCommitted, vec![scan, position])
+            .await?;
+        let mut results = results.into_iter();
+        let (Some(OpResult::Rows(rows)), Some(OpResult::Found(position))) =
+            (results.next(), results.next())
+        else {
+            return Err(DbError::Protocol(
+                "a scan returned no rows, or a read no row".to_owned(),
+            ));
+        };
+        let position = Versioned::<u64>::from(position)?;
+        self.fold.borrow_mut().scanned_position = Some(position.value.unwrap_or(0));
         rows.into_iter()
             .map(|(key, found)| {
                 let Key::Int(index) = key else {

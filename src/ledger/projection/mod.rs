@@ -17,10 +17,7 @@
 
 mod fenced;
 
-use std::{
-    collections::{BTreeMap, VecDeque},
-    time::Duration,
-};
+use std::collections::{BTreeMap, VecDeque};
 
 use super::{
     LedgerConfig, LedgerEvent,
@@ -68,9 +65,6 @@ pub struct Projector {
     position: Option<u64>,
     /// While a rebuild is under way: the index it must reach.
     rebuilding: Option<u64>,
-    /// When this replica last asked the database for its position with
-    /// nothing to project (on its monotonic clock).
-    probed: Option<Duration>,
     /// The index a batch whose commit ended unknown would have moved the
     /// position to: only noted, to mark what the next read finds.
     unknown_commit: Option<u64>,
@@ -105,7 +99,6 @@ impl Projector {
             unprojected: VecDeque::new(),
             position: None,
             rebuilding: None,
-            probed: None,
             unknown_commit: None,
         }
     }
@@ -117,14 +110,17 @@ impl Projector {
 
     /// Projects one batch; returns whether it moved the projection.
     /// `folded_through` is how far this replica's fold has reached;
-    /// `payouts` what the fold says of open payouts.
+    /// `payouts` what the fold says of open payouts; `scanned` the
+    /// database's position as the outbox worker's last read found it, if
+    /// it read since the last call.
     pub async fn project(
         &mut self,
         log: &mut LogClient,
         folded_through: u64,
         payouts: OpenPayouts,
+        scanned: Option<u64>,
     ) -> bool {
-        if self.unprojected.is_empty() && !self.probe_due(payouts) {
+        if self.unprojected.is_empty() && !lost_projected(payouts, scanned, folded_through) {
             return false;
         }
         let signed_open = payouts == OpenPayouts::Signed;
@@ -149,28 +145,6 @@ impl Projector {
                 false
             }
         }
-    }
-
-    /// Whether to read the database's position with nothing to project:
-    /// only to notice a wipe that would leave open payouts without rows
-    /// (nobody would pay them until the next entry), and then at most once
-    /// an outbox poll: the worker reads the rows no more often than that,
-    /// so a faster probe could not get a payout going sooner. With every
-    /// payout confirmed, a wiped database waits for the next entry to be
-    /// rebuilt.
-    fn probe_due(&mut self, payouts: OpenPayouts) -> bool {
-        if payouts == OpenPayouts::None {
-            return false;
-        }
-        let now = self.env.clock.mono_now();
-        if self
-            .probed
-            .is_some_and(|last| now < last + self.config.outbox_poll)
-        {
-            return false;
-        }
-        self.probed = Some(now);
-        true
     }
 
     /// The projection: reads the recorded position (with what the batch
@@ -544,4 +518,15 @@ fn spent(transfer: TransferId, tx: &Transaction) -> NonceRow {
         transfer,
         tx: tx.hash(),
     }
+}
+
+/// Whether the database seems to have lost entries this replica projected,
+/// with nothing left to project: the position the outbox worker read is
+/// behind the fold. Only worth a look while payouts are open (a wipe would
+/// leave them without rows, and nobody would pay them until the next
+/// entry); with every payout confirmed, a wiped database is rebuilt at the
+/// next entry. The worker reads the position with every outbox scan, so
+/// noticing a wipe costs no message of its own.
+fn lost_projected(payouts: OpenPayouts, scanned: Option<u64>, folded_through: u64) -> bool {
+    payouts != OpenPayouts::None && scanned.is_some_and(|position| position < folded_through)
 }
