@@ -89,6 +89,10 @@ pub struct LedgerConfig {
     /// How often the worker asks for one transaction's receipt: about
     /// twice a block, since nothing changes in between.
     pub receipt_poll: Duration,
+    /// How often the chain makes a block: a receipt more than a block short
+    /// of its depth is not asked for again until the blocks it lacks can
+    /// have been made.
+    pub block_time: Duration,
     /// How long a transaction the chain does not show is given before it
     /// is submitted again.
     pub resubmit_after: Duration,

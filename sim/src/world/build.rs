@@ -423,6 +423,7 @@ pub(super) fn ledger_config(
         outbox_poll: OUTBOX_POLL,
         resubmit_after: block_time * 3,
         receipt_poll: block_time / 2,
+        block_time,
         lease: scenario.system.lease.0,
     }
 }

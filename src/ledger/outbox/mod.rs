@@ -80,8 +80,9 @@ pub struct Worker {
     /// When each transaction (by its payout) was last submitted in this
     /// life.
     submitted: BTreeMap<(TransferId, TxHash), Duration>,
-    /// When each transaction's receipt was last asked for in this life.
-    checked: BTreeMap<(TransferId, TxHash), Duration>,
+    /// When each transaction's receipt may be asked for again in this
+    /// life.
+    next_receipt: BTreeMap<(TransferId, TxHash), Duration>,
     /// Confirmations appended in this life, by transfer, and when: not
     /// appended again until the applier had time to close the row.
     confirming: BTreeMap<TransferId, Duration>,
@@ -117,7 +118,7 @@ impl Worker {
             fold,
             db_reachable: None,
             submitted: BTreeMap::new(),
-            checked: BTreeMap::new(),
+            next_receipt: BTreeMap::new(),
             confirming: BTreeMap::new(),
             included: BTreeSet::new(),
             unknown_intents: BTreeMap::new(),
@@ -221,7 +222,7 @@ impl Worker {
         let open: BTreeSet<TransferId> = rows.iter().map(|(_, _, row)| row.transfer).collect();
         self.submitted
             .retain(|(transfer, _), _| open.contains(transfer));
-        self.checked
+        self.next_receipt
             .retain(|(transfer, _), _| open.contains(transfer));
         self.included
             .retain(|(transfer, _)| open.contains(transfer));
@@ -435,10 +436,11 @@ impl Worker {
         let hash = tx.hash();
         let key = (row.transfer, hash);
         let now = self.env.clock.mono_now();
-        if within(&self.checked, &key, now, self.config.receipt_poll) {
+        if self.next_receipt.get(&key).is_some_and(|at| now < *at) {
             return Ok(());
         }
-        self.checked.insert(key, now);
+        self.next_receipt
+            .insert(key, now + self.config.receipt_poll);
         match self.chain.receipt(hash).await? {
             Some(receipt)
                 if receipt.confirmations >= self.config.confirmations
@@ -453,9 +455,22 @@ impl Worker {
                 self.included.insert(key);
                 self.confirm(row.transfer, confirmation).await;
             }
-            // Included, not deep enough yet.
-            Some(_) => {
+            // Included, not deep enough yet: nothing can change that
+            // before the blocks it lacks are made, so ask again only in
+            // the last of them (a reorg that drops it meanwhile is noticed
+            // then, and the transaction sent again).
+            Some(receipt) => {
                 self.included.insert(key);
+                let lacking = self
+                    .config
+                    .confirmations
+                    .saturating_sub(receipt.confirmations);
+                if lacking > 1 {
+                    let blocks = u32::try_from(lacking - 1).unwrap_or(u32::MAX);
+                    let wait = self.config.block_time.saturating_mul(blocks);
+                    self.next_receipt
+                        .insert(key, now + wait + self.config.receipt_poll);
+                }
             }
             None => {
                 if self.included.remove(&key) {
