@@ -299,6 +299,20 @@ pub fn profile_table(profile: &Profile, seeds: u64) -> String {
         .map(|(part, count)| format!("{part} {:.0}", per_seed(*count)))
         .collect();
     out += &format!("trace events per seed: {}\n", events.join(", "));
+    let phases = &profile.phases;
+    let phase = |name: &str, count: &crate::profile::PhaseCount| {
+        format!(
+            "{name} {:.1}s ({:.0} messages)",
+            count.simulated_seconds / seeds.max(1) as f64,
+            per_seed(count.messages)
+        )
+    };
+    out += &format!(
+        "simulated time per seed by phase: {}, {}, {}\n",
+        phase("faults", &phases.faults),
+        phase("settle", &phases.settle),
+        phase("quiet tail", &phases.quiet_tail)
+    );
     let wall = (profile.simulation_seconds + profile.checks_seconds).max(f64::EPSILON);
     out += &format!(
         "wall time (profiled): simulation {:.2}s ({:.0}%), final checks {:.2}s ({:.0}%)\n",

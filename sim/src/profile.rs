@@ -19,6 +19,69 @@ pub struct RouteCount {
     pub disturbed: u64,
 }
 
+/// One phase of a run: how long it lasted in simulated time, and the
+/// messages sent in it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct PhaseCount {
+    pub simulated_seconds: f64,
+    pub messages: u64,
+}
+
+/// The phases of a run (see `run`): the fault phase, the settle phase, the
+/// quiet tail.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Phases {
+    pub faults: PhaseCount,
+    pub settle: PhaseCount,
+    pub quiet_tail: PhaseCount,
+}
+
+impl Phases {
+    /// Splits messages sent at `times` by the phase they fell in, given
+    /// how long each phase lasted; what came after the quiet tail (the
+    /// end of the run) counts with it.
+    pub(crate) fn split(
+        times: &[Duration],
+        faults: Duration,
+        settle: Duration,
+        quiet_tail: Duration,
+    ) -> Phases {
+        let settle_start = faults;
+        let tail_start = faults + settle;
+        let in_phase = |from: Duration, to: Option<Duration>| {
+            times
+                .iter()
+                .filter(|at| **at >= from && to.is_none_or(|to| **at < to))
+                .count() as u64
+        };
+        Phases {
+            faults: PhaseCount {
+                simulated_seconds: faults.as_secs_f64(),
+                messages: in_phase(Duration::ZERO, Some(settle_start)),
+            },
+            settle: PhaseCount {
+                simulated_seconds: settle.as_secs_f64(),
+                messages: in_phase(settle_start, Some(tail_start)),
+            },
+            quiet_tail: PhaseCount {
+                simulated_seconds: quiet_tail.as_secs_f64(),
+                messages: in_phase(tail_start, None),
+            },
+        }
+    }
+
+    fn add(&mut self, other: &Phases) {
+        for (sum, phase) in [
+            (&mut self.faults, &other.faults),
+            (&mut self.settle, &other.settle),
+            (&mut self.quiet_tail, &other.quiet_tail),
+        ] {
+            sum.simulated_seconds += phase.simulated_seconds;
+            sum.messages += phase.messages;
+        }
+    }
+}
+
 /// The profile of one run, or of many added up.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Profile {
@@ -28,6 +91,8 @@ pub struct Profile {
     pub kinds: BTreeMap<String, u64>,
     /// Trace events by the part that recorded them.
     pub events: BTreeMap<&'static str, u64>,
+    /// Simulated time and messages by phase.
+    pub phases: Phases,
     /// Wall seconds inside the simulation (every phase).
     pub simulation_seconds: f64,
     /// Wall seconds judging the run afterwards (recovery, final checks).
@@ -49,6 +114,7 @@ impl Profile {
         for (part, count) in &other.events {
             *self.events.entry(part).or_default() += count;
         }
+        self.phases.add(&other.phases);
         self.simulation_seconds += other.simulation_seconds;
         self.checks_seconds += other.checks_seconds;
     }
@@ -63,6 +129,9 @@ impl Profile {
 #[derive(Default)]
 pub(crate) struct Profiler {
     pub(crate) profile: Profile,
+    /// When each message was sent, to split them by phase once the run
+    /// says where its phases ended.
+    pub(crate) message_times: Vec<Duration>,
     roles: BTreeMap<NodeName, String>,
 }
 
@@ -87,7 +156,7 @@ fn role(name: &str) -> &str {
 impl Subscriber for Profiler {
     fn system(
         &mut self,
-        _: Duration,
+        at: Duration,
         node: &NodeName,
         event: &Event,
         _: &mut Vec<crate::coverage::HarnessMark>,
@@ -112,6 +181,7 @@ impl Subscriber for Profiler {
                 count.bytes += u64::from(*bytes);
                 let disturbed = *fate != Fate::Sent || duplicate_after_us.is_some();
                 count.disturbed += u64::from(disturbed);
+                self.message_times.push(at);
                 "message"
             }
             Event::Boot { .. } | Event::CrashPoint { .. } | Event::ReplyLost { .. } => "node",
@@ -138,6 +208,22 @@ mod tests {
         assert_eq!(role("chain-rpc-1"), "chain-rpc");
         assert_eq!(role("db"), "db");
         assert_eq!(role("chain"), "chain");
+    }
+
+    #[test]
+    fn messages_are_split_by_the_phase_they_were_sent_in() {
+        let ms = Duration::from_millis;
+        let times = [ms(0), ms(999), ms(1000), ms(1499), ms(1500), ms(9000)];
+        let phases = Phases::split(&times, ms(1000), ms(500), ms(2000));
+        assert_eq!(
+            (
+                phases.faults.messages,
+                phases.settle.messages,
+                phases.quiet_tail.messages
+            ),
+            (2, 2, 2)
+        );
+        assert_eq!(phases.settle.simulated_seconds, 0.5);
     }
 
     #[test]

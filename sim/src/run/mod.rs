@@ -36,7 +36,7 @@ use crate::{
     history::{History, RequestCounts},
     kinds,
     nemesis::Nemesis,
-    profile::{Profile, Profiler},
+    profile::{Phases, Profile, Profiler},
     scenario::Scenario,
     timeline::{Timeline, record::Recorder},
     trace::{Trace, TraceSummary},
@@ -313,11 +313,13 @@ fn run_here(scenario: &Scenario, options: &RunOptions) -> RunOutcome {
         Err(panic) => crashed(scenario, summary, panic_message(&panic)),
     };
     if let Some(profiler) = profiler {
-        let mut profile = std::mem::take(
-            &mut profiler
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .profile,
+        let mut profiler = profiler.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut profile = std::mem::take(&mut profiler.profile);
+        profile.phases = Phases::split(
+            &profiler.message_times,
+            outcome.fault_phase,
+            outcome.settle_phase,
+            outcome.quiet_tail,
         );
         profile.simulation_seconds = (simulated_at - started).as_secs_f64();
         profile.checks_seconds = (wall_clock() - simulated_at).as_secs_f64();
