@@ -1,6 +1,7 @@
 //! A digest that is the same for the same value on every machine, compiler
 //! and run: for ids derived from content (transaction hashes, signatures,
-//! transfer ids) and for the trace hash.
+//! transfer ids). (The harness's trace hash folds the same encoding its own
+//! faster way.)
 //!
 //! Values are fed to FNV-1a through their [`crate::codec`] encoding
 //! (fixed-width little-endian integers, `u64` lengths, `u32` variant
