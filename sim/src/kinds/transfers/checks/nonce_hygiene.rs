@@ -7,7 +7,8 @@
 //! waiting in any mempool) is one recorded for its nonce; and once settled
 //! the chain's next nonce for the hot wallet is the recorded next nonce.
 
-use ledger::ledger::HOT_WALLET;
+use ledger::{chain::TxHash, ledger::HOT_WALLET};
+use std::collections::BTreeSet;
 
 use super::{Facts, list, records::Records};
 use crate::check::Violation;
@@ -44,6 +45,7 @@ pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
 /// still open.
 fn gaps(facts: &Facts<'_>, records: &Records) -> Vec<Violation> {
     let mut violations = Vec::new();
+    let on_chain: BTreeSet<TxHash> = facts.payouts.iter().map(|(_, paid)| paid.hash()).collect();
     for nonce in 0..records.next {
         let Some(spent) = records.by_nonce.get(&nonce) else {
             violations.push(facts.violation(
@@ -70,8 +72,7 @@ fn gaps(facts: &Facts<'_>, records: &Records) -> Vec<Violation> {
             ));
         }
         for (tx, transfer) in spent {
-            let on_chain = facts.payouts.iter().any(|(_, paid)| paid.hash() == *tx);
-            if !on_chain && !records.is_open(*tx) {
+            if !on_chain.contains(tx) && !records.is_open(*tx) {
                 violations.push(facts.violation(
                     CHECKER,
                     format!(
