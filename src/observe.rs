@@ -492,6 +492,10 @@ pub enum Mark {
     /// it had to fold again: the database stays without the lost entries
     /// until a later round.
     RebuildLogUnreadable,
+    /// A replica projected entries that other replicas appended, their
+    /// appenders having left them unprojected past the grace: an appender
+    /// died, or is cut off from the database.
+    StandbyProjected,
     // (end of the ledger's marks)
 }
 

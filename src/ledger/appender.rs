@@ -32,6 +32,9 @@ type Waiter = oneshot::Sender<u64>;
 #[derive(Clone)]
 pub struct Appender {
     queue: mpsc::UnboundedSender<(Command, Waiter)>,
+    /// The log session this incarnation appends under: the `client` of
+    /// every entry it appended.
+    pub session: u64,
 }
 
 impl Appender {
@@ -42,7 +45,7 @@ impl Appender {
         // sequence numbers of its earlier life.
         let session = stable_hash(&(env.name.as_str(), incarnation));
         madsim::task::spawn_local(run(env.clone(), log, session, timeout, commands));
-        Appender { queue }
+        Appender { queue, session }
     }
 
     /// Appends `command`; resolves to the index of the entry holding it once

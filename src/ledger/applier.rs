@@ -121,6 +121,7 @@ pub async fn run(
     mut log: LogClient,
     db: DbClient,
     shared: SharedFold,
+    session: u64,
 ) {
     let mut projector = Projector::new(env.clone(), config.clone(), db);
     // How long to idle: the idle poll after news, doubling with each read
@@ -141,7 +142,9 @@ pub async fn run(
                 for mark in folded.fold.take_marks() {
                     env.mark(mark);
                 }
-                projector.folded(index, effects);
+                let mine =
+                    matches!(entry.kind, EntryKind::Command { client, .. } if client == session);
+                projector.folded(index, effects, mine);
             }
             folded.wake();
             idle = if got > 0 {

@@ -86,6 +86,11 @@ pub struct LedgerConfig {
     pub idle_poll: Duration,
     /// How often the worker goes over the outbox.
     pub outbox_poll: Duration,
+    /// How long a replica leaves the entries it did not append to the
+    /// replicas that did, before it projects them itself: their appender
+    /// projects them at once, and the others are only the fallback for an
+    /// appender that died or is cut off.
+    pub projection_grace: Duration,
     /// How often the worker asks for one transaction's receipt: about
     /// twice a block, since nothing changes in between.
     pub receipt_poll: Duration,

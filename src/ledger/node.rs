@@ -26,6 +26,7 @@ pub async fn run_ledger(env: NodeEnv, config: LedgerConfig) {
         log(),
         db.clone(),
         fold.clone(),
+        appender.session,
     ));
     let chain = ChainClient::new(
         rpc.clone(),

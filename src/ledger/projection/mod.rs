@@ -14,10 +14,19 @@
 //! scratch fold, and projects the lost entries' effects again, in order,
 //! through the same fenced transactions. Replicas that rebuild at once race
 //! on the position, and one batch wins each round.
+//!
+//! Every replica folds every entry, but the replica that appended an entry
+//! projects it at once, and the others only once it has stayed unprojected
+//! for `projection_grace`: one database round trip per batch in the common
+//! case rather than one per replica, and the others stand by for an
+//! appender that died or is cut off from the database.
 
 mod fenced;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::{
+    collections::{BTreeMap, VecDeque},
+    time::Duration,
+};
 
 use super::{
     LedgerConfig, LedgerEvent,
@@ -68,6 +77,16 @@ pub struct Projector {
     /// The index a batch whose commit ended unknown would have moved the
     /// position to: only noted, to mark what the next read finds.
     unknown_commit: Option<u64>,
+    /// The last entry folded that this incarnation appended: while it is
+    /// unprojected, this replica projects at once.
+    own_last: u64,
+    /// While only entries other replicas appended are unprojected: when
+    /// this replica projects them itself, if their appenders have not.
+    standby_until: Option<Duration>,
+    /// The position this replica last found or wrote: a replica standing
+    /// in projects only once it found the position where it was a grace
+    /// before, nobody having projected meanwhile.
+    seen_position: Option<u64>,
 }
 
 /// What one batch changes in one outbox row.
@@ -100,12 +119,38 @@ impl Projector {
             position: None,
             rebuilding: None,
             unknown_commit: None,
+            own_last: 0,
+            standby_until: None,
+            seen_position: None,
         }
     }
 
-    /// Takes the effects of the entry at `index`, just folded.
-    pub fn folded(&mut self, index: u64, effects: Vec<Effect>) {
+    /// Takes the effects of the entry at `index`, just folded; `mine` when
+    /// this incarnation appended it.
+    pub fn folded(&mut self, index: u64, effects: Vec<Effect>, mine: bool) {
+        if mine {
+            self.own_last = index;
+        }
+        if self.standby_until.is_none() {
+            self.standby_until = Some(self.env.clock.mono_now() + self.config.projection_grace);
+        }
         self.unprojected.push_back((index, effects));
+    }
+
+    /// Whether this replica projects now: it holds an entry it appended,
+    /// or a rebuild, or entries their appenders left unprojected past the
+    /// grace.
+    fn due(&self, now: Duration) -> bool {
+        self.rebuilding.is_some()
+            || self.holds_own()
+            || self.standby_until.is_some_and(|until| now >= until)
+    }
+
+    /// Whether an entry this incarnation appended is unprojected.
+    fn holds_own(&self) -> bool {
+        self.unprojected
+            .front()
+            .is_some_and(|(index, _)| *index <= self.own_last)
     }
 
     /// Projects one batch; returns whether it moved the projection.
@@ -120,17 +165,40 @@ impl Projector {
         payouts: OpenPayouts,
         scanned: Option<u64>,
     ) -> bool {
-        if self.unprojected.is_empty() && !lost_projected(payouts, scanned, folded_through) {
+        let first_held = self
+            .unprojected
+            .front()
+            .map_or(folded_through + 1, |(index, _)| *index);
+        let lost = lost_projected(payouts, scanned, first_held);
+        let blind = self.env.bugs.has(Bug::ApplierNotIdempotent);
+        if let Some(position) = scanned.filter(|_| !lost && !blind) {
+            // Projected by whoever appended them: nothing to do here.
+            self.forget_through(position);
+        }
+        if self.unprojected.is_empty() {
+            self.standby_until = None;
+        }
+        let now = self.env.clock.mono_now();
+        if !lost && !self.due(now) {
             return false;
         }
+        let standing_in = !lost && self.rebuilding.is_none() && !self.holds_own();
         let signed_open = payouts == OpenPayouts::Signed;
-        let result = if self.env.bugs.has(Bug::ApplierNotIdempotent) {
+        let result = if blind {
             self.project_blindly().await
         } else {
-            self.project_fenced(log, folded_through, signed_open).await
+            self.project_fenced(log, folded_through, signed_open, standing_in)
+                .await
         };
+        self.standby_until = (!self.unprojected.is_empty())
+            .then(|| self.env.clock.mono_now() + self.config.projection_grace);
         match result {
-            Ok(moved) => moved,
+            Ok(moved) => {
+                if moved && standing_in {
+                    self.env.mark(Mark::StandbyProjected);
+                }
+                moved
+            }
             Err(error) => {
                 match &error {
                     DbError::CommitUnknown => self.env.mark(Mark::CommitUnknown),
@@ -155,6 +223,7 @@ impl Projector {
         log: &mut LogClient,
         folded_through: u64,
         signed_open: bool,
+        standing_in: bool,
     ) -> Result<bool, DbError> {
         // Most often the database stands right before the entries this
         // replica holds: read what that batch needs along with the position.
@@ -184,6 +253,12 @@ impl Projector {
                 .record(Event::Ledger(LedgerEvent::Rebuilt { through: position }));
         }
         self.forget_through(position);
+        let unmoved = self.seen_position.replace(position) == Some(position);
+        if standing_in && !unmoved {
+            // Someone projected since this replica last looked: the
+            // appenders are at work. Look again after the grace.
+            return Ok(false);
+        }
         let batch = self.batch(position);
         let Some(last) = batch.last().map(|(index, _)| *index) else {
             return Ok(false);
@@ -208,6 +283,7 @@ impl Projector {
             self.unknown_commit = Some(last);
         }
         committed?;
+        self.seen_position = Some(last);
         self.projected(position, last);
         self.env.crash_point(CrashPoint::ApplierAfterProject).await;
         Ok(true)
@@ -520,13 +596,14 @@ fn spent(transfer: TransferId, tx: &Transaction) -> NonceRow {
     }
 }
 
-/// Whether the database seems to have lost entries this replica projected,
-/// with nothing left to project: the position the outbox worker read is
-/// behind the fold. Only worth a look while payouts are open (a wipe would
+/// Whether the database seems to have lost entries this replica saw
+/// projected: the position the outbox worker read is behind the first
+/// entry this replica still holds (with none held, behind the fold).
+/// Only worth a look while payouts are open (a wipe would
 /// leave them without rows, and nobody would pay them until the next
 /// entry); with every payout confirmed, a wiped database is rebuilt at the
 /// next entry. The worker reads the position with every outbox scan, so
 /// noticing a wipe costs no message of its own.
-fn lost_projected(payouts: OpenPayouts, scanned: Option<u64>, folded_through: u64) -> bool {
-    payouts != OpenPayouts::None && scanned.is_some_and(|position| position < folded_through)
+fn lost_projected(payouts: OpenPayouts, scanned: Option<u64>, first_held: u64) -> bool {
+    payouts != OpenPayouts::None && scanned.is_some_and(|position| position + 1 < first_held)
 }
