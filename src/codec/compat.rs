@@ -899,9 +899,17 @@ fn log_messages_public_to_clients() {
         client: 1,
         seq: 2,
         data: vec![0; 10],
+        read_from: 0,
     }]);
     let replies = vec![
-        AppendReply::Appended { index: 4 },
+        AppendReply::Appended {
+            index: 4,
+            entries: Vec::new(),
+        },
+        AppendReply::Appended {
+            index: 4,
+            entries: entries(),
+        },
         AppendReply::Stale,
         AppendReply::NotLeader {
             leader: Some("log-2".to_owned()),

@@ -6,6 +6,11 @@
 //! takes it. A retry that lands twice is applied once by the log's session;
 //! one that lands after its caller gave up is still a valid command, which
 //! the fold judges on its own.
+//!
+//! Each append asks the log to send back the committed entries from the
+//! first this replica's fold lacks: the acknowledgement hands them to the
+//! applier ([`Folded::offer`]), which folds up to the appended entry
+//! without a read of its own.
 
 use futures::{
     StreamExt,
@@ -13,7 +18,10 @@ use futures::{
 };
 use std::time::Duration;
 
-use super::types::{Command, encode_batch};
+use super::{
+    applier::{Folded, SharedFold},
+    types::{Command, encode_batch},
+};
 use crate::{
     log::{AppendError, ClientAppend, LogClient},
     node::NodeEnv,
@@ -39,12 +47,18 @@ pub struct Appender {
 
 impl Appender {
     /// Starts the appending task of this incarnation.
-    pub fn start(env: &NodeEnv, incarnation: u64, log: LogClient, timeout: Duration) -> Appender {
+    pub fn start(
+        env: &NodeEnv,
+        incarnation: u64,
+        log: LogClient,
+        timeout: Duration,
+        fold: SharedFold,
+    ) -> Appender {
         let (queue, commands) = mpsc::unbounded();
         // A session per incarnation: a restarted replica never reuses the
         // sequence numbers of its earlier life.
         let session = stable_hash(&(env.name.as_str(), incarnation));
-        madsim::task::spawn_local(run(env.clone(), log, session, timeout, commands));
+        madsim::task::spawn_local(run(env.clone(), log, session, timeout, commands, fold));
         Appender { queue, session }
     }
 
@@ -64,6 +78,7 @@ async fn run(
     session: u64,
     timeout: Duration,
     mut queue: mpsc::UnboundedReceiver<(Command, Waiter)>,
+    fold: SharedFold,
 ) {
     let mut seq = 0;
     let mut waiting: Option<(Command, Waiter)> = None;
@@ -84,14 +99,19 @@ async fn run(
         }
         let commands: Vec<Command> = batch.iter().map(|(command, _)| command.clone()).collect();
         seq += 1;
-        let append = ClientAppend {
+        let mut append = ClientAppend {
             client: session,
             seq,
             data: encode_batch(&commands),
+            read_from: 0,
         };
         let index = loop {
-            match log.append(&append, timeout).await {
-                Ok(index) => break index,
+            append.read_from = fold.borrow().fold.applied() + 1;
+            match log.submit(&append, timeout).await {
+                Ok(committed) => {
+                    Folded::offer(&fold, append.read_from, committed.entries);
+                    break committed.index;
+                }
                 // Neither happens to a well-formed batch on a session only
                 // this task uses.
                 Err(error @ (AppendError::Rejected(_) | AppendError::Stale)) => {

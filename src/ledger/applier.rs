@@ -33,6 +33,9 @@ pub struct Folded {
     waiters: BTreeMap<u64, Vec<oneshot::Sender<()>>>,
     /// Wakes the idle applier when someone starts waiting.
     nudge: Option<oneshot::Sender<()>>,
+    /// Committed entries the appender's acknowledgements brought, by index,
+    /// not folded yet: the applier folds them before it reads the log.
+    offered: BTreeMap<u64, Entry>,
 }
 
 pub type SharedFold = Rc<RefCell<Folded>>;
@@ -44,7 +47,42 @@ impl Folded {
             scanned_position: None,
             waiters: BTreeMap::new(),
             nudge: None,
+            offered: BTreeMap::new(),
         }))
+    }
+
+    /// Takes committed `entries` from index `from` on, as an append's
+    /// acknowledgement brought them, and wakes the idle applier to fold
+    /// them.
+    pub fn offer(shared: &SharedFold, from: u64, entries: Vec<Entry>) {
+        let mut folded = shared.borrow_mut();
+        let applied = folded.fold.applied();
+        let new: Vec<(u64, Entry)> = (from..)
+            .zip(entries)
+            .filter(|(index, _)| *index > applied)
+            .collect();
+        if new.is_empty() {
+            return;
+        }
+        folded.offered.extend(new);
+        if let Some(nudge) = folded.nudge.take() {
+            let _ = nudge.send(());
+        }
+    }
+
+    /// The offered entries from the fold's next index on, in order, `limit`
+    /// at most; those already folded are dropped.
+    fn take_offered(&mut self, limit: u32) -> Vec<Entry> {
+        let next = self.fold.applied() + 1;
+        self.offered = self.offered.split_off(&next);
+        let mut entries = Vec::new();
+        while entries.len() < limit as usize {
+            match self.offered.remove(&(next + entries.len() as u64)) {
+                Some(entry) => entries.push(entry),
+                None => break,
+            }
+        }
+        entries
     }
 
     /// Resolves once the fold has applied `index`.
@@ -127,12 +165,21 @@ pub async fn run(
     // How long to idle: the idle poll after news, doubling with each read
     // that finds none, up to four idle polls.
     let mut idle = config.idle_poll;
+    // After a projection, the next round projects again without reading
+    // the log, which was just read to its end (or folded from an
+    // acknowledgement that brought what there was).
+    let mut project_only = false;
     loop {
-        let from = shared.borrow().fold.applied() + 1;
-        let read = log
-            .read_committed(from, READ_BATCH, config.log_timeout)
-            .await;
-        let entries = read.unwrap_or_default();
+        let offered = shared.borrow_mut().take_offered(READ_BATCH);
+        let read = !project_only && offered.is_empty();
+        let entries = if read {
+            let from = shared.borrow().fold.applied() + 1;
+            log.read_committed(from, READ_BATCH, config.log_timeout)
+                .await
+                .unwrap_or_default()
+        } else {
+            offered
+        };
         let got = entries.len();
         {
             let mut folded = shared.borrow_mut();
@@ -147,11 +194,11 @@ pub async fn run(
                 projector.folded(index, effects, mine);
             }
             folded.wake();
-            idle = if got > 0 {
-                config.idle_poll
-            } else {
-                (idle * 2).min(config.idle_poll * IDLE_BACKOFF)
-            };
+            if got > 0 {
+                idle = config.idle_poll;
+            } else if read {
+                idle = (idle * 2).min(config.idle_poll * IDLE_BACKOFF);
+            }
             if got > 0 {
                 env.record(Event::Ledger(LedgerEvent::Folded {
                     applied: folded.fold.applied(),
@@ -176,6 +223,7 @@ pub async fn run(
         let projected = projector
             .project(&mut log, folded_through, payouts, scanned)
             .await;
+        project_only = projected && got < READ_BATCH as usize;
         if got < READ_BATCH as usize && !projected {
             // Someone waits for an entry this replica appended: it is
             // committed, so ask again soon. Otherwise idle until asked.

@@ -18,8 +18,8 @@ pub async fn run_ledger(env: NodeEnv, config: LedgerConfig) {
     let (rpc, mut incoming) = Rpc::bind(&env, incarnation).await;
     let log = || LogClient::new(rpc.clone(), config.log_replicas.clone());
     let db = DbClient::new(rpc.clone(), config.db.clone(), config.db_timeout);
-    let appender = Appender::start(&env, incarnation, log(), config.log_timeout);
     let fold = Folded::new(&config, &env);
+    let appender = Appender::start(&env, incarnation, log(), config.log_timeout, fold.clone());
     madsim::task::spawn_local(applier::run(
         env.clone(),
         config.clone(),

@@ -36,12 +36,14 @@ enum Hop<T> {
 }
 
 /// A command committed and applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
     /// Where it was applied (where it was first applied, for a retry).
     pub index: u64,
     /// For a compare-and-set, whether it swapped.
     pub swapped: Option<bool>,
+    /// The committed entries from the command's `read_from` on.
+    pub entries: Vec<Entry>,
 }
 
 /// A client's handle on the log cluster.
@@ -64,18 +66,10 @@ impl LogClient {
 
     /// One attempt to append `command`: asks the replica believed to lead and
     /// follows redirects, at most one hop per replica, each bounded by
-    /// `timeout`. Returns the index the command was applied at.
-    pub async fn append(
-        &mut self,
-        command: &ClientAppend,
-        timeout: Duration,
-    ) -> Result<u64, AppendError> {
-        Ok(self.submit(command, timeout).await?.index)
-    }
-
-    /// [`LogClient::append`], returning what the state machine said too:
-    /// for a compare-and-set (see `KvCommand`), whether it swapped. A retry
-    /// is told what the first attempt would have been.
+    /// `timeout`. Returns the index the command was applied at, the
+    /// committed entries it asked for, and what the state machine said: for
+    /// a compare-and-set (see `KvCommand`), whether it swapped. A retry is
+    /// told what the first attempt would have been.
     pub async fn submit(
         &mut self,
         command: &ClientAppend,
@@ -83,13 +77,15 @@ impl LogClient {
     ) -> Result<Committed, AppendError> {
         let request = LogRequest::Client(command.clone());
         self.via_leader(&request, timeout, |reply: AppendReply| match reply {
-            AppendReply::Appended { index } => Hop::Done(Ok(Committed {
+            AppendReply::Appended { index, entries } => Hop::Done(Ok(Committed {
                 index,
                 swapped: None,
+                entries,
             })),
             AppendReply::Swapped { index, swapped } => Hop::Done(Ok(Committed {
                 index,
                 swapped: Some(swapped),
+                entries: Vec::new(),
             })),
             AppendReply::NotLeader { leader } => Hop::Redirect(leader),
             AppendReply::Busy => Hop::Done(Err(AppendError::Busy)),
@@ -100,7 +96,7 @@ impl LogClient {
     }
 
     /// One attempt to read `key` of the key-value state machine, from the
-    /// replica believed to lead, as [`LogClient::append`] goes. The value is
+    /// replica believed to lead, as [`LogClient::submit`] goes. The value is
     /// linearizable: it reflects every write acknowledged before the call.
     pub async fn read_key(
         &mut self,

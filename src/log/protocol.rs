@@ -70,13 +70,19 @@ pub struct ClientAppend {
     pub seq: u64,
     #[serde(with = "crate::codec::bytes")]
     pub data: Vec<u8>,
+    /// The first committed entry to send back with the acknowledgement, 0
+    /// for none: a client that folds the whole log learns the entries up
+    /// to its own without a read of its own.
+    pub read_from: u64,
 }
 
 /// The answer to a [`ClientAppend`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AppendReply {
-    /// Committed and applied at `index` (the original index for a retry).
-    Appended { index: u64 },
+    /// Committed and applied at `index` (the original index for a retry),
+    /// with the committed entries from the command's `read_from` on, as a
+    /// read would return them.
+    Appended { index: u64, entries: Vec<Entry> },
     /// The session has moved past `seq`; the client gave this command up.
     Stale,
     /// This replica is not the leader; try the one named, if any.
@@ -144,6 +150,7 @@ mod tests {
                 client: 9,
                 seq: 1,
                 data: vec![7; 30],
+                read_from: 3,
             }),
             LogRequest::Read(ReadCommitted { from: 1, limit: 64 }),
         ]);

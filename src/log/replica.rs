@@ -192,8 +192,9 @@ struct Replica {
     heard_from_leader: Duration,
     votes: BTreeSet<NodeName>,
     peers: BTreeMap<NodeName, Peer>,
-    /// Client calls waiting for their command to be applied.
-    waiters: BTreeMap<(u64, u64), Vec<ReplyTo>>,
+    /// Client calls waiting for their command to be applied, with the
+    /// first committed entry each asked to be sent back.
+    waiters: BTreeMap<(u64, u64), Vec<(ReplyTo, u64)>>,
     /// Client replies to send once the current step is done.
     client_replies: Vec<(ReplyTo, AppendReply)>,
     reads: Vec<PendingRead>,
@@ -597,7 +598,8 @@ impl Replica {
         match self.machine.lookup(command.client, command.seq) {
             Some(Some(receipt)) => {
                 self.env.mark(Mark::RetryAnsweredFromSession);
-                self.client_replies.push((reply, acknowledgement(receipt)));
+                let answer = self.with_entries(acknowledgement(receipt), command.read_from);
+                self.client_replies.push((reply, answer));
                 return;
             }
             Some(None) => {
@@ -613,6 +615,7 @@ impl Replica {
             return;
         }
         let key = (command.client, command.seq);
+        let read_from = command.read_from;
         let in_log = self
             .log
             .get(self.applied as usize..)
@@ -642,7 +645,10 @@ impl Replica {
                 .crash_point(CrashPoint::LogLeaderBeforeReplicate)
                 .await;
         }
-        self.waiters.entry(key).or_default().push(reply);
+        self.waiters
+            .entry(key)
+            .or_default()
+            .push((reply, read_from));
         if self.role == Role::Leader {
             self.replicate_to_all();
             self.advance_commit().await;
@@ -651,15 +657,7 @@ impl Replica {
 
     /// Serves what this replica has applied: only committed entries are.
     async fn on_read(&mut self, read: ReadCommitted, reply: ReplyTo) {
-        let start = read.from.max(1);
-        let end = self
-            .applied
-            .min(start.saturating_add(u64::from(read.limit.min(MAX_READ_ENTRIES))) - 1);
-        let entries = if start <= end {
-            self.log[start as usize - 1..end as usize].to_vec()
-        } else {
-            Vec::new()
-        };
+        let entries = self.applied_entries(read.from, read.limit);
         let leader = self.leader.as_ref().map(|name| name.to_string());
         self.rpc
             .reply(reply, &CommittedEntries { entries, leader })
@@ -830,7 +828,7 @@ impl Replica {
                 .record(Event::Log(LogEvent::SteppedDown { term: self.term }));
             let leader = None;
             for (_, waiting) in std::mem::take(&mut self.waiters) {
-                for reply in waiting {
+                for (reply, _) in waiting {
                     let answer = AppendReply::NotLeader {
                         leader: leader.clone(),
                     };
@@ -998,8 +996,9 @@ impl Replica {
                     ((client, seq), AppendReply::Stale)
                 }
             };
-            for reply in self.waiters.remove(&key).unwrap_or_default() {
-                self.client_replies.push((reply, answer.clone()));
+            for (reply, read_from) in self.waiters.remove(&key).unwrap_or_default() {
+                let answer = self.with_entries(answer.clone(), read_from);
+                self.client_replies.push((reply, answer));
             }
         }
     }
@@ -1119,6 +1118,32 @@ impl Replica {
         }
     }
 
+    /// Applied entries from index `from` on, `limit` and a read's limit
+    /// at most.
+    fn applied_entries(&self, from: u64, limit: u32) -> Vec<Entry> {
+        let start = from.max(1);
+        let end = self
+            .applied
+            .min(start.saturating_add(u64::from(limit.min(MAX_READ_ENTRIES))) - 1);
+        if start <= end {
+            self.log[start as usize - 1..end as usize].to_vec()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// `answer` with the applied entries from `read_from` on, when it
+    /// acknowledges a command that asked for them.
+    fn with_entries(&self, answer: AppendReply, read_from: u64) -> AppendReply {
+        match answer {
+            AppendReply::Appended { index, .. } if read_from > 0 => AppendReply::Appended {
+                index,
+                entries: self.applied_entries(read_from, MAX_READ_ENTRIES),
+            },
+            other => other,
+        }
+    }
+
     /// How many replicas, this leader included, hold the entry at `index`.
     fn holders(&self, index: u64) -> usize {
         1 + self
@@ -1147,6 +1172,7 @@ fn acknowledgement(receipt: Receipt) -> AppendReply {
     match receipt.swapped {
         None => AppendReply::Appended {
             index: receipt.index,
+            entries: Vec::new(),
         },
         Some(swapped) => AppendReply::Swapped {
             index: receipt.index,

@@ -157,6 +157,7 @@ async fn kv_loop(
             client: session,
             seq,
             data: command.encode(),
+            read_from: 0,
         };
         // Not one of the scenario's requests: judged by `linearizable`
         // alone, as the log's own checkers judge the entry it makes.
@@ -269,6 +270,7 @@ async fn append(env: &NodeEnv, workload: &Workload, log: &mut LogClient, session
         client: session,
         seq,
         data,
+        read_from: 0,
     };
     let outcome = attempts(env, workload, log, &command, Some(op)).await;
     let answered = !matches!(outcome, Outcome::GaveUp);
@@ -297,10 +299,10 @@ async fn attempts(
         if let Some(op) = op {
             workload.attempted(op);
         }
-        match log.append(command, workload.client_timeout).await {
-            Ok(index) => {
+        match log.submit(command, workload.client_timeout).await {
+            Ok(committed) => {
                 return Outcome::Acknowledged {
-                    receipt: Receipt::LogIndex(index),
+                    receipt: Receipt::LogIndex(committed.index),
                     at: crate::events::now(),
                 };
             }
