@@ -496,6 +496,9 @@ pub enum Mark {
     /// appenders having left them unprojected past the grace: an appender
     /// died, or is cut off from the database.
     StandbyProjected,
+    /// A replica claimed a payout nobody had claimed, another replica being
+    /// first in line for it and having left it unclaimed past the grace.
+    UnclaimedPayoutTakenByStandby,
     // (end of the ledger's marks)
 }
 

@@ -60,8 +60,11 @@ use crate::{
 /// A ledger replica's settings.
 #[derive(Debug, Clone)]
 pub struct LedgerConfig {
-    /// This replica's number, from 0: where it starts among the RPC nodes.
+    /// This replica's number, from 0: where it starts among the RPC nodes,
+    /// and which never-claimed payouts it is first in line for.
     pub replica: usize,
+    /// How many ledger replicas there are.
+    pub replicas: usize,
     pub log_replicas: Vec<NodeName>,
     pub db: NodeName,
     pub rpc_nodes: Vec<NodeName>,
@@ -86,11 +89,12 @@ pub struct LedgerConfig {
     pub idle_poll: Duration,
     /// How often the worker goes over the outbox.
     pub outbox_poll: Duration,
-    /// How long a replica leaves the entries it did not append to the
-    /// replicas that did, before it projects them itself: their appender
-    /// projects them at once, and the others are only the fallback for an
-    /// appender that died or is cut off.
-    pub projection_grace: Duration,
+    /// How long a replica leaves work that another replica is first in
+    /// line for before it does it itself: projecting the entries another
+    /// replica appended, claiming a payout another replica is first in line
+    /// for. The first in line does it at once; the others are only the
+    /// fallback for one that died or is cut off.
+    pub standby_grace: Duration,
     /// How often the worker asks for one transaction's receipt: about
     /// twice a block, since nothing changes in between.
     pub receipt_poll: Duration,

@@ -406,7 +406,9 @@ impl Future for NextArrival<'_> {
         let mut state = self.fabric.lock();
         // Timers at or before now have fired: drop them without walking
         // the ones still to come.
-        state.armed = state.armed.split_off(&(now + Duration::from_nanos(1)));
+        while state.armed.first().is_some_and(|at| *at <= now) {
+            state.armed.pop_first();
+        }
         if state
             .wire_waker
             .as_ref()

@@ -55,9 +55,10 @@ const DB_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 const APPLY_POLL: Duration = Duration::from_millis(20);
 const IDLE_POLL: Duration = Duration::from_millis(100);
 const OUTBOX_POLL: Duration = Duration::from_millis(200);
-/// How long a ledger replica leaves entries other replicas appended to
-/// them to project, before it projects them itself.
-const PROJECTION_GRACE: Duration = Duration::from_millis(400);
+/// How long a ledger replica leaves work another replica is first in line
+/// for (projecting the entries it appended, claiming the payouts it is
+/// first in line for) before it does it itself.
+const STANDBY_GRACE: Duration = Duration::from_millis(400);
 /// How long a ledger replica waits on the database.
 const LEDGER_DB_TIMEOUT: Duration = Duration::from_millis(500);
 /// The address block of each role: `10.0.<role>.<index + 1>`.
@@ -407,6 +408,7 @@ pub(super) fn ledger_config(
     let block_time = scenario.system.block_time.0;
     LedgerConfig {
         replica: index,
+        replicas: topology.ledger.len(),
         log_replicas: names(&topology.log),
         db: NodeName::new(&topology.db[0]),
         rpc_nodes: names(&topology.chain_rpc),
@@ -424,7 +426,7 @@ pub(super) fn ledger_config(
         apply_poll: APPLY_POLL,
         idle_poll: IDLE_POLL,
         outbox_poll: OUTBOX_POLL,
-        projection_grace: PROJECTION_GRACE,
+        standby_grace: STANDBY_GRACE,
         resubmit_after: block_time * 3,
         receipt_poll: block_time / 2,
         block_time,

@@ -5,7 +5,11 @@
 //!    spreads the work and nothing else: what a payout is paid with is
 //!    decided by the log, so two replicas that both believe they hold it
 //!    (a pause, a clock behind, a database rebuilt without its claims)
-//!    still send one transaction.
+//!    still send one transaction. A row nobody ever claimed is claimed at
+//!    once by the replica first in line for it (its key modulo the number
+//!    of replicas), and by the others only once it stayed unclaimed for
+//!    `standby_grace`: one claim per payout rather than a race of every
+//!    replica, and a fallback for a first in line that died or is cut off.
 //! 1. A payout without an intent in this replica's fold gets one proposed:
 //!    the log's next nonce (as far as this fold knows it) and the signed
 //!    transaction, appended to the log as [`Command::Intent`]. Only once
@@ -92,6 +96,9 @@ pub struct Worker {
     /// Intents proposed in this life whose outcome was unknown, by
     /// transfer: only noted, to mark how the fold resolves them.
     unknown_intents: BTreeMap<TransferId, TxHash>,
+    /// When this life first found each never-claimed row it is not first
+    /// in line for, by payout.
+    unclaimed_since: BTreeMap<TransferId, Duration>,
 }
 
 impl Worker {
@@ -122,6 +129,7 @@ impl Worker {
             confirming: BTreeMap::new(),
             included: BTreeSet::new(),
             unknown_intents: BTreeMap::new(),
+            unclaimed_since: BTreeMap::new(),
         }
     }
 
@@ -230,6 +238,8 @@ impl Worker {
             .retain(|transfer, _| open.contains(transfer));
         self.unknown_intents
             .retain(|transfer, _| open.contains(transfer));
+        self.unclaimed_since
+            .retain(|transfer, _| open.contains(transfer));
     }
 
     /// Records when the database becomes reachable or unreachable, so that
@@ -308,10 +318,19 @@ impl Worker {
     ) -> Result<Option<(u64, OutboxRow)>, StepError> {
         let now = self.env.clock.wall_now();
         let lapsed = row.claim.as_ref().is_some_and(|claim| claim.until <= now);
+        let mut standby = false;
         let took_over = match self.me.standing(row.claim.as_ref(), now, self.config.lease) {
             Standing::Held => return Ok(None),
             Standing::Mine => return Ok(Some((version, row))),
             Standing::Renew => None,
+            Standing::Free { from: None } => match self.unclaimed_turn(key, row.transfer) {
+                Turn::Wait => return Ok(None),
+                Turn::First => None,
+                Turn::Standby => {
+                    standby = true;
+                    None
+                }
+            },
             Standing::Free { from } => from,
         };
         let renewing = took_over.is_none();
@@ -330,6 +349,9 @@ impl Worker {
         if renewing && lapsed {
             self.env.mark(Mark::LapsedClaimRenewed);
         }
+        if standby {
+            self.env.mark(Mark::UnclaimedPayoutTakenByStandby);
+        }
         if let Some(from) = took_over {
             if !from.starts_with(&format!("{}#", self.me.name)) {
                 self.env.mark(Mark::LeaseTakenOver);
@@ -347,6 +369,23 @@ impl Worker {
             }));
         }
         Ok(Some((version, claimed)))
+    }
+
+    /// Whether this replica claims the never-claimed row at `key` now: at
+    /// once when it is first in line for it, and otherwise once the row
+    /// has stayed unclaimed for the grace since this life first found it.
+    fn unclaimed_turn(&mut self, key: u64, transfer: TransferId) -> Turn {
+        let replicas = self.config.replicas.max(1) as u64;
+        if key % replicas == self.config.replica as u64 {
+            return Turn::First;
+        }
+        let now = self.env.clock.mono_now();
+        let since = *self.unclaimed_since.entry(transfer).or_insert(now);
+        if now < since + self.config.standby_grace {
+            Turn::Wait
+        } else {
+            Turn::Standby
+        }
     }
 
     /// Steps 1 to 3 for a payout this replica holds, by what the log says
@@ -575,6 +614,16 @@ impl Worker {
                 .await;
         }
     }
+}
+
+/// Whether a replica claims a never-claimed payout now.
+enum Turn {
+    /// It is first in line for it.
+    First,
+    /// Another replica is, and left it unclaimed past the grace.
+    Standby,
+    /// Another replica is first in line; the grace has not passed.
+    Wait,
 }
 
 /// A payout as this replica's fold of the log knows it.

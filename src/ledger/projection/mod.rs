@@ -17,7 +17,7 @@
 //!
 //! Every replica folds every entry, but the replica that appended an entry
 //! projects it at once, and the others only once it has stayed unprojected
-//! for `projection_grace`: one database round trip per batch in the common
+//! for `standby_grace`: one database round trip per batch in the common
 //! case rather than one per replica, and the others stand by for an
 //! appender that died or is cut off from the database.
 
@@ -132,7 +132,7 @@ impl Projector {
             self.own_last = index;
         }
         if self.standby_until.is_none() {
-            self.standby_until = Some(self.env.clock.mono_now() + self.config.projection_grace);
+            self.standby_until = Some(self.env.clock.mono_now() + self.config.standby_grace);
         }
         self.unprojected.push_back((index, effects));
     }
@@ -191,7 +191,7 @@ impl Projector {
                 .await
         };
         self.standby_until = (!self.unprojected.is_empty())
-            .then(|| self.env.clock.mono_now() + self.config.projection_grace);
+            .then(|| self.env.clock.mono_now() + self.config.standby_grace);
         match result {
             Ok(moved) => {
                 if moved && standing_in {
