@@ -55,6 +55,19 @@ impl ChainClient {
         }
     }
 
+    /// Where each of `hashes` sits in the node's view, in order, in one
+    /// round trip.
+    pub async fn receipts(
+        &mut self,
+        hashes: Vec<TxHash>,
+    ) -> Result<Vec<Option<Receipt>>, ChainError> {
+        let asked = hashes.len();
+        match self.call(ChainRequest::Receipts { hashes }).await? {
+            ChainResponse::Receipts(receipts) if receipts.len() == asked => Ok(receipts),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// `(balance, next nonce)` of `address` in the node's view.
     pub async fn account(&mut self, address: &str) -> Result<(u64, u64), ChainError> {
         let request = ChainRequest::Account {

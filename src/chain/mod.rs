@@ -16,7 +16,7 @@ mod types;
 
 pub use client::{ChainClient, ChainError};
 pub use node::{ChainConfig, ChainFaults, FORK_WINDOW, run_chain};
-pub use protocol::{ChainRequest, ChainResponse};
+pub use protocol::{ChainRequest, ChainResponse, MAX_RECEIPTS};
 pub use rpc_node::{Mempool, RpcNodeConfig, run_chain_rpc};
 pub use state::{
     Accepted, ChainSetup, ChainState, ChainView, MAX_MEMO_BYTES, Receipt, Reorg, SubmitError,

@@ -216,7 +216,10 @@ fn answer(
             after_hash,
             ..
         } => blocks_after(state, after_height, after_hash),
-        ChainRequest::Account { .. } | ChainRequest::Receipt { .. } | ChainRequest::Height => {
+        ChainRequest::Account { .. }
+        | ChainRequest::Receipt { .. }
+        | ChainRequest::Receipts { .. }
+        | ChainRequest::Height => {
             let reason = "the chain serves its RPC nodes; ask one of them".to_owned();
             (ChainResponse::Rejected { reason }, None)
         }

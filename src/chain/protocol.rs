@@ -26,8 +26,16 @@ pub enum ChainRequest {
     Receipt {
         hash: TxHash,
     },
+    /// The receipts of many transactions in one round trip, in the order
+    /// asked, [`MAX_RECEIPTS`] at most.
+    Receipts {
+        hashes: Vec<TxHash>,
+    },
     Height,
 }
+
+/// The most receipts one [`ChainRequest::Receipts`] may ask for.
+pub const MAX_RECEIPTS: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChainResponse {
@@ -43,6 +51,7 @@ pub enum ChainResponse {
         next_nonce: u64,
     },
     Receipt(Option<Receipt>),
+    Receipts(Vec<Option<Receipt>>),
     Height(u64),
     /// The request is malformed, or not one this node serves.
     Rejected {

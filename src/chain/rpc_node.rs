@@ -13,7 +13,7 @@ use std::{
 
 use super::{
     node::{ChainFaults, FORK_WINDOW, forgets},
-    protocol::{ChainRequest, ChainResponse},
+    protocol::{ChainRequest, ChainResponse, MAX_RECEIPTS},
     state::{Accepted, ChainView, MAX_PENDING, Receipt, SubmitError},
     types::{Address, Block, BlockHash, Transaction, TxHash},
 };
@@ -129,6 +129,20 @@ async fn serve(
             }
         }
         ChainRequest::Receipt { hash } => ChainResponse::Receipt(receipt(env, state, hash)),
+        ChainRequest::Receipts { hashes } if hashes.len() > MAX_RECEIPTS => {
+            ChainResponse::Rejected {
+                reason: format!(
+                    "{} receipts asked for at once; at most {MAX_RECEIPTS}",
+                    hashes.len()
+                ),
+            }
+        }
+        ChainRequest::Receipts { hashes } => ChainResponse::Receipts(
+            hashes
+                .into_iter()
+                .map(|hash| receipt(env, state, hash))
+                .collect(),
+        ),
         ChainRequest::Height => ChainResponse::Height(state.borrow().view.height()),
         ChainRequest::Blocks { .. } => ChainResponse::Rejected {
             reason: "RPC nodes do not serve blocks".to_owned(),

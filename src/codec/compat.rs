@@ -506,6 +506,9 @@ fn chain_messages() {
             address: "user-7".to_owned(),
         },
         ChainRequest::Receipt { hash: tx.hash() },
+        ChainRequest::Receipts {
+            hashes: vec![tx.hash(), TxHash(7)],
+        },
         ChainRequest::Height,
     ]);
     let responses = vec![
@@ -543,6 +546,13 @@ fn chain_messages() {
             confirmations: 3,
         })),
         ChainResponse::Receipt(None),
+        ChainResponse::Receipts(vec![
+            None,
+            Some(Receipt {
+                height: 2,
+                confirmations: 1,
+            }),
+        ]),
         ChainResponse::Height(0),
         ChainResponse::Rejected {
             reason: "malformed request: io error: ".to_owned(),

@@ -47,7 +47,7 @@ use super::{
 };
 use crate::{
     bugs::Bug,
-    chain::{ChainClient, ChainError, SubmitError, Transaction, TxHash},
+    chain::{ChainClient, ChainError, MAX_RECEIPTS, Receipt, SubmitError, Transaction, TxHash},
     db::{DbClient, DbError, Isolation, Key, Op, OpResult, ScanRange, TxnError},
     fault_points::CrashPoint,
     node::NodeEnv,
@@ -156,9 +156,10 @@ impl Worker {
             self.forget_closed(&rows);
             let mut rows = rows;
             self.renew_held(&mut rows).await;
+            let mut receipts = self.prefetch_receipts(&rows).await;
             for (key, version, row) in rows {
                 let outcome = match self.hold(key, version, row).await {
-                    Ok(Some((version, row))) => self.step(key, version, &row).await,
+                    Ok(Some((version, row))) => self.step(key, version, &row, &mut receipts).await,
                     Ok(None) => Ok(()),
                     Err(error) => Err(error),
                 };
@@ -253,6 +254,42 @@ impl Worker {
             self.db_reachable = Some(reachable);
             self.env
                 .record(Event::Ledger(LedgerEvent::Database { reachable }));
+        }
+    }
+
+    /// The receipts this pass will ask for, in one round trip when more than
+    /// one is due: of each payout this replica holds whose intent its fold
+    /// has and whose receipt is due. Empty when one or none is.
+    async fn prefetch_receipts(&mut self, rows: &[(u64, u64, OutboxRow)]) -> Prefetched {
+        let (wall, now) = (self.env.clock.wall_now(), self.env.clock.mono_now());
+        let due: Vec<TxHash> = rows
+            .iter()
+            .filter(|(_, _, row)| {
+                matches!(
+                    self.me
+                        .standing(row.claim.as_ref(), wall, self.config.lease),
+                    Standing::Mine | Standing::Renew
+                )
+            })
+            .filter_map(|(_, _, row)| match self.payout_in_log(row.transfer) {
+                InLog::Open {
+                    intent: Some(tx), ..
+                } => Some((row.transfer, tx.hash())),
+                _ => None,
+            })
+            .filter(|key| self.next_receipt.get(key).is_none_or(|at| now >= *at))
+            .map(|(_, hash)| hash)
+            .take(MAX_RECEIPTS)
+            .collect();
+        if due.len() < 2 {
+            return Prefetched::new();
+        }
+        match self.chain.receipts(due.clone()).await {
+            Ok(found) => due.into_iter().zip(found.into_iter().map(Ok)).collect(),
+            Err(error) => due
+                .into_iter()
+                .map(|hash| (hash, Err(error.clone())))
+                .collect(),
         }
     }
 
@@ -390,7 +427,13 @@ impl Worker {
 
     /// Steps 1 to 3 for a payout this replica holds, by what the log says
     /// of it.
-    async fn step(&mut self, key: u64, version: u64, row: &OutboxRow) -> Result<(), StepError> {
+    async fn step(
+        &mut self,
+        key: u64,
+        version: u64,
+        row: &OutboxRow,
+        receipts: &mut Prefetched,
+    ) -> Result<(), StepError> {
         match self.payout_in_log(row.transfer) {
             // This fold has not reached the entry that accepted it.
             InLog::Unknown => Ok(()),
@@ -411,7 +454,7 @@ impl Worker {
                         Mark::UnknownIntentFoundLost
                     });
                 }
-                self.follow(row, &tx).await
+                self.follow(row, &tx, receipts).await
             }
             InLog::Open {
                 intent: None,
@@ -419,7 +462,7 @@ impl Worker {
             } => {
                 let bugs = self.env.bugs;
                 if bugs.has(Bug::IntentOnlyInDb) || bugs.has(Bug::NonceFromDbAfterWipe) {
-                    return self.step_from_db(key, version, row).await;
+                    return self.step_from_db(key, version, row, receipts).await;
                 }
                 self.propose(row.transfer, &request).await
             }
@@ -471,7 +514,12 @@ impl Worker {
     }
 
     /// Steps 2 and 3 for a signed payout.
-    async fn follow(&mut self, row: &OutboxRow, tx: &Transaction) -> Result<(), StepError> {
+    async fn follow(
+        &mut self,
+        row: &OutboxRow,
+        tx: &Transaction,
+        receipts: &mut Prefetched,
+    ) -> Result<(), StepError> {
         let hash = tx.hash();
         let key = (row.transfer, hash);
         let now = self.env.clock.mono_now();
@@ -480,7 +528,11 @@ impl Worker {
         }
         self.next_receipt
             .insert(key, now + self.config.receipt_poll);
-        match self.chain.receipt(hash).await? {
+        let receipt = match receipts.remove(&hash) {
+            Some(prefetched) => prefetched?,
+            None => self.chain.receipt(hash).await?,
+        };
+        match receipt {
             Some(receipt)
                 if receipt.confirmations >= self.config.confirmations
                     || self.env.bugs.has(Bug::ConfirmAtDepth0) =>
@@ -615,6 +667,10 @@ impl Worker {
         }
     }
 }
+
+/// Receipts fetched at the start of a pass, by transaction: what the chain
+/// answered, or why it did not.
+type Prefetched = BTreeMap<TxHash, Result<Option<Receipt>, ChainError>>;
 
 /// Whether a replica claims a never-claimed payout now.
 enum Turn {

@@ -2,7 +2,7 @@
 //! anything is sent, and the planted bugs that get it wrong.
 
 use super::{
-    HOT_WALLET, StepError, Worker,
+    HOT_WALLET, Prefetched, StepError, Worker,
     writes::{move_nonce, next_nonce, record_intent},
 };
 use crate::{
@@ -108,6 +108,7 @@ impl Worker {
         key: u64,
         version: u64,
         row: &OutboxRow,
+        receipts: &mut Prefetched,
     ) -> Result<(), StepError> {
         let tx = match &row.state {
             Payout::Signed { tx } => tx.clone(),
@@ -138,9 +139,9 @@ impl Worker {
             if !self.append_and_fold(intent).await || !self.log_took(row.transfer, &tx) {
                 return Ok(());
             }
-            return self.follow(row, &tx).await;
+            return self.follow(row, &tx, receipts).await;
         }
-        self.follow(row, &tx).await
+        self.follow(row, &tx, receipts).await
     }
 
     /// The planted bug `resubmit-new-nonce`: a transaction that seems gone
