@@ -53,6 +53,63 @@ impl<'de> Visitor<'de> for ByteBuf {
     }
 }
 
+/// `#[serde(with = "crate::codec::bytes::triples")]` on a
+/// `Vec<(A, B, Option<Vec<u8>>)>`: the optional byte strings, which a
+/// field attribute cannot reach inside the tuples, as runs of bytes. The
+/// database's commit records are such lists, written at every commit and
+/// read back at every recovery.
+pub mod triples {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// Triples ending in an optional byte string.
+    type Triples<A, B> = Vec<(A, B, Option<Vec<u8>>)>;
+
+    pub fn serialize<S, A, B>(
+        items: &[(A, B, Option<Vec<u8>>)],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error>
+    where
+        S: Serializer,
+        A: Serialize,
+        B: Serialize,
+    {
+        serializer.collect_seq(
+            items
+                .iter()
+                .map(|(first, second, bytes)| (first, second, bytes.as_deref().map(Run))),
+        )
+    }
+
+    pub fn deserialize<'de, D, A, B>(deserializer: D) -> Result<Triples<A, B>, D::Error>
+    where
+        D: Deserializer<'de>,
+        A: Deserialize<'de>,
+        B: Deserialize<'de>,
+    {
+        let items: Vec<(A, B, Option<OwnedRun>)> = Deserialize::deserialize(deserializer)?;
+        Ok(items
+            .into_iter()
+            .map(|(first, second, run)| (first, second, run.map(|run| run.0)))
+            .collect())
+    }
+
+    struct Run<'a>(&'a [u8]);
+
+    impl Serialize for Run<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            super::serialize(self.0, serializer)
+        }
+    }
+
+    struct OwnedRun(Vec<u8>);
+
+    impl<'de> Deserialize<'de> for OwnedRun {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<OwnedRun, D::Error> {
+            super::deserialize(deserializer).map(OwnedRun)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde::{Deserialize, Serialize};
@@ -78,6 +135,38 @@ mod tests {
             let decoded: Marked = crate::codec::decode(&marked).expect("decodes");
             assert_eq!(decoded.data, data);
         }
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct MarkedTriples {
+        #[serde(with = "crate::codec::bytes::triples")]
+        items: Vec<(String, u64, Option<Vec<u8>>)>,
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct PlainTriples {
+        items: Vec<(String, u64, Option<Vec<u8>>)>,
+    }
+
+    /// Byte strings inside a list of triples encode as plain ones did too.
+    #[test]
+    fn marked_triples_encode_as_plain_ones_did() {
+        let items = vec![
+            ("a".to_owned(), 1, Some((0..=255).collect::<Vec<u8>>())),
+            ("b".to_owned(), 2, None),
+            ("c".to_owned(), 3, Some(vec![])),
+        ];
+        let marked = crate::codec::encode(&MarkedTriples {
+            items: items.clone(),
+        });
+        assert_eq!(
+            marked,
+            crate::codec::encode(&PlainTriples {
+                items: items.clone()
+            })
+        );
+        let decoded: MarkedTriples = crate::codec::decode(&marked).expect("decodes");
+        assert_eq!(decoded.items, items);
     }
 
     #[test]

@@ -72,6 +72,7 @@ pub struct CommitRecord {
     /// The commit's sequence number; every row it writes gets it as version.
     pub seq: u64,
     /// `(table, key, value)`; `None` deletes.
+    #[serde(with = "crate::codec::bytes::triples")]
     pub writes: Vec<(String, Key, Option<Vec<u8>>)>,
 }
 
