@@ -57,14 +57,13 @@ impl Folded {
     pub fn offer(shared: &SharedFold, from: u64, entries: Vec<Entry>) {
         let mut folded = shared.borrow_mut();
         let applied = folded.fold.applied();
-        let new: Vec<(u64, Entry)> = (from..)
-            .zip(entries)
-            .filter(|(index, _)| *index > applied)
-            .collect();
-        if new.is_empty() {
+        let before = folded.offered.len();
+        folded
+            .offered
+            .extend((from..).zip(entries).filter(|(index, _)| *index > applied));
+        if folded.offered.len() == before {
             return;
         }
-        folded.offered.extend(new);
         if let Some(nudge) = folded.nudge.take() {
             let _ = nudge.send(());
         }
@@ -74,7 +73,15 @@ impl Folded {
     /// at most; those already folded are dropped.
     fn take_offered(&mut self, limit: u32) -> Vec<Entry> {
         let next = self.fold.applied() + 1;
-        self.offered = self.offered.split_off(&next);
+        // Popped, not split off: the applier asks every round, mostly of
+        // an empty or current map.
+        while self
+            .offered
+            .first_key_value()
+            .is_some_and(|(index, _)| *index < next)
+        {
+            self.offered.pop_first();
+        }
         let mut entries = Vec::new();
         while entries.len() < limit as usize {
             match self.offered.remove(&(next + entries.len() as u64)) {

@@ -262,25 +262,30 @@ impl Worker {
     /// has and whose receipt is due. Empty when one or none is.
     async fn prefetch_receipts(&mut self, rows: &[(u64, u64, OutboxRow)]) -> Prefetched {
         let (wall, now) = (self.env.clock.wall_now(), self.env.clock.mono_now());
-        let due: Vec<TxHash> = rows
-            .iter()
-            .filter(|(_, _, row)| {
-                matches!(
-                    self.me
-                        .standing(row.claim.as_ref(), wall, self.config.lease),
-                    Standing::Mine | Standing::Renew
-                )
-            })
-            .filter_map(|(_, _, row)| match self.payout_in_log(row.transfer) {
-                InLog::Open {
-                    intent: Some(tx), ..
-                } => Some((row.transfer, tx.hash())),
-                _ => None,
-            })
-            .filter(|key| self.next_receipt.get(key).is_none_or(|at| now >= *at))
-            .map(|(_, hash)| hash)
-            .take(MAX_RECEIPTS)
-            .collect();
+        let due: Vec<TxHash> = {
+            let folded = self.fold.borrow();
+            rows.iter()
+                .filter(|(_, _, row)| {
+                    matches!(
+                        self.me
+                            .standing(row.claim.as_ref(), wall, self.config.lease),
+                        Standing::Mine | Standing::Renew
+                    )
+                })
+                .filter_map(|(_, _, row)| {
+                    // Read in place: nothing of the payout is copied but the hash.
+                    let accepted = folded.fold.transfer(row.transfer)?;
+                    let tx = accepted
+                        .intent
+                        .as_ref()
+                        .filter(|_| accepted.confirmation.is_none())?;
+                    Some((row.transfer, tx.hash()))
+                })
+                .filter(|key| self.next_receipt.get(key).is_none_or(|at| now >= *at))
+                .map(|(_, hash)| hash)
+                .take(MAX_RECEIPTS)
+                .collect()
+        };
         if due.len() < 2 {
             return Prefetched::new();
         }
