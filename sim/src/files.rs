@@ -131,17 +131,11 @@ fn without_header(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn folder(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("sim-files-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
+    use crate::testing::Scratch;
 
     #[test]
     fn another_scenario_is_never_replaced() {
-        let dir = folder("numbered");
+        let dir = Scratch::new("files-numbered");
         let header = |path: &Path| format!("# {}\n", path.file_name().unwrap().to_string_lossy());
         let write = |name: &str, body: &str| {
             let written = write_new(&dir.join(name), |path| header(path) + body).unwrap();
@@ -164,7 +158,6 @@ mod tests {
         );
         fs::create_dir(dir.join("taken.toml")).unwrap();
         assert_eq!(write("taken.toml", "x\n"), "taken-2.toml");
-        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -122,13 +122,13 @@ fn quoted(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Scratch;
     use std::fs;
 
-    /// A folder holding `bin/sim`, `other/sim` and `work/`, fresh per test.
-    fn layout(name: &str) -> PathBuf {
-        let root =
-            std::env::temp_dir().join(format!("sim-reproduce-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&root);
+    /// A folder holding `bin/sim`, `other/sim` and `work/`, fresh per test
+    /// and removed after it; and its canonical path.
+    fn layout(name: &str) -> (Scratch, PathBuf) {
+        let root = Scratch::new(&format!("reproduce-{name}"));
         for dir in ["bin", "other", "work/target/debug"] {
             fs::create_dir_all(root.join(dir)).unwrap();
         }
@@ -141,12 +141,13 @@ mod tests {
                 fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
             }
         }
-        canonical(&root)
+        let path = canonical(&root);
+        (root, path)
     }
 
     #[test]
     fn sim_on_the_path_is_named_sim_only_when_it_is_this_executable() {
-        let root = layout("path");
+        let (_scratch, root) = layout("path");
         let exe = root.join("bin/sim");
         let work = root.join("work");
         let path =
@@ -184,7 +185,7 @@ mod tests {
 
     #[test]
     fn a_file_beside_is_named_by_its_name_alone() {
-        let root = layout("beside");
+        let (_scratch, root) = layout("beside");
         let (shrunk, full) = (
             root.join("bin/seed-1.min.toml"),
             root.join("bin/seed-1.toml"),

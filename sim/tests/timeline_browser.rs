@@ -129,7 +129,7 @@ fn browser() -> Option<PathBuf> {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("timeline-browser-{}-{name}", std::process::id()));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("timeline-browser-{name}"));
     std::fs::create_dir_all(&dir).expect("a scratch folder");
     dir
 }

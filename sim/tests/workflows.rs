@@ -917,7 +917,12 @@ fn rehearse(source: &str, budget: &str, shards: usize) -> Result<String, String>
         .join("..")
         .canonicalize()
         .map_err(|error| error.to_string())?;
-    let scratch = std::env::temp_dir().join(format!("nightly-rehearsal-{}", std::process::id()));
+    // One folder per rehearsal, since tests run at once, under Cargo's
+    // target folder; removed again at the end.
+    static REHEARSALS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let number = REHEARSALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let scratch =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("nightly-rehearsal-{number}"));
     let _ = std::fs::remove_dir_all(&scratch);
     let artifacts = scratch.join("artifacts");
     std::fs::create_dir_all(&artifacts).map_err(|error| error.to_string())?;

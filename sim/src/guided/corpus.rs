@@ -239,12 +239,7 @@ fn member_file(scenario: &Scenario) -> String {
 mod tests {
     use super::*;
     use crate::generate::generate;
-
-    fn folder(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("sim-corpus-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        dir
-    }
+    use crate::testing::Scratch;
 
     fn features(names: &[&str]) -> BTreeSet<String> {
         names.iter().map(|name| (*name).to_owned()).collect()
@@ -270,7 +265,7 @@ mod tests {
 
     #[test]
     fn a_saved_corpus_reads_back_and_merges_without_duplicates() {
-        let dir = folder("merge");
+        let dir = Scratch::new("corpus-merge");
         let mut corpus = Corpus::default();
         corpus.count(&generate(1), &features(&["a"]), (0, 0));
         corpus.count(&generate(2), &features(&["b"]), (1, 0));
@@ -292,8 +287,7 @@ mod tests {
 
     #[test]
     fn a_broken_index_names_its_file() {
-        let dir = folder("broken");
-        fs::create_dir_all(&dir).unwrap();
+        let dir = Scratch::new("corpus-broken");
         fs::write(dir.join(INDEX), "{\"format\": 1}").unwrap();
         let error = Corpus::open(&dir).unwrap_err().to_string();
         assert!(

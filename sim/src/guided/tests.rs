@@ -4,17 +4,12 @@
 
 use super::*;
 use crate::fuzz::{SeedRange, Shard};
+use crate::testing::Scratch;
 use std::path::PathBuf;
 
-fn folder(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sim-guided-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
 /// Guided search of `runs` log-workload runs (the fastest kind) from seed
-/// 5, keeping its corpus in `corpus`.
-fn options(runs: u64, jobs: usize, corpus: Option<PathBuf>) -> FuzzOptions {
+/// 5, keeping its corpus in `corpus` and writing failures to `out`.
+fn options(runs: u64, jobs: usize, corpus: Option<PathBuf>, out: &Scratch) -> FuzzOptions {
     FuzzOptions {
         seeds: SeedRange {
             start: 5,
@@ -25,7 +20,7 @@ fn options(runs: u64, jobs: usize, corpus: Option<PathBuf>) -> FuzzOptions {
         jobs,
         bug: None,
         kind: Some(WorkloadKind::Log),
-        out: folder("out"),
+        out: out.to_path_buf(),
         interrupt: None,
         guided: true,
         corpus,
@@ -42,10 +37,11 @@ fn hashes(summary: &FuzzSummary) -> Vec<&str> {
 
 #[test]
 fn the_search_is_the_same_on_one_job_or_two_and_resumes_where_it_stopped() {
+    let out = Scratch::new("guided-out");
     let mut one = Corpus::default();
-    let alone = guided(&options(48, 1, None), &mut one, |_| {}).unwrap();
+    let alone = guided(&options(48, 1, None, &out), &mut one, |_| {}).unwrap();
     let mut two = Corpus::default();
-    let paired = guided(&options(48, 2, None), &mut two, |_| {}).unwrap();
+    let paired = guided(&options(48, 2, None, &out), &mut two, |_| {}).unwrap();
     assert_eq!(hashes(&alone), hashes(&paired));
     assert_eq!(one, two);
     assert!(
@@ -58,12 +54,22 @@ fn the_search_is_the_same_on_one_job_or_two_and_resumes_where_it_stopped() {
         "mutants with new seeds ran"
     );
 
-    let dir = folder("resume");
+    let dir = Scratch::new("guided-resume");
     let mut first = Corpus::default();
-    let started = guided(&options(32, 2, Some(dir.clone())), &mut first, |_| {}).unwrap();
+    let started = guided(
+        &options(32, 2, Some(dir.to_path_buf()), &out),
+        &mut first,
+        |_| {},
+    )
+    .unwrap();
     let mut resumed = Corpus::open(&dir).unwrap();
     assert_eq!(resumed, first);
-    let rest = guided(&options(16, 2, Some(dir.clone())), &mut resumed, |_| {}).unwrap();
+    let rest = guided(
+        &options(16, 2, Some(dir.to_path_buf()), &out),
+        &mut resumed,
+        |_| {},
+    )
+    .unwrap();
     let mut all = hashes(&started);
     all.extend(hashes(&rest));
     assert_eq!(all, hashes(&alone));
@@ -75,9 +81,15 @@ fn the_search_is_the_same_on_one_job_or_two_and_resumes_where_it_stopped() {
 /// it; both marks of such a pair it reaches again).
 #[test]
 fn every_member_replays_to_what_it_was_kept_for() {
-    let dir = folder("replay");
+    let out = Scratch::new("guided-replay-out");
+    let dir = Scratch::new("guided-replay");
     let mut corpus = Corpus::default();
-    guided(&options(32, 2, Some(dir.clone())), &mut corpus, |_| {}).unwrap();
+    guided(
+        &options(32, 2, Some(dir.to_path_buf()), &out),
+        &mut corpus,
+        |_| {},
+    )
+    .unwrap();
     let read = Corpus::open(&dir).unwrap();
     for member in &read.members {
         let (_, reached) = run_candidate(member.scenario());

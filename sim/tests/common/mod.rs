@@ -6,6 +6,7 @@
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output},
+    sync::OnceLock,
 };
 
 /// Runs `sim` in `dir`, with no `RUST_LOG` from the caller's shell.
@@ -23,19 +24,28 @@ pub fn sim(args: &[&str]) -> Output {
     sim_in(&scratch(), args)
 }
 
-/// A scratch folder per test process, named after the test binary, where
-/// failures are written.
+/// This test binary's scratch folder, where failures are written: under
+/// Cargo's target folder (not the system's temporary one, which runs of
+/// the tests would fill), one per binary, emptied when the process first
+/// asks for it so that what is left between runs stays bounded.
 pub fn scratch() -> PathBuf {
-    let binary = std::env::current_exe()
-        .ok()
-        .and_then(|path| {
-            path.file_stem()
-                .map(|stem| stem.to_string_lossy().into_owned())
+    static FRESH: OnceLock<PathBuf> = OnceLock::new();
+    FRESH
+        .get_or_init(|| {
+            let binary = std::env::current_exe()
+                .ok()
+                .and_then(|path| {
+                    path.file_stem()
+                        .map(|stem| stem.to_string_lossy().into_owned())
+                })
+                .unwrap_or_else(|| "sim-test".to_owned());
+            // Cargo names test binaries `<test>-<hash>`: the hash is the build's, not the run's.
+            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(binary);
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("scratch directory");
+            dir
         })
-        .unwrap_or_else(|| "sim-test".to_owned());
-    let dir = std::env::temp_dir().join(format!("{binary}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch directory");
-    dir
+        .clone()
 }
 
 /// How `sim` names itself in the reproduce lines it prints when [`sim_in`]
