@@ -164,6 +164,11 @@ pub enum Mark {
     LeaderChangeDuringAppend,
     /// A log follower cut off entries that conflicted with its leader's.
     ConflictingEntriesTruncated,
+    /// A log follower replaced an entry with its leader's entry of an
+    /// earlier term at the same index: the shape of the Raft paper's figure
+    /// 8, in which an entry of a later term is lost and an older one, never
+    /// committed in its own term, takes its place.
+    LaterTermEntryReplacedByEarlier,
     /// The log leader answered a retried append from its client's session,
     /// without appending it again.
     RetryAnsweredFromSession,
@@ -185,6 +190,11 @@ pub enum Mark {
     /// lease had lapsed (no majority answered recently enough), and
     /// confirmed its leadership for it instead.
     ReadLeaseLapsed,
+    /// A log leader took a key-value read after its lease, counted with the
+    /// margin for clock drift, had lapsed, but within the lease as its own
+    /// clock alone would count it: the window in which a leader trusting its
+    /// clock would still serve reads, while another may already lead.
+    LeaseReadInDriftMargin,
     /// A log replica voted for a candidate whose log is shorter than its own
     /// but ends in a later term: should the candidate win, the voter's extra
     /// entries are cut.
@@ -314,6 +324,10 @@ pub enum Mark {
     /// A commit arrived for a transaction begun in an earlier incarnation of
     /// the database, lost in its crash or with its disk, and was refused.
     CommitFromEarlierIncarnation,
+    /// Such a commit arrived while this incarnation had a transaction open
+    /// under the same counter: transaction ids that did not name their
+    /// incarnation would have let the old commit finish the new transaction.
+    EarlierIncarnationCommitMatchesOpenCounter,
     /// The database's recovery found its write-ahead log ending in a torn
     /// or unreadable record, and cut it off.
     DbTornTailCut,

@@ -519,6 +519,11 @@ impl Engine {
         self.last_commit
     }
 
+    /// Whether transaction `id` is open.
+    pub fn is_open(&self, id: TxnId) -> bool {
+        self.txns.contains_key(&id)
+    }
+
     pub fn open_txns(&self) -> usize {
         self.txns.len()
     }

@@ -322,6 +322,13 @@ impl Server {
             self.env.mark(Mark::CommitOfExpiredTransaction);
         } else if born != 0 && born < self.incarnation {
             self.env.mark(Mark::CommitFromEarlierIncarnation);
+            if self
+                .engine
+                .is_open(TxnId((self.incarnation << 32) | counter))
+            {
+                self.env
+                    .mark(Mark::EarlierIncarnationCommitMatchesOpenCounter);
+            }
         } else if born == self.incarnation && counter < self.next_txn {
             self.env.mark(Mark::CommitOfFinishedTransaction);
         }

@@ -348,11 +348,19 @@ impl Replica {
             return;
         }
         let now = self.env.clock.mono_now();
-        let leased = self.config.read_lease && self.lease_until().is_some_and(|until| now < until);
+        let ignore_drift = self.env.bugs.has(Bug::LeaseReadIgnoresDrift);
+        let within = |ignore_drift| {
+            self.lease_until(ignore_drift)
+                .is_some_and(|until| now < until)
+        };
+        let leased = self.config.read_lease && within(ignore_drift);
         if leased {
             self.env.mark(Mark::ReadServedOnLease);
         } else if self.config.read_lease {
             self.env.mark(Mark::ReadLeaseLapsed);
+            if within(true) {
+                self.env.mark(Mark::LeaseReadInDriftMargin);
+            }
         }
         self.reads.push(PendingRead {
             key: read.key,
@@ -547,6 +555,9 @@ impl Replica {
             let entries = request.entries[offset..].to_vec();
             if first_index <= self.last_index() {
                 self.env.mark(Mark::ConflictingEntriesTruncated);
+                if entries[0].term < self.term_at(first_index) {
+                    self.env.mark(Mark::LaterTermEntryReplacedByEarlier);
+                }
             }
             self.log.truncate(first_index as usize - 1);
             self.log.extend(entries.iter().cloned());
@@ -1073,8 +1084,9 @@ impl Replica {
 
     /// Until when no other replica can lead, on this leader's clock: the
     /// lease from the latest append a majority (itself included) is known
-    /// to have received. `None` before a majority has answered in this term.
-    fn lease_until(&self) -> Option<Duration> {
+    /// to have received, with a margin for clock drift unless
+    /// `ignore_drift`. `None` before a majority has answered in this term.
+    fn lease_until(&self, ignore_drift: bool) -> Option<Duration> {
         let mut acked: Vec<Duration> = self
             .peers
             .values()
@@ -1086,7 +1098,6 @@ impl Replica {
             0 => self.env.clock.mono_now(),
             others => *acked.get(others - 1)?,
         };
-        let ignore_drift = self.env.bugs.has(Bug::LeaseReadIgnoresDrift);
         Some(start + self.config.lease(ignore_drift))
     }
 

@@ -41,11 +41,12 @@ use crate::{
 pub const ROUND: u64 = 16;
 
 /// Every this many candidates, one is the next freshly generated scenario
-/// rather than a mutant. Fresh scenarios take the seeds plain fuzzing takes,
-/// in its order, so guided search reaches plain fuzzing's k-th seed by its
-/// 2k-th run at the latest: it never needs more than twice the runs of
-/// plain fuzzing to find what plain fuzzing finds, and keeps looking where
-/// no member has been.
+/// rather than a mutant (the last of each group, so that a search over a
+/// corpus begins with what the corpus knows). Fresh scenarios take the
+/// seeds plain fuzzing takes, in its order, so guided search reaches plain
+/// fuzzing's k-th seed by its 2k-th run at the latest: it never needs more
+/// than twice the runs of plain fuzzing to find what plain fuzzing finds,
+/// and keeps looking where no member has been.
 const FRESH_EVERY: u64 = 2;
 
 /// What one search ran.
@@ -80,13 +81,19 @@ pub fn search(
         .map(|end| end.saturating_sub(options.seeds.start));
     let mut results: Vec<SeedResult> = Vec::new();
     let mut caught = None;
+    // Hunting a bug, the members to run again as they are before any is
+    // mutated (see `draw_round`): those the search started with.
+    let mut to_replay: BTreeSet<usize> = match options.bug {
+        Some(_) => (0..corpus.members.len()).collect(),
+        None => BTreeSet::new(),
+    };
     while caught.is_none()
         && !stop.raised()
         && limit.is_none_or(|limit| (results.len() as u64) < limit)
     {
         let size = limit.map_or(ROUND, |limit| ROUND.min(limit - results.len() as u64));
         let round = corpus.rounds;
-        let candidates = draw_round(options, corpus, size);
+        let candidates = draw_round(options, corpus, size, &mut to_replay);
         let ran = run_pool(
             0..size,
             options.jobs,
@@ -179,7 +186,20 @@ pub enum GuidedError {
 }
 
 /// The candidates of the corpus's next round.
-fn draw_round(options: &FuzzOptions, corpus: &mut Corpus, size: u64) -> Vec<Scenario> {
+///
+/// Hunting a bug, the system differs from the one the corpus was built on
+/// (as it does after any change to the code), so a member's own scenario
+/// may now go elsewhere: before any member is mutated, each of those in
+/// `to_replay` is run once as it is, the bug planted, picked by energy.
+/// A fuzzer starts from its corpus the same way (libFuzzer runs it first);
+/// here the replays take the turns mutants would, and fresh seeds keep
+/// theirs.
+fn draw_round(
+    options: &FuzzOptions,
+    corpus: &mut Corpus,
+    size: u64,
+    to_replay: &mut BTreeSet<usize>,
+) -> Vec<Scenario> {
     let mut rng = round_rng(options, corpus.rounds);
     let kind = wanted_kind(options);
     let eligible: Vec<usize> = corpus
@@ -197,27 +217,47 @@ fn draw_round(options: &FuzzOptions, corpus: &mut Corpus, size: u64) -> Vec<Scen
         .collect();
     (0..size)
         .map(|slot| {
-            if eligible.is_empty() || slot % FRESH_EVERY == 0 {
+            if eligible.is_empty() || slot % FRESH_EVERY == FRESH_EVERY - 1 {
                 return fresh(options, corpus);
             }
-            let parent = pick(corpus, &eligible, &rarities, &mut rng);
-            let other = eligible[rng.gen_range(0..eligible.len())];
-            corpus.members[parent].picks += 1;
-            let (mut scenario, mutations) = mutate::mutate(
-                corpus.members[parent].scenario(),
-                corpus.members[other].scenario(),
-                &mut rng,
-            );
+            let unreplayed: Vec<(usize, f64)> = eligible
+                .iter()
+                .zip(&rarities)
+                .filter(|(index, _)| to_replay.contains(*index))
+                .map(|(index, rarity)| (*index, *rarity))
+                .collect();
+            let mut scenario = if unreplayed.is_empty() {
+                let parent = pick(corpus, &eligible, &rarities, &mut rng);
+                let other = eligible[rng.gen_range(0..eligible.len())];
+                corpus.members[parent].picks += 1;
+                let (mut scenario, mutations) = mutate::mutate(
+                    corpus.members[parent].scenario(),
+                    corpus.members[other].scenario(),
+                    &mut rng,
+                );
+                scenario.description = Some(format!(
+                    "Mutated ({}) from corpus member {}.",
+                    mutations
+                        .iter()
+                        .map(|mutation| mutation.name())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    corpus.members[parent].file
+                ));
+                scenario
+            } else {
+                let (members, rarities): (Vec<usize>, Vec<f64>) = unreplayed.into_iter().unzip();
+                let member = pick(corpus, &members, &rarities, &mut rng);
+                to_replay.remove(&member);
+                corpus.members[member].picks += 1;
+                let mut scenario = corpus.members[member].scenario().clone();
+                scenario.description = Some(format!(
+                    "Corpus member {} as it is.",
+                    corpus.members[member].file
+                ));
+                scenario
+            };
             scenario.name = format!("guided search, round {}", corpus.rounds);
-            scenario.description = Some(format!(
-                "Mutated ({}) from corpus member {}.",
-                mutations
-                    .iter()
-                    .map(|mutation| mutation.name())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                corpus.members[parent].file
-            ));
             scenario.generator = None;
             scenario.system.bugs = options
                 .bug

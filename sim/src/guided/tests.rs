@@ -104,3 +104,43 @@ fn every_member_replays_to_what_it_was_kept_for() {
         }
     }
 }
+
+/// Hunting a bug, a search runs the members it started with as they are
+/// before it mutates any: a member whose scenario fails once the bug is
+/// planted is the first catch, ahead of every fresh seed. Without the
+/// member, the same search's first run (that fresh seed) passes.
+#[test]
+fn a_hunt_runs_the_corpus_as_it_is_before_anything_else() {
+    let bug = Bug::DbTxnIdReuse;
+    let pinned = crate::validate::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/db-txn-id-reuse.toml"),
+    )
+    .expect("the pinned scenario loads");
+    let mut member = pinned.clone();
+    member.system.bugs.clear();
+    member.expect = None;
+    let hunt = |corpus: &mut Corpus| {
+        let options = FuzzOptions {
+            bug: Some(bug),
+            kind: None,
+            ..options(4, 1, None, &Scratch::new("guided-hunt-out"))
+        };
+        search(&options, corpus, |_, _| Ok(())).unwrap()
+    };
+
+    let plain = hunt(&mut Corpus::default());
+    assert_eq!(
+        plain.results[0].verdict,
+        Verdict::Pass,
+        "the search's first fresh seed does not catch it"
+    );
+
+    let mut corpus = Corpus::default();
+    corpus.count(&member, &BTreeSet::from(["a mark".to_owned()]), (0, 0));
+    let found = hunt(&mut corpus);
+    let (runs, caught) = found.caught.expect("the member catches the bug");
+    assert_eq!(runs, 1);
+    assert_eq!(caught.system.bugs, vec![bug.name().to_owned()]);
+    assert_eq!((caught.seed, &caught.events), (member.seed, &member.events));
+    assert!(caught.description.unwrap().contains("as it is"));
+}
