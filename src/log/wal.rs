@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::types::Entry;
 use crate::{
     codec,
-    storage::{Disk, Storage, decode_records, framed_len},
+    storage::{Disk, DurableCursor, Storage, decode_records, framed_len},
 };
 
 /// The file the write-ahead log lives in.
@@ -106,9 +106,9 @@ pub fn read_durable(disk: &Disk) -> DurableLog {
 /// [`read_durable`] reads.
 #[derive(Debug, Default)]
 pub struct DurableReader {
-    /// The durable bytes the state was read from: whole records, and the
-    /// record that stopped the replay if one did.
-    read: Vec<u8>,
+    /// How far the synced bytes are read: whole records, and the record
+    /// that stopped the replay if one did.
+    read: DurableCursor,
     state: DurableLog,
     /// The commit index as recorded, before it is capped at the entries.
     commit: u64,
@@ -118,20 +118,23 @@ pub struct DurableReader {
 }
 
 impl DurableReader {
-    /// The synced state of `disk` now.
-    pub fn read(&mut self, disk: &Disk) -> DurableLog {
-        let bytes = disk.durable_bytes(WAL_FILE);
-        if !bytes.starts_with(&self.read) {
-            // Recovery cut a torn tail, or the disk was replaced: start over.
-            *self = DurableReader::default();
+    /// The synced state of `disk` now. Reads only what was synced since the
+    /// last call, unless synced bytes were cut meanwhile (a recovery cut a
+    /// torn tail, or the disk was replaced): then it starts over.
+    pub fn read(&mut self, disk: &Disk) -> &DurableLog {
+        let (bytes, whole, cursor) = disk.durable_after(WAL_FILE, self.read);
+        if whole {
+            *self = DurableReader {
+                read: cursor,
+                ..DurableReader::default()
+            };
         }
         if !self.stopped {
-            let decoded = decode_records(&bytes[self.read.len()..]);
-            let mut offset = self.read.len();
+            let decoded = decode_records(&bytes);
             for record in decoded.records {
-                let end = offset + framed_len(record.len());
+                let framed = framed_len(record.len());
+                self.read = self.read.advanced(framed);
                 let Ok(record) = codec::decode::<WalRecord>(&record) else {
-                    self.read.extend_from_slice(&bytes[offset..end]);
                     self.stopped = true;
                     break;
                 };
@@ -140,12 +143,10 @@ impl DurableReader {
                 } else {
                     self.state.apply(record);
                 }
-                self.read.extend_from_slice(&bytes[offset..end]);
-                offset = end;
             }
         }
         self.state.commit = self.commit.min(self.state.entries.len() as u64);
-        self.state.clone()
+        &self.state
     }
 }
 
@@ -246,7 +247,8 @@ mod tests {
 
     /// The incremental reader reads what a full replay of the synced bytes
     /// reads, as records are synced, after a record that does not decode,
-    /// and after recovery cuts the file back.
+    /// after recovery cuts the file back, and on a disk that replaced a
+    /// lost one and grew past where the reader had read the old one.
     #[test]
     fn the_incremental_reader_reads_what_a_full_replay_reads() {
         madsim::runtime::Runtime::new().block_on(async {
@@ -256,7 +258,7 @@ mod tests {
             let storage = Storage::new(disk.clone());
             let mut reader = DurableReader::default();
             let mut check = |step: &str| {
-                assert_eq!(reader.read(&disk), read_durable(&disk), "after {step}");
+                assert_eq!(reader.read(&disk), &read_durable(&disk), "after {step}");
             };
             check("nothing");
             write(
@@ -297,6 +299,23 @@ mod tests {
             storage.sync(WAL_FILE).await;
             check("a write after the cut");
             assert_eq!(reader.read(&disk).entries, vec![entry(1, 1), entry(2, 7)]);
+            let read_before = disk.durable_bytes(WAL_FILE).len();
+            disk.wipe();
+            write(
+                &storage,
+                &WalRecord::Entries {
+                    first_index: 1,
+                    entries: (1..=20).map(|seq| entry(3, seq)).collect(),
+                },
+            );
+            storage.sync(WAL_FILE).await;
+            assert!(disk.durable_bytes(WAL_FILE).len() > read_before);
+            assert_eq!(
+                reader.read(&disk),
+                &read_durable(&disk),
+                "after a lost disk"
+            );
+            assert_eq!(reader.read(&disk).entries.len(), 20);
         });
     }
 }

@@ -19,7 +19,10 @@ use rand::Rng;
 use std::{
     collections::BTreeMap,
     ops::Range,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -39,6 +42,28 @@ pub struct DiskConfig {
 pub struct Disk {
     config: DiskConfig,
     files: Mutex<BTreeMap<String, FileState>>,
+    /// How often synced bytes were cut (by a recovery that found a bad
+    /// record) or erased (by a wipe): a reader that read up to some point
+    /// knows its bytes are still there while this has not moved.
+    cuts: AtomicU64,
+}
+
+/// How far a reader has read a file's synced bytes (see
+/// [`Disk::durable_after`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DurableCursor {
+    cuts: u64,
+    len: usize,
+}
+
+impl DurableCursor {
+    /// The cursor `bytes` further on.
+    pub fn advanced(self, bytes: usize) -> DurableCursor {
+        DurableCursor {
+            len: self.len + bytes,
+            ..self
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -66,6 +91,7 @@ impl Disk {
         Arc::new(Disk {
             config,
             files: Mutex::new(BTreeMap::new()),
+            cuts: AtomicU64::new(0),
         })
     }
 
@@ -117,6 +143,7 @@ impl Disk {
         let mut files = self.lock();
         let erased = files.values().map(|file| file.data.len()).sum();
         files.clear();
+        self.cuts.fetch_add(1, Ordering::Relaxed);
         erased
     }
 
@@ -127,6 +154,33 @@ impl Disk {
             .get(file)
             .map(|state| state.data[..state.durable_len].to_vec())
             .unwrap_or_default()
+    }
+
+    /// The synced bytes of `file` after `cursor`, and whether they are
+    /// all of them: so when synced bytes were cut since the cursor was
+    /// taken, and what was read before may be gone. With the cursor at the
+    /// start of those bytes. Lets the harness follow a growing log without
+    /// copying it whole at every look.
+    pub fn durable_after(
+        &self,
+        file: &str,
+        cursor: DurableCursor,
+    ) -> (Vec<u8>, bool, DurableCursor) {
+        let files = self.lock();
+        let cuts = self.cuts.load(Ordering::Relaxed);
+        let durable = files
+            .get(file)
+            .map_or(&[][..], |state| &state.data[..state.durable_len]);
+        if cursor.cuts == cuts && cursor.len <= durable.len() {
+            (durable[cursor.len..].to_vec(), false, cursor)
+        } else {
+            (durable.to_vec(), true, DurableCursor { cuts, len: 0 })
+        }
+    }
+
+    /// Notes that synced bytes were cut.
+    fn cut(&self) {
+        self.cuts.fetch_add(1, Ordering::Relaxed);
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, FileState>> {
@@ -198,6 +252,9 @@ impl Storage {
         let decoded = decode_records(&state.data);
         if decoded.valid_len < state.data.len() {
             state.data.truncate(decoded.valid_len);
+            if decoded.valid_len < state.durable_len {
+                self.disk.cut();
+            }
             state.durable_len = state.durable_len.min(decoded.valid_len);
             state
                 .unsynced_record_starts
@@ -227,6 +284,9 @@ impl Storage {
             }
         }
         state.data.truncate(end);
+        if end < state.durable_len {
+            self.disk.cut();
+        }
         state.durable_len = state.durable_len.min(end);
         state.unsynced_record_starts.retain(|start| *start < end);
     }

@@ -4,7 +4,10 @@
 //! durability is the bank kind's to check.
 
 use ledger::log::{DurableLog, EntryId};
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    borrow::Borrow,
+    collections::{BTreeMap, BTreeSet},
+};
 
 use super::{holders, majority};
 use crate::events::HarnessEvent;
@@ -27,7 +30,10 @@ impl Online {
     /// Every acknowledged append must be in the synced logs of a majority, at
     /// the index its client was told, at every moment after the
     /// acknowledgement: probed after each crash and at the end.
-    pub(super) fn probe(&mut self, replicas: &BTreeMap<String, DurableLog>) -> Vec<String> {
+    pub(super) fn probe<L: Borrow<DurableLog>>(
+        &mut self,
+        replicas: &BTreeMap<String, L>,
+    ) -> Vec<String> {
         let needed = majority(replicas.len());
         let mut found = Vec::new();
         for (client, seq, index) in &self.acks {

@@ -28,6 +28,7 @@ use ledger::{
 };
 use serde::Serialize;
 use std::{
+    borrow::Borrow,
     collections::BTreeMap,
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
@@ -116,7 +117,11 @@ impl Online {
 
     /// Checks that everything applied or acknowledged so far is in the synced
     /// logs of a majority of `replicas`.
-    pub(crate) fn probe(&mut self, at: Duration, replicas: &BTreeMap<String, DurableLog>) {
+    pub(crate) fn probe<L: Borrow<DurableLog>>(
+        &mut self,
+        at: Duration,
+        replicas: &BTreeMap<String, L>,
+    ) {
         for message in self.raft.probe(replicas) {
             self.push(Checker::RaftSafety, at, message);
         }
@@ -261,14 +266,17 @@ pub(crate) fn majority_log(replicas: &BTreeMap<String, DurableLog>) -> Vec<Entry
 
 /// The replicas holding an entry matching `matches` at `index` in their
 /// synced logs.
-fn holders(
-    replicas: &BTreeMap<String, DurableLog>,
+fn holders<L: Borrow<DurableLog>>(
+    replicas: &BTreeMap<String, L>,
     index: u64,
     matches: impl Fn(&Entry) -> bool,
 ) -> Vec<&str> {
     replicas
         .iter()
-        .filter(|(_, log)| index >= 1 && log.entries.get(index as usize - 1).is_some_and(&matches))
+        .filter(|(_, log)| {
+            let log: &DurableLog = (*log).borrow();
+            index >= 1 && log.entries.get(index as usize - 1).is_some_and(&matches)
+        })
         .map(|(name, _)| name.as_str())
         .collect()
 }

@@ -5,7 +5,10 @@ use ledger::{
     log::{EntryId, LogEvent},
     observe::{Event, NodeName},
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    borrow::Borrow,
+    collections::{BTreeMap, BTreeSet},
+};
 
 use ledger::log::DurableLog;
 
@@ -90,7 +93,10 @@ impl Online {
     /// replicas' synced logs must hold it at its index, at every moment: the
     /// harness probes after each crash and at the end. Each lost entry is
     /// reported once.
-    pub(super) fn probe(&mut self, replicas: &BTreeMap<String, DurableLog>) -> Vec<String> {
+    pub(super) fn probe<L: Borrow<DurableLog>>(
+        &mut self,
+        replicas: &BTreeMap<String, L>,
+    ) -> Vec<String> {
         let needed = majority(replicas.len());
         let mut found = Vec::new();
         for (index, applied) in &self.applied {

@@ -221,17 +221,12 @@ impl World {
     /// A crash is when promises break: everything applied or acknowledged
     /// must still be in the synced logs of a majority of replicas.
     fn probe_log_durability(&self) {
-        let replicas: BTreeMap<String, DurableLog> = {
-            let mut nodes = self.nodes();
-            self.topology
-                .log
-                .iter()
-                .filter_map(|name| {
-                    let node = nodes.get_mut(name)?;
-                    Some((name.clone(), node.durable.read(&node.disk)))
-                })
-                .collect()
-        };
+        let mut nodes = self.nodes();
+        let replicas: BTreeMap<String, &DurableLog> = nodes
+            .iter_mut()
+            .filter(|(name, _)| self.topology.log.contains(*name))
+            .map(|(name, node)| (name.clone(), node.durable.read(&node.disk)))
+            .collect();
         lock(&self.online).probe(crate::events::now(), &replicas);
     }
 
