@@ -77,6 +77,10 @@ pub struct GuidedStats {
     /// Hunting a bug: how many runs it took, the catch included.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runs_to_catch: Option<u64>,
+    /// Hunting a bug: where the catching scenario came from (the next
+    /// generated seed, a corpus member as it is, or a mutant of one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caught_by: Option<String>,
     /// Corpus members before and after.
     pub members_before: usize,
     pub members: usize,
@@ -445,8 +449,13 @@ impl FuzzSummary {
             let _ = match (self.caught_at, &self.guided) {
                 (Some(seed), Some(guided)) => writeln!(
                     out,
-                    "bug        {bug} caught after {} (scenario seed {seed})",
-                    count(guided.runs_to_catch.unwrap_or(run), "run")
+                    "bug        {bug} caught after {} (scenario seed {seed}{})",
+                    count(guided.runs_to_catch.unwrap_or(run), "run"),
+                    guided
+                        .caught_by
+                        .as_ref()
+                        .map(|by| format!(": {by}"))
+                        .unwrap_or_default()
                 ),
                 (Some(seed), None) => writeln!(out, "bug        {bug} caught at seed {seed}"),
                 (None, _) => writeln!(

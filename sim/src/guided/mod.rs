@@ -167,13 +167,30 @@ pub fn guided(
     summary.guided = Some(GuidedStats {
         runs,
         corpus_runs: corpus.runs,
-        runs_to_catch: found.caught.map(|(runs, _)| runs),
+        runs_to_catch: found.caught.as_ref().map(|(runs, _)| *runs),
+        caught_by: found.caught.as_ref().map(|(_, scenario)| origin(scenario)),
         members_before,
         members: corpus.members.len(),
         features: corpus.hits.len(),
         corpus: options.corpus.as_ref().map(|dir| dir.display().to_string()),
     });
     Ok(summary)
+}
+
+/// Where a candidate came from, in words: the next generated seed, or what
+/// its description says (a corpus member as it is, or a mutant of one).
+fn origin(scenario: &Scenario) -> String {
+    match (&scenario.generator, &scenario.description) {
+        (None, Some(description)) => {
+            let said = description.trim_end_matches('.');
+            let mut words = said.chars();
+            words
+                .next()
+                .map(|first| first.to_lowercase().chain(words).collect())
+                .unwrap_or_default()
+        }
+        _ => "the next generated seed".to_owned(),
+    }
 }
 
 /// Why guided search stopped short.

@@ -142,5 +142,8 @@ fn a_hunt_runs_the_corpus_as_it_is_before_anything_else() {
     assert_eq!(runs, 1);
     assert_eq!(caught.system.bugs, vec![bug.name().to_owned()]);
     assert_eq!((caught.seed, &caught.events), (member.seed, &member.events));
-    assert!(caught.description.unwrap().contains("as it is"));
+    assert_eq!(
+        origin(&caught),
+        format!("corpus member {} as it is", corpus.members[0].file)
+    );
 }
