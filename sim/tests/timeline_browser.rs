@@ -130,6 +130,9 @@ fn browser() -> Option<PathBuf> {
 
 fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("timeline-browser-{name}"));
+    // Emptied first: a screenshot an earlier run left must not pass for
+    // this one's.
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("a scratch folder");
     dir
 }

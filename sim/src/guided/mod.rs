@@ -207,7 +207,7 @@ pub enum GuidedError {
 /// Hunting a bug, the system differs from the one the corpus was built on
 /// (as it does after any change to the code), so a member's own scenario
 /// may now go elsewhere: before any member is mutated, each of those in
-/// `to_replay` is run once as it is, the bug planted, picked by energy.
+/// `to_replay` is run once as it is, the bug planted, drawn by energy.
 /// A fuzzer starts from its corpus the same way (libFuzzer runs it first);
 /// here the replays take the turns mutants would, and fresh seeds keep
 /// theirs.

@@ -119,11 +119,12 @@ fn a_hunt_runs_the_corpus_as_it_is_before_anything_else() {
     let mut member = pinned.clone();
     member.system.bugs.clear();
     member.expect = None;
+    let out = Scratch::new("guided-hunt-out");
     let hunt = |corpus: &mut Corpus| {
         let options = FuzzOptions {
             bug: Some(bug),
             kind: None,
-            ..options(4, 1, None, &Scratch::new("guided-hunt-out"))
+            ..options(4, 1, None, &out)
         };
         search(&options, corpus, |_, _| Ok(())).unwrap()
     };
