@@ -148,3 +148,39 @@ fn a_hunt_runs_the_corpus_as_it_is_before_anything_else() {
         format!("corpus member {} as it is", corpus.members[0].file)
     );
 }
+
+/// A hunt from a corpus, its members replayed before any is mutated, is the
+/// same on one job or two: the replays are drawn before a round runs.
+#[test]
+fn a_hunt_with_replays_is_the_same_on_one_job_or_two() {
+    let out = Scratch::new("guided-hunt-jobs-out");
+    let mut built = Corpus::default();
+    guided(&options(32, 2, None, &out), &mut built, |_| {}).unwrap();
+    let hunt = |jobs| {
+        let mut corpus = built.clone();
+        let options = FuzzOptions {
+            bug: Some(Bug::LeaseReadIgnoresDrift),
+            ..options(24, jobs, None, &out)
+        };
+        let found = search(&options, &mut corpus, |_, _| Ok(())).unwrap();
+        let runs: Vec<(u64, String)> = found
+            .results
+            .iter()
+            .map(|result| (result.seed, result.trace_hash.clone()))
+            .collect();
+        (runs, corpus)
+    };
+    let (alone, after_one) = hunt(1);
+    let (paired, after_two) = hunt(2);
+    assert_eq!(alone, paired);
+    assert_eq!(after_one, after_two);
+    let member_seeds: Vec<u64> = built
+        .members
+        .iter()
+        .map(|member| member.scenario().seed)
+        .collect();
+    assert!(
+        member_seeds.contains(&alone[0].0),
+        "the hunt's first run replays a member"
+    );
+}
