@@ -264,7 +264,8 @@ pub struct FuzzArgs {
     #[arg(long)]
     pub guided: bool,
     /// Where guided search keeps its corpus; a corpus already there is
-    /// resumed.
+    /// resumed. Hunting a bug (--bug), it is only read: runs with a bug
+    /// planted do not reach what the correct system reaches.
     #[arg(long, value_name = "DIR", requires = "guided")]
     pub corpus: Option<PathBuf>,
 }

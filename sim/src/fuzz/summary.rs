@@ -89,14 +89,18 @@ pub struct GuidedStats {
     /// Where the corpus is kept, if anywhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corpus: Option<String>,
+    /// Hunting a bug, the corpus is read but not written back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
 }
 
 /// The line saying what guided search kept.
 fn write_guided(out: &mut String, guided: &GuidedStats) {
-    let corpus = guided
-        .corpus
-        .as_ref()
-        .map_or_else(|| "in memory".to_owned(), |dir| format!("in {dir}"));
+    let corpus = match (&guided.corpus, guided.read_only) {
+        (None, _) => "in memory".to_owned(),
+        (Some(dir), false) => format!("in {dir}"),
+        (Some(dir), true) => format!("from {dir}, not written back (a bug is planted)"),
+    };
     let _ = writeln!(
         out,
         "guided     corpus {corpus}: {} (+{} kept), {} reached over {}",

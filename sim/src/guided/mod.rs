@@ -62,7 +62,8 @@ pub struct Search {
 
 /// Runs guided search for `options`' seed range (its start seeds the
 /// search; its length, or the wall-time budget, bounds the runs), growing
-/// `corpus` and saving it to `options.corpus` after every round. `each`
+/// `corpus` and saving it to `options.corpus` after every round (unless a
+/// bug is planted: a hunt only reads it). `each`
 /// hears of each run, in order, and may fill in its result.
 pub fn search(
     options: &FuzzOptions,
@@ -123,7 +124,10 @@ pub fn search(
             }
         }
         corpus.rounds += 1;
-        if let Some(dir) = &options.corpus {
+        // A hunt only reads the corpus: what runs reach with a bug planted
+        // is not what the correct system reaches, and members that carry
+        // the bug would mislead every search after it.
+        if let Some(dir) = options.corpus.as_ref().filter(|_| options.bug.is_none()) {
             corpus.save(dir)?;
         }
     }
@@ -173,6 +177,7 @@ pub fn guided(
         members: corpus.members.len(),
         features: corpus.hits.len(),
         corpus: options.corpus.as_ref().map(|dir| dir.display().to_string()),
+        read_only: options.bug.is_some(),
     });
     Ok(summary)
 }

@@ -150,17 +150,24 @@ fn a_hunt_runs_the_corpus_as_it_is_before_anything_else() {
 }
 
 /// A hunt from a corpus, its members replayed before any is mutated, is the
-/// same on one job or two: the replays are drawn before a round runs.
+/// same on one job or two: the replays are drawn before a round runs. It
+/// reads the corpus on disk but does not write it back.
 #[test]
 fn a_hunt_with_replays_is_the_same_on_one_job_or_two() {
     let out = Scratch::new("guided-hunt-jobs-out");
+    let dir = Scratch::new("guided-hunt-jobs-corpus");
     let mut built = Corpus::default();
-    guided(&options(32, 2, None, &out), &mut built, |_| {}).unwrap();
+    guided(
+        &options(32, 2, Some(dir.to_path_buf()), &out),
+        &mut built,
+        |_| {},
+    )
+    .unwrap();
     let hunt = |jobs| {
-        let mut corpus = built.clone();
+        let mut corpus = Corpus::open(&dir).unwrap();
         let options = FuzzOptions {
             bug: Some(Bug::LeaseReadIgnoresDrift),
-            ..options(24, jobs, None, &out)
+            ..options(24, jobs, Some(dir.to_path_buf()), &out)
         };
         let found = search(&options, &mut corpus, |_, _| Ok(())).unwrap();
         let runs: Vec<(u64, String)> = found
@@ -182,5 +189,11 @@ fn a_hunt_with_replays_is_the_same_on_one_job_or_two() {
     assert!(
         member_seeds.contains(&alone[0].0),
         "the hunt's first run replays a member"
+    );
+    assert!(after_one.runs > built.runs, "the hunt counted its runs");
+    assert_eq!(
+        Corpus::open(&dir).unwrap(),
+        built,
+        "the corpus on disk is as built"
     );
 }
