@@ -14,6 +14,16 @@ pub(crate) enum HarnessMark {
     /// A reorg replaced a head block holding transactions, each at depth 1.
     #[strum(serialize = "reorg-over-transaction-at-depth-1")]
     ReorgOverTransactionAtDepth1,
+    /// A log leader was elected while the leader of an earlier term, cut
+    /// off but up, still led in its own eyes.
+    LeaderElectedBesideLeader,
+    /// The same, with the new leader's clock running faster than the old
+    /// one's: the case the lease's drift margin is for.
+    LeaderElectedBesideSlowerClock,
+    /// A read arrived at a leader inside its lease as counted without the
+    /// drift margin but past it as counted with, once a leader of a later
+    /// term had been elected: the margin kept that read from being stale.
+    DriftMarginReadAtDeposedLeader,
 }
 
 impl HarnessMark {

@@ -39,6 +39,12 @@ pub(crate) trait Subscriber: Send {
         let _ = (at, node, event, marks);
     }
 
+    /// Sees a coverage mark `node` reached; may name harness marks that
+    /// the mark completes with what only the harness knows (who else leads).
+    fn mark(&mut self, at: Duration, node: &NodeName, mark: Mark, marks: &mut Vec<HarnessMark>) {
+        let _ = (at, node, mark, marks);
+    }
+
     /// Sees an event the harness recorded on behalf of `node` (`nemesis`,
     /// a client).
     fn harness(&mut self, at: Duration, node: &str, event: &HarnessEvent) {
@@ -209,7 +215,15 @@ impl TraceState {
 impl Observer for Trace {
     fn mark(&self, node: &NodeName, mark: Mark) {
         let now = now();
-        self.lock().mark(now, node.as_str(), mark.name());
+        let mut state = self.lock();
+        let mut marks = Vec::new();
+        for subscriber in &state.subscribers {
+            lock(subscriber).mark(now, node, mark, &mut marks);
+        }
+        state.mark(now, node.as_str(), mark.name());
+        for mark in marks {
+            state.mark(now, node.as_str(), mark.name());
+        }
     }
 
     fn record(&self, node: &NodeName, event: Event) {

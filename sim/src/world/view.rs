@@ -6,7 +6,7 @@ use ledger::{
     chain::{BlockHash, ChainEvent},
     ledger::LedgerEvent,
     log::LogEvent,
-    observe::{Event, NodeName},
+    observe::{Event, Mark, NodeName},
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -33,6 +33,8 @@ pub(crate) struct ClusterView {
     cut_off_from_db: BTreeSet<NodeName>,
     /// Nodes the nemesis has paused and not resumed.
     paused: BTreeSet<NodeName>,
+    /// Each node's clock drift, as the nemesis last set it.
+    drift_ppm: BTreeMap<NodeName, i64>,
     /// When each block was made, reorged away or not: violations about
     /// what a block holds are stamped with its time.
     blocks: BTreeMap<BlockHash, Duration>,
@@ -107,6 +109,11 @@ impl ClusterView {
             HarnessEvent::Resume { node } => {
                 self.paused.remove(&NodeName::new(node));
             }
+            HarnessEvent::Clock {
+                node, drift_ppm, ..
+            } => {
+                self.drift_ppm.insert(NodeName::new(node), *drift_ppm);
+            }
             _ => {}
         }
         if let HarnessEvent::Crash { node } | HarnessEvent::DbWipe { node, .. } = event {
@@ -169,6 +176,26 @@ impl ClusterView {
         self.cut_off_from_db.iter()
     }
 
+    /// Marks `node` elected in `term` while the leader of an earlier term
+    /// still leads in its own eyes (cut off, not crashed, never stepped
+    /// down): two leaders at once, which only leases keep apart. Worse when
+    /// the new leader's clock runs faster than the old one's, for then each
+    /// counts the same real time differently.
+    fn mark_overlapping_leaders(&self, node: &NodeName, term: u64, marks: &mut Vec<HarnessMark>) {
+        let Some(old) = self
+            .leader
+            .as_ref()
+            .filter(|old| old.node != *node && old.term < term)
+        else {
+            return;
+        };
+        marks.push(HarnessMark::LeaderElectedBesideLeader);
+        let drift = |node: &NodeName| self.drift_ppm.get(node).copied().unwrap_or(0);
+        if drift(node) > drift(&old.node) {
+            marks.push(HarnessMark::LeaderElectedBesideSlowerClock);
+        }
+    }
+
     fn forget_leader(&mut self, node: &NodeName) {
         if self
             .leader
@@ -200,10 +227,92 @@ impl Subscriber for ClusterView {
         {
             marks.push(HarnessMark::LeaseTakenFromPausedReplica);
         }
+        if let Event::Log(LogEvent::Elected { term }) = event {
+            self.mark_overlapping_leaders(node, *term, marks);
+        }
         self.observe(node, event);
+    }
+
+    /// A read the leader `node` refused only for its drift margin is the
+    /// margin at work when a later leader is already elected: the reply a
+    /// lease without the margin would have given is stale.
+    fn mark(&mut self, _at: Duration, node: &NodeName, mark: Mark, marks: &mut Vec<HarnessMark>) {
+        if mark == Mark::LeaseReadInDriftMargin
+            && self
+                .leader
+                .as_ref()
+                .is_some_and(|leader| leader.node != *node)
+        {
+            marks.push(HarnessMark::DriftMarginReadAtDeposedLeader);
+        }
     }
 
     fn harness(&mut self, _at: Duration, _node: &str, event: &HarnessEvent) {
         self.observe_harness(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn elected(view: &mut ClusterView, node: &str, term: u64) -> Vec<HarnessMark> {
+        let mut marks = Vec::new();
+        let event = Event::Log(LogEvent::Elected { term });
+        view.system(Duration::ZERO, &NodeName::new(node), &event, &mut marks);
+        marks
+    }
+
+    fn drift_margin_read(view: &mut ClusterView, node: &str) -> Vec<HarnessMark> {
+        let mut marks = Vec::new();
+        let mark = Mark::LeaseReadInDriftMargin;
+        view.mark(Duration::ZERO, &NodeName::new(node), mark, &mut marks);
+        marks
+    }
+
+    /// Two leaders at once only while the earlier one still leads in its
+    /// own eyes: one that stepped down or crashed is no overlap.
+    #[test]
+    fn a_leader_elected_beside_a_leader_still_leading_is_marked() {
+        let mut view = ClusterView::default();
+        assert!(elected(&mut view, "log-1", 1).is_empty());
+        assert!(drift_margin_read(&mut view, "log-1").is_empty());
+        view.harness(
+            Duration::ZERO,
+            "nemesis",
+            &HarnessEvent::Clock {
+                node: "log-1".to_owned(),
+                offset_nanos: 0,
+                drift_ppm: -50_000,
+            },
+        );
+        assert_eq!(
+            elected(&mut view, "log-2", 2),
+            [
+                HarnessMark::LeaderElectedBesideLeader,
+                HarnessMark::LeaderElectedBesideSlowerClock
+            ]
+        );
+        assert_eq!(
+            drift_margin_read(&mut view, "log-1"),
+            [HarnessMark::DriftMarginReadAtDeposedLeader]
+        );
+
+        let stepped_down = Event::Log(LogEvent::SteppedDown { term: 2 });
+        view.system(
+            Duration::ZERO,
+            &NodeName::new("log-2"),
+            &stepped_down,
+            &mut Vec::new(),
+        );
+        assert!(elected(&mut view, "log-3", 3).is_empty());
+        view.harness(
+            Duration::ZERO,
+            "nemesis",
+            &HarnessEvent::Crash {
+                node: "log-3".to_owned(),
+            },
+        );
+        assert!(elected(&mut view, "log-1", 4).is_empty());
     }
 }
