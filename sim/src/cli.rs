@@ -122,9 +122,12 @@ pub struct BugsArgs {
     #[arg(long, requires = "measure", conflicts_with = "shrink")]
     pub guided: bool,
     /// A corpus every guided hunt starts from (a copy; it is not changed):
-    /// one `sim fuzz --guided --corpus` built without the bug.
+    /// one `sim fuzz --guided --corpus` built without the bug. Repeatable:
+    /// each guided hunt then runs from each corpus, and the table gives
+    /// each corpus's median and the median of those, for how fast guided
+    /// search is depends on its corpus.
     #[arg(long, value_name = "DIR", requires = "guided")]
-    pub corpus: Option<PathBuf>,
+    pub corpus: Vec<PathBuf>,
     /// Runs of each way for the coverage comparison; 0 skips it.
     #[arg(long, value_name = "N", default_value_t = 1000, requires = "guided")]
     pub coverage_runs: u64,

@@ -793,59 +793,74 @@ fn measure_bugs(args: BugsArgs) -> Result<i32> {
 /// same budget, then the coverage each reaches; exits 1 when a guided hunt
 /// missed or a control failed.
 fn measure_guided(args: &BugsArgs, bugs: &[Bug], jobs: usize) -> Result<i32> {
-    let corpus = match &args.corpus {
-        Some(dir) => {
-            if !dir.join(guided::corpus::INDEX).is_file() {
-                return Err(bad(format!(
-                    "--corpus: {}: expected a corpus folder written by `sim fuzz --guided --corpus`, with {}",
-                    dir.display(),
-                    guided::corpus::INDEX
-                )));
-            }
-            Corpus::open(dir).map_err(|error| bad(format!("--corpus: {error}")))?
+    let mut corpora = Vec::new();
+    for dir in &args.corpus {
+        if !dir.join(guided::corpus::INDEX).is_file() {
+            return Err(bad(format!(
+                "--corpus: {}: expected a corpus folder written by `sim fuzz --guided --corpus`, with {}",
+                dir.display(),
+                guided::corpus::INDEX
+            )));
         }
-        None => Corpus::default(),
-    };
+        corpora.push(Corpus::open(dir).map_err(|error| bad(format!("--corpus: {error}")))?);
+    }
+    if corpora.is_empty() {
+        corpora.push(Corpus::default());
+    }
     // Wall time of the whole measurement, outside every simulation.
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
     let progress = std::io::stderr().is_terminal();
-    let pairs = guided::measure::measure(
+    let hunts = guided::measure::measure(
         bugs,
         &args.windows,
         args.limit,
         jobs,
-        &corpus,
+        &corpora,
         |plain, guided| {
             if progress {
                 let shown =
                     |runs: Option<u64>| runs.map_or("-".to_owned(), |runs| runs.to_string());
+                let guided: Vec<String> = guided.iter().map(|hunt| shown(hunt.runs)).collect();
                 eprintln!(
                     "  {} from {}: plain {}, guided {}",
                     plain.bug,
                     plain.window,
                     shown(plain.seeds),
-                    shown(guided.runs)
+                    guided.join(", ")
                 );
             }
         },
     );
     let coverage = (args.coverage_runs > 0)
-        .then(|| guided::measure::coverage(args.coverage_runs, jobs, &corpus));
-    let missed = pairs.iter().any(|(_, guided)| guided.runs.is_none());
-    let broken = pairs
+        .then(|| guided::measure::coverage(args.coverage_runs, jobs, &corpora));
+    let missed = hunts
         .iter()
-        .any(|(plain, guided)| !plain.controls_hold() || !guided.controls_hold());
+        .flat_map(|(_, guided)| guided)
+        .any(|guided| guided.runs.is_none());
+    let broken = hunts.iter().any(|(plain, guided)| {
+        !plain.controls_hold() || !guided.iter().all(|guided| guided.controls_hold())
+    });
     if args.json {
-        let hunts: Vec<serde_json::Value> = pairs
+        let hunts: Vec<serde_json::Value> = hunts
             .iter()
             .map(|(plain, guided)| serde_json::json!({ "plain": plain, "guided": guided }))
             .collect();
+        let corpora: Vec<serde_json::Value> = args
+            .corpus
+            .iter()
+            .zip(&corpora)
+            .map(|(dir, corpus)| {
+                serde_json::json!({
+                    "dir": dir,
+                    "members": corpus.members.len(),
+                    "runs": corpus.runs,
+                })
+            })
+            .collect();
         let json = serde_json::json!({
             "limit": args.limit,
-            "corpus": args.corpus,
-            "corpus_members": corpus.members.len(),
-            "corpus_runs": corpus.runs,
+            "corpora": corpora,
             "hunts": hunts,
             "coverage": coverage,
         });
@@ -854,31 +869,59 @@ fn measure_guided(args: &BugsArgs, bugs: &[Bug], jobs: usize) -> Result<i32> {
     }
     say_raw!(
         "{}",
-        guided::measure::table(&pairs, &args.windows, args.limit)
+        guided::measure::table(&hunts, &args.windows, args.limit)
     );
-    let corpus_words = match &args.corpus {
-        Some(dir) => format!(
-            "guided hunts from a copy of {} ({}, built over {})",
-            dir.display(),
-            count(corpus.members.len() as u64, "member"),
-            count(corpus.runs, "run")
-        ),
-        None => "guided hunts from an empty corpus".to_owned(),
+    let corpus_words = if args.corpus.is_empty() {
+        "guided hunts from an empty corpus".to_owned()
+    } else {
+        let each: Vec<String> = args
+            .corpus
+            .iter()
+            .zip(&corpora)
+            .map(|(dir, corpus)| {
+                format!(
+                    "{} ({}, built over {})",
+                    dir.display(),
+                    count(corpus.members.len() as u64, "member"),
+                    count(corpus.runs, "run")
+                )
+            })
+            .collect();
+        format!("guided hunts from a copy of {}", each.join(", "))
     };
     say!(
         "{corpus_words}; {} in {:.1}s on {}",
-        count(pairs.len() as u64 * 2, "hunt"),
+        count(hunts.len() as u64 * (1 + corpora.len() as u64), "hunt"),
         started.elapsed().as_secs_f64(),
         count(jobs as u64, "thread")
     );
     if let Some(coverage) = coverage {
         let catalogue = sim::coverage::catalogue().len();
+        let guided: Vec<String> = coverage
+            .guided
+            .iter()
+            .map(|marks| marks.len().to_string())
+            .collect();
+        let per_corpus = if guided.len() > 1 {
+            " (from each corpus)"
+        } else {
+            ""
+        };
         say!(
-            "distinct marks reached in {}: plain {} of {catalogue}, guided {} of {catalogue}",
+            "distinct marks reached in {}: plain {} of {catalogue}, guided {} of {catalogue}{per_corpus}",
             count(coverage.runs, "run"),
             coverage.plain.len(),
-            coverage.guided.len()
+            guided.join(", ")
         );
+        let guided_any: std::collections::BTreeSet<String> =
+            coverage.guided.iter().flatten().cloned().collect();
+        let guided_all: std::collections::BTreeSet<String> = coverage
+            .guided
+            .iter()
+            .skip(1)
+            .fold(coverage.guided[0].clone(), |all, marks| {
+                all.intersection(marks).cloned().collect()
+            });
         let only = |ours: &std::collections::BTreeSet<String>,
                     theirs: &std::collections::BTreeSet<String>| {
             let only: Vec<&str> = ours.difference(theirs).map(String::as_str).collect();
@@ -888,8 +931,8 @@ fn measure_guided(args: &BugsArgs, bugs: &[Bug], jobs: usize) -> Result<i32> {
                 only.join(", ")
             }
         };
-        say!("  only guided: {}", only(&coverage.guided, &coverage.plain));
-        say!("  only plain: {}", only(&coverage.plain, &coverage.guided));
+        say!("  only guided: {}", only(&guided_any, &coverage.plain));
+        say!("  only plain: {}", only(&coverage.plain, &guided_all));
     }
     Ok(i32::from(missed || broken))
 }

@@ -488,6 +488,53 @@ fn guided_corpora_resume_merge_and_refuse_what_is_broken() {
     assert_eq!(merged.status.code(), Some(0), "{}", stderr(&merged));
     assert!(String::from_utf8_lossy(&merged.stdout).contains("over 48 runs"));
 
+    // A measure from several corpora hunts each bug from each of them.
+    let measured = sim_in(
+        &dir,
+        &[
+            "bugs",
+            "--measure",
+            "--guided",
+            "--bug",
+            "read-from-follower",
+            "--windows",
+            "0",
+            "--limit",
+            "20",
+            "--corpus",
+            "a",
+            "--corpus",
+            "b",
+            "--coverage-runs",
+            "0",
+            "--json",
+        ],
+    );
+    assert_eq!(measured.status.code(), Some(0), "{}", stderr(&measured));
+    let measure: serde_json::Value = serde_json::from_slice(&measured.stdout).expect("json");
+    assert_eq!(measure["corpora"][1]["runs"], 16);
+    assert_eq!(
+        measure["hunts"][0]["guided"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let missing = sim_in(
+        &dir,
+        &[
+            "bugs",
+            "--measure",
+            "--guided",
+            "--corpus",
+            "a",
+            "--corpus",
+            "nowhere",
+        ],
+    );
+    assert_bad_input(
+        &missing,
+        &["--corpus", "nowhere"],
+        "a missing second corpus",
+    );
+
     let again = sim_in(&dir, &["fuzz", "merge-corpus", "a", "--into", "c"]);
     assert_bad_input(&again, &["--into", "not empty"], "merge into a full folder");
     let not_a_corpus = sim_in(&dir, &["fuzz", "merge-corpus", "nowhere", "--into", "d"]);

@@ -6,7 +6,10 @@
 //!
 //! A guided hunt may start from a corpus (`--corpus`, built beforehand on
 //! the correct system, as the nightly run keeps one): each hunt starts from
-//! its own copy, so the hunts do not learn from each other.
+//! its own copy, so the hunts do not learn from each other. How fast guided
+//! search is depends on its corpus more than on anything else, so several
+//! corpora may be given: each guided hunt runs from each, and a bug's figure
+//! is the median over the corpora of each one's median over the windows.
 
 use ledger::bugs::{Bug, Checker};
 use serde::Serialize;
@@ -96,16 +99,21 @@ pub fn hunt(bug: Bug, window: u64, limit: u64, corpus: &Corpus) -> GuidedHunt {
     }
 }
 
-/// Every bug hunted both ways in every window, `jobs` hunts at once;
-/// `on_hunt` hears of each pair in catalogue order.
+/// A bug's plain hunt from one window, and its guided hunts from the same
+/// window, one from each corpus.
+pub type Hunts = (Hunt, Vec<GuidedHunt>);
+
+/// Every bug hunted both ways in every window, guided from each of
+/// `corpora`, `jobs` windows at once; `on_hunt` hears of each window's
+/// hunts in catalogue order.
 pub fn measure(
     bugs: &[Bug],
     windows: &[u64],
     limit: u64,
     jobs: usize,
-    corpus: &Corpus,
-    mut on_hunt: impl FnMut(&Hunt, &GuidedHunt),
-) -> Vec<(Hunt, GuidedHunt)> {
+    corpora: &[Corpus],
+    mut on_hunt: impl FnMut(&Hunt, &[GuidedHunt]),
+) -> Vec<Hunts> {
     let todo: Vec<(Bug, u64)> = bugs
         .iter()
         .flat_map(|bug| windows.iter().map(move |window| (*bug, *window)))
@@ -118,7 +126,10 @@ pub fn measure(
             let (bug, window) = todo[index as usize];
             (
                 measure::hunt(bug, window, limit),
-                hunt(bug, window, limit, corpus),
+                corpora
+                    .iter()
+                    .map(|corpus| hunt(bug, window, limit, corpus))
+                    .collect::<Vec<GuidedHunt>>(),
             )
         },
         |_, (plain, guided)| {
@@ -132,15 +143,16 @@ pub fn measure(
 }
 
 /// The distinct coverage marks plain fuzzing and guided search each reach
-/// in their first `runs` runs of a clean system, from seed 0.
+/// in their first `runs` runs of a clean system, from seed 0: guided search
+/// once from each corpus.
 #[derive(Debug, Clone, Serialize)]
 pub struct Coverage {
     pub runs: u64,
     pub plain: BTreeSet<String>,
-    pub guided: BTreeSet<String>,
+    pub guided: Vec<BTreeSet<String>>,
 }
 
-pub fn coverage(runs: u64, jobs: usize, corpus: &Corpus) -> Coverage {
+pub fn coverage(runs: u64, jobs: usize, corpora: &[Corpus]) -> Coverage {
     let plain = run_pool(
         0..runs,
         jobs,
@@ -158,12 +170,17 @@ pub fn coverage(runs: u64, jobs: usize, corpus: &Corpus) -> Coverage {
     .into_iter()
     .flat_map(|(_, marks)| marks)
     .collect();
-    let mut corpus = corpus.clone();
-    let guided = search(&options(0, runs, None, jobs), &mut corpus, |_, _| Ok(()))
-        .expect("a search that writes nothing cannot fail to write")
-        .results
-        .into_iter()
-        .flat_map(|result| result.marks.into_keys())
+    let guided = corpora
+        .iter()
+        .map(|corpus| {
+            let mut corpus = corpus.clone();
+            search(&options(0, runs, None, jobs), &mut corpus, |_, _| Ok(()))
+                .expect("a search that writes nothing cannot fail to write")
+                .results
+                .into_iter()
+                .flat_map(|result| result.marks.into_keys())
+                .collect()
+        })
         .collect();
     Coverage {
         runs,
@@ -183,32 +200,78 @@ pub fn median(runs: &[Option<u64>], limit: u64) -> f64 {
     }
 }
 
-/// The side-by-side table, one row per bug.
-pub fn table(pairs: &[(Hunt, GuidedHunt)], windows: &[u64], limit: u64) -> String {
+/// The median over corpora of each corpus's median over the windows: a
+/// bug's guided figure. With one corpus, its median over the windows.
+pub fn guided_median(hunts: &[&Hunts], limit: u64) -> f64 {
+    let corpora = hunts.first().map_or(0, |(_, guided)| guided.len());
+    let per_corpus: Vec<f64> = (0..corpora)
+        .map(|corpus| {
+            let runs: Vec<Option<u64>> = hunts
+                .iter()
+                .map(|(_, guided)| guided[corpus].runs)
+                .collect();
+            median(&runs, limit)
+        })
+        .collect();
+    median_of(per_corpus)
+}
+
+fn median_of(mut values: Vec<f64>) -> f64 {
+    values.sort_unstable_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        count if count % 2 == 1 => values[count / 2],
+        count => (values[count / 2 - 1] + values[count / 2]) / 2.0,
+    }
+}
+
+/// The side-by-side table, one row per bug. With one corpus, the guided
+/// column gives each window's runs; with several, each corpus's median.
+pub fn table(hunts: &[Hunts], windows: &[u64], limit: u64) -> String {
     let starts: Vec<String> = windows.iter().map(|window| format!("{window}..")).collect();
+    let corpora = hunts.first().map_or(0, |(_, guided)| guided.len());
+    let guided_header = if corpora > 1 {
+        format!("guided median from each of {corpora} corpora")
+    } else {
+        "guided runs".to_owned()
+    };
     let mut table = tables::table(
         &[
             "bug",
             &format!("plain runs from {}", starts.join(", ")),
-            "guided runs",
+            &guided_header,
             "median plain → guided",
             "plain / guided",
             "controls",
         ],
         &["median plain → guided", "plain / guided"],
     );
-    let mut bugs: Vec<Bug> = pairs.iter().map(|(plain, _)| plain.bug).collect();
+    let mut bugs: Vec<Bug> = hunts.iter().map(|(plain, _)| plain.bug).collect();
     bugs.dedup();
     let shown = |runs: Option<u64>| runs.map_or("-".to_owned(), |runs| runs.to_string());
     for bug in bugs {
-        let of_bug: Vec<&(Hunt, GuidedHunt)> =
-            pairs.iter().filter(|(plain, _)| plain.bug == bug).collect();
+        let of_bug: Vec<&Hunts> = hunts.iter().filter(|(plain, _)| plain.bug == bug).collect();
         let plain: Vec<Option<u64>> = of_bug.iter().map(|(plain, _)| plain.seeds).collect();
-        let guided: Vec<Option<u64>> = of_bug.iter().map(|(_, guided)| guided.runs).collect();
-        let (plain_median, guided_median) = (median(&plain, limit), median(&guided, limit));
-        let controls = of_bug
-            .iter()
-            .all(|(plain, guided)| plain.controls_hold() && guided.controls_hold());
+        let (plain_median, guided_median) = (median(&plain, limit), guided_median(&of_bug, limit));
+        let guided_shown: Vec<String> = if corpora > 1 {
+            (0..corpora)
+                .map(|corpus| {
+                    let runs: Vec<Option<u64>> = of_bug
+                        .iter()
+                        .map(|(_, guided)| guided[corpus].runs)
+                        .collect();
+                    median(&runs, limit).to_string()
+                })
+                .collect()
+        } else {
+            of_bug
+                .iter()
+                .flat_map(|(_, guided)| guided.iter().map(|hunt| shown(hunt.runs)))
+                .collect()
+        };
+        let controls = of_bug.iter().all(|(plain, guided)| {
+            plain.controls_hold() && guided.iter().all(GuidedHunt::controls_hold)
+        });
         table.add_row(vec![
             bug.name().to_owned(),
             plain
@@ -216,11 +279,7 @@ pub fn table(pairs: &[(Hunt, GuidedHunt)], windows: &[u64], limit: u64) -> Strin
                 .map(|runs| shown(*runs))
                 .collect::<Vec<_>>()
                 .join(", "),
-            guided
-                .iter()
-                .map(|runs| shown(*runs))
-                .collect::<Vec<_>>()
-                .join(", "),
+            guided_shown.join(", "),
             format!("{plain_median} → {guided_median}"),
             format!("{:.1}×", plain_median / guided_median.max(1.0)),
             if controls { "hold" } else { "FAIL" }.to_owned(),
@@ -238,5 +297,59 @@ mod tests {
         assert_eq!(median(&[Some(3), None, Some(1)], 50), 3.0);
         assert_eq!(median(&[Some(3), Some(8)], 50), 5.5);
         assert_eq!(median(&[None, None], 50), 50.0);
+    }
+
+    fn guided(bug: Bug, window: u64, runs: Option<u64>) -> GuidedHunt {
+        GuidedHunt {
+            bug,
+            window,
+            runs,
+            checker: None,
+            passed_without_bug: None,
+            passed_without_trigger: None,
+        }
+    }
+
+    /// Each corpus's median over the windows first, then the median of
+    /// those: one corpus that happens to hold a catching member moves the
+    /// figure no more than any other.
+    #[test]
+    fn the_guided_figure_is_the_median_of_each_corpus_median() {
+        let bug = Bug::RaftCommitOldTerm;
+        let hunts: Vec<Hunts> = [
+            (0, [Some(1), Some(40), Some(30)]),
+            (1000, [Some(1), Some(50), Some(20)]),
+            (2000, [Some(1), None, Some(10)]),
+        ]
+        .into_iter()
+        .map(|(window, runs)| {
+            let plain = Hunt {
+                bug,
+                window,
+                seeds: None,
+                checker: None,
+                failed_without_bug: Vec::new(),
+                passed_without_trigger: None,
+            };
+            (plain, runs.map(|runs| guided(bug, window, runs)).to_vec())
+        })
+        .collect();
+        let of_bug: Vec<&Hunts> = hunts.iter().collect();
+        // Corpus medians 1, 50 (a miss counts as the limit, 400) and 20.
+        assert_eq!(guided_median(&of_bug, 400), 20.0);
+        let one_corpus: Vec<Hunts> = hunts
+            .iter()
+            .map(|(plain, guided)| (plain.clone(), guided[..1].to_vec()))
+            .collect();
+        assert_eq!(
+            guided_median(&one_corpus.iter().collect::<Vec<_>>(), 400),
+            1.0
+        );
+        let table = table(&hunts, &[0, 1000, 2000], 400);
+        assert!(
+            table.contains("guided median from each of 3 corpora"),
+            "{table}"
+        );
+        assert!(table.contains("1, 50, 20"), "{table}");
     }
 }
