@@ -221,8 +221,9 @@ pub enum Trigger {
     Reorgs,
     /// The database losing its disk, and the rebuild that follows.
     Wipes,
-    /// A request sent more than once: client retries and late resends, and
-    /// the timeouts and duplicated messages that cause them.
+    /// A request id sent more than once: client retries and late resends,
+    /// the timeouts and duplicated messages that cause them, and a client
+    /// reusing an accepted id for another transfer (an invalid request).
     Retries,
     /// Any fault at all: the bug needs something to go wrong (a lost
     /// reply, a slow chain, a lapsed lease), and a faultless run shows

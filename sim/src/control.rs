@@ -72,6 +72,9 @@ pub fn without_trigger(scenario: &Scenario, trigger: Trigger) -> Option<Scenario
             control.workload.client_retries = 0;
             control.workload.late_resends = 0.0;
             control.workload.client_timeout = Dur(PATIENT_CLIENT);
+            // A client reusing an accepted request id for another transfer
+            // presents that id twice as surely as a retry does.
+            control.workload.invalid_fraction = 0.0;
         }
         Trigger::Faults => faultless(&mut control),
         Trigger::Clocks => {
@@ -130,5 +133,22 @@ mod tests {
         assert_eq!(control.system.bugs, scenario.system.bugs);
         assert!(without_bug(&scenario).system.bugs.is_empty());
         assert!(without_trigger(&scenario, Trigger::Always).is_none());
+    }
+
+    /// Without retries no request id arrives twice: no retry, no late
+    /// resend, no duplicated message, and no invalid request, among which
+    /// is a reused id.
+    #[test]
+    fn a_retries_control_sends_each_request_id_once() {
+        let mut scenario = generate_kind(3, WorkloadKind::Transfers);
+        scenario.workload.client_retries = 8;
+        scenario.workload.late_resends = 0.2;
+        scenario.workload.invalid_fraction = 0.17;
+        scenario.faults.duplicate = 0.1;
+        let control = without_trigger(&scenario, Trigger::Retries).expect("a control");
+        assert_eq!(control.workload.client_retries, 0);
+        assert_eq!(control.workload.late_resends, 0.0);
+        assert_eq!(control.workload.invalid_fraction, 0.0);
+        assert_eq!(control.faults.duplicate, 0.0);
     }
 }
