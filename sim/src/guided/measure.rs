@@ -191,20 +191,17 @@ pub fn coverage(runs: u64, jobs: usize, corpora: &[Corpus]) -> Coverage {
 
 /// The median of runs to first catch, a miss counted as `limit`.
 pub fn median(runs: &[Option<u64>], limit: u64) -> f64 {
-    let mut runs: Vec<u64> = runs.iter().map(|runs| runs.unwrap_or(limit)).collect();
-    runs.sort_unstable();
-    match runs.len() {
-        0 => 0.0,
-        count if count % 2 == 1 => runs[count / 2] as f64,
-        count => (runs[count / 2 - 1] + runs[count / 2]) as f64 / 2.0,
-    }
+    median_of(
+        runs.iter()
+            .map(|runs| runs.unwrap_or(limit) as f64)
+            .collect(),
+    )
 }
 
-/// The median over corpora of each corpus's median over the windows: a
-/// bug's guided figure. With one corpus, its median over the windows.
-pub fn guided_median(hunts: &[&Hunts], limit: u64) -> f64 {
+/// Each corpus's median over the windows of one bug's `hunts`.
+fn corpus_medians(hunts: &[&Hunts], limit: u64) -> Vec<f64> {
     let corpora = hunts.first().map_or(0, |(_, guided)| guided.len());
-    let per_corpus: Vec<f64> = (0..corpora)
+    (0..corpora)
         .map(|corpus| {
             let runs: Vec<Option<u64>> = hunts
                 .iter()
@@ -212,8 +209,7 @@ pub fn guided_median(hunts: &[&Hunts], limit: u64) -> f64 {
                 .collect();
             median(&runs, limit)
         })
-        .collect();
-    median_of(per_corpus)
+        .collect()
 }
 
 fn median_of(mut values: Vec<f64>) -> f64 {
@@ -252,17 +248,13 @@ pub fn table(hunts: &[Hunts], windows: &[u64], limit: u64) -> String {
     for bug in bugs {
         let of_bug: Vec<&Hunts> = hunts.iter().filter(|(plain, _)| plain.bug == bug).collect();
         let plain: Vec<Option<u64>> = of_bug.iter().map(|(plain, _)| plain.seeds).collect();
-        let (plain_median, guided_median) = (median(&plain, limit), guided_median(&of_bug, limit));
+        let plain_median = median(&plain, limit);
+        let corpus_medians = corpus_medians(&of_bug, limit);
+        // The median over corpora of each corpus's median over the
+        // windows; with one corpus, its median over the windows.
+        let guided_figure = median_of(corpus_medians.clone());
         let guided_shown: Vec<String> = if corpora > 1 {
-            (0..corpora)
-                .map(|corpus| {
-                    let runs: Vec<Option<u64>> = of_bug
-                        .iter()
-                        .map(|(_, guided)| guided[corpus].runs)
-                        .collect();
-                    median(&runs, limit).to_string()
-                })
-                .collect()
+            corpus_medians.iter().map(f64::to_string).collect()
         } else {
             of_bug
                 .iter()
@@ -280,8 +272,8 @@ pub fn table(hunts: &[Hunts], windows: &[u64], limit: u64) -> String {
                 .collect::<Vec<_>>()
                 .join(", "),
             guided_shown.join(", "),
-            format!("{plain_median} → {guided_median}"),
-            format!("{:.1}×", plain_median / guided_median.max(1.0)),
+            format!("{plain_median} → {guided_figure}"),
+            format!("{:.1}×", plain_median / guided_figure.max(1.0)),
             if controls { "hold" } else { "FAIL" }.to_owned(),
         ]);
     }
@@ -336,15 +328,14 @@ mod tests {
         .collect();
         let of_bug: Vec<&Hunts> = hunts.iter().collect();
         // Corpus medians 1, 50 (a miss counts as the limit, 400) and 20.
-        assert_eq!(guided_median(&of_bug, 400), 20.0);
+        assert_eq!(corpus_medians(&of_bug, 400), [1.0, 50.0, 20.0]);
+        assert_eq!(median_of(corpus_medians(&of_bug, 400)), 20.0);
         let one_corpus: Vec<Hunts> = hunts
             .iter()
             .map(|(plain, guided)| (plain.clone(), guided[..1].to_vec()))
             .collect();
-        assert_eq!(
-            guided_median(&one_corpus.iter().collect::<Vec<_>>(), 400),
-            1.0
-        );
+        let one_corpus: Vec<&Hunts> = one_corpus.iter().collect();
+        assert_eq!(median_of(corpus_medians(&one_corpus, 400)), 1.0);
         let table = table(&hunts, &[0, 1000, 2000], 400);
         assert!(
             table.contains("guided median from each of 3 corpora"),
