@@ -21,6 +21,7 @@ use std::{
 
 use crate::{
     fuzz::scenario_for,
+    guided::measure::median_of,
     profile::Profile,
     run::{RunOptions, run},
     scenario::WorkloadKind,
@@ -30,12 +31,15 @@ use crate::{
 /// Round trips in each message-throughput measurement.
 const ROUND_TRIPS: u64 = 20_000;
 
-/// The figures of one benchmark.
+/// The figures of one benchmark. The timed figures are the medians over
+/// the rounds: a shared machine moves a single round's by a tenth or more.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
     pub seeds: u64,
     /// The workload kind benchmarked; `None` for the mix fuzzing runs.
     pub kind: Option<&'static str>,
+    /// Each round's timed figures, in the order they ran.
+    pub rounds: Vec<Round>,
     pub wall_seconds: f64,
     /// Generated default scenarios run per wall second, on one core.
     pub simulations_per_second: f64,
@@ -58,41 +62,82 @@ pub struct BenchReport {
     pub profile: Option<Profile>,
 }
 
+/// The timed figures of one round: the seeds, then both ping-pongs, so
+/// that each round's figures share the machine's mood.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Round {
+    pub wall_seconds: f64,
+    pub simulations_per_second: f64,
+    pub harness_ping_pong_messages_per_second: f64,
+    pub raw_madsim_ping_pong_messages_per_second: f64,
+}
+
+/// What the seeds' runs add up to: the same in every round, the runs
+/// being deterministic.
+#[derive(Debug, Default, PartialEq)]
+struct Totals {
+    simulated: Duration,
+    messages: u64,
+    accepted: u64,
+    failures: u64,
+}
+
 /// Runs `seeds` generated scenarios (of `kind`, or of any kind) and the
-/// message-throughput comparison; with `profile`, runs the seeds again
-/// profiled (apart, so that profiling does not slow the figures).
-pub fn bench(seeds: u64, kind: Option<WorkloadKind>, profile: bool) -> BenchReport {
-    let mut simulated = Duration::ZERO;
-    let mut messages = 0;
-    let mut accepted = 0;
-    let mut failures = 0;
-    let wall = measure(|| {
-        for seed in 0..seeds {
-            let outcome = run(&scenario_for(seed, None, kind), &RunOptions::default());
-            simulated += outcome.sim_time;
-            messages += outcome.net.messages;
-            accepted += outcome.requests.acknowledged;
-            failures += u64::from(outcome.exit_code() != 0);
+/// message-throughput comparison, `rounds` times; with `profile`, runs the
+/// seeds again profiled (apart, so that profiling does not slow the
+/// figures).
+pub fn bench(seeds: u64, kind: Option<WorkloadKind>, rounds: u32, profile: bool) -> BenchReport {
+    let mut totals = None;
+    let mut timed = Vec::new();
+    for _ in 0..rounds.max(1) {
+        let mut round = Totals::default();
+        let wall = measure(|| {
+            for seed in 0..seeds {
+                let outcome = run(&scenario_for(seed, None, kind), &RunOptions::default());
+                round.simulated += outcome.sim_time;
+                round.messages += outcome.net.messages;
+                round.accepted += outcome.requests.acknowledged;
+                round.failures += u64::from(outcome.exit_code() != 0);
+            }
+        });
+        let harness = ROUND_TRIPS as f64 * 2.0 / measure(|| in_fresh_runtime(harness_ping_pong));
+        let raw = ROUND_TRIPS as f64 * 2.0 / measure(|| in_fresh_runtime(raw_ping_pong));
+        timed.push(Round {
+            wall_seconds: wall,
+            simulations_per_second: seeds as f64 / wall,
+            harness_ping_pong_messages_per_second: harness,
+            raw_madsim_ping_pong_messages_per_second: raw,
+        });
+        if let Some(first) = &totals {
+            assert_eq!(
+                *first, round,
+                "the same seeds ran differently in two rounds"
+            );
         }
-    });
+        totals = Some(round);
+    }
+    let totals = totals.unwrap_or_default();
     let profile = profile.then(|| profile_seeds(seeds, kind));
-    let harness = ROUND_TRIPS as f64 * 2.0 / measure(|| in_fresh_runtime(harness_ping_pong));
-    let raw = ROUND_TRIPS as f64 * 2.0 / measure(|| in_fresh_runtime(raw_ping_pong));
+    let median = |figure: fn(&Round) -> f64| median_of(timed.iter().map(figure).collect());
+    let wall = median(|round| round.wall_seconds);
+    let harness = median(|round| round.harness_ping_pong_messages_per_second);
+    let raw = median(|round| round.raw_madsim_ping_pong_messages_per_second);
     BenchReport {
         seeds,
         kind: kind.map(WorkloadKind::name),
         wall_seconds: wall,
-        simulations_per_second: seeds as f64 / wall,
-        simulated_seconds_per_wall_second: simulated.as_secs_f64() / wall,
-        messages_per_second: messages as f64 / wall,
-        messages,
-        messages_per_seed: messages as f64 / seeds as f64,
-        messages_per_transfer: (kind == Some(WorkloadKind::Transfers) && accepted > 0)
-            .then(|| messages as f64 / accepted as f64),
+        simulations_per_second: median(|round| round.simulations_per_second),
+        simulated_seconds_per_wall_second: totals.simulated.as_secs_f64() / wall,
+        messages_per_second: totals.messages as f64 / wall,
+        messages: totals.messages,
+        messages_per_seed: totals.messages as f64 / seeds as f64,
+        messages_per_transfer: (kind == Some(WorkloadKind::Transfers) && totals.accepted > 0)
+            .then(|| totals.messages as f64 / totals.accepted as f64),
         harness_ping_pong_messages_per_second: harness,
         raw_madsim_ping_pong_messages_per_second: raw,
         harness_vs_raw: harness / raw,
-        failures,
+        failures: totals.failures,
+        rounds: timed,
         profile,
     }
 }

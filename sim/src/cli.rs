@@ -288,6 +288,10 @@ pub struct BenchArgs {
     /// Benchmark only generated scenarios of this workload kind.
     #[arg(long, value_name = "KIND")]
     pub kind: Option<WorkloadKind>,
+    /// How many times to run the seeds and the ping-pongs: the timed
+    /// figures are the medians over the rounds, and their spread is shown.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub rounds: u32,
     /// Print the figures as one JSON object.
     #[arg(long)]
     pub json: bool,

@@ -663,8 +663,11 @@ fn bench_command(args: BenchArgs) -> Result<i32> {
     if args.seeds == 0 {
         return Err(bad("--seeds: expected at least 1"));
     }
+    if args.rounds == 0 {
+        return Err(bad("--rounds: expected at least 1"));
+    }
     let kind = args.kind;
-    let report = bench::bench(args.seeds, kind, args.profile);
+    let report = bench::bench(args.seeds, kind, args.rounds, args.profile);
     if args.json {
         say!("{}", serde_json::to_string(&report)?);
         return Ok(0);
@@ -674,11 +677,22 @@ fn bench_command(args: BenchArgs) -> Result<i32> {
         report.seeds,
         report.kind.unwrap_or("generated mix of kinds")
     );
+    let spread = report
+        .rounds
+        .iter()
+        .map(|round| format!("{:.1}", round.simulations_per_second))
+        .collect::<Vec<_>>()
+        .join(", ");
+    say!(
+        "rounds                    {} (medians shown; simulations/s by round: {spread})",
+        report.rounds.len()
+    );
     say!("wall time                 {:.2}s", report.wall_seconds);
     say!(
         "simulations/s             {:.1}",
         report.simulations_per_second
     );
+
     say!(
         "simulated s/wall s        {:.0}",
         report.simulated_seconds_per_wall_second

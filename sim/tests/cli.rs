@@ -678,7 +678,8 @@ fn check_determinism_asks_for_a_bounded_range_without_mentioning_budgets() {
 }
 
 /// `sim bench --profile` says where the messages go, route by route, and
-/// the JSON carries the messages per accepted transfer and the profile.
+/// the JSON carries the messages per accepted transfer, the profile, and
+/// each round's timing, of which the figures are the medians.
 #[test]
 fn bench_profiles_where_the_messages_go() {
     let output = sim(&[
@@ -687,11 +688,22 @@ fn bench_profiles_where_the_messages_go() {
         "2",
         "--kind",
         "transfers",
+        "--rounds",
+        "3",
         "--profile",
         "--json",
     ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let report: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("one object");
+    let mut rates: Vec<f64> = report["rounds"]
+        .as_array()
+        .expect("rounds")
+        .iter()
+        .map(|round| round["simulations_per_second"].as_f64().expect("a rate"))
+        .collect();
+    assert_eq!(rates.len(), 3, "{report}");
+    rates.sort_by(f64::total_cmp);
+    assert_eq!(report["simulations_per_second"].as_f64(), Some(rates[1]));
     let messages = report["messages"].as_u64().expect("messages");
     let per_transfer = report["messages_per_transfer"]
         .as_f64()
@@ -717,5 +729,9 @@ fn bench_profiles_where_the_messages_go() {
         "--profile",
     ]));
     assert!(text.contains("profile: messages by route"), "{text}");
+    assert!(
+        text.contains("rounds                    3 (medians shown"),
+        "{text}"
+    );
     assert!(text.contains("messages/transfer"), "{text}");
 }

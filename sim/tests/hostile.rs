@@ -100,6 +100,8 @@ fn hostile_command_line_values_are_refused() {
             &["--bug", "possible values: raft-ack-before-persist"],
         ),
         (&["fuzz", "--seeds", "lots"], &["--seeds", "lots"]),
+        (&["bench", "--seeds", "0"], &["--seeds", "at least 1"]),
+        (&["bench", "--rounds", "0"], &["--rounds", "at least 1"]),
         (
             &["bugs", "--measure", "--limit", "0"],
             &["--limit", "at least 1"],

@@ -212,7 +212,8 @@ fn corpus_medians(hunts: &[&Hunts], limit: u64) -> Vec<f64> {
         .collect()
 }
 
-fn median_of(mut values: Vec<f64>) -> f64 {
+/// The median of `values`; of an even count, the mean of the middle two.
+pub(crate) fn median_of(mut values: Vec<f64>) -> f64 {
     values.sort_unstable_by(f64::total_cmp);
     match values.len() {
         0 => 0.0,
