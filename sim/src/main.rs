@@ -692,7 +692,6 @@ fn bench_command(args: BenchArgs) -> Result<i32> {
         "simulations/s             {:.1}",
         report.simulations_per_second
     );
-
     say!(
         "simulated s/wall s        {:.0}",
         report.simulated_seconds_per_wall_second
