@@ -53,6 +53,9 @@ pub fn check_writable_file(path: &Path) -> Result<(), String> {
 /// Checks that files can be written into the folder `dir`, creating it if
 /// needed.
 pub fn check_writable_dir(dir: &Path) -> Result<(), String> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(format!("{} is a file, expected a folder", dir.display()));
+    }
     fs::create_dir_all(dir).map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
     let probe: PathBuf = dir.join(".sim-write-check");
     fs::write(&probe, b"")

@@ -150,6 +150,21 @@ fn hostile_command_line_values_are_refused() {
             &["run", "--seed", "1", "--out", "/proc/x"],
             &["--out", "/proc/x"],
         ),
+        (
+            &[
+                "fuzz",
+                "--guided",
+                "--seeds",
+                "0..2",
+                "--corpus",
+                "/dev/null",
+            ],
+            &["--corpus", "/dev/null is a file, expected a folder"],
+        ),
+        (
+            &["fuzz", "--seeds", "0..2", "--out", "/dev/null"],
+            &["--out", "/dev/null is a file, expected a folder"],
+        ),
     ] {
         let output = sim(args);
         assert_bad_input(&output, fragments, &format!("{args:?}"));
