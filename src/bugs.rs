@@ -368,7 +368,7 @@ impl Bug {
             Bug::SubmitBeforeIntent => &[Checker::ExactlyOnce, Checker::NonceHygiene],
             Bug::ResubmitNewNonce => &[Checker::ExactlyOnce, Checker::NonceHygiene],
             Bug::NonceTooLowIsSuccess => &[Checker::LedgerChain, Checker::ExactlyOnce],
-            Bug::ConfirmAtDepth0 => &[Checker::LedgerChain],
+            Bug::ConfirmAtDepth0 => &[Checker::LedgerChain, Checker::ExactlyOnce],
             Bug::LeaseNoFencing => &[Checker::ExactlyOnce, Checker::NonceHygiene],
             Bug::NonceReadModifyWrite => &[
                 Checker::NonceHygiene,

@@ -225,6 +225,8 @@ pub(crate) struct GroundTruth<'a> {
     pub(crate) lives: &'a BTreeMap<String, u64>,
     /// When each block was made, including blocks reorged away.
     pub(crate) block_times: &'a BTreeMap<BlockHash, Duration>,
+    /// When the chain first reached each height.
+    pub(crate) height_times: &'a BTreeMap<u64, Duration>,
     /// Why the run did not settle, if it did not.
     pub(crate) stall: Option<&'a Stall>,
     /// Simulated time at the end of the run.

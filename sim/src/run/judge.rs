@@ -52,6 +52,7 @@ pub(super) fn judge(
         pending: &simulated.pending,
         lives: &simulated.lives,
         block_times: &simulated.block_times,
+        height_times: &simulated.height_times,
         stall: simulated.stall.as_ref(),
         end,
     };

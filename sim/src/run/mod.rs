@@ -255,6 +255,7 @@ struct Simulated {
     lives: BTreeMap<String, u64>,
     /// When each block was made.
     block_times: BTreeMap<BlockHash, Duration>,
+    height_times: BTreeMap<u64, Duration>,
     crash_points: BTreeMap<&'static str, u64>,
 }
 
@@ -405,6 +406,7 @@ async fn simulate(
     });
     let crash_points = world.crash_points_reached();
     let block_times = world.view(|view| view.block_times().clone());
+    let height_times = world.view(|view| view.height_times().clone());
     world.kill_all();
     built.lock().unwrap_or_else(PoisonError::into_inner).take();
     Simulated {
@@ -420,6 +422,7 @@ async fn simulate(
         net,
         lives,
         block_times,
+        height_times,
         crash_points,
     }
 }

@@ -38,6 +38,9 @@ pub(crate) struct ClusterView {
     /// When each block was made, reorged away or not: violations about
     /// what a block holds are stamped with its time.
     blocks: BTreeMap<BlockHash, Duration>,
+    /// When the chain first reached each height: a reorg replaces blocks
+    /// but never lowers the tip, so this is when a block that high existed.
+    heights: BTreeMap<u64, Duration>,
 }
 
 #[derive(Debug)]
@@ -167,6 +170,11 @@ impl ClusterView {
         &self.blocks
     }
 
+    /// When the chain first reached each height.
+    pub(crate) fn height_times(&self) -> &BTreeMap<u64, Duration> {
+        &self.heights
+    }
+
     pub(crate) fn lives(&self) -> &BTreeMap<NodeName, u64> {
         &self.lives
     }
@@ -215,8 +223,9 @@ impl Subscriber for ClusterView {
         event: &Event,
         marks: &mut Vec<HarnessMark>,
     ) {
-        if let Event::Chain(ChainEvent::Block { hash, .. }) = event {
+        if let Event::Chain(ChainEvent::Block { hash, height, .. }) = event {
             self.blocks.insert(*hash, at);
+            self.heights.entry(*height).or_insert(at);
         }
         // Only the view knows who is paused: a takeover from a paused holder
         // is the case leases exist for.

@@ -4,7 +4,10 @@
 //! first answer to each request, every later answer to a resend of it, and
 //! every status they were told, which never goes back.
 
-use ledger::ledger::{TransferId, TransferRequest};
+use ledger::{
+    chain::TxHash,
+    ledger::{TransferId, TransferRequest},
+};
 use std::collections::BTreeMap;
 
 use super::{Facts, describe, list};
@@ -175,11 +178,12 @@ fn told_confirmed(
     let (told_tx, told_height) = op.confirmed?;
     let transfer = TransferId::of(op.client, &request.request_id);
     let paid = facts.paying(&transfer.memo());
-    let deep = paid.iter().any(|(height, tx)| {
-        tx.hash() == told_tx && facts.depth(*height) >= facts.truth.confirmations
-    });
-    if deep {
-        return None;
+    let confirmations = facts.truth.confirmations;
+    let deep = paid
+        .iter()
+        .find(|(height, tx)| tx.hash() == told_tx && facts.depth(*height) >= confirmations);
+    if let Some((height, _)) = deep {
+        return told_too_soon(facts, op, (told_tx, told_height), *height, who);
     }
     let holds = match paid.iter().find(|(_, tx)| tx.hash() == told_tx) {
         Some((height, _)) => format!(
@@ -196,6 +200,55 @@ fn told_confirmed(
             "{who} was told its payout was confirmed as {told_tx} in block {told_height}, but that transaction is {holds}"
         ),
     ))
+}
+
+/// A payout told confirmed, and that deep on the final chain, was told so
+/// in the block that holds it, once the chain stood `confirmations` deep
+/// above it. Blocks that deep are never reorged away, so the final chain
+/// shows where the transaction stood when the client was told; a reorg
+/// replaces blocks but never lowers the tip, so the first time the chain
+/// reached a height is when a block that high existed.
+fn told_too_soon(
+    facts: &Facts<'_>,
+    op: &Op,
+    (told_tx, told_height): (TxHash, u64),
+    height: u64,
+    who: &str,
+) -> Option<Violation> {
+    let told_at = op
+        .statuses
+        .iter()
+        .find(|(_, status)| matches!(status, StatusSeen::Confirmed { .. }))
+        .map_or(facts.truth.end, |(at, _)| *at);
+    if told_height != height {
+        return Some(facts.violation_at(
+            CHECKER,
+            told_at,
+            format!(
+                "{who} was told its payout was confirmed as {told_tx} in block {told_height}, but block {height} holds that transaction"
+            ),
+        ));
+    }
+    let deep_at = height + facts.truth.confirmations - 1;
+    // Deep on the final chain, so the chain reached that height.
+    let reached = facts
+        .truth
+        .height_times
+        .get(&deep_at)
+        .copied()
+        .unwrap_or(facts.truth.end);
+    (reached > told_at).then(|| {
+        facts.violation_at(
+            CHECKER,
+            told_at,
+            format!(
+                "{who} was told at {:.3}s that its payout {told_tx} in block {height} was confirmed, but block {deep_at}, {} deep above it, was made only at {:.3}s",
+                told_at.as_secs_f64(),
+                facts.truth.confirmations,
+                reached.as_secs_f64(),
+            ),
+        )
+    })
 }
 
 /// Every answer to a resend of an answered request is its first answer.

@@ -50,6 +50,8 @@ pub(super) struct PayoutTruth<'a> {
     pub(super) lives: &'a BTreeMap<String, u64>,
     /// When each block was made.
     pub(super) block_times: &'a BTreeMap<BlockHash, Duration>,
+    /// When the chain first reached each height.
+    pub(super) height_times: &'a BTreeMap<u64, Duration>,
     pub(super) end: Duration,
 }
 
