@@ -233,6 +233,26 @@ pub(crate) struct GroundTruth<'a> {
     pub(crate) end: Duration,
 }
 
+/// When a transaction told confirmed at `told_at`, in block `height`, was
+/// told too soon: the chain did not yet stand `confirmations` deep above
+/// it, so a reorg could still have taken it back. Returns when the chain
+/// first reached that depth. Only for a block that deep on the final
+/// chain: blocks that deep are never reorged away, so the final chain
+/// shows where the transaction stood when it was told. A reorg replaces
+/// blocks but never lowers the tip, so the first time the chain reached a
+/// height (`height_times`) is when a block that high first existed; a
+/// height the record lacks was reached by the `end` at the latest.
+pub(crate) fn told_before_deep(
+    height_times: &BTreeMap<u64, Duration>,
+    end: Duration,
+    (height, confirmations): (u64, u64),
+    told_at: Duration,
+) -> Option<Duration> {
+    let deep_at = height + confirmations - 1;
+    let reached = height_times.get(&deep_at).copied().unwrap_or(end);
+    (reached > told_at).then_some(reached)
+}
+
 /// The results of the checkers `checkers`, from everything found and the
 /// count of those found but not kept.
 pub(crate) fn results(
@@ -285,4 +305,31 @@ fn holders<L: Borrow<DurableLog>>(
 
 fn majority(replicas: usize) -> usize {
     replicas / 2 + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_confirmation_is_told_in_time_only_once_the_chain_is_that_high() {
+        let secs = Duration::from_secs;
+        let heights = BTreeMap::from([(3, secs(3)), (4, secs(5)), (5, secs(6))]);
+        let end = secs(10);
+        // Block 3, two confirmations: deep once height 4 exists, at 5s.
+        assert_eq!(told_before_deep(&heights, end, (3, 2), secs(5)), None);
+        assert_eq!(told_before_deep(&heights, end, (3, 2), secs(7)), None);
+        assert_eq!(
+            told_before_deep(&heights, end, (3, 2), secs(4)),
+            Some(secs(5))
+        );
+        assert_eq!(
+            told_before_deep(&heights, end, (3, 3), secs(5)),
+            Some(secs(6))
+        );
+        assert_eq!(told_before_deep(&heights, end, (5, 1), secs(6)), None);
+        // A height the record lacks was reached by the end at the latest.
+        assert_eq!(told_before_deep(&heights, end, (5, 5), secs(8)), Some(end));
+        assert_eq!(told_before_deep(&heights, end, (5, 5), end), None);
+    }
 }

@@ -3,27 +3,23 @@
 
 use ledger::{
     bugs::Checker,
-    chain::{ChainState, Transaction, TxHash},
+    chain::{ChainState, TxHash},
 };
 use std::collections::BTreeMap;
 
 use super::client::payment_memo;
 use crate::{
-    check::Violation,
-    history::{History, Op, Outcome, Receipt, Request},
+    check::{GroundTruth, Violation, told_before_deep},
+    history::{Op, Outcome, Receipt, Request},
 };
 
 /// On the chain: each client's payment (named by its memo) is on the
 /// canonical chain at most once, no other transaction of it waits in any
 /// mempool to land later, and each one its client saw confirmed is there
-/// exactly once, as the transaction it was told, at least `confirmations`
-/// deep.
-pub(super) fn exactly_once(
-    state: &ChainState,
-    pending: &[(String, Transaction)],
-    confirmations: u64,
-    history: &History,
-) -> Vec<Violation> {
+/// exactly once, as the transaction and in the block it was told, and was
+/// `confirmations` deep when it was told.
+pub(super) fn exactly_once(state: &ChainState, truth: &GroundTruth<'_>) -> Vec<Violation> {
+    let confirmations = u64::from(truth.scenario.system.confirmations);
     let mut on_chain: BTreeMap<&str, Vec<(u64, TxHash)>> = BTreeMap::new();
     for block in state.blocks() {
         for tx in &block.transactions {
@@ -35,7 +31,7 @@ pub(super) fn exactly_once(
     }
     let height = state.height();
     let mut violations = Vec::new();
-    for op in history.ops() {
+    for op in truth.history.ops() {
         let Request::Payment { .. } = op.request else {
             continue;
         };
@@ -55,7 +51,7 @@ pub(super) fn exactly_once(
                 message: format!("client {} payment {} ({memo}) {message}", op.client, op.seq),
             });
         };
-        let second = pending.iter().find(|(_, tx)| {
+        let second = truth.pending.iter().find(|(_, tx)| {
             tx.transfer.memo == memo && found.iter().any(|(_, hash)| *hash != tx.hash())
         });
         if let Some((place, tx)) = second {
@@ -77,8 +73,12 @@ pub(super) fn exactly_once(
             continue;
         }
         if let Outcome::Acknowledged {
-            receipt: Receipt::Tx { hash, .. },
-            ..
+            receipt:
+                Receipt::Tx {
+                    hash,
+                    height: told_height,
+                },
+            at,
         } = op.outcome
         {
             match found.first() {
@@ -94,7 +94,21 @@ pub(super) fn exactly_once(
                         height + 1 - included_at
                     ))
                 }
-                Some(_) => {}
+                Some((included_at, _)) if *included_at != told_height => problem(format!(
+                    "was confirmed as {hash} in block {told_height}, but block {included_at} holds it"
+                )),
+                Some((included_at, _)) => {
+                    let depth = (*included_at, confirmations);
+                    if let Some(reached) =
+                        told_before_deep(truth.height_times, truth.end, depth, at)
+                    {
+                        problem(format!(
+                            "was confirmed at {:.3}s in block {included_at}, but the chain stood {confirmations} deep above it only at {:.3}s",
+                            at.as_secs_f64(),
+                            reached.as_secs_f64()
+                        ));
+                    }
+                }
             }
         }
     }

@@ -126,12 +126,7 @@ impl Kind for Chain {
         let Some(chain) = truth.chain else {
             return Vec::new();
         };
-        checks::exactly_once(
-            chain,
-            truth.pending,
-            u64::from(truth.scenario.system.confirmations),
-            truth.history,
-        )
+        checks::exactly_once(chain, truth)
     }
 }
 

@@ -14,7 +14,7 @@ use super::{Facts, describe, list};
 use ledger::bugs::Checker;
 
 use crate::{
-    check::Violation,
+    check::{Violation, told_before_deep},
     history::{Op, Outcome, Receipt, Request, StatusSeen},
 };
 
@@ -204,10 +204,7 @@ fn told_confirmed(
 
 /// A payout told confirmed, and that deep on the final chain, was told so
 /// in the block that holds it, once the chain stood `confirmations` deep
-/// above it. Blocks that deep are never reorged away, so the final chain
-/// shows where the transaction stood when the client was told; a reorg
-/// replaces blocks but never lowers the tip, so the first time the chain
-/// reached a height is when a block that high existed.
+/// above it.
 fn told_too_soon(
     facts: &Facts<'_>,
     op: &Op,
@@ -229,26 +226,20 @@ fn told_too_soon(
             ),
         ));
     }
-    let deep_at = height + facts.truth.confirmations - 1;
-    // Deep on the final chain, so the chain reached that height.
-    let reached = facts
-        .truth
-        .height_times
-        .get(&deep_at)
-        .copied()
-        .unwrap_or(facts.truth.end);
-    (reached > told_at).then(|| {
-        facts.violation_at(
-            CHECKER,
-            told_at,
-            format!(
-                "{who} was told at {:.3}s that its payout {told_tx} in block {height} was confirmed, but block {deep_at}, {} deep above it, was made only at {:.3}s",
-                told_at.as_secs_f64(),
-                facts.truth.confirmations,
-                reached.as_secs_f64(),
-            ),
-        )
-    })
+    let truth = facts.truth;
+    let depth = (height, truth.confirmations);
+    let reached = told_before_deep(truth.height_times, truth.end, depth, told_at)?;
+    Some(facts.violation_at(
+        CHECKER,
+        told_at,
+        format!(
+            "{who} was told at {:.3}s that its payout {told_tx} in block {height} was confirmed, but block {}, {} deep above it, was made only at {:.3}s",
+            told_at.as_secs_f64(),
+            height + facts.truth.confirmations - 1,
+            facts.truth.confirmations,
+            reached.as_secs_f64(),
+        ),
+    ))
 }
 
 /// Every answer to a resend of an answered request is its first answer.
