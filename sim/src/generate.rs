@@ -18,11 +18,11 @@ use crate::{
 
 /// The generator's version, recorded in every scenario it writes. Change it
 /// whenever the same seed would generate something else.
-pub const GENERATOR: &str = "v8";
+pub const GENERATOR: &str = "v9";
 
 /// The share of seeds, of kinds that rebuild their database, whose database
-/// loses its disk now and then. Since v7; the draw is the generator's last,
-/// so every other draw of a seed stays what v6 drew.
+/// loses its disk now and then. Since v7; the last draw of those kinds, so
+/// every other draw of a seed stays what v6 drew.
 const DB_WIPE_CHANCE: f64 = 0.3;
 
 /// The share of seeds whose nodes' clocks all run at their own wrong rate
@@ -34,6 +34,13 @@ const CLOCK_DRIFT_CHANCE: f64 = 0.25;
 /// The share of `transfers` seeds whose clients read balances. Since v8,
 /// drawn after the clock drift.
 const BALANCE_READS_CHANCE: f64 = 0.5;
+
+/// The share of `bank` seeds whose database aborts idle transactions
+/// within seconds rather than the default ten, so that a client paused or
+/// cut off mid-transaction comes back to find it aborted, and its late
+/// commit refused. Since v9, drawn after everything v8 drew; the other
+/// kinds open no transaction that waits on its client.
+const SHORT_IDLE_TIMEOUT_CHANCE: f64 = 0.5;
 
 /// The scenario for `seed`, of a workload kind drawn from the seed: the
 /// whole system (`transfers`) half the time, each part alone otherwise.
@@ -103,6 +110,9 @@ pub(crate) fn generate_with(seed: u64, kind: WorkloadKind, db_wipe_chance: f64) 
     // Drawn last, so that every earlier draw of a seed stays what it was.
     if kind.rebuilds_db() {
         scenario.faults.db_wipe_every = db_wipes(&mut rng, db_wipe_chance);
+    }
+    if scenario.workload.kind == WorkloadKind::Bank && rng.gen_bool(SHORT_IDLE_TIMEOUT_CHANCE) {
+        scenario.system.db_idle_timeout = ms(log_uniform(&mut rng, 300.0, 5000.0).round() as u64);
     }
     scenario
 }
@@ -249,6 +259,31 @@ mod tests {
                 assert!((20..=100).contains(&wiped), "{wiped} of 200 seeds wiped");
             } else {
                 assert_eq!(wiped, 0, "{}", kind.name());
+            }
+        }
+    }
+
+    /// Half the `bank` seeds get a database that aborts idle transactions
+    /// within seconds; other kinds keep the default.
+    #[test]
+    fn only_bank_seeds_draw_a_short_idle_timeout() {
+        let default = System::default().db_idle_timeout;
+        for kind in WorkloadKind::all() {
+            let mut shortened = 0;
+            for seed in SEEDS {
+                let timeout = generate_kind(seed, kind).system.db_idle_timeout;
+                if timeout != default {
+                    shortened += 1;
+                    assert!(
+                        (ms(300)..=ms(5000)).contains(&timeout),
+                        "seed {seed}: {timeout}"
+                    );
+                }
+            }
+            if kind == WorkloadKind::Bank {
+                assert!((60..=140).contains(&shortened), "{shortened} of 200");
+            } else {
+                assert_eq!(shortened, 0, "{}", kind.name());
             }
         }
     }

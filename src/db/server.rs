@@ -27,8 +27,12 @@ use crate::{
     storage::Storage,
 };
 
-/// How often idle transactions are looked for.
+/// How often idle transactions are looked for, at most: every half idle
+/// timeout under a shorter one, so none outlives its timeout by more than
+/// half.
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
+/// ... and at least: the runtime's timers tick in milliseconds.
+const SHORTEST_EXPIRY_INTERVAL: Duration = Duration::from_millis(1);
 /// Bounds on what one request may carry.
 const MAX_TABLE_BYTES: usize = 64;
 const MAX_KEY_BYTES: usize = 256;
@@ -113,14 +117,16 @@ struct Server {
 
 impl Server {
     async fn run(mut self, mut incoming: Incoming) {
-        let mut next_expiry = self.env.clock.mono_now() + EXPIRY_INTERVAL;
+        let interval =
+            (self.config.idle_timeout / 2).clamp(SHORTEST_EXPIRY_INTERVAL, EXPIRY_INTERVAL);
+        let mut next_expiry = self.env.clock.mono_now() + interval;
         let mut alarm = Alarm::new(self.env.clock.clone());
         loop {
             let now = self.env.clock.mono_now();
             // Expiry goes first when due, so a steady stream of requests can
             // never hold it off.
             if now >= next_expiry {
-                next_expiry = now + EXPIRY_INTERVAL;
+                next_expiry = now + interval;
                 for txn in self.engine.expire(now, self.config.idle_timeout) {
                     tracing::debug!(%txn, "aborted an idle transaction");
                     self.env.mark(Mark::IdleTransactionExpired);

@@ -82,6 +82,10 @@ pub struct System {
     /// Whether the log leader serves key-value reads on a lease.
     pub read_lease: bool,
     pub sync_latency: DurRange,
+    /// How long the database keeps a transaction nobody touches before it
+    /// aborts it, as PostgreSQL's `idle_in_transaction_session_timeout`
+    /// does; a commit that comes later is refused.
+    pub db_idle_timeout: Dur,
     pub initial_balance: u64,
     /// Planted bugs to enable, by name.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -481,6 +485,7 @@ impl Default for System {
                 start: Dur(Duration::from_micros(200)),
                 end: ms(5),
             },
+            db_idle_timeout: Dur(Duration::from_secs(10)),
             initial_balance: 1_000_000,
             bugs: Vec::new(),
         }

@@ -29,6 +29,10 @@ const MAX_BLOCKS: u32 = 100_000;
 const MILLISECOND: Duration = Duration::from_millis(1);
 /// The shortest time between blocks, and between random faults.
 const SHORTEST_INTERVAL: Duration = Duration::from_millis(10);
+/// The shortest idle timeout the database takes: it looks for idle
+/// transactions every half timeout, and a client's round trip takes
+/// milliseconds.
+const SHORTEST_IDLE_TIMEOUT: Duration = Duration::from_millis(100);
 /// The largest amount one request may ask for (the ledger's own limit).
 const MAX_AMOUNT: u64 = ledger::ledger::MAX_AMOUNT;
 
@@ -176,6 +180,12 @@ fn system(scenario: &Scenario) -> Result<(), Invalid> {
             ),
         );
     }
+    within(
+        "system.db_idle_timeout",
+        system.db_idle_timeout.0,
+        SHORTEST_IDLE_TIMEOUT,
+        MAX_PHASE,
+    )?;
     if system.sync_latency.end.0 > Duration::from_secs(1) {
         return invalid(
             "system.sync_latency",

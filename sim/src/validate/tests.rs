@@ -116,6 +116,11 @@ fn impossible_values_are_rejected() {
         "less than the shortest election timeout",
     );
     check_error(
+        "[system]\ndb_idle_timeout = \"10ms\"",
+        "system.db_idle_timeout",
+        "expected a duration from 100ms to 60m, got 10ms",
+    );
+    check_error(
         "[system]\nbugs = [\"no-such-bug\"]",
         "system.bugs[0]",
         "expected a planted bug",

@@ -47,8 +47,6 @@ const RPC_POLL: Duration = Duration::from_millis(100);
 const RPC_REBROADCAST: Duration = Duration::from_secs(1);
 /// Transactions per block at most.
 const BLOCK_SIZE: usize = 64;
-/// Transactions idle this long are aborted by the database.
-const DB_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a ledger replica's applier asks the log for news while a
 /// request waits on it, and when idle; how often its worker goes over the
 /// outbox.
@@ -288,7 +286,7 @@ impl<'a> Builder<'a> {
     fn start_db(&mut self) {
         let config = DbConfig {
             genesis: self.kind.db_genesis(self.scenario),
-            idle_timeout: DB_IDLE_TIMEOUT,
+            idle_timeout: self.scenario.system.db_idle_timeout.0,
         };
         for (index, name) in self.topology.db.clone().iter().enumerate() {
             let config = config.clone();
