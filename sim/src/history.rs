@@ -128,10 +128,19 @@ impl Later {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatusSeen {
     NotFound,
-    Rejected { kind: String },
+    Rejected {
+        kind: String,
+    },
     Pending,
-    Submitted { tx: TxHash },
-    Confirmed { tx: TxHash, height: u64 },
+    Submitted {
+        tx: TxHash,
+    },
+    /// `depth`: how deep the ledger said the block stood.
+    Confirmed {
+        tx: TxHash,
+        height: u64,
+        depth: u64,
+    },
 }
 
 impl StatusSeen {
@@ -154,7 +163,7 @@ impl std::fmt::Display for StatusSeen {
             StatusSeen::Rejected { kind } => write!(f, "rejected ({kind})"),
             StatusSeen::Pending => f.write_str("pending"),
             StatusSeen::Submitted { tx } => write!(f, "submitted as {tx}"),
-            StatusSeen::Confirmed { tx, height } => {
+            StatusSeen::Confirmed { tx, height, .. } => {
                 write!(f, "confirmed as {tx} in block {height}")
             }
         }
@@ -273,7 +282,7 @@ impl History {
 
     pub(crate) fn told_status(&mut self, op: usize, at: Duration, status: StatusSeen) {
         let op = &mut self.ops[op];
-        if let (None, StatusSeen::Confirmed { tx, height }) = (op.confirmed, &status) {
+        if let (None, StatusSeen::Confirmed { tx, height, .. }) = (op.confirmed, &status) {
             op.confirmed = Some((*tx, *height));
         }
         op.statuses.push((at, status));

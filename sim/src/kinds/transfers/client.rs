@@ -307,7 +307,9 @@ fn seen(reply: StatusReply) -> Option<StatusSeen> {
         },
         StatusReply::Pending { .. } => StatusSeen::Pending,
         StatusReply::Submitted { tx, .. } => StatusSeen::Submitted { tx },
-        StatusReply::Confirmed { tx, height, .. } => StatusSeen::Confirmed { tx, height },
+        StatusReply::Confirmed {
+            tx, height, depth, ..
+        } => StatusSeen::Confirmed { tx, height, depth },
         StatusReply::Unavailable { .. } => return None,
     })
 }

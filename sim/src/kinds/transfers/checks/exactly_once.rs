@@ -204,7 +204,8 @@ fn told_confirmed(
 
 /// A payout told confirmed, and that deep on the final chain, was told so
 /// in the block that holds it, once the chain stood `confirmations` deep
-/// above it.
+/// above it, and at least as deep as it was told, which is no less than
+/// `confirmations`.
 fn told_too_soon(
     facts: &Facts<'_>,
     op: &Op,
@@ -212,11 +213,11 @@ fn told_too_soon(
     height: u64,
     who: &str,
 ) -> Option<Violation> {
-    let told_at = op
-        .statuses
-        .iter()
-        .find(|(_, status)| matches!(status, StatusSeen::Confirmed { .. }))
-        .map_or(facts.truth.end, |(at, _)| *at);
+    let told = op.statuses.iter().find_map(|(at, status)| match status {
+        StatusSeen::Confirmed { depth, .. } => Some((*at, *depth)),
+        _ => None,
+    });
+    let told_at = told.map_or(facts.truth.end, |(at, _)| at);
     if told_height != height {
         return Some(facts.violation_at(
             CHECKER,
@@ -227,16 +228,40 @@ fn told_too_soon(
         ));
     }
     let truth = facts.truth;
-    let depth = (height, truth.confirmations);
-    let reached = told_before_deep(truth.height_times, truth.end, depth, told_at)?;
+    let required = (height, truth.confirmations);
+    if let Some(reached) = told_before_deep(truth.height_times, truth.end, required, told_at) {
+        return Some(facts.violation_at(
+            CHECKER,
+            told_at,
+            format!(
+                "{who} was told at {:.3}s that its payout {told_tx} in block {height} was confirmed, but block {}, {} deep above it, was made only at {:.3}s",
+                told_at.as_secs_f64(),
+                height + truth.confirmations - 1,
+                truth.confirmations,
+                reached.as_secs_f64(),
+            ),
+        ));
+    }
+    let (_, told_depth) = told?;
+    if told_depth < truth.confirmations {
+        return Some(facts.violation_at(
+            CHECKER,
+            told_at,
+            format!(
+                "{who} was told at {:.3}s that its payout {told_tx} in block {height} was confirmed {told_depth} deep, below the {} a payout needs",
+                told_at.as_secs_f64(),
+                truth.confirmations,
+            ),
+        ));
+    }
+    let reached = told_before_deep(truth.height_times, truth.end, (height, told_depth), told_at)?;
     Some(facts.violation_at(
         CHECKER,
         told_at,
         format!(
-            "{who} was told at {:.3}s that its payout {told_tx} in block {height} was confirmed, but block {}, {} deep above it, was made only at {:.3}s",
+            "{who} was told at {:.3}s that its payout {told_tx} in block {height} stood {told_depth} deep, but block {}, that deep above it, was made only at {:.3}s",
             told_at.as_secs_f64(),
-            height + facts.truth.confirmations - 1,
-            facts.truth.confirmations,
+            height + told_depth - 1,
             reached.as_secs_f64(),
         ),
     ))
@@ -294,9 +319,14 @@ fn statuses(op: &Op, who: &str) -> Vec<Violation> {
                     "{who}'s status named {before}, then {now}, as its submitted payout"
                 ))
             }
-            (Some(before @ StatusSeen::Confirmed { .. }), now @ StatusSeen::Confirmed { .. })
-                if before != now =>
-            {
+            (
+                Some(before @ StatusSeen::Confirmed { tx, height, .. }),
+                now @ StatusSeen::Confirmed {
+                    tx: now_tx,
+                    height: now_height,
+                    ..
+                },
+            ) if (tx, height) != (now_tx, now_height) => {
                 Some(format!("{who}'s status said {before}, then {now}"))
             }
             _ => None,
@@ -388,12 +418,22 @@ mod tests {
     #[test]
     fn statuses_never_go_back() {
         let (x, y) = (TxHash(1), TxHash(2));
-        let confirmed = StatusSeen::Confirmed { tx: x, height: 4 };
+        let confirmed = StatusSeen::Confirmed {
+            tx: x,
+            height: 4,
+            depth: 3,
+        };
         let forward = vec![
             StatusSeen::Pending,
             StatusSeen::Submitted { tx: x },
             confirmed.clone(),
-            confirmed.clone(),
+            // A later answer may tell the block deeper: it is the same
+            // confirmation.
+            StatusSeen::Confirmed {
+                tx: x,
+                height: 4,
+                depth: 5,
+            },
         ];
         assert!(found(&op(accepted(7), vec![], forward)).is_empty());
         for backwards in [
@@ -403,7 +443,14 @@ mod tests {
                 StatusSeen::Submitted { tx: x },
                 StatusSeen::Submitted { tx: y },
             ],
-            vec![confirmed, StatusSeen::Confirmed { tx: y, height: 4 }],
+            vec![
+                confirmed.clone(),
+                StatusSeen::Confirmed {
+                    tx: y,
+                    height: 4,
+                    depth: 3,
+                },
+            ],
             vec![StatusSeen::Pending, StatusSeen::NotFound],
         ] {
             assert_eq!(
