@@ -131,6 +131,10 @@ pub enum Bug {
     /// their nonces, so one the replacing fork already holds is included
     /// twice.
     ChainDoubleInclude,
+    /// The chain takes a transaction into its mempool without verifying
+    /// its signature: a payment altered in flight, or signed with another
+    /// account's key, spends from an account whose holder never signed it.
+    ChainSkipsSignature,
     /// The ledger's fold forgets to deduplicate by request id: a request
     /// appended twice (a client's retry reaching a replica whose fold has
     /// not seen the first append yet, or a duplicated message) is accepted
@@ -236,6 +240,9 @@ pub enum Trigger {
     Concurrency,
     /// Clocks that are set off or run at the wrong rate.
     Clocks,
+    /// Requests a correct system must refuse: the clients' planted flaws
+    /// and forgeries (`invalid_fraction`).
+    InvalidInput,
     /// Nothing: the mistake shows in every run that takes its code path.
     Always,
 }
@@ -251,6 +258,7 @@ impl Trigger {
             Trigger::Faults => "faults",
             Trigger::Concurrency => "concurrency",
             Trigger::Clocks => "clock faults",
+            Trigger::InvalidInput => "invalid requests",
             Trigger::Always => "none",
         }
     }
@@ -307,6 +315,9 @@ impl Bug {
                 "SERIALIZABLE validates only the reads of rows a transaction writes: read and write skew"
             }
             Bug::ChainDoubleInclude => "a reorged transaction is re-included without a nonce check",
+            Bug::ChainSkipsSignature => {
+                "the chain takes a transaction without verifying its signature"
+            }
             Bug::NoIdempotencyKey => {
                 "the ledger's fold does not deduplicate request ids: a request appended twice is paid twice"
             }
@@ -362,6 +373,7 @@ impl Bug {
             Bug::ReadFromFollower | Bug::LeaseReadIgnoresDrift => &[Checker::Linearizable],
             Bug::StaleStatusRead => &[Checker::ExactlyOnce, Checker::Conservation],
             Bug::ChainDoubleInclude => &[Checker::ChainSafety, Checker::ExactlyOnce],
+            Bug::ChainSkipsSignature => &[Checker::ChainSafety],
             Bug::NoIdempotencyKey => &[Checker::ExactlyOnce, Checker::Conservation],
             Bug::ApplierNotIdempotent => &[Checker::Conservation, Checker::ExactlyOnce],
             Bug::OutboxDualWrite => &[Checker::AtLeastOnce, Checker::Projection],
@@ -390,6 +402,7 @@ impl Bug {
             | Bug::DbTxnIdReuse => Trigger::Crashes,
             Bug::DbSkipChecksum => Trigger::TornWrites,
             Bug::ChainDoubleInclude => Trigger::Reorgs,
+            Bug::ChainSkipsSignature => Trigger::InvalidInput,
             Bug::NoIdempotencyKey => Trigger::Retries,
             Bug::RaftCommitOldTerm
             | Bug::OutboxDualWrite
@@ -424,7 +437,7 @@ impl Bug {
             | Bug::DbSkipChecksum
             | Bug::DbTxnIdReuse
             | Bug::DbSerializableSkipsReads => "bank",
-            Bug::ChainDoubleInclude => "chain",
+            Bug::ChainDoubleInclude | Bug::ChainSkipsSignature => "chain",
             Bug::NoIdempotencyKey
             | Bug::ApplierNotIdempotent
             | Bug::OutboxDualWrite

@@ -138,11 +138,21 @@ pub enum HarnessEvent {
         status: String,
     },
     /// The database lost its disk: killed as in a crash, then every file
-    /// erased, `lost_bytes` in all, synced or not. (Last: a variant's place
-    /// is part of every trace hash.)
+    /// erased, `lost_bytes` in all, synced or not.
     DbWipe {
         node: String,
         lost_bytes: u64,
+    },
+    /// A chain client sent a forgery of its payment `seq` (`how`: altered
+    /// after signing, or signed with another account's key), which the
+    /// chain must refuse, and was told `answer`. (Last: a variant's place
+    /// is part of every trace hash.)
+    Forged {
+        client: u64,
+        seq: u64,
+        tx: TxHash,
+        how: String,
+        answer: String,
     },
 }
 

@@ -76,7 +76,8 @@ impl FaultKind {
             | HarnessEvent::Rejected { .. }
             | HarnessEvent::GaveUp { .. }
             | HarnessEvent::LateAnswer { .. }
-            | HarnessEvent::Status { .. } => return None,
+            | HarnessEvent::Status { .. }
+            | HarnessEvent::Forged { .. } => return None,
         };
         Some((kind, 1))
     }

@@ -203,8 +203,20 @@ pub struct Op {
     pub confirmed: Option<(TxHash, u64)>,
     /// Answers to resends of the request after it was answered, in order.
     pub later: Vec<Later>,
-    /// Every status a status request reported for it, with when, in order.
-    pub statuses: Vec<(Duration, StatusSeen)>,
+    /// Every status a status request reported for it, in order.
+    pub statuses: Vec<StatusTold>,
+}
+
+/// One status a replica told a client, and the log position it answered
+/// from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusTold {
+    pub at: Duration,
+    pub status: StatusSeen,
+    /// How far the answering replica's fold of the log had reached.
+    pub as_of: u64,
+    /// The position the client asked it to be at least at.
+    pub seen: u64,
 }
 
 /// Requests by what their clients were told.
@@ -280,12 +292,12 @@ impl History {
         self.ops[op].later.push(later);
     }
 
-    pub(crate) fn told_status(&mut self, op: usize, at: Duration, status: StatusSeen) {
+    pub(crate) fn told_status(&mut self, op: usize, told: StatusTold) {
         let op = &mut self.ops[op];
-        if let (None, StatusSeen::Confirmed { tx, height, .. }) = (op.confirmed, &status) {
+        if let (None, StatusSeen::Confirmed { tx, height, .. }) = (op.confirmed, &told.status) {
             op.confirmed = Some((*tx, *height));
         }
-        op.statuses.push((at, status));
+        op.statuses.push(told);
     }
 
     pub fn ops(&self) -> &[Op] {

@@ -8,11 +8,15 @@
 //!   (a reorg never keeps both versions of a block);
 //! - each sender's included nonces are exactly 0, 1, 2 …, and no
 //!   transaction is included twice;
+//! - every included transaction is signed by its sender's registered key
+//!   (signed again here, not verified by the chain's code);
 //! - no balance ever goes negative, and Σ balances (miner included) equals
 //!   the genesis supply, in the replay and in the chain's own state.
 
 use ledger::chain::{Block, BlockHash, ChainState, MINER, TxHash};
 use std::collections::{BTreeMap, BTreeSet};
+
+use super::signed_by;
 
 /// The chain-safety checker's memory: its replay of the canonical chain so
 /// far, and what it has already reported.
@@ -34,7 +38,7 @@ impl Online {
         };
         let mut replay = replay;
         for block in &chain.blocks()[replay.height as usize..] {
-            replay.block(block, &mut problems);
+            replay.block(chain, block, &mut problems);
         }
         problems.extend(replay.totals(chain));
         self.replay = Some(replay);
@@ -83,7 +87,7 @@ impl Replay {
                 .is_some_and(|block| block.hash == self.tip)
     }
 
-    fn block(&mut self, block: &Block, problems: &mut Vec<String>) {
+    fn block(&mut self, chain: &ChainState, block: &Block, problems: &mut Vec<String>) {
         let expected_height = self.height + 1;
         if block.height != expected_height {
             problems.push(format!(
@@ -107,6 +111,22 @@ impl Replay {
                     "transaction {hash} ({} nonce {}) is included twice: at heights {first} and {}",
                     transfer.from, transfer.nonce, block.height
                 ));
+            }
+            match chain.key(&transfer.from) {
+                Some(key) if signed_by(key, tx) => {}
+                Some(_) => problems.push(format!(
+                    "{hash} ({} nonce {}, {} to {}) at height {} is not signed by {}'s key",
+                    transfer.from,
+                    transfer.nonce,
+                    transfer.amount,
+                    transfer.to,
+                    block.height,
+                    transfer.from
+                )),
+                None => problems.push(format!(
+                    "{hash} at height {} spends from {}, an account with no key",
+                    block.height, transfer.from
+                )),
             }
             let expected = self.next_nonce.entry(transfer.from.clone()).or_default();
             if transfer.nonce != *expected {

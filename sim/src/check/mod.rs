@@ -21,7 +21,7 @@ pub(crate) use liveness::final_check as liveness_check;
 
 use ledger::{
     bugs::Checker,
-    chain::{BlockHash, ChainState, Transaction},
+    chain::{BlockHash, ChainState, SigningKey, Transaction},
     db::Recovered,
     log::{DurableLog, Entry},
     observe::{Event, NodeName},
@@ -251,6 +251,12 @@ pub(crate) fn told_before_deep(
     let deep_at = height + confirmations - 1;
     let reached = height_times.get(&deep_at).copied().unwrap_or(end);
     (reached > told_at).then_some(reached)
+}
+
+/// Whether `key` signed `tx`: the checkers sign its transfer again rather
+/// than trust the system's own verification.
+pub(crate) fn signed_by(key: SigningKey, tx: &Transaction) -> bool {
+    key.sign(tx.transfer.clone()).signature == tx.signature
 }
 
 /// The results of the checkers `checkers`, from everything found and the

@@ -32,7 +32,8 @@ use crate::{
     consistency::{isolation::Status, linearizable::KvOutput},
     events::HarnessEvent,
     history::{
-        BalanceSeen, History, KvRecord, Later, Outcome, Receipt, Request, StatusSeen, TxnRecord,
+        BalanceSeen, History, KvRecord, Later, Outcome, Receipt, Request, StatusSeen, StatusTold,
+        TxnRecord,
     },
     scenario::{Scenario, Topology, WorkloadKind},
     streams,
@@ -57,7 +58,6 @@ pub(crate) struct ChainSettings {
 /// What ledger clients need to know.
 pub(crate) struct LedgerSettings {
     pub(crate) replicas: Vec<NodeName>,
-    pub(crate) invalid_fraction: f64,
     pub(crate) initial_balance: u64,
 }
 
@@ -67,6 +67,9 @@ pub(crate) struct Workload {
     /// The log replicas.
     pub(crate) replicas: Vec<NodeName>,
     pub(crate) requests_per_client: Vec<u32>,
+    /// The share of requests sent with a planted flaw (payouts) or shadowed
+    /// by a forgery (chain payments).
+    pub(crate) invalid_fraction: f64,
     duration: Duration,
     pub(crate) client_timeout: Duration,
     client_retries: u32,
@@ -101,6 +104,7 @@ impl Workload {
             requests_per_client: (0..clients)
                 .map(|client| requests / clients + u32::from(client < requests % clients))
                 .collect(),
+            invalid_fraction: scenario.workload.invalid_fraction,
             duration: scenario.duration(),
             client_timeout: scenario.workload.client_timeout.0,
             client_retries: scenario.workload.client_retries,
@@ -129,7 +133,6 @@ impl Workload {
                     .iter()
                     .map(|name| NodeName::new(name))
                     .collect(),
-                invalid_fraction: scenario.workload.invalid_fraction,
                 initial_balance: scenario.system.initial_balance,
             },
             trace,
@@ -328,8 +331,15 @@ impl Workload {
         );
     }
 
-    /// Records what a status request said of `op`'s payout.
-    pub(crate) fn told_status(&self, env: &NodeEnv, op: usize, status: StatusSeen) {
+    /// Records what a status request said of `op`'s payout, answered from
+    /// log position `as_of` when the client had seen up to `seen`.
+    pub(crate) fn told_status(
+        &self,
+        env: &NodeEnv,
+        op: usize,
+        status: StatusSeen,
+        (as_of, seen): (u64, u64),
+    ) {
         let said = status.to_string();
         self.note(
             env,
@@ -339,8 +349,23 @@ impl Workload {
                 seq,
                 status: said,
             },
-            |history| history.told_status(op, crate::events::now(), status),
+            |history| {
+                history.told_status(
+                    op,
+                    StatusTold {
+                        at: crate::events::now(),
+                        status,
+                        as_of,
+                        seen,
+                    },
+                )
+            },
         );
+    }
+
+    /// Records a forgery a chain client sent, and what it was told.
+    pub(crate) fn forged(&self, env: &NodeEnv, event: HarnessEvent) {
+        self.trace.harness(env.name.as_str(), event);
     }
 
     /// Records a balance a replica reported.

@@ -8,8 +8,12 @@ use rand_chacha::ChaCha8Rng;
 const SECRET: u64 = 7;
 
 fn chain(double_include: bool) -> ChainState {
+    ChainState::new(setup(double_include, false))
+}
+
+fn setup(double_include: bool, skip_signatures: bool) -> ChainSetup {
     let accounts = ["alice", "bob"];
-    ChainState::new(ChainSetup {
+    ChainSetup {
         genesis: accounts
             .iter()
             .map(|name| (name.to_string(), 100))
@@ -20,7 +24,8 @@ fn chain(double_include: bool) -> ChainState {
             .collect(),
         block_size: 10,
         double_include,
-    })
+        skip_signatures,
+    }
 }
 
 fn tx(from: &str, nonce: u64, amount: u64, fee: u64) -> Transaction {
@@ -161,6 +166,31 @@ fn forged_and_unknown_senders_are_rejected() {
     );
 }
 
+/// The planted bug: a payment altered after signing, and one signed with
+/// bob's key, both spend alice's money.
+#[test]
+fn the_skip_signature_bug_lets_forgeries_spend() {
+    let mut chain = ChainState::new(setup(false, true));
+    let mut altered = tx("alice", 0, 10, 1);
+    altered.transfer.amount = 90;
+    assert_eq!(chain.submit(altered.clone()), Ok(Accepted::New));
+    let stolen = SigningKey::derive(SECRET, "bob").sign(Transfer {
+        from: "alice".into(),
+        nonce: 1,
+        to: "bob".into(),
+        amount: 5,
+        fee: 1,
+        memo: "stolen".into(),
+    });
+    assert_eq!(chain.submit(stolen.clone()), Ok(Accepted::New));
+    chain.produce_block();
+    assert_eq!(
+        included(&chain),
+        [altered.transfer.memo, stolen.transfer.memo]
+    );
+    assert_eq!(chain.balance("alice"), 100 - 91 - 6);
+}
+
 #[test]
 fn higher_fees_go_first_within_a_block() {
     let mut chain = chain(false);
@@ -224,6 +254,7 @@ fn a_transfer_that_would_overflow_a_balance_is_refused() {
             .collect(),
         block_size: 10,
         double_include: false,
+        skip_signatures: false,
     });
     assert_eq!(chain.submit(tx("alice", 0, 99, 1)), Ok(Accepted::New));
     chain.produce_block();

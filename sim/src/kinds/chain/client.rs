@@ -8,10 +8,14 @@
 //! forever; so its account must cover every payment it may make (checked
 //! when a scenario is loaded). Now and then a confirmed payment is
 //! submitted again later, as a client that lost track of it would: it must
-//! not land a second time.
+//! not land a second time. And `invalid_fraction` of the payments are
+//! shadowed by a forgery sent just before them, with the same nonce and a
+//! higher fee, so that a chain taking it would let it win: the payment
+//! altered after it was signed, or redirected and signed with a key that
+//! is not the sender's. The chain must refuse both.
 
 use ledger::{
-    chain::{ChainClient, ChainError, SigningKey, SubmitError, Transaction, Transfer},
+    chain::{Accepted, ChainClient, ChainError, SigningKey, SubmitError, Transaction, Transfer},
     net::Rpc,
     node::NodeEnv,
 };
@@ -19,6 +23,7 @@ use rand::Rng;
 use std::{sync::Arc, time::Duration};
 
 use crate::{
+    events::HarnessEvent,
     history::{Outcome, Receipt, Request},
     workload::{Workload, paced},
 };
@@ -47,7 +52,11 @@ pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index
             workload.client_timeout,
         );
         let tx = sign(workload, &key, client, seq);
-        madsim::task::spawn_local(pay(env.clone(), workload.clone(), chain, client, seq, tx));
+        let forged = madsim::rand::thread_rng()
+            .gen_bool(workload.invalid_fraction)
+            .then(|| forge(workload, &tx));
+        let payment = Payment { client, seq, tx };
+        madsim::task::spawn_local(pay(env.clone(), workload.clone(), chain, payment, forged));
     })
     .await;
 }
@@ -71,14 +80,45 @@ fn sign(workload: &Workload, key: &SigningKey, client: u64, seq: u64) -> Transac
     })
 }
 
-/// Makes payment `seq`: submits `tx` until it is confirmed.
+/// A forgery of `tx`, and how it was made: with the same nonce and a fee
+/// one higher, either the amount raised after signing (the signature no
+/// longer covers it), or redirected to an account no client owns and
+/// signed with a key the sender never had.
+fn forge(workload: &Workload, tx: &Transaction) -> (Transaction, &'static str) {
+    let mut transfer = tx.transfer.clone();
+    transfer.fee += 1;
+    if madsim::rand::thread_rng().gen_bool(0.5) {
+        transfer.amount += 1;
+        let forged = Transaction {
+            transfer,
+            signature: tx.signature,
+        };
+        return (forged, "altered after signing");
+    }
+    // A key of another world: never this account's.
+    let guessed = SigningKey::derive(workload.chain.key_secret ^ 1, &transfer.from);
+    transfer.to = user_address(0);
+    (
+        guessed.sign(transfer),
+        "redirected and signed with a guessed key",
+    )
+}
+
+/// Client `client`'s payment `seq`.
+struct Payment {
+    client: u64,
+    seq: u64,
+    tx: Transaction,
+}
+
+/// Makes a payment: sends its forgery first, if it has one, then submits
+/// the payment until it is confirmed.
 async fn pay(
     env: NodeEnv,
     workload: Arc<Workload>,
     mut chain: ChainClient,
-    client: u64,
-    seq: u64,
-    tx: Transaction,
+    Payment { client, seq, tx }: Payment,
+    forged: Option<(Transaction, &'static str)>,
 ) {
     let to = tx
         .transfer
@@ -91,6 +131,21 @@ async fn pay(
         amount: tx.transfer.amount,
     };
     let op = workload.start(&env, client, seq, request);
+    if let Some((forged, how)) = forged {
+        let answer = match chain.submit(forged.clone()).await {
+            Ok(Accepted::New | Accepted::Known) => "accepted".to_owned(),
+            Ok(Accepted::Replaced { previous }) => format!("accepted, replacing {previous}"),
+            Err(error) => error.to_string(),
+        };
+        let event = HarnessEvent::Forged {
+            client,
+            seq,
+            tx: forged.hash(),
+            how: how.to_owned(),
+            answer,
+        };
+        workload.forged(&env, event);
+    }
     let hash = tx.hash();
     let settings = &workload.chain;
     let poll = settings.block_time / 2;

@@ -211,13 +211,14 @@ impl Client {
             let waiting: Vec<Watched> = self.watched.borrow().clone();
             for batch in waiting.chunks(MAX_STATUS_BATCH) {
                 let target = &replicas[replica % replicas.len()];
+                let message_seen = self.seen.get();
                 let message = LedgerRequest::Status {
                     client: self.client,
                     request_ids: batch
                         .iter()
                         .map(|watched| watched.request_id.clone())
                         .collect(),
-                    seen: self.seen.get(),
+                    seen: message_seen,
                 };
                 let answer = self
                     .rpc
@@ -234,7 +235,7 @@ impl Client {
                 }
                 for (watched, reply) in batch.iter().zip(replies) {
                     if let Some(status) = seen(reply) {
-                        self.told(watched, status);
+                        self.told(watched, status, (as_of, message_seen));
                     }
                 }
             }
@@ -279,11 +280,12 @@ impl Client {
         true
     }
 
-    /// Records a status reply, and stops following a confirmed payout (after
-    /// one more poll, when asked to).
-    fn told(&self, watched: &Watched, status: StatusSeen) {
+    /// Records a status reply (read at `as_of`, asked at `seen`), and stops
+    /// following a confirmed payout (after one more poll, when asked to).
+    fn told(&self, watched: &Watched, status: StatusSeen, positions: (u64, u64)) {
         let confirmed = matches!(status, StatusSeen::Confirmed { .. });
-        self.workload.told_status(&self.env, watched.op, status);
+        self.workload
+            .told_status(&self.env, watched.op, status, positions);
         if confirmed {
             let mut watching = self.watched.borrow_mut();
             watching.retain(|other| other.op != watched.op);
@@ -335,7 +337,7 @@ fn draw(client: &Client, seq: u64) -> (TransferRequest, Option<BadInput>) {
                 left.saturating_sub(amount)
             })
     });
-    if !rng.gen_bool(workload.ledger.invalid_fraction) {
+    if !rng.gen_bool(workload.invalid_fraction) {
         let boundary = rng.gen_range(0.0..1.0);
         let shares = [
             (SMALLEST_SHARE, 1),

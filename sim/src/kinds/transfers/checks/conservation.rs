@@ -8,7 +8,7 @@
 
 use ledger::{db::Key, ledger::schema};
 
-use super::{Facts, balances, db_u64};
+use super::{Facts, balances, db_u64, misplaced_read};
 use crate::check::Violation;
 use ledger::bugs::Checker;
 
@@ -29,13 +29,10 @@ fn reported_balances(facts: &Facts<'_>) -> Option<Violation> {
             "client {} was told {} holds {} as of log index {}",
             told.client, told.account, told.amount, told.as_of
         );
-        let problem = if told.as_of < told.seen {
-            format!("{who}, behind index {} it had already seen", told.seen)
-        } else if told.as_of > reference.entries {
-            format!(
-                "{who}, beyond the committed log's {} entries",
-                reference.entries
-            )
+        let problem = if let Some(misplaced) =
+            misplaced_read(told.as_of, told.seen, reference.entries)
+        {
+            format!("{who}, {misplaced}")
         } else {
             match reference.balance_after(&told.account, told.as_of) {
                 Some(amount) if amount == told.amount => return None,

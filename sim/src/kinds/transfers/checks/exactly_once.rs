@@ -10,12 +10,12 @@ use ledger::{
 };
 use std::collections::BTreeMap;
 
-use super::{Facts, describe, list};
+use super::{Facts, describe, list, misplaced_read};
 use ledger::bugs::Checker;
 
 use crate::{
     check::{Violation, told_before_deep},
-    history::{Op, Outcome, Receipt, Request, StatusSeen},
+    history::{Op, Outcome, Receipt, Request, StatusSeen, StatusTold},
 };
 
 const CHECKER: Checker = Checker::ExactlyOnce;
@@ -33,6 +33,7 @@ pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
         violations.extend(first_answer(facts, op, request, &who));
         violations.extend(late_answers(op, &who));
         violations.extend(statuses(op, &who));
+        violations.extend(statuses_against_log(facts, op, request, &who));
         violations.extend(told_confirmed(facts, op, request, &who));
     }
     violations
@@ -213,8 +214,8 @@ fn told_too_soon(
     height: u64,
     who: &str,
 ) -> Option<Violation> {
-    let told = op.statuses.iter().find_map(|(at, status)| match status {
-        StatusSeen::Confirmed { depth, .. } => Some((*at, *depth)),
+    let told = op.statuses.iter().find_map(|told| match told.status {
+        StatusSeen::Confirmed { depth, .. } => Some((told.at, depth)),
         _ => None,
     });
     let told_at = told.map_or(facts.truth.end, |(at, _)| at);
@@ -296,6 +297,61 @@ fn same_decision(first: &Outcome, later: &Outcome) -> bool {
     }
 }
 
+/// Every status is what the committed log had decided up to the position
+/// the replica answered from, and that position is no earlier than the one
+/// the client had seen: a replica reports its fold, never a stage the log
+/// has not reached or one it has passed. The first status per request that
+/// is not is reported.
+fn statuses_against_log(
+    facts: &Facts<'_>,
+    op: &Op,
+    request: &TransferRequest,
+    who: &str,
+) -> Option<Violation> {
+    let reference = &facts.reference;
+    op.statuses.iter().find_map(|told| {
+        let said = format!(
+            "{who} was told at {:.3}s that its payout was {} as of log index {}",
+            told.at.as_secs_f64(),
+            told.status,
+            told.as_of
+        );
+        let problem =
+            if let Some(misplaced) = misplaced_read(told.as_of, told.seen, reference.entries) {
+                format!("{said}, {misplaced}")
+            } else {
+                let due = reference.status_after(op.client, &request.request_id, told.as_of);
+                if same_stage(&told.status, &due) {
+                    return None;
+                }
+                match due {
+                    StatusSeen::NotFound => {
+                        format!("{said}, but the committed log decides it only later")
+                    }
+                    due => format!("{said}, but the committed log up to that index has it {due}"),
+                }
+            };
+        Some(facts.violation_at(CHECKER, told.at, problem))
+    })
+}
+
+/// Whether two statuses name the same stage of a payout: for a
+/// confirmation, the same transaction in the same block (its depth is
+/// judged against the chain).
+fn same_stage(told: &StatusSeen, due: &StatusSeen) -> bool {
+    match (told, due) {
+        (
+            StatusSeen::Confirmed { tx, height, .. },
+            StatusSeen::Confirmed {
+                tx: due_tx,
+                height: due_height,
+                ..
+            },
+        ) => (tx, height) == (due_tx, due_height),
+        _ => told == due,
+    }
+}
+
 /// The statuses a client was told of an accepted payout never go back: the
 /// request is never forgotten or refused, a payout never returns from
 /// submitted or confirmed to an earlier stage, and its transaction and
@@ -304,7 +360,7 @@ fn statuses(op: &Op, who: &str) -> Vec<Violation> {
     let mut violations = Vec::new();
     let accepted = matches!(op.outcome, Outcome::Acknowledged { .. });
     let mut previous: Option<&StatusSeen> = None;
-    for (at, status) in &op.statuses {
+    for StatusTold { at, status, .. } in &op.statuses {
         let problem = match (previous, status) {
             (_, StatusSeen::NotFound | StatusSeen::Rejected { .. }) if accepted => Some(format!(
                 "{who} was accepted, but a status request later said {status}"
@@ -383,7 +439,12 @@ mod tests {
                 .collect(),
             statuses: statuses
                 .into_iter()
-                .map(|status| (Duration::from_secs(3), status))
+                .map(|status| StatusTold {
+                    at: Duration::from_secs(3),
+                    status,
+                    as_of: 1,
+                    seen: 1,
+                })
                 .collect(),
         }
     }

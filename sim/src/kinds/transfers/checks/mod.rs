@@ -137,6 +137,19 @@ impl<'a> Facts<'a> {
     }
 }
 
+/// What is wrong with the log position `as_of` a replica answered a read
+/// from, for a client that had seen `seen`: behind it, or beyond the
+/// committed log's `entries`; `None` when neither.
+fn misplaced_read(as_of: u64, seen: u64, entries: u64) -> Option<String> {
+    if as_of < seen {
+        Some(format!("behind index {seen} it had already seen"))
+    } else if as_of > entries {
+        Some(format!("beyond the committed log's {entries} entries"))
+    } else {
+        None
+    }
+}
+
 /// A `u64` row of the recovered database.
 fn db_u64(db: &Recovered, table: &str, key: Key) -> Option<u64> {
     let row = db.engine.committed(table, &key)?;

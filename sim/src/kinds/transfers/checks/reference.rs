@@ -9,6 +9,8 @@ use ledger::{
 };
 use std::collections::BTreeMap;
 
+use crate::{check::signed_by, history::StatusSeen};
+
 /// What the log decided for a request id (its first occurrence).
 #[derive(Debug, Clone)]
 pub struct Decided {
@@ -50,6 +52,7 @@ pub struct Confirmed {
     pub tx: TxHash,
     pub nonce: u64,
     pub height: u64,
+    pub depth: u64,
 }
 
 #[derive(Debug)]
@@ -183,6 +186,7 @@ impl Reference {
                         tx: confirmation.tx,
                         nonce: confirmation.nonce,
                         height: confirmation.height,
+                        depth: confirmation.depth,
                     });
                 }
             }
@@ -203,6 +207,38 @@ impl Reference {
         })
     }
 
+    /// What a replica whose fold has applied the log up to entry `index`
+    /// must answer when asked about `request_id` of `client`.
+    pub fn status_after(&self, client: u64, request_id: &str, index: u64) -> StatusSeen {
+        let decided = self
+            .decided
+            .get(&(client, request_id.to_owned()))
+            .filter(|decided| decided.index <= index);
+        let transfer = match decided.map(|decided| decided.verdict) {
+            None => return StatusSeen::NotFound,
+            Some(Err(kind)) => {
+                return StatusSeen::Rejected {
+                    kind: kind.to_owned(),
+                };
+            }
+            Some(Ok(transfer)) => transfer,
+        };
+        let confirmed = self.confirmed.get(&transfer);
+        if let Some(confirmed) = confirmed.filter(|confirmed| confirmed.index <= index) {
+            return StatusSeen::Confirmed {
+                tx: confirmed.tx,
+                height: confirmed.height,
+                depth: confirmed.depth,
+            };
+        }
+        match self.intents.get(&transfer) {
+            Some(intent) if intent.index <= index => StatusSeen::Submitted {
+                tx: intent.tx.hash(),
+            },
+            _ => StatusSeen::Pending,
+        }
+    }
+
     /// Whether `tx` pays exactly `request` as `transfer`, from the hot
     /// wallet and signed by it.
     fn pays(&self, transfer: TransferId, request: &TransferRequest, tx: &Transaction) -> bool {
@@ -212,7 +248,7 @@ impl Reference {
             && paid.amount == request.amount
             && paid.fee == self.rules.fee
             && paid.memo == transfer.to_string()
-            && self.rules.hot_wallet.verifies(tx)
+            && signed_by(self.rules.hot_wallet, tx)
     }
 
     /// The rules of a transfer, as the README states them.
@@ -297,5 +333,84 @@ mod tests {
         assert_eq!(reference.balance_after("acct-1", 3), Some(95));
         assert_eq!(reference.balance_after("acct-9", 3), None);
         assert_eq!(reference.entries, 5);
+    }
+
+    fn command(command: Command) -> Entry {
+        Entry {
+            term: 1,
+            kind: EntryKind::Command {
+                client: 1,
+                seq: 1,
+                data: encode_batch(&[command]),
+            },
+        }
+    }
+
+    /// A status as of a log position is the stage the log had reached by
+    /// then: unknown before its decision, then pending, submitted as the
+    /// intent the log took (not one it refused), and confirmed.
+    #[test]
+    fn a_status_after_an_index_is_the_stage_the_log_had_reached() {
+        let key = SigningKey::derive(1, HOT_WALLET);
+        let rules = PayoutRules {
+            hot_wallet: key,
+            fee: 1,
+        };
+        let paid = TransferId::of(1, "a");
+        let signed = |nonce| {
+            key.sign(ledger::chain::Transfer {
+                from: HOT_WALLET.to_owned(),
+                nonce,
+                to: "user-1".to_owned(),
+                amount: 30,
+                fee: 1,
+                memo: paid.memo(),
+            })
+        };
+        let (out_of_order, taken) = (signed(5), signed(0));
+        let log = [
+            transfer("a", "acct-0", 30),
+            transfer("b", "acct-0", 500),
+            command(Command::Intent {
+                transfer: paid,
+                tx: out_of_order,
+            }),
+            command(Command::Intent {
+                transfer: paid,
+                tx: taken.clone(),
+            }),
+            command(Command::Confirmed {
+                transfer: paid,
+                confirmation: ledger::ledger::Confirmation {
+                    tx: taken.hash(),
+                    nonce: 0,
+                    height: 7,
+                    depth: 3,
+                },
+            }),
+        ];
+        let accounts = ["acct-0".to_owned()];
+        let reference = Reference::replay(&log, &accounts, 100, rules, 0);
+        let status = |request_id, index| reference.status_after(1, request_id, index);
+        assert_eq!(status("a", 0), StatusSeen::NotFound);
+        assert_eq!(status("a", 1), StatusSeen::Pending);
+        assert_eq!(status("a", 3), StatusSeen::Pending);
+        assert_eq!(status("a", 4), StatusSeen::Submitted { tx: taken.hash() });
+        assert_eq!(
+            status("a", 5),
+            StatusSeen::Confirmed {
+                tx: taken.hash(),
+                height: 7,
+                depth: 3
+            }
+        );
+        assert_eq!(status("b", 1), StatusSeen::NotFound);
+        assert_eq!(
+            status("b", 2),
+            StatusSeen::Rejected {
+                kind: "overdraw".to_owned()
+            }
+        );
+        assert_eq!(reference.status_after(2, "a", 5), StatusSeen::NotFound);
     }
 }
