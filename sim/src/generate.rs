@@ -18,7 +18,7 @@ use crate::{
 
 /// The generator's version, recorded in every scenario it writes. Change it
 /// whenever the same seed would generate something else.
-pub const GENERATOR: &str = "v9";
+pub const GENERATOR: &str = "v10";
 
 /// The share of seeds, of kinds that rebuild their database, whose database
 /// loses its disk now and then. Since v7; the last draw of those kinds, so
@@ -41,6 +41,15 @@ const BALANCE_READS_CHANCE: f64 = 0.5;
 /// commit refused. Since v9, drawn after everything v8 drew; the other
 /// kinds open no transaction that waits on its client.
 const SHORT_IDLE_TIMEOUT_CHANCE: f64 = 0.5;
+
+/// The share of partitions cutting the log's leader off that, where the
+/// log has five replicas or more, take one follower (drawn among all the
+/// replicas, so now and then the leader itself) to its side: a leader
+/// that still hears from a minority must step down all the same, and its
+/// read lease must run out, as Jepsen's "minority with the leader"
+/// nemesis tests. Since v10, drawn after everything v9 drew but the
+/// database wipes and the idle timeouts, which stay last.
+const LEADER_KEEPS_A_FOLLOWER_CHANCE: f64 = 0.5;
 
 /// The scenario for `seed`, of a workload kind drawn from the seed: the
 /// whole system (`transfers`) half the time, each part alone otherwise.
@@ -107,6 +116,7 @@ pub(crate) fn generate_with(seed: u64, kind: WorkloadKind, db_wipe_chance: f64) 
     if scenario.workload.kind == WorkloadKind::Transfers {
         scenario.workload.balance_reads = rng.gen_bool(BALANCE_READS_CHANCE);
     }
+    leaders_keep_a_follower(&mut rng, &mut scenario);
     // Drawn last, so that every earlier draw of a seed stays what it was.
     if kind.rebuilds_db() {
         scenario.faults.db_wipe_every = db_wipes(&mut rng, db_wipe_chance);
@@ -115,6 +125,33 @@ pub(crate) fn generate_with(seed: u64, kind: WorkloadKind, db_wipe_chance: f64) 
         scenario.system.db_idle_timeout = ms(log_uniform(&mut rng, 300.0, 5000.0).round() as u64);
     }
     scenario
+}
+
+/// Gives some partitions that cut the log's leader off from everyone else
+/// (a single group holding it) one follower on its side, where that leaves
+/// the side a minority.
+fn leaders_keep_a_follower(rng: &mut ChaCha8Rng, scenario: &mut Scenario) {
+    let replicas = kinds::topology(scenario).log;
+    let largest_minority = replicas.len().saturating_sub(1) / 2;
+    if largest_minority < 2 {
+        return;
+    }
+    for event in &mut scenario.events {
+        let Some([side]) = event.groups.as_deref_mut() else {
+            continue;
+        };
+        if !side.iter().any(|name| name == LOG_LEADER) {
+            continue;
+        }
+        let replicas_on_side = 1 + side.iter().filter(|name| replicas.contains(name)).count();
+        if replicas_on_side >= largest_minority || !rng.gen_bool(LEADER_KEEPS_A_FOLLOWER_CHANCE) {
+            continue;
+        }
+        let follower = replicas.choose(rng).expect("log replicas").clone();
+        if !side.contains(&follower) {
+            side.push(follower);
+        }
+    }
 }
 
 /// A mean interval between losses of the database's disk, for `chance` of

@@ -51,10 +51,14 @@ impl ScheduledFault for Partition {
     ) -> Result<Option<Undo>, String> {
         let mut groups = Vec::new();
         for group in event.groups.iter().flatten() {
-            let resolved = group
-                .iter()
-                .map(|name| world.resolve(name))
-                .collect::<Result<Vec<String>, String>>()?;
+            let mut resolved: Vec<String> = Vec::new();
+            for name in group {
+                // `log-leader` may be a replica the group also names.
+                let node = world.resolve(name)?;
+                if !resolved.contains(&node) {
+                    resolved.push(node);
+                }
+            }
             groups.push(resolved);
         }
         let cut = world.partition(&groups, event.one_way.unwrap_or(false));

@@ -9,7 +9,10 @@
 //! schedule, several in flight; now and then one moves a whole balance, or
 //! the largest amount. Every third scheduled transfer is accompanied by an
 //! audit: a read-only transaction, at the client's isolation level, that
-//! reads every account.
+//! reads every account, one account at a time or, every other audit, in
+//! pages of scans (a page's limit cuts the range short, and the next page
+//! starts after the last row read), so that a SERIALIZABLE audit must fail
+//! to commit once a transfer changed a page it already read.
 //!
 //! Every balance is written with the id of the transaction that wrote it,
 //! so each version of an account is unique and every read names the write
@@ -18,7 +21,7 @@
 
 use ledger::{
     bugs::Bug,
-    db::{DbClient, DbError, Isolation, Key, TxnError},
+    db::{DbClient, DbError, Isolation, Key, ScanRange, Txn as DbTxn, TxnError},
     net::Rpc,
     node::NodeEnv,
     observe::NodeName,
@@ -148,19 +151,12 @@ async fn audit(workload: &Workload, db: &DbClient, strategy: Strategy, client: u
         isolation,
         format!("client {client}'s audit {seq}"),
     );
-    let mut complete = true;
-    for account in 0..i64::from(workload.accounts) {
-        match txn.get(ACCOUNTS, Key::Int(account)).await {
-            Ok(Some(found)) => match decode_account(&found.value) {
-                Some((_, version)) => record.read(account, version),
-                None => complete = false,
-            },
-            _ => complete = false,
-        }
-        if !complete {
-            break;
-        }
-    }
+    let accounts = i64::from(workload.accounts);
+    let complete = if (seq / AUDIT_EVERY).is_multiple_of(2) {
+        read_one_by_one(&txn, accounts, &mut record).await
+    } else {
+        read_in_pages(&txn, accounts, &mut record).await
+    };
     if !complete {
         txn.rollback().await;
         record.end(workload, Status::Aborted);
@@ -169,6 +165,53 @@ async fn audit(workload: &Workload, db: &DbClient, strategy: Strategy, client: u
     let committing = record.committing(workload);
     let status = status_of(&txn.commit().await);
     workload.txn_ended(committing, status);
+}
+
+/// Reads accounts `0..accounts` with one get each; false unless every one
+/// was read.
+async fn read_one_by_one(txn: &DbTxn, accounts: i64, record: &mut Recorded) -> bool {
+    for account in 0..accounts {
+        let Ok(Some(found)) = txn.get(ACCOUNTS, Key::Int(account)).await else {
+            return false;
+        };
+        let Some((_, version)) = decode_account(&found.value) else {
+            return false;
+        };
+        record.read(account, version);
+    }
+    true
+}
+
+/// Reads accounts `0..accounts` in scans of half of them at most, each
+/// starting after the last account the one before returned; false unless
+/// every account was read, in order.
+async fn read_in_pages(txn: &DbTxn, accounts: i64, record: &mut Recorded) -> bool {
+    let page = ((accounts + 1) / 2).max(1) as u32;
+    let mut next = 0;
+    while next < accounts {
+        let range = ScanRange::Between {
+            start: Key::Int(next),
+            end: Key::Int(accounts),
+        };
+        let Ok(rows) = txn.scan(ACCOUNTS, range, page).await else {
+            return false;
+        };
+        if rows.is_empty() {
+            return false;
+        }
+        for (key, found) in rows {
+            let (Key::Int(account), Some((_, version))) = (key, decode_account(&found.value))
+            else {
+                return false;
+            };
+            if account != next {
+                return false;
+            }
+            record.read(account, version);
+            next += 1;
+        }
+    }
+    true
 }
 
 /// A transaction's reads and writes as it goes, for the history.
