@@ -431,6 +431,7 @@ fn fuzz_command(args: FuzzArgs, color: Color) -> Result<i32> {
     let mut progress = Progress::new(planned, budget);
     let json = args.json;
     let mut noticed = false;
+    const INTERRUPTED: &str = "interrupted: no new seeds; the running ones finish, then the table (Ctrl-C again quits at once)";
     let on_seed = |result: &SeedResult| {
         progress.seed(result.file.is_some());
         if let (Some(file), false) = (&result.file, json) {
@@ -445,11 +446,7 @@ fn fuzz_command(args: FuzzArgs, color: Color) -> Result<i32> {
         }
         if !noticed && interrupt.load(Ordering::SeqCst) {
             noticed = true;
-            progress.suspend(|| {
-                eprintln!(
-                    "interrupted: no new seeds; the running ones finish, then the table (Ctrl-C again quits at once)"
-                );
-            });
+            progress.suspend(|| eprintln!("{INTERRUPTED}"));
         }
     };
     let found = if options.guided {
@@ -463,6 +460,11 @@ fn fuzz_command(args: FuzzArgs, color: Color) -> Result<i32> {
         })
     };
     progress.finish();
+    // Ctrl-C after the last seed handed out ended: no seed ended since to
+    // say it.
+    if !noticed && interrupt.load(Ordering::SeqCst) {
+        eprintln!("{INTERRUPTED}");
+    }
     let mut summary = found?;
     let shrunk = if args.no_shrink {
         Ok(())
