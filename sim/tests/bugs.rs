@@ -1,6 +1,8 @@
 //! Every planted bug is caught by plain generated fuzzing: `sim fuzz --bug
 //! NAME --seeds 0..N`, N the bug's seed limit, exits 0, and the shrunk catch
-//! replays.
+//! replays. The catch is through the hazard the bug plants: `sim bugs
+//! --measure` over the same seeds finds its controls hold (the seeds pass
+//! without the bug, the catching seed passes without the trigger).
 //!
 //! A custom harness (libtest-mimic), so that each bug of the catalogue is its
 //! own trial (`caught-by-fuzzing::<bug>`) without a test written per bug: a
@@ -104,4 +106,21 @@ fn caught_within(bug: &str, seeds: u64) {
     let summary = stdout(&again);
     assert_eq!(again.status.code(), Some(0), "{summary}");
     assert!(summary.contains("violation was found"), "{summary}");
+    let limit = seeds.to_string();
+    let measured = sim(&[
+        "bugs",
+        "--measure",
+        "--bug",
+        bug,
+        "--windows",
+        "0",
+        "--limit",
+        &limit,
+    ]);
+    let table = stdout(&measured);
+    assert_eq!(
+        measured.status.code(),
+        Some(0),
+        "{bug}: a control failed:\n{table}"
+    );
 }

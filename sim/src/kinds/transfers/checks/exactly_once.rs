@@ -324,6 +324,16 @@ fn statuses_against_log(
                 if same_stage(&told.status, &due) {
                     return None;
                 }
+                // Naming an intent the log does hold, refused by the rules
+                // only for its nonce, tells the client the truth about the
+                // log. Taking it is judged where its harm shows (a payout
+                // that cannot land, a nonce spent twice): without the
+                // hazard that makes the order matter, it is no violation.
+                if let (StatusSeen::Submitted { tx }, StatusSeen::Pending) = (&told.status, &due)
+                    && reference.out_of_turn_by(op.client, &request.request_id, *tx, told.as_of)
+                {
+                    return None;
+                }
                 match due {
                     StatusSeen::NotFound => {
                         format!("{said}, but the committed log decides it only later")

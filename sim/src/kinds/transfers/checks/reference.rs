@@ -63,6 +63,10 @@ pub struct Reference {
     /// The intent the log took for each payout: the first valid one whose
     /// nonce was the log's next.
     pub intents: BTreeMap<TransferId, Intent>,
+    /// Intents the log holds that pay an accepted payout rightly but carry
+    /// a nonce out of turn, which the rules refuse: the index of the first
+    /// for each payout and transaction.
+    out_of_turn: BTreeMap<(TransferId, TxHash), u64>,
     /// Which payout each nonce is spent on, by the log's intents.
     pub nonces: BTreeMap<u64, (TransferId, TxHash)>,
     /// The nonce the log's next intent must carry.
@@ -95,6 +99,7 @@ impl Reference {
             decided: BTreeMap::new(),
             accepted: BTreeMap::new(),
             intents: BTreeMap::new(),
+            out_of_turn: BTreeMap::new(),
             nonces: BTreeMap::new(),
             next_nonce: 0,
             confirmed: BTreeMap::new(),
@@ -164,16 +169,19 @@ impl Reference {
                 );
             }
             Command::Intent { transfer, tx } => {
-                let takes = self.accepted.get(&transfer).is_some_and(|accepted| {
+                let pays = self.accepted.get(&transfer).is_some_and(|accepted| {
                     !self.confirmed.contains_key(&transfer)
                         && !self.intents.contains_key(&transfer)
-                        && tx.transfer.nonce == self.next_nonce
                         && self.pays(transfer, &accepted.request, &tx)
                 });
-                if takes {
+                if pays && tx.transfer.nonce == self.next_nonce {
                     self.next_nonce += 1;
                     self.nonces.insert(tx.transfer.nonce, (transfer, tx.hash()));
                     self.intents.insert(transfer, Intent { index, tx });
+                } else if pays {
+                    self.out_of_turn
+                        .entry((transfer, tx.hash()))
+                        .or_insert(index);
                 }
             }
             Command::Confirmed {
@@ -237,6 +245,15 @@ impl Reference {
             },
             _ => StatusSeen::Pending,
         }
+    }
+
+    /// Whether the log holds, by entry `index`, an intent paying `client`'s
+    /// `request_id` with `tx` that the rules refused for its nonce alone.
+    pub fn out_of_turn_by(&self, client: u64, request_id: &str, tx: TxHash, index: u64) -> bool {
+        let transfer = TransferId::of(client, request_id);
+        self.out_of_turn
+            .get(&(transfer, tx))
+            .is_some_and(|first| *first <= index)
     }
 
     /// Whether `tx` pays exactly `request` as `transfer`, from the hot
@@ -373,7 +390,7 @@ mod tests {
             transfer("b", "acct-0", 500),
             command(Command::Intent {
                 transfer: paid,
-                tx: out_of_order,
+                tx: out_of_order.clone(),
             }),
             command(Command::Intent {
                 transfer: paid,
@@ -395,6 +412,9 @@ mod tests {
         assert_eq!(status("a", 0), StatusSeen::NotFound);
         assert_eq!(status("a", 1), StatusSeen::Pending);
         assert_eq!(status("a", 3), StatusSeen::Pending);
+        let named = |index| reference.out_of_turn_by(1, "a", out_of_order.hash(), index);
+        assert!(!named(2) && named(3));
+        assert!(!reference.out_of_turn_by(1, "a", taken.hash(), 5));
         assert_eq!(status("a", 4), StatusSeen::Submitted { tx: taken.hash() });
         assert_eq!(
             status("a", 5),
