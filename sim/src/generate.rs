@@ -18,7 +18,7 @@ use crate::{
 
 /// The generator's version, recorded in every scenario it writes. Change it
 /// whenever the same seed would generate something else.
-pub const GENERATOR: &str = "v10";
+pub const GENERATOR: &str = "v11";
 
 /// The share of seeds, of kinds that rebuild their database, whose database
 /// loses its disk now and then. Since v7; the last draw of those kinds, so
@@ -50,6 +50,12 @@ const SHORT_IDLE_TIMEOUT_CHANCE: f64 = 0.5;
 /// nemesis tests. Since v10, drawn after everything v9 drew but the
 /// database wipes and the idle timeouts, which stay last.
 const LEADER_KEEPS_A_FOLLOWER_CHANCE: f64 = 0.5;
+
+/// The share of `bank` seeds whose transfers read their source account
+/// again after writing it, so that a database whose transactions do not
+/// see their own writes is caught (`isolation`, internal). Since v11, the
+/// very last draw.
+const OWN_READS_CHANCE: f64 = 0.5;
 
 /// The scenario for `seed`, of a workload kind drawn from the seed: the
 /// whole system (`transfers`) half the time, each part alone otherwise.
@@ -121,8 +127,12 @@ pub(crate) fn generate_with(seed: u64, kind: WorkloadKind, db_wipe_chance: f64) 
     if kind.rebuilds_db() {
         scenario.faults.db_wipe_every = db_wipes(&mut rng, db_wipe_chance);
     }
-    if scenario.workload.kind == WorkloadKind::Bank && rng.gen_bool(SHORT_IDLE_TIMEOUT_CHANCE) {
-        scenario.system.db_idle_timeout = ms(log_uniform(&mut rng, 300.0, 5000.0).round() as u64);
+    if scenario.workload.kind == WorkloadKind::Bank {
+        if rng.gen_bool(SHORT_IDLE_TIMEOUT_CHANCE) {
+            scenario.system.db_idle_timeout =
+                ms(log_uniform(&mut rng, 300.0, 5000.0).round() as u64);
+        }
+        scenario.workload.own_reads = rng.gen_bool(OWN_READS_CHANCE);
     }
     scenario
 }

@@ -14,7 +14,9 @@
 //! transaction later overwrote), G1c (a cycle of ww and wr edges), G-single
 //! (a cycle with exactly one rw edge: read skew), G2 (a cycle with rw edges:
 //! write skew, lost update). A read of a version no transaction wrote is a
-//! garbage read. SERIALIZABLE allows none of them; READ COMMITTED allows
+//! garbage read. Inside a transaction, a read of a key it wrote must see
+//! its own latest write, and one of a key it did not write may not see a
+//! write of its own (Elle's *internal* anomaly). SERIALIZABLE allows none of them; READ COMMITTED allows
 //! G-single and G2. Levels mix as in Adya's mixed serialization graph: an
 //! rw edge counts only when its reader ran SERIALIZABLE, so every cycle
 //! found is one the transactions' own levels rule out.
@@ -73,6 +75,7 @@ pub enum AnomalyKind {
     GSingle,
     G2,
     GarbageRead,
+    Internal,
 }
 
 impl AnomalyKind {
@@ -85,6 +88,7 @@ impl AnomalyKind {
             AnomalyKind::GSingle => "G-single",
             AnomalyKind::G2 => "G2",
             AnomalyKind::GarbageRead => "garbage read",
+            AnomalyKind::Internal => "internal",
         }
     }
 }
@@ -167,6 +171,13 @@ pub fn check(txns: &[Txn]) -> Vec<Anomaly> {
             .get(&writer)
             .is_some_and(|txn| txn.ops.contains(&TxnOp::Write { key, n }))
     };
+    // Whatever became of a transaction, the reads it was answered are
+    // held to its own writes before them.
+    for txn in txns {
+        if let Some(explanation) = internal_read(txn) {
+            report(AnomalyKind::Internal, vec![txn.id], explanation);
+        }
+    }
     // Transactions in the graph: committed ones, and unknown ones whose
     // writes another read.
     let mut seen_unknown: BTreeSet<u64> = BTreeSet::new();
@@ -224,6 +235,52 @@ pub fn check(txns: &[Txn]) -> Vec<Anomaly> {
     find_cycles(&graph, &mut report);
     anomalies.sort_by_key(|anomaly| anomaly.kind);
     anomalies
+}
+
+/// The first read of `txn` that does not see its own latest write of the
+/// key, or sees a write of its own where it made none, in words.
+fn internal_read(txn: &Txn) -> Option<String> {
+    let mut own: BTreeMap<u64, u32> = BTreeMap::new();
+    for op in &txn.ops {
+        match *op {
+            TxnOp::Write { key, n } => {
+                own.insert(key, n);
+            }
+            TxnOp::Read { key, version } => {
+                let expected = own.get(&key).map(|n| Version::Written {
+                    writer: txn.id,
+                    n: *n,
+                });
+                let mine = matches!(version, Version::Written { writer, .. } if writer == txn.id);
+                match expected {
+                    Some(expected) if version != expected => {
+                        return Some(format!(
+                            "T{} read k{key} as {}, after writing it as {}",
+                            txn.id,
+                            describe_version(version),
+                            describe_version(expected)
+                        ));
+                    }
+                    None if mine => {
+                        return Some(format!(
+                            "T{} read k{key} as {}, before writing it",
+                            txn.id,
+                            describe_version(version)
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    None
+}
+
+fn describe_version(version: Version) -> String {
+    match version {
+        Version::Initial => "its initial value".to_owned(),
+        Version::Written { writer, n } => format!("version {writer}.{n}"),
+    }
 }
 
 /// Adya's dependency graph of `txns`.

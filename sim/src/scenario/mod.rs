@@ -160,6 +160,9 @@ pub struct Workload {
     pub kv_sessions: u32,
     /// Whether clients also read account balances (`transfers`).
     pub balance_reads: bool,
+    /// Whether each transfer reads its source account again after writing
+    /// it, in the same transaction (`bank`), which must see its own write.
+    pub own_reads: bool,
 }
 
 /// Fault rates over `duration`; everything defaults to off.
@@ -505,6 +508,7 @@ impl Default for Workload {
             late_resends: 0.1,
             kv_sessions: 4,
             balance_reads: false,
+            own_reads: false,
         }
     }
 }

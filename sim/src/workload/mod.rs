@@ -76,6 +76,7 @@ pub(crate) struct Workload {
     late_resends: f64,
     pub(crate) kv_sessions: u32,
     pub(crate) balance_reads: bool,
+    pub(crate) own_reads: bool,
     pub(crate) accounts: u32,
     pub(crate) max_amount: u64,
     pub(crate) chain: ChainSettings,
@@ -111,6 +112,7 @@ impl Workload {
             late_resends: scenario.workload.late_resends,
             kv_sessions: scenario.workload.kv_sessions,
             balance_reads: scenario.workload.balance_reads,
+            own_reads: scenario.workload.own_reads,
             accounts: scenario.workload.accounts,
             max_amount: scenario.workload.max_amount,
             chain: ChainSettings {

@@ -165,6 +165,27 @@ fn an_unknown_commit_counts_once_read_and_a_garbage_read_is_named() {
     assert_eq!(kinds(&garbage), vec![AnomalyKind::GarbageRead]);
 }
 
+/// Inside a transaction a read sees its own latest write of the key, and
+/// none of its own where it wrote nothing, whatever became of it.
+#[test]
+fn a_read_that_misses_its_own_write_is_internal() {
+    let own = [committed(1, &[r0(1), w(1, 0), w(1, 1), r(1, 1, 1)])];
+    assert_eq!(kinds(&own), Vec::new());
+    let missed = [committed(1, &[r0(1), w(1, 0), r0(1)])];
+    assert_eq!(kinds(&missed), vec![AnomalyKind::Internal]);
+    assert_eq!(
+        check(&missed)[0].explanation,
+        "T1 read k1 as its initial value, after writing it as version 1.0"
+    );
+    let stale_own = [committed(1, &[w(1, 0), w(1, 1), r(1, 1, 0)])];
+    assert_eq!(kinds(&stale_own), vec![AnomalyKind::Internal]);
+    let aborted = [Txn {
+        status: Status::Aborted,
+        ..committed(1, &[r(2, 1, 0), w(2, 0)])
+    }];
+    assert_eq!(kinds(&aborted), vec![AnomalyKind::Internal]);
+}
+
 /// A serial execution: transactions one after another, each reading some
 /// keys and writing some it read; some abort, and their writes vanish.
 fn serial_history() -> impl Strategy<Value = Vec<Txn>> {

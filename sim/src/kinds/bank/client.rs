@@ -441,6 +441,15 @@ async fn attempt(
         }
         record.write(from);
         record.write(to);
+        if workload.own_reads {
+            let source = txn.get(ACCOUNTS, Key::Int(from)).await?;
+            let Some((_, seen)) = source.and_then(|row| decode_account(&row.value)) else {
+                return Err(DbError::Protocol(
+                    "an account written in this transaction is gone".to_owned(),
+                ));
+            };
+            record.read(from, seen);
+        }
         txn.insert_unique(TRANSFERS, marker.clone(), encode_transfer(from, to, amount))
             .await?;
         Ok(Body::Written)
