@@ -442,12 +442,7 @@ async fn attempt(
         record.write(from);
         record.write(to);
         if workload.own_reads {
-            let source = txn.get(ACCOUNTS, Key::Int(from)).await?;
-            let Some((_, seen)) = source.and_then(|row| decode_account(&row.value)) else {
-                return Err(DbError::Protocol(
-                    "an account written in this transaction is gone".to_owned(),
-                ));
-            };
+            let seen = read_back(&txn, from, writer.is_multiple_of(2)).await?;
             record.read(from, seen);
         }
         txn.insert_unique(TRANSFERS, marker.clone(), encode_transfer(from, to, amount))
@@ -480,6 +475,32 @@ async fn attempt(
             Attempt::Committed(None)
         }
         Err(_) => Attempt::Retry,
+    }
+}
+
+/// Reads `account` again in `txn`, which wrote it, by key or (`by_scan`)
+/// through a scan of it alone: both must show the transaction's own write.
+async fn read_back(txn: &DbTxn, account: i64, by_scan: bool) -> Result<Version, DbError> {
+    let value = if by_scan {
+        let range = ScanRange::Between {
+            start: Key::Int(account),
+            end: Key::Int(account + 1),
+        };
+        txn.scan(ACCOUNTS, range, 1)
+            .await?
+            .into_iter()
+            .find(|(key, _)| *key == Key::Int(account))
+            .map(|(_, found)| found.value)
+    } else {
+        txn.get(ACCOUNTS, Key::Int(account))
+            .await?
+            .map(|found| found.value)
+    };
+    match value.as_deref().and_then(decode_account) {
+        Some((_, version)) => Ok(version),
+        None => Err(DbError::Protocol(
+            "an account written in this transaction is gone".to_owned(),
+        )),
     }
 }
 
