@@ -202,6 +202,16 @@ pub enum Bug {
     /// payout a stage behind what the client was told, or a balance from
     /// before transfers the client already saw.
     StaleStatusRead,
+    /// The fold checks a payout address for its prefix alone, not for the
+    /// digits after it: a transfer to a malformed address such as
+    /// `user-12ab` is accepted, debited and paid to an address nobody
+    /// holds.
+    LaxAddressCheck,
+    /// The worker submits a payout's transaction once and, in the same
+    /// life, never again: a transaction the chain's mempool forgot, a
+    /// reorg dropped or a lost submission never reached is not sent again,
+    /// and the payout stays open for good (until the replica restarts).
+    NoResubmit,
 }
 
 /// What a bug breaks: a promise (caught only by a safety checker), or
@@ -348,14 +358,21 @@ impl Bug {
             Bug::NonceFromDbAfterWipe => {
                 "nonces come from the database's counter, which a wipe resets, and the log trusts them"
             }
+            Bug::LaxAddressCheck => {
+                "the fold checks a payout address's prefix alone: a malformed address is paid"
+            }
+            Bug::NoResubmit => {
+                "a payout's transaction is submitted once per life: one the chain lost is never sent again"
+            }
         }
     }
 
     /// Whether the bug breaks a promise or stops progress.
     pub fn class(self) -> BugClass {
-        // Every bug of the catalogue so far breaks a promise: a stuck run
-        // is never how one of them counts as caught.
-        BugClass::Safety
+        match self {
+            Bug::NoResubmit => BugClass::Liveness,
+            _ => BugClass::Safety,
+        }
     }
 
     /// The checkers expected to catch it, each of its class; the first is
@@ -390,6 +407,8 @@ impl Bug {
             Bug::IntentOnlyInDb => &[Checker::ExactlyOnce, Checker::NonceHygiene],
             Bug::RebuildSkipsConfirmations => &[Checker::Projection],
             Bug::NonceFromDbAfterWipe => &[Checker::AtLeastOnce, Checker::NonceHygiene],
+            Bug::LaxAddressCheck => &[Checker::BadInput, Checker::ExactlyOnce],
+            Bug::NoResubmit => &[Checker::Liveness],
         }
     }
 
@@ -402,12 +421,13 @@ impl Bug {
             | Bug::DbTxnIdReuse => Trigger::Crashes,
             Bug::DbSkipChecksum => Trigger::TornWrites,
             Bug::ChainDoubleInclude => Trigger::Reorgs,
-            Bug::ChainSkipsSignature => Trigger::InvalidInput,
+            Bug::ChainSkipsSignature | Bug::LaxAddressCheck => Trigger::InvalidInput,
             Bug::NoIdempotencyKey => Trigger::Retries,
             Bug::RaftCommitOldTerm
             | Bug::OutboxDualWrite
             | Bug::ResubmitNewNonce
-            | Bug::NonceTooLowIsSuccess => Trigger::Faults,
+            | Bug::NonceTooLowIsSuccess
+            | Bug::NoResubmit => Trigger::Faults,
             Bug::DbLostUpdate
             | Bug::DbSerializableSkipsReads
             | Bug::ApplierNotIdempotent
@@ -450,7 +470,9 @@ impl Bug {
             | Bug::IntentOnlyInDb
             | Bug::RebuildSkipsConfirmations
             | Bug::NonceFromDbAfterWipe
-            | Bug::StaleStatusRead => "transfers",
+            | Bug::StaleStatusRead
+            | Bug::LaxAddressCheck
+            | Bug::NoResubmit => "transfers",
         }
     }
 }

@@ -9,7 +9,7 @@ use std::{cell::RefCell, collections::BTreeMap, rc::Rc};
 
 use super::{
     LedgerConfig, LedgerEvent,
-    fold::{Effect, Fold, Idempotency, IntentFence, Rules},
+    fold::{AddressCheck, Effect, Fold, Idempotency, IntentFence, Rules},
     projection::{OpenPayouts, Projector},
     types::decode_batch,
 };
@@ -135,6 +135,11 @@ pub fn rules(config: &LedgerConfig, bugs: Bugs) -> Rules {
         idempotency,
         fence: IntentFence {
             nonce_in_order: !trusts_nonces,
+        },
+        addresses: if bugs.has(Bug::LaxAddressCheck) {
+            AddressCheck::PrefixOnly
+        } else {
+            AddressCheck::Full
         },
     }
 }

@@ -15,7 +15,10 @@ use std::collections::BTreeMap;
 
 use super::{
     outbox::HOT_WALLET,
-    types::{Command, Confirmation, Rejection, TransferId, TransferRequest, check_parameters},
+    types::{
+        ADDRESS_PREFIX, Command, Confirmation, Rejection, TransferId, TransferRequest,
+        check_parameters,
+    },
 };
 use crate::{
     chain::{SigningKey, Transaction},
@@ -107,6 +110,16 @@ pub struct Rules {
     pub fee: u64,
     pub idempotency: Idempotency,
     pub fence: IntentFence,
+    pub addresses: AddressCheck,
+}
+
+/// How the fold judges a payout address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressCheck {
+    /// The chain's address format: the prefix and 1 to 9 digits.
+    Full,
+    /// The planted bug `lax-address-check`: the prefix alone.
+    PrefixOnly,
 }
 
 /// How the fold treats request ids.
@@ -260,7 +273,12 @@ impl Fold {
     }
 
     fn decide(&self, request: &TransferRequest) -> Result<(), Rejection> {
-        check_parameters(request, &self.rules.accounts)?;
+        match check_parameters(request, &self.rules.accounts) {
+            Err(Rejection::MalformedAddress(address))
+                if self.rules.addresses == AddressCheck::PrefixOnly
+                    && address.starts_with(ADDRESS_PREFIX) => {}
+            verdict => verdict?,
+        }
         let balance = self.balances[&request.account];
         if request.amount > balance {
             return Err(Rejection::Overdraw {
@@ -382,6 +400,7 @@ mod tests {
             fee: FEE,
             idempotency,
             fence,
+            addresses: AddressCheck::Full,
         }
     }
 

@@ -35,8 +35,8 @@ mod service;
 mod types;
 
 pub use fold::{
-    Answer, Effect, Fold, Idempotency, IntentFence, RequestRecord, Rules, SLOTS_PER_ENTRY,
-    Transfer, slot,
+    AddressCheck, Answer, Effect, Fold, Idempotency, IntentFence, RequestRecord, Rules,
+    SLOTS_PER_ENTRY, Transfer, slot,
 };
 pub use node::run_ledger;
 pub use outbox::HOT_WALLET;

@@ -75,6 +75,11 @@ pub(super) async fn quiet_tail(
     }
 }
 
+/// How many of the requests not settled a stall names; the kinds explain
+/// the stuck ones in detail after them (a transfer's payout, for one), and
+/// a run that stalls with hundreds unanswered says no more by listing all.
+const UNSETTLED_SHOWN: usize = 5;
+
 /// How much a convergence check says of the requests not settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Detail {
@@ -98,7 +103,14 @@ fn convergence(world: &World, workload: &Workload, detail: Detail) -> Option<Sta
         let unsettled = kinds::of(workload.kind()).unsettled(history, chain.as_deref());
         match detail {
             Detail::First => reasons.extend(unsettled.take(1)),
-            Detail::All => reasons.extend(unsettled),
+            Detail::All => {
+                let unsettled: Vec<String> = unsettled.collect();
+                let more = unsettled.len().saturating_sub(UNSETTLED_SHOWN);
+                reasons.extend(unsettled.into_iter().take(UNSETTLED_SHOWN));
+                if more > 0 {
+                    reasons.push(format!("and {more} more requests not settled"));
+                }
+            }
         }
     });
     if !world.all_up() {

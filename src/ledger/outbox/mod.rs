@@ -588,6 +588,9 @@ impl Worker {
         if within(&self.submitted, &key, now, self.config.resubmit_after) {
             return Ok(());
         }
+        if self.env.bugs.has(Bug::NoResubmit) && self.submitted.contains_key(&key) {
+            return Ok(());
+        }
         if self.env.bugs.has(Bug::ResubmitNewNonce) && self.submitted.contains_key(&key) {
             self.submitted.remove(&key);
             return self.sign_anew(row).await;

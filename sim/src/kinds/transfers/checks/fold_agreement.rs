@@ -16,9 +16,9 @@
 use ledger::{
     chain::{SigningKey, Transfer, TxHash},
     ledger::{
-        Answer, Command, Confirmation, Effect, Fold, HOT_WALLET, Idempotency, IntentFence,
-        MAX_AMOUNT, MAX_NAME_BYTES, MAX_REQUEST_ID_BYTES, Rules, TransferId, TransferRequest,
-        decode_batch, encode_batch,
+        AddressCheck, Answer, Command, Confirmation, Effect, Fold, HOT_WALLET, Idempotency,
+        IntentFence, MAX_AMOUNT, MAX_NAME_BYTES, MAX_REQUEST_ID_BYTES, Rules, TransferId,
+        TransferRequest, decode_batch, encode_batch,
     },
     log::{Entry, EntryKind},
 };
@@ -370,6 +370,7 @@ fn fold(log: &[Entry], accounts: &[String], initial_balance: u64) -> (Fold, Vec<
         fee: FEE,
         idempotency: Idempotency::ByRequestId,
         fence: IntentFence::FULL,
+        addresses: AddressCheck::Full,
     });
     let mut effects = Vec::new();
     for (offset, entry) in log.iter().enumerate() {
