@@ -16,8 +16,8 @@
 //! write skew, lost update). A read of a version no transaction wrote is a
 //! garbage read. Inside a transaction, a read of a key it wrote must see
 //! its own latest write, and one of a key it did not write may not see a
-//! write of its own (Elle's *internal* anomaly). SERIALIZABLE allows none of them; READ COMMITTED allows
-//! G-single and G2. Levels mix as in Adya's mixed serialization graph: an
+//! write of its own (Elle's *internal* anomaly). SERIALIZABLE allows none
+//! of them; READ COMMITTED allows G-single and G2. Levels mix as in Adya's mixed serialization graph: an
 //! rw edge counts only when its reader ran SERIALIZABLE, so every cycle
 //! found is one the transactions' own levels rule out.
 //!

@@ -104,9 +104,9 @@ fn convergence(world: &World, workload: &Workload, detail: Detail) -> Option<Sta
         match detail {
             Detail::First => reasons.extend(unsettled.take(1)),
             Detail::All => {
-                let unsettled: Vec<String> = unsettled.collect();
-                let more = unsettled.len().saturating_sub(UNSETTLED_SHOWN);
-                reasons.extend(unsettled.into_iter().take(UNSETTLED_SHOWN));
+                let mut unsettled = unsettled;
+                reasons.extend(unsettled.by_ref().take(UNSETTLED_SHOWN));
+                let more = unsettled.count();
                 if more > 0 {
                     reasons.push(format!("and {more} more requests not settled"));
                 }
