@@ -9,7 +9,7 @@
 use std::{
     future::Future,
     pin::{Pin, pin},
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Arc, Mutex, OnceLock, PoisonError},
     task::{Context, Poll, Waker},
     time::{Duration, Instant},
 };
@@ -85,21 +85,54 @@ impl ClockSkew {
     }
 }
 
+/// True simulated time, read through madsim's time handle taken on first
+/// use and kept: looking the handle up costs a thread-local borrow and two
+/// reference-count round trips, on a read made several times per message.
+/// A holder lives inside one runtime; madsim has one time source per run.
+#[derive(Clone, Default)]
+pub struct SimTime(OnceLock<madsim::time::TimeHandle>);
+
+impl SimTime {
+    fn handle(&self) -> &madsim::time::TimeHandle {
+        self.0.get_or_init(madsim::time::TimeHandle::current)
+    }
+
+    /// Simulated time since the run began.
+    pub fn elapsed(&self) -> Duration {
+        self.handle().elapsed()
+    }
+
+    /// The current simulated instant.
+    pub fn now_instant(&self) -> Instant {
+        self.handle().now_instant()
+    }
+}
+
+impl std::fmt::Debug for SimTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SimTime")
+    }
+}
+
 /// A node's view of time.
 #[derive(Clone, Debug)]
 pub struct Clock {
     skew: Arc<ClockSkew>,
+    time: SimTime,
 }
 
 impl Clock {
     pub fn new(skew: Arc<ClockSkew>) -> Clock {
-        Clock { skew }
+        Clock {
+            skew,
+            time: SimTime::default(),
+        }
     }
 
     /// Monotonic time since the run began, as this node's drifting oscillator
     /// counts it. Never goes backwards, whatever the harness does.
     pub fn mono_now(&self) -> Duration {
-        let true_nanos = true_elapsed_nanos();
+        let true_nanos = self.time.elapsed().as_nanos() as u64;
         let drift = self.skew.snapshot().drift_nanos(true_nanos);
         Duration::from_nanos(true_nanos.saturating_add_signed(drift))
     }
@@ -107,7 +140,7 @@ impl Clock {
     /// Wall-clock time in nanoseconds since the Unix epoch, as this node
     /// believes it: true time plus offset plus drift. It may jump either way.
     pub fn wall_now(&self) -> u64 {
-        let true_nanos = true_elapsed_nanos();
+        let true_nanos = self.time.elapsed().as_nanos() as u64;
         let skew = self.skew.snapshot();
         (WALL_EPOCH_NANOS + true_nanos)
             .saturating_add_signed(skew.offset_nanos)

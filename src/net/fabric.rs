@@ -31,7 +31,10 @@ use std::{
 };
 
 use super::{Directory, Packet, PacketKind};
-use crate::observe::{Event, Fate, NodeName, Observer};
+use crate::{
+    clock::SimTime,
+    observe::{Event, Fate, NodeName, Observer},
+};
 
 /// The longest a duplicate trails its original. Long enough to arrive after
 /// a restart of either end.
@@ -74,6 +77,7 @@ pub struct Fabric {
 }
 
 struct FabricState {
+    time: SimTime,
     rates: FaultRates,
     latency: Range<Duration>,
     /// The choke point's own random stream, separate from the nemesis's and
@@ -131,6 +135,7 @@ impl Fabric {
             directory,
             observer,
             state: Mutex::new(FabricState {
+                time: SimTime::default(),
                 rates: FaultRates::default(),
                 latency: DEFAULT_LATENCY,
                 rng,
@@ -237,7 +242,7 @@ impl Fabric {
     pub async fn serve_wire(self: Arc<Self>) {
         loop {
             NextArrival { fabric: &self }.await;
-            let now = now();
+            let now = self.lock().time.now_instant();
             loop {
                 let parcel = {
                     let mut state = self.lock();
@@ -352,7 +357,7 @@ impl FabricState {
     /// Queues a packet to arrive after `after`, with a timer to wake the
     /// wire task then.
     fn post(&mut self, from: IpAddr, to: IpAddr, after: Duration, late: bool, packet: Packet) {
-        let at = now() + after;
+        let at = self.time.now_instant() + after;
         self.sent += 1;
         if late {
             self.on_the_wire += 1;
@@ -387,11 +392,6 @@ impl FabricState {
     }
 }
 
-/// The current simulated instant.
-fn now() -> Instant {
-    madsim::time::TimeHandle::current().now_instant()
-}
-
 /// Ready once the earliest packet on its way is due. There is one madsim
 /// timer per arrival time, however often this is polled.
 struct NextArrival<'a> {
@@ -402,8 +402,8 @@ impl Future for NextArrival<'_> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let now = now();
         let mut state = self.fabric.lock();
+        let now = state.time.now_instant();
         // Timers at or before now have fired: drop them without walking
         // the ones still to come.
         while state.armed.first().is_some_and(|at| *at <= now) {

@@ -11,7 +11,10 @@
 mod digest;
 
 use digest::TraceDigest;
-use ledger::observe::{Event, Mark, NodeName, Observer};
+use ledger::{
+    clock::SimTime,
+    observe::{Event, Mark, NodeName, Observer},
+};
 use serde::Serialize;
 use std::{
     collections::BTreeMap,
@@ -19,11 +22,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{
-    coverage::HarnessMark,
-    events::{HarnessEvent, now},
-    faults::FaultKind,
-};
+use crate::{coverage::HarnessMark, events::HarnessEvent, faults::FaultKind};
 
 /// Something that watches a run's trace as it is recorded.
 pub(crate) trait Subscriber: Send {
@@ -73,6 +72,7 @@ struct MarkLine {
 
 /// The trace of one run; the observer every node records into.
 pub(crate) struct Trace {
+    time: SimTime,
     state: Mutex<TraceState>,
 }
 
@@ -103,6 +103,7 @@ impl Trace {
     /// A new trace; `keep_lines` keeps every event as a JSONL line.
     pub(crate) fn new(keep_lines: bool) -> Arc<Trace> {
         Arc::new(Trace {
+            time: SimTime::default(),
             state: Mutex::new(TraceState {
                 hasher: TraceDigest::default(),
                 events: 0,
@@ -121,7 +122,7 @@ impl Trace {
 
     /// Records a harness event on behalf of `node` (`nemesis`, a client).
     pub(crate) fn harness(&self, node: &str, event: HarnessEvent) {
-        let now = now();
+        let now = self.time.elapsed();
         let mut state = self.lock();
         if let Some((kind, count)) = FaultKind::of_harness(&event) {
             state.count(kind, count);
@@ -134,7 +135,7 @@ impl Trace {
 
     /// Notes that the harness saw a situation worth reaching.
     pub(crate) fn harness_mark(&self, mark: HarnessMark) {
-        let now = now();
+        let now = self.time.elapsed();
         self.lock().mark(now, "nemesis", mark.name());
     }
 
@@ -214,7 +215,7 @@ impl TraceState {
 
 impl Observer for Trace {
     fn mark(&self, node: &NodeName, mark: Mark) {
-        let now = now();
+        let now = self.time.elapsed();
         let mut state = self.lock();
         let mut marks = Vec::new();
         for subscriber in &state.subscribers {
@@ -227,7 +228,7 @@ impl Observer for Trace {
     }
 
     fn record(&self, node: &NodeName, event: Event) {
-        let now = now();
+        let now = self.time.elapsed();
         let mut state = self.lock();
         if let Some((kind, count)) = FaultKind::of_system(&event) {
             state.count(kind, count);
