@@ -290,6 +290,12 @@ pub enum Mark {
     /// A SERIALIZABLE commit was refused because a range it scanned held
     /// other rows at commit: a phantom appeared, or a row changed or left.
     SerializableScanChanged,
+    /// A SERIALIZABLE commit was refused because a row it read by key had
+    /// been deleted since.
+    SerializableReadDeleted,
+    /// A SERIALIZABLE commit was refused because a row a scan of it
+    /// returned had been deleted since.
+    SerializableScanRowDeleted,
     /// A compare-and-set found its row at another version at commit (or
     /// gone) than it expected: another commit wrote it after it was read.
     CompareAndSetVersionMismatch,

@@ -18,7 +18,7 @@ use crate::{
 
 /// The generator's version, recorded in every scenario it writes. Change it
 /// whenever the same seed would generate something else.
-pub const GENERATOR: &str = "v11";
+pub const GENERATOR: &str = "v12";
 
 /// The share of seeds, of kinds that rebuild their database, whose database
 /// loses its disk now and then. Since v7; the last draw of those kinds, so
@@ -53,9 +53,15 @@ const LEADER_KEEPS_A_FOLLOWER_CHANCE: f64 = 0.5;
 
 /// The share of `bank` seeds whose transfers read their source account
 /// again after writing it, so that a database whose transactions do not
-/// see their own writes is caught (`isolation`, internal). Since v11, the
-/// very last draw.
+/// see their own writes is caught (`isolation`, internal). Since v11.
 const OWN_READS_CHANCE: f64 = 0.5;
+
+/// The share of `bank` seeds whose clients also reverse committed
+/// transfers, racing for the same row, so that a database whose
+/// serializable validation overlooks a row deleted since it was read or
+/// scanned pays a transfer back twice (`conservation`). Since v12, the
+/// very last draw.
+const REVERSALS_CHANCE: f64 = 0.5;
 
 /// The scenario for `seed`, of a workload kind drawn from the seed: the
 /// whole system (`transfers`) half the time, each part alone otherwise.
@@ -133,6 +139,7 @@ pub(crate) fn generate_with(seed: u64, kind: WorkloadKind, db_wipe_chance: f64) 
                 ms(log_uniform(&mut rng, 300.0, 5000.0).round() as u64);
         }
         scenario.workload.own_reads = rng.gen_bool(OWN_READS_CHANCE);
+        scenario.workload.reversals = rng.gen_bool(REVERSALS_CHANCE);
     }
     scenario
 }

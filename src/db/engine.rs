@@ -397,8 +397,12 @@ impl Engine {
                 if only_written && !txn.writes.contains_key(&(table.clone(), key.clone())) {
                     continue;
                 }
-                if self.committed(table, key).map(|row| row.version) != *seen {
+                let now = self.committed(table, key).map(|row| row.version);
+                if now != *seen {
                     self.marker.mark(Mark::SerializableReadChanged);
+                    if now.is_none() {
+                        self.marker.mark(Mark::SerializableReadDeleted);
+                    }
                     return Err(TxnError::Serialization {
                         table: table.clone(),
                         key: key.clone(),
@@ -415,6 +419,13 @@ impl Engine {
                     .collect();
                 if let Some(key) = first_difference(&now, &scan.seen) {
                     self.marker.mark(Mark::SerializableScanChanged);
+                    if scan
+                        .seen
+                        .iter()
+                        .any(|(seen, _)| self.committed(&scan.table, seen).is_none())
+                    {
+                        self.marker.mark(Mark::SerializableScanRowDeleted);
+                    }
                     return Err(TxnError::Serialization {
                         table: scan.table.clone(),
                         key,

@@ -163,6 +163,10 @@ pub struct Workload {
     /// Whether each transfer reads its source account again after writing
     /// it, in the same transaction (`bank`), which must see its own write.
     pub own_reads: bool,
+    /// Whether clients also reverse committed transfers (`bank`): the
+    /// last transfer row goes back in a SERIALIZABLE transaction that
+    /// deletes it, so that deletes meet the database's validation.
+    pub reversals: bool,
 }
 
 /// Fault rates over `duration`; everything defaults to off.
@@ -509,6 +513,7 @@ impl Default for Workload {
             kv_sessions: 4,
             balance_reads: false,
             own_reads: false,
+            reversals: false,
         }
     }
 }

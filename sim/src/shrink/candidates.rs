@@ -100,6 +100,11 @@ fn smaller_workload(scenario: &Scenario) -> Vec<Scenario> {
         candidate.workload.own_reads = false;
         candidates.push(candidate);
     }
+    if scenario.workload.reversals {
+        let mut candidate = scenario.clone();
+        candidate.workload.reversals = false;
+        candidates.push(candidate);
+    }
     candidates
 }
 

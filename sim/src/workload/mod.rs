@@ -77,6 +77,7 @@ pub(crate) struct Workload {
     pub(crate) kv_sessions: u32,
     pub(crate) balance_reads: bool,
     pub(crate) own_reads: bool,
+    pub(crate) reversals: bool,
     pub(crate) accounts: u32,
     pub(crate) max_amount: u64,
     pub(crate) chain: ChainSettings,
@@ -113,6 +114,7 @@ impl Workload {
             kv_sessions: scenario.workload.kv_sessions,
             balance_reads: scenario.workload.balance_reads,
             own_reads: scenario.workload.own_reads,
+            reversals: scenario.workload.reversals,
             accounts: scenario.workload.accounts,
             max_amount: scenario.workload.max_amount,
             chain: ChainSettings {

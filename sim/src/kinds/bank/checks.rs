@@ -3,11 +3,12 @@
 //!
 //! - `conservation`: money is neither created nor destroyed. The balances
 //!   sum to what the accounts started with, and each account's balance is
-//!   exactly what its committed transfers (their rows) imply: initial − sent
-//!   + received.
+//!   exactly what its standing transfers (their rows; a reversal deletes
+//!   the row it undoes) imply: initial − sent + received.
 //! - `durability`: every commit acknowledged to a client, and the row of
-//!   every transfer a client was told committed, is in the database; a
-//!   transfer sent again after it was acknowledged is found committed.
+//!   every transfer a client was told committed (or the row of its
+//!   reversal), is in the database; a transfer sent again after it was
+//!   acknowledged is found committed.
 //! - `isolation`: the transactions the clients ran (transfers and audits,
 //!   each write tagged with its transaction) show no anomaly their own
 //!   isolation levels rule out (see `consistency::isolation`).
@@ -18,7 +19,10 @@ use ledger::{
 };
 use std::{collections::BTreeMap, time::Duration};
 
-use super::client::{self as bank, decode_balance, decode_transfer};
+use super::{
+    client::{self as bank, decode_balance, decode_transfer},
+    reversal::REVERSED,
+};
 use crate::{
     check::Violation,
     consistency::isolation,
@@ -123,11 +127,13 @@ pub(super) fn durability(truth: &BankTruth<'_>, history: &History) -> Vec<Violat
             Some(seq) if seq > last => Some(format!(
                 "commit {seq}, but the recovered database ends at commit {last}"
             )),
-            _ if engine.committed(bank::TRANSFERS, &key).is_none() => {
+            _ if engine.committed(bank::TRANSFERS, &key).is_none()
+                && engine.committed(REVERSED, &key).is_none() =>
+            {
                 let told =
                     commit.map_or_else(|| "committed".to_owned(), |seq| format!("commit {seq}"));
                 Some(format!(
-                    "{told}, but its row {key} is missing from the recovered database"
+                    "{told}, but its row {key} is missing from the recovered database, and it was not reversed"
                 ))
             }
             _ => None,

@@ -29,6 +29,7 @@ use ledger::{
 use rand::Rng;
 use std::sync::Arc;
 
+use super::reversal::{self, Lookup, REVERSED};
 use crate::{
     consistency::isolation::{Level, Status, Txn, TxnOp, Version},
     history::{Outcome, Receipt, Request, TxnRecord},
@@ -43,7 +44,7 @@ const DRAIN_SHARE: f64 = 0.05;
 /// The table of account balances: key = account number, value = balance.
 pub(crate) const ACCOUNTS: &str = "accounts";
 /// One row per committed transfer: key = request, value = what it moved.
-pub(super) const TRANSFERS: &str = "transfers";
+pub(crate) const TRANSFERS: &str = "transfers";
 
 /// How a client keeps concurrent transfers from losing updates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +73,7 @@ pub(crate) fn encode_balance(balance: u64) -> Vec<u8> {
 
 /// An account's value: its balance and the id of the transaction that
 /// wrote it.
-fn encode_written(balance: u64, writer: u64) -> Vec<u8> {
+pub(super) fn encode_written(balance: u64, writer: u64) -> Vec<u8> {
     [balance.to_le_bytes(), writer.to_le_bytes()].concat()
 }
 
@@ -82,7 +83,7 @@ pub(super) fn decode_balance(value: &[u8]) -> Option<u64> {
 
 /// An account's balance and the version it is: initial, or the write of
 /// the transaction whose id it carries.
-fn decode_account(value: &[u8]) -> Option<(u64, Version)> {
+pub(super) fn decode_account(value: &[u8]) -> Option<(u64, Version)> {
     let value: &[u8; 16] = value.try_into().ok()?;
     let balance = u64::from_le_bytes(value[..8].try_into().expect("8 bytes"));
     let writer = u64::from_le_bytes(value[8..].try_into().expect("8 bytes"));
@@ -129,6 +130,15 @@ pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index
             if seq % AUDIT_EVERY == 0 {
                 audit(&workload, &db, strategy, client, seq).await;
             }
+            if workload.reversals && seq % REVERSE_EVERY == REVERSE_EVERY / 2 {
+                let lookup = if (seq / REVERSE_EVERY).is_multiple_of(2) {
+                    Lookup::Scan
+                } else {
+                    Lookup::Get
+                };
+                let label = format!("client {client}'s reversal {seq}");
+                reversal::reverse(&workload, &db, lookup, label).await;
+            }
             transfer(&env, &workload, &db, strategy, client, seq).await;
         });
     })
@@ -137,6 +147,8 @@ pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index
 
 /// One audit for this many scheduled transfers.
 const AUDIT_EVERY: u64 = 3;
+/// One reversal (`reversal`) for this many scheduled transfers.
+const REVERSE_EVERY: u64 = 4;
 
 /// Reads every account in one read-only transaction and commits it; what it
 /// saw goes to the history. Nothing is retried: an audit proves nothing by
@@ -215,13 +227,13 @@ async fn read_in_pages(txn: &DbTxn, accounts: i64, record: &mut Recorded) -> boo
 }
 
 /// A transaction's reads and writes as it goes, for the history.
-struct Recorded {
+pub(super) struct Recorded {
     txn: Txn,
     label: String,
 }
 
 impl Recorded {
-    fn new(workload: &Workload, isolation: Isolation, label: String) -> Recorded {
+    pub(super) fn new(workload: &Workload, isolation: Isolation, label: String) -> Recorded {
         let level = match isolation {
             Isolation::Serializable => Level::Serializable,
             Isolation::ReadCommitted => Level::ReadCommitted,
@@ -237,14 +249,19 @@ impl Recorded {
         }
     }
 
-    fn read(&mut self, account: i64, version: Version) {
+    /// The transaction's id, which tags every value it writes.
+    pub(super) fn id(&self) -> u64 {
+        self.txn.id
+    }
+
+    pub(super) fn read(&mut self, account: i64, version: Version) {
         self.txn.ops.push(TxnOp::Read {
             key: account as u64,
             version,
         });
     }
 
-    fn write(&mut self, account: i64) {
+    pub(super) fn write(&mut self, account: i64) {
         self.txn.ops.push(TxnOp::Write {
             key: account as u64,
             n: 0,
@@ -252,7 +269,7 @@ impl Recorded {
     }
 
     /// Ends a transaction that never sent its commit.
-    fn end(mut self, workload: &Workload, status: Status) {
+    pub(super) fn end(mut self, workload: &Workload, status: Status) {
         self.txn.status = status;
         workload.transacted(TxnRecord {
             txn: self.txn,
@@ -263,7 +280,7 @@ impl Recorded {
     /// Records the transaction as its commit goes out, unknown until the
     /// answer ([`Workload::txn_ended`]): one still waiting when the run ends
     /// may have committed. Returns its handle.
-    fn committing(self, workload: &Workload) -> usize {
+    pub(super) fn committing(self, workload: &Workload) -> usize {
         workload.transacted(TxnRecord {
             txn: self.txn,
             label: self.label,
@@ -273,7 +290,7 @@ impl Recorded {
 
 /// How a commit's answer leaves the transaction: a refusal is final, a lost
 /// or garbled answer leaves it unknown.
-fn status_of<T>(commit: &Result<T, DbError>) -> Status {
+pub(super) fn status_of<T>(commit: &Result<T, DbError>) -> Status {
     match commit {
         Ok(_) => Status::Committed,
         Err(DbError::Failed(_) | DbError::Rejected(_)) => Status::Aborted,
@@ -379,13 +396,17 @@ async fn attempt(
     };
     let writer = record.txn.id;
     let body = async {
-        // Only a committed row (one with a version) counts.
-        if txn
-            .get(TRANSFERS, marker.clone())
-            .await?
-            .is_some_and(|row| row.version.is_some())
-        {
-            return Ok(Body::FoundCommitted);
+        // Only a committed row (one with a version) counts; a transfer
+        // reversed since it committed is done too.
+        let reversible = workload.reversals.then_some(REVERSED);
+        for table in std::iter::once(TRANSFERS).chain(reversible) {
+            if txn
+                .get(table, marker.clone())
+                .await?
+                .is_some_and(|row| row.version.is_some())
+            {
+                return Ok(Body::FoundCommitted);
+            }
         }
         let source = txn.get(ACCOUNTS, Key::Int(from)).await?;
         let target = txn.get(ACCOUNTS, Key::Int(to)).await?;

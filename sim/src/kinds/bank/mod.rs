@@ -3,6 +3,7 @@
 
 mod checks;
 mod client;
+mod reversal;
 
 pub(crate) use client::{ACCOUNTS, encode_balance};
 

@@ -1,0 +1,143 @@
+//! Reversals: a SERIALIZABLE transaction that undoes a committed transfer,
+//! moving its amount back and deleting its row, so that the database's
+//! deletes meet its serializable validation.
+//!
+//! Every reversal goes for the same transfer, the last row of the
+//! transfers table in key order, so reversals of different clients race
+//! for one row. What keeps a transfer from being reversed twice is the
+//! validation alone: a reversal read the row, and the row is gone when a
+//! rival committed first. Half the reversals find the row with a scan
+//! inside the transaction (the scan must come out the same at commit:
+//! no row vanished from it), half with a read of its key after a READ
+//! COMMITTED look-up outside (the read must too). A reversal that would
+//! overdraw the transfer's recipient is refused, and none is retried:
+//! like an audit it proves nothing by succeeding, only by what committed.
+//!
+//! A reversed transfer's key is written to the table of reversals, so a
+//! transfer sent again after its reversal is found done instead of moving
+//! money again. That write is a plain put, not an insert that must be
+//! unique: a second reversal is kept out by the read of the row, not by a
+//! clash on its tombstone.
+
+use ledger::db::{DbClient, DbError, Isolation, Key, ScanRange, Txn as DbTxn};
+
+use super::client::{
+    ACCOUNTS, Recorded, TRANSFERS, decode_account, decode_transfer, encode_written, status_of,
+};
+use crate::{consistency::isolation::Status, workload::Workload};
+
+/// One key per reversed transfer: the transfer's own key.
+pub(super) const REVERSED: &str = "reversed";
+
+/// The transfers table is scanned whole; it never holds more rows than a
+/// run's requests.
+const SCAN_LIMIT: u32 = 1000;
+
+/// How a reversal finds the transfer it undoes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lookup {
+    /// A scan of the whole table inside the reversal.
+    Scan,
+    /// A READ COMMITTED scan outside, then a read of the key inside.
+    Get,
+}
+
+/// Undoes the last transfer in key order, in one SERIALIZABLE transaction
+/// that goes to the history; `label` names it there.
+pub(super) async fn reverse(workload: &Workload, db: &DbClient, lookup: Lookup, label: String) {
+    let known = match lookup {
+        Lookup::Scan => None,
+        Lookup::Get => match last_transfer_outside(db).await {
+            Some(key) => Some(key),
+            None => return,
+        },
+    };
+    let Ok(txn) = db.begin(Isolation::Serializable).await else {
+        return;
+    };
+    let mut record = Recorded::new(workload, Isolation::Serializable, label);
+    let writer = record.id();
+    match undo(&txn, known, writer, &mut record).await {
+        Ok(true) => {
+            let committing = record.committing(workload);
+            let status = status_of(&txn.commit().await);
+            workload.txn_ended(committing, status);
+        }
+        Ok(false) | Err(_) => {
+            txn.rollback().await;
+            record.end(workload, Status::Aborted);
+        }
+    }
+}
+
+/// The key of the last transfer row, as a READ COMMITTED transaction finds it.
+async fn last_transfer_outside(db: &DbClient) -> Option<Key> {
+    let txn = db.begin(Isolation::ReadCommitted).await.ok()?;
+    let last = last_transfer(&txn).await;
+    txn.rollback().await;
+    last.ok().flatten().map(|(key, _)| key)
+}
+
+/// The last transfer row in key order, with its value.
+async fn last_transfer(txn: &DbTxn) -> Result<Option<(Key, Vec<u8>)>, DbError> {
+    let rows = txn
+        .scan(TRANSFERS, ScanRange::Prefix(String::new()), SCAN_LIMIT)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .last()
+        .map(|(key, found)| (key, found.value)))
+}
+
+/// Moves the transfer's amount back and deletes its row; false when there
+/// is nothing to undo or the recipient cannot give the amount back.
+async fn undo(
+    txn: &DbTxn,
+    known: Option<Key>,
+    writer: u64,
+    record: &mut Recorded,
+) -> Result<bool, DbError> {
+    let found = match known {
+        None => last_transfer(txn).await?,
+        Some(key) => txn
+            .get(TRANSFERS, key.clone())
+            .await?
+            .map(|found| (key, found.value)),
+    };
+    let Some((key, value)) = found else {
+        return Ok(false);
+    };
+    let Some((from, to, amount)) = decode_transfer(&value) else {
+        return Err(DbError::Protocol(format!(
+            "transfer row {key} is malformed"
+        )));
+    };
+    let (Some(payer), Some(payee)) = (
+        txn.get(ACCOUNTS, Key::Int(to)).await?,
+        txn.get(ACCOUNTS, Key::Int(from)).await?,
+    ) else {
+        return Err(DbError::Protocol("an account is missing".to_owned()));
+    };
+    let (Some((payer_balance, payer_seen)), Some((payee_balance, payee_seen))) =
+        (decode_account(&payer.value), decode_account(&payee.value))
+    else {
+        return Err(DbError::Protocol("a balance is malformed".to_owned()));
+    };
+    record.read(to, payer_seen);
+    record.read(from, payee_seen);
+    let (Some(debited), Some(credited)) = (
+        payer_balance.checked_sub(amount),
+        payee_balance.checked_add(amount),
+    ) else {
+        return Ok(false);
+    };
+    txn.put(ACCOUNTS, Key::Int(to), encode_written(debited, writer))
+        .await?;
+    txn.put(ACCOUNTS, Key::Int(from), encode_written(credited, writer))
+        .await?;
+    record.write(to);
+    record.write(from);
+    txn.delete(TRANSFERS, key.clone()).await?;
+    txn.put(REVERSED, key, value).await?;
+    Ok(true)
+}
