@@ -3,8 +3,8 @@
 //! deletes meet its serializable validation.
 //!
 //! Every reversal goes for the same transfer, the last row of the
-//! transfers table in key order, so reversals of different clients race
-//! for one row. What keeps a transfer from being reversed twice is the
+//! transfers table in key order (see [`SCAN_LIMIT`]), so reversals of
+//! different clients race for one row. What keeps a transfer from being reversed twice is the
 //! validation alone: a reversal read the row, and the row is gone when a
 //! rival committed first. Half the reversals find the row with a scan
 //! inside the transaction (the scan must come out the same at commit:
@@ -29,8 +29,9 @@ use crate::{consistency::isolation::Status, workload::Workload};
 /// One key per reversed transfer: the transfer's own key.
 pub(super) const REVERSED: &str = "reversed";
 
-/// The transfers table is scanned whole; it never holds more rows than a
-/// run's requests.
+/// Rows one scan of the transfers table returns at most (the database's
+/// own cap): past that many transfers, the "last" row is the last of the
+/// first thousand, which every reversal still agrees on.
 const SCAN_LIMIT: u32 = 1000;
 
 /// How a reversal finds the transfer it undoes.
