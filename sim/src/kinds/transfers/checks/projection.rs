@@ -2,14 +2,15 @@
 //! the position the database records (`applied`), its outbox holds a row
 //! for exactly the payouts the log accepted and had not confirmed by then,
 //! each with the transfer's address and amount and, once the log took an
-//! intent for it, that intent's transaction; and its record of each nonce
-//! the log's intents spent is that intent. The projection is computed here
-//! independently, by replaying the log's prefix.
+//! intent for it, that intent's transaction; its record of each nonce the
+//! log's intents spent is that intent; and its next-nonce counter is past
+//! every one of them. The projection is computed here independently, by
+//! replaying the log's prefix.
 //!
 //! Balances are `conservation`'s to judge. What the log does not decide is
 //! not judged: a row's claim (leases only spread work), and records a
 //! design keeps in the database beyond the log's (a signed row, a nonce
-//! record or the counter where the log has no intent).
+//! record, or a counter ahead of the log's intents).
 
 use ledger::{
     db::Key,
@@ -17,7 +18,7 @@ use ledger::{
 };
 use std::collections::BTreeMap;
 
-use super::{Facts, reference::Reference};
+use super::{Facts, db_u64, reference::Reference};
 use crate::check::Violation;
 use ledger::bugs::Checker;
 
@@ -156,6 +157,19 @@ fn nonces(facts: &Facts<'_>, projected: &Reference, position: u64) -> Vec<Violat
                 ),
             ));
         }
+    }
+    // A counter behind a spent nonce would hand that nonce out again to
+    // whoever trusted it.
+    let counter = db_u64(db, schema::META, Key::from(schema::NEXT_NONCE)).unwrap_or(0);
+    if counter < projected.next_nonce {
+        violations.push(at(
+            facts,
+            position,
+            format!(
+                "the log's intents spent nonces up to {}, but the database's next-nonce counter is {counter}",
+                projected.next_nonce - 1
+            ),
+        ));
     }
     violations
 }
