@@ -83,7 +83,7 @@ pub(super) fn decode_balance(value: &[u8]) -> Option<u64> {
 
 /// An account's balance and the version it is: initial, or the write of
 /// the transaction whose id it carries.
-pub(super) fn decode_account(value: &[u8]) -> Option<(u64, Version)> {
+fn decode_account(value: &[u8]) -> Option<(u64, Version)> {
     let value: &[u8; 16] = value.try_into().ok()?;
     let balance = u64::from_le_bytes(value[..8].try_into().expect("8 bytes"));
     let writer = u64::from_le_bytes(value[8..].try_into().expect("8 bytes"));
@@ -408,18 +408,8 @@ async fn attempt(
                 return Ok(Body::FoundCommitted);
             }
         }
-        let source = txn.get(ACCOUNTS, Key::Int(from)).await?;
-        let target = txn.get(ACCOUNTS, Key::Int(to)).await?;
-        let (Some(source), Some(target)) = (source, target) else {
-            return Err(DbError::Protocol("an account is missing".to_owned()));
-        };
-        let (Some((source_balance, source_seen)), Some((target_balance, target_seen))) =
-            (decode_account(&source.value), decode_account(&target.value))
-        else {
-            return Err(DbError::Protocol("a balance is malformed".to_owned()));
-        };
-        record.read(from, source_seen);
-        record.read(to, target_seen);
+        let (source, target) = read_accounts(&txn, from, to, &mut record).await?;
+        let (source_balance, target_balance) = (source.balance, target.balance);
         let amount = amount.unwrap_or(source_balance);
         let Some(debited) = source_balance.checked_sub(amount).filter(|_| amount > 0) else {
             return Ok(Body::Refused(format!(
@@ -497,6 +487,42 @@ async fn attempt(
         }
         Err(_) => Attempt::Retry,
     }
+}
+
+/// An account as a transaction read it.
+pub(super) struct ReadAccount {
+    pub(super) balance: u64,
+    /// The row's version, which a compare-and-set of it names.
+    pub(super) version: Option<u64>,
+}
+
+/// Reads accounts `first` and `second` in `txn`, in that order, and records
+/// both reads.
+pub(super) async fn read_accounts(
+    txn: &DbTxn,
+    first: i64,
+    second: i64,
+    record: &mut Recorded,
+) -> Result<(ReadAccount, ReadAccount), DbError> {
+    let (Some(first_row), Some(second_row)) = (
+        txn.get(ACCOUNTS, Key::Int(first)).await?,
+        txn.get(ACCOUNTS, Key::Int(second)).await?,
+    ) else {
+        return Err(DbError::Protocol("an account is missing".to_owned()));
+    };
+    let (Some((first_balance, first_seen)), Some((second_balance, second_seen))) = (
+        decode_account(&first_row.value),
+        decode_account(&second_row.value),
+    ) else {
+        return Err(DbError::Protocol("a balance is malformed".to_owned()));
+    };
+    record.read(first, first_seen);
+    record.read(second, second_seen);
+    let read = |balance, version| ReadAccount { balance, version };
+    Ok((
+        read(first_balance, first_row.version),
+        read(second_balance, second_row.version),
+    ))
 }
 
 /// Reads `account` again in `txn`, which wrote it, by key or (`by_scan`)

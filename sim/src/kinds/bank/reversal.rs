@@ -22,7 +22,7 @@
 use ledger::db::{DbClient, DbError, Isolation, Key, ScanRange, Txn as DbTxn};
 
 use super::client::{
-    ACCOUNTS, Recorded, TRANSFERS, decode_account, decode_transfer, encode_written, status_of,
+    ACCOUNTS, Recorded, TRANSFERS, decode_transfer, encode_written, read_accounts, status_of,
 };
 use crate::{consistency::isolation::Status, workload::Workload};
 
@@ -113,22 +113,11 @@ async fn undo(
             "transfer row {key} is malformed"
         )));
     };
-    let (Some(payer), Some(payee)) = (
-        txn.get(ACCOUNTS, Key::Int(to)).await?,
-        txn.get(ACCOUNTS, Key::Int(from)).await?,
-    ) else {
-        return Err(DbError::Protocol("an account is missing".to_owned()));
-    };
-    let (Some((payer_balance, payer_seen)), Some((payee_balance, payee_seen))) =
-        (decode_account(&payer.value), decode_account(&payee.value))
-    else {
-        return Err(DbError::Protocol("a balance is malformed".to_owned()));
-    };
-    record.read(to, payer_seen);
-    record.read(from, payee_seen);
+    // The recipient gives back what the sender gets back.
+    let (payer, payee) = read_accounts(txn, to, from, record).await?;
     let (Some(debited), Some(credited)) = (
-        payer_balance.checked_sub(amount),
-        payee_balance.checked_add(amount),
+        payer.balance.checked_sub(amount),
+        payee.balance.checked_add(amount),
     ) else {
         return Ok(false);
     };
