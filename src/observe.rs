@@ -409,6 +409,9 @@ pub enum Mark {
     /// A ledger replica found the database without entries it had seen
     /// projected, while a signed payout was still unconfirmed.
     WipeWithSignedPayout,
+    /// A ledger replica found the database without entries it had seen
+    /// projected, while payouts were open and none of them signed yet.
+    WipeWithOnlyUnsignedPayouts,
     /// The database lost its disk again while a replica was rebuilding it.
     WipeDuringRebuild,
     /// A rebuilding replica's projection lost a race with another replica

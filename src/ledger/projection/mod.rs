@@ -183,11 +183,10 @@ impl Projector {
             return false;
         }
         let standing_in = !lost && self.rebuilding.is_none() && !self.holds_own();
-        let signed_open = payouts == OpenPayouts::Signed;
         let result = if blind {
             self.project_blindly().await
         } else {
-            self.project_fenced(log, folded_through, signed_open, standing_in)
+            self.project_fenced(log, folded_through, payouts, standing_in)
                 .await
         };
         self.standby_until = (!self.unprojected.is_empty())
@@ -222,7 +221,7 @@ impl Projector {
         &mut self,
         log: &mut LogClient,
         folded_through: u64,
-        signed_open: bool,
+        payouts: OpenPayouts,
         standing_in: bool,
     ) -> Result<bool, DbError> {
         // Most often the database stands right before the entries this
@@ -243,8 +242,7 @@ impl Projector {
             .map_or(folded_through + 1, |(index, _)| *index);
         if position + 1 < first_held {
             // The database lacks entries this replica saw projected.
-            self.rebuild(log, position, first_held - 1, signed_open)
-                .await;
+            self.rebuild(log, position, first_held - 1, payouts).await;
             return Ok(true);
         }
         if self.rebuilding.is_some_and(|target| position >= target) {
@@ -315,13 +313,15 @@ impl Projector {
         log: &mut LogClient,
         position: u64,
         through: u64,
-        signed_open: bool,
+        payouts: OpenPayouts,
     ) {
         if self.rebuilding.is_some() {
             self.env.mark(Mark::WipeDuringRebuild);
         }
-        if signed_open {
-            self.env.mark(Mark::WipeWithSignedPayout);
+        match payouts {
+            OpenPayouts::Signed => self.env.mark(Mark::WipeWithSignedPayout),
+            OpenPayouts::Unsigned => self.env.mark(Mark::WipeWithOnlyUnsignedPayouts),
+            OpenPayouts::None => {}
         }
         self.env.record(Event::Ledger(LedgerEvent::Rebuilding {
             from: position + 1,
