@@ -12,7 +12,9 @@
 //! reads every account, one account at a time or, every other audit, in
 //! pages of scans (a page's limit cuts the range short, and the next page
 //! starts after the last row read), so that a SERIALIZABLE audit must fail
-//! to commit once a transfer changed a page it already read.
+//! to commit once a transfer changed a page it already read. With
+//! `workload.reversals`, every fourth is accompanied by a reversal
+//! (`reversal`), and a transfer reversed since it committed is found done.
 //!
 //! Every balance is written with the id of the transaction that wrote it,
 //! so each version of an account is unique and every read names the write
@@ -44,7 +46,7 @@ const DRAIN_SHARE: f64 = 0.05;
 /// The table of account balances: key = account number, value = balance.
 pub(crate) const ACCOUNTS: &str = "accounts";
 /// One row per committed transfer: key = request, value = what it moved.
-pub(crate) const TRANSFERS: &str = "transfers";
+pub(super) const TRANSFERS: &str = "transfers";
 
 /// How a client keeps concurrent transfers from losing updates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
