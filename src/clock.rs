@@ -106,6 +106,11 @@ impl SimTime {
     pub fn now_instant(&self) -> Instant {
         self.handle().now_instant()
     }
+
+    /// A sleep until `deadline` (madsim sleeps at least a millisecond).
+    pub fn sleep_until(&self, deadline: Instant) -> madsim::time::Sleep {
+        self.handle().sleep_until(deadline)
+    }
 }
 
 impl std::fmt::Debug for SimTime {
@@ -149,13 +154,15 @@ impl Clock {
 
     /// Sleeps for `duration` as measured by this node's monotonic clock.
     pub async fn sleep(&self, duration: Duration) {
-        madsim::time::sleep(self.to_true(duration)).await;
+        self.time.handle().sleep(self.to_true(duration)).await;
     }
 
     /// Runs `future` with a deadline of `duration` on this node's monotonic
     /// clock; `None` when the deadline passed first.
     pub async fn timeout<F: Future>(&self, duration: Duration, future: F) -> Option<F::Output> {
-        madsim::time::timeout(self.to_true(duration), future)
+        self.time
+            .handle()
+            .timeout(self.to_true(duration), future)
             .await
             .ok()
     }
@@ -230,7 +237,7 @@ impl Future for Ring<'_> {
         if mono_now >= alarm.deadline {
             return Poll::Ready(());
         }
-        let true_now = madsim::time::TimeHandle::current().now_instant();
+        let true_now = alarm.clock.time.now_instant();
         if let Some(armed) = &alarm.armed {
             // Converting between clocks rounds down: the timer set for this
             // very deadline firing a hair before it is the deadline passing.
@@ -246,7 +253,7 @@ impl Future for Ring<'_> {
         }
         let target = true_now + alarm.clock.to_true(alarm.deadline - mono_now);
         // The runtime sets no timer closer than its minimum sleep.
-        let mut sleep = pin!(madsim::time::sleep_until(target));
+        let mut sleep = pin!(alarm.clock.time.sleep_until(target));
         let at = sleep.deadline();
         if let Some(armed) = &alarm.armed {
             // A pending timer no later than this one wakes this task in time
