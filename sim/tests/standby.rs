@@ -50,12 +50,25 @@ fn without_faults_the_first_in_line_does_the_work() {
 
 #[test]
 fn the_others_stand_in_for_a_replica_cut_off_from_the_database() {
-    for seed in [1, 2, 7] {
-        // Few requests, so that the cut-off replica's entries are often the
-        // last: nobody else's projection covers them.
+    // Few requests, so that the cut-off replica's entries are often the
+    // last: nobody else's projection covers them. Often, not always: when
+    // the other replica appends after them, its own batch projects them,
+    // and nobody needs to stand in. Claims are always left to a standby:
+    // the cut-off replica is first in line for every other row.
+    let seeds = 1..=12;
+    let mut projected_in = 0;
+    for seed in seeds.clone() {
         let outcome = passing(&scenario(seed, 2, 1, 10, CUT_OFF));
-        for mark in [STANDBY_PROJECTED, STANDBY_CLAIMED] {
-            assert!(reached(&outcome, mark) > 0, "seed {seed}: {mark}");
+        assert!(
+            reached(&outcome, STANDBY_CLAIMED) > 0,
+            "seed {seed}: {STANDBY_CLAIMED}"
+        );
+        if reached(&outcome, STANDBY_PROJECTED) > 0 {
+            projected_in += 1;
         }
     }
+    assert!(
+        projected_in * 4 >= seeds.count(),
+        "{STANDBY_PROJECTED} in {projected_in} of 12 seeds"
+    );
 }

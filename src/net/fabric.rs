@@ -15,7 +15,6 @@
 //! Partitions live here too, and a delayed or duplicated packet is checked
 //! against the partitions in force when it finally arrives, not when it left.
 
-use futures::channel::mpsc;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -30,7 +29,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{Directory, Packet, PacketKind};
+use super::{Directory, Packet, PacketKind, Socket};
 use crate::{
     clock::SimTime,
     observe::{Event, Fate, NodeName, Observer},
@@ -87,7 +86,7 @@ struct FabricState {
     /// force cut each: overlapping partitions heal independently.
     cut: BTreeMap<(IpAddr, IpAddr), u32>,
     /// The socket bound at each address: the node's current incarnation.
-    sockets: BTreeMap<IpAddr, mpsc::UnboundedSender<Packet>>,
+    sockets: BTreeMap<IpAddr, Arc<dyn Socket>>,
     /// Packets on their way, by arrival time and then by the order they were
     /// sent, so that the same run delivers them in the same order.
     arrivals: BTreeMap<(Instant, u64), Parcel>,
@@ -204,12 +203,10 @@ impl Fabric {
         self.lock().on_the_wire
     }
 
-    /// Binds a socket at `ip` for a node's new incarnation, replacing the
-    /// last one's, and returns the packets that arrive there from now on.
-    pub(super) fn bind(&self, ip: IpAddr) -> mpsc::UnboundedReceiver<Packet> {
-        let (sender, receiver) = mpsc::unbounded();
-        self.lock().sockets.insert(ip, sender);
-        receiver
+    /// Binds `socket` at `ip` for a node's new incarnation, replacing the
+    /// last one's: the packets that arrive there from now on go to it.
+    pub(super) fn bind(&self, ip: IpAddr, socket: Arc<dyn Socket>) {
+        self.lock().sockets.insert(ip, socket);
     }
 
     /// Puts a request from `from` to `to` on the wire, to arrive after
@@ -268,7 +265,7 @@ impl Fabric {
                 // Nobody bound there, or the node is down: lost, as a
                 // datagram to a dead host is.
                 if let Some((socket, packet)) = parcel {
-                    let _ = socket.unbounded_send(packet);
+                    socket.deliver(packet);
                 }
             }
         }
@@ -386,7 +383,7 @@ impl FabricState {
         if self.armed.insert(at) {
             // Polling a sleep once leaves its timer set to wake `waker`;
             // the sleep itself is not needed after that.
-            let mut sleep = std::pin::pin!(madsim::time::sleep_until(at));
+            let mut sleep = std::pin::pin!(self.time.sleep_until(at));
             let _ = sleep.as_mut().poll(&mut Context::from_waker(waker));
         }
     }
@@ -431,7 +428,7 @@ impl Future for NextArrival<'_> {
 mod tests {
     use super::*;
     use crate::observe::Discard;
-    use futures::StreamExt;
+    use futures::{StreamExt, channel::mpsc};
     use rand::SeedableRng;
     // An address value only, as in `net`: no socket is opened.
     use std::net::SocketAddr;
@@ -473,6 +470,19 @@ mod tests {
         madsim::time::TimeHandle::current().elapsed()
     }
 
+    /// A socket that queues what arrives; lost once the receiver is gone.
+    impl Socket for mpsc::UnboundedSender<Packet> {
+        fn deliver(&self, packet: Packet) {
+            let _ = self.unbounded_send(packet);
+        }
+    }
+
+    fn bind(fabric: &Fabric, ip: IpAddr) -> mpsc::UnboundedReceiver<Packet> {
+        let (sender, receiver) = mpsc::unbounded();
+        fabric.bind(ip, Arc::new(sender));
+        receiver
+    }
+
     /// Packets take their latency, reach the socket bound when they
     /// arrive, and are lost while none is; a delayed packet outlives the
     /// receiver's restart and reaches its next life.
@@ -483,7 +493,7 @@ mod tests {
         let a = NodeName::new("a");
         runtime.block_on(async move {
             let ip_b = addr(2).ip();
-            let mut b = fabric.bind(ip_b);
+            let mut b = bind(&fabric, ip_b);
             let sent = elapsed();
             for call in 0..20 {
                 fabric.transmit(&a, ip_b, "Request", packet(call));
@@ -504,7 +514,7 @@ mod tests {
             drop(b);
             fabric.transmit(&a, ip_b, "Request", packet(100));
             madsim::time::sleep(Duration::from_millis(10)).await;
-            let mut b = fabric.bind(ip_b);
+            let mut b = bind(&fabric, ip_b);
             fabric.transmit(&a, ip_b, "Request", packet(101));
             assert_eq!(call_of(&b.next().await.expect("a packet")), 101);
 
@@ -518,7 +528,7 @@ mod tests {
             fabric.transmit(&a, ip_b, "Request", packet(102));
             assert_eq!(fabric.on_the_wire(), 1);
             drop(b);
-            let mut b = fabric.bind(ip_b);
+            let mut b = bind(&fabric, ip_b);
             assert_eq!(call_of(&b.next().await.expect("a packet")), 102);
             assert_eq!(fabric.on_the_wire(), 0);
             assert_eq!(fabric.stats().messages, 23);

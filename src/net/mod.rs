@@ -34,6 +34,13 @@ struct Packet {
     body: Vec<u8>,
 }
 
+/// Where the wire hands the packets that arrive at a node. Called in the
+/// wire task as each packet arrives, so that a packet wakes only the task
+/// waiting for it, not a receiving task in between.
+trait Socket: Send + Sync {
+    fn deliver(&self, packet: Packet);
+}
+
 #[derive(Debug, Clone, Copy)]
 enum PacketKind {
     Request { call: u64 },

@@ -12,16 +12,16 @@ use futures::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 use std::{
-    cell::{Cell, RefCell},
+    cell::Cell,
     collections::BTreeMap,
     net::SocketAddr,
     rc::Rc,
-    sync::Arc,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::Duration,
 };
 use thiserror::Error;
 
-use super::{Fabric, MAX_MESSAGE_BYTES, Packet, PacketKind, decode, encode};
+use super::{Fabric, MAX_MESSAGE_BYTES, Packet, PacketKind, Socket, decode, encode};
 use crate::{clock::Clock, node::NodeEnv, observe::NodeName};
 
 /// Requests waiting for the server before new ones are dropped.
@@ -58,7 +58,47 @@ struct Inner {
     clock: Clock,
     incarnation: u64,
     next_call: Cell<u64>,
-    pending: RefCell<BTreeMap<u64, oneshot::Sender<Vec<u8>>>>,
+    mailbox: Arc<Mailbox>,
+}
+
+/// This incarnation's socket: the wire completes the call a response
+/// answers, and queues a request for the node's server (bounded, like a
+/// socket buffer: a full queue drops it).
+struct Mailbox {
+    pending: Mutex<BTreeMap<u64, oneshot::Sender<Vec<u8>>>>,
+    requests: Mutex<mpsc::Sender<RawRequest>>,
+}
+
+impl Mailbox {
+    fn pending(&self) -> MutexGuard<'_, BTreeMap<u64, oneshot::Sender<Vec<u8>>>> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Socket for Mailbox {
+    fn deliver(&self, packet: Packet) {
+        if packet.body.len() > MAX_MESSAGE_BYTES {
+            return;
+        }
+        match packet.kind {
+            PacketKind::Response { call } => {
+                if let Some(waiting) = self.pending().remove(&call) {
+                    let _ = waiting.send(packet.body);
+                }
+            }
+            PacketKind::Request { call } => {
+                let mut requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
+                let _ = requests.try_send(RawRequest {
+                    from: packet.from,
+                    body: packet.body,
+                    reply: ReplyTo {
+                        to: packet.from,
+                        call,
+                    },
+                });
+            }
+        }
+    }
 }
 
 /// Where to send the response to one request.
@@ -88,14 +128,19 @@ struct RawRequest {
 }
 
 impl Rpc {
-    /// Binds the node's socket on the fabric and starts receiving.
+    /// Binds the node's socket on the fabric.
     /// `incarnation` must come from [`NodeEnv::boot`].
     pub async fn bind(env: &NodeEnv, incarnation: u64) -> (Rpc, Incoming) {
         let addr = env
             .directory
             .addr(&env.name)
             .unwrap_or_else(|| panic!("node {} is missing from the directory", env.name));
-        let socket = env.fabric.bind(addr.ip());
+        let (tx, rx) = mpsc::channel(INCOMING_QUEUE);
+        let mailbox = Arc::new(Mailbox {
+            pending: Mutex::new(BTreeMap::new()),
+            requests: Mutex::new(tx),
+        });
+        env.fabric.bind(addr.ip(), mailbox.clone());
         let inner = Rc::new(Inner {
             name: env.name.clone(),
             addr,
@@ -104,10 +149,8 @@ impl Rpc {
             clock: env.clock.clone(),
             incarnation,
             next_call: Cell::new(0),
-            pending: RefCell::new(BTreeMap::new()),
+            mailbox,
         });
-        let (tx, rx) = mpsc::channel(INCOMING_QUEUE);
-        madsim::task::spawn_local(receive_loop(inner.clone(), socket, tx));
         (Rpc { inner }, Incoming { rx })
     }
 
@@ -142,13 +185,16 @@ impl Rpc {
         if body.len() > MAX_MESSAGE_BYTES {
             return Err(CallError::TooLarge(body.len()));
         }
-        if inner.pending.borrow().len() >= MAX_PENDING_CALLS {
-            return Err(CallError::Overloaded);
-        }
         let call = (inner.incarnation << 40) | inner.next_call.get();
-        inner.next_call.set(inner.next_call.get() + 1);
         let (tx, rx) = oneshot::channel();
-        inner.pending.borrow_mut().insert(call, tx);
+        {
+            let mut pending = inner.mailbox.pending();
+            if pending.len() >= MAX_PENDING_CALLS {
+                return Err(CallError::Overloaded);
+            }
+            pending.insert(call, tx);
+        }
+        inner.next_call.set(inner.next_call.get() + 1);
         // Forget the call however this future ends (response, timeout, or
         // the caller dropping it).
         let _forget = ForgetCall { inner, call };
@@ -189,7 +235,7 @@ struct ForgetCall<'a> {
 
 impl Drop for ForgetCall<'_> {
     fn drop(&mut self) {
-        self.inner.pending.borrow_mut().remove(&self.call);
+        self.inner.mailbox.pending().remove(&self.call);
     }
 }
 
@@ -208,35 +254,5 @@ impl Incoming {
             }),
             Err(error) => Err((raw.reply, error.to_string())),
         })
-    }
-}
-
-async fn receive_loop(
-    inner: Rc<Inner>,
-    mut socket: mpsc::UnboundedReceiver<Packet>,
-    mut requests: mpsc::Sender<RawRequest>,
-) {
-    while let Some(packet) = socket.next().await {
-        if packet.body.len() > MAX_MESSAGE_BYTES {
-            continue;
-        }
-        match packet.kind {
-            PacketKind::Response { call } => {
-                if let Some(waiting) = inner.pending.borrow_mut().remove(&call) {
-                    let _ = waiting.send(packet.body);
-                }
-            }
-            PacketKind::Request { call } => {
-                // A full queue drops the request, like a full socket buffer.
-                let _ = requests.try_send(RawRequest {
-                    from: packet.from,
-                    body: packet.body,
-                    reply: ReplyTo {
-                        to: packet.from,
-                        call,
-                    },
-                });
-            }
-        }
     }
 }

@@ -287,8 +287,9 @@ impl World {
         if node.status != Status::Down {
             return false;
         }
-        // The node was killed when it crashed, which also unbound its
-        // sockets; restart only runs its factory again.
+        // The node was killed when it crashed, which dropped its tasks and
+        // with them what its socket delivers to; restart only runs its
+        // factory again, which binds a new socket.
         self.handle.restart(node.id);
         node.status = Status::Up;
         drop(nodes);
