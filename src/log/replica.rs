@@ -2,7 +2,9 @@
 //! at a time (a request, a peer's reply, or a timer), so that a handler that
 //! waits for its disk sync never interleaves with another.
 
-use futures::{FutureExt, StreamExt, channel::mpsc, pin_mut, select_biased};
+use futures::{
+    FutureExt, StreamExt, future::LocalBoxFuture, pin_mut, select_biased, stream::FuturesUnordered,
+};
 use rand::Rng;
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -100,9 +102,8 @@ pub async fn run_replica(env: NodeEnv, config: LogConfig) {
         env.mark(Mark::RecoveredWithVote);
     }
     let (rpc, incoming) = Rpc::bind(&env, incarnation).await;
-    let (replies_tx, replies_rx) = mpsc::unbounded();
-    let replica = Replica::recover(env, config, rpc, storage, durable, replies_tx);
-    replica.run(incoming, replies_rx).await;
+    let replica = Replica::recover(env, config, rpc, storage, durable);
+    replica.run(incoming).await;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,8 +139,8 @@ struct PendingRead {
     reply: ReplyTo,
 }
 
-/// A peer's answer to one of our calls, fed back into the actor. The queue
-/// holding them is bounded by construction: a few appends per follower and
+/// A peer's answer to one of our calls, fed back into the actor. The calls
+/// in flight are bounded by construction: a few appends per follower and
 /// one vote request per peer per election are outstanding at a time.
 enum PeerReply {
     Vote {
@@ -159,7 +160,7 @@ enum PeerReply {
 
 enum Step {
     Request(Option<Result<Request<LogRequest>, (ReplyTo, String)>>),
-    Reply(Option<PeerReply>),
+    Reply(PeerReply),
     Timer,
 }
 
@@ -168,7 +169,10 @@ struct Replica {
     config: LogConfig,
     rpc: Rpc,
     storage: Storage,
-    replies_tx: mpsc::UnboundedSender<PeerReply>,
+    /// Calls to peers in flight, polled by the actor's own loop: a task per
+    /// call, feeding its reply back through a channel, would cost a task
+    /// and two wake-ups per message.
+    calls: FuturesUnordered<LocalBoxFuture<'static, PeerReply>>,
 
     // Persistent state, mirrored in the write-ahead log.
     term: u64,
@@ -208,7 +212,6 @@ impl Replica {
         rpc: Rpc,
         storage: Storage,
         durable: DurableLog,
-        replies_tx: mpsc::UnboundedSender<PeerReply>,
     ) -> Replica {
         env.record(Event::Log(LogEvent::Recovered {
             term: durable.term,
@@ -220,7 +223,7 @@ impl Replica {
             config,
             rpc,
             storage,
-            replies_tx,
+            calls: FuturesUnordered::new(),
             term: durable.term,
             voted_for: durable.voted_for,
             log: durable.entries,
@@ -263,11 +266,7 @@ impl Replica {
         }
     }
 
-    async fn run(
-        mut self,
-        mut incoming: Incoming,
-        mut replies: mpsc::UnboundedReceiver<PeerReply>,
-    ) {
+    async fn run(mut self, mut incoming: Incoming) {
         let mut alarm = Alarm::new(self.env.clock.clone());
         loop {
             let wake = match self.role {
@@ -286,7 +285,15 @@ impl Replica {
             let step = {
                 let timer = alarm.ring().fuse();
                 let request = incoming.next::<LogRequest>().fuse();
-                let reply = replies.next().fuse();
+                let calls = &mut self.calls;
+                // With no call in flight the set is done, not waiting: wait
+                // for the other inputs alone (a call is only ever added
+                // between two turns of this loop).
+                let reply = futures::future::poll_fn(|cx| match calls.poll_next_unpin(cx) {
+                    std::task::Poll::Ready(Some(reply)) => std::task::Poll::Ready(reply),
+                    _ => std::task::Poll::Pending,
+                })
+                .fuse();
                 pin_mut!(timer, request, reply);
                 select_biased! {
                     reply = reply => Step::Reply(reply),
@@ -295,7 +302,7 @@ impl Replica {
                 }
             };
             match step {
-                Step::Reply(Some(reply)) => self.on_peer_reply(reply).await,
+                Step::Reply(reply) => self.on_peer_reply(reply).await,
                 Step::Request(Some(Ok(request))) => self.on_request(request).await,
                 Step::Request(Some(Err((reply, error)))) => {
                     let reason = format!("malformed request: {error}");
@@ -305,7 +312,7 @@ impl Replica {
                 }
                 Step::Timer => self.on_timer().await,
                 // The endpoint is gone: the node is being killed.
-                Step::Request(None) | Step::Reply(None) => return,
+                Step::Request(None) => return,
             }
             self.serve_reads();
             self.send_client_replies().await;
@@ -768,14 +775,12 @@ impl Replica {
             last_term: self.last_term(),
         });
         for peer in self.other_replicas() {
-            let rpc = self.rpc.clone();
-            let replies = self.replies_tx.clone();
-            let request = request.clone();
-            let (term, timeout) = (self.term, self.config.rpc_timeout);
-            madsim::task::spawn_local(async move {
-                let result = rpc.call(&peer, &request, timeout).await;
-                let _ = replies.unbounded_send(PeerReply::Vote { peer, term, result });
-            });
+            let call = self.rpc.send_call(&peer, &request, self.config.rpc_timeout);
+            let term = self.term;
+            self.calls.push(Box::pin(async move {
+                let result = call.await;
+                PeerReply::Vote { peer, term, result }
+            }));
         }
     }
 
@@ -913,20 +918,19 @@ impl Replica {
             state.outstanding += 1;
             state.last_sent = now;
         }
-        let rpc = self.rpc.clone();
-        let replies = self.replies_tx.clone();
-        let (peer, term, timeout) = (peer.clone(), self.term, self.config.rpc_timeout);
-        madsim::task::spawn_local(async move {
-            let result = rpc.call(&peer, &request, timeout).await;
-            let _ = replies.unbounded_send(PeerReply::Append {
+        let call = self.rpc.send_call(peer, &request, self.config.rpc_timeout);
+        let (peer, term) = (peer.clone(), self.term);
+        self.calls.push(Box::pin(async move {
+            let result = call.await;
+            PeerReply::Append {
                 peer,
                 term,
                 prev_index,
                 count,
                 sent_at: now,
                 result,
-            });
-        });
+            }
+        }));
     }
 
     /// Commits the highest index a majority holds, under the current-term

@@ -176,6 +176,41 @@ impl Rpc {
         request: &Q,
         timeout: Duration,
     ) -> Result<A, CallError> {
+        let (forget, response) = self.send_request(to, request)?;
+        let response = self.inner.clock.timeout(timeout, response).await;
+        // Forgotten however the wait ends (response, timeout, or the caller
+        // dropping it).
+        drop(forget);
+        answer(response, timeout)
+    }
+
+    /// Sends `request` to `to` now, and returns the wait for its first
+    /// response (up to `timeout`), which holds no borrow: for an actor that
+    /// keeps its calls in flight beside its other inputs, and must not
+    /// hold a request back until it next polls them.
+    pub fn send_call<Q: Serialize, A: DeserializeOwned>(
+        &self,
+        to: &NodeName,
+        request: &Q,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<A, CallError>> + 'static {
+        let sent = self.send_request(to, request);
+        let inner = self.inner.clone();
+        async move {
+            // Forgotten however the wait ends, even unpolled.
+            let (forget, response) = sent?;
+            let response = inner.clock.timeout(timeout, response).await;
+            drop(forget);
+            answer(response, timeout)
+        }
+    }
+
+    /// Registers a call and puts its request on the wire.
+    fn send_request<Q: Serialize>(
+        &self,
+        to: &NodeName,
+        request: &Q,
+    ) -> Result<(ForgetCall, oneshot::Receiver<Vec<u8>>), CallError> {
         let inner = &self.inner;
         let dst = inner
             .directory
@@ -195,9 +230,10 @@ impl Rpc {
             pending.insert(call, tx);
         }
         inner.next_call.set(inner.next_call.get() + 1);
-        // Forget the call however this future ends (response, timeout, or
-        // the caller dropping it).
-        let _forget = ForgetCall { inner, call };
+        let forget = ForgetCall {
+            mailbox: inner.mailbox.clone(),
+            call,
+        };
         let packet = Packet {
             from: inner.addr,
             kind: PacketKind::Request { call },
@@ -206,12 +242,7 @@ impl Rpc {
         inner
             .fabric
             .transmit(&inner.name, dst.ip(), super::kind_of(request), packet);
-        match inner.clock.timeout(timeout, rx).await {
-            Some(Ok(body)) => {
-                decode(&body).map_err(|error| CallError::Malformed(error.to_string()))
-            }
-            Some(Err(_)) | None => Err(CallError::Timeout(timeout)),
-        }
+        Ok((forget, rx))
     }
 
     /// Sends the response to a request.
@@ -228,14 +259,26 @@ impl Rpc {
     }
 }
 
-struct ForgetCall<'a> {
-    inner: &'a Inner,
+/// A call's response as the wait for it ended.
+fn answer<A: DeserializeOwned>(
+    response: Option<Result<Vec<u8>, oneshot::Canceled>>,
+    timeout: Duration,
+) -> Result<A, CallError> {
+    match response {
+        Some(Ok(body)) => decode(&body).map_err(|error| CallError::Malformed(error.to_string())),
+        Some(Err(_)) | None => Err(CallError::Timeout(timeout)),
+    }
+}
+
+/// Drops a call's entry among the pending ones when dropped.
+struct ForgetCall {
+    mailbox: Arc<Mailbox>,
     call: u64,
 }
 
-impl Drop for ForgetCall<'_> {
+impl Drop for ForgetCall {
     fn drop(&mut self) {
-        self.inner.mailbox.pending().remove(&self.call);
+        self.mailbox.pending().remove(&self.call);
     }
 }
 
