@@ -299,3 +299,116 @@ impl Incoming {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        bugs::Bugs,
+        clock::ClockSkew,
+        fault_points::NoFaults,
+        net::Directory,
+        observe::Discard,
+        storage::{Disk, DiskConfig},
+    };
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+    use std::net::IpAddr;
+
+    fn addr(last: u8) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, last], 1))
+    }
+
+    /// Node environments on one fabric of `a` (10.0.0.1) and `b`
+    /// (10.0.0.2), its wire served.
+    fn environments(runtime: &madsim::runtime::Runtime) -> (NodeEnv, NodeEnv) {
+        let mut directory = Directory::default();
+        directory.insert(NodeName::new("a"), addr(1));
+        directory.insert(NodeName::new("b"), addr(2));
+        let directory = Arc::new(directory);
+        let fabric = Fabric::new(
+            directory.clone(),
+            Arc::new(Discard),
+            ChaCha8Rng::seed_from_u64(3),
+        );
+        let wire = runtime.create_node().name("wire").build();
+        wire.spawn(fabric.clone().serve_wire());
+        let env = |name: &str| NodeEnv {
+            name: NodeName::new(name),
+            directory: directory.clone(),
+            fabric: fabric.clone(),
+            clock: Clock::new(ClockSkew::new()),
+            disk: Disk::new(DiskConfig {
+                sync_latency: Duration::from_millis(1)..Duration::from_millis(2),
+            }),
+            observer: Arc::new(Discard),
+            faults: Arc::new(NoFaults),
+            bugs: Bugs::default(),
+            incarnations: Arc::default(),
+        };
+        (env("a"), env("b"))
+    }
+
+    fn elapsed() -> Duration {
+        madsim::time::TimeHandle::current().elapsed()
+    }
+
+    /// `send_call` puts its request on the wire when made, not when first
+    /// polled; its wait, polled later, gets the answer; a wait dropped
+    /// unpolled forgets its call.
+    #[test]
+    fn a_sent_call_is_on_the_wire_before_its_wait_is_polled() {
+        let runtime = madsim::runtime::Runtime::new();
+        let (a, b) = environments(&runtime);
+        let served = Arc::new(Mutex::new(Vec::new()));
+        let served_by_b = served.clone();
+        let _b = runtime
+            .create_node()
+            .ip(IpAddr::from([10, 0, 0, 2]))
+            .init(move || {
+                let (b, served) = (b.clone(), served_by_b.clone());
+                async move {
+                    let (rpc, mut incoming) = Rpc::bind(&b, 1).await;
+                    while let Some(Ok(request)) = incoming.next::<u64>().await {
+                        served.lock().unwrap().push((request.body, elapsed()));
+                        rpc.reply(request.reply, &(request.body + 1)).await;
+                    }
+                }
+            })
+            .build();
+        let (report, outcome) = oneshot::channel();
+        let report = Arc::new(Mutex::new(Some(report)));
+        let _a = runtime
+            .create_node()
+            .ip(IpAddr::from([10, 0, 0, 1]))
+            .init(move || {
+                let (a, report) = (a.clone(), report.clone());
+                async move {
+                    let (rpc, _incoming) = Rpc::bind(&a, 1).await;
+                    let b = NodeName::new("b");
+                    // Let b bind first.
+                    madsim::time::sleep(Duration::from_millis(5)).await;
+                    let sent_at = elapsed();
+                    let wait = rpc.send_call::<_, u64>(&b, &7u64, Duration::from_secs(1));
+                    let dropped = rpc.send_call::<_, u64>(&b, &9u64, Duration::from_secs(1));
+                    drop(dropped);
+                    madsim::time::sleep(Duration::from_millis(50)).await;
+                    let answer = wait.await;
+                    let pending = rpc.inner.mailbox.pending().len();
+                    if let Some(report) = report.lock().unwrap().take() {
+                        let _ = report.send((sent_at, answer, pending));
+                    }
+                }
+            })
+            .build();
+        let (sent_at, answer, pending) = runtime.block_on(outcome).expect("a reports what it saw");
+        assert_eq!(answer, Ok(8));
+        assert_eq!(pending, 0, "every call forgotten");
+        let served = served.lock().unwrap().clone();
+        assert_eq!(served.len(), 2, "{served:?}");
+        for (_, at) in &served {
+            let took = *at - sent_at;
+            assert!(took <= Duration::from_millis(3), "served after {took:?}");
+        }
+    }
+}

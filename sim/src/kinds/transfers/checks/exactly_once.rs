@@ -310,15 +310,18 @@ fn statuses_against_log(
 ) -> Option<Violation> {
     let reference = &facts.reference;
     op.statuses.iter().find_map(|told| {
-        let said = format!(
-            "{who} was told at {:.3}s that its payout was {} as of log index {}",
-            told.at.as_secs_f64(),
-            told.status,
-            told.as_of
-        );
+        // Written only for a status found wrong: most are right.
+        let said = || {
+            format!(
+                "{who} was told at {:.3}s that its payout was {} as of log index {}",
+                told.at.as_secs_f64(),
+                told.status,
+                told.as_of
+            )
+        };
         let problem =
             if let Some(misplaced) = misplaced_read(told.as_of, told.seen, reference.entries) {
-                format!("{said}, {misplaced}")
+                format!("{}, {misplaced}", said())
             } else {
                 let due = reference.status_after(op.client, &request.request_id, told.as_of);
                 if same_stage(&told.status, &due) {
@@ -336,9 +339,12 @@ fn statuses_against_log(
                 }
                 match due {
                     StatusSeen::NotFound => {
-                        format!("{said}, but the committed log decides it only later")
+                        format!("{}, but the committed log decides it only later", said())
                     }
-                    due => format!("{said}, but the committed log up to that index has it {due}"),
+                    due => format!(
+                        "{}, but the committed log up to that index has it {due}",
+                        said()
+                    ),
                 }
             };
         Some(facts.violation_at(CHECKER, told.at, problem))
