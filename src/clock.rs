@@ -159,12 +159,35 @@ impl Clock {
 
     /// Runs `future` with a deadline of `duration` on this node's monotonic
     /// clock; `None` when the deadline passed first.
+    ///
+    /// As madsim's own timeout, the future is polled first, but the
+    /// deadline's timer is set once per waker: polling a madsim sleep sets
+    /// a new runtime timer every time, so a future woken often (a wait for
+    /// the fold to reach an index) left a timer per wake-up, all firing at
+    /// the same instant.
     pub async fn timeout<F: Future>(&self, duration: Duration, future: F) -> Option<F::Output> {
-        self.time
-            .handle()
-            .timeout(self.to_true(duration), future)
-            .await
-            .ok()
+        let mut sleep = pin!(self.time.handle().sleep(self.to_true(duration)));
+        let mut future = pin!(future);
+        let mut armed: Option<Waker> = None;
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(output) = future.as_mut().poll(cx) {
+                return Poll::Ready(Some(output));
+            }
+            let set = armed
+                .as_ref()
+                .is_some_and(|waker| waker.will_wake(cx.waker()));
+            if set && !sleep.is_elapsed() {
+                return Poll::Pending;
+            }
+            match sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(None),
+                Poll::Pending => {
+                    armed = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
     }
 
     /// Converts a duration on this node's oscillator into true time.
@@ -329,6 +352,41 @@ mod tests {
             clock.sleep(Duration::from_secs(2)).await;
             let slept = time.elapsed() - start;
             assert!(slept >= Duration::from_millis(999) && slept < Duration::from_millis(1010));
+        });
+    }
+
+    /// A timeout whose future is woken every millisecond and never ready
+    /// still ends at its deadline; one whose future is ready first returns
+    /// its output.
+    #[test]
+    fn a_timeout_ends_at_its_deadline_however_often_its_future_wakes() {
+        use futures::{StreamExt, channel::mpsc};
+        in_sim(|| async {
+            let clock = Clock::new(ClockSkew::new());
+            let (ticks, mut received) = mpsc::unbounded::<()>();
+            madsim::task::spawn(async move {
+                for _ in 0..200 {
+                    madsim::time::sleep(Duration::from_millis(1)).await;
+                    let _ = ticks.unbounded_send(());
+                }
+            });
+            let time = madsim::time::TimeHandle::current();
+            let start = time.elapsed();
+            let never = async {
+                let mut count = 0;
+                while received.next().await.is_some() {
+                    count += 1;
+                }
+                count
+            };
+            assert_eq!(clock.timeout(Duration::from_millis(50), never).await, None);
+            let took = time.elapsed() - start;
+            assert!(
+                took >= Duration::from_millis(50) && took < Duration::from_millis(51),
+                "{took:?}"
+            );
+            let ready = clock.timeout(Duration::from_millis(50), async { 7 }).await;
+            assert_eq!(ready, Some(7));
         });
     }
 
