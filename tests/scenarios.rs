@@ -36,6 +36,10 @@ fn main() -> std::process::ExitCode {
             "the_lease_scenario_without_its_bug_reaches_the_margin_at_work",
             the_lease_scenario_without_its_bug_reaches_the_margin_at_work,
         ),
+        trial(
+            "the_reversals_race_meets_deleted_rows",
+            the_reversals_race_meets_deleted_rows,
+        ),
     ];
     for file in files {
         let stem = stem(&file).to_owned();
@@ -145,6 +149,16 @@ fn the_three_wipes_reach_their_coverage_marks() {
             "wipe-during-rebuild",
             "rebuild-raced",
         ],
+    );
+}
+
+/// The reversals scenario exists for serializable validation meeting a row
+/// deleted since it was read, by key and by a scan: a database that let
+/// either commit would pay a transfer back twice.
+fn the_reversals_race_meets_deleted_rows() {
+    reaches_marks(
+        &load_scenario("bank-reversals-race"),
+        &["serializable-read-deleted", "serializable-scan-row-deleted"],
     );
 }
 
