@@ -128,3 +128,29 @@ impl NodeEnv {
         self.clock.sleep(duration).await;
     }
 }
+
+#[cfg(test)]
+impl NodeEnv {
+    /// A node of a unit test's world on `fabric`: its own clock and disk
+    /// (syncs of 1 to 2 ms), no fault points, no observer, `bugs` planted.
+    pub(crate) fn for_tests(
+        name: &NodeName,
+        directory: Arc<Directory>,
+        fabric: Arc<Fabric>,
+        bugs: Bugs,
+    ) -> NodeEnv {
+        NodeEnv {
+            name: name.clone(),
+            directory,
+            fabric,
+            clock: Clock::new(crate::clock::ClockSkew::new()),
+            disk: Disk::new(crate::storage::DiskConfig {
+                sync_latency: Duration::from_millis(1)..Duration::from_millis(2),
+            }),
+            observer: Arc::new(crate::observe::Discard),
+            faults: Arc::new(crate::fault_points::NoFaults),
+            bugs,
+            incarnations: Arc::default(),
+        }
+    }
+}

@@ -303,14 +303,7 @@ impl Incoming {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        bugs::Bugs,
-        clock::ClockSkew,
-        fault_points::NoFaults,
-        net::Directory,
-        observe::Discard,
-        storage::{Disk, DiskConfig},
-    };
+    use crate::{bugs::Bugs, net::Directory, observe::Discard};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
     use std::net::IpAddr;
@@ -333,18 +326,13 @@ mod tests {
         );
         let wire = runtime.create_node().name("wire").build();
         wire.spawn(fabric.clone().serve_wire());
-        let env = |name: &str| NodeEnv {
-            name: NodeName::new(name),
-            directory: directory.clone(),
-            fabric: fabric.clone(),
-            clock: Clock::new(ClockSkew::new()),
-            disk: Disk::new(DiskConfig {
-                sync_latency: Duration::from_millis(1)..Duration::from_millis(2),
-            }),
-            observer: Arc::new(Discard),
-            faults: Arc::new(NoFaults),
-            bugs: Bugs::default(),
-            incarnations: Arc::default(),
+        let env = |name: &str| {
+            NodeEnv::for_tests(
+                &NodeName::new(name),
+                directory.clone(),
+                fabric.clone(),
+                Bugs::default(),
+            )
         };
         (env("a"), env("b"))
     }

@@ -14,13 +14,10 @@ use std::{
 use super::{DbConfig, run_db};
 use crate::{
     bugs::{Bug, Bugs},
-    clock::{Clock, ClockSkew},
     db::{DbClient, DbError, DbRequest, DbResponse, Found, Isolation, Key, Txn, TxnError, TxnId},
-    fault_points::NoFaults,
     net::{Directory, Fabric, Rpc},
     node::NodeEnv,
     observe::{Discard, NodeName},
-    storage::{Disk, DiskConfig},
 };
 
 const TABLE: &str = "t";
@@ -69,19 +66,7 @@ fn environments(
         Arc::new(Discard),
         ChaCha8Rng::seed_from_u64(0),
     );
-    move |name: &NodeName| NodeEnv {
-        name: name.clone(),
-        directory: directory.clone(),
-        fabric: fabric.clone(),
-        clock: Clock::new(ClockSkew::new()),
-        disk: Disk::new(DiskConfig {
-            sync_latency: Duration::from_millis(1)..Duration::from_millis(2),
-        }),
-        observer: Arc::new(Discard),
-        faults: Arc::new(NoFaults),
-        bugs,
-        incarnations: Arc::default(),
-    }
+    move |name: &NodeName| NodeEnv::for_tests(name, directory.clone(), fabric.clone(), bugs)
 }
 
 /// Starts the node that carries the fabric's packets.
