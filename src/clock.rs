@@ -165,29 +165,39 @@ impl Clock {
     /// a new runtime timer every time, so a future woken often (a wait for
     /// the fold to reach an index) left a timer per wake-up, all firing at
     /// the same instant.
-    pub async fn timeout<F: Future>(&self, duration: Duration, future: F) -> Option<F::Output> {
-        let mut sleep = pin!(self.time.handle().sleep(self.to_true(duration)));
-        let mut future = pin!(future);
-        let mut armed: Option<Waker> = None;
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(output) = future.as_mut().poll(cx) {
-                return Poll::Ready(Some(output));
-            }
-            let set = armed
-                .as_ref()
-                .is_some_and(|waker| waker.will_wake(cx.waker()));
-            if set && !sleep.is_elapsed() {
-                return Poll::Pending;
-            }
-            match sleep.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(None),
-                Poll::Pending => {
-                    armed = Some(cx.waker().clone());
-                    Poll::Pending
+    ///
+    /// The deadline runs from the call, not from the first poll, as with
+    /// madsim's own timeout.
+    pub fn timeout<F: Future>(
+        &self,
+        duration: Duration,
+        future: F,
+    ) -> impl Future<Output = Option<F::Output>> + use<F> {
+        let sleep = self.time.handle().sleep(self.to_true(duration));
+        async move {
+            let mut sleep = pin!(sleep);
+            let mut future = pin!(future);
+            let mut armed: Option<Waker> = None;
+            std::future::poll_fn(|cx| {
+                if let Poll::Ready(output) = future.as_mut().poll(cx) {
+                    return Poll::Ready(Some(output));
                 }
-            }
-        })
-        .await
+                let set = armed
+                    .as_ref()
+                    .is_some_and(|waker| waker.will_wake(cx.waker()));
+                if set && !sleep.is_elapsed() {
+                    return Poll::Pending;
+                }
+                match sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(None),
+                    Poll::Pending => {
+                        armed = Some(cx.waker().clone());
+                        Poll::Pending
+                    }
+                }
+            })
+            .await
+        }
     }
 
     /// Converts a duration on this node's oscillator into true time.

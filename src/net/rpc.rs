@@ -9,6 +9,7 @@
 use futures::{
     StreamExt,
     channel::{mpsc, oneshot},
+    future::Either,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use std::{
@@ -188,21 +189,24 @@ impl Rpc {
     /// response (up to `timeout`), which holds no borrow: for an actor that
     /// keeps its calls in flight beside its other inputs, and must not
     /// hold a request back until it next polls them.
-    pub fn send_call<Q: Serialize, A: DeserializeOwned>(
+    pub fn send_call<Q: Serialize, A: DeserializeOwned + 'static>(
         &self,
         to: &NodeName,
         request: &Q,
         timeout: Duration,
     ) -> impl Future<Output = Result<A, CallError>> + 'static {
-        let sent = self.send_request(to, request);
-        let inner = self.inner.clone();
-        async move {
+        let (forget, response) = match self.send_request(to, request) {
+            Ok(sent) => sent,
+            Err(error) => return Either::Left(std::future::ready(Err(error))),
+        };
+        // The timeout runs from the send, however late the wait is polled.
+        let response = self.inner.clock.timeout(timeout, response);
+        Either::Right(async move {
+            let response = response.await;
             // Forgotten however the wait ends, even unpolled.
-            let (forget, response) = sent?;
-            let response = inner.clock.timeout(timeout, response).await;
             drop(forget);
             answer(response, timeout)
-        }
+        })
     }
 
     /// Registers a call and puts its request on the wire.
@@ -318,6 +322,8 @@ mod tests {
         let mut directory = Directory::default();
         directory.insert(NodeName::new("a"), addr(1));
         directory.insert(NodeName::new("b"), addr(2));
+        // Known, never bound: what is sent there is lost.
+        directory.insert(NodeName::new("c"), addr(3));
         let directory = Arc::new(directory);
         let fabric = Fabric::new(
             directory.clone(),
@@ -342,8 +348,8 @@ mod tests {
     }
 
     /// `send_call` puts its request on the wire when made, not when first
-    /// polled; its wait, polled later, gets the answer; a wait dropped
-    /// unpolled forgets its call.
+    /// polled, and its timeout runs from then; its wait, polled later, gets
+    /// the answer; a wait dropped unpolled forgets its call.
     #[test]
     fn a_sent_call_is_on_the_wire_before_its_wait_is_polled() {
         let runtime = madsim::runtime::Runtime::new();
@@ -380,8 +386,14 @@ mod tests {
                     let wait = rpc.send_call::<_, u64>(&b, &7u64, Duration::from_secs(1));
                     let dropped = rpc.send_call::<_, u64>(&b, &9u64, Duration::from_secs(1));
                     drop(dropped);
+                    let lost = Duration::from_millis(20);
+                    let unanswered = rpc.send_call::<_, u64>(&NodeName::new("c"), &1u64, lost);
                     madsim::time::sleep(Duration::from_millis(50)).await;
                     let answer = wait.await;
+                    // Its timeout ran from the send: over before the wait.
+                    let waited_from = elapsed();
+                    assert_eq!(unanswered.await, Err(CallError::Timeout(lost)));
+                    assert_eq!(elapsed(), waited_from);
                     let pending = rpc.inner.mailbox.pending().len();
                     if let Some(report) = report.lock().unwrap().take() {
                         let _ = report.send((sent_at, answer, pending));
