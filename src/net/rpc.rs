@@ -310,6 +310,7 @@ mod tests {
     use crate::{bugs::Bugs, net::Directory, observe::Discard};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
+    // An address value only, as in `net`: no socket is opened.
     use std::net::IpAddr;
 
     fn addr(last: u8) -> SocketAddr {
