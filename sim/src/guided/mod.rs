@@ -212,10 +212,12 @@ pub enum GuidedError {
 /// Hunting a bug, the system differs from the one the corpus was built on
 /// (as it does after any change to the code), so a member's own scenario
 /// may now go elsewhere: before any member is mutated, each of those in
-/// `to_replay` is run once as it is, the bug planted, drawn by energy.
-/// A fuzzer starts from its corpus the same way (libFuzzer runs it first);
-/// here the replays take the turns mutants would, and fresh seeds keep
-/// theirs.
+/// `to_replay` is run once as it is, the bug planted, rarest first: the
+/// members that reached what fewest runs reach are the likeliest to fail
+/// once the code changes (the bugs of a lost database: caught by the first
+/// replay rarest first, by the second to sixth drawn by energy). A fuzzer
+/// starts from its corpus the same way (libFuzzer runs it first); here the
+/// replays take the turns mutants would, and fresh seeds keep theirs.
 fn draw_round(
     options: &FuzzOptions,
     corpus: &mut Corpus,
@@ -268,8 +270,7 @@ fn draw_round(
                 ));
                 scenario
             } else {
-                let (members, rarities): (Vec<usize>, Vec<f64>) = unreplayed.into_iter().unzip();
-                let member = pick(corpus, &members, &rarities, &mut rng);
+                let member = rarest(&unreplayed);
                 to_replay.remove(&member);
                 corpus.members[member].picks += 1;
                 let mut scenario = corpus.members[member].scenario().clone();
@@ -325,6 +326,22 @@ fn pick(corpus: &Corpus, eligible: &[usize], rarities: &[f64], rng: &mut ChaCha8
         point -= energy;
     }
     *eligible.last().expect("eligible members")
+}
+
+/// The member of `members` (index, rarity) that reached the rarest
+/// features, the first of equals.
+fn rarest(members: &[(usize, f64)]) -> usize {
+    members
+        .iter()
+        .fold(
+            None,
+            |best: Option<(usize, f64)>, &(index, rarity)| match best {
+                Some((_, most)) if most >= rarity => best,
+                _ => Some((index, rarity)),
+            },
+        )
+        .expect("members to replay")
+        .0
 }
 
 /// How rare what `member` reached is: the sum, over the features that

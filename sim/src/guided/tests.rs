@@ -197,3 +197,46 @@ fn a_hunt_with_replays_is_the_same_on_one_job_or_two() {
         "the corpus on disk is as built"
     );
 }
+
+/// Hunting a bug, the members are replayed rarest first, whatever their
+/// order in the corpus: each of four members alone reached one feature,
+/// which the later a member was kept the fewer runs reached.
+#[test]
+fn a_hunt_replays_the_rarest_member_first() {
+    let out = Scratch::new("guided-rarest-out");
+    let mut corpus = Corpus::default();
+    let mut members = Vec::new();
+    let mut others = 200..;
+    for (index, hits) in [8, 7, 6, 5].into_iter().enumerate() {
+        let feature = BTreeSet::from([format!("a mark {hits} runs reached")]);
+        let member = crate::generate::generate_kind(100 + index as u64, WorkloadKind::Log);
+        corpus.count(&member, &feature, (0, 0));
+        for _ in 1..hits {
+            let other = others.next().expect("seeds");
+            corpus.count(
+                &crate::generate::generate_kind(other, WorkloadKind::Log),
+                &feature,
+                (0, 0),
+            );
+        }
+        members.push(member.seed);
+    }
+    assert_eq!(corpus.members.len(), 4);
+    let options = FuzzOptions {
+        bug: Some(Bug::RaftCommitOldTerm),
+        ..options(8, 1, None, &out)
+    };
+    let found = search(&options, &mut corpus, |_, _| Ok(())).unwrap();
+    assert!(found.caught.is_none(), "no run of these catches the bug");
+    let replayed: Vec<u64> = found
+        .results
+        .iter()
+        .step_by(2)
+        .map(|result| result.seed)
+        .collect();
+    members.reverse();
+    assert_eq!(
+        replayed, members,
+        "replays by rarity, fresh seeds between them"
+    );
+}
