@@ -60,7 +60,7 @@ pub struct ExplainArgs {
     /// A scenario file (TOML).
     pub file: Option<PathBuf>,
     /// The seed: overrides the file's, or generates a scenario without one.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_seed)]
     pub seed: Option<u64>,
     /// Enable a planted bug (repeatable).
     #[arg(long = "bug", value_name = "NAME", value_parser = bug_parser())]
@@ -95,7 +95,8 @@ pub struct BugsArgs {
         long,
         value_delimiter = ',',
         default_value = "0,1000,2000",
-        requires = "measure"
+        requires = "measure",
+        value_parser = parse_seed
     )]
     pub windows: Vec<u64>,
     /// The most seeds hunted per window.
@@ -129,7 +130,7 @@ pub struct BugsArgs {
     #[arg(long, value_name = "DIR", requires = "guided")]
     pub corpus: Vec<PathBuf>,
     /// Runs of each way for the coverage comparison; 0 skips it.
-    #[arg(long, value_name = "N", default_value_t = 1000, requires = "guided")]
+    #[arg(long, value_name = "N", default_value_t = 1000, requires = "guided", value_parser = parse_count)]
     pub coverage_runs: u64,
 }
 
@@ -138,7 +139,7 @@ pub struct RunArgs {
     /// A scenario file (TOML).
     pub file: Option<PathBuf>,
     /// The seed: overrides the file's, or generates a scenario without one.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_seed)]
     pub seed: Option<u64>,
     /// Enable a planted bug (repeatable).
     #[arg(long = "bug", value_name = "NAME", value_parser = bug_parser())]
@@ -283,14 +284,14 @@ pub struct SeedsArgs {
 #[derive(Args)]
 pub struct BenchArgs {
     /// How many generated scenarios to run.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = parse_positive)]
     pub seeds: u64,
     /// Benchmark only generated scenarios of this workload kind.
     #[arg(long, value_name = "KIND")]
     pub kind: Option<WorkloadKind>,
     /// How many times to run the seeds and the ping-pongs: the timed
     /// figures are the medians over the rounds, and their spread is shown.
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = parse_rounds)]
     pub rounds: u32,
     /// Print the figures as one JSON object.
     #[arg(long)]
@@ -338,6 +339,33 @@ fn parse_jobs(text: &str) -> Result<usize, String> {
         ));
     }
     Ok(jobs)
+}
+
+/// A seed: any 64-bit whole number.
+fn parse_seed(text: &str) -> Result<u64, String> {
+    text.parse().map_err(|_| {
+        format!(
+            "expected a seed, a whole number from 0 to {}, got `{text}`",
+            u64::MAX
+        )
+    })
+}
+
+/// A count, zero included.
+fn parse_count(text: &str) -> Result<u64, String> {
+    text.parse()
+        .map_err(|_| format!("expected a whole number (0 or more), got `{text}`"))
+}
+
+/// Benchmark rounds: at least one.
+fn parse_rounds(text: &str) -> Result<u32, String> {
+    match text.parse::<u32>() {
+        Ok(rounds) if rounds >= 1 => Ok(rounds),
+        _ => Err(format!(
+            "expected a whole number of at least 1, at most {}, got `{text}`",
+            u32::MAX
+        )),
+    }
 }
 
 /// A count of at least one.

@@ -103,6 +103,26 @@ fn hostile_command_line_values_are_refused() {
         (&["bench", "--seeds", "0"], &["--seeds", "at least 1"]),
         (&["bench", "--rounds", "0"], &["--rounds", "at least 1"]),
         (
+            &["bench", "--seeds", "many"],
+            &["--seeds", "at least 1", "`many`"],
+        ),
+        (
+            &["run", "--seed", "18446744073709551616"],
+            &["--seed", "a whole number from 0 to 18446744073709551615"],
+        ),
+        (
+            &["explain", "--seed", "x"],
+            &["--seed", "expected a seed", "`x`"],
+        ),
+        (
+            &["bugs", "--measure", "--windows", "0,,1000"],
+            &["--windows", "expected a seed", "``"],
+        ),
+        (
+            &["bugs", "--measure", "--guided", "--coverage-runs", "all"],
+            &["--coverage-runs", "0 or more", "`all`"],
+        ),
+        (
             &["bugs", "--measure", "--limit", "0"],
             &["--limit", "at least 1"],
         ),
