@@ -249,6 +249,12 @@ async fn lane_loop(
 ) {
     let mut seq = 0;
     while requests.next().await.is_some() {
+        // A lane behind its schedule (no leader for a while) holds requests
+        // the schedule gave it in the fault phase; in the settle phase a
+        // client sends nothing new, so they are never sent.
+        if workload.settling() {
+            return;
+        }
         seq += 1;
         append(&env, &workload, &mut log, session, seq).await;
     }
