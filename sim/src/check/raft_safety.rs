@@ -29,6 +29,8 @@ pub(super) struct Online {
     split_terms: BTreeSet<u64>,
     divergent: BTreeSet<u64>,
     lost: BTreeSet<u64>,
+    /// Replicas already reported for a synced entry above their synced term.
+    ahead_of_term: BTreeSet<String>,
     replicas: usize,
 }
 
@@ -40,6 +42,7 @@ impl Online {
             split_terms: BTreeSet::new(),
             divergent: BTreeSet::new(),
             lost: BTreeSet::new(),
+            ahead_of_term: BTreeSet::new(),
             replicas,
         }
     }
@@ -119,6 +122,76 @@ impl Online {
                 ));
             }
         }
+        found.extend(self.entries_ahead_of_term(replicas));
         found
+    }
+
+    /// A replica takes a newer term into its write-ahead log before any
+    /// entry of that term, and its disk keeps a prefix of what was written,
+    /// so no synced log holds an entry of a term above its synced term. One
+    /// that does restarts in the older term: it answers an older leader, and
+    /// votes in a term it had already left. Each replica is reported once.
+    fn entries_ahead_of_term<L: Borrow<DurableLog>>(
+        &mut self,
+        replicas: &BTreeMap<String, L>,
+    ) -> Vec<String> {
+        let mut found = Vec::new();
+        for (name, log) in replicas {
+            let log: &DurableLog = log.borrow();
+            let Some((index, entry)) = (1..)
+                .zip(&log.entries)
+                .filter(|(_, entry)| entry.term > log.term)
+                .max_by_key(|(_, entry)| entry.term)
+            else {
+                continue;
+            };
+            if self.ahead_of_term.insert(name.clone()) {
+                found.push(format!(
+                    "{name}'s synced log holds an entry of term {} (index {index}) above its synced term {}: a term taken without being made durable first",
+                    entry.term, log.term
+                ));
+            }
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ledger::log::{Entry, EntryKind};
+
+    fn synced(term: u64, entry_terms: &[u64]) -> DurableLog {
+        DurableLog {
+            term,
+            entries: entry_terms
+                .iter()
+                .map(|term| Entry {
+                    term: *term,
+                    kind: EntryKind::Noop,
+                })
+                .collect(),
+            ..DurableLog::default()
+        }
+    }
+
+    /// A synced log whose entries run ahead of its synced term is reported,
+    /// once; one whose term is at or above its entries' is not.
+    #[test]
+    fn an_entry_above_the_synced_term_is_reported_once() {
+        let replicas = BTreeMap::from([
+            ("log-1".to_owned(), synced(3, &[1, 2, 3])),
+            ("log-2".to_owned(), synced(2, &[1, 3])),
+            ("log-3".to_owned(), synced(5, &[1])),
+        ]);
+        let mut online = Online::new(3);
+        let found = online.probe(&replicas);
+        assert_eq!(
+            found,
+            vec![
+                "log-2's synced log holds an entry of term 3 (index 2) above its synced term 2: a term taken without being made durable first"
+            ]
+        );
+        assert!(online.probe(&replicas).is_empty(), "reported once");
     }
 }
