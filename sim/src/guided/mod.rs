@@ -215,7 +215,7 @@ pub enum GuidedError {
 /// `to_replay` is run once as it is, the bug planted, rarest first: the
 /// members that reached what fewest runs reach are the likeliest to fail
 /// once the code changes (the bugs of a lost database: caught by the first
-/// replay rarest first, by the second to sixth drawn by energy). A fuzzer
+/// replay rarest first, by up to the fourth drawn by energy). A fuzzer
 /// starts from its corpus the same way (libFuzzer runs it first); here the
 /// replays take the turns mutants would, and fresh seeds keep theirs.
 fn draw_round(
