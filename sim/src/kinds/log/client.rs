@@ -98,11 +98,28 @@ pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index
 const READ_SHARE: f64 = 0.4;
 const WRITE_SHARE: f64 = 0.3;
 
+/// What a compare-and-set of `key` expects: the value the session last
+/// saw it hold; for a key it never saw, nothing, except every fourth time
+/// a value nobody writes (its number 0), which must never swap, not even
+/// on a key nobody wrote yet.
+fn expected(
+    last_seen: &BTreeMap<u64, Option<u64>>,
+    key: u64,
+    session: u64,
+    seq: u64,
+) -> Option<u64> {
+    match last_seen.get(&key) {
+        Some(seen) => *seen,
+        None if seq.is_multiple_of(4) => Some(session * 1_000_000),
+        None => None,
+    }
+}
+
 /// A key-value session: operations one at a time, from the start of the
 /// fault phase to its end, each a think time after the last (Jepsen's
 /// closed-loop clients). A compare-and-set expects the value the session
-/// last saw the key hold, so that some succeed and, when others wrote
-/// since, some fail.
+/// last saw the key hold (see [`expected`]), so that some succeed and,
+/// when others wrote since, some fail.
 async fn kv_loop(
     env: NodeEnv,
     workload: Arc<Workload>,
@@ -142,7 +159,7 @@ async fn kv_loop(
             } else {
                 KvOp::Cas {
                     key,
-                    from: last_seen.get(&key).copied().flatten(),
+                    from: expected(&last_seen, key, session, seq),
                     to: value,
                 }
             }
