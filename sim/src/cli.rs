@@ -359,13 +359,7 @@ fn parse_count(text: &str) -> Result<u64, String> {
 
 /// Benchmark rounds: at least one.
 fn parse_rounds(text: &str) -> Result<u32, String> {
-    match text.parse::<u32>() {
-        Ok(rounds) if rounds >= 1 => Ok(rounds),
-        _ => Err(format!(
-            "expected a whole number of at least 1, at most {}, got `{text}`",
-            u32::MAX
-        )),
-    }
+    at_least_one(text, "rounds")
 }
 
 /// A count of at least one.
@@ -380,12 +374,14 @@ fn parse_positive(text: &str) -> Result<u64, String> {
 
 /// Simulations a shrink may run: at least one, the original's.
 fn parse_runs(text: &str) -> Result<u32, String> {
+    at_least_one(text, "simulations")
+}
+
+/// A count of `what` from 1 to `u32::MAX`.
+fn at_least_one(text: &str, what: &str) -> Result<u32, String> {
     match text.parse::<u32>() {
-        Ok(runs) if runs >= 1 => Ok(runs),
-        _ => Err(format!(
-            "expected 1 to {} simulations, got `{text}`",
-            u32::MAX
-        )),
+        Ok(count) if count >= 1 => Ok(count),
+        _ => Err(format!("expected 1 to {} {what}, got `{text}`", u32::MAX)),
     }
 }
 

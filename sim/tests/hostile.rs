@@ -101,7 +101,10 @@ fn hostile_command_line_values_are_refused() {
         ),
         (&["fuzz", "--seeds", "lots"], &["--seeds", "lots"]),
         (&["bench", "--seeds", "0"], &["--seeds", "at least 1"]),
-        (&["bench", "--rounds", "0"], &["--rounds", "at least 1"]),
+        (
+            &["bench", "--rounds", "0"],
+            &["--rounds", "1 to 4294967295 rounds", "`0`"],
+        ),
         (
             &["bench", "--seeds", "many"],
             &["--seeds", "at least 1", "`many`"],
