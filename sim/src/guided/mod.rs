@@ -333,13 +333,8 @@ fn pick(corpus: &Corpus, eligible: &[usize], rarities: &[f64], rng: &mut ChaCha8
 fn rarest(members: &[(usize, f64)]) -> usize {
     members
         .iter()
-        .fold(
-            None,
-            |best: Option<(usize, f64)>, &(index, rarity)| match best {
-                Some((_, most)) if most >= rarity => best,
-                _ => Some((index, rarity)),
-            },
-        )
+        .copied()
+        .reduce(|best, next| if next.1 > best.1 { next } else { best })
         .expect("members to replay")
         .0
 }
