@@ -18,7 +18,7 @@ use crate::{
 
 /// The generator's version, recorded in every scenario it writes. Change it
 /// whenever the same seed would generate something else.
-pub const GENERATOR: &str = "v12";
+pub const GENERATOR: &str = "v13";
 
 /// The share of seeds, of kinds that rebuild their database, whose database
 /// loses its disk now and then. Since v7; the last draw of those kinds, so
@@ -350,5 +350,34 @@ mod tests {
             assert!((10..=60).contains(&every.0.as_secs()), "{every}");
         }
         assert_eq!(db_wipes(&mut rng, 0.0), None);
+    }
+
+    /// Some storms set the leader's wall clock back, each by more than an
+    /// election takes and just before a cut of that leader.
+    #[test]
+    fn storms_set_some_leaders_wall_clocks_back_as_they_cut_them_off() {
+        let mut set_backs = 0;
+        for seed in 0..400 {
+            let scenario = generate_kind(seed, WorkloadKind::Log);
+            let election = scenario.system.election_timeout.end.0;
+            for event in scenario.events.iter().filter(|event| event.jump.is_some()) {
+                if event.node.as_deref() != Some(LOG_LEADER) {
+                    continue;
+                }
+                set_backs += 1;
+                let back = event.jump.expect("a jump").0;
+                assert!(back < 0 && back.unsigned_abs() >= election.as_nanos() as u64);
+                let cut_at = event.at.0 + std::time::Duration::from_millis(100);
+                assert!(scenario.events.iter().any(|cut| {
+                    cut.action == Action::Partition
+                        && cut.at.0 == cut_at
+                        && cut
+                            .groups
+                            .as_ref()
+                            .is_some_and(|groups| groups[0][0] == LOG_LEADER)
+                }));
+            }
+        }
+        assert!(set_backs > 0, "no storm set a leader's clock back");
     }
 }

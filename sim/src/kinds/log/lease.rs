@@ -8,9 +8,13 @@
 //! run fast), so some lease seeds draw it on purpose, as Jepsen aims its
 //! clock nemesis at leaders. Slower elections, as deployments across data
 //! centres configure them, stretch the lease and the error with it; those
-//! seeds get the storm.
+//! seeds get the storm. A lease is also only as safe as the clock it is
+//! timed by: the storm sets some leaders' wall clocks back as it cuts them
+//! off, which a lease timed by the monotonic clock never notices.
 
-use crate::scenario::{Action, DurRange, EventSpec, LOG_LEADER, MAX_DRIFT_PPM, Scenario, ms};
+use crate::scenario::{
+    Action, DurRange, EventSpec, LOG_LEADER, MAX_DRIFT_PPM, Scenario, SignedDur, ms,
+};
 use rand::{Rng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
 use std::time::Duration;
@@ -23,6 +27,11 @@ const SLOW_ELECTIONS_CHANCE: f64 = 0.6;
 /// overrun of a fifth of it must outlast a client's failover to the new
 /// leader.
 const SLOW_ELECTIONS: Duration = Duration::from_secs(1);
+/// The share of the storm's cuts whose leader also has its wall clock set
+/// back, as an NTP step does: by more than an election takes, so that a
+/// lease timed by the wall clock, not the monotonic one, visibly outlives
+/// the leader's authority.
+const SET_BACK_CHANCE: f64 = 0.5;
 
 /// Draws whether the leader reads on a lease and, for some lease seeds,
 /// slower elections.
@@ -45,8 +54,9 @@ pub(super) fn shape(rng: &mut ChaCha8Rng, scenario: &mut Scenario) {
 
 /// For lease seeds with slow elections (where a lease overrun spans
 /// enough time for clients to see it), every log clock fast, and now and
-/// then the leader's slowed just before it is cut off with some of the
-/// clients for longer than an election takes.
+/// then the leader's slowed (and half the time its wall clock set back)
+/// just before it is cut off with some of the clients for longer than an
+/// election takes.
 pub(super) fn events(rng: &mut ChaCha8Rng, scenario: &Scenario, events: &mut Vec<EventSpec>) {
     if !scenario.system.read_lease || scenario.system.election_timeout.start.0 < SLOW_ELECTIONS {
         return;
@@ -66,8 +76,10 @@ pub(super) fn events(rng: &mut ChaCha8Rng, scenario: &Scenario, events: &mut Vec
     let clients: Vec<String> = (1..=scenario.cluster.clients)
         .map(|client| format!("client-{client}"))
         .collect();
+    let mut cuts = Vec::new();
     for _ in 0..rng.gen_range(2..=4) {
         let at = rng.gen_range(500..duration_ms.max(501));
+        cuts.push(at);
         events.push(EventSpec {
             node: Some(LOG_LEADER.to_owned()),
             drift_ppm: Some(-drift),
@@ -83,5 +95,17 @@ pub(super) fn events(rng: &mut ChaCha8Rng, scenario: &Scenario, events: &mut Vec
             groups: Some(vec![group]),
             ..EventSpec::new(ms(at), Action::Partition)
         });
+    }
+    // Drawn after every cut, so that the cuts stay what they were before
+    // set-backs were drawn.
+    for at in cuts {
+        if rng.gen_bool(SET_BACK_CHANCE) {
+            let back = (election_ms as f64 * rng.gen_range(1.0..2.0)) as i64;
+            events.push(EventSpec {
+                node: Some(LOG_LEADER.to_owned()),
+                jump: Some(SignedDur(-back * 1_000_000)),
+                ..EventSpec::new(ms(at - 100), Action::Clock)
+            });
+        }
     }
 }
