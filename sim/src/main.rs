@@ -156,13 +156,14 @@ fn bad(message: impl Into<String>) -> anyhow::Error {
 }
 
 /// Installs logging from `--log`, or else from `RUST_LOG`; in colour only
-/// as `--color` says for stderr.
+/// as `--color` says for stderr. An empty `RUST_LOG` counts as unset, as a
+/// shell's `export RUST_LOG=` means it.
 fn start_logging(log: Option<&str>, color: Color) -> Result<()> {
     let (option, filter) = match log {
         Some(filter) => ("--log", filter.to_owned()),
         None => match std::env::var("RUST_LOG") {
-            Ok(filter) => ("RUST_LOG", filter),
-            Err(_) => return Ok(()),
+            Ok(filter) if !filter.trim().is_empty() => ("RUST_LOG", filter),
+            _ => return Ok(()),
         },
     };
     logging::init(&filter, color.stderr()).map_err(|error| bad(format!("{option}: {error}")))

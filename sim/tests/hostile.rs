@@ -223,6 +223,17 @@ fn rust_log_is_honoured_and_checked_when_log_is_absent() {
         .expect("sim runs");
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(stderr(&output).contains("INFO"), "logs on stderr");
+    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["run", "--seed", "3"])
+        .current_dir(scratch())
+        .env("RUST_LOG", "")
+        .output()
+        .expect("sim runs");
+    assert_eq!(output.status.code(), Some(0), "empty RUST_LOG is unset");
+    assert!(
+        !stderr(&output).contains("INFO"),
+        "no logs from an empty RUST_LOG"
+    );
 }
 
 /// Shards that wrap `u64` arithmetic still take exactly their seeds, and a

@@ -35,11 +35,13 @@ const MAX_BATCH_BYTES: usize = 3 * 1024;
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
 type Waiter = oneshot::Sender<u64>;
+/// A command to append and the caller waiting for its index.
+type Queued = (Command, Waiter);
 
 /// A handle to queue commands for the log.
 #[derive(Clone)]
 pub struct Appender {
-    queue: mpsc::UnboundedSender<(Command, Waiter)>,
+    queue: mpsc::UnboundedSender<Queued>,
     /// The log session this incarnation appends under: the `client` of
     /// every entry it appended.
     pub session: u64,
@@ -77,26 +79,12 @@ async fn run(
     mut log: LogClient,
     session: u64,
     timeout: Duration,
-    mut queue: mpsc::UnboundedReceiver<(Command, Waiter)>,
+    mut queue: mpsc::UnboundedReceiver<Queued>,
     fold: SharedFold,
 ) {
     let mut seq = 0;
-    let mut waiting: Option<(Command, Waiter)> = None;
-    loop {
-        let Some(first) = waiting.take().or(queue.next().await) else {
-            return;
-        };
-        let mut batch = vec![first];
-        let mut bytes = encode_batch(std::slice::from_ref(&batch[0].0)).len();
-        while let Ok(next) = queue.try_recv() {
-            let size = encode_batch(std::slice::from_ref(&next.0)).len();
-            if bytes + size > MAX_BATCH_BYTES {
-                waiting = Some(next);
-                break;
-            }
-            bytes += size;
-            batch.push(next);
-        }
+    let mut held: Option<Queued> = None;
+    while let Some(batch) = next_batch(&mut held, &mut queue).await {
         let commands: Vec<Command> = batch.iter().map(|(command, _)| command.clone()).collect();
         seq += 1;
         let mut append = ClientAppend {
@@ -133,5 +121,96 @@ async fn run(
                 env.mark(Mark::CommittedAfterCallerGaveUp);
             }
         }
+    }
+}
+
+/// The next batch: the command held back from the last one (else the next
+/// to arrive), then whatever else is queued, up to [`MAX_BATCH_BYTES`]. The
+/// first command that does not fit is held back for the batch after, so
+/// the queue's order is the log's. `None` once the queue is closed and
+/// nothing is held.
+async fn next_batch(
+    held: &mut Option<Queued>,
+    queue: &mut mpsc::UnboundedReceiver<Queued>,
+) -> Option<Vec<Queued>> {
+    // Never `held.take().or(queue.next().await)`: its argument is awaited
+    // first, so it would wait for a new command while one is held and then
+    // drop the new one.
+    let first = match held.take() {
+        Some(first) => first,
+        None => queue.next().await?,
+    };
+    let mut bytes = encode_batch(std::slice::from_ref(&first.0)).len();
+    let mut batch = vec![first];
+    while let Ok(next) = queue.try_recv() {
+        let size = encode_batch(std::slice::from_ref(&next.0)).len();
+        if bytes + size > MAX_BATCH_BYTES {
+            *held = Some(next);
+            break;
+        }
+        bytes += size;
+        batch.push(next);
+    }
+    Some(batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt;
+
+    use super::*;
+    use crate::ledger::types::TransferRequest;
+
+    fn command(n: u64) -> Command {
+        Command::Transfer {
+            client: 1,
+            request: TransferRequest {
+                request_id: format!("{n:0>60}"),
+                account: "acct-0".to_owned(),
+                to_address: "user-1".to_owned(),
+                amount: n,
+            },
+        }
+    }
+
+    /// Batches that overflow the byte limit take every queued command once,
+    /// in order, each batch at once: the command held back from one batch
+    /// opens the next without waiting for another to arrive.
+    #[test]
+    fn overflowing_batches_keep_every_command_in_order() {
+        let (sender, mut queue) = mpsc::unbounded();
+        let mut waiters = Vec::new();
+        for n in 0..50 {
+            let (waiter, index) = oneshot::channel();
+            sender
+                .unbounded_send((command(n), waiter))
+                .expect("queue open");
+            waiters.push(index);
+        }
+        let mut held = None;
+        let mut taken = Vec::new();
+        let mut batches = 0;
+        while taken.len() < 50 {
+            let batch = next_batch(&mut held, &mut queue)
+                .now_or_never()
+                .expect("a held or queued command makes a batch at once")
+                .expect("the queue is open");
+            let commands: Vec<Command> = batch.iter().map(|(command, _)| command.clone()).collect();
+            assert!(encode_batch(&commands).len() <= MAX_BATCH_BYTES);
+            taken.extend(commands);
+            batches += 1;
+        }
+        assert!(batches >= 3, "50 commands overflow a batch more than once");
+        assert_eq!(taken, (0..50).map(command).collect::<Vec<_>>());
+        assert!(held.is_none());
+        assert!(
+            next_batch(&mut held, &mut queue).now_or_never().is_none(),
+            "nothing queued"
+        );
+        drop(sender);
+        assert!(matches!(
+            next_batch(&mut held, &mut queue).now_or_never(),
+            Some(None)
+        ));
     }
 }
