@@ -206,29 +206,24 @@ fn an_unwritable_shrink_output_is_refused_before_shrinking() {
     assert_bad_input(&output, &["-o", "/proc/x"], "shrink -o");
 }
 
+/// `sim run --seed SEED` with `RUST_LOG` set to `filter`.
+fn run_with_rust_log(seed: &str, filter: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["run", "--seed", seed])
+        .current_dir(scratch())
+        .env("RUST_LOG", filter)
+        .output()
+        .expect("sim runs")
+}
+
 #[test]
 fn rust_log_is_honoured_and_checked_when_log_is_absent() {
-    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(["run", "--seed", "1"])
-        .current_dir(scratch())
-        .env("RUST_LOG", "nonsense")
-        .output()
-        .expect("sim runs");
+    let output = run_with_rust_log("1", "nonsense");
     assert_bad_input(&output, &["RUST_LOG", "`nonsense`"], "RUST_LOG=nonsense");
-    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(["run", "--seed", "3"])
-        .current_dir(scratch())
-        .env("RUST_LOG", "info")
-        .output()
-        .expect("sim runs");
+    let output = run_with_rust_log("3", "info");
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(stderr(&output).contains("INFO"), "logs on stderr");
-    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(["run", "--seed", "3"])
-        .current_dir(scratch())
-        .env("RUST_LOG", "")
-        .output()
-        .expect("sim runs");
+    let output = run_with_rust_log("3", "");
     assert_eq!(output.status.code(), Some(0), "empty RUST_LOG is unset");
     assert!(
         !stderr(&output).contains("INFO"),
