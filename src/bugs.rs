@@ -196,6 +196,13 @@ pub enum Bug {
     /// zero and nonces already spent on chain are spent again: those
     /// payouts can never land.
     NonceFromDbAfterWipe,
+    /// A database that comes back on an empty disk numbers its commits from
+    /// 1 again, as its first disk did. A commit's number is the version of
+    /// every row it writes, so a version a replica read before the disk was
+    /// lost can name a different row written after: the compare-and-set
+    /// that fences every projection and claim write then passes on state it
+    /// never saw.
+    DbVersionsRestart,
     /// A ledger replica answers a status or balance request from its fold
     /// as it is, without waiting to reach the log position the client has
     /// seen: a lagging replica reports an accepted transfer unknown, a
@@ -358,6 +365,9 @@ impl Bug {
             Bug::NonceFromDbAfterWipe => {
                 "nonces come from the database's counter, which a wipe resets, and the log trusts them"
             }
+            Bug::DbVersionsRestart => {
+                "a database back on an empty disk numbers its commits from 1 again: old versions match new rows"
+            }
             Bug::LaxAddressCheck => {
                 "the fold checks a payout address's prefix alone: a malformed address is paid"
             }
@@ -405,7 +415,7 @@ impl Bug {
                 Checker::Projection,
             ],
             Bug::IntentOnlyInDb => &[Checker::ExactlyOnce, Checker::NonceHygiene],
-            Bug::RebuildSkipsConfirmations => &[Checker::Projection],
+            Bug::RebuildSkipsConfirmations | Bug::DbVersionsRestart => &[Checker::Projection],
             Bug::NonceFromDbAfterWipe => &[Checker::AtLeastOnce, Checker::NonceHygiene],
             Bug::LaxAddressCheck => &[Checker::BadInput, Checker::ExactlyOnce],
             Bug::NoResubmit => &[Checker::Liveness],
@@ -436,9 +446,10 @@ impl Bug {
             | Bug::NonceReadModifyWrite
             | Bug::StaleStatusRead
             | Bug::ReadFromFollower => Trigger::Concurrency,
-            Bug::IntentOnlyInDb | Bug::RebuildSkipsConfirmations | Bug::NonceFromDbAfterWipe => {
-                Trigger::Wipes
-            }
+            Bug::IntentOnlyInDb
+            | Bug::RebuildSkipsConfirmations
+            | Bug::NonceFromDbAfterWipe
+            | Bug::DbVersionsRestart => Trigger::Wipes,
             Bug::ConfirmAtDepth0 => Trigger::Always,
             Bug::LeaseReadIgnoresDrift => Trigger::Clocks,
         }
@@ -470,6 +481,7 @@ impl Bug {
             | Bug::IntentOnlyInDb
             | Bug::RebuildSkipsConfirmations
             | Bug::NonceFromDbAfterWipe
+            | Bug::DbVersionsRestart
             | Bug::StaleStatusRead
             | Bug::LaxAddressCheck
             | Bug::NoResubmit => "transfers",

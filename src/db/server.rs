@@ -69,7 +69,12 @@ pub async fn run_db(env: NodeEnv, config: DbConfig) {
         env.mark(Mark::RestartedOnEmptyDisk);
     }
     let mut engine = if fresh {
-        Engine::numbered_after(wal::first_commit(incarnation) - 1)
+        let first = if env.bugs.has(Bug::DbVersionsRestart) {
+            1
+        } else {
+            wal::first_commit(incarnation)
+        };
+        Engine::numbered_after(first - 1)
     } else {
         recovered.engine
     };

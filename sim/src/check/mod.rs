@@ -39,6 +39,18 @@ use crate::{
     trace::Subscriber,
 };
 
+/// A database disk the nemesis erased: ground truth for the numbering of
+/// the commits of the disks that replaced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LostDisk {
+    pub(crate) node: String,
+    /// When it was lost.
+    pub(crate) at: Duration,
+    /// The first and the last synced commit it held, read with the
+    /// database's own recovery; `None` when it held none.
+    pub(crate) commits: Option<(u64, u64)>,
+}
+
 /// Violations kept per checker; the first ones explain a failure.
 const MAX_VIOLATIONS_PER_CHECKER: usize = 8;
 
@@ -217,6 +229,9 @@ pub(crate) struct GroundTruth<'a> {
     pub(crate) replicas: &'a BTreeMap<String, DurableLog>,
     /// The database's synced state, when the run has one.
     pub(crate) database: Option<&'a Recovered>,
+    /// The database disks the run lost, in order, with the commits each
+    /// held.
+    pub(crate) lost_disks: &'a [LostDisk],
     /// The canonical chain, when the run has one.
     pub(crate) chain: Option<&'a ChainState>,
     /// Transactions still waiting in a mempool at the end, and where.

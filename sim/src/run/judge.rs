@@ -48,6 +48,7 @@ pub(super) fn judge(
         history: &simulated.history,
         replicas: &replicas,
         database: database.as_ref(),
+        lost_disks: &simulated.lost_disks,
         chain: chain.as_deref(),
         pending: &simulated.pending,
         lives: &simulated.lives,

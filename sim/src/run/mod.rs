@@ -31,7 +31,7 @@ use std::{
 };
 
 use crate::{
-    check::{CheckResult, Online, Stall},
+    check::{CheckResult, LostDisk, Online, Stall},
     events::{HarnessEvent, now},
     history::{History, RequestCounts},
     kinds,
@@ -249,6 +249,8 @@ struct Simulated {
     pending: Vec<(String, Transaction)>,
     stall: Option<Stall>,
     disks: BTreeMap<String, Arc<Disk>>,
+    /// The database disks lost during the run, in order.
+    lost_disks: Vec<LostDisk>,
     history: History,
     net: NetStats,
     /// Each node's incarnation at the end, for nodes still running.
@@ -418,6 +420,7 @@ async fn simulate(
         pending,
         stall,
         disks: world.disks(),
+        lost_disks: world.lost_disks(),
         history: workload.history(History::clone),
         net,
         lives,

@@ -113,6 +113,7 @@ impl World {
             mempools: chain.mempools,
             key_secret: streams::key_secret(scenario.seed),
             partitions: Mutex::new(0),
+            lost_disks: Mutex::new(Vec::new()),
         });
         world.fault_points.attach(&world);
         world

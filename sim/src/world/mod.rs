@@ -32,7 +32,7 @@ use std::{
 };
 
 use crate::{
-    check::Online,
+    check::{LostDisk, Online},
     coverage::HarnessMark,
     events::HarnessEvent,
     kinds::{self},
@@ -95,6 +95,8 @@ pub struct World {
     key_secret: u64,
     /// Partitions made so far: each one's number in the trace.
     partitions: Mutex<u64>,
+    /// The disks lost so far, in order, with the commits each held.
+    lost_disks: Mutex<Vec<LostDisk>>,
 }
 
 /// The links one partition cut, and its number in the trace.
@@ -254,7 +256,18 @@ impl World {
         self.handle.kill(node.id);
         node.status = Status::Down;
         // The crash's own damage (unsynced writes lost, a record torn) is
-        // moot: nothing of the disk is left.
+        // moot: nothing of the disk is left. What it held synced is kept
+        // first: the commits of every disk after it must be numbered past it.
+        let held = ledger::db::read_durable(&node.disk).commits;
+        let lost = LostDisk {
+            node: name.to_owned(),
+            at: crate::events::now(),
+            commits: held
+                .first()
+                .zip(held.last())
+                .map(|(first, last)| (*first, *last)),
+        };
+        lock(&self.lost_disks).push(lost);
         let lost_bytes = node.disk.wipe() as u64;
         drop(nodes);
         tracing::info!(node = name, lost_bytes, "disk wiped");
@@ -585,6 +598,11 @@ impl World {
             .into_iter()
             .map(|(point, count)| (point.name(), count))
             .collect()
+    }
+
+    /// The disks lost so far, in order.
+    pub(crate) fn lost_disks(&self) -> Vec<LostDisk> {
+        lock(&self.lost_disks).clone()
     }
 
     /// Each controlled node's disk, for reading ground truth after the run.

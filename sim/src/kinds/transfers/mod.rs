@@ -187,6 +187,7 @@ fn payouts<'a>(truth: &'a GroundTruth<'a>) -> Option<checks::PayoutTruth<'a>> {
     Some(checks::PayoutTruth {
         log: majority_log(truth.replicas),
         db: truth.database?,
+        lost_disks: truth.lost_disks,
         chain: truth.chain?,
         history: truth.history,
         accounts: (0..scenario.workload.accounts)

@@ -5,6 +5,7 @@
 mod at_least_once;
 mod bad_input;
 mod conservation;
+mod disk_numbering;
 mod exactly_once;
 #[cfg(test)]
 mod fold_agreement;
@@ -25,7 +26,10 @@ use ledger::{
 };
 use std::{collections::BTreeMap, time::Duration};
 
-use crate::{check::Violation, history::History};
+use crate::{
+    check::{LostDisk, Violation},
+    history::History,
+};
 use ledger::bugs::Checker;
 use reference::Reference;
 
@@ -34,6 +38,9 @@ pub(super) struct PayoutTruth<'a> {
     /// The committed log: the prefix a majority of synced logs agree on.
     pub(super) log: Vec<Entry>,
     pub(super) db: &'a Recovered,
+    /// The database disks the run lost, in order, with the commits each
+    /// held.
+    pub(super) lost_disks: &'a [LostDisk],
     pub(super) chain: &'a ChainState,
     pub(super) history: &'a History,
     pub(super) accounts: Vec<String>,
@@ -166,6 +173,7 @@ pub(super) fn final_checks(truth: &PayoutTruth<'_>) -> Vec<Violation> {
     violations.extend(conservation::check(&facts));
     violations.extend(nonce_hygiene::check(&facts));
     violations.extend(projection::check(&facts));
+    violations.extend(disk_numbering::check(&facts));
     violations.extend(bad_input::check(&facts));
     violations
 }
