@@ -43,6 +43,16 @@ pub struct Recovered {
     pub commits: Vec<u64>,
 }
 
+impl Recovered {
+    /// The first and the last commit replayed, if any.
+    pub fn commit_range(&self) -> Option<(u64, u64)> {
+        self.commits
+            .first()
+            .copied()
+            .zip(self.commits.last().copied())
+    }
+}
+
 /// Replays commit records in order. A record that does not decode, does
 /// not follow its predecessor, or is first but cannot number a disk's first
 /// commit, ends the replay like a bad checksum.

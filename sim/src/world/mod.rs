@@ -258,14 +258,10 @@ impl World {
         // The crash's own damage (unsynced writes lost, a record torn) is
         // moot: nothing of the disk is left. What it held synced is kept
         // first: the commits of every disk after it must be numbered past it.
-        let held = ledger::db::read_durable(&node.disk).commits;
         let lost = LostDisk {
             node: name.to_owned(),
             at: crate::events::now(),
-            commits: held
-                .first()
-                .zip(held.last())
-                .map(|(first, last)| (*first, *last)),
+            commits: ledger::db::read_durable(&node.disk).commit_range(),
         };
         lock(&self.lost_disks).push(lost);
         let lost_bytes = node.disk.wipe() as u64;

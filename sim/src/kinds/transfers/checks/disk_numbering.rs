@@ -9,7 +9,6 @@
 //! the end of the run.
 
 use ledger::bugs::Checker;
-use std::time::Duration;
 
 use super::Facts;
 use crate::check::{LostDisk, Violation};
@@ -18,13 +17,11 @@ const CHECKER: Checker = Checker::Projection;
 
 pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
     let truth = facts.truth;
-    let commits = &truth.db.commits;
-    let last = commits.first().copied().zip(commits.last().copied());
-    reused(truth.lost_disks, last)
+    reused(truth.lost_disks, truth.db.commit_range())
         .into_iter()
         .map(|reuse| {
             let (at, which) = match reuse.later {
-                Some(lost) => (lost.at, format!("the disk lost at {:.3}s", seconds(lost.at))),
+                Some(lost) => (lost.at, format!("the disk lost at {:.3}s", lost.at.as_secs_f64())),
                 None => (truth.end, "the disk the run ended on".to_owned()),
             };
             let (first, top) = reuse.numbered;
@@ -34,7 +31,7 @@ pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
                 format!(
                     "the disk of {} lost at {:.3}s held commits {} to {}, but {which} numbered its commits {first} to {top}: a version read before the loss can name a row written after it, and a stale compare-and-set then passes",
                     reuse.earlier.node,
-                    seconds(reuse.earlier.at),
+                    reuse.earlier.at.as_secs_f64(),
                     reuse.earlier_commits.0,
                     reuse.earlier_commits.1,
                 ),
@@ -88,13 +85,10 @@ fn reused(lost: &[LostDisk], last: Option<(u64, u64)>) -> Vec<Reuse<'_>> {
     found
 }
 
-fn seconds(at: Duration) -> f64 {
-    at.as_secs_f64()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn lost(at_secs: u64, commits: Option<(u64, u64)>) -> LostDisk {
         LostDisk {
