@@ -133,7 +133,8 @@ pub enum Bug {
     ChainDoubleInclude,
     /// The chain takes a transaction into its mempool without verifying
     /// its signature: a payment altered in flight, or signed with another
-    /// account's key, spends from an account whose holder never signed it.
+    /// account's key, spends from an account whose holder never signed it,
+    /// and the genuine payment it outbids at the same nonce is refused.
     ChainSkipsSignature,
     /// The ledger's fold forgets to deduplicate by request id: a request
     /// appended twice (a client's retry reaching a replica whose fold has
@@ -400,7 +401,7 @@ impl Bug {
             Bug::ReadFromFollower | Bug::LeaseReadIgnoresDrift => &[Checker::Linearizable],
             Bug::StaleStatusRead => &[Checker::ExactlyOnce, Checker::Conservation],
             Bug::ChainDoubleInclude => &[Checker::ChainSafety, Checker::ExactlyOnce],
-            Bug::ChainSkipsSignature => &[Checker::ChainSafety],
+            Bug::ChainSkipsSignature => &[Checker::ChainSafety, Checker::ExactlyOnce],
             Bug::NoIdempotencyKey => &[Checker::ExactlyOnce, Checker::Conservation],
             Bug::ApplierNotIdempotent => &[Checker::Conservation, Checker::ExactlyOnce],
             Bug::OutboxDualWrite => &[Checker::AtLeastOnce, Checker::Projection],

@@ -3,9 +3,14 @@
 //! the kind's final checks and liveness.
 
 use ledger::{db::Recovered, log::DurableLog};
-use std::{collections::BTreeMap, sync::PoisonError};
+use std::{
+    collections::BTreeMap,
+    panic::{AssertUnwindSafe, catch_unwind},
+    sync::PoisonError,
+    time::Duration,
+};
 
-use super::{RunOutcome, Simulated, Verdict, outcome};
+use super::{RunOutcome, Simulated, Verdict, crashed, outcome, panic_message};
 use crate::{
     check::{self, CheckResult, GroundTruth, Online},
     kinds,
@@ -19,6 +24,41 @@ pub(super) fn judge(
     online: &mut Online,
     simulated: Simulated,
 ) -> RunOutcome {
+    let end = simulated.fault_phase + simulated.settle_phase + simulated.quiet_tail;
+    // Ground truth is read with the system's own recovery and decoders, so
+    // a panic in them is this run's crash, not the end of a fuzz run.
+    let checked = catch_unwind(AssertUnwindSafe(|| {
+        checks(scenario, online, &simulated, end)
+    }));
+    let checks = match checked {
+        Ok(checks) => checks,
+        Err(panic) => {
+            let message = format!("in the final checks: {}", panic_message(&panic));
+            return crashed(scenario, summary, message);
+        }
+    };
+    let verdict = verdict(scenario, &checks);
+    let mut outcome = outcome(scenario, summary, checks, verdict);
+    outcome.sim_time = end;
+    outcome.fault_phase = simulated.fault_phase;
+    outcome.settle_phase = simulated.settle_phase;
+    outcome.quiet_tail = simulated.quiet_tail;
+    outcome.in_flight_at_tail = simulated.in_flight_at_tail;
+    outcome.requests = simulated.history.counts();
+    outcome.net = simulated.net;
+    outcome.crash_points = simulated.crash_points;
+    outcome
+}
+
+/// Every checker's result: the online checkers after a last probe, the
+/// kind's final checks and liveness, against the disks and chain as the
+/// run left them.
+fn checks(
+    scenario: &Scenario,
+    online: &mut Online,
+    simulated: &Simulated,
+    end: Duration,
+) -> Vec<CheckResult> {
     let kind = kinds::of(scenario.workload.kind);
     let topology = kinds::topology(scenario);
     let disk = |name: &String| &simulated.disks[name];
@@ -33,7 +73,6 @@ pub(super) fn judge(
         .db
         .first()
         .map(|name| ledger::db::read_durable(disk(name)));
-    let end = simulated.fault_phase + simulated.settle_phase + simulated.quiet_tail;
     // A last look by the online checkers, before the chain is locked here.
     if !replicas.is_empty() {
         online.probe(end, &replicas);
@@ -66,18 +105,7 @@ pub(super) fn judge(
     let mut violations = online.violations().to_vec();
     violations.extend(kind.final_checks(&truth));
     violations.extend(check::liveness_check(&truth));
-    let checks = check::results(kind.checkers(), &violations, online.uncounted());
-    let verdict = verdict(scenario, &checks);
-    let mut outcome = outcome(scenario, summary, checks, verdict);
-    outcome.sim_time = end;
-    outcome.fault_phase = simulated.fault_phase;
-    outcome.settle_phase = simulated.settle_phase;
-    outcome.quiet_tail = simulated.quiet_tail;
-    outcome.in_flight_at_tail = simulated.in_flight_at_tail;
-    outcome.requests = simulated.history.counts();
-    outcome.net = simulated.net;
-    outcome.crash_points = simulated.crash_points;
-    outcome
+    check::results(kind.checkers(), &violations, online.uncounted())
 }
 
 /// A run with `[expect]` passes when the expected checker fired; any other

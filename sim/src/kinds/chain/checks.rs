@@ -15,9 +15,9 @@ use crate::{
 
 /// On the chain: each client's payment (named by its memo) is on the
 /// canonical chain at most once, no other transaction of it waits in any
-/// mempool to land later, and each one its client saw confirmed is there
-/// exactly once, as the transaction and in the block it was told, and was
-/// `confirmations` deep when it was told.
+/// mempool to land later, none was refused, and each one its client saw
+/// confirmed is there exactly once, as the transaction and in the block it
+/// was told, and was `confirmations` deep when it was told.
 pub(super) fn exactly_once(state: &ChainState, truth: &GroundTruth<'_>) -> Vec<Violation> {
     let confirmations = u64::from(truth.scenario.system.confirmations);
     let mut on_chain: BTreeMap<&str, Vec<(u64, TxHash)>> = BTreeMap::new();
@@ -51,6 +51,15 @@ pub(super) fn exactly_once(state: &ChainState, truth: &GroundTruth<'_>) -> Vec<V
                 message: format!("client {} payment {} ({memo}) {message}", op.client, op.seq),
             });
         };
+        // Every payment is signed by its sender at a nonce of its own, from
+        // an account that covers all the payments it makes (checked when a
+        // scenario loads): a chain that refuses one refuses a payment it
+        // owes its sender.
+        if let Outcome::Rejected { reason, .. } = &op.outcome {
+            problem(format!(
+                "was refused by the chain ({reason}), though its sender signed it, at a nonce of its own, from an account that covers every payment it makes"
+            ));
+        }
         let second = truth.pending.iter().find(|(_, tx)| {
             tx.transfer.memo == memo && found.iter().any(|(_, hash)| *hash != tx.hash())
         });
