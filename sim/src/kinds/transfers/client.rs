@@ -48,6 +48,12 @@ const SMALLEST_SHARE: f64 = 0.05;
 const LARGEST_SHARE: f64 = 0.05;
 const DRAIN_SHARE: f64 = 0.01;
 const LIMIT_SHARE: f64 = 0.02;
+/// The share of valid requests, drawn from the same boundary draw after
+/// the amounts' shares, whose request id is as long as the rules allow:
+/// a service that refuses the longest id is refusing a valid request.
+/// Read off the draw already made, so every other draw of a seed stays
+/// what it was.
+const LONGEST_ID_SHARE: f64 = 0.03;
 
 /// The internal account number `index` (from 0).
 pub(crate) fn ledger_account(index: u32) -> String {
@@ -316,6 +322,13 @@ fn seen(reply: StatusReply) -> Option<StatusSeen> {
     })
 }
 
+/// `id` padded with dots to the longest request id the rules allow. A dot
+/// sorts before every character that follows a request id's number, so
+/// the padded id sorts among the others where `id` would.
+fn longest_request_id(id: &str) -> String {
+    format!("{id:.<MAX_REQUEST_ID_BYTES$}")
+}
+
 /// Client `client`'s request `seq`: a valid one, or one with a planted flaw.
 fn draw(client: &Client, seq: u64) -> (TransferRequest, Option<BadInput>) {
     let workload = &client.workload;
@@ -350,8 +363,11 @@ fn draw(client: &Client, seq: u64) -> (TransferRequest, Option<BadInput>) {
             below += share;
             if boundary < below {
                 request.amount = amount;
-                break;
+                return (request, None);
             }
+        }
+        if boundary < below + LONGEST_ID_SHARE {
+            request.request_id = longest_request_id(&request.request_id);
         }
         return (request, None);
     }

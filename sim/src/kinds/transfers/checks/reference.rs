@@ -269,7 +269,7 @@ impl Reference {
     }
 
     /// The rules of a transfer, as the README states them.
-    fn judge(&self, request: &TransferRequest) -> Result<(), &'static str> {
+    pub(super) fn judge(&self, request: &TransferRequest) -> Result<(), &'static str> {
         let id = request.request_id.len();
         if id == 0 {
             return Err("empty-request-id");
