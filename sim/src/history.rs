@@ -260,6 +260,10 @@ pub struct History {
     ops: Vec<Op>,
     txns: Vec<TxnRecord>,
     kv: Vec<KvRecord>,
+    /// The sessions that read once more when the faults stop, each with
+    /// that read's place in `kv` once it is made: each must be made and
+    /// answered for the run to settle.
+    settle_reads: Vec<(u64, Option<usize>)>,
     balances: Vec<BalanceSeen>,
 }
 
@@ -331,6 +335,39 @@ impl History {
         self.kv.len() - 1
     }
 
+    /// Notes that `session` will read once more when the faults stop.
+    pub(crate) fn expect_settle_read(&mut self, session: u64) {
+        self.settle_reads.push((session, None));
+    }
+
+    /// Records the read a session makes once the faults have stopped;
+    /// returns its handle, as [`History::kv_called`] does.
+    pub(crate) fn kv_settle_read(&mut self, record: KvRecord) -> usize {
+        let session = record.client;
+        let op = self.kv_called(record);
+        for (_, read) in self.settle_reads.iter_mut().filter(|(s, _)| *s == session) {
+            *read = Some(op);
+        }
+        op
+    }
+
+    /// The sessions whose read since the faults stopped has not been
+    /// answered, each with that read if it was made.
+    pub fn unanswered_settle_reads(&self) -> impl Iterator<Item = (u64, Option<&KvRecord>)> {
+        self.settle_reads
+            .iter()
+            .filter_map(|(session, read)| match read {
+                None => Some((*session, None)),
+                Some(op) => {
+                    let record = &self.kv[*op];
+                    record
+                        .returned
+                        .is_none()
+                        .then_some((*session, Some(record)))
+                }
+            })
+    }
+
     pub(crate) fn kv_returned(&mut self, op: usize, at: u64, output: KvOutput) {
         self.kv[op].returned = Some((at, output));
     }
@@ -379,5 +416,38 @@ impl History {
             }
         }
         counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(session: u64, call: u64) -> KvRecord {
+        Operation {
+            client: session,
+            call,
+            returned: None,
+            op: KvOp::Read { key: 7 },
+        }
+    }
+
+    /// A session that is to read when the faults stop holds the run back
+    /// until it has read and been answered; its earlier reads do not count.
+    #[test]
+    fn a_settle_read_is_awaited_until_made_and_answered() {
+        let mut history = History::default();
+        history.expect_settle_read(208);
+        history.kv_called(read(208, 10));
+        let waiting: Vec<_> = history.unanswered_settle_reads().collect();
+        assert_eq!(waiting, vec![(208, None)]);
+        let op = history.kv_settle_read(read(208, 20));
+        let waiting: Vec<_> = history
+            .unanswered_settle_reads()
+            .map(|(session, read)| (session, read.map(|read| read.call)))
+            .collect();
+        assert_eq!(waiting, vec![(208, Some(20))]);
+        history.kv_returned(op, 30, KvOutput::Value(None));
+        assert_eq!(history.unanswered_settle_reads().count(), 0);
     }
 }

@@ -174,6 +174,18 @@ impl Workload {
         self.lock().kv_called(record)
     }
 
+    /// Notes that `session` will read once more when the faults stop: the
+    /// run does not settle before that read is made and answered.
+    pub(crate) fn expect_settle_read(&self, session: u64) {
+        self.lock().expect_settle_read(session);
+    }
+
+    /// Notes the key-value read a session makes once the faults have
+    /// stopped; returns its handle for [`Workload::kv_returned`].
+    pub(crate) fn kv_settle_read(&self, record: KvRecord) -> usize {
+        self.lock().kv_settle_read(record)
+    }
+
     /// Notes what a key-value operation returned, and when.
     pub(crate) fn kv_returned(&self, op: usize, output: KvOutput) {
         let at = crate::events::now().as_micros() as u64;

@@ -10,7 +10,8 @@
 //! key-value operations back to back through the fault phase: writes of
 //! unique values to a few keys, compare-and-sets and linearizable reads of
 //! them; what each returned, and when, goes to the history for
-//! `linearizable`.
+//! `linearizable`. When the faults stop, the first of a client's key-value
+//! sessions reads once more, and the run settles only once it is answered.
 
 use futures::{StreamExt, channel::mpsc};
 use ledger::{
@@ -70,7 +71,10 @@ pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index
             workload.clone(),
             log(),
             session(client, lane),
-            read_share,
+            KvSession {
+                read_share,
+                reads_at_settle: lane == LANES,
+            },
         ));
     }
     // One task per lane, fed a unit per request it is to send.
@@ -115,6 +119,16 @@ fn expected(
     }
 }
 
+/// How a key-value session behaves.
+#[derive(Clone, Copy)]
+struct KvSession {
+    /// The share of its operations that are reads.
+    read_share: f64,
+    /// Whether it reads once more when the faults stop (see
+    /// [`settle_read`]).
+    reads_at_settle: bool,
+}
+
 /// A key-value session: operations one at a time, from the start of the
 /// fault phase to its end, each a think time after the last (Jepsen's
 /// closed-loop clients). A compare-and-set expects the value the session
@@ -125,9 +139,16 @@ async fn kv_loop(
     workload: Arc<Workload>,
     mut log: LogClient,
     session: u64,
-    read_share: f64,
+    KvSession {
+        read_share,
+        reads_at_settle,
+    }: KvSession,
 ) {
+    if reads_at_settle {
+        workload.expect_settle_read(session);
+    }
     let mut seq = 0;
+    let mut last_key = None;
     let mut last_seen: BTreeMap<u64, Option<u64>> = BTreeMap::new();
     // Some sessions touch the keys now and then, some hammer them.
     let think = Duration::from_secs_f64(log_uniform(
@@ -139,6 +160,9 @@ async fn kv_loop(
         let pause = madsim::rand::thread_rng().gen_range(Duration::ZERO..=think * 2);
         env.sleep(pause).await;
         if workload.settling() {
+            if reads_at_settle {
+                settle_read(&env, &workload, &mut log, session, last_key).await;
+            }
             return;
         }
         let (key, draw) = {
@@ -149,6 +173,7 @@ async fn kv_loop(
                 rng.gen_range(0.0..1.0),
             )
         };
+        last_key = Some(key);
         let op = if draw < read_share {
             KvOp::Read { key }
         } else {
@@ -217,6 +242,37 @@ async fn kv_loop(
         if let Some(output) = output {
             workload.kv_returned(record, output);
         }
+    }
+}
+
+/// Once the faults have stopped, one more read, of the key the session
+/// last used (or one of the keys now in use), retried until answered: the
+/// run settles only once it is. Reads are given up during faults and no
+/// write waits on them, so a healed log that never again confirms its
+/// leadership for a read would otherwise pass; the read also comes after
+/// every write of the run, for `linearizable`.
+async fn settle_read(
+    env: &NodeEnv,
+    workload: &Workload,
+    log: &mut LogClient,
+    session: u64,
+    last_key: Option<u64>,
+) {
+    let key = last_key.unwrap_or_else(|| {
+        (now().as_nanos() / KEY_EPOCH.as_nanos()) as u64 * KEYS + session % KEYS
+    });
+    let record = workload.kv_settle_read(Operation {
+        client: session,
+        call: now().as_micros() as u64,
+        returned: None,
+        op: KvOp::Read { key },
+    });
+    let value = until_answered(env, workload, Persist::UntilAnswered, async || {
+        log.read_key(key, workload.client_timeout).await
+    })
+    .await;
+    if let Some(value) = value {
+        workload.kv_returned(record, KvOutput::Value(value));
     }
 }
 

@@ -6,14 +6,15 @@ mod client;
 mod lease;
 
 use futures::future::LocalBoxFuture;
-use ledger::{bugs::Checker, net::Rpc, node::NodeEnv};
+use ledger::{bugs::Checker, chain::ChainState, net::Rpc, node::NodeEnv};
 use rand::{Rng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
-use super::Kind;
+use super::{Kind, unanswered};
 use crate::{
     check::{GroundTruth, Violation},
+    history::History,
     scenario::{EventSpec, Roles, Scenario, Topology},
     words::count,
     workload::Workload,
@@ -77,6 +78,24 @@ impl Kind for Log {
         index: usize,
     ) -> LocalBoxFuture<'static, ()> {
         Box::pin(async move { client::run(&env, &workload, rpc, index).await })
+    }
+
+    fn unsettled<'a>(
+        &self,
+        history: &'a History,
+        _chain: Option<&'a ChainState>,
+    ) -> Box<dyn Iterator<Item = String> + 'a> {
+        let reads = history
+            .unanswered_settle_reads()
+            .map(|(session, read)| match read {
+                Some(read) => format!(
+                    "session {session}'s read of key {}, sent at {:.3}s once the faults had stopped, is unanswered",
+                    read.op.key(),
+                    Duration::from_micros(read.call).as_secs_f64()
+                ),
+                None => format!("session {session} has not yet made its read since the faults stopped"),
+            });
+        Box::new(history.pending().map(unanswered).chain(reads))
     }
 
     fn final_checks(&self, truth: &GroundTruth<'_>) -> Vec<Violation> {
