@@ -48,6 +48,7 @@ mod tables;
 mod testing;
 mod trace;
 mod validate;
+mod watchdog;
 mod workload;
 mod world;
 

@@ -285,7 +285,16 @@ fn explain_command(args: ExplainArgs) -> Result<i32> {
             ..RunOptions::default()
         },
     );
-    let timeline = outcome.timeline.as_ref().expect("a recorded timeline");
+    let Some(timeline) = outcome.timeline.as_ref() else {
+        // A hung run records nothing to tell.
+        eprintln!(
+            "{}",
+            outcome
+                .first_failure()
+                .unwrap_or_else(|| "no timeline".to_owned())
+        );
+        return Ok(outcome.exit_code());
+    };
     let which = match &args.transfer {
         Some(id) => Explained::Transfer(id.clone()),
         None => Explained::Violation,

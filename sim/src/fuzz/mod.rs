@@ -115,8 +115,11 @@ pub fn fuzz(
             {
                 let scenario = scenario_for(seed, options.bug, options.kind);
                 let what = found.message.as_deref().unwrap_or("failed");
+                let hung = found.hung;
                 let written = write_failure(&options.out, &scenario, what).and_then(|file| {
-                    write_timeline(&file, &scenario)?;
+                    if !hung {
+                        write_timeline(&file, &scenario)?;
+                    }
                     Ok(file)
                 });
                 match written {
@@ -128,6 +131,11 @@ pub fn fuzz(
                 return Flow::StopAfter(seed);
             };
             on_seed(result);
+            if result.hung {
+                // Its thread spins on: every seed after it would share a
+                // core with it, and with each one hung after it.
+                return Flow::StopAfter(seed);
+            }
             match options.bug {
                 Some(bug) if catches(bug, result).is_some() => Flow::StopAfter(seed),
                 _ => Flow::Continue,
@@ -199,6 +207,7 @@ pub fn seed_result(outcome: &RunOutcome, wall_ms: u64, file: Option<PathBuf>) ->
         message: outcome.first_failure(),
         file,
         shrunk: None,
+        hung: outcome.hung,
         faults: names(&outcome.faults),
         marks: names(&outcome.marks),
         crash_points: names(&outcome.crash_points),
@@ -313,6 +322,9 @@ pub fn write_timeline(file: &Path, scenario: &Scenario) -> io::Result<PathBuf> {
 
 /// What a failed seed's shrink must keep showing.
 fn target_of(result: &SeedResult) -> Option<Target> {
+    if result.hung {
+        return None;
+    }
     match (result.verdict, result.checker) {
         (Verdict::SimulationCrash, _) => Some(Target::Crash),
         (_, Some(checker)) => Some(Target::Violation(checker)),

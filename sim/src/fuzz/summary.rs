@@ -40,6 +40,10 @@ pub struct SeedResult {
     /// The shrunk scenario file, once the failure was shrunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shrunk: Option<PathBuf>,
+    /// Whether the simulation hung (never shrunk or run again: each run
+    /// leaves a thread spinning).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hung: bool,
     /// Faults injected, by kind (tallied into the summary).
     #[serde(skip)]
     pub faults: BTreeMap<String, u64>,
@@ -630,6 +634,7 @@ mod tests {
             message: checker.map(|checker| format!("{checker} at 1.000s: broken")),
             file: checker.map(|_| PathBuf::from(format!("out/seed-{seed}.toml"))),
             shrunk: None,
+            hung: false,
             faults: [("crash".to_owned(), seed + 1)].into_iter().collect(),
             marks: seed
                 .is_multiple_of(2)

@@ -40,6 +40,7 @@ use crate::{
     scenario::Scenario,
     timeline::{Timeline, record::Recorder},
     trace::{Trace, TraceSummary},
+    watchdog::{self, Progress, Watched},
     workload::Workload,
     world::{ClusterView, InFlight, NEMESIS, World, quiet_tail_minimum},
 };
@@ -149,6 +150,10 @@ pub struct RunOutcome {
     pub checks: Vec<CheckResult>,
     /// The panic that ended the simulation, if one did.
     pub crash: Option<String>,
+    /// Whether the simulation hung: its thread spins on, and running the
+    /// scenario again (for a timeline, a shrink) would hang again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub hung: bool,
     pub expected_violation: Option<Checker>,
     pub verdict: Verdict,
     #[serde(skip)]
@@ -222,19 +227,34 @@ impl RunOutcome {
     }
 }
 
-/// Runs `scenario` on a fresh thread and returns its outcome.
+/// Runs `scenario` on a fresh thread and returns its outcome, or a crash
+/// if the simulation hangs (see [`watchdog`]).
 pub fn run(scenario: &Scenario, options: &RunOptions) -> RunOutcome {
-    let (scenario, options) = (scenario.clone(), options.clone());
-    // A fresh thread per run: madsim seeds std's hash state only for the
-    // first runtime on a thread, so reusing one would break `seed N` ≡ `run N`.
-    #[allow(clippy::disallowed_methods)]
-    std::thread::Builder::new()
-        .name(format!("sim-seed-{}", scenario.seed))
-        .stack_size(16 << 20)
-        .spawn(move || run_here(&scenario, &options))
-        .expect("spawn a simulation thread")
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    let progress = Arc::new(Progress::default());
+    let (sender, ended) = std::sync::mpsc::channel();
+    let thread = {
+        let (scenario, options, progress) = (scenario.clone(), options.clone(), progress.clone());
+        // A fresh thread per run: madsim seeds std's hash state only for the
+        // first runtime on a thread, so reusing one would break `seed N` ≡ `run N`.
+        #[allow(clippy::disallowed_methods)]
+        std::thread::Builder::new()
+            .name(format!("sim-seed-{}", scenario.seed))
+            .stack_size(16 << 20)
+            .spawn(move || {
+                let _ = sender.send(run_here(&scenario, &options, &progress));
+            })
+            .expect("spawn a simulation thread")
+    };
+    match watchdog::watch(&ended, &progress, watchdog::HANG_AFTER) {
+        Watched::Ended(outcome) => outcome,
+        Watched::Vanished => match thread.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => unreachable!("a run's thread hands over its outcome before it ends"),
+        },
+        // The thread cannot be stopped: it spins on, detached, until the
+        // process ends.
+        Watched::Hung(at) => hung(scenario, at),
+    }
 }
 
 /// What the simulation hands out of the runtime.
@@ -261,14 +281,14 @@ struct Simulated {
     crash_points: BTreeMap<&'static str, u64>,
 }
 
-fn run_here(scenario: &Scenario, options: &RunOptions) -> RunOutcome {
+fn run_here(scenario: &Scenario, options: &RunOptions, progress: &Arc<Progress>) -> RunOutcome {
     // Before the runtime exists: profiling reads the host's clock only
     // outside the simulation.
     let started = wall_clock();
     let mut runtime = Runtime::with_seed_and_config(scenario.seed, madsim::Config::default());
     runtime.set_time_limit(scenario.duration() + scenario.settle() + Duration::from_secs(60));
     let topology = kinds::topology(scenario);
-    let trace = Trace::new(options.keep_trace);
+    let trace = Trace::new(options.keep_trace, progress.clone());
     // The view first: subscribers see events in subscription order.
     let view = Arc::new(Mutex::new(ClusterView::default()));
     let online = Arc::new(Mutex::new(Online::new(topology.log.len())));
@@ -299,6 +319,7 @@ fn run_here(scenario: &Scenario, options: &RunOptions) -> RunOutcome {
             built.clone(),
         ))
     }));
+    progress.simulation_over();
     // A panic unwound past the end of the run: kill every node here, so
     // dropping the runtime frees their tasks instead of leaking them.
     if let Some(world) = built.lock().unwrap_or_else(PoisonError::into_inner).take() {
@@ -430,6 +451,32 @@ async fn simulate(
     }
 }
 
+/// The outcome of a run whose simulated clock stopped at `at`: a crash,
+/// with nothing else known of the run.
+fn hung(scenario: &Scenario, at: Duration) -> RunOutcome {
+    let summary = TraceSummary {
+        hash: 0,
+        events: 0,
+        lines: None,
+        faults: BTreeMap::new(),
+        marks: BTreeMap::new(),
+        marks_first_at: BTreeMap::new(),
+    };
+    let mut outcome = crashed(
+        scenario,
+        summary,
+        format!(
+            "the simulation hung at {:.3}s: its clock stood still for {}s of wall time, so a task \
+             never yields (a loop whose every await is ready at once); it hangs again when run again",
+            at.as_secs_f64(),
+            watchdog::HANG_AFTER.as_secs()
+        ),
+    );
+    outcome.sim_time = at;
+    outcome.hung = true;
+    outcome
+}
+
 fn crashed(scenario: &Scenario, summary: TraceSummary, message: String) -> RunOutcome {
     // madsim panics this way when every task waits on something that can
     // never happen: a deadlock, which is a liveness failure.
@@ -475,6 +522,7 @@ fn outcome(
         net: NetStats::default(),
         checks,
         crash: None,
+        hung: false,
         expected_violation: scenario.expect.as_ref().map(|expect| expect.violation),
         verdict,
         trace_lines: summary.lines,

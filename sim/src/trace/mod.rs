@@ -22,7 +22,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{coverage::HarnessMark, events::HarnessEvent, faults::FaultKind};
+use crate::{coverage::HarnessMark, events::HarnessEvent, faults::FaultKind, watchdog::Progress};
 
 /// Something that watches a run's trace as it is recorded.
 pub(crate) trait Subscriber: Send {
@@ -73,6 +73,8 @@ struct MarkLine {
 /// The trace of one run; the observer every node records into.
 pub(crate) struct Trace {
     time: SimTime,
+    /// Where the watchdog reads how far the run has come.
+    progress: Arc<Progress>,
     state: Mutex<TraceState>,
 }
 
@@ -101,9 +103,11 @@ pub(crate) struct TraceSummary {
 
 impl Trace {
     /// A new trace; `keep_lines` keeps every event as a JSONL line.
-    pub(crate) fn new(keep_lines: bool) -> Arc<Trace> {
+    /// The simulated time of every event goes to `progress`.
+    pub(crate) fn new(keep_lines: bool, progress: Arc<Progress>) -> Arc<Trace> {
         Arc::new(Trace {
             time: SimTime::default(),
+            progress,
             state: Mutex::new(TraceState {
                 hasher: TraceDigest::default(),
                 events: 0,
@@ -122,7 +126,7 @@ impl Trace {
 
     /// Records a harness event on behalf of `node` (`nemesis`, a client).
     pub(crate) fn harness(&self, node: &str, event: HarnessEvent) {
-        let now = self.time.elapsed();
+        let now = self.now();
         let mut state = self.lock();
         if let Some((kind, count)) = FaultKind::of_harness(&event) {
             state.count(kind, count);
@@ -135,7 +139,7 @@ impl Trace {
 
     /// Notes that the harness saw a situation worth reaching.
     pub(crate) fn harness_mark(&self, mark: HarnessMark) {
-        let now = self.time.elapsed();
+        let now = self.now();
         self.lock().mark(now, "nemesis", mark.name());
     }
 
@@ -167,6 +171,13 @@ impl Trace {
                 .map(|(mark, (_, first))| (*mark, *first))
                 .collect(),
         }
+    }
+
+    /// The simulated time, which is also the run's progress.
+    fn now(&self) -> Duration {
+        let now = self.time.elapsed();
+        self.progress.advance(now);
+        now
     }
 
     fn lock(&self) -> MutexGuard<'_, TraceState> {
@@ -215,7 +226,7 @@ impl TraceState {
 
 impl Observer for Trace {
     fn mark(&self, node: &NodeName, mark: Mark) {
-        let now = self.time.elapsed();
+        let now = self.now();
         let mut state = self.lock();
         let mut marks = Vec::new();
         for subscriber in &state.subscribers {
@@ -228,7 +239,7 @@ impl Observer for Trace {
     }
 
     fn record(&self, node: &NodeName, event: Event) {
-        let now = self.time.elapsed();
+        let now = self.now();
         let mut state = self.lock();
         if let Some((kind, count)) = FaultKind::of_system(&event) {
             state.count(kind, count);
