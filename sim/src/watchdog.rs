@@ -110,7 +110,8 @@ mod tests {
         let (sender, ended) = mpsc::channel();
         let run = {
             let progress = progress.clone();
-            // Stands in for a run's thread: no simulation here.
+            // Stands in for a run's thread: a plain thread that sleeps in
+            // wall time, with no simulation anywhere in this test.
             #[allow(clippy::disallowed_methods)]
             thread::spawn(move || {
                 // Simulated time moves for longer than the limit, then the

@@ -454,17 +454,9 @@ async fn simulate(
 /// The outcome of a run whose simulated clock stopped at `at`: a crash,
 /// with nothing else known of the run.
 fn hung(scenario: &Scenario, at: Duration) -> RunOutcome {
-    let summary = TraceSummary {
-        hash: 0,
-        events: 0,
-        lines: None,
-        faults: BTreeMap::new(),
-        marks: BTreeMap::new(),
-        marks_first_at: BTreeMap::new(),
-    };
     let mut outcome = crashed(
         scenario,
-        summary,
+        TraceSummary::default(),
         format!(
             "the simulation hung at {:.3}s: its clock stood still for {}s of wall time, so a task \
              never yields (a loop whose every await is ready at once); it hangs again when run again",

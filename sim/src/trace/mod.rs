@@ -89,6 +89,7 @@ struct TraceState {
 }
 
 /// What a finished trace hands to the report.
+#[derive(Default)]
 pub(crate) struct TraceSummary {
     pub(crate) hash: u64,
     pub(crate) events: u64,
