@@ -40,6 +40,10 @@ fn main() -> std::process::ExitCode {
             "the_reversals_race_meets_deleted_rows",
             the_reversals_race_meets_deleted_rows,
         ),
+        trial(
+            "the_replicas_lost_for_good_stay_lost_and_their_claims_are_taken_over",
+            the_replicas_lost_for_good_stay_lost_and_their_claims_are_taken_over,
+        ),
     ];
     for file in files {
         let stem = stem(&file).to_owned();
@@ -178,13 +182,33 @@ fn the_lease_scenario_without_its_bug_reaches_the_margin_at_work() {
     );
 }
 
+/// Both retirements apply, nothing brings either node back, and the payouts
+/// the lost ledger replica had claimed are taken over by the others.
+fn the_replicas_lost_for_good_stay_lost_and_their_claims_are_taken_over() {
+    let scenario = load_scenario("replicas-lost-for-good");
+    let outcome = reaches_marks(&scenario, &["lease-taken-over"]);
+    assert_eq!(
+        outcome.faults.get("retire"),
+        Some(&2),
+        "{:?}",
+        outcome.faults
+    );
+    // The one crash with `for` is the only node brought back.
+    assert_eq!(
+        outcome.faults.get("restart"),
+        Some(&1),
+        "{:?}",
+        outcome.faults
+    );
+}
+
 fn load_scenario(name: &str) -> sim::Scenario {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}.toml"));
     sim::load(&file).unwrap_or_else(|error| panic!("{error}"))
 }
 
 /// Runs `scenario` and asserts it reached every mark of `marks`.
-fn reaches_marks(scenario: &sim::Scenario, marks: &[&str]) {
+fn reaches_marks(scenario: &sim::Scenario, marks: &[&str]) -> sim::RunOutcome {
     let name = &scenario.name;
     let outcome = sim::run(scenario, &sim::RunOptions::default());
     for mark in marks {
@@ -196,6 +220,7 @@ fn reaches_marks(scenario: &sim::Scenario, marks: &[&str]) {
     }
     let catalogue = sim::coverage::catalogue();
     assert!(outcome.marks.keys().all(|mark| catalogue.contains(mark)));
+    outcome
 }
 
 /// A planted bug's scenario catches it through the hazard it plants:

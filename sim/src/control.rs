@@ -43,11 +43,11 @@ pub fn without_trigger(scenario: &Scenario, trigger: Trigger) -> Option<Scenario
     match trigger {
         Trigger::Always => return None,
         Trigger::Crashes => {
-            // A lost disk is a crash too.
+            // A lost disk, or a node lost for good, is a crash too.
             control.events.retain(|event| {
                 !matches!(
                     event.action,
-                    Action::Crash | Action::Restart | Action::DbWipe
+                    Action::Crash | Action::Restart | Action::Retire | Action::DbWipe
                 )
             });
             control.faults.crash_every = None;

@@ -16,6 +16,11 @@ pub enum HarnessEvent {
     Restart {
         node: String,
     },
+    /// A node taken out for good, just after its crash: it is never
+    /// restarted, not even by the settle phase.
+    Retire {
+        node: String,
+    },
     Pause {
         node: String,
     },

@@ -15,6 +15,8 @@ use crate::events::HarnessEvent;
 pub(crate) enum FaultKind {
     Crash,
     Restart,
+    /// A node taken out for good (counted as a crash too).
+    Retire,
     Pause,
     Resume,
     Partition,
@@ -52,6 +54,7 @@ impl FaultKind {
         let kind = match event {
             HarnessEvent::Crash { .. } => FaultKind::Crash,
             HarnessEvent::Restart { .. } => FaultKind::Restart,
+            HarnessEvent::Retire { .. } => FaultKind::Retire,
             HarnessEvent::Pause { .. } => FaultKind::Pause,
             HarnessEvent::Resume { .. } => FaultKind::Resume,
             HarnessEvent::Partition { .. } => FaultKind::Partition,

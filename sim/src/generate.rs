@@ -18,7 +18,7 @@ use crate::{
 
 /// The generator's version, recorded in every scenario it writes. Change it
 /// whenever the same seed would generate something else.
-pub const GENERATOR: &str = "v13";
+pub const GENERATOR: &str = "v14";
 
 /// The share of seeds, of kinds that rebuild their database, whose database
 /// loses its disk now and then. Since v7; the last draw of those kinds, so
@@ -62,6 +62,18 @@ const OWN_READS_CHANCE: f64 = 0.5;
 /// scanned pays a transfer back twice (`conservation`). Since v12, the
 /// very last draw.
 const REVERSALS_CHANCE: f64 = 0.5;
+
+/// The share of seeds, with three log replicas or more, that lose one of
+/// them for good during the fault phase (half the time whichever leads
+/// then), so that a log that needs more than a majority to commit, elect
+/// or read never converges. Since v14, drawn from a stream of its own, so
+/// that every other draw of a seed stays what v13 drew.
+const RETIRE_LOG_REPLICA_CHANCE: f64 = 0.2;
+
+/// The share of `transfers` seeds, with two ledger replicas or more, that
+/// lose one of them for good, so that the payouts it had claimed must be
+/// taken over once its claims lapse. Since v14, after the log's.
+const RETIRE_LEDGER_REPLICA_CHANCE: f64 = 0.25;
 
 /// The scenario for `seed`, of a workload kind drawn from the seed: the
 /// whole system (`transfers`) half the time, each part alone otherwise.
@@ -141,7 +153,40 @@ pub(crate) fn generate_with(seed: u64, kind: WorkloadKind, db_wipe_chance: f64) 
         scenario.workload.own_reads = rng.gen_bool(OWN_READS_CHANCE);
         scenario.workload.reversals = rng.gen_bool(REVERSALS_CHANCE);
     }
+    retirements(&mut streams::rng(seed, Stream::Retirements), &mut scenario);
     scenario
+}
+
+/// Now and then, one log replica and one ledger replica lost for good at
+/// some time of the fault phase; the rest must converge without them.
+fn retirements(rng: &mut ChaCha8Rng, scenario: &mut Scenario) {
+    let topology = kinds::topology(scenario);
+    let duration_ms = scenario.duration().as_millis() as u64;
+    let mut retire = |rng: &mut ChaCha8Rng, node: String| {
+        let at = ms(rng.gen_range(0..duration_ms));
+        scenario.events.push(EventSpec {
+            node: Some(node),
+            ..EventSpec::new(at, Action::Retire)
+        });
+    };
+    if topology.log.len() >= 3 && rng.gen_bool(RETIRE_LOG_REPLICA_CHANCE) {
+        let node = if rng.gen_bool(0.5) {
+            LOG_LEADER.to_owned()
+        } else {
+            topology.log.choose(rng).expect("log replicas").clone()
+        };
+        retire(rng, node);
+    }
+    if topology.ledger.len() >= 2 && rng.gen_bool(RETIRE_LEDGER_REPLICA_CHANCE) {
+        let node = topology
+            .ledger
+            .choose(rng)
+            .expect("ledger replicas")
+            .clone();
+        retire(rng, node);
+    }
+    // Stable: the retirement goes after events drawn for the same time.
+    scenario.events.sort_by_key(|event| event.at);
 }
 
 /// Gives some partitions that cut the log's leader off from everyone else
@@ -313,6 +358,46 @@ mod tests {
                 assert!((20..=100).contains(&wiped), "{wiped} of 200 seeds wiped");
             } else {
                 assert_eq!(wiped, 0, "{}", kind.name());
+            }
+        }
+    }
+
+    /// Some seeds lose one log replica or one ledger replica for good, each
+    /// a node the rules let go; kinds with neither never retire anything.
+    #[test]
+    fn some_seeds_retire_a_log_or_a_ledger_replica_for_good() {
+        for kind in WorkloadKind::all() {
+            let (mut log, mut ledger) = (0, 0);
+            for seed in SEEDS {
+                // That each is valid is `validate`'s property over every seed.
+                let scenario = generate_kind(seed, kind);
+                let topology = kinds::topology(&scenario);
+                let retired = scenario
+                    .events
+                    .iter()
+                    .filter(|event| event.action == Action::Retire)
+                    .map(|event| event.node.clone().expect("a node"));
+                for node in retired {
+                    if node == LOG_LEADER || topology.log.contains(&node) {
+                        assert!(topology.log.len() >= 3, "seed {seed}");
+                        log += 1;
+                    } else {
+                        assert!(topology.ledger.contains(&node), "seed {seed}: {node}");
+                        assert!(topology.ledger.len() >= 2, "seed {seed}");
+                        ledger += 1;
+                    }
+                }
+            }
+            match kind {
+                WorkloadKind::Transfers => {
+                    assert!((10..=70).contains(&log), "{log} of 200");
+                    assert!((20..=80).contains(&ledger), "{ledger} of 200");
+                }
+                WorkloadKind::Log => {
+                    assert!((15..=60).contains(&log), "{log} of 200");
+                    assert_eq!(ledger, 0);
+                }
+                _ => assert_eq!((log, ledger), (0, 0), "{}", kind.name()),
             }
         }
     }

@@ -28,6 +28,8 @@ pub enum Stream {
     /// Guided search's choices of parents and mutations: drawn outside
     /// every run, from the search's starting seed and round.
     Guided,
+    /// The scenario generator's nodes lost for good.
+    Retirements,
 }
 
 impl Stream {
@@ -39,6 +41,7 @@ impl Stream {
             Stream::Net => 4,
             Stream::Keys => 5,
             Stream::Guided => 6,
+            Stream::Retirements => 7,
         }
     }
 }

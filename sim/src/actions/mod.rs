@@ -97,6 +97,7 @@ pub(crate) fn of(action: Action) -> &'static dyn ScheduledFault {
     match action {
         Action::Crash => &node::CRASH,
         Action::Restart => &node::RESTART,
+        Action::Retire => &node::Retire,
         Action::Pause => &node::PAUSE,
         Action::Resume => &node::RESUME,
         Action::Clock => &clock::Clock,

@@ -1,5 +1,5 @@
 //! Faults of one node, each one of the world's controls: crash and restart,
-//! pause and resume.
+//! retirement for good, pause and resume.
 
 use rand_chacha::ChaCha8Rng;
 use std::{ops::Range, sync::Arc, time::Duration};
@@ -8,7 +8,9 @@ use super::{
     EventContext, Field, RandomFault, ScheduledFault, Undo, pick_node, random_for, shorter,
 };
 use crate::{
-    scenario::{Action, Dur, EventSpec, Faults, Invalid, Scenario, Topology},
+    scenario::{
+        Action, Dur, EventSpec, Faults, Invalid, LOG_LEADER, Scenario, Topology, rules::invalid,
+    },
     world::World,
 };
 
@@ -128,5 +130,79 @@ impl RandomFault for RandomNodeFault {
             for_: random_for(rng, self.lasting.clone()),
             ..EventSpec::new(at, self.fault.action)
         }
+    }
+}
+
+/// Takes a node out for good, as a machine is lost: crashed (if it is not
+/// down already) and never restarted, not even by the settle phase. Only a
+/// log replica while a majority of the log stays, or a ledger replica while
+/// another stays: the rest must converge without it.
+pub(super) struct Retire;
+
+impl ScheduledFault for Retire {
+    fn fields(&self) -> &'static [Field] {
+        &[Field::Node]
+    }
+
+    fn validate(&self, event: &EventContext<'_>) -> Result<(), Invalid> {
+        event.needs_crashable_node()?;
+        let topology = event.topology;
+        let node = event.event.node.as_deref().unwrap_or_default();
+        let group = |name: &str| -> Option<(&'static str, usize)> {
+            if name == LOG_LEADER || topology.log.iter().any(|replica| replica == name) {
+                Some(("log replicas", topology.log.len().saturating_sub(1) / 2))
+            } else if topology.ledger.iter().any(|replica| replica == name) {
+                Some(("ledger replicas", topology.ledger.len().saturating_sub(1)))
+            } else {
+                None
+            }
+        };
+        let Some((nodes, most)) = group(node) else {
+            return invalid(
+                event.key("node"),
+                format!(
+                    "`retire` takes a log or ledger replica (or `{LOG_LEADER}`), got `{node}`: \
+                     the system has no stand-in for any other node"
+                ),
+            );
+        };
+        // Each retirement takes one node out, whichever the leader's alias
+        // names then: count the events, not the names.
+        let retiring = event.scenario.events[..=event.index]
+            .iter()
+            .filter(|other| other.action == Action::Retire)
+            .filter_map(|other| other.node.as_deref().and_then(group))
+            .filter(|(other, _)| *other == nodes)
+            .count();
+        if retiring > most {
+            return invalid(
+                event.key("node"),
+                format!(
+                    "at most {most} of the {nodes} may be retired (the rest must go on), \
+                     and this is retirement {retiring}"
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    fn apply(&self, world: &Arc<World>, _: &EventSpec, node: &str) -> Result<Option<Undo>, String> {
+        if !world.retire(node) {
+            return Err(format!("{node} is retired already"));
+        }
+        Ok(None)
+    }
+
+    /// A crash that lasts until the settle phase, then one for a while.
+    fn milder(&self, event: &EventSpec) -> Vec<EventSpec> {
+        let crash = EventSpec {
+            node: event.node.clone(),
+            ..EventSpec::new(event.at, Action::Crash)
+        };
+        let brief = EventSpec {
+            for_: Some(Dur(Duration::from_secs(1))),
+            ..crash.clone()
+        };
+        vec![crash, brief]
     }
 }

@@ -92,7 +92,8 @@ enum Detail {
 
 /// Why the cluster has not converged yet, or `None` once it has: a leader is
 /// up, every replica has applied as far as any, the ledger has settled every
-/// payout, every request is answered as its kind requires, every node is up.
+/// payout, every request is answered as its kind requires, every node is up
+/// but those retired for good.
 fn convergence(world: &World, workload: &Workload, detail: Detail) -> Option<Stall> {
     let mut reasons = log_unconverged(world);
     reasons.extend(ledger_unconverged(world));
@@ -120,7 +121,7 @@ fn convergence(world: &World, workload: &Workload, detail: Detail) -> Option<Sta
 }
 
 /// A log converges once a leader has committed in its term and every replica
-/// has applied as far as the furthest.
+/// not retired has applied as far as the furthest.
 fn log_unconverged(world: &World) -> Vec<String> {
     let log = &world.topology().log;
     let mut reasons = Vec::new();
@@ -136,8 +137,10 @@ fn log_unconverged(world: &World) -> Vec<String> {
         }
         Ok(_) => {}
     }
+    // A retired replica is gone for good: the others must go on without it.
     let applied: Vec<(&String, Option<u64>)> = log
         .iter()
+        .filter(|node| !world.retired(node))
         .map(|node| (node, world.view(|view| view.applied(node))))
         .collect();
     let furthest = applied

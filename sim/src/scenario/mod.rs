@@ -260,6 +260,7 @@ impl EventSpec {
 pub enum Action {
     Crash,
     Restart,
+    Retire,
     Pause,
     Resume,
     Partition,
@@ -275,6 +276,7 @@ impl Action {
         match self {
             Action::Crash => "crash",
             Action::Restart => "restart",
+            Action::Retire => "retire",
             Action::Pause => "pause",
             Action::Resume => "resume",
             Action::Partition => "partition",

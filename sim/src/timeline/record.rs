@@ -501,6 +501,10 @@ impl Recorder {
                 self.open(at, node, "down", "down, its disk wiped".to_owned());
                 self.unproject(at, node);
             }
+            // Its crash just before opened the span it stays down in.
+            HarnessEvent::Retire { node } => {
+                self.mark(at, node, "retire", "retired for good".to_owned());
+            }
             HarnessEvent::Restart { node } => {
                 self.close(at, node, "down");
                 self.mark(at, node, "restart", "restarted".to_owned());

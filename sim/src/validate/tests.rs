@@ -199,6 +199,78 @@ seed = 7
 duration = "10s"
 "#;
 
+/// A node is retired only where the rest can go on without it: a minority
+/// of the log's replicas, all but one ledger replica, never anything else;
+/// every `retire` event counts, the leader's alias too.
+#[test]
+fn only_a_minority_of_the_log_and_all_but_one_ledger_replica_may_be_retired() {
+    let retire = |nodes: &[&str]| -> String {
+        nodes
+            .iter()
+            .enumerate()
+            .map(|(at, node)| {
+                format!(
+                    "[[events]]\nat = \"{}s\"\naction = \"retire\"\nnode = \"{node}\"\n",
+                    at + 1
+                )
+            })
+            .collect()
+    };
+    // The default cluster: three log replicas, two ledger replicas.
+    for nodes in [
+        &["log-1"][..],
+        &["log-leader"],
+        &["ledger-2"],
+        &["log-3", "ledger-1"],
+    ] {
+        parse(&format!("{TRANSFERS}{}", retire(nodes)), "t.toml").expect("a valid retirement");
+    }
+    for node in ["db", "chain-rpc-1"] {
+        check_error_in(
+            TRANSFERS,
+            &retire(&[node]),
+            "events[0].node",
+            &format!("`retire` takes a log or ledger replica (or `log-leader`), got `{node}`"),
+        );
+    }
+    check_error_in(
+        TRANSFERS,
+        &retire(&["log-1", "log-leader"]),
+        "events[1].node",
+        "at most 1 of the log replicas may be retired (the rest must go on), and this is retirement 2",
+    );
+    check_error_in(
+        TRANSFERS,
+        &retire(&["ledger-1", "log-2", "ledger-2"]),
+        "events[2].node",
+        "at most 1 of the ledger replicas may be retired",
+    );
+    let five = format!("{TRANSFERS}[cluster]\nlog_replicas = 5\n");
+    parse(
+        &format!("{five}{}", retire(&["log-1", "log-leader"])),
+        "t.toml",
+    )
+    .expect("two of five");
+    check_error_in(
+        &five,
+        &retire(&["log-1", "log-2", "log-3"]),
+        "events[2].node",
+        "at most 2 of the log replicas may be retired",
+    );
+    check_error_in(
+        TRANSFERS,
+        "[[events]]\nat = \"1s\"\naction = \"retire\"\nnode = \"log-1\"\nfor = \"1s\"",
+        "events[0].for",
+        "not used by action `retire`",
+    );
+    check_error_in(
+        TRANSFERS,
+        "[[events]]\nat = \"1s\"\naction = \"retire\"",
+        "events[0].node",
+        "action `retire` needs a node",
+    );
+}
+
 #[test]
 fn a_database_wipe_takes_only_the_database_of_a_kind_that_rebuilds_it() {
     for kind in ["log", "bank", "chain"] {

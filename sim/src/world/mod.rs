@@ -53,6 +53,8 @@ enum Status {
     Up,
     Down,
     Paused,
+    /// Down for good: nothing restarts it.
+    Retired,
 }
 
 struct WorldNode {
@@ -190,7 +192,7 @@ impl World {
         let Some(node) = nodes.get_mut(name) else {
             return false;
         };
-        if node.status == Status::Down {
+        if matches!(node.status, Status::Down | Status::Retired) {
             return false;
         }
         self.handle.kill(node.id);
@@ -275,6 +277,36 @@ impl World {
             },
         );
         true
+    }
+
+    /// Takes `name` out for good, as a machine is lost: crashed if it is
+    /// not down already, and never restarted, not even by the settle phase.
+    /// The rest of the cluster must go on without it, so only a minority of
+    /// the log's replicas, and never every ledger replica, may be retired
+    /// (the scenario's rules hold every event to that).
+    pub(crate) fn retire(&self, name: &str) -> bool {
+        match self.status(name) {
+            None | Some(Status::Retired) => return false,
+            Some(Status::Down) => {}
+            Some(Status::Up | Status::Paused) => {
+                self.crash(name);
+            }
+        }
+        if let Some(node) = self.nodes().get_mut(name) {
+            node.status = Status::Retired;
+        }
+        self.trace.harness(
+            NEMESIS,
+            HarnessEvent::Retire {
+                node: name.to_owned(),
+            },
+        );
+        true
+    }
+
+    /// Whether `name` was taken out for good.
+    pub(crate) fn retired(&self, name: &str) -> bool {
+        self.status(name) == Some(Status::Retired)
     }
 
     /// Restarts `name` `downtime` from now, if it is down then.
@@ -524,7 +556,8 @@ impl World {
     }
 
     /// Ends the fault phase: no more message faults or crash points, every
-    /// partition healed, every node up, clock offsets reset (drift stays).
+    /// partition healed, every node up but those retired, clock offsets
+    /// reset (drift stays).
     pub(crate) fn settle(&self) {
         self.fabric.set_rates(FaultRates::default());
         self.fault_points.disable();
@@ -572,9 +605,11 @@ impl World {
         }
     }
 
-    /// Whether every controlled node is up.
+    /// Whether every controlled node is up, but those retired.
     pub(crate) fn all_up(&self) -> bool {
-        self.nodes().values().all(|node| node.status == Status::Up)
+        self.nodes()
+            .values()
+            .all(|node| matches!(node.status, Status::Up | Status::Retired))
     }
 
     /// Kills every node, so no task outlives the run.
