@@ -350,6 +350,9 @@ pub enum KvOutput {
     Value(Option<u64>),
     Written,
     Swapped(bool),
+    /// A compare-and-set acknowledged as committed without saying whether
+    /// it swapped: it took effect before it returned, swapping if it could.
+    Committed,
 }
 
 impl Model for Register {
@@ -369,8 +372,8 @@ impl Model for Register {
             (KvOp::Write { value, .. }, None | Some(KvOutput::Written)) => {
                 Some(Register(Some(*value)))
             }
-            (KvOp::Cas { from, to, .. }, None) => {
-                // Never returned: it swapped if it could have.
+            (KvOp::Cas { from, to, .. }, None | Some(KvOutput::Committed)) => {
+                // Never returned, or not told: it swapped if it could have.
                 Some(if self.0 == *from {
                     Register(Some(*to))
                 } else {

@@ -131,6 +131,30 @@ fn two_compare_and_sets_from_the_same_value_cannot_both_succeed() {
     assert_eq!(verdict(&one_fails), Verdict::Linearizable);
 }
 
+/// A compare-and-set acknowledged without its outcome took effect before
+/// it returned: one that could swap and is then read unswapped is caught,
+/// where a call never answered might still take effect later.
+#[test]
+fn an_acknowledged_compare_and_set_took_effect_even_untold_how() {
+    let cas = KvOp::Cas {
+        key: 1,
+        from: Some(1),
+        to: 2,
+    };
+    let untold = [
+        op(1, 0, 10, write(1, 1), KvOutput::Written),
+        op(2, 20, 30, cas, KvOutput::Committed),
+        op(3, 40, 50, read(1), value(Some(1))),
+    ];
+    assert_eq!(culprit(&untold), 2);
+    let swapped = [
+        op(1, 0, 10, write(1, 1), KvOutput::Written),
+        op(2, 20, 30, cas, KvOutput::Committed),
+        op(3, 40, 50, read(1), value(Some(2))),
+    ];
+    assert_eq!(verdict(&swapped), Verdict::Linearizable);
+}
+
 /// Each key is judged alone: a stale read on one key is found among many
 /// operations on others, and named by its place in the whole history.
 #[test]

@@ -199,6 +199,7 @@ fn describe(op: &KvRecord) -> String {
                 KvOutput::Value(None) => "read nothing".to_owned(),
                 KvOutput::Written => "written".to_owned(),
                 KvOutput::Swapped(swapped) => format!("swapped: {swapped}"),
+                KvOutput::Committed => "committed, not told whether it swapped".to_owned(),
             };
             format!("{} → {}, {output}", seconds(op.call), seconds(*at))
         }

@@ -223,8 +223,13 @@ async fn kv_loop(
                     log.submit(&cas, workload.client_timeout).await
                 })
                 .await
-                .and_then(|committed| committed.swapped)
-                .map(KvOutput::Swapped)
+                // Acknowledged, it took effect before this return, whether
+                // or not the log said how: never an unanswered call.
+                .map(|committed| {
+                    committed
+                        .swapped
+                        .map_or(KvOutput::Committed, KvOutput::Swapped)
+                })
             }
         };
         match (op, output) {
