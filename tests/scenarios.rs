@@ -182,14 +182,14 @@ fn the_lease_scenario_without_its_bug_reaches_the_margin_at_work() {
     );
 }
 
-/// Both retirements apply, nothing brings either node back, and the payouts
-/// the lost ledger replica had claimed are taken over by the others.
+/// Every retirement applies, nothing brings a retired node back, and the
+/// payouts the lost ledger replica had claimed are taken over by the others.
 fn the_replicas_lost_for_good_stay_lost_and_their_claims_are_taken_over() {
     let scenario = load_scenario("replicas-lost-for-good");
     let outcome = reaches_marks(&scenario, &["lease-taken-over"]);
     assert_eq!(
         outcome.faults.get("retire"),
-        Some(&2),
+        Some(&3),
         "{:?}",
         outcome.faults
     );

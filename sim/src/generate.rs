@@ -75,6 +75,11 @@ const RETIRE_LOG_REPLICA_CHANCE: f64 = 0.2;
 /// taken over once its claims lapse. Since v14, after the log's.
 const RETIRE_LEDGER_REPLICA_CHANCE: f64 = 0.25;
 
+/// The share of seeds, of kinds with two RPC nodes or more, that lose one
+/// of them for good, so that whoever sticks to one RPC node must move on
+/// to another. Since v14, after the ledger's.
+const RETIRE_RPC_NODE_CHANCE: f64 = 0.2;
+
 /// The scenario for `seed`, of a workload kind drawn from the seed: the
 /// whole system (`transfers`) half the time, each part alone otherwise.
 pub fn generate(seed: u64) -> Scenario {
@@ -157,8 +162,9 @@ pub(crate) fn generate_with(seed: u64, kind: WorkloadKind, db_wipe_chance: f64) 
     scenario
 }
 
-/// Now and then, one log replica and one ledger replica lost for good at
-/// some time of the fault phase; the rest must converge without them.
+/// Now and then, one log replica, one ledger replica and one RPC node lost
+/// for good at some time of the fault phase; the rest must converge
+/// without them.
 fn retirements(rng: &mut ChaCha8Rng, scenario: &mut Scenario) {
     let topology = kinds::topology(scenario);
     let duration_ms = scenario.duration().as_millis() as u64;
@@ -183,6 +189,10 @@ fn retirements(rng: &mut ChaCha8Rng, scenario: &mut Scenario) {
             .choose(rng)
             .expect("ledger replicas")
             .clone();
+        retire(rng, node);
+    }
+    if topology.chain_rpc.len() >= 2 && rng.gen_bool(RETIRE_RPC_NODE_CHANCE) {
+        let node = topology.chain_rpc.choose(rng).expect("RPC nodes").clone();
         retire(rng, node);
     }
     // Stable: the retirement goes after events drawn for the same time.
@@ -362,12 +372,13 @@ mod tests {
         }
     }
 
-    /// Some seeds lose one log replica or one ledger replica for good, each
-    /// a node the rules let go; kinds with neither never retire anything.
+    /// Some seeds lose one log replica, one ledger replica or one RPC node
+    /// for good, each a node the rules let go; kinds with none of them
+    /// never retire anything.
     #[test]
-    fn some_seeds_retire_a_log_or_a_ledger_replica_for_good() {
+    fn some_seeds_retire_a_log_replica_a_ledger_replica_or_an_rpc_node_for_good() {
         for kind in WorkloadKind::all() {
-            let (mut log, mut ledger) = (0, 0);
+            let (mut log, mut ledger, mut rpc) = (0, 0, 0);
             for seed in SEEDS {
                 // That each is valid is `validate`'s property over every seed.
                 let scenario = generate_kind(seed, kind);
@@ -381,6 +392,9 @@ mod tests {
                     if node == LOG_LEADER || topology.log.contains(&node) {
                         assert!(topology.log.len() >= 3, "seed {seed}");
                         log += 1;
+                    } else if topology.chain_rpc.contains(&node) {
+                        assert!(topology.chain_rpc.len() >= 2, "seed {seed}");
+                        rpc += 1;
                     } else {
                         assert!(topology.ledger.contains(&node), "seed {seed}: {node}");
                         assert!(topology.ledger.len() >= 2, "seed {seed}");
@@ -392,12 +406,17 @@ mod tests {
                 WorkloadKind::Transfers => {
                     assert!((10..=70).contains(&log), "{log} of 200");
                     assert!((20..=80).contains(&ledger), "{ledger} of 200");
+                    assert!((10..=60).contains(&rpc), "{rpc} of 200");
                 }
                 WorkloadKind::Log => {
                     assert!((15..=60).contains(&log), "{log} of 200");
-                    assert_eq!(ledger, 0);
+                    assert_eq!((ledger, rpc), (0, 0));
                 }
-                _ => assert_eq!((log, ledger), (0, 0), "{}", kind.name()),
+                WorkloadKind::Chain => {
+                    assert!((10..=60).contains(&rpc), "{rpc} of 200");
+                    assert_eq!((log, ledger), (0, 0));
+                }
+                _ => assert_eq!((log, ledger, rpc), (0, 0, 0), "{}", kind.name()),
             }
         }
     }

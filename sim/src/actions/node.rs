@@ -135,8 +135,8 @@ impl RandomFault for RandomNodeFault {
 
 /// Takes a node out for good, as a machine is lost: crashed (if it is not
 /// down already) and never restarted, not even by the settle phase. Only a
-/// log replica while a majority of the log stays, or a ledger replica while
-/// another stays: the rest must converge without it.
+/// log replica while a majority of the log stays, or a ledger replica or an
+/// RPC node while another stays: the rest must converge without it.
 pub(super) struct Retire;
 
 impl ScheduledFault for Retire {
@@ -153,6 +153,8 @@ impl ScheduledFault for Retire {
                 Some(("log replicas", topology.log.len().saturating_sub(1) / 2))
             } else if topology.ledger.iter().any(|replica| replica == name) {
                 Some(("ledger replicas", topology.ledger.len().saturating_sub(1)))
+            } else if topology.chain_rpc.iter().any(|rpc| rpc == name) {
+                Some(("RPC nodes", topology.chain_rpc.len().saturating_sub(1)))
             } else {
                 None
             }
@@ -161,8 +163,8 @@ impl ScheduledFault for Retire {
             return invalid(
                 event.key("node"),
                 format!(
-                    "`retire` takes a log or ledger replica (or `{LOG_LEADER}`), got `{node}`: \
-                     the system has no stand-in for any other node"
+                    "`retire` takes a log or ledger replica (or `{LOG_LEADER}`) or an RPC node, \
+                     got `{node}`: the system has no stand-in for any other node"
                 ),
             );
         };

@@ -200,10 +200,10 @@ duration = "10s"
 "#;
 
 /// A node is retired only where the rest can go on without it: a minority
-/// of the log's replicas, all but one ledger replica, never anything else;
-/// every `retire` event counts, the leader's alias too.
+/// of the log's replicas, all but one ledger replica or RPC node, never
+/// anything else; every `retire` event counts, the leader's alias too.
 #[test]
-fn only_a_minority_of_the_log_and_all_but_one_ledger_replica_may_be_retired() {
+fn only_a_minority_of_the_log_and_all_but_one_ledger_replica_or_rpc_node_may_be_retired() {
     let retire = |nodes: &[&str]| -> String {
         nodes
             .iter()
@@ -216,23 +216,29 @@ fn only_a_minority_of_the_log_and_all_but_one_ledger_replica_may_be_retired() {
             })
             .collect()
     };
-    // The default cluster: three log replicas, two ledger replicas.
+    // The default cluster: three log replicas, two ledger replicas, two
+    // RPC nodes.
     for nodes in [
         &["log-1"][..],
         &["log-leader"],
         &["ledger-2"],
-        &["log-3", "ledger-1"],
+        &["chain-rpc-2"],
+        &["log-3", "ledger-1", "chain-rpc-1"],
     ] {
         parse(&format!("{TRANSFERS}{}", retire(nodes)), "t.toml").expect("a valid retirement");
     }
-    for node in ["db", "chain-rpc-1"] {
-        check_error_in(
-            TRANSFERS,
-            &retire(&[node]),
-            "events[0].node",
-            &format!("`retire` takes a log or ledger replica (or `log-leader`), got `{node}`"),
-        );
-    }
+    check_error_in(
+        TRANSFERS,
+        &retire(&["db"]),
+        "events[0].node",
+        "`retire` takes a log or ledger replica (or `log-leader`) or an RPC node, got `db`",
+    );
+    check_error_in(
+        TRANSFERS,
+        &retire(&["chain-rpc-2", "chain-rpc-1"]),
+        "events[1].node",
+        "at most 1 of the RPC nodes may be retired",
+    );
     check_error_in(
         TRANSFERS,
         &retire(&["log-1", "log-leader"]),

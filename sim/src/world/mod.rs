@@ -282,8 +282,8 @@ impl World {
     /// Takes `name` out for good, as a machine is lost: crashed if it is
     /// not down already, and never restarted, not even by the settle phase.
     /// The rest of the cluster must go on without it, so only a minority of
-    /// the log's replicas, and never every ledger replica, may be retired
-    /// (the scenario's rules hold every event to that).
+    /// the log's replicas, and never every ledger replica or RPC node, may
+    /// be retired (the scenario's rules hold every event to that).
     pub(crate) fn retire(&self, name: &str) -> bool {
         match self.status(name) {
             None | Some(Status::Retired) => return false,
@@ -589,8 +589,8 @@ impl World {
         }
         for (name, mempool) in &self.mempools {
             // A node that is down lost its mempool; its slot is emptied
-            // when it starts again.
-            if self.status(name) != Some(Status::Down) {
+            // when it starts again, which a retired node never does.
+            if !matches!(self.status(name), Some(Status::Down | Status::Retired)) {
                 pending.extend(
                     mempool
                         .transactions()
