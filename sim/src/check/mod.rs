@@ -29,7 +29,7 @@ use ledger::{
 use serde::Serialize;
 use std::{
     borrow::Borrow,
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
@@ -238,6 +238,8 @@ pub(crate) struct GroundTruth<'a> {
     pub(crate) pending: &'a [(String, Transaction)],
     /// Each node's incarnation at the end, for nodes still running.
     pub(crate) lives: &'a BTreeMap<String, u64>,
+    /// The nodes taken out for good.
+    pub(crate) retired: &'a BTreeSet<String>,
     /// When each block was made, including blocks reorged away.
     pub(crate) block_times: &'a BTreeMap<BlockHash, Duration>,
     /// When the chain first reached each height.

@@ -91,6 +91,7 @@ fn checks(
         chain: chain.as_deref(),
         pending: &simulated.pending,
         lives: &simulated.lives,
+        retired: &simulated.retired,
         block_times: &simulated.block_times,
         height_times: &simulated.height_times,
         stall: simulated.stall.as_ref(),

@@ -24,7 +24,7 @@ use ledger::{
 use madsim::runtime::Runtime;
 use serde::{Deserialize, Serialize};
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     panic::AssertUnwindSafe,
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
@@ -275,6 +275,8 @@ struct Simulated {
     net: NetStats,
     /// Each node's incarnation at the end, for nodes still running.
     lives: BTreeMap<String, u64>,
+    /// The nodes taken out for good.
+    retired: BTreeSet<String>,
     /// When each block was made.
     block_times: BTreeMap<BlockHash, Duration>,
     height_times: BTreeMap<u64, Duration>,
@@ -427,6 +429,7 @@ async fn simulate(
             .map(|(node, incarnation)| (node.to_string(), *incarnation))
             .collect()
     });
+    let retired = world.retired_nodes();
     let crash_points = world.crash_points_reached();
     let block_times = world.view(|view| view.block_times().clone());
     let height_times = world.view(|view| view.height_times().clone());
@@ -445,6 +448,7 @@ async fn simulate(
         history: workload.history(History::clone),
         net,
         lives,
+        retired,
         block_times,
         height_times,
         crash_points,

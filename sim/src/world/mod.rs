@@ -26,7 +26,7 @@ use madsim::{
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::Duration,
 };
@@ -307,6 +307,15 @@ impl World {
     /// Whether `name` was taken out for good.
     pub(crate) fn retired(&self, name: &str) -> bool {
         self.status(name) == Some(Status::Retired)
+    }
+
+    /// Every node taken out for good.
+    pub(crate) fn retired_nodes(&self) -> BTreeSet<String> {
+        self.nodes()
+            .iter()
+            .filter(|(_, node)| node.status == Status::Retired)
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
     /// Restarts `name` `downtime` from now, if it is down then.

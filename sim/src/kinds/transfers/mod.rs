@@ -202,6 +202,7 @@ fn payouts<'a>(truth: &'a GroundTruth<'a>) -> Option<checks::PayoutTruth<'a>> {
         converged: truth.stall.is_none(),
         pending: truth.pending,
         lives: truth.lives,
+        retired: truth.retired,
         block_times: truth.block_times,
         height_times: truth.height_times,
         end: truth.end,

@@ -24,7 +24,10 @@ use ledger::{
     ledger::{HOT_WALLET, schema},
     log::Entry,
 };
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
 
 use crate::{
     check::{LostDisk, Violation},
@@ -55,6 +58,8 @@ pub(super) struct PayoutTruth<'a> {
     pub(super) pending: &'a [(String, Transaction)],
     /// Each node's incarnation at the end, for nodes still running.
     pub(super) lives: &'a BTreeMap<String, u64>,
+    /// The nodes taken out for good.
+    pub(super) retired: &'a BTreeSet<String>,
     /// When each block was made.
     pub(super) block_times: &'a BTreeMap<BlockHash, Duration>,
     /// When the chain first reached each height.

@@ -5,7 +5,7 @@ use ledger::{
     chain::{ChainState, Transaction},
     ledger::{HOT_WALLET, schema},
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{PayoutTruth, db_u64, describe, reference::Reference};
 
@@ -69,7 +69,7 @@ fn whereabouts(
     let held = row
         .claim
         .as_ref()
-        .map(|claim| claimed_by(claim, truth.lives))
+        .map(|claim| claimed_by(claim, truth.lives, truth.retired))
         .unwrap_or_default();
     let tx = match (intent, row.state) {
         (Some(tx), _) => tx.clone(),
@@ -82,9 +82,16 @@ fn whereabouts(
 }
 
 /// Who holds a payout's lease, when that is worth saying: a holder that
-/// no longer runs.
-fn claimed_by(claim: &schema::Claim, lives: &BTreeMap<String, u64>) -> String {
+/// no longer runs, for now (down) or for good (retired).
+fn claimed_by(
+    claim: &schema::Claim,
+    lives: &BTreeMap<String, u64>,
+    retired: &BTreeSet<String>,
+) -> String {
     let holder = format!("{}#{}", claim.holder, claim.incarnation);
+    if retired.contains(&claim.holder) {
+        return format!("its lease is held by {holder}, which was retired for good; ");
+    }
     match lives.get(&claim.holder) {
         Some(life) if *life == claim.incarnation => String::new(),
         Some(life) => format!(
@@ -133,14 +140,19 @@ mod tests {
     #[test]
     fn a_lease_is_worth_naming_only_when_its_holder_is_gone() {
         let lives = BTreeMap::from([("ledger-1".to_owned(), 3)]);
-        assert_eq!(claimed_by(&claim("ledger-1", 3), &lives), "");
+        let retired = BTreeSet::from(["ledger-3".to_owned()]);
+        assert_eq!(claimed_by(&claim("ledger-1", 3), &lives, &retired), "");
         assert_eq!(
-            claimed_by(&claim("ledger-1", 2), &lives),
+            claimed_by(&claim("ledger-1", 2), &lives, &retired),
             "its lease is held by ledger-1#2, a life that is over (ledger-1 runs #3); "
         );
         assert_eq!(
-            claimed_by(&claim("ledger-2", 1), &lives),
+            claimed_by(&claim("ledger-2", 1), &lives, &retired),
             "its lease is held by ledger-2#1, which is down; "
+        );
+        assert_eq!(
+            claimed_by(&claim("ledger-3", 1), &lives, &retired),
+            "its lease is held by ledger-3#1, which was retired for good; "
         );
     }
 }
