@@ -51,10 +51,12 @@ impl ScheduledFault for ChainReorg {
 
     fn validate(&self, event: &EventContext<'_>) -> Result<(), Invalid> {
         needs_chain(event)?;
+        reorgs_fit(&event.key("depth"), event.scenario)?;
         let confirmations = event.scenario.system.confirmations;
-        if let Some(depth) = event.event.depth
-            && (depth == 0 || depth >= confirmations)
-        {
+        // Unset, the depth is one block: checked against `confirmations`
+        // all the same.
+        let depth = depth(event.event);
+        if depth == 0 || depth >= confirmations {
             return invalid(
                 event.key("depth"),
                 format!(
@@ -123,6 +125,20 @@ impl RandomFault for ChainReorg {
             ..EventSpec::new(at, Action::ChainReorg)
         }
     }
+}
+
+/// A reorg is shallower than `confirmations`, so that a confirmed payout
+/// stays final: with one confirmation no reorg fits, and a reorg of the
+/// head would undo what was already confirmed (the checkers would then
+/// blame the system for what the scenario asked).
+pub(crate) fn reorgs_fit(key: &str, scenario: &Scenario) -> Result<(), Invalid> {
+    if scenario.system.confirmations < 2 {
+        return invalid(
+            key,
+            "a reorg must be shallower than `system.confirmations`, which is 1; expected `confirmations` of at least 2 for reorgs",
+        );
+    }
+    Ok(())
 }
 
 /// Chain faults need a kind that runs the chain.

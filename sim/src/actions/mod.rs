@@ -13,6 +13,7 @@ mod db;
 mod network;
 mod node;
 
+pub(crate) use chain::reorgs_fit;
 pub(crate) use db::rebuilds_db;
 
 use rand::{Rng, seq::SliceRandom};

@@ -33,6 +33,22 @@ pub trait Model: Clone + Ord + Debug {
     /// and constrains nothing, and is left out of the search (each one
     /// would double the orders to try).
     fn read_only(op: &Self::Op) -> bool;
+
+    /// The one state in which `op` can return `output`, if there is just
+    /// one (a read of a value; a compare-and-set that swapped). A model
+    /// that names any must also name, through [`Model::makes`], every
+    /// state each operation can move to.
+    fn needs(op: &Self::Op, output: Option<&Self::Output>) -> Option<Self> {
+        let _ = (op, output);
+        None
+    }
+
+    /// The state `op` leaves whenever it changes the state; `None` for an
+    /// operation that never changes it.
+    fn makes(op: &Self::Op) -> Option<Self> {
+        let _ = op;
+        None
+    }
 }
 
 /// One client operation as the client saw it.
@@ -219,12 +235,18 @@ fn search<M: Model>(ops: &[&Operation<M::Op, M::Output>], initial: &M, max_steps
     }
     events.sort_by_key(|(at, is_return, index)| (*at, *is_return, *index));
     // Between two returns, calls may be tried in any order: the same
-    // operations are candidates whichever comes first. Unanswered ones go
-    // last, since they can always wait until the end: they are needed
-    // earlier only to explain what an answered one saw, and trying them
-    // first makes the search wander through every subset of them.
+    // operations are candidates whichever comes first. They are tried
+    // earliest return first, as a scheduler serves the earliest deadline:
+    // an operation that must take effect soonest is the likeliest to have
+    // taken effect first. Unanswered ones go last, since they can always
+    // wait until the end: they are needed earlier only to explain what an
+    // answered one saw, and trying them first makes the search wander
+    // through every subset of them.
     for run in events.chunk_by_mut(|a, b| !a.1 && !b.1) {
-        run.sort_by_key(|(at, _, index)| (ops[*index].returned.is_none(), *at, *index));
+        run.sort_by_key(|(at, _, index)| {
+            let returned = ops[*index].returned.as_ref().map(|(at, _)| *at);
+            (returned.is_none(), returned, *at, *index)
+        });
     }
     // Entry 0 is the head; entry i + 1 is event i.
     let mut list: Vec<Entry> = Vec::with_capacity(events.len() + 1);
@@ -268,6 +290,10 @@ fn search<M: Model>(ops: &[&Operation<M::Op, M::Output>], initial: &M, max_steps
             list[next].prev = at;
         }
     };
+    let mut reach = Reach::new(ops);
+    if reach.stranded_from(initial) {
+        return Outcome::Stuck;
+    }
     let words = ops.len().div_ceil(64);
     let mut linearized = vec![0u64; words];
     let mut cache: Cache<M> = BTreeSet::new();
@@ -289,6 +315,7 @@ fn search<M: Model>(ops: &[&Operation<M::Op, M::Output>], initial: &M, max_steps
             };
             let op = list[call].op;
             linearized[op / 64] &= !(1 << (op % 64));
+            reach.give_back(op);
             state = previous;
             relink(&mut list, return_of[op]);
             relink(&mut list, call);
@@ -300,18 +327,109 @@ fn search<M: Model>(ops: &[&Operation<M::Op, M::Output>], initial: &M, max_steps
         let output = operation.returned.as_ref().map(|(_, output)| output);
         if let Some(next) = state.step(&operation.op, output) {
             linearized[op / 64] |= 1 << (op % 64);
-            if cache.insert((linearized.clone(), next.clone())) {
+            reach.take(op);
+            if !reach.strands(op, &state, &next) && cache.insert((linearized.clone(), next.clone()))
+            {
                 stack.push((entry, std::mem::replace(&mut state, next)));
                 unlink(&mut list, entry);
                 unlink(&mut list, return_of[op]);
                 entry = list[HEAD].next;
                 continue;
             }
+            reach.give_back(op);
             linearized[op / 64] &= !(1 << (op % 64));
         }
         entry = list[entry].next;
     }
     Outcome::Linearizable
+}
+
+/// Which states the operations not yet linearized need and can still
+/// make, to cut a branch as soon as it strands one: once a register has
+/// moved on from a value that no operation left writes, a read of it can
+/// never be placed, and searching every order of the rest first (the
+/// memoised states grow with the subsets of them) cannot change that.
+/// Without it a history of twenty writes, all called before a swap from
+/// nothing that returned last, took millions of steps to order.
+struct Reach<M: Model> {
+    needs: Vec<Option<M>>,
+    makes: Vec<Option<M>>,
+    /// Operations left that need each state.
+    needed: BTreeMap<M, usize>,
+    /// Operations left that can make each state.
+    made: BTreeMap<M, usize>,
+}
+
+impl<M: Model> Reach<M> {
+    fn new(ops: &[&Operation<M::Op, M::Output>]) -> Reach<M> {
+        let needs: Vec<Option<M>> = ops
+            .iter()
+            .map(|op| M::needs(&op.op, op.returned.as_ref().map(|(_, output)| output)))
+            .collect();
+        let makes: Vec<Option<M>> = ops.iter().map(|op| M::makes(&op.op)).collect();
+        let mut reach = Reach {
+            needs,
+            makes,
+            needed: BTreeMap::new(),
+            made: BTreeMap::new(),
+        };
+        for op in 0..ops.len() {
+            reach.give_back(op);
+        }
+        reach
+    }
+
+    /// `op` is linearized: it needs nothing more and makes nothing more.
+    fn take(&mut self, op: usize) {
+        for (count, state) in [
+            (&mut self.needed, &self.needs[op]),
+            (&mut self.made, &self.makes[op]),
+        ] {
+            if let Some(state) = state
+                && let Some(left) = count.get_mut(state)
+            {
+                *left -= 1;
+            }
+        }
+    }
+
+    /// `op` is no longer linearized.
+    fn give_back(&mut self, op: usize) {
+        for (count, state) in [
+            (&mut self.needed, &self.needs[op]),
+            (&mut self.made, &self.makes[op]),
+        ] {
+            if let Some(state) = state {
+                *count.entry(state.clone()).or_default() += 1;
+            }
+        }
+    }
+
+    /// Whether some operation left needs a state other than `now` that
+    /// none left can make.
+    fn stranded_from(&self, now: &M) -> bool {
+        self.needed
+            .iter()
+            .any(|(state, count)| *count > 0 && state != now && !self.can_make(state))
+    }
+
+    /// Whether taking `op`, which moved the state from `before` to `now`,
+    /// stranded an operation: only the state left behind and the one `op`
+    /// could make have lost a way to be reached.
+    fn strands(&self, op: usize, before: &M, now: &M) -> bool {
+        [Some(before), self.makes[op].as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|state| {
+                state != now
+                    && self.needed.get(state).is_some_and(|count| *count > 0)
+                    && !self.can_make(state)
+            })
+    }
+
+    fn can_make(&self, state: &M) -> bool {
+        self.made.get(state).is_some_and(|count| *count > 0)
+    }
 }
 
 /// A register per key, with reads, writes and compare-and-sets: the log's
@@ -361,6 +479,24 @@ impl Model for Register {
 
     fn read_only(op: &KvOp) -> bool {
         matches!(op, KvOp::Read { .. })
+    }
+
+    fn needs(op: &KvOp, output: Option<&KvOutput>) -> Option<Register> {
+        match (op, output) {
+            (KvOp::Read { .. }, Some(KvOutput::Value(value))) => Some(Register(*value)),
+            (KvOp::Cas { from, .. }, Some(KvOutput::Swapped(true))) => Some(Register(*from)),
+            _ => None,
+        }
+    }
+
+    /// A compare-and-set counts as making its value even when it answered
+    /// that it did not swap: a state claimed reachable that is not only
+    /// searches on, and the search stays exact.
+    fn makes(op: &KvOp) -> Option<Register> {
+        match op {
+            KvOp::Read { .. } => None,
+            KvOp::Write { value: to, .. } | KvOp::Cas { to, .. } => Some(Register(Some(*to))),
+        }
     }
 
     fn step(&self, op: &KvOp, output: Option<&KvOutput>) -> Option<Register> {

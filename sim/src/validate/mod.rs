@@ -337,6 +337,9 @@ fn faults(scenario: &Scenario) -> Result<(), Invalid> {
         !runs_db && faults.db_unknown_commit > 0.0,
         "database",
     )?;
+    if faults.chain_reorg_every.is_some() {
+        actions::reorgs_fit("faults.chain_reorg_every", scenario)?;
+    }
     if faults.db_wipe_every.is_some() {
         actions::rebuilds_db("faults.db_wipe_every", scenario, "`db_wipe_every`")?;
     }
