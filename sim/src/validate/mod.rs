@@ -13,9 +13,11 @@ use std::{path::Path, time::Duration};
 use crate::{
     actions, kinds,
     scenario::{
-        Dur, EventSpec, Invalid, MAX_DRIFT_PPM, Scenario, ScenarioError, parse_toml, read_file,
+        Dur, EventSpec, Invalid, MAX_DRIFT_PPM, Scenario, ScenarioError, System, parse_toml,
+        read_file,
         rules::{MAX_PHASE, invalid, probability, within},
     },
+    world::LEDGER_DB_TIMEOUT,
 };
 
 const MAX_REQUESTS: u32 = 100_000;
@@ -192,6 +194,22 @@ fn system(scenario: &Scenario) -> Result<(), Invalid> {
             format!("expected at most 1s, got {}", system.sync_latency),
         );
     }
+    let roles = kinds::of(scenario.workload.kind).roles();
+    if roles.log {
+        raft_timing(system)?;
+    }
+    // The database syncs each commit before it serves the next request, so
+    // a commit may wait for another's sync as well as its own.
+    if roles.ledger && system.sync_latency.end.0 * 2 > LEDGER_DB_TIMEOUT {
+        return invalid(
+            "system.sync_latency",
+            format!(
+                "expected the longest sync at most half of the {} a ledger replica waits on the database, got {}",
+                Dur(LEDGER_DB_TIMEOUT),
+                system.sync_latency
+            ),
+        );
+    }
     for (index, name) in system.bugs.iter().enumerate() {
         if ledger::bugs::Bug::from_name(name).is_none() {
             let known: Vec<_> = ledger::bugs::Bug::all().map(|bug| bug.name()).collect();
@@ -235,6 +253,35 @@ fn workload(scenario: &Scenario) -> Result<(), Invalid> {
     probability("workload.invalid_fraction", workload.invalid_fraction)?;
     in_range("workload.kv_sessions", workload.kv_sessions, 0, 8)?;
     probability("workload.late_resends", workload.late_resends)
+}
+
+/// What Raft's liveness rests on (Ongaro and Ousterhout, §5.6): election
+/// timeouts drawn at random, so that one replica stands before the others
+/// can, and far longer than it takes to ask for and record a vote. A
+/// scenario outside them fails `liveness` whatever the code does: with one
+/// timeout for all every election splits the vote, and with a disk slower
+/// than half the shortest timeout no candidate hears from a majority in
+/// time (it and its voters each sync before a vote counts).
+fn raft_timing(system: &System) -> Result<(), Invalid> {
+    let election = &system.election_timeout;
+    if election.end <= election.start {
+        return invalid(
+            "system.election_timeout",
+            format!(
+                "expected a range whose end is above its start, each replica drawing its own timeout from it (with one for all, every election splits the vote), got {election}"
+            ),
+        );
+    }
+    if system.sync_latency.end.0 * 2 > election.start.0 {
+        return invalid(
+            "system.sync_latency",
+            format!(
+                "expected the longest sync at most half the shortest election timeout ({}), since a candidate and its voters each sync before a vote counts, got {}",
+                election.start, system.sync_latency
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// Every run that moves money starts with some.

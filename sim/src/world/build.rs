@@ -57,8 +57,6 @@ const OUTBOX_POLL: Duration = Duration::from_millis(200);
 /// for (projecting the entries it appended, claiming the payouts it is
 /// first in line for) before it does it itself.
 const STANDBY_GRACE: Duration = Duration::from_millis(400);
-/// How long a ledger replica waits on the database.
-const LEDGER_DB_TIMEOUT: Duration = Duration::from_millis(500);
 /// The address block of each role: `10.0.<role>.<index + 1>`.
 const LOG_ROLE: u8 = 1;
 const CLIENT_ROLE: u8 = 2;
@@ -419,7 +417,7 @@ pub(super) fn ledger_config(
         fee: PAYOUT_FEE,
         confirmations: u64::from(scenario.system.confirmations),
         log_timeout: scenario.system.election_timeout.end.0,
-        db_timeout: LEDGER_DB_TIMEOUT,
+        db_timeout: super::LEDGER_DB_TIMEOUT,
         chain_timeout: scenario.system.election_timeout.end.0,
         request_timeout: scenario.workload.client_timeout.0 * 4 / 5,
         apply_poll: APPLY_POLL,

@@ -42,6 +42,10 @@ use crate::{
 };
 use fault_points::FaultPointPolicy;
 
+/// How long a ledger replica waits on the database; a scenario's disk
+/// must sync well within it (see `validate`).
+pub(crate) const LEDGER_DB_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// The name harness events of the nemesis are recorded under.
 pub const NEMESIS: &str = "nemesis";
 /// A node crashed at a crash point restarts after a delay in this range.
