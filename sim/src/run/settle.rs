@@ -27,16 +27,52 @@ pub(super) async fn converge(
     settle: Duration,
 ) -> Option<Stall> {
     let start = now();
+    let last_stretch = settle - settle / LAST_STRETCH;
+    let mut unsettled_then = None;
     loop {
         // Sleep first: nodes restarted just now must boot and report before
         // their progress can be judged.
         madsim::time::sleep(SETTLE_POLL).await;
         // Converged: no stall to report.
         convergence(world, workload, Detail::First)?;
-        if now() - start >= settle {
-            return convergence(world, workload, Detail::All);
+        let waited = now() - start;
+        if unsettled_then.is_none() && waited >= last_stretch {
+            unsettled_then = Some(unsettled(world, workload));
+        }
+        if waited >= settle {
+            let mut stall = convergence(world, workload, Detail::All)?;
+            let settled =
+                unsettled_then.map_or(0, |then| then.saturating_sub(unsettled(world, workload)));
+            if settled > 0 {
+                stall.reasons.insert(
+                    0,
+                    format!(
+                        "still settling when it ended ({settled} requests settled in its last {:.0}s, so a longer `settle` may let it converge)",
+                        (settle - last_stretch).as_secs_f64()
+                    ),
+                );
+            }
+            return Some(stall);
         }
     }
+}
+
+/// The settle phase's last stretch is its last 1/`LAST_STRETCH`: requests
+/// that settle in it tell a cluster slow to converge (a slow disk, a long
+/// chain lag, many requests) from a stuck one, whose other requests
+/// settled long before (as with the planted liveness bug).
+const LAST_STRETCH: u32 = 4;
+
+/// How many requests are not settled yet.
+fn unsettled(world: &World, workload: &Workload) -> usize {
+    let chain = world
+        .chain()
+        .map(|chain| chain.lock().unwrap_or_else(PoisonError::into_inner));
+    workload.history(|history| {
+        kinds::of(workload.kind())
+            .unsettled(history, chain.as_deref())
+            .count()
+    })
 }
 
 /// The quiet tail of a converged run: no faults, and time for everything
