@@ -49,6 +49,14 @@ pub trait Model: Clone + Ord + Debug {
         let _ = op;
         None
     }
+
+    /// Whether `op`, having returned `output`, leaves any state it can
+    /// return that in as it found it (a read; a compare-and-set that did
+    /// not swap).
+    fn keeps(op: &Self::Op, output: &Self::Output) -> bool {
+        let _ = (op, output);
+        false
+    }
 }
 
 /// One client operation as the client saw it.
@@ -297,7 +305,23 @@ fn search<M: Model>(ops: &[&Operation<M::Op, M::Output>], initial: &M, max_steps
     let words = ops.len().div_ceil(64);
     let mut linearized = vec![0u64; words];
     let mut cache: Cache<M> = BTreeSet::new();
-    let mut stack: Vec<(usize, M)> = Vec::new();
+    // An operation that keeps the state, once it can go next, goes next
+    // and no other order is tried for it: any order that places it later
+    // stays valid with it moved here, since everything that returned
+    // before its call is already placed and nothing else sees the
+    // difference. Without this, a history of many reads overlapping many
+    // writes is searched through every interleaving of the two.
+    let keeps: Vec<bool> = ops
+        .iter()
+        .map(|op| {
+            op.returned
+                .as_ref()
+                .is_some_and(|(_, output)| M::keeps(&op.op, output))
+        })
+        .collect();
+    // Each choice made: the call's entry, the state before it, and whether
+    // it was a keeper placed at once (no other order to try).
+    let mut stack: Vec<(usize, M, bool)> = Vec::new();
     let mut state = initial.clone();
     let mut entry = list[HEAD].next;
     let mut steps = 0u64;
@@ -310,7 +334,7 @@ fn search<M: Model>(ops: &[&Operation<M::Op, M::Output>], initial: &M, max_steps
         // linearized first, and none of the calls left could go next. Undo
         // the last choice and try the call after it.
         if entry == usize::MAX || !list[entry].is_call {
-            let Some((call, previous)) = stack.pop() else {
+            let Some((call, previous, forced)) = stack.pop() else {
                 return Outcome::Stuck;
             };
             let op = list[call].op;
@@ -319,8 +343,15 @@ fn search<M: Model>(ops: &[&Operation<M::Op, M::Output>], initial: &M, max_steps
             state = previous;
             relink(&mut list, return_of[op]);
             relink(&mut list, call);
-            entry = list[call].next;
+            entry = if forced { usize::MAX } else { list[call].next };
             continue;
+        }
+        let mut forced = false;
+        if entry == list[HEAD].next
+            && let Some(keeper) = keeper(&list, entry, ops, &keeps, &state)
+        {
+            entry = keeper;
+            forced = true;
         }
         let op = list[entry].op;
         let operation = ops[op];
@@ -330,7 +361,7 @@ fn search<M: Model>(ops: &[&Operation<M::Op, M::Output>], initial: &M, max_steps
             reach.take(op);
             if !reach.strands(op, &state, &next) && cache.insert((linearized.clone(), next.clone()))
             {
-                stack.push((entry, std::mem::replace(&mut state, next)));
+                stack.push((entry, std::mem::replace(&mut state, next), forced));
                 unlink(&mut list, entry);
                 unlink(&mut list, return_of[op]);
                 entry = list[HEAD].next;
@@ -339,9 +370,30 @@ fn search<M: Model>(ops: &[&Operation<M::Op, M::Output>], initial: &M, max_steps
             reach.give_back(op);
             linearized[op / 64] &= !(1 << (op % 64));
         }
-        entry = list[entry].next;
+        // A keeper that leads nowhere new: no other order can, either.
+        entry = if forced { usize::MAX } else { list[entry].next };
     }
     Outcome::Linearizable
+}
+
+/// The first call from `entry` on, before the next return, of an operation
+/// that keeps the state and can go next in `state`.
+fn keeper<M: Model>(
+    list: &[Entry],
+    mut entry: usize,
+    ops: &[&Operation<M::Op, M::Output>],
+    keeps: &[bool],
+    state: &M,
+) -> Option<usize> {
+    while entry != usize::MAX && list[entry].is_call {
+        let op = list[entry].op;
+        let output = ops[op].returned.as_ref().map(|(_, output)| output);
+        if keeps[op] && state.step(&ops[op].op, output).is_some() {
+            return Some(entry);
+        }
+        entry = list[entry].next;
+    }
+    None
 }
 
 /// Which states the operations not yet linearized need and can still
@@ -487,6 +539,13 @@ impl Model for Register {
             (KvOp::Cas { from, .. }, Some(KvOutput::Swapped(true))) => Some(Register(*from)),
             _ => None,
         }
+    }
+
+    fn keeps(op: &KvOp, output: &KvOutput) -> bool {
+        matches!(
+            (op, output),
+            (KvOp::Read { .. }, KvOutput::Value(_)) | (KvOp::Cas { .. }, KvOutput::Swapped(false))
+        )
     }
 
     /// A compare-and-set counts as making its value even when it answered
