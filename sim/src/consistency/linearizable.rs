@@ -235,25 +235,23 @@ type Cache<M> = BTreeSet<(Vec<u64>, M)>;
 fn search<M: Model>(ops: &[&Operation<M::Op, M::Output>], initial: &M, max_steps: u64) -> Outcome {
     // Events in time order: at equal times calls come first, so operations
     // that touch at an instant count as concurrent.
+    let deadline = deadlines(ops, initial);
     let mut events: Vec<(u64, bool, usize)> = Vec::with_capacity(ops.len() * 2);
     for (index, op) in ops.iter().enumerate() {
         events.push((op.call, false, index));
-        let returned = op.returned.as_ref().map_or(u64::MAX, |(at, _)| *at);
-        events.push((returned, true, index));
+        events.push((deadline[index].unwrap_or(u64::MAX), true, index));
     }
     events.sort_by_key(|(at, is_return, index)| (*at, *is_return, *index));
     // Between two returns, calls may be tried in any order: the same
     // operations are candidates whichever comes first. They are tried
     // earliest return first, as a scheduler serves the earliest deadline:
     // an operation that must take effect soonest is the likeliest to have
-    // taken effect first. Unanswered ones go last, since they can always
-    // wait until the end: they are needed earlier only to explain what an
-    // answered one saw, and trying them first makes the search wander
-    // through every subset of them.
+    // taken effect first. Unanswered ones with no deadline go last, since
+    // they can always wait until the end: trying them first makes the
+    // search wander through every subset of them.
     for run in events.chunk_by_mut(|a, b| !a.1 && !b.1) {
         run.sort_by_key(|(at, _, index)| {
-            let returned = ops[*index].returned.as_ref().map(|(at, _)| *at);
-            (returned.is_none(), returned, *at, *index)
+            (deadline[*index].is_none(), deadline[*index], *at, *index)
         });
     }
     // Entry 0 is the head; entry i + 1 is event i.
@@ -374,6 +372,40 @@ fn search<M: Model>(ops: &[&Operation<M::Op, M::Output>], initial: &M, max_steps
         entry = if forced { usize::MAX } else { list[entry].next };
     }
     Outcome::Linearizable
+}
+
+/// By when each operation must have taken effect: its return; for one
+/// never answered that alone can make a state some answered operation
+/// needs (a compare-and-set lost in a cut-off leader whose value a read
+/// then saw), the earliest return of those that need it, since it must
+/// come before them. Left at the end, such an operation would be tried
+/// only after every order of the others.
+fn deadlines<M: Model>(ops: &[&Operation<M::Op, M::Output>], initial: &M) -> Vec<Option<u64>> {
+    let mut makers: BTreeMap<M, Vec<usize>> = BTreeMap::new();
+    for (index, op) in ops.iter().enumerate() {
+        if let Some(state) = M::makes(&op.op) {
+            makers.entry(state).or_default().push(index);
+        }
+    }
+    let mut deadline: Vec<Option<u64>> = ops
+        .iter()
+        .map(|op| op.returned.as_ref().map(|(at, _)| *at))
+        .collect();
+    for op in ops {
+        let Some((returned, output)) = &op.returned else {
+            continue;
+        };
+        let Some(needed) = M::needs(&op.op, Some(output)).filter(|state| state != initial) else {
+            continue;
+        };
+        if let Some([maker]) = makers.get(&needed).map(Vec::as_slice)
+            && ops[*maker].returned.is_none()
+        {
+            let by = deadline[*maker].map_or(*returned, |by| by.min(*returned));
+            deadline[*maker] = Some(by);
+        }
+    }
+    deadline
 }
 
 /// The first call from `entry` on, before the next return, of an operation
