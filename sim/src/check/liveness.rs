@@ -8,10 +8,15 @@ use ledger::bugs::Checker;
 
 use super::{GroundTruth, Violation};
 
-/// Why the settle phase did not converge: each reason in plain words.
+/// Why the settle phase did not converge, or the quiet tail after it did
+/// not stay settled: each reason in plain words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Stall {
     pub reasons: Vec<String>,
+    /// The settle phase converged, and the quiet tail found it unsettled
+    /// again (a payout resubmitted at the end, say) or never quiet.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub in_quiet_tail: bool,
 }
 
 pub(crate) fn final_check(truth: &GroundTruth<'_>) -> Vec<Violation> {
@@ -22,7 +27,12 @@ pub(crate) fn final_check(truth: &GroundTruth<'_>) -> Vec<Violation> {
         checker: Checker::Liveness,
         at: truth.end,
         message: format!(
-            "the settle phase ended unconverged: {}",
+            "{}: {}",
+            if stall.in_quiet_tail {
+                "the settle phase converged, but the quiet tail ended unsettled"
+            } else {
+                "the settle phase ended unconverged"
+            },
             stall.reasons.join("; ")
         ),
     }]

@@ -42,7 +42,7 @@ use crate::{
     trace::{Trace, TraceSummary},
     watchdog::{self, Progress, Watched},
     workload::Workload,
-    world::{ClusterView, InFlight, NEMESIS, World, quiet_tail_minimum},
+    world::{ClusterView, InFlight, NEMESIS, World, quiet_tail_grace, quiet_tail_minimum},
 };
 
 /// Options of one run.
@@ -417,7 +417,14 @@ async fn simulate(
         }
         in_flight_at_tail = world.in_flight();
         if !options.skip_quiet_tail {
-            stall = settle::quiet_tail(&world, &workload, quiet_tail_minimum(scenario)).await;
+            // A settle phase that converged early leaves the rest of its
+            // budget to the tail: work a ledger replica still held when the
+            // cluster looked converged (requests not yet appended to a log
+            // that had just elected its first leader) lands in the tail.
+            let grace =
+                quiet_tail_grace(scenario).max(scenario.settle().saturating_sub(settle_phase));
+            stall =
+                settle::quiet_tail(&world, &workload, quiet_tail_minimum(scenario), grace).await;
         }
     }
     let quiet_tail = now() - tail_start;

@@ -11,10 +11,6 @@ use crate::{
 /// How often the settle phase and the quiet tail look at the cluster.
 const SETTLE_POLL: Duration = Duration::from_millis(50);
 
-/// How long the quiet tail may go on past its minimum before what is still
-/// in flight is reported as a stall.
-const QUIET_TAIL_GRACE: Duration = Duration::from_secs(15);
-
 /// Polls in a row that must find the cluster converged and nothing in
 /// flight before the quiet tail ends.
 const QUIET_POLLS: u32 = 2;
@@ -83,6 +79,7 @@ pub(super) async fn quiet_tail(
     world: &World,
     workload: &Workload,
     minimum: Duration,
+    grace: Duration,
 ) -> Option<Stall> {
     let start = now();
     let mut quiet_polls = 0;
@@ -96,7 +93,7 @@ pub(super) async fn quiet_tail(
         if quiet_polls >= QUIET_POLLS && waited >= minimum {
             return None;
         }
-        if waited >= minimum + QUIET_TAIL_GRACE {
+        if waited >= minimum + grace {
             let mut reasons = convergence(world, workload, Detail::All)
                 .map(|stall| stall.reasons)
                 .unwrap_or_default();
@@ -106,7 +103,10 @@ pub(super) async fn quiet_tail(
                     waited.as_secs_f64()
                 ));
             }
-            return (!reasons.is_empty()).then_some(Stall { reasons });
+            return (!reasons.is_empty()).then_some(Stall {
+                reasons,
+                in_quiet_tail: true,
+            });
         }
     }
 }
@@ -153,7 +153,10 @@ fn convergence(world: &World, workload: &Workload, detail: Detail) -> Option<Sta
     if !world.all_up() {
         reasons.push("a node is still down".to_owned());
     }
-    (!reasons.is_empty()).then_some(Stall { reasons })
+    (!reasons.is_empty()).then_some(Stall {
+        reasons,
+        in_quiet_tail: false,
+    })
 }
 
 /// A log converges once a leader has committed in its term and every replica

@@ -679,6 +679,23 @@ pub(crate) fn quiet_tail_minimum(scenario: &Scenario) -> Duration {
     config.lease.max(config.resubmit_after) + config.outbox_poll + config.receipt_poll
 }
 
+/// How long the quiet tail may go on past its minimum before what is still
+/// unsettled is reported as a stall: 15 s, or in kinds with the chain long
+/// enough for a payment sent again as the settle phase ended to be mined,
+/// buried `confirmations` deep and seen through the most lagging RPC node.
+pub(crate) fn quiet_tail_grace(scenario: &Scenario) -> Duration {
+    let grace = Duration::from_secs(15);
+    if kinds::topology(scenario).chain.is_empty() {
+        return grace;
+    }
+    let lag = scenario
+        .faults
+        .chain_lag
+        .map_or(Duration::ZERO, |lag| lag.0);
+    let buried = scenario.system.block_time.0 * scenario.system.confirmations.saturating_add(3);
+    grace.max(buried + lag)
+}
+
 /// Locks a piece of shared state, poisoned or not.
 fn lock<T: ?Sized>(shared: &Mutex<T>) -> MutexGuard<'_, T> {
     shared.lock().unwrap_or_else(PoisonError::into_inner)
