@@ -216,17 +216,34 @@ fn a_history_too_large_for_the_bound_is_reported_as_such() {
 /// tried in call order.
 #[test]
 fn a_swap_from_nothing_among_late_writes_is_ordered_at_once() {
-    let mut history: Vec<Op> = (0..30)
+    let mut history = late_writes();
+    history.push(op(
+        99,
+        50,
+        9_000,
+        swap_from_nothing(),
+        KvOutput::Swapped(true),
+    ));
+    assert_eq!(verdict_within(&history, 1_000), Verdict::Linearizable);
+}
+
+/// Thirty writes of key 1, all called at once and answered much later.
+fn late_writes() -> Vec<Op> {
+    (0..30)
         .map(|i| op(i, i, 10_000 + i, write(1, i), KvOutput::Written))
-        .collect();
-    let swap = KvOp::Cas {
+        .collect()
+}
+
+fn swap_from_nothing() -> KvOp {
+    KvOp::Cas {
         key: 1,
         from: None,
         to: 99,
-    };
-    history.push(op(99, 50, 9_000, swap, KvOutput::Swapped(true)));
-    let verdict = check(&history, &Register::default(), |op: &KvOp| op.key(), 1_000);
-    assert_eq!(verdict, Verdict::Linearizable);
+    }
+}
+
+fn verdict_within(history: &[Op], steps: u64) -> Verdict {
+    check(history, &Register::default(), |op: &KvOp| op.key(), steps)
 }
 
 /// Once the register has moved on from a value no operation left writes,
@@ -235,16 +252,13 @@ fn a_swap_from_nothing_among_late_writes_is_ordered_at_once() {
 /// a read of nothing that answered last ran past two million steps).
 #[test]
 fn a_branch_that_strands_a_read_is_cut_at_once() {
-    let mut history: Vec<Op> = (0..30)
-        .map(|i| op(i, i, 10_000 + i, write(1, i), KvOutput::Written))
-        .collect();
+    let mut history = late_writes();
     history.push(op(99, 50, 20_000, read(1), value(None)));
-    let verdict = check(&history, &Register::default(), |op: &KvOp| op.key(), 1_000);
-    assert_eq!(verdict, Verdict::Linearizable);
+    assert_eq!(verdict_within(&history, 1_000), Verdict::Linearizable);
     // Two reads of nothing around a write that returned between them
     // cannot both be placed, and that is found as quickly.
     history.push(op(98, 10_500, 10_600, read(1), value(None)));
-    let verdict = check(&history, &Register::default(), |op: &KvOp| op.key(), 1_000);
+    let verdict = verdict_within(&history, 1_000);
     assert!(matches!(verdict, Verdict::Violated(_)), "{verdict:?}");
 }
 
@@ -465,18 +479,10 @@ proptest! {
 /// steps).
 #[test]
 fn an_unanswered_swap_a_read_saw_is_placed_before_the_read() {
-    let mut history: Vec<Op> = (0..30)
-        .map(|i| op(i, i, 10_000 + i, write(1, i), KvOutput::Written))
-        .collect();
-    let swap = KvOp::Cas {
-        key: 1,
-        from: None,
-        to: 99,
-    };
-    history.push(lost(98, 40, swap));
+    let mut history = late_writes();
+    history.push(lost(98, 40, swap_from_nothing()));
     history.push(op(97, 50, 100, read(1), value(Some(99))));
-    let verdict = check(&history, &Register::default(), |op: &KvOp| op.key(), 1_000);
-    assert_eq!(verdict, Verdict::Linearizable);
+    assert_eq!(verdict_within(&history, 1_000), Verdict::Linearizable);
 }
 
 /// A history as sessions make it: each runs one operation at a time, most
