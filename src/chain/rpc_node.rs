@@ -100,9 +100,21 @@ pub async fn run_chain_rpc(env: NodeEnv, config: RpcNodeConfig) {
         rpc.clone(),
         state.clone(),
     ));
+    let config = Rc::new(config);
     while let Some(request) = incoming.next::<ChainRequest>().await {
         match request {
-            Ok(request) => serve(&env, &config, &rpc, &state, request).await,
+            // Each request is served in its own task, as a real RPC node
+            // serves them concurrently: a submission waits on the chain, and
+            // queries must not queue behind it.
+            Ok(request) => {
+                madsim::task::spawn_local(serve(
+                    env.clone(),
+                    config.clone(),
+                    rpc.clone(),
+                    state.clone(),
+                    request,
+                ));
+            }
             Err((reply, error)) => {
                 let reason = format!("malformed request: {error}");
                 rpc.reply(reply, &ChainResponse::Rejected { reason }).await;
@@ -112,15 +124,16 @@ pub async fn run_chain_rpc(env: NodeEnv, config: RpcNodeConfig) {
 }
 
 async fn serve(
-    env: &NodeEnv,
-    config: &RpcNodeConfig,
-    rpc: &Rpc,
-    state: &Rc<RefCell<RpcState>>,
+    env: NodeEnv,
+    config: Rc<RpcNodeConfig>,
+    rpc: Rpc,
+    state: Rc<RefCell<RpcState>>,
     request: Request<ChainRequest>,
 ) {
+    let (env, state) = (&env, &state);
     show_arrived(env, state);
     let response = match request.body {
-        ChainRequest::Submit(tx) => ChainResponse::Submitted(submit(env, config, rpc, tx).await),
+        ChainRequest::Submit(tx) => ChainResponse::Submitted(submit(env, &config, &rpc, tx).await),
         ChainRequest::Account { address } => {
             let state = state.borrow();
             ChainResponse::Account {
