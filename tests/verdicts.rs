@@ -237,3 +237,71 @@ for = "8s"
         );
     }
 }
+
+/// The liveness failure's first words for a cluster stopped short.
+fn liveness_message(outcome: &sim::RunOutcome) -> String {
+    outcome
+        .checks
+        .iter()
+        .filter(|check| check.checker == Checker::Liveness)
+        .flat_map(|check| &check.violations)
+        .map(|violation| violation.message.clone())
+        .next()
+        .unwrap_or_else(|| panic!("no liveness failure: {:?}", outcome.first_failure()))
+}
+
+/// A settle phase too short for a slow disk ends with payouts still being
+/// made: the failure says the cluster was still settling, so a longer
+/// `settle` is worth a try. The planted liveness bug's stuck payout, whose
+/// log stands still and whose other requests settled long before, must not
+/// read so.
+#[test]
+fn a_liveness_failure_says_whether_the_cluster_was_still_settling() {
+    let slow = sim::parse(
+        r#"
+name = "slow settle"
+seed = 3
+duration = "2s"
+settle = "4s"
+[cluster]
+clients = 2
+[system]
+sync_latency = "20ms..40ms"
+[workload]
+requests = 60
+invalid_fraction = 0.0
+"#,
+        "slow.toml",
+    )
+    .expect("a valid scenario");
+    let outcome = run(&slow, &RunOptions::default());
+    assert_eq!(outcome.verdict, Verdict::LivenessFailure);
+    let message = liveness_message(&outcome);
+    assert!(
+        message.starts_with("the settle phase ended unconverged: still settling when it ended ("),
+        "{message}"
+    );
+
+    let longer = Scenario {
+        settle: sim::scenario::Dur(Duration::from_secs(60)),
+        ..slow
+    };
+    let outcome = run(&longer, &RunOptions::default());
+    assert_eq!(
+        outcome.verdict,
+        Verdict::Pass,
+        "{:?}",
+        outcome.first_failure()
+    );
+
+    let mut stuck = sim::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/no-resubmit.toml"
+    )))
+    .expect("the planted liveness bug's scenario");
+    stuck.expect = None;
+    let outcome = run(&stuck, &RunOptions::default());
+    assert_eq!(outcome.verdict, Verdict::LivenessFailure);
+    let message = liveness_message(&outcome);
+    assert!(!message.contains("still settling"), "{message}");
+}

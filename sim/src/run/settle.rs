@@ -23,8 +23,7 @@ pub(super) async fn converge(
     settle: Duration,
 ) -> Option<Stall> {
     let start = now();
-    let last_stretch = settle - settle / LAST_STRETCH;
-    let mut unsettled_then = None;
+    let mut progress = LastStretch::of(settle);
     loop {
         // Sleep first: nodes restarted just now must boot and report before
         // their progress can be judged.
@@ -32,43 +31,105 @@ pub(super) async fn converge(
         // Converged: no stall to report.
         convergence(world, workload, Detail::First)?;
         let waited = now() - start;
-        if unsettled_then.is_none() && waited >= last_stretch {
-            unsettled_then = Some(unsettled(world, workload));
-        }
+        progress.look(world, workload, waited);
         if waited >= settle {
             let mut stall = convergence(world, workload, Detail::All)?;
-            let settled =
-                unsettled_then.map_or(0, |then| then.saturating_sub(unsettled(world, workload)));
-            if settled > 0 {
-                stall.reasons.insert(
-                    0,
-                    format!(
-                        "still settling when it ended ({settled} requests settled in its last {:.0}s, so a longer `settle` may let it converge)",
-                        (settle - last_stretch).as_secs_f64()
-                    ),
-                );
+            if let Some(reason) = progress.still_settling(world, workload) {
+                stall.reasons.insert(0, reason);
             }
             return Some(stall);
         }
     }
 }
 
-/// The settle phase's last stretch is its last 1/`LAST_STRETCH`: requests
-/// that settle in it tell a cluster slow to converge (a slow disk, a long
-/// chain lag, many requests) from a stuck one, whose other requests
-/// settled long before (as with the planted liveness bug).
+/// A phase's last stretch is its last 1/`LAST_STRETCH`: progress in it
+/// (requests settled, the log grown) tells a cluster slow to converge (a
+/// slow disk, a long chain lag, many requests) from a stuck one, whose other
+/// requests settled long before and whose log stands still (as with the
+/// planted liveness bug).
 const LAST_STRETCH: u32 = 4;
 
-/// How many requests are not settled yet.
-fn unsettled(world: &World, workload: &Workload) -> usize {
-    let chain = world
-        .chain()
-        .map(|chain| chain.lock().unwrap_or_else(PoisonError::into_inner));
-    workload.history(|history| {
-        kinds::of(workload.kind())
-            .unsettled(history, chain.as_deref())
-            .count()
-    })
+/// Where a phase stood as its last stretch began.
+struct LastStretch {
+    begins: Duration,
+    length: Duration,
+    then: Option<Progress>,
+}
+
+/// What a cluster has done so far, in the counts a stall report compares.
+#[derive(Debug, Clone, Copy)]
+struct Progress {
+    /// Requests not settled yet, counting accepted transfers whose payout
+    /// the ledger has yet to confirm (their clients may have given up on
+    /// them long before).
+    unsettled: usize,
+    /// The furthest index a log replica has applied.
+    log_applied: u64,
+}
+
+impl Progress {
+    fn now(world: &World, workload: &Workload) -> Self {
+        let chain = world
+            .chain()
+            .map(|chain| chain.lock().unwrap_or_else(PoisonError::into_inner));
+        let requests = workload.history(|history| {
+            kinds::of(workload.kind())
+                .unsettled(history, chain.as_deref())
+                .count()
+        });
+        let (payouts, log_applied) = world.view(|view| {
+            let applied = world
+                .topology()
+                .log
+                .iter()
+                .filter_map(|node| view.applied(node))
+                .max();
+            (view.unconfirmed_payouts(), applied.unwrap_or(0))
+        });
+        Self {
+            unsettled: requests + payouts as usize,
+            log_applied,
+        }
+    }
+}
+
+impl LastStretch {
+    fn of(phase: Duration) -> Self {
+        let length = phase / LAST_STRETCH;
+        Self {
+            begins: phase - length,
+            length,
+            then: None,
+        }
+    }
+
+    /// Notes where the cluster stands once `waited` reaches the last
+    /// stretch.
+    fn look(&mut self, world: &World, workload: &Workload, waited: Duration) {
+        if self.then.is_none() && waited >= self.begins {
+            self.then = Some(Progress::now(world, workload));
+        }
+    }
+
+    /// Says so when the cluster made progress in the last stretch.
+    fn still_settling(&self, world: &World, workload: &Workload) -> Option<String> {
+        let then = self.then?;
+        let now = Progress::now(world, workload);
+        let settled = then.unsettled.saturating_sub(now.unsettled);
+        let grew = now.log_applied.saturating_sub(then.log_applied);
+        let done = match (settled, grew) {
+            (0, 0) => return None,
+            (settled, 0) => format!("{settled} requests settled"),
+            (0, grew) => format!("the log grew by {grew} entries"),
+            (settled, grew) => {
+                format!("{settled} requests settled and the log grew by {grew} entries")
+            }
+        };
+        Some(format!(
+            "still settling when it ended ({done} in its last {:.0}s, so a longer `settle` may let it converge)",
+            self.length.as_secs_f64()
+        ))
+    }
 }
 
 /// The quiet tail of a converged run: no faults, and time for everything
@@ -83,6 +144,7 @@ pub(super) async fn quiet_tail(
 ) -> Option<Stall> {
     let start = now();
     let mut quiet_polls = 0;
+    let mut progress = LastStretch::of(minimum + grace);
     loop {
         madsim::time::sleep(SETTLE_POLL).await;
         let in_flight = world.in_flight();
@@ -93,10 +155,16 @@ pub(super) async fn quiet_tail(
         if quiet_polls >= QUIET_POLLS && waited >= minimum {
             return None;
         }
+        progress.look(world, workload, waited);
         if waited >= minimum + grace {
             let mut reasons = convergence(world, workload, Detail::All)
                 .map(|stall| stall.reasons)
                 .unwrap_or_default();
+            // The tail's length comes from `settle` (what the settle phase
+            // left unused) or from the chain's pace.
+            if let Some(reason) = progress.still_settling(world, workload) {
+                reasons.insert(0, reason);
+            }
             if !in_flight.is_empty() {
                 reasons.push(format!(
                     "the quiet tail never became quiet: after {:.3}s, {in_flight}",

@@ -158,6 +158,15 @@ impl ClusterView {
             .any(|(applied, unconfirmed)| *applied >= index && *unconfirmed == 0)
     }
 
+    /// How many accepted transfers the ledger replica furthest along the log
+    /// has yet to see confirmed (0 with no replica up).
+    pub(crate) fn unconfirmed_payouts(&self) -> u64 {
+        self.folded
+            .values()
+            .max_by_key(|(applied, unconfirmed)| (*applied, std::cmp::Reverse(*unconfirmed)))
+            .map_or(0, |(_, unconfirmed)| *unconfirmed)
+    }
+
     /// The highest index `node` has applied in its current life; `None`
     /// while it is down or booting.
     pub(crate) fn applied(&self, node: &str) -> Option<u64> {
