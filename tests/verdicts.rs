@@ -283,7 +283,7 @@ invalid_fraction = 0.0
     );
 
     let longer = Scenario {
-        settle: sim::scenario::Dur(Duration::from_secs(60)),
+        settle: Some(sim::scenario::Dur(Duration::from_secs(60))),
         ..slow
     };
     let outcome = run(&longer, &RunOptions::default());

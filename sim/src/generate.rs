@@ -114,7 +114,7 @@ pub(crate) fn generate_with(seed: u64, kind: WorkloadKind, db_wipe_chance: f64) 
         generator: Some(GENERATOR.to_owned()),
         seed,
         duration: Dur(duration),
-        settle: Dur(Duration::from_secs(30)),
+        settle: Some(Dur(Duration::from_secs(30))),
         cluster: Cluster::default(),
         system: System::default(),
         workload: Workload {

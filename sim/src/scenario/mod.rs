@@ -33,9 +33,9 @@ pub struct Scenario {
     /// The fault phase, in simulated time.
     #[serde(default = "defaults::duration")]
     pub duration: Dur,
-    /// The longest settle phase.
-    #[serde(default = "defaults::settle")]
-    pub settle: Dur,
+    /// The longest settle phase; unset, [`Scenario::settle`] picks one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle: Option<Dur>,
     #[serde(default, deserialize_with = "tables::table")]
     pub cluster: Cluster,
     #[serde(default, deserialize_with = "tables::table")]
@@ -344,10 +344,38 @@ impl Scenario {
         self.duration.0
     }
 
+    /// The longest settle phase: as set, or else a minute, or twice what a
+    /// payment sent as the phase begins takes to be seen confirmed (a block
+    /// to be included, `confirmations` blocks, then `chain_lag`) when the
+    /// chain is slower than that. Never more than the longest phase a file
+    /// may set.
     pub fn settle(&self) -> Duration {
-        self.settle.0
+        if let Some(settle) = self.settle {
+            return settle.0;
+        }
+        let chain = matches!(
+            self.workload.kind,
+            WorkloadKind::Transfers | WorkloadKind::Chain
+        );
+        if !chain {
+            return DEFAULT_SETTLE;
+        }
+        let lag = self.faults.chain_lag.map_or(Duration::ZERO, |lag| lag.0);
+        let payment = self
+            .system
+            .block_time
+            .0
+            .saturating_mul(self.system.confirmations.saturating_add(1))
+            .saturating_add(lag);
+        payment
+            .saturating_mul(2)
+            .clamp(DEFAULT_SETTLE, rules::MAX_PHASE)
     }
 }
+
+/// The settle phase of a scenario that sets none, on a chain no slower
+/// than it allows for.
+const DEFAULT_SETTLE: Duration = Duration::from_secs(60);
 
 /// The largest scenario file read: far beyond any real one, and small
 /// enough that a wrong path (`/dev/zero`) fails at once.
@@ -460,10 +488,6 @@ mod defaults {
 
     pub fn duration() -> Dur {
         Dur(Duration::from_secs(30))
-    }
-
-    pub fn settle() -> Dur {
-        Dur(Duration::from_secs(60))
     }
 }
 

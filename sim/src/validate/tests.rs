@@ -43,6 +43,44 @@ fn a_minimal_file_takes_the_defaults() {
     assert!(scenario.events.is_empty());
 }
 
+/// A chain slower than the default settle phase allows gets a settle phase
+/// twice what a late payment takes to be seen confirmed; a set `settle`
+/// stands, and kinds without a chain keep the minute.
+#[test]
+fn the_default_settle_phase_waits_for_a_slow_chain() {
+    let file = |top: &str, kind: &str, system: &str| {
+        let text = format!(
+            "name = \"t\"\nseed = 7\nduration = \"10s\"\n{top}[workload]\nkind = \"{kind}\"\n[system]\n{system}[faults]\nchain_lag = \"20s\"\n"
+        );
+        parse(&text, "t.toml").unwrap_or_else(|error| panic!("{error}"))
+    };
+    let slow = "confirmations = 12\nblock_time = \"3s\"\n";
+    // (12 + 1) blocks of 3s, then the 20s lag, twice over.
+    assert_eq!(
+        file("", "transfers", slow).settle(),
+        Duration::from_secs(118)
+    );
+    assert_eq!(file("", "chain", slow).settle(), Duration::from_secs(118));
+    assert_eq!(
+        file("settle = \"45s\"\n", "transfers", slow).settle(),
+        Duration::from_secs(45)
+    );
+    // The log kind runs no chain; its default stays a minute.
+    let log = parse(&format!("{VALID}[system]\n{slow}"), "t.toml")
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(log.settle(), Duration::from_secs(60));
+    let fast = "confirmations = 3\nblock_time = \"1s\"\n";
+    assert_eq!(
+        file("", "transfers", fast).settle(),
+        Duration::from_secs(60)
+    );
+    let glacial = "confirmations = 12\nblock_time = \"10m\"\n";
+    assert_eq!(
+        file("", "chain", glacial).settle(),
+        Duration::from_secs(3600)
+    );
+}
+
 #[test]
 fn unknown_keys_are_named_in_full() {
     let error = parse(&format!("{VALID}\n[cluster]\nlog_replica = 3\n"), "t.toml").unwrap_err();
