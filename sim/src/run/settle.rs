@@ -77,18 +77,10 @@ impl Progress {
                 .unsettled(history, chain.as_deref())
                 .count()
         });
-        let (payouts, log_applied) = world.view(|view| {
-            let applied = world
-                .topology()
-                .log
-                .iter()
-                .filter_map(|node| view.applied(node))
-                .max();
-            (view.unconfirmed_payouts(), applied.unwrap_or(0))
-        });
+        let payouts = world.view(|view| view.unconfirmed_payouts());
         Self {
             unsettled: requests + payouts as usize,
-            log_applied,
+            log_applied: log_applied(world),
         }
     }
 }
@@ -275,13 +267,7 @@ fn ledger_unconverged(world: &World) -> Vec<String> {
     if world.topology().ledger.is_empty() {
         return reasons;
     }
-    let committed = world
-        .topology()
-        .log
-        .iter()
-        .filter_map(|node| world.view(|view| view.applied(node)))
-        .max()
-        .unwrap_or(0);
+    let committed = log_applied(world);
     world.view(|view| {
         if !view.payouts_settled(committed) {
             reasons.push(format!(
@@ -293,4 +279,18 @@ fn ledger_unconverged(world: &World) -> Vec<String> {
         }
     });
     reasons
+}
+
+/// The furthest index a log replica up has applied: committed, since
+/// replicas apply only what is.
+fn log_applied(world: &World) -> u64 {
+    world.view(|view| {
+        world
+            .topology()
+            .log
+            .iter()
+            .filter_map(|node| view.applied(node))
+            .max()
+            .unwrap_or(0)
+    })
 }
