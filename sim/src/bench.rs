@@ -57,6 +57,10 @@ pub struct BenchReport {
     pub raw_madsim_ping_pong_messages_per_second: f64,
     /// Harness throughput as a fraction of raw madsim's (target ≥ 0.5).
     pub harness_vs_raw: f64,
+    /// Simulations per second for every million messages a second raw
+    /// madsim moves in the same round: the machine's mood divided out, so
+    /// that figures taken on other days or machines compare.
+    pub simulations_per_raw_million: f64,
     pub failures: u64,
     /// Where the work goes, summed over the seeds, when asked for.
     pub profile: Option<Profile>,
@@ -70,6 +74,12 @@ pub struct Round {
     pub simulations_per_second: f64,
     pub harness_ping_pong_messages_per_second: f64,
     pub raw_madsim_ping_pong_messages_per_second: f64,
+}
+
+impl Round {
+    fn simulations_per_raw_million(&self) -> f64 {
+        self.simulations_per_second / (self.raw_madsim_ping_pong_messages_per_second / 1e6)
+    }
 }
 
 /// What the seeds' runs add up to: the same in every round, the runs
@@ -136,6 +146,7 @@ pub fn bench(seeds: u64, kind: Option<WorkloadKind>, rounds: u32, profile: bool)
         harness_ping_pong_messages_per_second: harness,
         raw_madsim_ping_pong_messages_per_second: raw,
         harness_vs_raw: harness / raw,
+        simulations_per_raw_million: median(Round::simulations_per_raw_million),
         failures: totals.failures,
         rounds: timed,
         profile,

@@ -716,6 +716,10 @@ fn bench_command(args: BenchArgs) -> Result<i32> {
         report.raw_madsim_ping_pong_messages_per_second,
         report.harness_vs_raw * 100.0
     );
+    say!(
+        "machine-relative          {:.1} simulations/s per million raw madsim messages/s",
+        report.simulations_per_raw_million
+    );
     if report.failures > 0 {
         say!(
             "failures                  {} (run `sim fuzz` to see them)",

@@ -704,6 +704,27 @@ fn bench_profiles_where_the_messages_go() {
     assert_eq!(rates.len(), 3, "{report}");
     rates.sort_by(f64::total_cmp);
     assert_eq!(report["simulations_per_second"].as_f64(), Some(rates[1]));
+    // The machine-relative figure is each round's rate over its raw
+    // ping-pong, and its median lies within theirs.
+    let relative: Vec<f64> = report["rounds"]
+        .as_array()
+        .expect("rounds")
+        .iter()
+        .map(|round| {
+            round["simulations_per_second"].as_f64().expect("a rate")
+                / (round["raw_madsim_ping_pong_messages_per_second"]
+                    .as_f64()
+                    .expect("a rate")
+                    / 1e6)
+        })
+        .collect();
+    let median = report["simulations_per_raw_million"]
+        .as_f64()
+        .expect("the machine-relative figure");
+    assert!(
+        relative.iter().any(|round| (round - median).abs() < 1e-9),
+        "{median} is no round's figure: {relative:?}"
+    );
     let messages = report["messages"].as_u64().expect("messages");
     let per_transfer = report["messages_per_transfer"]
         .as_f64()
@@ -734,4 +755,8 @@ fn bench_profiles_where_the_messages_go() {
         "{text}"
     );
     assert!(text.contains("messages/transfer"), "{text}");
+    assert!(
+        text.contains("simulations/s per million raw madsim messages/s"),
+        "{text}"
+    );
 }
