@@ -1,7 +1,8 @@
 //! The checkers every workload kind shares: the online ones that watch the
 //! run as it happens (a trace [`Subscriber`]: Raft safety, the log's
-//! sessions, durability of acknowledged appends, the chain's safety, and
-//! each confirmation a ledger replica makes), and `liveness`. A kind's own
+//! sessions, durability of acknowledged appends, the chain's safety, each
+//! confirmation a ledger replica makes, and each rebuild of the database's
+//! projection), and `liveness`. A kind's own
 //! final checks live with its kind (`kinds/`) and read the same
 //! [`GroundTruth`].
 //!
@@ -15,6 +16,7 @@ mod durability;
 pub(crate) mod exactly_once;
 mod liveness;
 mod raft_safety;
+mod rebuilds;
 
 pub use liveness::Stall;
 pub(crate) use liveness::final_check as liveness_check;
@@ -93,6 +95,7 @@ pub(crate) struct Online {
     durability: durability::Online,
     chain_safety: chain_safety::Online,
     confirmations: Option<confirmations::Online>,
+    rebuilds: rebuilds::Online,
     /// Violations found beyond those kept, by checker.
     uncounted: BTreeMap<Checker, usize>,
     /// The canonical chain, when the run has one. Locked only inside this
@@ -109,6 +112,7 @@ impl Online {
             durability: durability::Online::default(),
             chain_safety: chain_safety::Online::default(),
             confirmations: None,
+            rebuilds: rebuilds::Online::default(),
             uncounted: BTreeMap::new(),
             chain: None,
             violations: Vec::new(),
@@ -208,6 +212,9 @@ impl Subscriber for Online {
                 if let Some(message) = found {
                     self.push(Checker::LedgerChain, at, message);
                 }
+                if let Some(message) = self.rebuilds.observe(node, ledger_event) {
+                    self.push(Checker::Projection, at, message);
+                }
             }
             _ => {}
         }
@@ -215,6 +222,7 @@ impl Subscriber for Online {
 
     fn harness(&mut self, _at: Duration, _node: &str, event: &HarnessEvent) {
         self.durability.observe_harness(event);
+        self.rebuilds.observe_harness(event);
     }
 }
 
