@@ -243,7 +243,9 @@ pub struct TxnRecord {
 pub struct BalanceSeen {
     pub client: u64,
     pub account: String,
-    pub amount: u64,
+    /// The balance told; `None` when the replica said it has no such
+    /// account.
+    pub amount: Option<u64>,
     /// The log position the replica read it at.
     pub as_of: u64,
     /// The position the client asked it to be at least at.

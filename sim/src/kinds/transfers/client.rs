@@ -253,8 +253,9 @@ impl Client {
         }
     }
 
-    /// Reads one account's balance from `target` and records it; false
-    /// when no balance came back.
+    /// Reads one account's balance from `target` and records the answer (a
+    /// balance, or that the account is unknown); false when neither came
+    /// back.
     async fn read_balance(&self, target: &ledger::observe::NodeName) -> bool {
         let account =
             ledger_account(madsim::rand::thread_rng().gen_range(0..self.workload.accounts));
@@ -272,8 +273,10 @@ impl Client {
             return false;
         };
         self.saw(as_of);
-        let BalanceReply::Balance { amount } = reply else {
-            return false;
+        let amount = match reply {
+            BalanceReply::Balance { amount } => Some(amount),
+            BalanceReply::UnknownAccount => None,
+            BalanceReply::Unavailable { .. } => return false,
         };
         self.workload.told_balance(BalanceSeen {
             client: self.client,

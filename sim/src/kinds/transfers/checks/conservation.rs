@@ -2,7 +2,8 @@
 //! database is its opening balance minus the amounts the committed log
 //! accepted, up to the entry the projection has reached; and every balance
 //! a replica reported to a client is that, up to the log position it
-//! reported it at, which is never behind what the client had seen. (On
+//! reported it at, which is never behind what the client had seen (and an
+//! account it said does not exist is none of the ledger's). (On
 //! chain, the supply and the hot wallet's balance are checked by
 //! `chain-safety`.)
 
@@ -25,9 +26,13 @@ pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
 fn reported_balances(facts: &Facts<'_>) -> Option<Violation> {
     let reference = &facts.reference;
     facts.truth.history.balances().iter().find_map(|told| {
+        let what = match told.amount {
+            Some(amount) => format!("holds {amount}"),
+            None => "does not exist".to_owned(),
+        };
         let who = format!(
-            "client {} was told {} holds {} as of log index {}",
-            told.client, told.account, told.amount, told.as_of
+            "client {} was told {} {what} as of log index {}",
+            told.client, told.account, told.as_of
         );
         let problem = if let Some(misplaced) =
             misplaced_read(told.as_of, told.seen, reference.entries)
@@ -35,7 +40,7 @@ fn reported_balances(facts: &Facts<'_>) -> Option<Violation> {
             format!("{who}, {misplaced}")
         } else {
             match reference.balance_after(&told.account, told.as_of) {
-                Some(amount) if amount == told.amount => return None,
+                expected if expected == told.amount => return None,
                 Some(amount) => format!(
                     "{who}, but the transfers the committed log accepted up to that index leave {amount}"
                 ),
