@@ -337,11 +337,22 @@ fn statuses_against_log(
                 {
                     return None;
                 }
-                match due {
-                    StatusSeen::NotFound => {
+                match (&told.status, due) {
+                    (_, StatusSeen::NotFound) => {
                         format!("{}, but the committed log decides it only later", said())
                     }
-                    due => format!(
+                    (
+                        StatusSeen::Confirmed { tx, height, depth },
+                        StatusSeen::Confirmed {
+                            tx: due_tx,
+                            height: due_height,
+                            depth: recorded,
+                        },
+                    ) if (tx, height) == (&due_tx, &due_height) => format!(
+                        "{}, {depth} blocks deep, but the log recorded that confirmation {recorded} blocks deep",
+                        said()
+                    ),
+                    (_, due) => format!(
                         "{}, but the committed log up to that index has it {due}",
                         said()
                     ),
@@ -352,20 +363,10 @@ fn statuses_against_log(
 }
 
 /// Whether two statuses name the same stage of a payout: for a
-/// confirmation, the same transaction in the same block (its depth is
-/// judged against the chain).
+/// confirmation, the same transaction in the same block at the depth the
+/// log recorded it (that the chain bore that depth out is judged apart).
 fn same_stage(told: &StatusSeen, due: &StatusSeen) -> bool {
-    match (told, due) {
-        (
-            StatusSeen::Confirmed { tx, height, .. },
-            StatusSeen::Confirmed {
-                tx: due_tx,
-                height: due_height,
-                ..
-            },
-        ) => (tx, height) == (due_tx, due_height),
-        _ => told == due,
-    }
+    told == due
 }
 
 /// The statuses a client was told of an accepted payout never go back: the
