@@ -324,7 +324,10 @@ fn statuses_against_log(
                 format!("{}, {misplaced}", said())
             } else {
                 let due = reference.status_after(op.client, &request.request_id, told.as_of);
-                if same_stage(&told.status, &due) {
+                // A confirmation is due as the log recorded it: the same
+                // transaction, block and depth (that the chain bore the
+                // depth out is judged apart).
+                if told.status == due {
                     return None;
                 }
                 // Naming an intent the log does hold, refused by the rules
@@ -360,13 +363,6 @@ fn statuses_against_log(
             };
         Some(facts.violation_at(CHECKER, told.at, problem))
     })
-}
-
-/// Whether two statuses name the same stage of a payout: for a
-/// confirmation, the same transaction in the same block at the depth the
-/// log recorded it (that the chain bore that depth out is judged apart).
-fn same_stage(told: &StatusSeen, due: &StatusSeen) -> bool {
-    told == due
 }
 
 /// The statuses a client was told of an accepted payout never go back: the
