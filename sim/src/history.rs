@@ -253,6 +253,24 @@ pub struct BalanceSeen {
     pub at: Duration,
 }
 
+/// A request inside an open database transaction that the database
+/// answered as for a transaction it does not know: it expired the
+/// transaction as idle, or lost it in a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnForgotten {
+    /// Which client's transaction, and for what.
+    pub label: String,
+    /// What the client asked in it.
+    pub request: &'static str,
+    pub txn: String,
+    /// When the client sent the transaction's request before this one (or
+    /// its begin): the database last saw the transaction active no earlier.
+    pub active_since: Duration,
+    /// When the answer came back: the database had forgotten the
+    /// transaction by then.
+    pub answered_at: Duration,
+}
+
 /// A key-value operation on the log as its client saw it, times in
 /// simulated microseconds.
 pub type KvRecord = Operation<KvOp, KvOutput>;
@@ -267,6 +285,7 @@ pub struct History {
     /// answered for the run to settle.
     settle_reads: Vec<(u64, Option<usize>)>,
     balances: Vec<BalanceSeen>,
+    forgotten: Vec<TxnForgotten>,
 }
 
 impl History {
@@ -317,6 +336,15 @@ impl History {
     /// The balances replicas reported, in the order clients were told.
     pub fn balances(&self) -> &[BalanceSeen] {
         &self.balances
+    }
+
+    pub(crate) fn txn_forgotten(&mut self, forgotten: TxnForgotten) {
+        self.forgotten.push(forgotten);
+    }
+
+    /// The requests of open transactions the database did not know.
+    pub fn forgotten(&self) -> &[TxnForgotten] {
+        &self.forgotten
     }
 
     /// Records a database transaction; returns its handle.

@@ -995,6 +995,10 @@ fn trace_events() {
         }),
         Event::Log(LogEvent::Elected { term: 4 }),
         Event::Log(LogEvent::SteppedDown { term: 5 }),
+        Event::Log(LogEvent::Refused {
+            client: u64::MAX,
+            bytes: 4097,
+        }),
         Event::Log(LogEvent::Applied {
             index: 6,
             term: 7,

@@ -49,6 +49,9 @@ pub enum LogEvent {
     Elected { term: u64 },
     /// The replica stopped leading `term` (it saw a newer term).
     SteppedDown { term: u64 },
+    /// The replica refused a command of `bytes` from session `client` as
+    /// larger than [`MAX_COMMAND_BYTES`]: it is never appended.
+    Refused { client: u64, bytes: u64 },
     /// The replica applied the entry at `index` to its state machine;
     /// `duplicate` when its session showed the command was applied before.
     /// `commands` is how many commands the state machine holds applied

@@ -598,6 +598,10 @@ impl Replica {
 
     async fn on_client(&mut self, command: ClientAppend, reply: ReplyTo) {
         if command.data.len() > MAX_COMMAND_BYTES {
+            self.env.record(Event::Log(LogEvent::Refused {
+                client: command.client,
+                bytes: command.data.len() as u64,
+            }));
             let reason = format!(
                 "command of {} bytes exceeds the limit of {MAX_COMMAND_BYTES}",
                 command.data.len()

@@ -1,8 +1,9 @@
 //! The checkers every workload kind shares: the online ones that watch the
 //! run as it happens (a trace [`Subscriber`]: Raft safety, the log's
 //! sessions, durability of acknowledged appends, the chain's safety, each
-//! confirmation a ledger replica makes, and each rebuild of the database's
-//! projection), and `liveness`. A kind's own
+//! confirmation a ledger replica makes, each rebuild of the database's
+//! projection, and each command the log refuses a ledger replica), and
+//! `liveness`. A kind's own
 //! final checks live with its kind (`kinds/`) and read the same
 //! [`GroundTruth`].
 //!
@@ -17,6 +18,7 @@ pub(crate) mod exactly_once;
 mod liveness;
 mod raft_safety;
 mod rebuilds;
+mod refusals;
 
 pub use liveness::Stall;
 pub(crate) use liveness::final_check as liveness_check;
@@ -96,6 +98,9 @@ pub(crate) struct Online {
     chain_safety: chain_safety::Online,
     confirmations: Option<confirmations::Online>,
     rebuilds: rebuilds::Online,
+    /// Whether the log's clients are ledger replicas, held to sending only
+    /// commands it takes.
+    ledger_commands: bool,
     /// Violations found beyond those kept, by checker.
     uncounted: BTreeMap<Checker, usize>,
     /// The canonical chain, when the run has one. Locked only inside this
@@ -113,6 +118,7 @@ impl Online {
             chain_safety: chain_safety::Online::default(),
             confirmations: None,
             rebuilds: rebuilds::Online::default(),
+            ledger_commands: false,
             uncounted: BTreeMap::new(),
             chain: None,
             violations: Vec::new(),
@@ -129,6 +135,12 @@ impl Online {
     ) {
         self.chain = Some(chain);
         self.confirmations = confirmations.map(confirmations::Online::new);
+    }
+
+    /// Holds the log's clients, ledger replicas, to sending only commands
+    /// the log takes.
+    pub(crate) fn watch_ledger_commands(&mut self) {
+        self.ledger_commands = true;
     }
 
     /// Checks that everything applied or acknowledged so far is in the synced
@@ -201,6 +213,11 @@ impl Subscriber for Online {
         }
         match event {
             Event::Chain(ledger::chain::ChainEvent::Block { .. }) => self.probe_chain(at),
+            Event::Log(log_event) if self.ledger_commands => {
+                if let Some(message) = refusals::observe(node, log_event) {
+                    self.push(Checker::Liveness, at, message);
+                }
+            }
             Event::Ledger(ledger_event) => {
                 let found = match (&mut self.confirmations, &self.chain) {
                     (Some(online), Some(chain)) => {
@@ -252,6 +269,8 @@ pub(crate) struct GroundTruth<'a> {
     pub(crate) block_times: &'a BTreeMap<BlockHash, Duration>,
     /// When the chain first reached each height.
     pub(crate) height_times: &'a BTreeMap<u64, Duration>,
+    /// When the nemesis crashed each node or lost its disk.
+    pub(crate) crash_times: &'a BTreeMap<String, Vec<Duration>>,
     /// Why the run did not settle, if it did not.
     pub(crate) stall: Option<&'a Stall>,
     /// Simulated time at the end of the run.

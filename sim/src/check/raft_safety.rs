@@ -86,7 +86,9 @@ impl Online {
                     None
                 }
             },
-            LogEvent::Recovered { .. } | LogEvent::SteppedDown { .. } => None,
+            LogEvent::Recovered { .. }
+            | LogEvent::SteppedDown { .. }
+            | LogEvent::Refused { .. } => None,
         }
     }
 }

@@ -94,6 +94,7 @@ fn checks(
         retired: &simulated.retired,
         block_times: &simulated.block_times,
         height_times: &simulated.height_times,
+        crash_times: &simulated.crash_times,
         stall: simulated.stall.as_ref(),
         end,
     };

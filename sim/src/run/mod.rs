@@ -280,6 +280,7 @@ struct Simulated {
     /// When each block was made.
     block_times: BTreeMap<BlockHash, Duration>,
     height_times: BTreeMap<u64, Duration>,
+    crash_times: BTreeMap<String, Vec<Duration>>,
     crash_points: BTreeMap<&'static str, u64>,
 }
 
@@ -293,7 +294,11 @@ fn run_here(scenario: &Scenario, options: &RunOptions, progress: &Arc<Progress>)
     let trace = Trace::new(options.keep_trace, progress.clone());
     // The view first: subscribers see events in subscription order.
     let view = Arc::new(Mutex::new(ClusterView::default()));
-    let online = Arc::new(Mutex::new(Online::new(topology.log.len())));
+    let mut checkers = Online::new(topology.log.len());
+    if !topology.ledger.is_empty() {
+        checkers.watch_ledger_commands();
+    }
+    let online = Arc::new(Mutex::new(checkers));
     trace.subscribe(view.clone());
     trace.subscribe(online.clone());
     let recorder = options
@@ -440,6 +445,7 @@ async fn simulate(
     let crash_points = world.crash_points_reached();
     let block_times = world.view(|view| view.block_times().clone());
     let height_times = world.view(|view| view.height_times().clone());
+    let crash_times = world.view(|view| view.crash_times().clone());
     world.kill_all();
     built.lock().unwrap_or_else(PoisonError::into_inner).take();
     Simulated {
@@ -458,6 +464,7 @@ async fn simulate(
         retired,
         block_times,
         height_times,
+        crash_times,
         crash_points,
     }
 }

@@ -242,7 +242,7 @@ impl Recorder {
                     format!("stepped down in term {term}"),
                 );
             }
-            LogEvent::Recovered { .. } | LogEvent::Applied { .. } => {}
+            LogEvent::Recovered { .. } | LogEvent::Applied { .. } | LogEvent::Refused { .. } => {}
         }
     }
 

@@ -33,7 +33,7 @@ use crate::{
     events::HarnessEvent,
     history::{
         BalanceSeen, History, KvRecord, Later, Outcome, Receipt, Request, StatusSeen, StatusTold,
-        TxnRecord,
+        TxnForgotten, TxnRecord,
     },
     scenario::{Scenario, Topology, WorkloadKind},
     streams,
@@ -387,6 +387,11 @@ impl Workload {
     /// Records a balance a replica reported.
     pub(crate) fn told_balance(&self, balance: BalanceSeen) {
         self.lock().told_balance(balance);
+    }
+
+    /// Records a request of an open transaction the database did not know.
+    pub(crate) fn txn_forgotten(&self, forgotten: TxnForgotten) {
+        self.lock().txn_forgotten(forgotten);
     }
 
     /// Updates `op` in the history and traces what happened to it.

@@ -41,6 +41,9 @@ pub(crate) struct ClusterView {
     /// When the chain first reached each height: a reorg replaces blocks
     /// but never lowers the tip, so this is when a block that high existed.
     heights: BTreeMap<u64, Duration>,
+    /// When the nemesis crashed each node or lost its disk: every open
+    /// database transaction is lost then.
+    crashes: BTreeMap<String, Vec<Duration>>,
 }
 
 #[derive(Debug)]
@@ -180,6 +183,11 @@ impl ClusterView {
     }
 
     /// When the chain first reached each height.
+    /// When the nemesis crashed each node or lost its disk.
+    pub(crate) fn crash_times(&self) -> &BTreeMap<String, Vec<Duration>> {
+        &self.crashes
+    }
+
     pub(crate) fn height_times(&self) -> &BTreeMap<u64, Duration> {
         &self.heights
     }
@@ -236,6 +244,7 @@ impl Subscriber for ClusterView {
             self.blocks.insert(*hash, at);
             self.heights.entry(*height).or_insert(at);
         }
+
         // Only the view knows who is paused: a takeover from a paused holder
         // is the case leases exist for.
         if let Event::Ledger(LedgerEvent::Claimed { from, .. }) = event
@@ -265,7 +274,10 @@ impl Subscriber for ClusterView {
         }
     }
 
-    fn harness(&mut self, _at: Duration, _node: &str, event: &HarnessEvent) {
+    fn harness(&mut self, at: Duration, _node: &str, event: &HarnessEvent) {
+        if let HarnessEvent::Crash { node } | HarnessEvent::DbWipe { node, .. } = event {
+            self.crashes.entry(node.clone()).or_default().push(at);
+        }
         self.observe_harness(event);
     }
 }

@@ -12,6 +12,14 @@
 //! - `isolation`: the transactions the clients ran (transfers and audits,
 //!   each write tagged with its transaction) show no anomaly their own
 //!   isolation levels rule out (see `consistency::isolation`).
+//! - `liveness`, of the database's idle timeout: the database keeps an open
+//!   transaction until it has been idle for the timeout. A request inside
+//!   one answered as for a transaction it does not know, with no crash of
+//!   the database since the client last made the transaction active and
+//!   too soon for the timeout to run out even on a clock running fast by
+//!   the most drift a scenario sets, shows a transaction aborted early:
+//!   the client must abort and retry work the database had promised to
+//!   keep.
 
 use ledger::{
     bugs::Checker,
@@ -27,6 +35,7 @@ use crate::{
     check::Violation,
     consistency::isolation,
     history::{History, Outcome, Receipt},
+    scenario::MAX_DRIFT_PPM,
 };
 
 /// The database's ground truth for the bank.
@@ -192,4 +201,90 @@ pub(super) fn isolation(history: &History, end: Duration) -> Vec<Violation> {
             }
         })
         .collect()
+}
+
+/// Requests of open transactions the database forgot before their idle
+/// timeout, given when the database crashed (`crashes`, in order).
+pub(super) fn idle_timeout(
+    history: &History,
+    crashes: &[Duration],
+    timeout: Duration,
+) -> Vec<Violation> {
+    // The idle time the database's clock measures over a true `span`, at
+    // most: its clock runs fast by the most drift a scenario sets.
+    let measured_at_most =
+        |span: Duration| span.as_nanos() * u128::from(1_000_000 + MAX_DRIFT_PPM) / 1_000_000;
+    history
+        .forgotten()
+        .iter()
+        .filter(|forgotten| {
+            let span = forgotten.answered_at - forgotten.active_since;
+            let crashed = crashes
+                .iter()
+                .any(|&crash| (forgotten.active_since..=forgotten.answered_at).contains(&crash));
+            !crashed && measured_at_most(span) < timeout.as_nanos()
+        })
+        .map(|forgotten| Violation {
+            checker: Checker::Liveness,
+            at: forgotten.answered_at,
+            message: format!(
+                "the database answered the {} of {} as for an unknown transaction ({}), {:.3}s after the transaction was last active, with no crash of the database between: it forgot an open transaction before its idle timeout of {:.3}s ran out",
+                forgotten.request,
+                forgotten.label,
+                forgotten.txn,
+                (forgotten.answered_at - forgotten.active_since).as_secs_f64(),
+                timeout.as_secs_f64()
+            ),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::TxnForgotten;
+
+    fn forgotten(active_since: u64, answered_at: u64) -> History {
+        let mut history = History::default();
+        history.txn_forgotten(TxnForgotten {
+            label: "client 1's transfer 2, attempt 1".to_owned(),
+            request: "get",
+            txn: "txn 1.7".to_owned(),
+            active_since: Duration::from_millis(active_since),
+            answered_at: Duration::from_millis(answered_at),
+        });
+        history
+    }
+
+    #[test]
+    fn a_transaction_forgotten_early_without_a_crash_is_named() {
+        let timeout = Duration::from_secs(1);
+        let found = idle_timeout(&forgotten(2_000, 2_500), &[], timeout);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].at, Duration::from_millis(2_500));
+        assert!(
+            found[0].message.starts_with("the database answered the get of client 1's transfer 2, attempt 1 as for an unknown transaction (txn 1.7), 0.500s after the transaction was last active"),
+            "{}",
+            found[0].message
+        );
+    }
+
+    #[test]
+    fn a_crash_between_or_a_fast_clock_excuses_it() {
+        let timeout = Duration::from_secs(1);
+        let crash = [Duration::from_millis(2_200)];
+        assert!(idle_timeout(&forgotten(2_000, 2_500), &crash, timeout).is_empty());
+        // A crash before the transaction was last active lost nothing of it.
+        let earlier = [Duration::from_millis(1_000)];
+        assert_eq!(
+            idle_timeout(&forgotten(2_000, 2_500), &earlier, timeout).len(),
+            1
+        );
+        // 0.91s measured by a clock 10% fast is a full second.
+        assert!(idle_timeout(&forgotten(2_000, 2_910), &[], timeout).is_empty());
+        assert_eq!(
+            idle_timeout(&forgotten(2_000, 2_900), &[], timeout).len(),
+            1
+        );
+    }
 }

@@ -23,7 +23,7 @@
 
 use ledger::{
     bugs::Bug,
-    db::{DbClient, DbError, Isolation, Key, ScanRange, Txn as DbTxn, TxnError},
+    db::{DbClient, DbError, Isolation, Key, ScanRange, TxnError},
     net::Rpc,
     node::NodeEnv,
     observe::NodeName,
@@ -31,7 +31,10 @@ use ledger::{
 use rand::Rng;
 use std::sync::Arc;
 
-use super::reversal::{self, Lookup, REVERSED};
+use super::{
+    reversal::{self, Lookup, REVERSED},
+    watched::Watched,
+};
 use crate::{
     consistency::isolation::{Level, Status, Txn, TxnOp, Version},
     history::{Outcome, Receipt, Request, TxnRecord},
@@ -157,14 +160,11 @@ const REVERSE_EVERY: u64 = 4;
 /// succeeding, only by what a committed one saw.
 async fn audit(workload: &Workload, db: &DbClient, strategy: Strategy, client: u64, seq: u64) {
     let isolation = isolation_of(strategy);
-    let Ok(txn) = db.begin(isolation).await else {
+    let label = format!("client {client}'s audit {seq}");
+    let Ok(txn) = Watched::begin(db, workload, &label, isolation).await else {
         return;
     };
-    let mut record = Recorded::new(
-        workload,
-        isolation,
-        format!("client {client}'s audit {seq}"),
-    );
+    let mut record = Recorded::new(workload, isolation, label);
     let accounts = i64::from(workload.accounts);
     let complete = if (seq / AUDIT_EVERY).is_multiple_of(2) {
         read_one_by_one(&txn, accounts, &mut record).await
@@ -183,7 +183,7 @@ async fn audit(workload: &Workload, db: &DbClient, strategy: Strategy, client: u
 
 /// Reads accounts `0..accounts` with one get each; false unless every one
 /// was read.
-async fn read_one_by_one(txn: &DbTxn, accounts: i64, record: &mut Recorded) -> bool {
+async fn read_one_by_one(txn: &Watched<'_>, accounts: i64, record: &mut Recorded) -> bool {
     for account in 0..accounts {
         let Ok(Some(found)) = txn.get(ACCOUNTS, Key::Int(account)).await else {
             return false;
@@ -199,7 +199,7 @@ async fn read_one_by_one(txn: &DbTxn, accounts: i64, record: &mut Recorded) -> b
 /// Reads accounts `0..accounts` in scans of half of them at most, each
 /// starting after the last account the one before returned; false unless
 /// every account was read, in order.
-async fn read_in_pages(txn: &DbTxn, accounts: i64, record: &mut Recorded) -> bool {
+async fn read_in_pages(txn: &Watched<'_>, accounts: i64, record: &mut Recorded) -> bool {
     let page = ((accounts + 1) / 2).max(1) as u32;
     let mut next = 0;
     while next < accounts {
@@ -393,7 +393,7 @@ async fn attempt(
     marker: &Key,
     mut record: Recorded,
 ) -> Attempt {
-    let Ok(txn) = db.begin(isolation_of(strategy)).await else {
+    let Ok(txn) = Watched::begin(db, workload, &record.label, isolation_of(strategy)).await else {
         return Attempt::Retry;
     };
     let writer = record.txn.id;
@@ -501,7 +501,7 @@ pub(super) struct ReadAccount {
 /// Reads accounts `first` and `second` in `txn`, in that order, and records
 /// both reads.
 pub(super) async fn read_accounts(
-    txn: &DbTxn,
+    txn: &Watched<'_>,
     first: i64,
     second: i64,
     record: &mut Recorded,
@@ -529,7 +529,7 @@ pub(super) async fn read_accounts(
 
 /// Reads `account` again in `txn`, which wrote it, by key or (`by_scan`)
 /// through a scan of it alone: both must show the transaction's own write.
-async fn read_back(txn: &DbTxn, account: i64, by_scan: bool) -> Result<Version, DbError> {
+async fn read_back(txn: &Watched<'_>, account: i64, by_scan: bool) -> Result<Version, DbError> {
     let value = if by_scan {
         let range = ScanRange::Between {
             start: Key::Int(account),

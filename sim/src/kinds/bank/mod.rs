@@ -4,6 +4,7 @@
 mod checks;
 mod client;
 mod reversal;
+mod watched;
 
 pub(crate) use client::{ACCOUNTS, encode_balance};
 
@@ -99,6 +100,15 @@ impl Kind for Bank {
         let mut violations = checks::conservation(&bank, truth.end);
         violations.extend(checks::durability(&bank, truth.history));
         violations.extend(checks::isolation(truth.history, truth.end));
+        let crashes = truth
+            .crash_times
+            .get(crate::scenario::DB)
+            .map_or(&[][..], Vec::as_slice);
+        violations.extend(checks::idle_timeout(
+            truth.history,
+            crashes,
+            truth.scenario.system.db_idle_timeout.0,
+        ));
         violations
     }
 }

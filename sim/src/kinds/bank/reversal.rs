@@ -19,10 +19,13 @@
 //! unique: a second reversal is kept out by the read of the row, not by a
 //! clash on its tombstone.
 
-use ledger::db::{DbClient, DbError, Isolation, Key, ScanRange, Txn as DbTxn};
+use ledger::db::{DbClient, DbError, Isolation, Key, ScanRange};
 
-use super::client::{
-    ACCOUNTS, Recorded, TRANSFERS, decode_transfer, encode_written, read_accounts, status_of,
+use super::{
+    client::{
+        ACCOUNTS, Recorded, TRANSFERS, decode_transfer, encode_written, read_accounts, status_of,
+    },
+    watched::Watched,
 };
 use crate::{consistency::isolation::Status, workload::Workload};
 
@@ -48,12 +51,12 @@ pub(super) enum Lookup {
 pub(super) async fn reverse(workload: &Workload, db: &DbClient, lookup: Lookup, label: String) {
     let known = match lookup {
         Lookup::Scan => None,
-        Lookup::Get => match last_transfer_outside(db).await {
+        Lookup::Get => match last_transfer_outside(db, workload, &label).await {
             Some(key) => Some(key),
             None => return,
         },
     };
-    let Ok(txn) = db.begin(Isolation::Serializable).await else {
+    let Ok(txn) = Watched::begin(db, workload, &label, Isolation::Serializable).await else {
         return;
     };
     let mut record = Recorded::new(workload, Isolation::Serializable, label);
@@ -72,15 +75,18 @@ pub(super) async fn reverse(workload: &Workload, db: &DbClient, lookup: Lookup, 
 }
 
 /// The key of the last transfer row, as a READ COMMITTED transaction finds it.
-async fn last_transfer_outside(db: &DbClient) -> Option<Key> {
-    let txn = db.begin(Isolation::ReadCommitted).await.ok()?;
+async fn last_transfer_outside(db: &DbClient, workload: &Workload, label: &str) -> Option<Key> {
+    let label = format!("{label}, its lookup");
+    let txn = Watched::begin(db, workload, &label, Isolation::ReadCommitted)
+        .await
+        .ok()?;
     let last = last_transfer(&txn).await;
     txn.rollback().await;
     last.ok().flatten().map(|(key, _)| key)
 }
 
 /// The last transfer row in key order, with its value.
-async fn last_transfer(txn: &DbTxn) -> Result<Option<(Key, Vec<u8>)>, DbError> {
+async fn last_transfer(txn: &Watched<'_>) -> Result<Option<(Key, Vec<u8>)>, DbError> {
     let rows = txn
         .scan(TRANSFERS, ScanRange::Prefix(String::new()), SCAN_LIMIT)
         .await?;
@@ -93,7 +99,7 @@ async fn last_transfer(txn: &DbTxn) -> Result<Option<(Key, Vec<u8>)>, DbError> {
 /// Moves the transfer's amount back and deletes its row; false when there
 /// is nothing to undo or the recipient cannot give the amount back.
 async fn undo(
-    txn: &DbTxn,
+    txn: &Watched<'_>,
     known: Option<Key>,
     writer: u64,
     record: &mut Recorded,

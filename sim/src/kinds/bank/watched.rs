@@ -1,0 +1,109 @@
+//! A bank client's database transaction, watched for being forgotten: each
+//! request inside it that the database answers as for a transaction it
+//! does not know goes to the history, with when the client last made the
+//! transaction active, for the check that the database keeps an open
+//! transaction for its whole idle timeout.
+
+use ledger::db::{DbClient, DbError, Found, Isolation, Key, ScanRange, Txn, TxnError};
+use std::{cell::Cell, time::Duration};
+
+use crate::{events::now, history::TxnForgotten, workload::Workload};
+
+pub(super) struct Watched<'w> {
+    txn: Txn,
+    workload: &'w Workload,
+    /// Which client's transaction, and for what.
+    label: String,
+    /// When the transaction's latest request (or its begin) was sent: the
+    /// database saw it active no earlier than that.
+    active_since: Cell<Duration>,
+}
+
+impl<'w> Watched<'w> {
+    pub(super) async fn begin(
+        db: &DbClient,
+        workload: &'w Workload,
+        label: &str,
+        isolation: Isolation,
+    ) -> Result<Watched<'w>, DbError> {
+        let sent = now();
+        let txn = db.begin(isolation).await?;
+        Ok(Watched {
+            txn,
+            workload,
+            label: label.to_owned(),
+            active_since: Cell::new(sent),
+        })
+    }
+
+    pub(super) async fn get(&self, table: &str, key: Key) -> Result<Option<Found>, DbError> {
+        self.watch("get", self.txn.get(table, key)).await
+    }
+
+    pub(super) async fn scan(
+        &self,
+        table: &str,
+        range: ScanRange,
+        limit: u32,
+    ) -> Result<Vec<(Key, Found)>, DbError> {
+        self.watch("scan", self.txn.scan(table, range, limit)).await
+    }
+
+    pub(super) async fn put(&self, table: &str, key: Key, value: Vec<u8>) -> Result<(), DbError> {
+        self.watch("put", self.txn.put(table, key, value)).await
+    }
+
+    pub(super) async fn insert_unique(
+        &self,
+        table: &str,
+        key: Key,
+        value: Vec<u8>,
+    ) -> Result<(), DbError> {
+        let insert = self.txn.insert_unique(table, key, value);
+        self.watch("insert", insert).await
+    }
+
+    pub(super) async fn compare_and_set(
+        &self,
+        table: &str,
+        key: Key,
+        expected: u64,
+        value: Vec<u8>,
+    ) -> Result<(), DbError> {
+        let swap = self.txn.compare_and_set(table, key, expected, value);
+        self.watch("compare-and-set", swap).await
+    }
+
+    pub(super) async fn delete(&self, table: &str, key: Key) -> Result<(), DbError> {
+        self.watch("delete", self.txn.delete(table, key)).await
+    }
+
+    /// Commits. Not watched: an "unknown transaction" answer to a commit
+    /// may be a late copy's, after the first copy committed it.
+    pub(super) async fn commit(self) -> Result<Option<u64>, DbError> {
+        self.txn.commit().await
+    }
+
+    pub(super) async fn rollback(self) {
+        self.txn.rollback().await;
+    }
+
+    async fn watch<T>(
+        &self,
+        request: &'static str,
+        call: impl Future<Output = Result<T, DbError>>,
+    ) -> Result<T, DbError> {
+        let active_since = self.active_since.replace(now());
+        let answer = call.await;
+        if let Err(DbError::Failed(TxnError::Unknown(txn))) = &answer {
+            self.workload.txn_forgotten(TxnForgotten {
+                label: self.label.clone(),
+                request,
+                txn: txn.to_string(),
+                active_since,
+                answered_at: now(),
+            });
+        }
+        answer
+    }
+}
