@@ -158,6 +158,10 @@ pub enum HarnessEvent {
         tx: TxHash,
         how: String,
         answer: String,
+        /// Whether the answer took it in: what `answer` says, kept out of
+        /// the trace, which has it in words already.
+        #[serde(skip)]
+        accepted: bool,
     },
 }
 

@@ -20,6 +20,7 @@ pub use protocol::{ChainRequest, ChainResponse, MAX_RECEIPTS};
 pub use rpc_node::{Mempool, RpcNodeConfig, run_chain_rpc};
 pub use state::{
     Accepted, ChainSetup, ChainState, ChainView, MAX_MEMO_BYTES, Receipt, Reorg, SubmitError,
+    check_alone,
 };
 pub use types::{Address, Block, BlockHash, MINER, SigningKey, Transaction, Transfer, TxHash};
 

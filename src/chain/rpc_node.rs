@@ -14,10 +14,11 @@ use std::{
 use super::{
     node::{ChainFaults, FORK_WINDOW, forgets},
     protocol::{ChainRequest, ChainResponse, MAX_RECEIPTS},
-    state::{Accepted, ChainView, MAX_PENDING, Receipt, SubmitError},
-    types::{Address, Block, BlockHash, Transaction, TxHash},
+    state::{Accepted, ChainView, MAX_PENDING, Receipt, SubmitError, check_alone},
+    types::{Address, Block, BlockHash, SigningKey, Transaction, TxHash},
 };
 use crate::{
+    bugs::Bug,
     net::{Request, Rpc},
     node::NodeEnv,
     observe::{Mark, NodeName},
@@ -28,6 +29,8 @@ use crate::{
 pub struct RpcNodeConfig {
     pub chain: NodeName,
     pub genesis: BTreeMap<Address, u64>,
+    /// Every account's key, to check a submission's signature against.
+    pub keys: BTreeMap<Address, SigningKey>,
     /// How far behind the chain this node's view trails.
     pub lag: Duration,
     /// How long the chain may hold its request for new blocks when it has
@@ -193,6 +196,9 @@ async fn submit(
     rpc: &Rpc,
     tx: Transaction,
 ) -> Result<Accepted, SubmitError> {
+    // Checked before the pool takes it: a node that cannot reach the chain
+    // still tells a forger no, rather than "accepted".
+    check_alone(&config.keys, env.bugs.has(Bug::ChainSkipsSignature), &tx)?;
     let hash = tx.hash();
     {
         let mut mempool = config.mempool.lock();

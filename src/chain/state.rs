@@ -35,6 +35,29 @@ pub struct ChainSetup {
     pub skip_signatures: bool,
 }
 
+/// The checks a transaction passes on its own, whatever the chain holds:
+/// a known sender, a signature by the sender's key (unless `skip_signatures`,
+/// the planted bug `chain-skips-signature`), a memo within bounds. RPC nodes
+/// run them too before taking a transaction into their pool, as a real
+/// node checks a signature before it gossips a transaction.
+pub fn check_alone(
+    keys: &BTreeMap<Address, SigningKey>,
+    skip_signatures: bool,
+    tx: &Transaction,
+) -> Result<(), SubmitError> {
+    let transfer = &tx.transfer;
+    let key = keys
+        .get(&transfer.from)
+        .ok_or_else(|| SubmitError::UnknownSender(transfer.from.clone()))?;
+    if !skip_signatures && !key.verifies(tx) {
+        return Err(SubmitError::BadSignature);
+    }
+    if transfer.memo.len() > MAX_MEMO_BYTES {
+        return Err(SubmitError::MemoTooLong);
+    }
+    Ok(())
+}
+
 /// A submission the mempool took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Accepted {
@@ -181,18 +204,8 @@ impl ChainState {
 
     /// Takes a transaction into the mempool, or says why not.
     pub fn submit(&mut self, tx: Transaction) -> Result<Accepted, SubmitError> {
+        check_alone(&self.setup.keys, self.setup.skip_signatures, &tx)?;
         let transfer = &tx.transfer;
-        let key = self
-            .setup
-            .keys
-            .get(&transfer.from)
-            .ok_or_else(|| SubmitError::UnknownSender(transfer.from.clone()))?;
-        if !self.setup.skip_signatures && !key.verifies(&tx) {
-            return Err(SubmitError::BadSignature);
-        }
-        if transfer.memo.len() > MAX_MEMO_BYTES {
-            return Err(SubmitError::MemoTooLong);
-        }
         let slot = (transfer.from.clone(), transfer.nonce);
         // Like geth: a pending copy is "already known"; an included one is
         // refused for its spent nonce, and only a receipt tells the two
@@ -412,6 +425,11 @@ impl ChainState {
     /// The key registered for `address`: only its holder signs for it.
     pub fn key(&self, address: &str) -> Option<SigningKey> {
         self.setup.keys.get(address).copied()
+    }
+
+    /// Every account's key.
+    pub fn keys(&self) -> &BTreeMap<Address, SigningKey> {
+        &self.setup.keys
     }
 
     /// Every balance the state holds now.

@@ -2,8 +2,8 @@
 //! run as it happens (a trace [`Subscriber`]: Raft safety, the log's
 //! sessions, durability of acknowledged appends, the chain's safety, each
 //! confirmation a ledger replica makes, each rebuild of the database's
-//! projection, and each command the log refuses a ledger replica), and
-//! `liveness`. A kind's own
+//! projection, each command the log refuses a ledger replica, and the
+//! answer to each forgery a chain client sends), and `liveness`. A kind's own
 //! final checks live with its kind (`kinds/`) and read the same
 //! [`GroundTruth`].
 //!
@@ -15,6 +15,7 @@ mod chain_safety;
 mod confirmations;
 mod durability;
 pub(crate) mod exactly_once;
+mod forgeries;
 mod liveness;
 mod raft_safety;
 mod rebuilds;
@@ -237,9 +238,12 @@ impl Subscriber for Online {
         }
     }
 
-    fn harness(&mut self, _at: Duration, _node: &str, event: &HarnessEvent) {
+    fn harness(&mut self, at: Duration, _node: &str, event: &HarnessEvent) {
         self.durability.observe_harness(event);
         self.rebuilds.observe_harness(event);
+        if let Some(message) = forgeries::observe(event) {
+            self.push(Checker::ChainSafety, at, message);
+        }
     }
 }
 

@@ -305,11 +305,10 @@ impl<'a> Builder<'a> {
             };
         };
         let state = Arc::new(Mutex::new(chain_setup(self.scenario, self.kind, self.bugs)));
-        let genesis = state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .genesis()
-            .clone();
+        let (genesis, keys) = {
+            let state = state.lock().unwrap_or_else(PoisonError::into_inner);
+            (state.genesis().clone(), state.keys().clone())
+        };
         let max_lag = self
             .scenario
             .faults
@@ -323,6 +322,7 @@ impl<'a> Builder<'a> {
             let config = RpcNodeConfig {
                 chain: NodeName::new(&chain),
                 genesis: genesis.clone(),
+                keys: keys.clone(),
                 // Spread evenly: the last node trails by the most.
                 lag: max_lag * (index as u32 + 1) / rpc_nodes.len() as u32,
                 wait: self.scenario.system.block_time.0,

@@ -132,7 +132,8 @@ async fn pay(
     };
     let op = workload.start(&env, client, seq, request);
     if let Some((forged, how)) = forged {
-        let answer = match chain.submit(forged.clone()).await {
+        let verdict = chain.submit(forged.clone()).await;
+        let answer = match &verdict {
             Ok(Accepted::New | Accepted::Known) => "accepted".to_owned(),
             Ok(Accepted::Replaced { previous }) => format!("accepted, replacing {previous}"),
             Err(error) => error.to_string(),
@@ -143,6 +144,7 @@ async fn pay(
             tx: forged.hash(),
             how: how.to_owned(),
             answer,
+            accepted: verdict.is_ok(),
         };
         workload.forged(&env, event);
     }
