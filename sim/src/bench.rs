@@ -224,7 +224,7 @@ fn harness_ping_pong(runtime: &Runtime) {
     directory.insert(names[0].clone(), address(1));
     directory.insert(names[1].clone(), address(2));
     let directory = Arc::new(directory);
-    let trace = Trace::new(false, Arc::default());
+    let trace = Trace::new(false, Arc::default(), None);
     let fabric = Fabric::new(
         directory.clone(),
         trace.clone(),

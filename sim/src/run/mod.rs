@@ -39,7 +39,7 @@ use crate::{
     profile::{Phases, Profile, Profiler},
     scenario::Scenario,
     timeline::{Timeline, record::Recorder},
-    trace::{Trace, TraceSummary},
+    trace::{EventBudget, Trace, TraceSummary},
     watchdog::{self, Progress, Watched},
     workload::Workload,
     world::{ClusterView, InFlight, NEMESIS, World, quiet_tail_grace, quiet_tail_minimum},
@@ -291,7 +291,11 @@ fn run_here(scenario: &Scenario, options: &RunOptions, progress: &Arc<Progress>)
     let mut runtime = Runtime::with_seed_and_config(scenario.seed, madsim::Config::default());
     runtime.set_time_limit(scenario.duration() + scenario.settle() + Duration::from_secs(60));
     let topology = kinds::topology(scenario);
-    let trace = Trace::new(options.keep_trace, progress.clone());
+    let trace = Trace::new(
+        options.keep_trace,
+        progress.clone(),
+        Some(EventBudget::for_requests(scenario.workload.requests)),
+    );
     // The view first: subscribers see events in subscription order.
     let view = Arc::new(Mutex::new(ClusterView::default()));
     let mut checkers = Online::new(topology.log.len());

@@ -63,6 +63,35 @@ struct Line<'a, E: Serialize> {
     event: &'a E,
 }
 
+/// How many trace events a run may record before it counts as running
+/// away: a storm of messages or wake-ups that would otherwise fill memory
+/// for ever (a mutant that completes the wrong call with every reply made
+/// one seed grow past 20 GB). A default seed records about ten thousand
+/// events, some 200 a simulated second and 150 a request; the budget
+/// allows a million, plus 20 000 a simulated second and 2000 a request,
+/// so only a storm spends it, and on every machine at the same event.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EventBudget {
+    base: u64,
+}
+
+impl EventBudget {
+    const BASE: u64 = 1_000_000;
+    const PER_SECOND: u64 = 20_000;
+    const PER_REQUEST: u64 = 2_000;
+
+    /// The budget of a run whose workload makes `requests` requests.
+    pub(crate) fn for_requests(requests: u32) -> EventBudget {
+        EventBudget {
+            base: Self::BASE + Self::PER_REQUEST * u64::from(requests),
+        }
+    }
+
+    fn spent(self, events: u64, now: Duration) -> bool {
+        events > self.base + Self::PER_SECOND * now.as_secs()
+    }
+}
+
 /// A coverage mark as a trace line.
 #[derive(Serialize)]
 #[serde(tag = "event", rename = "mark")]
@@ -81,6 +110,8 @@ pub(crate) struct Trace {
 struct TraceState {
     hasher: TraceDigest,
     events: u64,
+    /// `None` for the benchmark's ping-pong, whose storm is the point.
+    budget: Option<EventBudget>,
     lines: Option<Vec<String>>,
     subscribers: Vec<Shared>,
     faults: BTreeMap<FaultKind, u64>,
@@ -104,14 +135,20 @@ pub(crate) struct TraceSummary {
 
 impl Trace {
     /// A new trace; `keep_lines` keeps every event as a JSONL line.
-    /// The simulated time of every event goes to `progress`.
-    pub(crate) fn new(keep_lines: bool, progress: Arc<Progress>) -> Arc<Trace> {
+    /// The simulated time of every event goes to `progress`; a run that
+    /// spends `budget` crashes.
+    pub(crate) fn new(
+        keep_lines: bool,
+        progress: Arc<Progress>,
+        budget: Option<EventBudget>,
+    ) -> Arc<Trace> {
         Arc::new(Trace {
             time: SimTime::default(),
             progress,
             state: Mutex::new(TraceState {
                 hasher: TraceDigest::default(),
                 events: 0,
+                budget,
                 lines: keep_lines.then(Vec::new),
                 subscribers: Vec::new(),
                 faults: BTreeMap::new(),
@@ -202,6 +239,18 @@ impl TraceState {
     /// [`digest`]), so a seed hashes the same on every machine.
     fn fold<E: Serialize>(&mut self, now: Duration, node: &str, event: &E) {
         self.events += 1;
+        if self
+            .budget
+            .is_some_and(|budget| budget.spent(self.events, now))
+        {
+            // Inside the simulation a panic is the run's crash, reported
+            // with this message, deterministically.
+            panic!(
+                "the run ran away: {} trace events by {:.3}s of simulated time, the last from {node}",
+                self.events,
+                now.as_secs_f64()
+            );
+        }
         self.hasher.feed(&(now.as_nanos() as u64, node, event));
         self.line(now, node, event);
     }
@@ -259,6 +308,52 @@ impl Observer for Trace {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Records `count` events in a simulation and says how it ended: the
+    /// panic's message if it crashed.
+    fn record_events(budget: EventBudget, count: u64) -> Option<String> {
+        let trace = Trace::new(false, Arc::default(), Some(budget));
+        let node = NodeName::new("log-1");
+        let runtime = madsim::runtime::Runtime::with_seed_and_config(1, madsim::Config::default());
+        let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            runtime.block_on(async {
+                for _ in 0..count {
+                    trace.record(&node, Event::Boot { incarnation: 1 });
+                }
+            })
+        }));
+        ended.err().map(|payload| {
+            payload
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_default()
+        })
+    }
+
+    /// A run may spend its budget of events to the last one; the next
+    /// crashes it, saying how many events by when and from which node.
+    #[test]
+    fn a_run_that_records_past_its_event_budget_crashes_as_running_away() {
+        let budget = EventBudget { base: 10 };
+        assert_eq!(record_events(budget, 10), None);
+        let crash = record_events(budget, 11).expect("the eleventh event crashes the run");
+        assert_eq!(
+            crash,
+            "the run ran away: 11 trace events by 0.000s of simulated time, the last from log-1"
+        );
+    }
+
+    /// The budget grows with the workload's requests and its simulated
+    /// time, far above what a default seed records.
+    #[test]
+    fn the_event_budget_grows_with_requests_and_time() {
+        let budget = EventBudget::for_requests(100);
+        let at = |seconds| Duration::from_secs(seconds);
+        assert!(!budget.spent(1_200_000, at(0)));
+        assert!(budget.spent(1_200_001, at(0)));
+        assert!(!budget.spent(2_200_000, at(50)));
+        assert!(!EventBudget::for_requests(1_000).spent(3_000_000, at(0)));
+    }
 
     /// An event is hashed through its codec encoding, spelled out here
     /// byte for byte (the time, the node's name, the serde tag, the
