@@ -344,3 +344,74 @@ fn an_atomic_transaction_applies_all_of_its_operations_or_none() {
         .collect();
     assert_eq!(values, vec![b"genesis".to_vec(), b"one".to_vec()]);
 }
+
+/// A table name, key or value past its bound is refused with the bound
+/// named, in an atomic transaction or an open one, and nothing of the
+/// request is written; at the bound it is accepted.
+#[test]
+fn an_oversized_name_key_or_value_is_refused_and_writes_nothing() {
+    use super::{MAX_KEY_BYTES, MAX_TABLE_BYTES, MAX_VALUE_BYTES};
+    use crate::db::{Op, OpResult};
+    let (refusals, at_the_bound, after) = with_database(|client| async move {
+        let put = |table: &str, key: &str, value: Vec<u8>| Op::Put {
+            table: table.to_owned(),
+            key: Key::from(key),
+            value,
+        };
+        // Once the database answers (it may still be starting).
+        begin(&client).await.rollback().await;
+        let long_key = "k".repeat(MAX_KEY_BYTES + 1);
+        let mut refusals = Vec::new();
+        for op in [
+            put(&"t".repeat(MAX_TABLE_BYTES + 1), "a", b"x".to_vec()),
+            put(TABLE, &long_key, b"x".to_vec()),
+            put(TABLE, "a", vec![0; MAX_VALUE_BYTES + 1]),
+        ] {
+            let write_first = put(TABLE, "b", b"x".to_vec());
+            let atomic = client
+                .atomic(Isolation::ReadCommitted, vec![write_first, op])
+                .await;
+            refusals.push(atomic.map(|_| ()));
+        }
+        let txn = begin(&client).await;
+        refusals.push(
+            txn.put(TABLE, Key::from(long_key.as_str()), b"x".to_vec())
+                .await,
+        );
+        txn.rollback().await;
+        let at_the_bound = client
+            .atomic(
+                Isolation::ReadCommitted,
+                vec![put(
+                    &"t".repeat(MAX_TABLE_BYTES),
+                    &"k".repeat(MAX_KEY_BYTES),
+                    vec![0; MAX_VALUE_BYTES],
+                )],
+            )
+            .await
+            .map(|(_, seq)| seq);
+        let read = |key: &str| Op::Get {
+            table: TABLE.to_owned(),
+            key: Key::from(key),
+        };
+        let after = client
+            .atomic(Isolation::ReadCommitted, vec![read("a"), read("b")])
+            .await
+            .map(|(results, _)| results);
+        (refusals, at_the_bound, after)
+    });
+    let bounds = ["table names", "keys", "values", "keys"];
+    assert_eq!(refusals.len(), bounds.len());
+    for (refusal, bound) in refusals.iter().zip(bounds) {
+        assert!(
+            matches!(refusal, Err(DbError::Rejected(reason)) if reason.starts_with(&format!("{bound} are at most"))),
+            "{bound}: {refusal:?}"
+        );
+    }
+    assert!(matches!(at_the_bound, Ok(Some(_))), "{at_the_bound:?}");
+    assert_eq!(
+        after.expect("a read"),
+        vec![OpResult::Found(None), OpResult::Found(None)],
+        "nothing of a refused request is written"
+    );
+}
