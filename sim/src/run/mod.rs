@@ -398,7 +398,7 @@ type WorldSlot = Arc<Mutex<Option<Arc<World>>>>;
 /// and the executor drops a killed node's task only when it next takes it
 /// from there. A queued task holds the queue it sends itself to, so a
 /// queue nobody drains keeps its tasks, and all they hold, alive past the
-/// runtime: each crashed run leaked its whole memory (a gigabyte for one
+/// runtime: each crashed run leaked its whole memory (hundreds of MB for one
 /// that ran away), and a fuzz run of many such seeds grew without end.
 /// One more pass of the executor, with nothing left alive to run, drains
 /// the queue.
