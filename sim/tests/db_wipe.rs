@@ -75,17 +75,18 @@ fn a_wiped_database_is_down_for_its_downtime_and_comes_back_empty() {
     assert_eq!(lives_before, 1);
     // Nothing of the database happens while it is down; it comes back at
     // the end of `for` (madsim wakes a sleeper a tick late), in a life past
-    // its earlier one, with nothing to recover.
+    // its earlier one, on an empty disk with nothing to recover.
     let after: Vec<&str> = lines[wipe + 1..]
         .iter()
-        .take(3)
+        .take(4)
         .map(|(_, event, _)| event.as_str())
         .collect();
-    assert_eq!(after, ["restart", "boot", "db"], "{lines:?}");
+    assert_eq!(after, ["restart", "boot", "mark", "db"], "{lines:?}");
     let back = 3_500_000..3_501_000;
     assert!(back.contains(&lines[wipe + 1].0), "{lines:?}");
     assert_eq!(lines[wipe + 2].2["incarnation"], 2);
-    let recovered = &lines[wipe + 3].2;
+    assert_eq!(lines[wipe + 3].2["mark"], "restarted-on-empty-disk");
+    let recovered = &lines[wipe + 4].2;
     assert_eq!(recovered["db"], "recovered");
     assert_eq!(recovered["commits"], 0, "{recovered}");
 

@@ -31,7 +31,8 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "db", rename_all = "kebab-case")]
 pub enum DbEvent {
-    /// Recovery replayed `commits` records, up to `last_commit`.
+    /// Recovery replayed `commits` records, up to `last_commit`, and (on a
+    /// fresh disk, once its genesis is synced) the database serves.
     Recovered { last_commit: u64, commits: u64 },
     /// A commit was applied (and, but for a planted bug, is durable).
     Committed { txn: u64, seq: u64 },

@@ -58,10 +58,10 @@ pub async fn run_db(env: NodeEnv, config: DbConfig) {
     if cut {
         env.mark(Mark::DbTornTailCut);
     }
-    env.record(Event::Db(DbEvent::Recovered {
+    let replayed = DbEvent::Recovered {
         last_commit: recovered.engine.last_commit(),
         commits: recovered.commits.len() as u64,
-    }));
+    };
     // A fresh disk (the first, or one that replaced a lost disk) numbers its
     // commits past every earlier disk's.
     let fresh = recovered.commits.is_empty();
@@ -92,6 +92,8 @@ pub async fn run_db(env: NodeEnv, config: DbConfig) {
         storage.sync(wal::WAL_FILE).await;
         engine.apply(&genesis);
     }
+    // Only now does it serve: a fresh disk's genesis is synced first.
+    env.record(Event::Db(replayed));
     let (rpc, incoming) = Rpc::bind(&env, incarnation).await;
     engine.mark_with(env.clone());
     let server = Server {

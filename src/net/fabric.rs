@@ -53,6 +53,22 @@ pub struct FaultRates {
     pub max_delay: Duration,
 }
 
+impl FaultRates {
+    /// The longest a packet sent under these rates may stay on the wire:
+    /// its latency plus the longer of its delay and its duplicate's lag.
+    /// Once the faults stop, a packet sent before lands within this.
+    pub fn longest_on_the_wire(&self) -> Duration {
+        let mut held = Duration::ZERO;
+        if self.reorder > 0.0 {
+            held = self.max_delay;
+        }
+        if self.duplicate > 0.0 {
+            held = held.max(DUPLICATE_DELAY_MAX);
+        }
+        DEFAULT_LATENCY.end + held
+    }
+}
+
 /// Counts of what the fabric did, for reports and benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct NetStats {

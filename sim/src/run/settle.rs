@@ -213,6 +213,13 @@ fn convergence(world: &World, workload: &Workload, detail: Detail) -> Option<Sta
     if !world.all_up() {
         reasons.push("a node is still down".to_owned());
     }
+    // Up is not serving: a database recovers (a fresh disk syncs its
+    // genesis) before it answers, and its disk is what the checks read.
+    for db in &world.topology().db {
+        if !world.retired(db) && !world.view(|view| view.serving_db(db)) {
+            reasons.push(format!("{db} has not recovered"));
+        }
+    }
     (!reasons.is_empty()).then_some(Stall {
         reasons,
         in_quiet_tail: false,

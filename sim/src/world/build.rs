@@ -458,7 +458,7 @@ fn addr(role: u8, index: usize) -> SocketAddr {
 }
 
 /// The per-message faults a scenario asks for.
-fn fault_rates(scenario: &Scenario) -> FaultRates {
+pub(super) fn fault_rates(scenario: &Scenario) -> FaultRates {
     let faults = &scenario.faults;
     FaultRates {
         drop: faults.drop,

@@ -683,8 +683,11 @@ pub(crate) fn quiet_tail_minimum(scenario: &Scenario) -> Duration {
 /// unsettled is reported as a stall: 15 s, or in kinds with the chain long
 /// enough for a payment sent again as the settle phase ended to be mined,
 /// buried `confirmations` deep and seen through the most lagging RPC node.
+/// Never shorter than a message sent in the fault phase may stay on the
+/// wire: one held back by `max_delay` as the faults stopped is still the
+/// network's, not a cluster that never goes quiet.
 pub(crate) fn quiet_tail_grace(scenario: &Scenario) -> Duration {
-    let grace = Duration::from_secs(15);
+    let grace = Duration::from_secs(15).max(build::fault_rates(scenario).longest_on_the_wire());
     if kinds::topology(scenario).chain.is_empty() {
         return grace;
     }

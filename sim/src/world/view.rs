@@ -4,6 +4,7 @@
 
 use ledger::{
     chain::{BlockHash, ChainEvent},
+    db::DbEvent,
     ledger::LedgerEvent,
     log::LogEvent,
     observe::{Event, Mark, NodeName},
@@ -31,6 +32,9 @@ pub(crate) struct ClusterView {
     /// Ledger replicas whose last read of the outbox did not reach the
     /// database, in their current life.
     cut_off_from_db: BTreeSet<NodeName>,
+    /// Database nodes that have recovered (a fresh disk's genesis synced)
+    /// and serve, in their current life.
+    serving_db: BTreeSet<NodeName>,
     /// Nodes the nemesis has paused and not resumed.
     paused: BTreeSet<NodeName>,
     /// Each node's clock drift, as the nemesis last set it.
@@ -62,6 +66,7 @@ impl ClusterView {
                 self.forget_leader(node);
                 self.folded.remove(node);
                 self.cut_off_from_db.remove(node);
+                self.serving_db.remove(node);
                 self.lives.insert(node.clone(), *incarnation);
                 self.applied.insert(node.clone(), Some(0));
             }
@@ -78,6 +83,9 @@ impl ClusterView {
                 });
             }
             Event::Log(LogEvent::SteppedDown { .. }) => self.forget_leader(node),
+            Event::Db(DbEvent::Recovered { .. }) => {
+                self.serving_db.insert(node.clone());
+            }
             Event::Ledger(LedgerEvent::Folded {
                 applied,
                 unconfirmed,
@@ -128,10 +136,16 @@ impl ClusterView {
             self.forget_leader(&node);
             self.lives.remove(&node);
             self.cut_off_from_db.remove(&node);
+            self.serving_db.remove(&node);
             if let Some(applied) = self.applied.get_mut(&node) {
                 *applied = None;
             }
         }
+    }
+
+    /// Whether the database node `node` has recovered and serves.
+    pub(crate) fn serving_db(&self, node: &str) -> bool {
+        self.serving_db.contains(&NodeName::new(node))
     }
 
     /// Whether the nemesis holds `node` paused.
