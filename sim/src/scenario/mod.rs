@@ -344,32 +344,42 @@ impl Scenario {
         self.duration.0
     }
 
-    /// The longest settle phase: as set, or else a minute, or twice what a
-    /// payment sent as the phase begins takes to be seen confirmed (a block
-    /// to be included, `confirmations` blocks, then `chain_lag`) when the
-    /// chain is slower than that. Never more than the longest phase a file
-    /// may set.
+    /// The longest settle phase: as set, or else a minute, or twice
+    /// [`Scenario::least_settle`] when that is longer. Never more than the
+    /// longest phase a file may set.
     pub fn settle(&self) -> Duration {
         if let Some(settle) = self.settle {
             return settle.0;
         }
-        let chain = matches!(
-            self.workload.kind,
-            WorkloadKind::Transfers | WorkloadKind::Chain
-        );
-        if !chain {
-            return DEFAULT_SETTLE;
-        }
-        let lag = self.faults.chain_lag.map_or(Duration::ZERO, |lag| lag.0);
-        let payment = self
-            .system
-            .block_time
-            .0
-            .saturating_mul(self.system.confirmations.saturating_add(1))
-            .saturating_add(lag);
-        payment
+        self.least_settle()
             .saturating_mul(2)
             .clamp(DEFAULT_SETTLE, rules::MAX_PHASE)
+    }
+
+    /// The shortest settle phase a correct cluster can converge in, once
+    /// healed, whatever the faults left: a request lost as they stopped is
+    /// sent again only after `client_timeout`; a log leader lost then is
+    /// replaced only after an election timeout, twice the longest of them
+    /// should the first vote split; a payment sent then is seen confirmed
+    /// only once a block includes it, `confirmations` more bury it and
+    /// `chain_lag` has passed.
+    pub fn least_settle(&self) -> Duration {
+        let kind = self.workload.kind;
+        let mut least = self.workload.client_timeout.0;
+        if matches!(kind, WorkloadKind::Transfers | WorkloadKind::Log) {
+            least = least.max(self.system.election_timeout.end.0.saturating_mul(2));
+        }
+        if matches!(kind, WorkloadKind::Transfers | WorkloadKind::Chain) {
+            let lag = self.faults.chain_lag.map_or(Duration::ZERO, |lag| lag.0);
+            let payment = self
+                .system
+                .block_time
+                .0
+                .saturating_mul(self.system.confirmations.saturating_add(1))
+                .saturating_add(lag);
+            least = least.max(payment);
+        }
+        least
     }
 }
 

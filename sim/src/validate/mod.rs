@@ -13,8 +13,8 @@ use std::{path::Path, time::Duration};
 use crate::{
     actions, kinds,
     scenario::{
-        Dur, EventSpec, Invalid, MAX_DRIFT_PPM, Scenario, ScenarioError, System, parse_toml,
-        read_file,
+        Dur, EventSpec, Invalid, MAX_DRIFT_PPM, Scenario, ScenarioError, System, WorkloadKind,
+        parse_toml, read_file,
         rules::{MAX_PHASE, invalid, probability, within},
     },
     world::LEDGER_DB_TIMEOUT,
@@ -37,6 +37,8 @@ const SHORTEST_INTERVAL: Duration = Duration::from_millis(10);
 const SHORTEST_IDLE_TIMEOUT: Duration = Duration::from_millis(100);
 /// The largest amount one request may ask for (the ledger's own limit).
 const MAX_AMOUNT: u64 = ledger::ledger::MAX_AMOUNT;
+/// The longest a message takes on a healthy network.
+const LONGEST_LATENCY: Duration = ledger::net::DEFAULT_LATENCY.end;
 
 /// Parses and validates scenario text; `file` names it in errors.
 pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
@@ -62,6 +64,7 @@ pub fn validate(scenario: &Scenario) -> Result<(), Invalid> {
     cluster(scenario)?;
     system(scenario)?;
     workload(scenario)?;
+    settle_long_enough(scenario)?;
     money(scenario)?;
     kinds::of(scenario.workload.kind).validate(scenario)?;
     faults(scenario)?;
@@ -121,6 +124,48 @@ fn top_level(scenario: &Scenario) -> Result<(), Invalid> {
     positive_phase("settle", scenario.settle())
 }
 
+/// A settle phase too short for a correct cluster to repair what the
+/// faults left fails `liveness` whatever the code does.
+fn settle_long_enough(scenario: &Scenario) -> Result<(), Invalid> {
+    let least = scenario.least_settle();
+    if scenario.settle() >= least {
+        return Ok(());
+    }
+    let roles = kinds::of(scenario.workload.kind).roles();
+    let mut needs = vec![format!(
+        "a request lost as the faults stop is sent again only after `workload.client_timeout` ({})",
+        scenario.workload.client_timeout
+    )];
+    if roles.log {
+        needs.push(format!(
+            "a log leader lost then is replaced only after an election timeout (twice the longest, {}, should a vote split)",
+            scenario.system.election_timeout.end
+        ));
+    }
+    if roles.chain {
+        needs.push(
+            "a payment sent then is seen confirmed only after `confirmations` + 1 blocks and `chain_lag`"
+                .to_owned(),
+        );
+    }
+    let got = if scenario.settle.is_some() {
+        format!("got {}", Dur(scenario.settle()))
+    } else {
+        format!(
+            "unset, it is {}, as long as a settle phase may be",
+            Dur(scenario.settle())
+        )
+    };
+    invalid(
+        "settle",
+        format!(
+            "expected at least {}: {}; {got}",
+            Dur(least),
+            needs.join("; ")
+        ),
+    )
+}
+
 fn cluster(scenario: &Scenario) -> Result<(), Invalid> {
     let cluster = &scenario.cluster;
     if ![1, 3, 5, 7].contains(&cluster.log_replicas) {
@@ -173,12 +218,17 @@ fn system(scenario: &Scenario) -> Result<(), Invalid> {
         MILLISECOND,
         Duration::from_secs(60),
     )?;
-    if system.heartbeat >= system.election_timeout.start {
+    // A heartbeat must land before a follower's shortest timeout runs out,
+    // or followers stand against a healthy leader (Raft §5.6: broadcast
+    // time well under the election timeout).
+    if system.heartbeat.0 + LONGEST_LATENCY >= system.election_timeout.start.0 {
         return invalid(
             "system.heartbeat",
             format!(
-                "expected less than the shortest election timeout ({}), got {}",
-                system.election_timeout.start, system.heartbeat
+                "expected less than the shortest election timeout ({}) by more than the network's longest latency ({}), so that a heartbeat lands before a follower stands, got {}",
+                system.election_timeout.start,
+                Dur(LONGEST_LATENCY),
+                system.heartbeat
             ),
         );
     }
@@ -249,6 +299,32 @@ fn workload(scenario: &Scenario) -> Result<(), Invalid> {
         MILLISECOND,
         MAX_PHASE,
     )?;
+    // The quickest answer of any kind: the request reaches its server,
+    // which replicates it (the log) or syncs it behind another commit (the
+    // database) before it answers; a read of the log without a lease waits
+    // for the leader's next heartbeats to confirm it still leads. A shorter
+    // timeout gives up on every request a correct system answers.
+    let roles = kinds::of(workload.kind).roles();
+    let syncs = if roles.log || roles.db { 2 } else { 0 };
+    let mut answer = LONGEST_LATENCY * 4 + scenario.system.sync_latency.end.0 * syncs;
+    let mut why = format!(
+        "four messages at the network's longest latency, {}, and {syncs} syncs at the longest of `system.sync_latency`",
+        Dur(LONGEST_LATENCY)
+    );
+    if workload.kind == WorkloadKind::Log && !scenario.system.read_lease {
+        answer += scenario.system.heartbeat.0;
+        why.push_str(", and a heartbeat interval: a read waits for the leader's next heartbeats to confirm it still leads");
+    }
+    if workload.client_timeout.0 < answer {
+        return invalid(
+            "workload.client_timeout",
+            format!(
+                "expected at least {} to wait for an answer ({why}), got {}",
+                Dur(answer),
+                workload.client_timeout
+            ),
+        );
+    }
     in_range("workload.client_retries", workload.client_retries, 0, 100)?;
     probability("workload.invalid_fraction", workload.invalid_fraction)?;
     in_range("workload.kv_sessions", workload.kv_sessions, 0, 8)?;
@@ -278,6 +354,28 @@ fn raft_timing(system: &System) -> Result<(), Invalid> {
             format!(
                 "expected the longest sync at most half the shortest election timeout ({}), since a candidate and its voters each sync before a vote counts, got {}",
                 election.start, system.sync_latency
+            ),
+        );
+    }
+    let vote = system.sync_latency.end.0 * 2 + LONGEST_LATENCY * 2;
+    // Raft §9.3: with a spread narrower than a vote takes, the replicas
+    // that stand together split the vote again and again.
+    if election.end.0 - election.start.0 < vote {
+        return invalid(
+            "system.election_timeout",
+            format!(
+                "expected a spread (end less start) of at least {}, a vote at the longest sync and latency, so that a replica can ask for and hear its votes before the next one stands (narrower, the votes split again and again), got {election}",
+                Dur(vote)
+            ),
+        );
+    }
+    if vote > election.start.0 {
+        return invalid(
+            "system.election_timeout",
+            format!(
+                "expected the shortest election timeout to cover a vote at the longest sync and latency, at least {} (a candidate and its voter each sync, and the request and its answer take up to {} each), got {election}",
+                Dur(vote),
+                Dur(LONGEST_LATENCY)
             ),
         );
     }

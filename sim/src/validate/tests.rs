@@ -45,7 +45,7 @@ fn a_minimal_file_takes_the_defaults() {
 
 /// A chain slower than the default settle phase allows gets a settle phase
 /// twice what a late payment takes to be seen confirmed; a set `settle`
-/// stands, and kinds without a chain keep the minute.
+/// long enough stands, and kinds without a chain keep the minute.
 #[test]
 fn the_default_settle_phase_waits_for_a_slow_chain() {
     let file = |top: &str, kind: &str, system: &str| {
@@ -62,8 +62,8 @@ fn the_default_settle_phase_waits_for_a_slow_chain() {
     );
     assert_eq!(file("", "chain", slow).settle(), Duration::from_secs(118));
     assert_eq!(
-        file("settle = \"45s\"\n", "transfers", slow).settle(),
-        Duration::from_secs(45)
+        file("settle = \"80s\"\n", "transfers", slow).settle(),
+        Duration::from_secs(80)
     );
     // The log kind runs no chain; its default stays a minute.
     let log = parse(&format!("{VALID}[system]\n{slow}"), "t.toml")
@@ -74,11 +74,14 @@ fn the_default_settle_phase_waits_for_a_slow_chain() {
         file("", "transfers", fast).settle(),
         Duration::from_secs(60)
     );
+    // A chain too slow to confirm a payment within the longest settle
+    // phase a file may have is refused: no run of it could converge.
     let glacial = "confirmations = 12\nblock_time = \"10m\"\n";
-    assert_eq!(
-        file("", "chain", glacial).settle(),
-        Duration::from_secs(3600)
-    );
+    let text = format!("name = \"t\"\nseed = 7\n[workload]\nkind = \"chain\"\n[system]\n{glacial}");
+    let error = parse(&text, "t.toml").unwrap_err();
+    assert_eq!(error.key.as_deref(), Some("settle"), "{error}");
+    assert!(error.message.contains("expected at least 130m"), "{error}");
+    assert!(error.message.contains("unset, it is 60m"), "{error}");
 }
 
 #[test]
@@ -168,6 +171,117 @@ fn impossible_values_are_rejected() {
         "expect.violation",
         "unknown variant `speed`, expected one of `raft-safety`",
     );
+}
+
+/// The timings under which a correct cluster cannot answer, elect or
+/// settle are refused, and the first that can is accepted: each bound is
+/// at the edge a scenario drawn at random found.
+#[test]
+fn timings_no_correct_cluster_can_live_with_are_refused() {
+    let accepts = |text: &str| parse(text, "t.toml").map_err(|error| error.to_string());
+    // The quickest answer: four messages at 3ms, and two syncs where a log
+    // or a database answers (the default sync ends at 5ms).
+    // In `log` runs without a read lease, a read also waits for the
+    // leader's next heartbeats (50ms by default).
+    check_error(
+        "client_timeout = \"71ms\"",
+        "workload.client_timeout",
+        "expected at least 72ms to wait for an answer",
+    );
+    accepts(&format!("{VALID}client_timeout = \"72ms\"")).unwrap();
+    let leased = format!("{VALID}client_timeout = \"22ms\"\n[system]\nread_lease = true\n");
+    accepts(&leased).unwrap();
+    check_error_in(
+        &leased.replace("22ms", "21ms"),
+        "",
+        "workload.client_timeout",
+        "expected at least 22ms",
+    );
+    let chain = "name = \"t\"\nseed = 7\n[workload]\nkind = \"chain\"\n";
+    check_error_in(
+        chain,
+        "client_timeout = \"11ms\"",
+        "workload.client_timeout",
+        "expected at least 12ms",
+    );
+    accepts(&format!("{chain}client_timeout = \"12ms\"")).unwrap();
+
+    // A vote: a candidate and its voter each sync, and its request and the
+    // answer take up to 3ms each.
+    let fast = "[system]\nsync_latency = \"0ms..1ms\"\nheartbeat = \"1ms\"\n";
+    check_error(
+        &format!("{fast}election_timeout = \"7ms..40ms\""),
+        "system.election_timeout",
+        "at least 8ms",
+    );
+    accepts(&format!("{VALID}{fast}election_timeout = \"8ms..40ms\"")).unwrap();
+    // And a spread that lets one replica hear its votes before the next
+    // stands.
+    check_error(
+        &format!("{fast}election_timeout = \"150ms..157ms\""),
+        "system.election_timeout",
+        "expected a spread (end less start) of at least 8ms",
+    );
+    accepts(&format!("{VALID}{fast}election_timeout = \"150ms..158ms\"")).unwrap();
+
+    // A heartbeat lands before a follower's shortest timeout runs out.
+    check_error(
+        "[system]\nheartbeat = \"147ms\"",
+        "system.heartbeat",
+        "by more than the network's longest latency (3ms)",
+    );
+    accepts(&format!("{VALID}[system]\nheartbeat = \"146ms\"")).unwrap();
+
+    // A request lost as the faults stop is sent again after the client's
+    // timeout; a lost leader is replaced within two election timeouts.
+    let settled = |settle: &str, extra: &str| {
+        format!(
+            "name = \"t\"\nseed = 7\nsettle = \"{settle}\"\n[workload]\nkind = \"log\"\n{extra}"
+        )
+    };
+    let error = parse(&settled("1999ms", ""), "t.toml").unwrap_err();
+    assert_eq!(error.key.as_deref(), Some("settle"), "{error}");
+    assert!(
+        error.message.contains("`workload.client_timeout` (2s)"),
+        "{error}"
+    );
+    accepts(&settled("2s", "")).unwrap();
+    let slow_elections = "[system]\nelection_timeout = \"1s..3s\"\n";
+    let error = parse(&settled("5s", slow_elections), "t.toml").unwrap_err();
+    assert!(error.message.contains("expected at least 6s"), "{error}");
+    accepts(&settled("6s", slow_elections)).unwrap();
+    // A scenario that sets no settle gets one long enough.
+    let patient = format!("{VALID}client_timeout = \"2m\"");
+    assert_eq!(
+        accepts(&patient).unwrap().settle(),
+        Duration::from_secs(240)
+    );
+    // A payment must be seen buried `confirmations` deep.
+    let chain = "name = \"t\"\nseed = 7\nsettle = \"15s\"\n[system]\nconfirmations = 3\nblock_time = \"3s\"\n[workload]\nkind = \"chain\"\n[faults]\nchain_lag = \"4s\"\n";
+    let error = parse(chain, "t.toml").unwrap_err();
+    assert!(error.message.contains("expected at least 16s"), "{error}");
+    accepts(&chain.replace("15s", "16s")).unwrap();
+    // Elections count in exactly the kinds that run the log, the chain's
+    // pace in those that run the chain.
+    let mut scenario = accepts(VALID).unwrap();
+    scenario.system.election_timeout.end = Dur(Duration::from_secs(10));
+    scenario.system.block_time = Dur(Duration::from_secs(9));
+    for kind in WorkloadKind::all() {
+        scenario.workload.kind = kind;
+        let roles = kinds::of(kind).roles();
+        let least = if roles.chain {
+            36
+        } else if roles.log {
+            20
+        } else {
+            2
+        };
+        assert_eq!(
+            scenario.least_settle(),
+            Duration::from_secs(least),
+            "{kind:?}"
+        );
+    }
 }
 
 #[test]
