@@ -1,4 +1,5 @@
-//! Durations as scenario files write them: `250us`, `250ms`, `3s`, `2m`;
+//! Durations as scenario files write them: `250us`, `250ms`, `3s`, `2m`,
+//! `1h`;
 //! ranges `150ms..300ms`; signed offsets `+3s`, `-1s`.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
@@ -19,14 +20,15 @@ pub struct DurRange {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SignedDur(pub i64);
 
-const UNITS: [(&str, u64); 4] = [
+const UNITS: [(&str, u64); 5] = [
     ("us", 1_000),
     ("ms", 1_000_000),
     ("s", 1_000_000_000),
     ("m", 60_000_000_000),
+    ("h", 3_600_000_000_000),
 ];
 
-const EXPECTED: &str = "a duration such as `250us`, `250ms`, `3s` or `2m`";
+const EXPECTED: &str = "a duration such as `250us`, `250ms`, `3s`, `2m` or `1h`";
 
 impl FromStr for Dur {
     type Err = String;
@@ -163,6 +165,7 @@ mod tests {
             ("250ms", 250_000_000),
             ("3s", 3_000_000_000),
             ("2m", 120_000_000_000),
+            ("1h", 3_600_000_000_000),
             ("0s", 0),
         ] {
             assert_eq!(
@@ -180,7 +183,7 @@ mod tests {
             "3",
             "s",
             "3 h",
-            "3h",
+            "3d",
             "-3s",
             "1.5s",
             "99999999999999999999s",

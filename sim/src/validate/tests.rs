@@ -81,7 +81,7 @@ fn the_default_settle_phase_waits_for_a_slow_chain() {
     let error = parse(&text, "t.toml").unwrap_err();
     assert_eq!(error.key.as_deref(), Some("settle"), "{error}");
     assert!(error.message.contains("expected at least 130m"), "{error}");
-    assert!(error.message.contains("unset, it is 60m"), "{error}");
+    assert!(error.message.contains("unset, it is 1h"), "{error}");
 }
 
 #[test]
@@ -159,7 +159,7 @@ fn impossible_values_are_rejected() {
     check_error(
         "[system]\ndb_idle_timeout = \"10ms\"",
         "system.db_idle_timeout",
-        "expected a duration from 100ms to 60m, got 10ms",
+        "expected a duration from 100ms to 1h, got 10ms",
     );
     check_error(
         "[system]\nbugs = [\"no-such-bug\"]",
