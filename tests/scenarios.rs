@@ -169,7 +169,8 @@ fn the_reversals_race_meets_deleted_rows() {
 /// The drift margin is what keeps a deposed leader from a stale read: the
 /// lease bug's scenario, with the bug taken out, reaches a leader elected
 /// while the previous one, on a slower clock, still leads in its own eyes,
-/// and a read that only the margin refused at that deposed leader.
+/// and a read that only the margin refused at that deposed leader, once the
+/// new leader had applied a command the deposed one lacked.
 fn the_lease_scenario_without_its_bug_reaches_the_margin_at_work() {
     let pinned = load_scenario("lease-read-ignores-drift");
     reaches_marks(
@@ -178,6 +179,7 @@ fn the_lease_scenario_without_its_bug_reaches_the_margin_at_work() {
             "leader-elected-beside-leader",
             "leader-elected-beside-slower-clock",
             "drift-margin-read-at-deposed-leader",
+            "stale-read-kept-by-drift-margin",
         ],
     );
 }

@@ -24,6 +24,9 @@ pub(crate) enum HarnessMark {
     /// drift margin but past it as counted with, once a leader of a later
     /// term had been elected: the margin kept that read from being stale.
     DriftMarginReadAtDeposedLeader,
+    /// The same, once that later leader had applied a command the deposed
+    /// one had not: without the margin, the read would have missed it.
+    StaleReadKeptByDriftMargin,
 }
 
 impl HarnessMark {

@@ -6,7 +6,7 @@ use ledger::{
     chain::{BlockHash, ChainEvent},
     db::DbEvent,
     ledger::LedgerEvent,
-    log::LogEvent,
+    log::{EntryId, LogEvent},
     observe::{Event, Mark, NodeName},
 };
 use std::collections::{BTreeMap, BTreeSet};
@@ -57,6 +57,9 @@ struct Leader {
     /// Whether it has applied an entry of its own term, which shows it holds
     /// a working majority.
     committed_in_term: bool,
+    /// The highest index of a command it applied while leading (0 for
+    /// none): state a replica that has applied less does not hold.
+    applied_command: u64,
 }
 
 impl ClusterView {
@@ -80,6 +83,7 @@ impl ClusterView {
                     term: *term,
                     node: node.clone(),
                     committed_in_term: false,
+                    applied_command: 0,
                 });
             }
             Event::Log(LogEvent::SteppedDown { .. }) => self.forget_leader(node),
@@ -99,13 +103,21 @@ impl ClusterView {
                     self.cut_off_from_db.insert(node.clone());
                 }
             }
-            Event::Log(LogEvent::Applied { index, term, .. }) => {
+            Event::Log(LogEvent::Applied {
+                index,
+                term,
+                entry,
+                duplicate,
+                ..
+            }) => {
                 self.applied.insert(node.clone(), Some(*index));
                 if let Some(leader) = &mut self.leader
                     && leader.node == *node
-                    && leader.term == *term
                 {
-                    leader.committed_in_term = true;
+                    leader.committed_in_term |= leader.term == *term;
+                    if matches!(entry, EntryId::Command { .. }) && !duplicate {
+                        leader.applied_command = *index;
+                    }
                 }
             }
             _ => {}
@@ -286,6 +298,12 @@ impl Subscriber for ClusterView {
         {
             marks.push(HarnessMark::DriftMarginReadAtDeposedLeader);
         }
+        if mark == Mark::LeaseReadInDriftMargin
+            && let Some(leader) = self.leader.as_ref().filter(|leader| leader.node != *node)
+            && leader.applied_command > self.applied(node.as_str()).unwrap_or(0)
+        {
+            marks.push(HarnessMark::StaleReadKeptByDriftMargin);
+        }
     }
 
     fn harness(&mut self, at: Duration, _node: &str, event: &HarnessEvent) {
@@ -358,5 +376,76 @@ mod tests {
             },
         );
         assert!(elected(&mut view, "log-1", 4).is_empty());
+    }
+
+    fn applied(view: &mut ClusterView, node: &str, index: u64, entry: EntryId, duplicate: bool) {
+        let event = Event::Log(LogEvent::Applied {
+            index,
+            term: 2,
+            entry,
+            duplicate,
+            commands: index,
+        });
+        view.system(
+            Duration::ZERO,
+            &NodeName::new(node),
+            &event,
+            &mut Vec::new(),
+        );
+    }
+
+    /// The margin kept a read from being stale only once the later leader
+    /// holds a command the deposed one lacks: its own no-op, a duplicate,
+    /// or a command the deposed leader applied too, changes nothing a read
+    /// could miss.
+    #[test]
+    fn a_read_the_margin_kept_from_missing_a_command_is_marked() {
+        let mut view = ClusterView::default();
+        elected(&mut view, "log-1", 1);
+        applied(
+            &mut view,
+            "log-1",
+            2,
+            EntryId::Command { client: 1, seq: 1 },
+            false,
+        );
+        elected(&mut view, "log-2", 2);
+        applied(&mut view, "log-2", 3, EntryId::Noop, false);
+        applied(
+            &mut view,
+            "log-2",
+            4,
+            EntryId::Command { client: 1, seq: 1 },
+            true,
+        );
+        assert_eq!(
+            drift_margin_read(&mut view, "log-1"),
+            [HarnessMark::DriftMarginReadAtDeposedLeader]
+        );
+        applied(
+            &mut view,
+            "log-2",
+            5,
+            EntryId::Command { client: 2, seq: 1 },
+            false,
+        );
+        assert_eq!(
+            drift_margin_read(&mut view, "log-1"),
+            [
+                HarnessMark::DriftMarginReadAtDeposedLeader,
+                HarnessMark::StaleReadKeptByDriftMargin
+            ]
+        );
+        applied(
+            &mut view,
+            "log-1",
+            5,
+            EntryId::Command { client: 2, seq: 1 },
+            false,
+        );
+        assert_eq!(
+            drift_margin_read(&mut view, "log-1"),
+            [HarnessMark::DriftMarginReadAtDeposedLeader]
+        );
     }
 }
