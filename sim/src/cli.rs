@@ -15,9 +15,7 @@ use crate::{
     scenario::{Dur, WorkloadKind},
 };
 
-/// The most simulations one command runs at once: far beyond any machine's
-/// cores, and each one is a thread with its own stack.
-pub const MAX_JOBS: usize = 256;
+pub use crate::pool::MAX_JOBS;
 
 #[derive(Parser)]
 #[command(

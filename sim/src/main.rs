@@ -114,11 +114,17 @@ fn command_line_error(error: &clap::Error) -> ExitCode {
     let mut lines = rendered
         .lines()
         .map(str::trim)
-        .filter(|line| !line.is_empty());
+        .skip_while(|line| line.is_empty());
     let mut message = lines
         .next()
         .unwrap_or("error: a bad command line")
         .to_owned();
+    // A message ending in a colon lists what it means on the lines below
+    // it (the arguments missing), up to the blank line before the usage.
+    if message.ends_with(':') {
+        let listed: Vec<&str> = lines.by_ref().take_while(|line| !line.is_empty()).collect();
+        message = format!("{message} {}", listed.join(", "));
+    }
     if let Some(values) = lines.find(|line| line.starts_with("[possible values:")) {
         message = format!("{message} {values}");
     }
@@ -415,8 +421,18 @@ fn fuzz_command(args: FuzzArgs, color: Color) -> Result<i32> {
     writable_dir("--out", &args.out)?;
     let mut corpus = Corpus::default();
     if let Some(dir) = &args.corpus {
-        writable_dir("--corpus", dir)?;
-        corpus = Corpus::open(dir).map_err(|error| bad(format!("--corpus: {error}")))?;
+        // A hunt only reads its corpus: a mistyped folder would otherwise
+        // hunt from nothing, and say so only in the figures.
+        if bug.is_some() {
+            corpus = existing_corpus(
+                "--corpus",
+                dir,
+                "; a hunt only reads its corpus, it never starts one",
+            )?;
+        } else {
+            writable_dir("--corpus", dir)?;
+            corpus = Corpus::open(dir).map_err(|error| bad(format!("--corpus: {error}")))?;
+        }
     }
     let interrupt = on_interrupt()?;
     let options = FuzzOptions {
@@ -438,6 +454,20 @@ fn fuzz_command(args: FuzzArgs, color: Color) -> Result<i32> {
     } else {
         fuzz::count(options.seeds, options.shard)
     };
+    if !options.guided && fuzz::seeds(options.seeds, options.shard).next().is_none() {
+        return Err(bad(if options.shard == Shard::ALL {
+            format!(
+                "--seeds: {} holds no seed: an open range ends before seed {}",
+                options.seeds,
+                u64::MAX
+            )
+        } else {
+            format!(
+                "--shard: shard {} of seeds {} holds no seed; expected a range of at least {} seeds",
+                options.shard, options.seeds, options.shard.count
+            )
+        }));
+    }
     let mut progress = Progress::new(planned, budget);
     let json = args.json;
     let mut noticed = false;
@@ -533,12 +563,13 @@ fn merge_command(args: MergeArgs) -> Result<i32> {
         .map(|file| {
             let text = files::read_text(file, MAX_SUMMARY_BYTES)
                 .map_err(|error| bad(format!("{}: {error}", file.display())))?;
-            serde_json::from_str::<FuzzSummary>(&text).map_err(|error| {
+            let summary = serde_json::from_str::<FuzzSummary>(&text).map_err(|error| {
                 bad(format!(
                     "{}: expected a summary written by `sim fuzz --json`: {error}",
                     file.display()
                 ))
-            })
+            })?;
+            Ok((file.display().to_string(), summary))
         })
         .collect::<Result<Vec<_>>>()?;
     let merged = FuzzSummary::merge(parts).map_err(|error| bad(format!("merge: {error}")))?;
@@ -550,6 +581,24 @@ fn merge_command(args: MergeArgs) -> Result<i32> {
     Ok(merged.exit_code())
 }
 
+/// The corpus in `dir`, which must hold one; errors name `flag` (if any)
+/// and end with `why`.
+fn existing_corpus(flag: &str, dir: &Path, why: &str) -> Result<Corpus> {
+    let flag = if flag.is_empty() {
+        String::new()
+    } else {
+        format!("{flag}: ")
+    };
+    if !dir.join(guided::corpus::INDEX).is_file() {
+        return Err(bad(format!(
+            "{flag}{}: expected a corpus folder written by `sim fuzz --guided --corpus`, with {}{why}",
+            dir.display(),
+            guided::corpus::INDEX
+        )));
+    }
+    Corpus::open(dir).map_err(|error| bad(format!("{flag}{error}")))
+}
+
 fn merge_corpus_command(args: MergeCorpusArgs) -> Result<i32> {
     if std::fs::read_dir(&args.into).is_ok_and(|mut entries| entries.next().is_some()) {
         return Err(bad(format!(
@@ -557,21 +606,12 @@ fn merge_corpus_command(args: MergeCorpusArgs) -> Result<i32> {
             args.into.display()
         )));
     }
-    writable_dir("--into", &args.into)?;
     let parts = args
         .corpora
         .iter()
-        .map(|dir| {
-            if !dir.join(guided::corpus::INDEX).is_file() {
-                return Err(bad(format!(
-                    "{}: expected a corpus folder written by `sim fuzz --guided --corpus`, with {}",
-                    dir.display(),
-                    guided::corpus::INDEX
-                )));
-            }
-            Corpus::open(dir).map_err(|error| bad(error.to_string()))
-        })
+        .map(|dir| existing_corpus("", dir, ""))
         .collect::<Result<Vec<Corpus>>>()?;
+    writable_dir("--into", &args.into)?;
     let merged = Corpus::merge(parts);
     merged
         .save(&args.into)
@@ -818,14 +858,7 @@ fn measure_bugs(args: BugsArgs) -> Result<i32> {
 fn measure_guided(args: &BugsArgs, bugs: &[Bug], jobs: usize) -> Result<i32> {
     let mut corpora = Vec::new();
     for dir in &args.corpus {
-        if !dir.join(guided::corpus::INDEX).is_file() {
-            return Err(bad(format!(
-                "--corpus: {}: expected a corpus folder written by `sim fuzz --guided --corpus`, with {}",
-                dir.display(),
-                guided::corpus::INDEX
-            )));
-        }
-        corpora.push(Corpus::open(dir).map_err(|error| bad(format!("--corpus: {error}")))?);
+        corpora.push(existing_corpus("--corpus", dir, "")?);
     }
     if corpora.is_empty() {
         corpora.push(Corpus::default());

@@ -15,6 +15,10 @@ use std::{
     time::Instant,
 };
 
+/// The most simulations one command runs at once: far beyond any machine's
+/// cores, and each one is a thread with its own stack.
+pub const MAX_JOBS: usize = 256;
+
 /// When the pool stops handing out seeds: at a wall-clock deadline
 /// (`--budget`), once a flag is raised from outside (Ctrl-C), or never.
 /// Seeds already handed out still run to the end and are handed on: a

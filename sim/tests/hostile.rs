@@ -188,6 +188,45 @@ fn hostile_command_line_values_are_refused() {
             &["fuzz", "--seeds", "0..2", "--out", "/dev/null"],
             &["--out", "/dev/null is a file, expected a folder"],
         ),
+        (
+            &["fuzz", "--seeds", "0..1", "--shard", "2/2"],
+            &["--shard", "shard 2/2 of seeds 0..1 holds no seed"],
+        ),
+        (
+            &[
+                "fuzz",
+                "--seeds",
+                "18446744073709551615..",
+                "--budget",
+                "1s",
+            ],
+            &["--seeds", "holds no seed"],
+        ),
+        (
+            &["fuzz", "merge-corpus", "c1"],
+            &["required arguments were not provided: --into <DIR>"],
+        ),
+        (
+            &["bugs", "--limit", "5"],
+            &["required arguments were not provided: --measure"],
+        ),
+        (
+            &[
+                "fuzz",
+                "--guided",
+                "--bug",
+                "lax-address-check",
+                "--seeds",
+                "0..2",
+                "--corpus",
+                "/nonexistent-corpus",
+            ],
+            &[
+                "--corpus",
+                "/nonexistent-corpus",
+                "a hunt only reads its corpus",
+            ],
+        ),
     ] {
         let output = sim(args);
         assert_bad_input(&output, fragments, &format!("{args:?}"));
@@ -300,9 +339,15 @@ fn hostile_shard_summaries_are_refused() {
     hunt["configs"][0]["bug"] = serde_json::json!("lease-no-fencing");
     let hunt = write("hunt.json", &hunt);
     let log = write("log.json", &fuzz("2/2", &["--kind", "log"]));
+    let mut doubled = first.clone();
+    doubled["configs"] = serde_json::json!([first["configs"][0], first["configs"][0]]);
+    let doubled = write("doubled.json", &doubled);
+    let mut no_jobs = first.clone();
+    no_jobs["configs"][0]["jobs"] = serde_json::json!(0);
+    let no_jobs = write("no-jobs.json", &no_jobs);
     for (files, fragments) in [
         (vec![empty.clone()], &["configs", "empty"][..]),
-        (vec![one.clone(), empty], &["summary 2", "empty"]),
+        (vec![one.clone(), empty], &["empty.json", "empty"]),
         (vec![negative], &["wall time is -1"]),
         (vec![one.clone(), outside], &["seed 1001 is outside"]),
         (vec![one.clone(), wrapping], &["does not fit"]),
@@ -314,7 +359,18 @@ fn hostile_shard_summaries_are_refused() {
             vec![one.clone(), log],
             &["not a shard of the same run", "kind log"],
         ),
-        (vec![one.clone(), one.clone()], &["shard 1/2 appears twice"]),
+        (
+            vec![one.clone(), one.clone()],
+            &[
+                "one.json is not a shard of the same run as one.json",
+                "shard 1/2 appears twice",
+            ],
+        ),
+        (vec![doubled], &["doubled.json", "shard 1/2 beside 1/2"]),
+        (
+            vec![no_jobs],
+            &["no-jobs.json", "`jobs`: expected 1 to 256, got 0"],
+        ),
     ] {
         let mut args = vec!["fuzz".to_owned(), "merge".to_owned()];
         args.extend(files.iter().cloned());

@@ -10,6 +10,7 @@ use thiserror::Error;
 use super::{SeedRange, Shard};
 use crate::{
     coverage,
+    pool::MAX_JOBS,
     run::Verdict,
     words::{count, noun_for},
 };
@@ -175,16 +176,16 @@ pub struct FuzzSummary {
 pub enum MergeError {
     #[error("nothing to merge")]
     Empty,
-    #[error("summary {0} is not one written by `sim fuzz --json`: {1}")]
-    Malformed(usize, String),
-    #[error("summary {0} is not a shard of the same run as summary 1: {1}")]
-    OtherRun(usize, String),
+    #[error("{0} is not one written by `sim fuzz --json`: {1}")]
+    Malformed(String, String),
+    #[error("{0} is not a shard of the same run as {1}: {2}")]
+    OtherRun(String, String, String),
     #[error("seed {0} appears in more than one summary")]
     Overlap(u64),
     #[error(
-        "summary {0} is of guided search, whose runs are not seeds of a range: merge their corpora with `sim fuzz merge-corpus` instead"
+        "{0} is of guided search, whose runs are not seeds of a range: merge their corpora with `sim fuzz merge-corpus` instead"
     )]
-    Guided(usize),
+    Guided(String),
 }
 
 /// What makes shards parts of one run: everything but the shard itself and
@@ -207,13 +208,23 @@ impl FuzzSummary {
     /// Checks that this summary, the `number`-th given, is what `sim fuzz
     /// --json` writes: a shard (or shards) of one run, its seeds inside its
     /// range and shards, its figures possible.
-    fn check(&self, number: usize) -> Result<(), MergeError> {
-        let malformed = |what: String| MergeError::Malformed(number, what);
+    fn check(&self, name: &str) -> Result<(), MergeError> {
+        let malformed = |what: String| MergeError::Malformed(name.to_owned(), what);
         let Some(first) = self.configs.first() else {
             return Err(malformed("it names no run (`configs` is empty)".to_owned()));
         };
         if self.guided.is_some() || self.configs.iter().any(|config| config.guided) {
-            return Err(MergeError::Guided(number));
+            return Err(MergeError::Guided(name.to_owned()));
+        }
+        if let Some(config) = self
+            .configs
+            .iter()
+            .find(|config| !(1..=MAX_JOBS).contains(&config.jobs))
+        {
+            return Err(malformed(format!(
+                "`jobs`: expected 1 to {MAX_JOBS}, got {}",
+                config.jobs
+            )));
         }
         if let Some(other) = self
             .configs
@@ -243,6 +254,14 @@ impl FuzzSummary {
                     .map_err(|error| malformed(format!("`shard`: {error}"))),
             })
             .collect::<Result<Vec<Shard>, MergeError>>()?;
+        for (index, shard) in shards.iter().enumerate().skip(1) {
+            if shards[..index].contains(shard) || shard.count != shards[0].count {
+                return Err(malformed(format!(
+                    "`configs` holds shard {}/{} beside {}/{}: expected shards of one count, each once",
+                    shard.index, shard.count, shards[0].index, shards[0].count
+                )));
+            }
+        }
         for seed in &self.seeds {
             let in_range = seed.seed >= range.start && range.end.is_none_or(|end| seed.seed < end);
             let in_shard = shards
@@ -319,14 +338,15 @@ impl FuzzSummary {
     /// Merges shards' summaries into one. Every part must be a shard (or
     /// shards) of the same run: the same generator, seeds, budget, bug and
     /// kind, shards of one count, none taken twice, no seed twice.
-    pub fn merge(parts: Vec<FuzzSummary>) -> Result<FuzzSummary, MergeError> {
-        for (index, part) in parts.iter().enumerate() {
-            part.check(index + 1)?;
+    /// Each part is named, in errors, by its name (its file).
+    pub fn merge(parts: Vec<(String, FuzzSummary)>) -> Result<FuzzSummary, MergeError> {
+        for (name, part) in &parts {
+            part.check(name)?;
         }
-        let mut parts = parts.into_iter().enumerate();
-        let (_, mut merged) = parts.next().ok_or(MergeError::Empty)?;
-        for (index, part) in parts {
-            let other = |what: String| MergeError::OtherRun(index + 1, what);
+        let mut parts = parts.into_iter();
+        let (first, mut merged) = parts.next().ok_or(MergeError::Empty)?;
+        for (name, part) in parts {
+            let other = |what: String| MergeError::OtherRun(name.clone(), first.clone(), what);
             let (ours, theirs) = (&merged.configs[0], &part.configs[0]);
             if run_identity(ours) != run_identity(theirs) {
                 return Err(other(format!(
@@ -648,6 +668,11 @@ mod tests {
         }
     }
 
+    /// Parts named as files would name them: s1.json, s2.json …
+    fn named(parts: Vec<FuzzSummary>) -> Vec<(String, FuzzSummary)> {
+        (1..).map(|n| format!("s{n}.json")).zip(parts).collect()
+    }
+
     fn shards() -> (FuzzSummary, FuzzSummary) {
         let first = FuzzSummary::new(
             config(Some("1/2")),
@@ -673,7 +698,7 @@ mod tests {
     #[test]
     fn merged_shards_read_like_one_run() {
         let (first, second) = shards();
-        let merged = FuzzSummary::merge(vec![first, second]).unwrap();
+        let merged = FuzzSummary::merge(named(vec![first, second])).unwrap();
         let seeds: Vec<u64> = merged.seeds.iter().map(|seed| seed.seed).collect();
         assert_eq!(seeds, vec![0, 1, 2, 3]);
         assert_eq!(
@@ -698,23 +723,23 @@ mod tests {
     #[test]
     fn merging_refuses_what_is_not_one_runs_shards() {
         let (first, second) = shards();
-        let error = FuzzSummary::merge(vec![first.clone(), first.clone()]).unwrap_err();
+        let error = FuzzSummary::merge(named(vec![first.clone(), first.clone()])).unwrap_err();
         assert!(
             error.to_string().contains("shard 1/2 appears twice"),
             "{error}"
         );
         let mut other = second.clone();
         other.configs[0].generator = "v4".to_owned();
-        let error = FuzzSummary::merge(vec![first.clone(), other]).unwrap_err();
+        let error = FuzzSummary::merge(named(vec![first.clone(), other])).unwrap_err();
         assert!(
             error
                 .to_string()
-                .contains("summary 2 is not a shard of the same run as summary 1: generator v4"),
+                .contains("s2.json is not a shard of the same run as s1.json: generator v4"),
             "{error}"
         );
         let mut twice = second;
         twice.seeds.push(twice.seeds[0].clone());
-        let error = FuzzSummary::merge(vec![first, twice]).unwrap_err();
+        let error = FuzzSummary::merge(named(vec![first, twice])).unwrap_err();
         assert_eq!(error.to_string(), "seed 1 appears in more than one summary");
     }
 
@@ -729,7 +754,7 @@ mod tests {
                 .ends_with("interrupted after 2 seeds (Ctrl-C); 1 file written: out/seed-2.toml\n"),
             "{table}"
         );
-        let merged = FuzzSummary::merge(vec![first, second]).unwrap();
+        let merged = FuzzSummary::merge(named(vec![first, second])).unwrap();
         assert!(merged.interrupted);
         let json = serde_json::to_string(&merged).unwrap();
         assert!(json.contains("\"interrupted\":true"), "{json}");

@@ -100,14 +100,14 @@ impl Corpus {
         features: &BTreeSet<String>,
         (round, slot): (u64, u64),
     ) -> Option<Vec<String>> {
-        self.runs += 1;
+        self.runs = self.runs.saturating_add(1);
         let mut new = Vec::new();
         for feature in features {
             let hits = self.hits.entry(feature.clone()).or_default();
             if *hits == 0 {
                 new.push(feature.clone());
             }
-            *hits += 1;
+            *hits = hits.saturating_add(1);
         }
         if new.is_empty() {
             return None;
@@ -155,13 +155,26 @@ impl Corpus {
                 ),
             ));
         }
+        // Counts past the runs are not a corpus search wrote: a feature
+        // reached by more runs than ran would skew every rarity.
+        if let Some((feature, hits)) = corpus.hits.iter().find(|(_, hits)| **hits > corpus.runs) {
+            return Err(unreadable(
+                &index,
+                format!(
+                    "`hits`: expected at most `runs` ({}) for each feature, got {hits} for {feature:?}",
+                    corpus.runs
+                ),
+            ));
+        }
         for member in &mut corpus.members {
             let file = dir.join(&member.file);
-            if Path::new(&member.file).file_name() != Some(member.file.as_ref()) {
+            if Path::new(&member.file).file_name() != Some(member.file.as_ref())
+                || member.file.chars().any(char::is_control)
+            {
                 return Err(unreadable(
                     &index,
                     format!(
-                        "`members`: expected file names inside the corpus folder, got `{}`",
+                        "`members`: expected file names inside the corpus folder, got {:?}",
                         member.file
                     ),
                 ));
@@ -207,13 +220,14 @@ impl Corpus {
         let mut merged = Corpus::default();
         for part in parts {
             merged.rounds = merged.rounds.max(part.rounds);
-            merged.runs += part.runs;
+            merged.runs = merged.runs.saturating_add(part.runs);
             for (search, fresh) in part.fresh {
                 let merged = merged.fresh.entry(search).or_default();
                 *merged = (*merged).max(fresh);
             }
             for (feature, hits) in part.hits {
-                *merged.hits.entry(feature).or_default() += hits;
+                let merged = merged.hits.entry(feature).or_default();
+                *merged = merged.saturating_add(hits);
             }
             for member in part.members {
                 if !merged.members.iter().any(|kept| kept.file == member.file) {
@@ -301,5 +315,38 @@ mod tests {
         .unwrap();
         let error = Corpus::open(&dir).unwrap_err().to_string();
         assert!(error.contains("inside the corpus folder"), "{error}");
+        fs::write(
+            dir.join(INDEX),
+            r#"{"format":1,"rounds":0,"runs":0,"fresh":{},"hits":{},"members":[{"file":"x\u0000.toml","round":0,"slot":0,"kept_for":[],"features":[],"picks":0}]}"#,
+        )
+        .unwrap();
+        let error = Corpus::open(&dir).unwrap_err().to_string();
+        assert!(error.contains(r#"got "x\0.toml""#), "{error}");
+        fs::write(
+            dir.join(INDEX),
+            r#"{"format":1,"rounds":0,"runs":3,"fresh":{},"hits":{"split-vote":4},"members":[]}"#,
+        )
+        .unwrap();
+        let error = Corpus::open(&dir).unwrap_err().to_string();
+        assert!(
+            error
+                .contains("expected at most `runs` (3) for each feature, got 4 for \"split-vote\""),
+            "{error}"
+        );
+    }
+
+    /// Counts at the top of their range stay there: a merge of corpora
+    /// that ran for ever is not one that never ran.
+    #[test]
+    fn counts_saturate_rather_than_wrap() {
+        let full = Corpus {
+            runs: u64::MAX,
+            hits: [("a".to_owned(), u64::MAX)].into(),
+            ..Corpus::default()
+        };
+        let mut merged = Corpus::merge(vec![full.clone(), full]);
+        assert_eq!((merged.runs, merged.hits["a"]), (u64::MAX, u64::MAX));
+        merged.count(&generate(1), &features(&["a"]), (0, 0));
+        assert_eq!((merged.runs, merged.hits["a"]), (u64::MAX, u64::MAX));
     }
 }

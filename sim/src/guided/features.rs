@@ -86,7 +86,14 @@ pub fn rare_pairs(
     let rare: Vec<&String> = reached
         .marks
         .keys()
-        .filter(|mark| marks_reached.get(*mark).copied().unwrap_or(0) * RARE < runs)
+        .filter(|mark| {
+            marks_reached
+                .get(*mark)
+                .copied()
+                .unwrap_or(0)
+                .saturating_mul(RARE)
+                < runs
+        })
         .collect();
     let mut pairs = BTreeSet::new();
     for (index, first) in rare.iter().enumerate() {

@@ -123,7 +123,7 @@ pub fn search(
                 break;
             }
         }
-        corpus.rounds += 1;
+        corpus.rounds = corpus.rounds.saturating_add(1);
         // A hunt only reads the corpus: what runs reach with a bug planted
         // is not what the correct system reaches, and members that carry
         // the bug would mislead every search after it.
@@ -253,7 +253,7 @@ fn draw_round(
             let mut scenario = if unreplayed.is_empty() {
                 let parent = pick(corpus, &eligible, &rarities, &mut rng);
                 let other = eligible[rng.gen_range(0..eligible.len())];
-                corpus.members[parent].picks += 1;
+                corpus.members[parent].picks = corpus.members[parent].picks.saturating_add(1);
                 let (mut scenario, mutations) = mutate::mutate(
                     corpus.members[parent].scenario(),
                     corpus.members[other].scenario(),
@@ -272,7 +272,7 @@ fn draw_round(
             } else {
                 let member = rarest(&unreplayed);
                 to_replay.remove(&member);
-                corpus.members[member].picks += 1;
+                corpus.members[member].picks = corpus.members[member].picks.saturating_add(1);
                 let mut scenario = corpus.members[member].scenario().clone();
                 scenario.description = Some(format!(
                     "Corpus member {} as it is.",
@@ -304,7 +304,7 @@ fn fresh(options: &FuzzOptions, corpus: &mut Corpus) -> Scenario {
         .start
         .wrapping_add(shard.index - 1)
         .wrapping_add(taken.wrapping_mul(shard.count));
-    *taken += 1;
+    *taken = taken.saturating_add(1);
     scenario_for(seed, options.bug, options.kind)
 }
 
