@@ -305,3 +305,46 @@ invalid_fraction = 0.0
     let message = liveness_message(&outcome);
     assert!(!message.contains("still settling"), "{message}");
 }
+
+/// A file that sets no `settle` is not failed for the length of a default
+/// it never chose: 3000 payouts asked for in a second take the chain about
+/// a minute and a half to confirm, and the settle phase goes on while they
+/// still settle. Set, `settle` is a deadline the same cluster misses.
+#[test]
+fn a_default_settle_goes_on_while_the_cluster_still_settles() {
+    let heavy = sim::parse(
+        r#"
+name = "heavy"
+seed = 1
+duration = "1s"
+[cluster]
+clients = 8
+[workload]
+requests = 3000
+"#,
+        "heavy.toml",
+    )
+    .expect("a valid scenario");
+    assert_eq!(heavy.settle(), Duration::from_secs(60));
+    let outcome = run(&heavy, &RunOptions::default());
+    assert_eq!(
+        outcome.verdict,
+        Verdict::Pass,
+        "{:?}",
+        outcome.first_failure()
+    );
+    assert!(
+        outcome.settle_phase > Duration::from_secs(60),
+        "{:?}",
+        outcome.settle_phase
+    );
+
+    let deadline = Scenario {
+        settle: Some(sim::scenario::Dur(Duration::from_secs(60))),
+        ..heavy
+    };
+    let outcome = run(&deadline, &RunOptions::default());
+    assert_eq!(outcome.verdict, Verdict::LivenessFailure);
+    let message = liveness_message(&outcome);
+    assert!(message.contains("still settling"), "{message}");
+}

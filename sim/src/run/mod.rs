@@ -284,12 +284,21 @@ struct Simulated {
     crash_points: BTreeMap<&'static str, u64>,
 }
 
+/// madsim's own limit on a run's simulated time, a backstop far past
+/// anything the phases allow: the fault phase, the longest settle phase,
+/// the longest quiet tail (its minimum and the longer of its grace and the
+/// settle time a quick convergence leaves), and a minute more.
+fn time_limit(scenario: &Scenario) -> Duration {
+    let tail = quiet_tail_minimum(scenario) + quiet_tail_grace(scenario).max(scenario.settle());
+    scenario.duration() + scenario.longest_settle() + tail + Duration::from_secs(60)
+}
+
 fn run_here(scenario: &Scenario, options: &RunOptions, progress: &Arc<Progress>) -> RunOutcome {
     // Before the runtime exists: profiling reads the host's clock only
     // outside the simulation.
     let started = wall_clock();
     let mut runtime = Runtime::with_seed_and_config(scenario.seed, madsim::Config::default());
-    runtime.set_time_limit(scenario.duration() + scenario.settle() + Duration::from_secs(60));
+    runtime.set_time_limit(time_limit(scenario));
     let topology = kinds::topology(scenario);
     let trace = Trace::new(
         options.keep_trace,
@@ -431,7 +440,13 @@ async fn simulate(
     trace.harness(NEMESIS, HarnessEvent::Settle);
     world.settle();
     let settle_start = now();
-    let mut stall = settle::converge(&world, &workload, scenario.settle()).await;
+    let mut stall = settle::converge(
+        &world,
+        &workload,
+        scenario.settle(),
+        scenario.longest_settle(),
+    )
+    .await;
     let settle_phase = now() - settle_start;
     let tail_start = now();
     let mut in_flight_at_tail = InFlight::default();

@@ -16,14 +16,18 @@ const SETTLE_POLL: Duration = Duration::from_millis(50);
 const QUIET_POLLS: u32 = 2;
 
 /// Waits until the cluster has converged or `settle` has passed; what is
-/// left unconverged then is why the run stalled.
+/// left unconverged then is why the run stalled. A cluster still settling
+/// as `settle` ends gets `settle` again, and again, while it still is, up
+/// to `longest` (the same as `settle` when the scenario set it).
 pub(super) async fn converge(
     world: &World,
     workload: &Workload,
     settle: Duration,
+    longest: Duration,
 ) -> Option<Stall> {
     let start = now();
-    let mut progress = LastStretch::of(settle);
+    let mut deadline = settle;
+    let mut progress = LastStretch::ending(deadline, settle);
     loop {
         // Sleep first: nodes restarted just now must boot and report before
         // their progress can be judged.
@@ -32,10 +36,18 @@ pub(super) async fn converge(
         convergence(world, workload, Detail::First)?;
         let waited = now() - start;
         progress.look(world, workload, waited);
-        if waited >= settle {
+        if waited >= deadline {
             let mut stall = convergence(world, workload, Detail::All)?;
-            if let Some(reason) = progress.still_settling(world, workload) {
-                stall.reasons.insert(0, reason);
+            let still = progress.still_settling(world, workload);
+            // Requests settling, not a log growing alone: a cluster that
+            // elects leader after leader grows its log by their no-ops.
+            if still.as_ref().is_some_and(|still| still.requests > 0) && deadline < longest {
+                deadline = deadline.saturating_add(settle).min(longest);
+                progress = LastStretch::ending(deadline, settle);
+                continue;
+            }
+            if let Some(still) = still {
+                stall.reasons.insert(0, still.reason);
             }
             return Some(stall);
         }
@@ -86,13 +98,19 @@ impl Progress {
 }
 
 impl LastStretch {
-    fn of(phase: Duration) -> Self {
+    /// The last stretch of a phase of `phase` that ends at `end`, both
+    /// counted from where the phase's first stretch began.
+    fn ending(end: Duration, phase: Duration) -> Self {
         let length = phase / LAST_STRETCH;
         Self {
-            begins: phase - length,
+            begins: end.saturating_sub(length),
             length,
             then: None,
         }
+    }
+
+    fn of(phase: Duration) -> Self {
+        Self::ending(phase, phase)
     }
 
     /// Notes where the cluster stands once `waited` reaches the last
@@ -104,7 +122,7 @@ impl LastStretch {
     }
 
     /// Says so when the cluster made progress in the last stretch.
-    fn still_settling(&self, world: &World, workload: &Workload) -> Option<String> {
+    fn still_settling(&self, world: &World, workload: &Workload) -> Option<StillSettling> {
         let then = self.then?;
         let now = Progress::now(world, workload);
         let settled = then.unsettled.saturating_sub(now.unsettled);
@@ -117,11 +135,22 @@ impl LastStretch {
                 format!("{settled} requests settled and the log grew by {grew} entries")
             }
         };
-        Some(format!(
-            "still settling when it ended ({done} in its last {:.0}s, so a longer `settle` may let it converge)",
-            self.length.as_secs_f64()
-        ))
+        Some(StillSettling {
+            requests: settled,
+            reason: format!(
+                "still settling when it ended ({done} in its last {:.0}s, so a longer `settle` may let it converge)",
+                self.length.as_secs_f64()
+            ),
+        })
     }
+}
+
+/// Progress in a phase's last stretch.
+struct StillSettling {
+    /// Requests settled in it.
+    requests: usize,
+    /// What it did, as a stall report says it.
+    reason: String,
 }
 
 /// The quiet tail of a converged run: no faults, and time for everything
@@ -154,8 +183,8 @@ pub(super) async fn quiet_tail(
                 .unwrap_or_default();
             // The tail's length comes from `settle` (what the settle phase
             // left unused) or from the chain's pace.
-            if let Some(reason) = progress.still_settling(world, workload) {
-                reasons.insert(0, reason);
+            if let Some(still) = progress.still_settling(world, workload) {
+                reasons.insert(0, still.reason);
             }
             if !in_flight.is_empty() {
                 reasons.push(format!(

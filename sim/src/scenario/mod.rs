@@ -356,6 +356,27 @@ impl Scenario {
             .clamp(DEFAULT_SETTLE, rules::MAX_PHASE)
     }
 
+    /// How long the settle phase may go on while the cluster is still
+    /// settling: a file that sets `settle` gets exactly that; one that
+    /// does not gets its [`Scenario::settle`] again and again, for as long
+    /// as each one ends with requests still settling or the log still
+    /// growing, up to the longest phase a file may set (or the chain's
+    /// block bound, on a fast chain). So a heavy workload is not failed for
+    /// the length of a default it never chose, and a stuck cluster still is.
+    pub fn longest_settle(&self) -> Duration {
+        let settle = self.settle();
+        if self.settle.is_some() {
+            return settle;
+        }
+        let blocks = self
+            .system
+            .block_time
+            .0
+            .saturating_mul(rules::MAX_BLOCKS)
+            .saturating_sub(self.duration());
+        rules::MAX_PHASE.min(blocks).max(settle)
+    }
+
     /// The shortest settle phase a correct cluster can converge in, once
     /// healed, whatever the faults left: a request lost as they stopped is
     /// sent again only after `client_timeout`; a log leader lost then is

@@ -9,6 +9,9 @@ use super::{Dur, Invalid};
 /// The longest phase, timeout or interval a scenario may set.
 pub(crate) const MAX_PHASE: Duration = Duration::from_secs(3600);
 
+/// Blocks a run may make at most (`(duration + settle) / block_time`).
+pub(crate) const MAX_BLOCKS: u32 = 100_000;
+
 /// A broken rule at `key`.
 pub(crate) fn invalid<T>(key: impl Into<String>, message: impl Into<String>) -> Result<T, Invalid> {
     Err(Invalid {

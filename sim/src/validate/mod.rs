@@ -15,7 +15,7 @@ use crate::{
     scenario::{
         Dur, EventSpec, Invalid, MAX_DRIFT_PPM, Scenario, ScenarioError, System, WorkloadKind,
         parse_toml, read_file,
-        rules::{MAX_PHASE, invalid, probability, within},
+        rules::{MAX_BLOCKS, MAX_PHASE, invalid, probability, within},
     },
     world::LEDGER_DB_TIMEOUT,
 };
@@ -25,8 +25,6 @@ const MAX_REQUESTS: u32 = 100_000;
 const MAX_EVENTS: usize = 10_000;
 /// Random faults of one kind a run may draw (`duration / *_every`).
 const MAX_RANDOM_FAULTS: u32 = 10_000;
-/// Blocks a run may make at most (`(duration + settle) / block_time`).
-const MAX_BLOCKS: u32 = 100_000;
 /// madsim's timers tick in milliseconds: nothing periodic runs faster.
 const MILLISECOND: Duration = Duration::from_millis(1);
 /// The shortest time between blocks, and between random faults.
