@@ -425,6 +425,12 @@ pub(crate) fn read_file(path: &Path) -> Result<String, ScenarioError> {
 /// Parses scenario text into its types: syntax, keys and value types, with
 /// errors naming the file, line and key. The rules are `crate::validate`'s.
 pub(crate) fn parse_toml(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+    parse_toml_naming(text, file, true)
+}
+
+/// [`parse_toml`]; with `name_enums`, an enum's value of the wrong type is
+/// answered with the names it may take (see [`enum_names`]).
+fn parse_toml_naming(text: &str, file: &str, name_enums: bool) -> Result<Scenario, ScenarioError> {
     let line_of = |span: Option<std::ops::Range<usize>>| {
         span.map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1)
     };
@@ -454,6 +460,27 @@ pub(crate) fn parse_toml(text: &str, file: &str) -> Result<Scenario, ScenarioErr
                 };
                 (key, format!("unknown key;{}", rest.trim_start_matches(',')))
             }
+            // An enum's value of the wrong type: the toml crate says what
+            // it wanted, not what it got.
+            None if message == "wanted string or table" => {
+                let span = inner.span();
+                let names = span
+                    .clone()
+                    .filter(|span| name_enums && !span.is_empty())
+                    .and_then(|span| enum_names(text, span));
+                let got = span
+                    .and_then(|span| text.get(span))
+                    .map(str::trim)
+                    .filter(|got| !got.is_empty() && got.len() <= 40 && !got.contains('\n'));
+                let mut message = names.map_or_else(
+                    || "expected a name in quotes".to_owned(),
+                    |names| format!("expected one of {names}"),
+                );
+                if let Some(got) = got {
+                    message += &format!(", got {got}");
+                }
+                (path, message)
+            }
             None => (path, message),
         };
         ScenarioError {
@@ -463,6 +490,18 @@ pub(crate) fn parse_toml(text: &str, file: &str) -> Result<Scenario, ScenarioErr
             message,
         }
     })
+}
+
+/// The names an enum's value may take, for a value of the wrong type at
+/// `span`: the text is parsed again with a name no enum has there, whose
+/// error lists them.
+fn enum_names(text: &str, span: std::ops::Range<usize>) -> Option<String> {
+    let probe = format!("{}\"?\"{}", text.get(..span.start)?, text.get(span.end..)?);
+    let error = parse_toml_naming(&probe, "", false).err()?;
+    error
+        .message
+        .strip_prefix("unknown variant `?`, expected one of ")
+        .map(str::to_owned)
 }
 
 /// The full name of the key a "duplicate key" error points at: the key

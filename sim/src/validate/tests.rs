@@ -171,6 +171,16 @@ fn impossible_values_are_rejected() {
         "expect.violation",
         "unknown variant `speed`, expected one of `raft-safety`",
     );
+    check_error(
+        "[expect]\nviolation = 1",
+        "expect.violation",
+        "expected one of `raft-safety`, `chain-safety`",
+    );
+    check_error(
+        "[[events]]\nat = \"1s\"\naction = [\"crash\"]",
+        "events[0].action",
+        "expected one of `crash`, `restart`, `retire`, `pause`, `resume`, `partition`, `heal`, `clock`, `chain-drop`, `chain-reorg`, `db-wipe`, got [\"crash\"]",
+    );
 }
 
 /// The timings under which a correct cluster cannot answer, elect or
