@@ -12,7 +12,7 @@ use sim::{
     bench,
     cli::{
         BenchArgs, BugsArgs, Cli, Command, ExplainArgs, FuzzArgs, FuzzCommand, FuzzSubcommand,
-        MergeArgs, MergeCorpusArgs, RunArgs, SeedsArgs, ShrinkArgs, ShrinkLimitArgs,
+        MAX_JOBS, MergeArgs, MergeCorpusArgs, RunArgs, SeedsArgs, ShrinkArgs, ShrinkLimitArgs,
     },
     color::{self, Color},
     files,
@@ -363,10 +363,12 @@ fn write_trace(path: &Path, lines: &[String]) -> Result<()> {
 }
 
 /// The simulations run at once: as asked (the grammar bounds it), or one
-/// per core.
+/// per core, at most [`MAX_JOBS`] (what a summary may say it ran with).
 fn jobs(requested: Option<usize>) -> usize {
     requested.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(MAX_JOBS)
     })
 }
 
@@ -416,6 +418,20 @@ fn fuzz_command(args: FuzzArgs, color: Color) -> Result<i32> {
             "--budget: expected a positive duration of at most a week, such as 10m",
         ));
     }
+    let shard = args.shard.unwrap_or(Shard::ALL);
+    if !args.guided && fuzz::seeds(seeds, shard).next().is_none() {
+        return Err(bad(if shard == Shard::ALL {
+            format!(
+                "--seeds: {seeds} holds no seed: an open range ends before seed {}",
+                u64::MAX
+            )
+        } else {
+            format!(
+                "--shard: shard {shard} of seeds {seeds} holds no seed; expected a range of at least {} seeds",
+                shard.count
+            )
+        }));
+    }
     let jobs = jobs(args.jobs);
     let limits = limits(&args.limits, jobs)?;
     writable_dir("--out", &args.out)?;
@@ -437,7 +453,7 @@ fn fuzz_command(args: FuzzArgs, color: Color) -> Result<i32> {
     let interrupt = on_interrupt()?;
     let options = FuzzOptions {
         seeds,
-        shard: args.shard.unwrap_or(Shard::ALL),
+        shard,
         budget,
         jobs,
         bug,
@@ -454,20 +470,7 @@ fn fuzz_command(args: FuzzArgs, color: Color) -> Result<i32> {
     } else {
         fuzz::count(options.seeds, options.shard)
     };
-    if !options.guided && fuzz::seeds(options.seeds, options.shard).next().is_none() {
-        return Err(bad(if options.shard == Shard::ALL {
-            format!(
-                "--seeds: {} holds no seed: an open range ends before seed {}",
-                options.seeds,
-                u64::MAX
-            )
-        } else {
-            format!(
-                "--shard: shard {} of seeds {} holds no seed; expected a range of at least {} seeds",
-                options.shard, options.seeds, options.shard.count
-            )
-        }));
-    }
+
     let mut progress = Progress::new(planned, budget);
     let json = args.json;
     let mut noticed = false;

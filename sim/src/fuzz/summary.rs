@@ -345,36 +345,41 @@ impl FuzzSummary {
         }
         let mut parts = parts.into_iter();
         let (first, mut merged) = parts.next().ok_or(MergeError::Empty)?;
+        // Which part each of the merged configs came from, to name it.
+        let mut owners = vec![first.clone(); merged.configs.len()];
         for (name, part) in parts {
-            let other = |what: String| MergeError::OtherRun(name.clone(), first.clone(), what);
+            let other = |against: &str, what: String| {
+                MergeError::OtherRun(name.clone(), against.to_owned(), what)
+            };
             let (ours, theirs) = (&merged.configs[0], &part.configs[0]);
             if run_identity(ours) != run_identity(theirs) {
-                return Err(other(format!(
-                    "{} against {}",
-                    run_identity(theirs),
-                    run_identity(ours)
-                )));
+                return Err(other(
+                    &first,
+                    format!("{} against {}", run_identity(theirs), run_identity(ours)),
+                ));
             }
-            let shards = |configs: &[FuzzConfig]| -> Vec<Option<String>> {
-                configs.iter().map(|config| config.shard.clone()).collect()
-            };
-            for shard in shards(&part.configs) {
-                let Some(shard) = shard else {
-                    return Err(other("an unsharded run merges with nothing".to_owned()));
+            for config in &part.configs {
+                let Some(shard) = &config.shard else {
+                    return Err(other(
+                        &first,
+                        "an unsharded run merges with nothing".to_owned(),
+                    ));
                 };
                 let count = |text: &str| text.parse::<Shard>().map(|shard| shard.count).ok();
-                let counts_match = shards(&merged.configs)
-                    .iter()
-                    .all(|ours| ours.as_deref().and_then(count) == count(&shard));
-                if !counts_match {
-                    return Err(other(format!(
-                        "shard {shard} is not of the same shard count"
-                    )));
-                }
-                if shards(&merged.configs).contains(&Some(shard.clone())) {
-                    return Err(other(format!("shard {shard} appears twice")));
+                let clash = merged.configs.iter().zip(&owners).find(|(ours, _)| {
+                    ours.shard.as_deref().and_then(count) != count(shard)
+                        || ours.shard.as_ref() == Some(shard)
+                });
+                if let Some((ours, owner)) = clash {
+                    let what = if ours.shard.as_ref() == Some(shard) {
+                        format!("shard {shard} appears twice")
+                    } else {
+                        format!("shard {shard} is not of the same shard count")
+                    };
+                    return Err(other(owner, what));
                 }
             }
+            owners.extend(std::iter::repeat_n(name, part.configs.len()));
             merged.configs.extend(part.configs);
             merged.wall_seconds = merged.wall_seconds.max(part.wall_seconds);
             merged.caught_at = match (merged.caught_at, part.caught_at) {
@@ -736,6 +741,12 @@ mod tests {
                 .to_string()
                 .contains("s2.json is not a shard of the same run as s1.json: generator v4"),
             "{error}"
+        );
+        let error = FuzzSummary::merge(named(vec![first.clone(), second.clone(), second.clone()]))
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "s3.json is not a shard of the same run as s2.json: shard 2/2 appears twice"
         );
         let mut twice = second;
         twice.seeds.push(twice.seeds[0].clone());

@@ -3,7 +3,8 @@
 //! Each run gets a fresh thread and a fresh madsim runtime seeded from the
 //! scenario (madsim seeds std's hash state only for a thread's first
 //! runtime). The fault phase lasts `duration`; the settle phase heals
-//! everything and ends as soon as the cluster has converged, or at `settle`.
+//! everything and ends as soon as the cluster has converged, or at `settle`
+//! (left unset, at the first stretch of it in which no request settled).
 //! A converged run then goes on through the quiet tail, with no faults,
 //! until nothing is in flight: every late message delivered, every mempool
 //! empty, every lease and resubmission timer fired once. Only then is the

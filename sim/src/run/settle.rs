@@ -5,7 +5,12 @@
 use std::{sync::PoisonError, time::Duration};
 
 use crate::{
-    check::Stall, events::now, kinds, scenario::LOG_LEADER, workload::Workload, world::World,
+    check::Stall,
+    events::now,
+    kinds,
+    scenario::{Dur, LOG_LEADER},
+    workload::Workload,
+    world::World,
 };
 
 /// How often the settle phase and the quiet tail look at the cluster.
@@ -47,7 +52,16 @@ pub(super) async fn converge(
                 continue;
             }
             if let Some(still) = still {
-                stall.reasons.insert(0, still.reason);
+                // Extended as far as it goes, a longer `settle` is no help.
+                let advice = if longest > settle {
+                    format!(
+                        "after the longest settle phase a file may have, {}",
+                        Dur(longest)
+                    )
+                } else {
+                    "so a longer `settle` may let it converge".to_owned()
+                };
+                stall.reasons.insert(0, still.reason(&advice));
             }
             return Some(stall);
         }
@@ -137,10 +151,8 @@ impl LastStretch {
         };
         Some(StillSettling {
             requests: settled,
-            reason: format!(
-                "still settling when it ended ({done} in its last {:.0}s, so a longer `settle` may let it converge)",
-                self.length.as_secs_f64()
-            ),
+            done,
+            stretch: self.length,
         })
     }
 }
@@ -149,8 +161,20 @@ impl LastStretch {
 struct StillSettling {
     /// Requests settled in it.
     requests: usize,
-    /// What it did, as a stall report says it.
-    reason: String,
+    /// What the cluster did in it, in words.
+    done: String,
+    stretch: Duration,
+}
+
+impl StillSettling {
+    /// What a stall report says of it, with `advice` on what to do.
+    fn reason(&self, advice: &str) -> String {
+        format!(
+            "still settling when it ended ({} in its last {:.0}s, {advice})",
+            self.done,
+            self.stretch.as_secs_f64()
+        )
+    }
 }
 
 /// The quiet tail of a converged run: no faults, and time for everything
@@ -184,7 +208,7 @@ pub(super) async fn quiet_tail(
             // The tail's length comes from `settle` (what the settle phase
             // left unused) or from the chain's pace.
             if let Some(still) = progress.still_settling(world, workload) {
-                reasons.insert(0, still.reason);
+                reasons.insert(0, still.reason("so a longer `settle` may let it converge"));
             }
             if !in_flight.is_empty() {
                 reasons.push(format!(

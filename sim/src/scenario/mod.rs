@@ -344,9 +344,10 @@ impl Scenario {
         self.duration.0
     }
 
-    /// The longest settle phase: as set, or else a minute, or twice
-    /// [`Scenario::least_settle`] when that is longer. Never more than the
-    /// longest phase a file may set.
+    /// The settle phase's deadline: as set, or else a minute, or twice
+    /// [`Scenario::least_settle`] when that is longer (never more than the
+    /// longest phase a file may set). Unset, it is one stretch of the phase
+    /// and may be had again: see [`Scenario::longest_settle`].
     pub fn settle(&self) -> Duration {
         if let Some(settle) = self.settle {
             return settle.0;
@@ -359,9 +360,10 @@ impl Scenario {
     /// How long the settle phase may go on while the cluster is still
     /// settling: a file that sets `settle` gets exactly that; one that
     /// does not gets its [`Scenario::settle`] again and again, for as long
-    /// as each one ends with requests still settling or the log still
-    /// growing, up to the longest phase a file may set (or the chain's
-    /// block bound, on a fast chain). So a heavy workload is not failed for
+    /// as the last quarter of each settled requests (a log growing alone
+    /// does not count: leader after leader grows it by their no-ops), up to
+    /// the longest phase a file may set (or the chain's block bound, on a
+    /// fast chain). So a heavy workload is not failed for
     /// the length of a default it never chose, and a stuck cluster still is.
     pub fn longest_settle(&self) -> Duration {
         let settle = self.settle();
@@ -498,10 +500,11 @@ fn parse_toml_naming(text: &str, file: &str, name_enums: bool) -> Result<Scenari
 fn enum_names(text: &str, span: std::ops::Range<usize>) -> Option<String> {
     let probe = format!("{}\"?\"{}", text.get(..span.start)?, text.get(span.end..)?);
     let error = parse_toml_naming(&probe, "", false).err()?;
-    error
+    // serde says `one of` before three names or more, not before one or two.
+    let names = error
         .message
-        .strip_prefix("unknown variant `?`, expected one of ")
-        .map(str::to_owned)
+        .strip_prefix("unknown variant `?`, expected ")?;
+    Some(names.strip_prefix("one of ").unwrap_or(names).to_owned())
 }
 
 /// The full name of the key a "duplicate key" error points at: the key

@@ -294,6 +294,28 @@ fn timings_no_correct_cluster_can_live_with_are_refused() {
     }
 }
 
+/// A settle phase the file sets is a deadline; one it leaves unset may go
+/// on to an hour, or as far as the chain's block bound allows.
+#[test]
+fn only_an_unset_settle_may_go_on() {
+    let unset = parse("name = \"t\"\nseed = 1\nduration = \"10s\"\n", "t.toml").unwrap();
+    assert_eq!(unset.settle(), Duration::from_secs(60));
+    assert_eq!(unset.longest_settle(), Duration::from_secs(3600));
+    let set = parse(
+        "name = \"t\"\nseed = 1\nduration = \"10s\"\nsettle = \"2m\"\n",
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(set.longest_settle(), Duration::from_secs(120));
+    let fast_chain = parse(
+        "name = \"t\"\nseed = 1\nduration = \"10s\"\n[system]\nblock_time = \"10ms\"\n",
+        "t.toml",
+    )
+    .unwrap();
+    // 100 000 blocks of 10ms, less the fault phase.
+    assert_eq!(fast_chain.longest_settle(), Duration::from_secs(990));
+}
+
 #[test]
 fn the_default_kind_is_the_whole_system() {
     let scenario = parse("name = \"t\"\nseed = 1\n", "t.toml").unwrap();
