@@ -345,14 +345,30 @@ impl Scenario {
     }
 
     /// The settle phase's deadline: as set, or else a minute, or twice
-    /// [`Scenario::least_settle`] when that is longer (never more than the
-    /// longest phase a file may set). Unset, it is one stretch of the phase
-    /// and may be had again: see [`Scenario::longest_settle`].
+    /// what a request lost as the faults stopped takes to settle when that
+    /// is longer (never more than the longest phase a file may set): it is
+    /// sent again only after `client_timeout`, and then, where a chain
+    /// runs, it is a payment to be mined, buried and seen through the
+    /// lagging view, the time [`Scenario::least_settle`] counts apart from
+    /// the timeout. Unset, it is one stretch of the phase and may be had
+    /// again: see [`Scenario::longest_settle`].
     pub fn settle(&self) -> Duration {
         if let Some(settle) = self.settle {
             return settle.0;
         }
-        self.least_settle()
+        let mut needed = self.least_settle();
+        if matches!(
+            self.workload.kind,
+            WorkloadKind::Transfers | WorkloadKind::Chain
+        ) {
+            needed = needed.max(
+                self.workload
+                    .client_timeout
+                    .0
+                    .saturating_add(self.payment_seen()),
+            );
+        }
+        needed
             .saturating_mul(2)
             .clamp(DEFAULT_SETTLE, rules::MAX_PHASE)
     }
@@ -393,16 +409,20 @@ impl Scenario {
             least = least.max(self.system.election_timeout.end.0.saturating_mul(2));
         }
         if matches!(kind, WorkloadKind::Transfers | WorkloadKind::Chain) {
-            let lag = self.faults.chain_lag.map_or(Duration::ZERO, |lag| lag.0);
-            let payment = self
-                .system
-                .block_time
-                .0
-                .saturating_mul(self.system.confirmations.saturating_add(1))
-                .saturating_add(lag);
-            least = least.max(payment);
+            least = least.max(self.payment_seen());
         }
         least
+    }
+
+    /// What a payment sent takes to be seen confirmed: a block to include
+    /// it, `confirmations` more to bury it, and `chain_lag` for the view.
+    fn payment_seen(&self) -> Duration {
+        let lag = self.faults.chain_lag.map_or(Duration::ZERO, |lag| lag.0);
+        self.system
+            .block_time
+            .0
+            .saturating_mul(self.system.confirmations.saturating_add(1))
+            .saturating_add(lag)
     }
 }
 

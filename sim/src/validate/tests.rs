@@ -44,7 +44,8 @@ fn a_minimal_file_takes_the_defaults() {
 }
 
 /// A chain slower than the default settle phase allows gets a settle phase
-/// twice what a late payment takes to be seen confirmed; a set `settle`
+/// twice what a payment lost as the faults stop takes to be sent again and
+/// seen confirmed; a set `settle`
 /// long enough stands, and kinds without a chain keep the minute.
 #[test]
 fn the_default_settle_phase_waits_for_a_slow_chain() {
@@ -55,12 +56,13 @@ fn the_default_settle_phase_waits_for_a_slow_chain() {
         parse(&text, "t.toml").unwrap_or_else(|error| panic!("{error}"))
     };
     let slow = "confirmations = 12\nblock_time = \"3s\"\n";
-    // (12 + 1) blocks of 3s, then the 20s lag, twice over.
+    // The client's 2s timeout, then (12 + 1) blocks of 3s and the 20s
+    // lag, twice over.
     assert_eq!(
         file("", "transfers", slow).settle(),
-        Duration::from_secs(118)
+        Duration::from_secs(122)
     );
-    assert_eq!(file("", "chain", slow).settle(), Duration::from_secs(118));
+    assert_eq!(file("", "chain", slow).settle(), Duration::from_secs(122));
     assert_eq!(
         file("settle = \"80s\"\n", "transfers", slow).settle(),
         Duration::from_secs(80)
@@ -314,6 +316,16 @@ fn only_an_unset_settle_may_go_on() {
     .unwrap();
     // 100 000 blocks of 10ms, less the fault phase.
     assert_eq!(fast_chain.longest_settle(), Duration::from_secs(990));
+    // A payment lost as the faults stop is sent again after the client's
+    // minute, then takes 4 blocks and the view's minute of lag: twice
+    // that, where the bound a file must meet is the longer of the two.
+    let lagging = parse(
+        "name = \"t\"\nseed = 1\n[system]\nconfirmations = 3\n[workload]\nkind = \"chain\"\nclient_timeout = \"1m\"\n[faults]\nchain_lag = \"1m\"\n",
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(lagging.least_settle(), Duration::from_secs(64));
+    assert_eq!(lagging.settle(), Duration::from_secs(248));
 }
 
 #[test]
