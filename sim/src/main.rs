@@ -64,18 +64,32 @@ impl std::error::Error for BadInput {}
 
 /// Writes a line of results to stdout. A reader that went away (`| head`)
 /// stops the output, never the command: its exit code still says what
-/// happened.
+/// happened. Any other failure (a full disk) is kept for the exit code:
+/// a summary cut short must not pass for a whole one.
 macro_rules! say {
     ($($arg:tt)*) => {{
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+        if let Err(error) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            output_failed(error);
+        }
     }};
 }
 
 /// Like [`say!`], without the newline.
 macro_rules! say_raw {
     ($($arg:tt)*) => {{
-        let _ = write!(std::io::stdout().lock(), $($arg)*);
+        if let Err(error) = write!(std::io::stdout().lock(), $($arg)*) {
+            output_failed(error);
+        }
     }};
+}
+
+/// The first failure to write stdout other than a reader gone away.
+static OUTPUT_FAILURE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn output_failed(error: std::io::Error) {
+    if error.kind() != std::io::ErrorKind::BrokenPipe {
+        let _ = OUTPUT_FAILURE.set(error.to_string());
+    }
 }
 
 fn main() -> ExitCode {
@@ -83,7 +97,15 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => return command_line_error(&error),
     };
-    match execute(cli) {
+    let result = execute(cli);
+    if let Err(error) = std::io::stdout().flush() {
+        output_failed(error);
+    }
+    if let Some(failure) = OUTPUT_FAILURE.get() {
+        eprintln!("error: stdout: the output could not be written: {failure}");
+        return ExitCode::from(2);
+    }
+    match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(error) => {
             let code = if error.downcast_ref::<BadInput>().is_some() {

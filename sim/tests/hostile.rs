@@ -233,6 +233,36 @@ fn hostile_command_line_values_are_refused() {
     }
 }
 
+/// Output that cannot be written (a full disk) fails the command: a
+/// summary cut short must not exit 0. A reader gone away (`| head`) does
+/// not: what was read is whole, and the exit code still tells the run.
+#[test]
+fn output_that_cannot_be_written_fails_the_command() {
+    let full = std::fs::File::create("/dev/full").expect("/dev/full");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["run", "--seed", "1"])
+        .current_dir(scratch())
+        .stdout(full)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("sim runs");
+    assert_bad_input(
+        &output,
+        &["stdout: the output could not be written", "No space left"],
+        "stdout to /dev/full",
+    );
+    let mut reader = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["run", "--seed", "1"])
+        .current_dir(scratch())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sim runs");
+    drop(reader.stdout.take());
+    let status = reader.wait().expect("sim ends");
+    assert_eq!(status.code(), Some(0));
+}
+
 #[test]
 fn an_unwritable_shrink_output_is_refused_before_shrinking() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/db-lost-update.toml");
