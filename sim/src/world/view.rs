@@ -290,18 +290,14 @@ impl Subscriber for ClusterView {
     /// margin at work when a later leader is already elected: the reply a
     /// lease without the margin would have given is stale.
     fn mark(&mut self, _at: Duration, node: &NodeName, mark: Mark, marks: &mut Vec<HarnessMark>) {
-        if mark == Mark::LeaseReadInDriftMargin
-            && self
-                .leader
-                .as_ref()
-                .is_some_and(|leader| leader.node != *node)
-        {
-            marks.push(HarnessMark::DriftMarginReadAtDeposedLeader);
+        if mark != Mark::LeaseReadInDriftMargin {
+            return;
         }
-        if mark == Mark::LeaseReadInDriftMargin
-            && let Some(leader) = self.leader.as_ref().filter(|leader| leader.node != *node)
-            && leader.applied_command > self.applied(node.as_str()).unwrap_or(0)
-        {
+        let Some(leader) = self.leader.as_ref().filter(|leader| leader.node != *node) else {
+            return;
+        };
+        marks.push(HarnessMark::DriftMarginReadAtDeposedLeader);
+        if leader.applied_command > self.applied(node.as_str()).unwrap_or(0) {
             marks.push(HarnessMark::StaleReadKeptByDriftMargin);
         }
     }
