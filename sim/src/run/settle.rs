@@ -52,19 +52,25 @@ pub(super) async fn converge(
                 continue;
             }
             if let Some(still) = still {
-                // Extended as far as it goes, a longer `settle` is no help.
-                let advice = if longest > settle {
-                    format!(
-                        "after the longest settle phase a file may have, {}",
-                        Dur(longest)
-                    )
-                } else {
-                    "so a longer `settle` may let it converge".to_owned()
-                };
+                let advice = advice(settle, deadline, longest);
                 stall.reasons.insert(0, still.reason(&advice));
             }
             return Some(stall);
         }
+    }
+}
+
+/// What to do about a settle phase of `settle`, ended at `deadline`, that
+/// was still settling: extended as far as it goes (`longest`), a longer
+/// `settle` is no help.
+fn advice(settle: Duration, deadline: Duration, longest: Duration) -> String {
+    if longest > settle && deadline >= longest {
+        format!(
+            "after the longest settle phase a file may have, {}",
+            Dur(longest)
+        )
+    } else {
+        "so a longer `settle` may let it converge".to_owned()
     }
 }
 
@@ -141,17 +147,9 @@ impl LastStretch {
         let now = Progress::now(world, workload);
         let settled = then.unsettled.saturating_sub(now.unsettled);
         let grew = now.log_applied.saturating_sub(then.log_applied);
-        let done = match (settled, grew) {
-            (0, 0) => return None,
-            (settled, 0) => format!("{settled} requests settled"),
-            (0, grew) => format!("the log grew by {grew} entries"),
-            (settled, grew) => {
-                format!("{settled} requests settled and the log grew by {grew} entries")
-            }
-        };
-        Some(StillSettling {
+        (settled > 0 || grew > 0).then_some(StillSettling {
             requests: settled,
-            done,
+            grew,
             stretch: self.length,
         })
     }
@@ -161,19 +159,35 @@ impl LastStretch {
 struct StillSettling {
     /// Requests settled in it.
     requests: usize,
-    /// What the cluster did in it, in words.
-    done: String,
+    /// Entries the log applied in it.
+    grew: u64,
     stretch: Duration,
 }
 
 impl StillSettling {
-    /// What a stall report says of it, with `advice` on what to do.
+    /// What a stall report says of it, with `advice` on what to do when
+    /// requests were settling.
     fn reason(&self, advice: &str) -> String {
-        format!(
-            "still settling when it ended ({} in its last {:.0}s, {advice})",
-            self.done,
-            self.stretch.as_secs_f64()
-        )
+        let stretch = self.stretch.as_secs_f64();
+        let grew = self.grew;
+        match self.requests {
+            // A log growing alone is no sign of converging: a worker whose
+            // every intent is refused, or leader after leader elected,
+            // grows it too. Say what happened, not that it was settling.
+            0 => format!(
+                "no request settled in its last {stretch:.0}s, though the log grew by \
+                 {grew} entries (a backlog being worked through, or a cluster going round \
+                 in circles: a longer `settle` would tell)"
+            ),
+            settled if grew == 0 => format!(
+                "still settling when it ended ({settled} requests settled in its last \
+                 {stretch:.0}s, {advice})"
+            ),
+            settled => format!(
+                "still settling when it ended ({settled} requests settled and the log grew by \
+                 {grew} entries in its last {stretch:.0}s, {advice})"
+            ),
+        }
     }
 }
 
@@ -353,4 +367,53 @@ fn log_applied(world: &World) -> u64 {
             .max()
             .unwrap_or(0)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minutes(count: u64) -> Duration {
+        Duration::from_secs(60 * count)
+    }
+
+    #[test]
+    fn only_requests_settling_read_as_still_settling() {
+        let stretch = Duration::from_secs(15);
+        let still = |requests, grew| StillSettling {
+            requests,
+            grew,
+            stretch,
+        };
+        let advice = advice(minutes(1), minutes(1), minutes(1));
+        assert_eq!(
+            still(34, 80).reason(&advice),
+            "still settling when it ended (34 requests settled and the log grew by 80 entries \
+             in its last 15s, so a longer `settle` may let it converge)"
+        );
+        assert_eq!(
+            still(3, 0).reason(&advice),
+            "still settling when it ended (3 requests settled in its last 15s, so a longer \
+             `settle` may let it converge)"
+        );
+        assert_eq!(
+            still(0, 389).reason(&advice),
+            "no request settled in its last 15s, though the log grew by 389 entries (a backlog \
+             being worked through, or a cluster going round in circles: a longer `settle` \
+             would tell)"
+        );
+    }
+
+    #[test]
+    fn the_advice_says_a_longer_settle_is_no_help_only_at_the_longest() {
+        let longer = "so a longer `settle` may let it converge";
+        // Set by the file: the phase is never extended.
+        assert_eq!(advice(minutes(1), minutes(1), minutes(1)), longer);
+        // Unset, ended at its default (nothing settling to extend it for).
+        assert_eq!(advice(minutes(1), minutes(1), minutes(60)), longer);
+        assert_eq!(
+            advice(minutes(1), minutes(60), minutes(60)),
+            "after the longest settle phase a file may have, 1h"
+        );
+    }
 }
