@@ -124,7 +124,7 @@ impl Event {
                 | L::Database { .. },
             ) => true,
             Event::Message { .. }
-            | Event::Log(G::Applied { .. } | G::Refused { .. })
+            | Event::Log(G::Applied { .. } | G::Refused { .. } | G::Voted { .. })
             | Event::Db(D::Committed { .. })
             | Event::Ledger(L::Appended { .. } | L::Folded { .. } | L::Projected { .. }) => false,
         }

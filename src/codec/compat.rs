@@ -994,6 +994,10 @@ fn trace_events() {
             commit: 3,
         }),
         Event::Log(LogEvent::Elected { term: 4 }),
+        Event::Log(LogEvent::Voted {
+            term: 4,
+            candidate: "log-2".to_owned(),
+        }),
         Event::Log(LogEvent::SteppedDown { term: 5 }),
         Event::Log(LogEvent::Refused {
             client: u64::MAX,

@@ -47,6 +47,9 @@ pub enum LogEvent {
     },
     /// The replica won an election.
     Elected { term: u64 },
+    /// The replica cast its vote in `term` for `candidate` (itself, as it
+    /// stood), and told it so: a promise it must remember across crashes.
+    Voted { term: u64, candidate: String },
     /// The replica stopped leading `term` (it saw a newer term).
     SteppedDown { term: u64 },
     /// The replica refused a command of `bytes` from session `client` as

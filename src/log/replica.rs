@@ -464,7 +464,7 @@ impl Replica {
             }
         }
         if granted && self.voted_for.is_none() {
-            self.voted_for = Some(request.candidate);
+            self.voted_for = Some(request.candidate.clone());
             self.write_hard_state();
         }
         if granted {
@@ -474,7 +474,11 @@ impl Replica {
             term: self.term,
             granted,
         };
-        self.persist_then_reply(reply, &response, CrashPoint::LogVoteBeforeSync)
+        let vote = granted.then(|| LogEvent::Voted {
+            term: self.term,
+            candidate: request.candidate.clone(),
+        });
+        self.persist_then_reply(reply, &response, CrashPoint::LogVoteBeforeSync, vote)
             .await;
     }
 
@@ -486,7 +490,7 @@ impl Replica {
                 success: false,
                 retry_from: 0,
             };
-            self.persist_then_reply(reply, &response, CrashPoint::LogAppendBeforeSync)
+            self.persist_then_reply(reply, &response, CrashPoint::LogAppendBeforeSync, None)
                 .await;
             return;
         }
@@ -529,7 +533,7 @@ impl Replica {
                 success: false,
                 retry_from,
             };
-            self.persist_then_reply(reply, &response, CrashPoint::LogAppendBeforeSync)
+            self.persist_then_reply(reply, &response, CrashPoint::LogAppendBeforeSync, None)
                 .await;
             return;
         }
@@ -581,7 +585,7 @@ impl Replica {
             success: true,
             retry_from: 0,
         };
-        self.persist_then_reply(reply, &response, CrashPoint::LogAppendBeforeSync)
+        self.persist_then_reply(reply, &response, CrashPoint::LogAppendBeforeSync, None)
             .await;
         let commit = request.leader_commit.min(last_new);
         if request.leader_commit.min(self.last_index()) > commit.max(self.commit) {
@@ -768,6 +772,10 @@ impl Replica {
         self.write_hard_state();
         self.reset_election_deadline();
         self.sync().await;
+        self.env.record(Event::Log(LogEvent::Voted {
+            term: self.term,
+            candidate: self.env.name.to_string(),
+        }));
         if self.votes.len() >= self.majority() {
             self.become_leader().await;
             return;
@@ -1067,25 +1075,39 @@ impl Replica {
 
     /// Sends a reply that promises what the write-ahead log holds, after
     /// syncing it; or, with the planted bug, before.
+    /// Replies once what the reply tells is synced. `vote`, a vote the
+    /// reply grants, goes into the trace as the reply goes out: the moment
+    /// the voter promised it.
     async fn persist_then_reply<A: serde::Serialize>(
         &mut self,
         reply: ReplyTo,
         response: &A,
         crash_point: CrashPoint,
+        vote: Option<LogEvent>,
     ) {
-        if !self.unsynced {
-            self.rpc.reply(reply, response).await;
+        if self.unsynced && self.env.bugs.has(Bug::RaftAckBeforePersist) {
+            self.reply_promising(reply, response, vote).await;
+            self.env.crash_point(crash_point).await;
+            self.sync().await;
             return;
         }
-        if self.env.bugs.has(Bug::RaftAckBeforePersist) {
-            self.rpc.reply(reply, response).await;
+        if self.unsynced {
             self.env.crash_point(crash_point).await;
             self.sync().await;
-        } else {
-            self.env.crash_point(crash_point).await;
-            self.sync().await;
-            self.rpc.reply(reply, response).await;
         }
+        self.reply_promising(reply, response, vote).await;
+    }
+
+    async fn reply_promising<A: serde::Serialize>(
+        &mut self,
+        reply: ReplyTo,
+        response: &A,
+        vote: Option<LogEvent>,
+    ) {
+        if let Some(vote) = vote {
+            self.env.record(Event::Log(vote));
+        }
+        self.rpc.reply(reply, response).await;
     }
 
     // ----- helpers ------------------------------------------------------

@@ -1,5 +1,6 @@
 //! `raft-safety`: at most one leader per term; no two replicas apply different
-//! entries at one index; committed entries never disappear.
+//! entries at one index; committed entries never disappear; a replica votes
+//! once a term, and never forgets a vote it cast.
 
 use ledger::{
     log::{EntryId, LogEvent},
@@ -31,6 +32,12 @@ pub(super) struct Online {
     lost: BTreeSet<u64>,
     /// Replicas already reported for a synced entry above their synced term.
     ahead_of_term: BTreeSet<String>,
+    /// Each replica's vote of the latest term it voted in, as it told it.
+    votes: BTreeMap<String, (u64, String)>,
+    /// Replicas already reported for a second vote in a term, or for a vote
+    /// their synced log does not hold.
+    double_voters: BTreeSet<String>,
+    forgot_vote: BTreeSet<String>,
     replicas: usize,
 }
 
@@ -43,6 +50,9 @@ impl Online {
             divergent: BTreeSet::new(),
             lost: BTreeSet::new(),
             ahead_of_term: BTreeSet::new(),
+            votes: BTreeMap::new(),
+            double_voters: BTreeSet::new(),
+            forgot_vote: BTreeSet::new(),
             replicas,
         }
     }
@@ -86,10 +96,30 @@ impl Online {
                     None
                 }
             },
+            LogEvent::Voted { term, candidate } => self.voted(node, *term, candidate),
             LogEvent::Recovered { .. }
             | LogEvent::SteppedDown { .. }
             | LogEvent::Refused { .. } => None,
         }
+    }
+
+    /// Notes a vote `node` cast (a grant it sent, or its own as it stood);
+    /// a second one in a term for another candidate is a violation: two
+    /// candidates may then each count it towards a majority.
+    fn voted(&mut self, node: &NodeName, term: u64, candidate: &str) -> Option<String> {
+        let vote = (term, candidate.to_owned());
+        let earlier = self.votes.entry(node.to_string()).or_insert(vote);
+        if earlier.0 < term {
+            *earlier = (term, candidate.to_owned());
+            return None;
+        }
+        (earlier.0 == term && earlier.1 != candidate && self.double_voters.insert(node.to_string()))
+            .then(|| {
+                format!(
+                    "{node} voted twice in term {term}: for {} and for {candidate}",
+                    earlier.1
+                )
+            })
     }
 }
 
@@ -125,6 +155,37 @@ impl Online {
             }
         }
         found.extend(self.entries_ahead_of_term(replicas));
+        found.extend(self.votes_forgotten(replicas));
+        found
+    }
+
+    /// A replica makes its vote durable before it tells it (its own, before
+    /// it asks for others'), so its synced log holds, at every moment after,
+    /// the term of its latest vote with that vote, or a later term. One that
+    /// does not would come back from a crash free to vote in that term
+    /// again. Each replica is reported once.
+    fn votes_forgotten<L: Borrow<DurableLog>>(
+        &mut self,
+        replicas: &BTreeMap<String, L>,
+    ) -> Vec<String> {
+        let mut found = Vec::new();
+        for (name, (term, candidate)) in &self.votes {
+            let Some(log) = replicas.get(name) else {
+                continue;
+            };
+            let log: &DurableLog = log.borrow();
+            let kept = log.term > *term
+                || (log.term == *term && log.voted_for.as_deref() == Some(candidate.as_str()));
+            if !kept && self.forgot_vote.insert(name.clone()) {
+                let holds = match &log.voted_for {
+                    Some(vote) => format!("term {} with a vote for {vote}", log.term),
+                    None => format!("term {} with no vote", log.term),
+                };
+                found.push(format!(
+                    "{name} voted for {candidate} in term {term}, but its synced log holds {holds}: a vote told before it was made durable, which a crash frees it to cast again"
+                ));
+            }
+        }
         found
     }
 
@@ -195,5 +256,77 @@ mod tests {
             ]
         );
         assert!(online.probe(&replicas).is_empty(), "reported once");
+    }
+
+    fn vote(online: &mut Online, node: &str, term: u64, candidate: &str) -> Option<String> {
+        online.observe(
+            &NodeName::new(node),
+            &Event::Log(LogEvent::Voted {
+                term,
+                candidate: candidate.to_owned(),
+            }),
+        )
+    }
+
+    fn voted(term: u64, voted_for: Option<&str>) -> DurableLog {
+        DurableLog {
+            term,
+            voted_for: voted_for.map(str::to_owned),
+            ..DurableLog::default()
+        }
+    }
+
+    /// A vote told is a vote kept: a synced log at the vote's term with that
+    /// vote, or at a later term, passes; an earlier term, or the same term
+    /// with no vote or another, is reported, once.
+    #[test]
+    fn a_vote_the_synced_log_does_not_hold_is_reported_once() {
+        let mut online = Online::new(3);
+        for (node, candidate) in [("log-1", "log-1"), ("log-2", "log-1"), ("log-3", "log-3")] {
+            assert_eq!(vote(&mut online, node, 4, candidate), None);
+        }
+        assert_eq!(vote(&mut online, "log-4", 2, "log-4"), None);
+        assert_eq!(vote(&mut online, "log-5", 4, "log-1"), None);
+        let replicas = BTreeMap::from([
+            ("log-1".to_owned(), voted(4, Some("log-1"))),
+            ("log-2".to_owned(), voted(5, None)),
+            ("log-3".to_owned(), voted(3, Some("log-3"))),
+            ("log-4".to_owned(), voted(2, None)),
+            ("log-5".to_owned(), voted(4, Some("log-2"))),
+        ]);
+        assert_eq!(
+            online.probe(&replicas),
+            vec![
+                "log-3 voted for log-3 in term 4, but its synced log holds term 3 with a vote for log-3: a vote told before it was made durable, which a crash frees it to cast again",
+                "log-4 voted for log-4 in term 2, but its synced log holds term 2 with no vote: a vote told before it was made durable, which a crash frees it to cast again",
+                "log-5 voted for log-1 in term 4, but its synced log holds term 4 with a vote for log-2: a vote told before it was made durable, which a crash frees it to cast again",
+            ]
+        );
+        assert!(online.probe(&replicas).is_empty(), "reported once");
+    }
+
+    /// One vote a term: the same vote told again (a retried request) is
+    /// fine, a vote in a later term replaces it, another candidate in the
+    /// same term is reported once.
+    #[test]
+    fn a_second_vote_in_a_term_is_reported_once() {
+        let mut online = Online::new(3);
+        assert_eq!(vote(&mut online, "log-2", 3, "log-1"), None);
+        assert_eq!(vote(&mut online, "log-2", 3, "log-1"), None);
+        assert_eq!(vote(&mut online, "log-2", 4, "log-3"), None);
+        assert_eq!(
+            vote(&mut online, "log-2", 4, "log-1").as_deref(),
+            Some("log-2 voted twice in term 4: for log-3 and for log-1")
+        );
+        assert_eq!(
+            vote(&mut online, "log-2", 4, "log-2"),
+            None,
+            "reported once"
+        );
+        assert_eq!(
+            vote(&mut online, "log-2", 3, "log-3"),
+            None,
+            "an older term"
+        );
     }
 }

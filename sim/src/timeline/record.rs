@@ -242,7 +242,10 @@ impl Recorder {
                     format!("stepped down in term {term}"),
                 );
             }
-            LogEvent::Recovered { .. } | LogEvent::Applied { .. } | LogEvent::Refused { .. } => {}
+            LogEvent::Recovered { .. }
+            | LogEvent::Applied { .. }
+            | LogEvent::Refused { .. }
+            | LogEvent::Voted { .. } => {}
         }
     }
 
