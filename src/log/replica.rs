@@ -1074,8 +1074,7 @@ impl Replica {
     }
 
     /// Sends a reply that promises what the write-ahead log holds, after
-    /// syncing it; or, with the planted bug, before.
-    /// Replies once what the reply tells is synced. `vote`, a vote the
+    /// syncing it; or, with the planted bug, before. `vote`, a vote the
     /// reply grants, goes into the trace as the reply goes out: the moment
     /// the voter promised it.
     async fn persist_then_reply<A: serde::Serialize>(
