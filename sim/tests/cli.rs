@@ -336,14 +336,14 @@ fn shrink_writes_a_smaller_file_that_fails_the_same_way() {
     let output = sim(&[
         "run",
         "--seed",
-        "3",
+        "5",
         "--bug",
         "db-lost-update",
         "--out",
         "lost",
     ]);
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
-    std::fs::copy(scratch().join("lost/seed-3.toml"), &failing).expect("copy");
+    std::fs::copy(scratch().join("lost/seed-5.toml"), &failing).expect("copy");
     let output = sim(&["shrink", "lost-update.toml", "-o", "lost-update.min.toml"]);
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));

@@ -23,6 +23,16 @@
 //!
 //! A transaction whose commit is unknown counts as committed once another
 //! read what it wrote, and is left out otherwise.
+//!
+//! Keys may be created and deleted. A key's initial version is then its
+//! absence: a read that found nothing read it, and a scan names the gaps
+//! between the rows it returned as absent ranges, which stand for a read
+//! of the initial version of every key in them that some transaction
+//! writes (the phantoms a predicate read must not miss). A delete writes a
+//! version too, one no read can name: finding nothing is then ambiguous
+//! (never created, or deleted), so absent reads of a key some transaction
+//! deleted are left out of the graph. That misses anomalies through them,
+//! and never reports one that is not there.
 
 use std::{
     collections::{BTreeMap, BTreeSet, VecDeque},
@@ -55,6 +65,18 @@ pub enum TxnOp {
     Write {
         key: u64,
         n: u32,
+    },
+    /// Deletes the key: writes version `(this transaction, n)`, in which
+    /// the key does not exist.
+    Delete {
+        key: u64,
+        n: u32,
+    },
+    /// Found no key in `from..to`: a read of the initial version of each
+    /// key in the range that a transaction of the history writes.
+    Absent {
+        from: u64,
+        to: u64,
     },
 }
 
@@ -138,8 +160,10 @@ impl Dependency {
 /// Edges by source: target → (kind, key), the first of each kind kept.
 type Graph = BTreeMap<u64, BTreeMap<u64, BTreeMap<Dependency, u64>>>;
 
-/// Every anomaly among `txns`, by kind, at most a few of each.
-pub fn check(txns: &[Txn]) -> Vec<Anomaly> {
+/// Every anomaly among `txns`, by kind, at most a few of each; `key_name`
+/// names a key in the explanations.
+pub fn check(txns: &[Txn], key_name: &dyn Fn(u64) -> String) -> Vec<Anomaly> {
+    let txns = &spell_out_absences(txns);
     let by_id: BTreeMap<u64, &Txn> = txns.iter().map(|txn| (txn.id, txn)).collect();
     let mut anomalies = Vec::new();
     let mut report = |kind: AnomalyKind, txns: Vec<u64>, explanation: String| {
@@ -160,7 +184,7 @@ pub fn check(txns: &[Txn]) -> Vec<Anomaly> {
     let mut last_write: BTreeMap<(u64, u64), u32> = BTreeMap::new();
     for txn in txns {
         for op in &txn.ops {
-            if let TxnOp::Write { key, n } = op {
+            if let TxnOp::Write { key, n } | TxnOp::Delete { key, n } = op {
                 let last = last_write.entry((txn.id, *key)).or_default();
                 *last = (*last).max(*n);
             }
@@ -174,7 +198,7 @@ pub fn check(txns: &[Txn]) -> Vec<Anomaly> {
     // Whatever became of a transaction, the reads it was answered are
     // held to its own writes before them.
     for txn in txns {
-        if let Some(explanation) = internal_read(txn) {
+        if let Some(explanation) = internal_read(txn, key_name) {
             report(AnomalyKind::Internal, vec![txn.id], explanation);
         }
     }
@@ -198,8 +222,9 @@ pub fn check(txns: &[Txn]) -> Vec<Anomaly> {
                     AnomalyKind::GarbageRead,
                     vec![txn.id],
                     format!(
-                        "T{} read k{key} at version {writer}.{n}, which nobody wrote",
-                        txn.id
+                        "T{} read {} at version {writer}.{n}, which nobody wrote",
+                        txn.id,
+                        key_name(key)
                     ),
                 );
                 continue;
@@ -208,7 +233,11 @@ pub fn check(txns: &[Txn]) -> Vec<Anomaly> {
                 Status::Aborted => report(
                     AnomalyKind::G1a,
                     vec![writer, txn.id],
-                    format!("T{} read k{key} as aborted T{writer} wrote it", txn.id),
+                    format!(
+                        "T{} read {} as aborted T{writer} wrote it",
+                        txn.id,
+                        key_name(key)
+                    ),
                 ),
                 Status::Unknown => {
                     seen_unknown.insert(writer);
@@ -220,8 +249,9 @@ pub fn check(txns: &[Txn]) -> Vec<Anomaly> {
                     AnomalyKind::G1b,
                     vec![writer, txn.id],
                     format!(
-                        "T{} read k{key} as T{writer} wrote it before writing it again",
-                        txn.id
+                        "T{} read {} as T{writer} wrote it before writing it again",
+                        txn.id,
+                        key_name(key)
                     ),
                 );
             }
@@ -231,46 +261,102 @@ pub fn check(txns: &[Txn]) -> Vec<Anomaly> {
         txn.status == Status::Committed
             || (txn.status == Status::Unknown && seen_unknown.contains(&txn.id))
     };
-    let graph = build_graph(txns.iter().filter(|txn| in_graph(txn)));
-    find_cycles(&graph, &mut report);
+    let graph = build_graph(txns.iter().filter(|txn| in_graph(txn)), &deleted(txns));
+    find_cycles(&graph, key_name, &mut report);
     anomalies.sort_by_key(|anomaly| anomaly.kind);
     anomalies
 }
 
+/// `txns` with every absent range spelled out as reads of the initial
+/// version of the keys in it that some transaction writes: keys nobody
+/// writes add no dependency.
+fn spell_out_absences(txns: &[Txn]) -> Vec<Txn> {
+    let written: BTreeSet<u64> = txns
+        .iter()
+        .flat_map(|txn| &txn.ops)
+        .filter_map(|op| match *op {
+            TxnOp::Write { key, .. } | TxnOp::Delete { key, .. } => Some(key),
+            TxnOp::Read { .. } | TxnOp::Absent { .. } => None,
+        })
+        .collect();
+    txns.iter()
+        .map(|txn| Txn {
+            ops: txn
+                .ops
+                .iter()
+                .flat_map(|op| match *op {
+                    TxnOp::Absent { from, to } if from < to => written
+                        .range(from..to)
+                        .map(|&key| TxnOp::Read {
+                            key,
+                            version: Version::Initial,
+                        })
+                        .collect(),
+                    TxnOp::Absent { .. } => Vec::new(),
+                    op => vec![op],
+                })
+                .collect(),
+            ..txn.clone()
+        })
+        .collect()
+}
+
+/// Keys a transaction that may have committed deleted: a read that found
+/// them absent may have read the deletion.
+fn deleted(txns: &[Txn]) -> BTreeSet<u64> {
+    txns.iter()
+        .filter(|txn| txn.status != Status::Aborted)
+        .flat_map(|txn| &txn.ops)
+        .filter_map(|op| match *op {
+            TxnOp::Delete { key, .. } => Some(key),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The first read of `txn` that does not see its own latest write of the
-/// key, or sees a write of its own where it made none, in words.
-fn internal_read(txn: &Txn) -> Option<String> {
-    let mut own: BTreeMap<u64, u32> = BTreeMap::new();
+/// key (or, after deleting it, its absence), or sees a write of its own
+/// where it made none, in words.
+fn internal_read(txn: &Txn, key_name: &dyn Fn(u64) -> String) -> Option<String> {
+    // Per key written: its own latest version, and whether it deleted it.
+    let mut own: BTreeMap<u64, (Version, bool)> = BTreeMap::new();
     for op in &txn.ops {
         match *op {
             TxnOp::Write { key, n } => {
-                own.insert(key, n);
+                own.insert(key, (Version::Written { writer: txn.id, n }, false));
+            }
+            TxnOp::Delete { key, n } => {
+                own.insert(key, (Version::Written { writer: txn.id, n }, true));
             }
             TxnOp::Read { key, version } => {
-                let expected = own.get(&key).map(|n| Version::Written {
-                    writer: txn.id,
-                    n: *n,
-                });
                 let mine = matches!(version, Version::Written { writer, .. } if writer == txn.id);
-                match expected {
-                    Some(expected) if version != expected => {
-                        return Some(format!(
-                            "T{} read k{key} as {}, after writing it as {}",
-                            txn.id,
-                            describe_version(version),
-                            describe_version(expected)
-                        ));
-                    }
-                    None if mine => {
-                        return Some(format!(
-                            "T{} read k{key} as {}, before writing it",
-                            txn.id,
-                            describe_version(version)
-                        ));
-                    }
-                    _ => {}
+                let wrong = match own.get(&key) {
+                    Some((_, true)) if version != Version::Initial => Some(format!(
+                        "T{} read {} as {}, after deleting it",
+                        txn.id,
+                        key_name(key),
+                        describe_version(version)
+                    )),
+                    Some((expected, false)) if version != *expected => Some(format!(
+                        "T{} read {} as {}, after writing it as {}",
+                        txn.id,
+                        key_name(key),
+                        describe_version(version),
+                        describe_version(*expected)
+                    )),
+                    None if mine => Some(format!(
+                        "T{} read {} as {}, before writing it",
+                        txn.id,
+                        key_name(key),
+                        describe_version(version)
+                    )),
+                    _ => None,
+                };
+                if wrong.is_some() {
+                    return wrong;
                 }
             }
+            TxnOp::Absent { .. } => {}
         }
     }
     None
@@ -284,7 +370,8 @@ fn describe_version(version: Version) -> String {
 }
 
 /// Adya's dependency graph of `txns`.
-fn build_graph<'a>(txns: impl Iterator<Item = &'a Txn> + Clone) -> Graph {
+/// `deleted` holds the keys whose absent reads are ambiguous.
+fn build_graph<'a>(txns: impl Iterator<Item = &'a Txn> + Clone, deleted: &BTreeSet<u64>) -> Graph {
     // Per key: who wrote each installed version (a transaction's last write
     // of the key), the installed versions known to follow each version, and
     // who read each version. Intermediate versions are no part of the
@@ -307,16 +394,21 @@ fn build_graph<'a>(txns: impl Iterator<Item = &'a Txn> + Clone) -> Graph {
                 TxnOp::Read { key, version } => {
                     let own =
                         matches!(version, Version::Written { writer, .. } if writer == txn.id);
-                    if !own {
+                    // Absent after a delete, its own or another's: which
+                    // version it read is unknown.
+                    let ambiguous = version == Version::Initial
+                        && (deleted.contains(&key) || last.contains_key(&key));
+                    if !own && !ambiguous {
                         readers.entry((key, version)).or_default().insert(txn.id);
                         if !last.contains_key(&key) {
                             before.insert(key, version);
                         }
                     }
                 }
-                TxnOp::Write { key, n } => {
+                TxnOp::Write { key, n } | TxnOp::Delete { key, n } => {
                     last.insert(key, Version::Written { writer: txn.id, n });
                 }
+                TxnOp::Absent { .. } => {}
             }
         }
         for (key, version) in last {
@@ -368,7 +460,11 @@ fn build_graph<'a>(txns: impl Iterator<Item = &'a Txn> + Clone) -> Graph {
 /// Looks for cycles, most severe first: G0 in ww edges alone, G1c in ww
 /// and wr edges, then, through each rw edge, G-single (the way back uses
 /// no other rw edge) or G2.
-fn find_cycles(graph: &Graph, report: &mut impl FnMut(AnomalyKind, Vec<u64>, String)) {
+fn find_cycles(
+    graph: &Graph,
+    key_name: &dyn Fn(u64) -> String,
+    report: &mut impl FnMut(AnomalyKind, Vec<u64>, String),
+) {
     let ww = [Dependency::Ww];
     let ww_wr = [Dependency::Ww, Dependency::Wr];
     let all = [Dependency::Ww, Dependency::Wr, Dependency::Rw];
@@ -383,7 +479,7 @@ fn find_cycles(graph: &Graph, report: &mut impl FnMut(AnomalyKind, Vec<u64>, Str
         members.sort_unstable();
         members.dedup();
         if found.insert(members.clone()) {
-            report(kind, members, describe(graph, &path, first));
+            report(kind, members, describe(graph, &path, first, key_name));
         }
     };
     for (allowed, kind) in [(&ww[..], AnomalyKind::G0), (&ww_wr[..], AnomalyKind::G1c)] {
@@ -537,7 +633,12 @@ fn path(graph: &Graph, start: u64, goal: u64, allowed: &[Dependency]) -> Option<
 
 /// A cycle in words, `T1 -rw k3-> T2 -wr k1-> T1`: its first edge of
 /// kind `first`, the others of the mildest kind they have.
-fn describe(graph: &Graph, path: &[u64], first: Dependency) -> String {
+fn describe(
+    graph: &Graph,
+    path: &[u64],
+    first: Dependency,
+    key_name: &dyn Fn(u64) -> String,
+) -> String {
     let mut words = format!("T{}", path[0]);
     for (index, from) in path.iter().enumerate() {
         let to = path[(index + 1) % path.len()];
@@ -550,7 +651,7 @@ fn describe(graph: &Graph, path: &[u64], first: Dependency) -> String {
                 .map(|(kind, key)| (*kind, key))
                 .expect("an edge"),
         };
-        words += &format!(" -{} k{key}-> T{to}", kind.name());
+        words += &format!(" -{} {}-> T{to}", kind.name(), key_name(*key));
     }
     words
 }

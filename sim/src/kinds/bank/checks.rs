@@ -71,7 +71,8 @@ pub(super) fn conservation(truth: &BankTruth<'_>, end: Duration) -> Vec<Violatio
                 *implied.get_mut(&to).expect("known account") += i128::from(amount);
             }
             _ => violations.push(violation(format!(
-                "transfer row {key} is malformed: {:?}",
+                "transfer row {} is malformed: {:?}",
+                bank::row_name(key),
                 row.value
             ))),
         }
@@ -142,7 +143,8 @@ pub(super) fn durability(truth: &BankTruth<'_>, history: &History) -> Vec<Violat
                 let told =
                     commit.map_or_else(|| "committed".to_owned(), |seq| format!("commit {seq}"));
                 Some(format!(
-                    "{told}, but its row {key} is missing from the recovered database, and it was not reversed"
+                    "{told}, but its row {} is missing from the recovered database, and it was not reversed",
+                    bank::row_name(&key)
                 ))
             }
             _ => None,
@@ -190,7 +192,7 @@ pub(super) fn isolation(history: &History, end: Duration) -> Vec<Violation> {
                 |record| format!("T{id} ({})", record.label),
             )
     };
-    isolation::check(&txns)
+    isolation::check(&txns, &bank::history_key_name)
         .into_iter()
         .map(|anomaly| {
             let named: Vec<String> = anomaly.txns.iter().map(|id| label(*id)).collect();

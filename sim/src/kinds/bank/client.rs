@@ -9,17 +9,25 @@
 //! schedule, several in flight; now and then one moves a whole balance, or
 //! the largest amount. Every third scheduled transfer is accompanied by an
 //! audit: a read-only transaction, at the client's isolation level, that
-//! reads every account, one account at a time or, every other audit, in
-//! pages of scans (a page's limit cuts the range short, and the next page
-//! starts after the last row read), so that a SERIALIZABLE audit must fail
-//! to commit once a transfer changed a page it already read. With
-//! `workload.reversals`, every fourth is accompanied by a reversal
-//! (`reversal`), and a transfer reversed since it committed is found done.
+//! first reads every client's newest transfer rows, then every account.
+//! Every other audit reads them one at a time: the rows of each client's
+//! requests `seq - 1` and `seq` by key, present or not, then each account.
+//! The others scan: each client's rows from its request `seq - 1` on (a
+//! few at most), then the accounts in pages (a page's limit cuts the
+//! range short, and the next page starts after the last row read). A
+//! SERIALIZABLE audit must so fail to commit once a transfer inserted a
+//! row it found absent, or one inside a range it scanned (a phantom), or
+//! changed an account it already read. With `workload.reversals`, every
+//! fourth is accompanied by a reversal (`reversal`), and a transfer
+//! reversed since it committed is found done.
 //!
-//! Every balance is written with the id of the transaction that wrote it,
-//! so each version of an account is unique and every read names the write
-//! it saw: each transaction, with what it read and wrote and how it ended,
-//! goes to the history for the `isolation` checker.
+//! Every balance and every transfer row is written with the id of the
+//! transaction that wrote it, so each version is unique and every read
+//! names the write it saw: each transaction, with what it read (a row found
+//! absent, the gaps between a scan's rows), wrote and deleted, and how it
+//! ended, goes to the history for the `isolation` checker. Rows and
+//! accounts share the history's key space: a row's key (its client in the
+//! high half) lies above every account number.
 
 use ledger::{
     bugs::Bug,
@@ -99,24 +107,82 @@ fn decode_account(value: &[u8]) -> Option<(u64, Version)> {
     Some((balance, version))
 }
 
-/// The row of a committed transfer: `(from, to, amount)`.
-fn encode_transfer(from: i64, to: i64, amount: u64) -> Vec<u8> {
-    [from.to_le_bytes(), to.to_le_bytes(), amount.to_le_bytes()].concat()
+/// The row of a committed transfer: `(from, to, amount)` and the id of
+/// the transaction that inserted it, which names the row's version.
+fn encode_transfer(from: i64, to: i64, amount: u64, writer: u64) -> Vec<u8> {
+    [
+        from.to_le_bytes(),
+        to.to_le_bytes(),
+        amount.to_le_bytes(),
+        writer.to_le_bytes(),
+    ]
+    .concat()
 }
 
 pub(super) fn decode_transfer(value: &[u8]) -> Option<(i64, i64, u64)> {
-    let value: &[u8; 24] = value.try_into().ok()?;
-    let word = |i: usize| -> [u8; 8] { value[i * 8..i * 8 + 8].try_into().expect("8 bytes") };
+    let words = transfer_words(value)?;
     Some((
-        i64::from_le_bytes(word(0)),
-        i64::from_le_bytes(word(1)),
-        u64::from_le_bytes(word(2)),
+        i64::from_le_bytes(words[0]),
+        i64::from_le_bytes(words[1]),
+        u64::from_le_bytes(words[2]),
     ))
 }
 
-/// The key of client `client`'s request `seq` in [`TRANSFERS`].
+/// The version of a transfer row: the insert of the transaction it names.
+fn decode_row_version(value: &[u8]) -> Option<Version> {
+    let writer = u64::from_le_bytes(transfer_words(value)?[3]);
+    (writer != 0).then_some(Version::Written { writer, n: 0 })
+}
+
+fn transfer_words(value: &[u8]) -> Option<[[u8; 8]; 4]> {
+    let value: &[u8; 32] = value.try_into().ok()?;
+    Some(std::array::from_fn(|i| {
+        value[i * 8..i * 8 + 8].try_into().expect("8 bytes")
+    }))
+}
+
+/// The key of client `client`'s request `seq` in [`TRANSFERS`]: the client
+/// in the high half, so that each client's rows are one range, in request
+/// order, and every row key lies above every account number (the history
+/// keeps both in one key space).
 pub(super) fn transfer_key(client: u64, seq: u64) -> Key {
-    Key::Str(format!("c{client}-{seq}"))
+    Key::Int(((client << 32) | seq) as i64)
+}
+
+/// The keys of client `client`'s rows from its request `first` on: from
+/// the first, inclusive, to the second, exclusive.
+fn rows_of(client: u64, first: u64) -> (Key, Key) {
+    (transfer_key(client, first), transfer_key(client + 1, 0))
+}
+
+/// The keys of every transfer row (clients count from 1).
+pub(super) fn all_rows() -> (Key, Key) {
+    (transfer_key(1, 0), Key::Int(i64::MAX))
+}
+
+/// A scan of the keys from `start` (inclusive) to `end` (exclusive).
+pub(super) fn between((start, end): &(Key, Key)) -> ScanRange {
+    ScanRange::Between {
+        start: start.clone(),
+        end: end.clone(),
+    }
+}
+
+/// A transfer row's key in words: `c1-2` for client 1's request 2.
+pub(super) fn row_name(key: &Key) -> String {
+    match key {
+        Key::Int(key) if *key >= 1 << 32 => format!("c{}-{}", key >> 32, key & 0xffff_ffff),
+        key => key.to_string(),
+    }
+}
+
+/// A key of the history in words: `k3` for account 3, `row c1-2` for a
+/// transfer's row.
+pub(super) fn history_key_name(key: u64) -> String {
+    match i64::try_from(key) {
+        Ok(row) if key >= 1 << 32 => format!("row {}", row_name(&Key::Int(row))),
+        _ => format!("k{key}"),
+    }
 }
 
 pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index: usize) {
@@ -166,10 +232,13 @@ async fn audit(workload: &Workload, db: &DbClient, strategy: Strategy, client: u
     };
     let mut record = Recorded::new(workload, isolation, label);
     let accounts = i64::from(workload.accounts);
+    let clients = workload.requests_per_client.len() as u64;
     let complete = if (seq / AUDIT_EVERY).is_multiple_of(2) {
-        read_one_by_one(&txn, accounts, &mut record).await
+        read_rows_by_key(&txn, clients, seq, &mut record).await
+            && read_one_by_one(&txn, accounts, &mut record).await
     } else {
-        read_in_pages(&txn, accounts, &mut record).await
+        read_rows_in_scans(&txn, clients, seq, &mut record).await
+            && read_in_pages(&txn, accounts, &mut record).await
     };
     if !complete {
         txn.rollback().await;
@@ -179,6 +248,55 @@ async fn audit(workload: &Workload, db: &DbClient, strategy: Strategy, client: u
     let committing = record.committing(workload);
     let status = status_of(&txn.commit().await);
     workload.txn_ended(committing, status);
+}
+
+/// Rows one scan of a client's newest transfers returns at most.
+const ROW_SCAN_LIMIT: u32 = 4;
+
+/// Reads the rows of every client's requests `seq - 1` and `seq`, present
+/// or not, with one get each; false unless every one was read.
+async fn read_rows_by_key(
+    txn: &Watched<'_>,
+    clients: u64,
+    seq: u64,
+    record: &mut Recorded,
+) -> bool {
+    for client in 1..=clients {
+        for request in seq.saturating_sub(1).max(1)..=seq {
+            let key = transfer_key(client, request);
+            let Ok(found) = txn.get(TRANSFERS, key.clone()).await else {
+                return false;
+            };
+            if !record.read_row(&key, found.as_ref().map(|found| &found.value[..])) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Scans every client's rows from its request `seq - 1` on, at most
+/// [`ROW_SCAN_LIMIT`] each; false unless every scan was answered.
+async fn read_rows_in_scans(
+    txn: &Watched<'_>,
+    clients: u64,
+    seq: u64,
+    record: &mut Recorded,
+) -> bool {
+    for client in 1..=clients {
+        let range = rows_of(client, seq.saturating_sub(1).max(1));
+        let Ok(rows) = txn.scan(TRANSFERS, between(&range), ROW_SCAN_LIMIT).await else {
+            return false;
+        };
+        let rows: Vec<(Key, Vec<u8>)> = rows
+            .into_iter()
+            .map(|(key, found)| (key, found.value))
+            .collect();
+        if !record.scanned_rows(&range, ROW_SCAN_LIMIT, &rows) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Reads accounts `0..accounts` with one get each; false unless every one
@@ -270,6 +388,62 @@ impl Recorded {
         });
     }
 
+    /// A read of transfer row `key` that found `value`, or nothing; false
+    /// when the key is no row's or the value names no version.
+    pub(super) fn read_row(&mut self, key: &Key, value: Option<&[u8]>) -> bool {
+        let version = match value.map(decode_row_version) {
+            None => Version::Initial,
+            Some(Some(version)) => version,
+            Some(None) => return false,
+        };
+        let Some(key) = history_key(key) else {
+            return false;
+        };
+        self.txn.ops.push(TxnOp::Read { key, version });
+        true
+    }
+
+    /// A scan of transfer rows from `start` to `end` (exclusive) with
+    /// `limit` that returned `rows`, in key order: a read of each, and the
+    /// gaps between them absent, up to the range's end unless the limit
+    /// may have cut it short. False when a row is malformed.
+    pub(super) fn scanned_rows(
+        &mut self,
+        (start, end): &(Key, Key),
+        limit: u32,
+        rows: &[(Key, Vec<u8>)],
+    ) -> bool {
+        let (Some(mut from), Some(end)) = (history_key(start), history_key(end)) else {
+            return false;
+        };
+        for (key, value) in rows {
+            let Some(at) = history_key(key) else {
+                return false;
+            };
+            self.txn.ops.push(TxnOp::Absent { from, to: at });
+            if !self.read_row(key, Some(value)) {
+                return false;
+            }
+            from = at + 1;
+        }
+        if rows.len() < limit as usize {
+            self.txn.ops.push(TxnOp::Absent { from, to: end });
+        }
+        true
+    }
+
+    pub(super) fn insert_row(&mut self, key: &Key) {
+        if let Some(key) = history_key(key) {
+            self.txn.ops.push(TxnOp::Write { key, n: 0 });
+        }
+    }
+
+    pub(super) fn delete_row(&mut self, key: &Key) {
+        if let Some(key) = history_key(key) {
+            self.txn.ops.push(TxnOp::Delete { key, n: 0 });
+        }
+    }
+
     /// Ends a transaction that never sent its commit.
     pub(super) fn end(mut self, workload: &Workload, status: Status) {
         self.txn.status = status;
@@ -287,6 +461,15 @@ impl Recorded {
             txn: self.txn,
             label: self.label,
         })
+    }
+}
+
+/// A transfer row's key in the history: its own number, above every
+/// account's; `None` for a key no row has.
+fn history_key(key: &Key) -> Option<u64> {
+    match key {
+        Key::Int(key) if *key >= 1 << 32 => u64::try_from(*key).ok(),
+        _ => None,
     }
 }
 
@@ -400,13 +583,23 @@ async fn attempt(
     let body = async {
         // Only a committed row (one with a version) counts; a transfer
         // reversed since it committed is done too.
+        // (The history holds the transfers table only: a reversal's mark
+        // is no row any anomaly is read through.)
         let reversible = workload.reversals.then_some(REVERSED);
         for table in std::iter::once(TRANSFERS).chain(reversible) {
-            if txn
+            let row = txn
                 .get(table, marker.clone())
                 .await?
-                .is_some_and(|row| row.version.is_some())
+                .filter(|row| row.version.is_some());
+            if table == TRANSFERS
+                && !record.read_row(marker, row.as_ref().map(|row| &row.value[..]))
             {
+                return Err(DbError::Protocol(format!(
+                    "transfer row {} names no version",
+                    row_name(marker)
+                )));
+            }
+            if row.is_some() {
                 return Ok(Body::FoundCommitted);
             }
         }
@@ -458,8 +651,9 @@ async fn attempt(
             let seen = read_back(&txn, from, writer.is_multiple_of(2)).await?;
             record.read(from, seen);
         }
-        txn.insert_unique(TRANSFERS, marker.clone(), encode_transfer(from, to, amount))
-            .await?;
+        let row = encode_transfer(from, to, amount, writer);
+        txn.insert_unique(TRANSFERS, marker.clone(), row).await?;
+        record.insert_row(marker);
         Ok(Body::Written)
     };
     let body = body.await;

@@ -19,11 +19,12 @@
 //! unique: a second reversal is kept out by the read of the row, not by a
 //! clash on its tombstone.
 
-use ledger::db::{DbClient, DbError, Isolation, Key, ScanRange};
+use ledger::db::{DbClient, DbError, Isolation, Key};
 
 use super::{
     client::{
-        ACCOUNTS, Recorded, TRANSFERS, decode_transfer, encode_written, read_accounts, status_of,
+        ACCOUNTS, Recorded, TRANSFERS, all_rows, between, decode_transfer, encode_written,
+        read_accounts, row_name, status_of,
     },
     watched::Watched,
 };
@@ -80,20 +81,21 @@ async fn last_transfer_outside(db: &DbClient, workload: &Workload, label: &str) 
     let txn = Watched::begin(db, workload, &label, Isolation::ReadCommitted)
         .await
         .ok()?;
-    let last = last_transfer(&txn).await;
+    let rows = transfer_rows(&txn).await;
     txn.rollback().await;
-    last.ok().flatten().map(|(key, _)| key)
+    rows.ok()?.pop().map(|(key, _)| key)
 }
 
-/// The last transfer row in key order, with its value.
-async fn last_transfer(txn: &Watched<'_>) -> Result<Option<(Key, Vec<u8>)>, DbError> {
+/// The transfer rows in key order (the first [`SCAN_LIMIT`]), with their
+/// values.
+async fn transfer_rows(txn: &Watched<'_>) -> Result<Vec<(Key, Vec<u8>)>, DbError> {
     let rows = txn
-        .scan(TRANSFERS, ScanRange::Prefix(String::new()), SCAN_LIMIT)
+        .scan(TRANSFERS, between(&all_rows()), SCAN_LIMIT)
         .await?;
     Ok(rows
         .into_iter()
-        .last()
-        .map(|(key, found)| (key, found.value)))
+        .map(|(key, found)| (key, found.value))
+        .collect())
 }
 
 /// Moves the transfer's amount back and deletes its row; false when there
@@ -104,20 +106,32 @@ async fn undo(
     writer: u64,
     record: &mut Recorded,
 ) -> Result<bool, DbError> {
+    let malformed =
+        |key: &Key| DbError::Protocol(format!("transfer row {} is malformed", row_name(key)));
     let found = match known {
-        None => last_transfer(txn).await?,
-        Some(key) => txn
-            .get(TRANSFERS, key.clone())
-            .await?
-            .map(|found| (key, found.value)),
+        None => {
+            let mut rows = transfer_rows(txn).await?;
+            if !record.scanned_rows(&all_rows(), SCAN_LIMIT, &rows) {
+                return Err(DbError::Protocol("a transfer row is malformed".to_owned()));
+            }
+            rows.pop()
+        }
+        Some(key) => {
+            let value = txn
+                .get(TRANSFERS, key.clone())
+                .await?
+                .map(|found| found.value);
+            if !record.read_row(&key, value.as_deref()) {
+                return Err(malformed(&key));
+            }
+            value.map(|value| (key, value))
+        }
     };
     let Some((key, value)) = found else {
         return Ok(false);
     };
     let Some((from, to, amount)) = decode_transfer(&value) else {
-        return Err(DbError::Protocol(format!(
-            "transfer row {key} is malformed"
-        )));
+        return Err(malformed(&key));
     };
     // The recipient gives back what the sender gets back.
     let (payer, payee) = read_accounts(txn, to, from, record).await?;
@@ -134,6 +148,7 @@ async fn undo(
     record.write(to);
     record.write(from);
     txn.delete(TRANSFERS, key.clone()).await?;
+    record.delete_row(&key);
     txn.put(REVERSED, key, value).await?;
     Ok(true)
 }
