@@ -282,7 +282,7 @@ pub struct SeedsArgs {
 #[derive(Args)]
 pub struct BenchArgs {
     /// How many generated scenarios to run.
-    #[arg(long, default_value_t = 30, value_parser = parse_positive)]
+    #[arg(long, default_value_t = 30, value_parser = parse_bench_seeds)]
     pub seeds: u64,
     /// Benchmark only generated scenarios of this workload kind.
     #[arg(long, value_name = "KIND")]
@@ -356,8 +356,28 @@ fn parse_count(text: &str) -> Result<u64, String> {
 }
 
 /// Benchmark rounds: at least one.
+/// A benchmark's rounds: enough for a median, never a campaign.
 fn parse_rounds(text: &str) -> Result<u32, String> {
-    at_least_one(text, "rounds")
+    match text.parse::<u32>() {
+        Ok(count) if (1..=MOST_BENCH_ROUNDS).contains(&count) => Ok(count),
+        _ => Err(format!(
+            "expected 1 to {MOST_BENCH_ROUNDS} rounds, got `{text}`"
+        )),
+    }
+}
+
+/// The most seeds and rounds a benchmark runs: an hour or so of seeds,
+/// and rounds enough for any median. Longer runs are `sim fuzz`'s work.
+const MOST_BENCH_SEEDS: u64 = 100_000;
+const MOST_BENCH_ROUNDS: u32 = 100;
+
+fn parse_bench_seeds(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(count) if (1..=MOST_BENCH_SEEDS).contains(&count) => Ok(count),
+        _ => Err(format!(
+            "expected at least 1 and at most {MOST_BENCH_SEEDS} seeds (a benchmark; `sim fuzz` runs campaigns), got `{text}`"
+        )),
+    }
 }
 
 /// A count of at least one.

@@ -80,6 +80,34 @@ fn a_file_too_large_to_be_a_scenario_is_refused_at_once() {
     );
 }
 
+/// A key dotted past the parser's nesting limit, as a key or a table
+/// header, is named with its line; nesting by arrays has its own error.
+#[test]
+fn a_key_nested_past_the_parser_limit_is_named_with_its_line() {
+    let deep = "a".to_owned() + &".a".repeat(50_000);
+    for (name, line) in [
+        ("deep-key.toml", format!("{deep} = 1")),
+        ("deep-header.toml", format!("[{deep}]")),
+    ] {
+        let path = scratch().join(name);
+        std::fs::write(&path, format!("name = \"x\"\n{line}\n")).expect("write");
+        let output = sim(&["run", path.to_str().expect("utf-8")]);
+        assert_bad_input(
+            &output,
+            &[
+                &format!("{name}:2: key `a.a.a…`"),
+                "a key of 50001 dotted parts; expected at most 79",
+            ],
+            name,
+        );
+    }
+    let path = scratch().join("deep-array.toml");
+    let text = format!("x = {}{}\n", "[".repeat(50_000), "]".repeat(50_000));
+    std::fs::write(&path, text).expect("write");
+    let output = sim(&["run", path.to_str().expect("utf-8")]);
+    assert_bad_input(&output, &["deep-array.toml:1:", "recurs"], "deep arrays");
+}
+
 #[test]
 fn hostile_command_line_values_are_refused() {
     for (args, fragments) in [
@@ -103,11 +131,19 @@ fn hostile_command_line_values_are_refused() {
         (&["bench", "--seeds", "0"], &["--seeds", "at least 1"]),
         (
             &["bench", "--rounds", "0"],
-            &["--rounds", "1 to 4294967295 rounds", "`0`"],
+            &["--rounds", "1 to 100 rounds", "`0`"],
+        ),
+        (
+            &["bench", "--rounds", "4294967295"],
+            &["--rounds", "1 to 100 rounds"],
         ),
         (
             &["bench", "--seeds", "many"],
             &["--seeds", "at least 1", "`many`"],
+        ),
+        (
+            &["bench", "--seeds", "18446744073709551615"],
+            &["--seeds", "at most 100000 seeds"],
         ),
         (
             &["run", "--seed", "18446744073709551616"],
@@ -365,6 +401,15 @@ fn hostile_shard_summaries_are_refused() {
     wrapping["coverage"]["commit-unknown"] =
         serde_json::json!({"seeds": u64::MAX, "count": u64::MAX});
     let wrapping = write("wrapping.json", &wrapping);
+    let mut unknown_mark = second.clone();
+    unknown_mark["coverage"]["a-mark-nobody-placed"] = serde_json::json!({"seeds": 0, "count": 0});
+    let unknown_mark = write("unknown-mark.json", &unknown_mark);
+    let mut unknown_fault = second.clone();
+    unknown_fault["faults"]["meteor"] = serde_json::json!({"seeds": 0, "count": 0});
+    let unknown_fault = write("unknown-fault.json", &unknown_fault);
+    let mut odd_hash = second.clone();
+    odd_hash["seeds"][0]["trace_hash"] = serde_json::json!("not a hash");
+    let odd_hash = write("odd-hash.json", &odd_hash);
     let mut hunt = second.clone();
     hunt["configs"][0]["bug"] = serde_json::json!("lease-no-fencing");
     let hunt = write("hunt.json", &hunt);
@@ -381,6 +426,18 @@ fn hostile_shard_summaries_are_refused() {
         (vec![negative], &["wall time is -1"]),
         (vec![one.clone(), outside], &["seed 1001 is outside"]),
         (vec![one.clone(), wrapping], &["does not fit"]),
+        (
+            vec![one.clone(), unknown_mark],
+            &["`coverage` names \"a-mark-nobody-placed\", which this build does not know"],
+        ),
+        (
+            vec![one.clone(), unknown_fault],
+            &["`faults` names \"meteor\""],
+        ),
+        (
+            vec![one.clone(), odd_hash],
+            &["trace hash is \"not a hash\": expected 16 lowercase hex digits"],
+        ),
         (
             vec![one.clone(), hunt],
             &["not a shard of the same run", "bug"],

@@ -10,6 +10,7 @@ use thiserror::Error;
 use super::{SeedRange, Shard};
 use crate::{
     coverage,
+    faults::FaultKind,
     pool::MAX_JOBS,
     run::Verdict,
     words::{count, noun_for},
@@ -271,6 +272,39 @@ impl FuzzSummary {
                 return Err(malformed(format!(
                     "seed {} is outside its seeds {range} and shards",
                     seed.seed
+                )));
+            }
+        }
+        if let Some(seed) = self.seeds.iter().find(|seed| {
+            seed.trace_hash.len() != 16
+                || !seed
+                    .trace_hash
+                    .bytes()
+                    .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
+        }) {
+            return Err(malformed(format!(
+                "seed {}'s trace hash is {:?}: expected 16 lowercase hex digits",
+                seed.seed, seed.trace_hash
+            )));
+        }
+        let marks = coverage::catalogue();
+        let named = [
+            ("coverage", &self.coverage, &marks[..]),
+            (
+                "crash_points",
+                &self.crash_points,
+                &CrashPoint::iter().map(CrashPoint::name).collect::<Vec<_>>()[..],
+            ),
+            (
+                "faults",
+                &self.faults,
+                &FaultKind::iter().map(FaultKind::name).collect::<Vec<_>>()[..],
+            ),
+        ];
+        for (field, tallies, known) in named {
+            if let Some(name) = tallies.keys().find(|name| !known.contains(&name.as_str())) {
+                return Err(malformed(format!(
+                    "`{field}` names {name:?}, which this build does not know"
                 )));
             }
         }

@@ -456,14 +456,30 @@ fn parse_toml_naming(text: &str, file: &str, name_enums: bool) -> Result<Scenari
     let line_of = |span: Option<std::ops::Range<usize>>| {
         span.map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1)
     };
-    let deserializer = toml::de::Deserializer::parse(text).map_err(|error| ScenarioError {
-        file: file.to_owned(),
-        line: line_of(error.span()),
-        key: error
-            .span()
-            .filter(|_| error.message().starts_with("duplicate key"))
-            .and_then(|span| duplicated_key(text, span)),
-        message: one_line(error.message()),
+    let deserializer = toml::de::Deserializer::parse(text).map_err(|error| {
+        // The parser names no place for a key too deeply dotted.
+        if error.span().is_none()
+            && error.message().trim() == "recursion limit"
+            && let Some((line, key, parts)) = deepest_key(text)
+        {
+            return ScenarioError {
+                file: file.to_owned(),
+                line: Some(line),
+                key: Some(key),
+                message: format!(
+                    "a key of {parts} dotted parts; expected at most {MOST_KEY_PARTS} (a scenario's keys have at most 3)"
+                ),
+            };
+        }
+        ScenarioError {
+            file: file.to_owned(),
+            line: line_of(error.span()),
+            key: error
+                .span()
+                .filter(|_| error.message().starts_with("duplicate key"))
+                .and_then(|span| duplicated_key(text, span)),
+            message: one_line(error.message()),
+        }
     })?;
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -525,6 +541,26 @@ fn enum_names(text: &str, span: std::ops::Range<usize>) -> Option<String> {
         .message
         .strip_prefix("unknown variant `?`, expected ")?;
     Some(names.strip_prefix("one of ").unwrap_or(names).to_owned())
+}
+
+/// The most dotted parts a key may have: the toml parser's nesting limit.
+const MOST_KEY_PARTS: usize = 79;
+
+/// The line (from 1) of the first key, or table header, with more dotted
+/// parts than the parser takes, its first parts, and how many it has.
+fn deepest_key(text: &str) -> Option<(usize, String, usize)> {
+    text.lines().enumerate().find_map(|(index, line)| {
+        let line = line.trim_start();
+        let key = match line.strip_prefix('[') {
+            Some(header) => header.split(']').next()?,
+            None => line.split('=').next()?,
+        };
+        let parts: Vec<&str> = key.split('.').map(str::trim).collect();
+        (parts.len() > MOST_KEY_PARTS).then(|| {
+            let shown = parts[..3].join(".");
+            (index + 1, format!("{shown}…"), parts.len())
+        })
+    })
 }
 
 /// The full name of the key a "duplicate key" error points at: the key
