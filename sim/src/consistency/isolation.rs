@@ -140,6 +140,12 @@ impl fmt::Display for Anomaly {
 /// Anomalies reported per kind: the first explain a failure.
 const MOST_PER_KIND: usize = 4;
 
+/// Edges the searches for cycles may look at in all: a history a bug has
+/// knotted into one large component would otherwise cost a search over it
+/// per edge. Past it, a failing history still fails (see
+/// [`find_cycles`]), with fewer of its anomalies named.
+const SEARCH_STEPS: usize = 2_000_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Dependency {
     Ww,
@@ -163,6 +169,11 @@ type Graph = BTreeMap<u64, BTreeMap<u64, BTreeMap<Dependency, u64>>>;
 /// Every anomaly among `txns`, by kind, at most a few of each; `key_name`
 /// names a key in the explanations.
 pub fn check(txns: &[Txn], key_name: &dyn Fn(u64) -> String) -> Vec<Anomaly> {
+    check_within(txns, key_name, SEARCH_STEPS)
+}
+
+/// [`check`], its searches for cycles looking at `steps` edges at most.
+fn check_within(txns: &[Txn], key_name: &dyn Fn(u64) -> String, steps: usize) -> Vec<Anomaly> {
     let txns = &spell_out_absences(txns);
     let by_id: BTreeMap<u64, &Txn> = txns.iter().map(|txn| (txn.id, txn)).collect();
     let mut anomalies = Vec::new();
@@ -262,7 +273,7 @@ pub fn check(txns: &[Txn], key_name: &dyn Fn(u64) -> String) -> Vec<Anomaly> {
             || (txn.status == Status::Unknown && seen_unknown.contains(&txn.id))
     };
     let graph = build_graph(txns.iter().filter(|txn| in_graph(txn)), &deleted(txns));
-    find_cycles(&graph, key_name, &mut report);
+    find_cycles(&graph, key_name, steps, &mut report);
     anomalies.sort_by_key(|anomaly| anomaly.kind);
     anomalies
 }
@@ -463,6 +474,7 @@ fn build_graph<'a>(txns: impl Iterator<Item = &'a Txn> + Clone, deleted: &BTreeS
 fn find_cycles(
     graph: &Graph,
     key_name: &dyn Fn(u64) -> String,
+    mut steps: usize,
     report: &mut impl FnMut(AnomalyKind, Vec<u64>, String),
 ) {
     let ww = [Dependency::Ww];
@@ -473,17 +485,17 @@ fn find_cycles(
     // transaction, and no path is searched at all.
     let component = components(graph);
     let cyclic = |from: &u64, to: &u64| component.get(from) == component.get(to);
-    let mut found: BTreeSet<Vec<u64>> = BTreeSet::new();
-    let mut cycle = |kind: AnomalyKind, path: Vec<u64>, first: Dependency| {
-        let mut members = path.clone();
-        members.sort_unstable();
-        members.dedup();
-        if found.insert(members.clone()) {
+    let mut found = Found::default();
+    let mut cycle = |found: &mut Found, kind: AnomalyKind, path: Vec<u64>, first: Dependency| {
+        if let Some(members) = found.add(kind, &path) {
             report(kind, members, describe(graph, &path, first, key_name));
         }
     };
     for (allowed, kind) in [(&ww[..], AnomalyKind::G0), (&ww_wr[..], AnomalyKind::G1c)] {
         for (from, targets) in graph {
+            if found.full(kind) {
+                break;
+            }
             for (to, kinds) in targets {
                 let Some(first) = kinds.keys().copied().find(|kind| allowed.contains(kind)) else {
                     continue;
@@ -491,30 +503,111 @@ fn find_cycles(
                 if !cyclic(from, to) {
                     continue;
                 }
-                if let Some(back) = path(graph, *to, *from, allowed) {
+                if let Some(back) = path(graph, *to, *from, allowed, &mut steps) {
                     let mut path = vec![*from];
                     path.extend(back);
-                    cycle(kind, path, first);
+                    cycle(&mut found, kind, path, first);
                 }
             }
         }
     }
     for (from, targets) in graph {
+        if found.full(AnomalyKind::GSingle) && found.full(AnomalyKind::G2) {
+            break;
+        }
         for (to, kinds) in targets {
             if !kinds.contains_key(&Dependency::Rw) || !cyclic(from, to) {
                 continue;
             }
-            let (kind, back) = match path(graph, *to, *from, &ww_wr) {
+            let (kind, back) = match path(graph, *to, *from, &ww_wr, &mut steps) {
                 Some(back) => (AnomalyKind::GSingle, back),
-                None => match path(graph, *to, *from, &all) {
+                None => match path(graph, *to, *from, &all, &mut steps) {
                     Some(back) => (AnomalyKind::G2, back),
                     None => continue,
                 },
             };
             let mut path = vec![*from];
             path.extend(back);
-            cycle(kind, path, Dependency::Rw);
+            cycle(&mut found, kind, path, Dependency::Rw);
         }
+    }
+    // Searches cut short by the budget must not pass a history with a
+    // cycle: a component of more than one transaction holds one, found by
+    // one unbounded search and named by the edges on it.
+    if found.members.is_empty() {
+        let mut unbounded = usize::MAX;
+        let inside = graph.iter().find_map(|(from, targets)| {
+            targets
+                .keys()
+                .find(|to| cyclic(from, to))
+                .map(|to| (*from, *to))
+        });
+        if let Some((from, to)) = inside
+            && let Some(back) = path(graph, to, from, &all, &mut unbounded)
+        {
+            let mut path = vec![from];
+            path.extend(back);
+            let (kind, first) = classify(graph, &path);
+            cycle(&mut found, kind, path, first);
+        }
+    }
+}
+
+/// The kind of the cycle on `path`, from the edges between its steps (each
+/// taken as the mildest it can be), and the kind of its first edge.
+fn classify(graph: &Graph, path: &[u64]) -> (AnomalyKind, Dependency) {
+    let mildest: Vec<Dependency> = path
+        .iter()
+        .enumerate()
+        .map(|(index, from)| {
+            let to = path[(index + 1) % path.len()];
+            *graph[from][&to].keys().next().expect("an edge")
+        })
+        .collect();
+    let anti = mildest
+        .iter()
+        .filter(|kind| **kind == Dependency::Rw)
+        .count();
+    let kind = match anti {
+        0 if mildest.iter().all(|kind| *kind == Dependency::Ww) => AnomalyKind::G0,
+        0 => AnomalyKind::G1c,
+        1 => AnomalyKind::GSingle,
+        _ => AnomalyKind::G2,
+    };
+    (kind, mildest[0])
+}
+
+/// The cycles reported so far: each set of members once, and at most
+/// [`MOST_PER_KIND`] of a kind, past which the search for that kind stops
+/// (a history a bug has knotted into one component would otherwise cost a
+/// search per edge).
+#[derive(Default)]
+struct Found {
+    members: BTreeSet<Vec<u64>>,
+    per_kind: BTreeMap<AnomalyKind, usize>,
+}
+
+impl Found {
+    fn full(&self, kind: AnomalyKind) -> bool {
+        self.per_kind
+            .get(&kind)
+            .is_some_and(|count| *count >= MOST_PER_KIND)
+    }
+
+    /// The members of the cycle on `path`, sorted, unless they were
+    /// reported already or `kind` is full.
+    fn add(&mut self, kind: AnomalyKind, path: &[u64]) -> Option<Vec<u64>> {
+        if self.full(kind) {
+            return None;
+        }
+        let mut members = path.to_vec();
+        members.sort_unstable();
+        members.dedup();
+        if !self.members.insert(members.clone()) {
+            return None;
+        }
+        *self.per_kind.entry(kind).or_default() += 1;
+        Some(members)
     }
 }
 
@@ -605,12 +698,20 @@ impl Tarjan<'_> {
 
 /// The shortest way from `start` back to `goal` over edges of the
 /// `allowed` kinds: the transactions on it, `start` first, `goal` left out.
-fn path(graph: &Graph, start: u64, goal: u64, allowed: &[Dependency]) -> Option<Vec<u64>> {
+/// Each edge it looks at costs one of `steps`; with none left it gives up.
+fn path(
+    graph: &Graph,
+    start: u64,
+    goal: u64,
+    allowed: &[Dependency],
+    steps: &mut usize,
+) -> Option<Vec<u64>> {
     let mut came_from: BTreeMap<u64, u64> = BTreeMap::new();
     let mut queue = VecDeque::from([start]);
     let mut visited = BTreeSet::from([start]);
     while let Some(at) = queue.pop_front() {
         for (next, kinds) in graph.get(&at).into_iter().flatten() {
+            *steps = steps.checked_sub(1)?;
             if !kinds.keys().any(|kind| allowed.contains(kind)) {
                 continue;
             }

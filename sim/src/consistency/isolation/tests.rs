@@ -341,6 +341,42 @@ fn own_deletes_and_inserts_hold_inside_a_transaction() {
     assert_eq!(kinds(&unseen), vec![AnomalyKind::Internal]);
 }
 
+/// With no steps left for its searches the checker still fails a history
+/// with a cycle, naming one cycle by the edges on it; a long knotted
+/// history stops searching once each kind is named enough.
+#[test]
+fn a_search_out_of_steps_still_names_a_cycle() {
+    let half_seen = [
+        committed(1, &[r0(1), w(1, 0), r0(2), w(2, 0)]),
+        committed(2, &[r(1, 1, 0), r0(2)]),
+        committed(3, &[r(2, 1, 0), w(2, 1)]),
+    ];
+    let unlimited = check_k(&half_seen);
+    let starved = check_within(&half_seen, &|key| format!("k{key}"), 0);
+    assert_eq!(starved.len(), 1, "{starved:?}");
+    assert_eq!(starved[0].kind, AnomalyKind::GSingle);
+    assert_eq!(
+        (starved[0].kind, &starved[0].txns),
+        (unlimited[0].kind, &unlimited[0].txns)
+    );
+    assert_eq!(starved[0].explanation, "T1 -wr k1-> T2 -rw k2-> T1");
+    // Every transaction reads its predecessor's write, and the first reads
+    // the last one's: one component, a cycle through every edge.
+    let length = 5_000;
+    let mut knotted: Vec<Txn> = (1..=length)
+        .map(|id| {
+            let read = if id == 1 { r0(1) } else { r(1, id - 1, 0) };
+            committed(id, &[read, w(1, 0), r0(2)])
+        })
+        .collect();
+    knotted[0].ops.push(r(3, length, 0));
+    knotted[length as usize - 1].ops.push(w(3, 0));
+    knotted.push(committed(length + 1, &[r0(2), w(2, 0)]));
+    let anomalies = check_k(&knotted);
+    assert_eq!(anomalies[0].kind, AnomalyKind::G1c, "{anomalies:?}");
+    assert_eq!(anomalies[0].txns.len(), length as usize);
+}
+
 /// A long chain of transactions, each reading its predecessor's write and
 /// writing over it: one component per transaction, walked without
 /// recursion, and no anomaly; closing the chain makes it one cycle.

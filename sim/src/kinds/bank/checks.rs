@@ -8,7 +8,8 @@
 //! - `durability`: every commit acknowledged to a client, and the row of
 //!   every transfer a client was told committed (or the row of its
 //!   reversal), is in the database; a transfer sent again after it was
-//!   acknowledged is found committed.
+//!   acknowledged is found committed, and none stands again after its
+//!   reversal (its row beside its reversal's mark).
 //! - `isolation`: the transactions the clients ran (transfers and audits,
 //!   each write tagged with its transaction) show no anomaly their own
 //!   isolation levels rule out (see `consistency::isolation`).
@@ -120,10 +121,29 @@ pub(super) fn conservation(truth: &BankTruth<'_>, end: Duration) -> Vec<Violatio
     violations
 }
 
-pub(super) fn durability(truth: &BankTruth<'_>, history: &History) -> Vec<Violation> {
+pub(super) fn durability(
+    truth: &BankTruth<'_>,
+    history: &History,
+    end: Duration,
+) -> Vec<Violation> {
     let engine = &truth.recovered.engine;
     let last = engine.last_commit();
     let mut violations = Vec::new();
+    // A reversal deletes a transfer's row and marks it reversed in one
+    // transaction: a row standing beside its mark was inserted again after
+    // the reversal, by an attempt that should have found it done.
+    for (key, _) in engine.rows(REVERSED) {
+        if engine.committed(bank::TRANSFERS, key).is_some() {
+            violations.push(Violation {
+                checker: Checker::Durability,
+                at: end,
+                message: format!(
+                    "transfer {} was reversed, then committed again: its row stands beside its reversal's mark",
+                    bank::row_name(key)
+                ),
+            });
+        }
+    }
     for op in history.ops() {
         let Outcome::Acknowledged {
             receipt: Receipt::Commit(commit),

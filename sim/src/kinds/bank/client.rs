@@ -2,19 +2,22 @@
 //! correctly. Even-numbered clients use SERIALIZABLE read-modify-writes,
 //! odd-numbered ones READ COMMITTED with compare-and-set on the rows'
 //! versions. Each transfer also inserts a unique row named after the
-//! request, and each attempt first looks for that row: a transfer whose
-//! commit was unknown, retried, or sent again long after it was answered,
-//! is found committed instead of moving money again (and a retry racing a
-//! late copy of its own commit fails on the row). Transfers go out on
+//! request, and each attempt, once it has read both accounts, looks for
+//! that row (and its reversal's mark) before it moves anything: a
+//! transfer whose commit was unknown, retried, or sent again long after it
+//! was answered, is found committed instead of moving money again (and a
+//! retry racing a late copy of its own commit fails on the row or on an
+//! account). Transfers go out on
 //! schedule, several in flight; now and then one moves a whole balance, or
 //! the largest amount. Every third scheduled transfer is accompanied by an
 //! audit: a read-only transaction, at the client's isolation level, that
 //! first reads every client's newest transfer rows, then every account.
 //! Every other audit reads them one at a time: the rows of each client's
 //! requests `seq - 1` and `seq` by key, present or not, then each account.
-//! The others scan: each client's rows from its request `seq - 1` on (a
-//! few at most), then the accounts in pages (a page's limit cuts the
-//! range short, and the next page starts after the last row read). A
+//! The others scan: each client's rows of its next few requests from
+//! `seq - 1` on (a limit may cut the scan short), then the accounts in
+//! pages (a page's limit cuts the range short, and the next page starts
+//! after the last row read). A
 //! SERIALIZABLE audit must so fail to commit once a transfer inserted a
 //! row it found absent, or one inside a range it scanned (a phantom), or
 //! changed an account it already read. With `workload.reversals`, every
@@ -149,10 +152,15 @@ pub(super) fn transfer_key(client: u64, seq: u64) -> Key {
     Key::Int(((client << 32) | seq) as i64)
 }
 
-/// The keys of client `client`'s rows from its request `first` on: from
-/// the first, inclusive, to the second, exclusive.
+/// The keys of client `client`'s rows of its requests `first` to `first +
+/// ROW_SCAN_WINDOW`: from the first, inclusive, to the second, exclusive.
+/// Bounded, so that the gaps a scan of them records hold a few keys, not
+/// every row the client inserts later (each an rw edge to check).
 fn rows_of(client: u64, first: u64) -> (Key, Key) {
-    (transfer_key(client, first), transfer_key(client + 1, 0))
+    (
+        transfer_key(client, first),
+        transfer_key(client, first + ROW_SCAN_WINDOW),
+    )
 }
 
 /// The keys of every transfer row (clients count from 1).
@@ -250,8 +258,10 @@ async fn audit(workload: &Workload, db: &DbClient, strategy: Strategy, client: u
     workload.txn_ended(committing, status);
 }
 
-/// Rows one scan of a client's newest transfers returns at most.
+/// Rows one scan of a client's newest transfers returns at most, and the
+/// requests whose rows it looks among: the limit may cut the scan short.
 const ROW_SCAN_LIMIT: u32 = 4;
+const ROW_SCAN_WINDOW: u64 = 6;
 
 /// Reads the rows of every client's requests `seq - 1` and `seq`, present
 /// or not, with one get each; false unless every one was read.
@@ -275,7 +285,7 @@ async fn read_rows_by_key(
     true
 }
 
-/// Scans every client's rows from its request `seq - 1` on, at most
+/// Scans every client's rows of its requests from `seq - 1` on, at most
 /// [`ROW_SCAN_LIMIT`] each; false unless every scan was answered.
 async fn read_rows_in_scans(
     txn: &Watched<'_>,
@@ -432,6 +442,17 @@ impl Recorded {
         true
     }
 
+    /// The rows of the next [`ROW_SCAN_WINDOW`] requests of row `key`'s
+    /// client, found absent: a scan that ended at `key` saw none of them.
+    pub(super) fn absent_after(&mut self, key: &Key) {
+        if let Some(at) = history_key(key) {
+            self.txn.ops.push(TxnOp::Absent {
+                from: at + 1,
+                to: at + 1 + ROW_SCAN_WINDOW,
+            });
+        }
+    }
+
     pub(super) fn insert_row(&mut self, key: &Key) {
         if let Some(key) = history_key(key) {
             self.txn.ops.push(TxnOp::Write { key, n: 0 });
@@ -581,10 +602,18 @@ async fn attempt(
     };
     let writer = record.txn.id;
     let body = async {
+        // The accounts first, then the row and the reversal's mark: a
+        // compare-and-set commits only if neither account changed since,
+        // so an earlier attempt's late commit and a reversal of it (each
+        // writes both accounts) either landed before these reads, and the
+        // look-ups below see them, or they fail this commit. Looked up
+        // first, under READ COMMITTED, the row could be read before the
+        // earlier attempt landed and the mark before its reversal did, and
+        // the transfer would run again after its reversal.
+        let (source, target) = read_accounts(&txn, from, to, &mut record).await?;
         // Only a committed row (one with a version) counts; a transfer
-        // reversed since it committed is done too.
-        // (The history holds the transfers table only: a reversal's mark
-        // is no row any anomaly is read through.)
+        // reversed since it committed is done too. (The history holds the
+        // transfers table, not the reversals' marks.)
         let reversible = workload.reversals.then_some(REVERSED);
         for table in std::iter::once(TRANSFERS).chain(reversible) {
             let row = txn
@@ -603,7 +632,6 @@ async fn attempt(
                 return Ok(Body::FoundCommitted);
             }
         }
-        let (source, target) = read_accounts(&txn, from, to, &mut record).await?;
         let (source_balance, target_balance) = (source.balance, target.balance);
         let amount = amount.unwrap_or(source_balance);
         let Some(debited) = source_balance.checked_sub(amount).filter(|_| amount > 0) else {

@@ -98,7 +98,7 @@ impl Kind for Bank {
             initial_balance: truth.scenario.system.initial_balance,
         };
         let mut violations = checks::conservation(&bank, truth.end);
-        violations.extend(checks::durability(&bank, truth.history));
+        violations.extend(checks::durability(&bank, truth.history, truth.end));
         violations.extend(checks::isolation(truth.history, truth.end));
         let crashes = truth
             .crash_times

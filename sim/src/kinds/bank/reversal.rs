@@ -109,12 +109,24 @@ async fn undo(
     let malformed =
         |key: &Key| DbError::Protocol(format!("transfer row {} is malformed", row_name(key)));
     let found = match known {
+        // The history holds the row the reversal undoes and, when the scan
+        // reached the table's end, the next few of its client's rows
+        // absent (the last row is last only while none is inserted after
+        // it); not the whole scan, whose gaps would hold every row inserted
+        // later, each an rw edge, for every reversal.
         None => {
             let mut rows = transfer_rows(txn).await?;
-            if !record.scanned_rows(&all_rows(), SCAN_LIMIT, &rows) {
-                return Err(DbError::Protocol("a transfer row is malformed".to_owned()));
+            let complete = rows.len() < SCAN_LIMIT as usize;
+            let last = rows.pop();
+            if let Some((key, value)) = &last {
+                if !record.read_row(key, Some(value)) {
+                    return Err(malformed(key));
+                }
+                if complete {
+                    record.absent_after(key);
+                }
             }
-            rows.pop()
+            last
         }
         Some(key) => {
             let value = txn
