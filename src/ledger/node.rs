@@ -44,12 +44,14 @@ pub async fn run_ledger(env: NodeEnv, config: LedgerConfig) {
         fold.clone(),
     );
     madsim::task::spawn_local(worker.run());
-    let service = Service {
+    // Shared, not cloned per request: the configuration holds every
+    // account's name.
+    let service = std::rc::Rc::new(Service {
         env,
         config,
         appender,
         fold,
-    };
+    });
     while let Some(request) = incoming.next::<LedgerRequest>().await {
         match request {
             Ok(request) => {

@@ -26,7 +26,6 @@ use crate::{
 };
 
 /// What a request handler needs.
-#[derive(Clone)]
 pub struct Service {
     pub env: NodeEnv,
     pub config: LedgerConfig,

@@ -11,7 +11,8 @@
 //! schedule, several in flight; now and then one moves a whole balance, or
 //! the largest amount. Every third scheduled transfer is accompanied by an
 //! audit: a read-only transaction, at the client's isolation level, that
-//! first reads every client's newest transfer rows, then every account.
+//! first reads every client's newest transfer rows, then every account
+//! (of a bank of more than sixteen, a window of sixteen).
 //! Every other audit reads them one at a time: the rows of each client's
 //! requests `seq - 1` and `seq` by key, present or not, then each account.
 //! The others scan: each client's rows of its next few requests from
@@ -40,7 +41,7 @@ use ledger::{
     observe::NodeName,
 };
 use rand::Rng;
-use std::sync::Arc;
+use std::{ops::Range, sync::Arc};
 
 use super::{
     reversal::{self, Lookup, REVERSED},
@@ -229,8 +230,8 @@ const AUDIT_EVERY: u64 = 3;
 /// One reversal (`reversal`) for this many scheduled transfers.
 const REVERSE_EVERY: u64 = 4;
 
-/// Reads every account in one read-only transaction and commits it; what it
-/// saw goes to the history. Nothing is retried: an audit proves nothing by
+/// Reads the newest transfer rows and the audited accounts in one
+/// read-only transaction and commits it; what it saw goes to the history. Nothing is retried: an audit proves nothing by
 /// succeeding, only by what a committed one saw.
 async fn audit(workload: &Workload, db: &DbClient, strategy: Strategy, client: u64, seq: u64) {
     let isolation = isolation_of(strategy);
@@ -239,7 +240,7 @@ async fn audit(workload: &Workload, db: &DbClient, strategy: Strategy, client: u
         return;
     };
     let mut record = Recorded::new(workload, isolation, label);
-    let accounts = i64::from(workload.accounts);
+    let accounts = audited_accounts(workload.accounts, seq);
     let clients = workload.requests_per_client.len() as u64;
     let complete = if (seq / AUDIT_EVERY).is_multiple_of(2) {
         read_rows_by_key(&txn, clients, seq, &mut record).await
@@ -309,10 +310,29 @@ async fn read_rows_in_scans(
     true
 }
 
-/// Reads accounts `0..accounts` with one get each; false unless every one
-/// was read.
-async fn read_one_by_one(txn: &Watched<'_>, accounts: i64, record: &mut Recorded) -> bool {
-    for account in 0..accounts {
+/// Accounts one audit reads at most: every account of a bank this size or
+/// smaller (every generated one), and of a larger bank a window of them
+/// that moves from audit to audit. Reading every one of ten thousand
+/// accounts in every audit made a run's work and its history grow with
+/// accounts times requests.
+const AUDITED_ACCOUNTS: u32 = 16;
+
+/// The accounts the audit of request `seq` reads, of `accounts`.
+fn audited_accounts(accounts: u32, seq: u64) -> Range<i64> {
+    if accounts <= AUDITED_ACCOUNTS {
+        return 0..i64::from(accounts);
+    }
+    // Each audit starts where the one before ended, wrapping round; a
+    // window that would run past the last account ends at it.
+    let start = (seq / AUDIT_EVERY * u64::from(AUDITED_ACCOUNTS)) % u64::from(accounts);
+    let start = start.min(u64::from(accounts - AUDITED_ACCOUNTS));
+    let start = i64::try_from(start).expect("below the account count");
+    start..start + i64::from(AUDITED_ACCOUNTS)
+}
+
+/// Reads `accounts` with one get each; false unless every one was read.
+async fn read_one_by_one(txn: &Watched<'_>, accounts: Range<i64>, record: &mut Recorded) -> bool {
+    for account in accounts {
         let Ok(Some(found)) = txn.get(ACCOUNTS, Key::Int(account)).await else {
             return false;
         };
@@ -324,16 +344,16 @@ async fn read_one_by_one(txn: &Watched<'_>, accounts: i64, record: &mut Recorded
     true
 }
 
-/// Reads accounts `0..accounts` in scans of half of them at most, each
-/// starting after the last account the one before returned; false unless
-/// every account was read, in order.
-async fn read_in_pages(txn: &Watched<'_>, accounts: i64, record: &mut Recorded) -> bool {
-    let page = ((accounts + 1) / 2).max(1) as u32;
-    let mut next = 0;
-    while next < accounts {
+/// Reads `accounts` in scans of half of them at most, each starting after
+/// the last account the one before returned; false unless every account
+/// was read, in order.
+async fn read_in_pages(txn: &Watched<'_>, accounts: Range<i64>, record: &mut Recorded) -> bool {
+    let page = ((accounts.end - accounts.start + 1) / 2).max(1) as u32;
+    let mut next = accounts.start;
+    while next < accounts.end {
         let range = ScanRange::Between {
             start: Key::Int(next),
-            end: Key::Int(accounts),
+            end: Key::Int(accounts.end),
         };
         let Ok(rows) = txn.scan(ACCOUNTS, range, page).await else {
             return false;
@@ -780,4 +800,27 @@ enum Body {
     Written,
     FoundCommitted,
     Refused(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small bank is audited whole; a large one a window at a time, each
+    /// inside the accounts, the windows moving on from audit to audit.
+    #[test]
+    fn audits_read_every_account_of_a_small_bank_and_a_window_of_a_large_one() {
+        assert_eq!(audited_accounts(2, 3), 0..2);
+        assert_eq!(audited_accounts(AUDITED_ACCOUNTS, 300), 0..16);
+        let windows: Vec<Range<i64>> = (1..=20)
+            .map(|audit| audited_accounts(10_000, audit * AUDIT_EVERY))
+            .collect();
+        assert!(windows.iter().all(|window| window.end - window.start == 16
+            && window.start >= 0
+            && window.end <= 10_000));
+        assert_eq!(windows[0], 16..32);
+        assert_eq!(windows[1], 32..48);
+        assert_eq!(audited_accounts(17, 1), 0..16);
+        assert_eq!(audited_accounts(17, 3), 1..17);
+    }
 }
