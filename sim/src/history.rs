@@ -5,6 +5,7 @@ use ledger::{
     ledger::{TransferId, TransferRequest},
 };
 use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::consistency::{
@@ -286,6 +287,16 @@ pub struct History {
     settle_reads: Vec<(u64, Option<usize>)>,
     balances: Vec<BalanceSeen>,
     forgotten: Vec<TxnForgotten>,
+    /// What the acknowledged payouts took from each account, kept as
+    /// outcomes are recorded so a client's estimate of a balance costs a
+    /// look-up, not a pass over every request.
+    accepted_totals: BTreeMap<String, u128>,
+    /// The requests still unanswered, and the accepted transfers no status
+    /// has reported confirmed, by handle: a settling run asks for them
+    /// every few milliseconds, and a pass over every request each time
+    /// costs the square of the requests.
+    pending: BTreeSet<usize>,
+    unconfirmed: BTreeSet<usize>,
 }
 
 impl History {
@@ -302,27 +313,68 @@ impl History {
             later: Vec::new(),
             statuses: Vec::new(),
         });
-        self.ops.len() - 1
+        let op = self.ops.len() - 1;
+        self.reindex(op);
+        op
+    }
+
+    /// Files `op` as pending, unconfirmed, or neither, as it now stands.
+    fn reindex(&mut self, handle: usize) {
+        let op = &self.ops[handle];
+        let file = |set: &mut BTreeSet<usize>, member: bool| {
+            if member {
+                set.insert(handle);
+            } else {
+                set.remove(&handle);
+            }
+        };
+        file(&mut self.pending, op.outcome == Outcome::Pending);
+        let unconfirmed = matches!(
+            (&op.outcome, op.confirmed),
+            (
+                Outcome::Acknowledged {
+                    receipt: Receipt::Transfer(_),
+                    ..
+                },
+                None
+            )
+        );
+        file(&mut self.unconfirmed, unconfirmed);
     }
 
     pub(crate) fn attempted(&mut self, op: usize) {
         self.ops[op].attempts += 1;
     }
 
-    pub(crate) fn finish(&mut self, op: usize, outcome: Outcome) {
-        self.ops[op].outcome = outcome;
+    pub(crate) fn finish(&mut self, handle: usize, outcome: Outcome) {
+        let op = &mut self.ops[handle];
+        if let Request::Payout { request, .. } = &op.request {
+            let was = matches!(op.outcome, Outcome::Acknowledged { .. });
+            let is = matches!(outcome, Outcome::Acknowledged { .. });
+            if was != is {
+                let total = self
+                    .accepted_totals
+                    .entry(request.account.clone())
+                    .or_default();
+                let amount = u128::from(request.amount);
+                *total = if is { *total + amount } else { *total - amount };
+            }
+        }
+        op.outcome = outcome;
+        self.reindex(handle);
     }
 
     pub(crate) fn answered_later(&mut self, op: usize, later: Later) {
         self.ops[op].later.push(later);
     }
 
-    pub(crate) fn told_status(&mut self, op: usize, told: StatusTold) {
-        let op = &mut self.ops[op];
+    pub(crate) fn told_status(&mut self, handle: usize, told: StatusTold) {
+        let op = &mut self.ops[handle];
         if let (None, StatusSeen::Confirmed { tx, height, .. }) = (op.confirmed, &told.status) {
             op.confirmed = Some((*tx, *height));
         }
         op.statuses.push(told);
+        self.reindex(handle);
     }
 
     pub fn ops(&self) -> &[Op] {
@@ -414,23 +466,28 @@ impl History {
         &self.txns
     }
 
-    /// The amounts of the payouts from `account` the ledger accepted.
-    pub fn accepted_amounts<'a>(&'a self, account: &'a str) -> impl Iterator<Item = u64> + 'a {
-        self.ops
-            .iter()
-            .filter_map(move |op| match (&op.request, &op.outcome) {
-                (Request::Payout { request, .. }, Outcome::Acknowledged { .. })
-                    if request.account == account =>
-                {
-                    Some(request.amount)
-                }
-                _ => None,
-            })
+    /// The sum of the payouts from `account` the ledger accepted.
+    pub fn accepted_total(&self, account: &str) -> u128 {
+        self.accepted_totals.get(account).copied().unwrap_or(0)
     }
 
     /// Requests still waiting for an answer.
     pub fn pending(&self) -> impl Iterator<Item = &Op> {
-        self.ops.iter().filter(|op| op.outcome == Outcome::Pending)
+        self.pending.iter().map(|handle| &self.ops[*handle])
+    }
+
+    /// Accepted transfers no status request has reported confirmed yet,
+    /// each with the transfer its acceptance named.
+    pub fn unconfirmed(&self) -> impl Iterator<Item = (&Op, TransferId)> {
+        self.unconfirmed
+            .iter()
+            .filter_map(|handle| match &self.ops[*handle].outcome {
+                Outcome::Acknowledged {
+                    receipt: Receipt::Transfer(transfer),
+                    ..
+                } => Some((&self.ops[*handle], *transfer)),
+                _ => None,
+            })
     }
 
     pub fn counts(&self) -> RequestCounts {

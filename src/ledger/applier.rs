@@ -214,7 +214,7 @@ pub async fn run(
             if got > 0 {
                 env.record(Event::Ledger(LedgerEvent::Folded {
                     applied: folded.fold.applied(),
-                    unconfirmed: folded.fold.unconfirmed().count() as u64,
+                    unconfirmed: folded.fold.open_count() as u64,
                 }));
             }
         }
@@ -222,10 +222,9 @@ pub async fn run(
             let mut folded = shared.borrow_mut();
             let scanned = folded.scanned_position.take();
             let fold = &folded.fold;
-            let mut open = fold.unconfirmed().peekable();
-            let payouts = if open.peek().is_none() {
+            let payouts = if fold.open_count() == 0 {
                 OpenPayouts::None
-            } else if open.any(|(_, transfer)| transfer.intent.is_some()) {
+            } else if fold.any_open_signed() {
                 OpenPayouts::Signed
             } else {
                 OpenPayouts::Unsigned

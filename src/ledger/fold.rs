@@ -11,7 +11,7 @@
 //! and the other learns from its own fold that it lost, before it has sent
 //! anything.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
     outbox::HOT_WALLET,
@@ -139,6 +139,11 @@ pub struct Fold {
     balances: BTreeMap<String, u64>,
     requests: BTreeMap<(u64, String), RequestRecord>,
     transfers: BTreeMap<TransferId, Transfer>,
+    /// The accepted transfers not yet confirmed: the worker asks for them
+    /// after every batch, and a long log holds far more closed ones.
+    open: BTreeSet<TransferId>,
+    /// Those of `open` with an intent.
+    open_signed: BTreeSet<TransferId>,
     /// The nonce the next intent must carry: the intents taken so far.
     next_nonce: u64,
     /// The situations worth marking the fold met since they were last
@@ -158,6 +163,8 @@ impl Fold {
             applied: 0,
             requests: BTreeMap::new(),
             transfers: BTreeMap::new(),
+            open: BTreeSet::new(),
+            open_signed: BTreeSet::new(),
             next_nonce: 0,
             marks: Vec::new(),
         }
@@ -254,6 +261,8 @@ impl Fold {
             .balances
             .get_mut(&request.account)
             .expect("decide checked the account") -= request.amount;
+        self.open.insert(transfer);
+        self.open_signed.remove(&transfer);
         self.transfers.insert(
             transfer,
             Transfer {
@@ -273,7 +282,9 @@ impl Fold {
     }
 
     fn decide(&self, request: &TransferRequest) -> Result<(), Rejection> {
-        match check_parameters(request, &self.rules.accounts) {
+        // The balances hold every account: a look-up, where the rules'
+        // list would be a pass over thousands of names per request.
+        match check_parameters(request, |account| self.balances.contains_key(account)) {
             Err(Rejection::MalformedAddress(address))
                 if self.rules.addresses == AddressCheck::PrefixOnly
                     && address.starts_with(ADDRESS_PREFIX) => {}
@@ -311,6 +322,7 @@ impl Fold {
         let slot = record.slot;
         self.next_nonce = next.max(tx.transfer.nonce + 1);
         self.transfers.get_mut(&transfer)?.intent = Some(tx.clone());
+        self.open_signed.insert(transfer);
         Some(Effect::Intent {
             slot,
             transfer,
@@ -326,6 +338,8 @@ impl Fold {
             return None;
         }
         record.confirmation = Some(confirmation);
+        self.open.remove(&transfer);
+        self.open_signed.remove(&transfer);
         Some(Effect::Confirm { slot: record.slot })
     }
 
@@ -350,11 +364,19 @@ impl Fold {
         self.transfers.get(&transfer)
     }
 
+    /// How many accepted transfers are not yet confirmed.
+    pub fn open_count(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Whether an accepted transfer not yet confirmed has an intent.
+    pub fn any_open_signed(&self) -> bool {
+        !self.open_signed.is_empty()
+    }
+
     /// Accepted transfers not yet confirmed.
     pub fn unconfirmed(&self) -> impl Iterator<Item = (&TransferId, &Transfer)> {
-        self.transfers
-            .iter()
-            .filter(|(_, transfer)| transfer.confirmation.is_none())
+        self.open.iter().map(|id| (id, &self.transfers[id]))
     }
 }
 
@@ -543,6 +565,42 @@ mod tests {
             Some(confirmation(7))
         );
         assert_eq!(fold.unconfirmed().count(), 0);
+    }
+
+    /// The open payouts the fold keeps track of are those a pass over
+    /// every transfer finds: accepted, signed or not, not yet confirmed.
+    #[test]
+    fn open_payouts_follow_intents_and_confirmations() {
+        let mut fold = fold(Idempotency::ByRequestId);
+        let (a, b) = (request("a", 10), request("b", 10));
+        let open = |fold: &Fold| {
+            let listed: Vec<_> = fold.unconfirmed().map(|(id, _)| *id).collect();
+            let signed = fold.unconfirmed().any(|(_, t)| t.intent.is_some());
+            assert_eq!(listed.len(), fold.open_count());
+            assert_eq!(signed, fold.any_open_signed());
+            listed
+        };
+        assert_eq!(open(&fold), vec![]);
+        fold.apply(1, &[transfer(1, a.clone()), transfer(1, b.clone())]);
+        let mut both = vec![TransferId::of(1, "a"), TransferId::of(1, "b")];
+        both.sort();
+        assert_eq!(open(&fold), both);
+        assert!(!fold.any_open_signed());
+        fold.apply(2, &[payout(&a, 0, KEY)]);
+        assert_eq!(open(&fold), both);
+        assert!(fold.any_open_signed());
+        let confirmed = Command::Confirmed {
+            transfer: TransferId::of(1, "a"),
+            confirmation: Confirmation {
+                tx: TxHash(1),
+                nonce: 0,
+                height: 2,
+                depth: 1,
+            },
+        };
+        fold.apply(3, &[confirmed]);
+        assert_eq!(open(&fold), vec![TransferId::of(1, "b")]);
+        assert!(!fold.any_open_signed());
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //!
 //! Beside the requests, each client polls the status of its accepted
 //! payouts until one is reported confirmed (and, now and then, once more
-//! after that), records every status it is told, and passes the highest
+//! after that), less and less often once a payout has waited long, records every status it is told, and passes the highest
 //! log position any answer showed it back as `seen`, so its reads must
 //! never go back in time. With `balance_reads`, each poll also reads one
 //! account's balance the same way, and records what it was told and as of which log
@@ -28,6 +28,7 @@ use ledger::{
 use rand::{Rng, seq::SliceRandom};
 use std::{
     cell::{Cell, RefCell},
+    collections::BTreeMap,
     rc::Rc,
     sync::Arc,
     time::Duration,
@@ -40,6 +41,13 @@ use crate::{
 
 /// How often a client asks for the status of its unconfirmed payouts.
 const STATUS_POLL: Duration = Duration::from_millis(500);
+/// How long a payout is polled every `STATUS_POLL` before its polls space
+/// out: one unconfirmed this long waits behind a backlog or an outage, and
+/// polling each of a backlog of thousands twice a second would record the
+/// square of the backlog in statuses.
+const STEADY_POLLING: Duration = Duration::from_secs(30);
+/// The longest a payout's polls space out to.
+const SLOWEST_POLL: Duration = Duration::from_secs(30);
 /// Shares of valid requests whose amount aims at a boundary: the smallest
 /// amount, the largest a client draws, an account's whole remaining
 /// balance (rare: a drained account refuses every later request), and the
@@ -73,19 +81,36 @@ struct Client {
     client: u64,
     /// The highest log position any answer has shown this client.
     seen: Cell<u64>,
-    /// Accepted payouts whose status the client follows: the op, its
-    /// request id, and whether one more poll is due after confirmation.
-    watched: RefCell<Vec<Watched>>,
+    /// Accepted payouts whose status the client follows, in the order it
+    /// began following them (by `Watched::key`).
+    watched: RefCell<BTreeMap<u64, Watched>>,
+    /// The key the next payout followed takes.
+    next_watch: Cell<u64>,
     /// Requests the ledger accepted, for reusing their ids as bad input.
     accepted: RefCell<Vec<TransferRequest>>,
 }
 
 #[derive(Clone)]
 struct Watched {
+    key: u64,
     op: usize,
     request_id: String,
     /// Poll once more after the payout was reported confirmed.
     once_more: bool,
+    /// When the client began following it.
+    since: Duration,
+    /// When its status is next asked for, at the first poll from then.
+    due: Duration,
+}
+
+/// How long after a status reply a payout followed for `followed` is
+/// polled again.
+fn poll_interval(followed: Duration) -> Duration {
+    if followed < STEADY_POLLING {
+        STATUS_POLL
+    } else {
+        (followed / 8).min(SLOWEST_POLL)
+    }
 }
 
 pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index: usize) {
@@ -96,6 +121,7 @@ pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index
         client: index as u64 + 1,
         seen: Cell::new(0),
         watched: RefCell::default(),
+        next_watch: Cell::new(0),
         accepted: RefCell::default(),
     });
     madsim::task::spawn_local(client.clone().poll_status());
@@ -117,10 +143,14 @@ pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index
             let first = index + seq as usize;
             let outcome = client.send(first, Some(op), &request).await;
             if let Outcome::Acknowledged { .. } = outcome {
-                client.watched.borrow_mut().push(Watched {
+                let now = crate::events::now();
+                client.watch(Watched {
+                    key: 0,
                     op,
                     request_id: request.request_id.clone(),
                     once_more: client.workload.late_resend().is_some(),
+                    since: now,
+                    due: now,
                 });
                 client.accepted.borrow_mut().push(request.clone());
             }
@@ -202,19 +232,34 @@ impl Client {
         }
     }
 
+    /// Follows `watched`'s payout, after every one followed so far.
+    fn watch(&self, mut watched: Watched) {
+        watched.key = self.next_watch.get();
+        self.next_watch.set(watched.key + 1);
+        self.watched.borrow_mut().insert(watched.key, watched);
+    }
+
     fn saw(&self, as_of: u64) {
         self.seen.set(self.seen.get().max(as_of));
     }
 
     /// Asks for the status of accepted payouts until each is confirmed: all
-    /// of them in one request per poll (in batches of the most a request
-    /// may name).
+    /// those due in one request per poll (in batches of the most a request
+    /// may name). A payout is due every poll for its first
+    /// `STEADY_POLLING`, then less and less often.
     async fn poll_status(self: Rc<Self>) {
         let replicas = &self.workload.ledger.replicas;
         let mut replica = self.client as usize;
         loop {
             self.env.sleep(STATUS_POLL).await;
-            let waiting: Vec<Watched> = self.watched.borrow().clone();
+            let now = crate::events::now();
+            let waiting: Vec<Watched> = self
+                .watched
+                .borrow()
+                .values()
+                .filter(|watched| watched.due <= now)
+                .cloned()
+                .collect();
             for batch in waiting.chunks(MAX_STATUS_BATCH) {
                 let target = &replicas[replica % replicas.len()];
                 let message_seen = self.seen.get();
@@ -239,7 +284,11 @@ impl Client {
                     replica += 1;
                     continue;
                 }
+                let answered = crate::events::now();
                 for (watched, reply) in batch.iter().zip(replies) {
+                    if let Some(next) = self.watched.borrow_mut().get_mut(&watched.key) {
+                        next.due = answered + poll_interval(answered - watched.since);
+                    }
                     if let Some(status) = seen(reply) {
                         self.told(watched, status, (as_of, message_seen));
                     }
@@ -296,11 +345,11 @@ impl Client {
         self.workload
             .told_status(&self.env, watched.op, status, positions);
         if confirmed {
-            let mut watching = self.watched.borrow_mut();
-            watching.retain(|other| other.op != watched.op);
+            self.watched.borrow_mut().remove(&watched.key);
             if watched.once_more {
-                watching.push(Watched {
+                self.watch(Watched {
                     once_more: false,
+                    due: crate::events::now(),
                     ..watched.clone()
                 });
             }
@@ -346,13 +395,9 @@ fn draw(client: &Client, seq: u64) -> (TransferRequest, Option<BadInput>) {
     // At most what the account still holds: the clients' history knows
     // every transfer accepted so far, and others may have been accepted
     // unbeknownst to it, so the true balance is this or less.
-    let at_most = workload.history(|history| {
-        history
-            .accepted_amounts(&request.account)
-            .fold(workload.ledger.initial_balance, |left: u64, amount| {
-                left.saturating_sub(amount)
-            })
-    });
+    let taken = workload.history(|history| history.accepted_total(&request.account));
+    let at_most = u64::try_from(u128::from(workload.ledger.initial_balance).saturating_sub(taken))
+        .expect("no more than the initial balance");
     if !rng.gen_bool(workload.invalid_fraction) {
         let boundary = rng.gen_range(0.0..1.0);
         let shares = [

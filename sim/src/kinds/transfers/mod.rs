@@ -23,7 +23,7 @@ use strum::IntoEnumIterator;
 use super::{Kind, chain::chain_events, money_fits};
 use crate::{
     check::{GroundTruth, Violation, majority_log},
-    history::{History, Outcome, Receipt, Request},
+    history::{History, Request},
     scenario::{
         Action, EventSpec, Invalid, LOG_LEADER, Roles, Scenario, SignedDur, Topology, ms, rounded,
     },
@@ -156,18 +156,11 @@ impl Kind for Transfers {
             ),
             _ => super::unanswered(op),
         });
-        let unconfirmed = history.ops().iter().filter_map(|op| match (&op.outcome, op.confirmed) {
-            (
-                Outcome::Acknowledged {
-                    receipt: Receipt::Transfer(transfer),
-                    ..
-                },
-                None,
-            ) => Some(format!(
+        let unconfirmed = history.unconfirmed().map(|(op, transfer)| {
+            format!(
                 "client {} seq {}: transfer {transfer} was accepted and is not reported confirmed yet",
                 op.client, op.seq
-            )),
-            _ => None,
+            )
         });
         Box::new(unanswered.chain(unconfirmed))
     }

@@ -66,9 +66,8 @@ pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
         }
         let paid = facts.paying(&TransferId::of(op.client, &request.request_id).memo());
         if !paid.is_empty() {
-            violations.push(
-                facts.violation(CHECKER, format!("{who} was paid on chain: {}", list(&paid))),
-            );
+            violations
+                .push(facts.violation(CHECKER, format!("{who} was paid on chain: {}", list(paid))));
         }
     }
     violations

@@ -193,7 +193,7 @@ fn told_confirmed(
             facts.truth.confirmations
         ),
         None if paid.is_empty() => "not on chain; no payout of it is".to_owned(),
-        None => format!("not on chain; the chain pays it as {}", list(&paid)),
+        None => format!("not on chain; the chain pays it as {}", list(paid)),
     };
     Some(facts.violation(
         CHECKER,

@@ -24,7 +24,7 @@ pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
                 if paid.is_empty() {
                     "no payout of it".to_owned()
                 } else {
-                    list(&paid)
+                    list(paid)
                 }
             ),
             Some((height, _)) if facts.depth(*height) < confirmations => {

@@ -74,6 +74,10 @@ struct Facts<'a> {
     /// The hot wallet's transactions on the canonical chain, with the
     /// height of their block, in chain order.
     payouts: Vec<(u64, &'a Transaction)>,
+    /// `payouts` by memo, each in chain order: every transfer's payouts
+    /// are looked up, so a pass over all of them each time would cost the
+    /// square of the payouts.
+    by_memo: BTreeMap<&'a str, Vec<(u64, &'a Transaction)>>,
     /// The projection's position in the database.
     db_applied: u64,
 }
@@ -88,7 +92,7 @@ impl<'a> Facts<'a> {
             truth.rules,
             db_applied,
         );
-        let payouts = truth
+        let payouts: Vec<(u64, &'a Transaction)> = truth
             .chain
             .blocks()
             .iter()
@@ -100,10 +104,18 @@ impl<'a> Facts<'a> {
                     .map(move |tx| (block.height, tx))
             })
             .collect();
+        let mut by_memo: BTreeMap<&'a str, Vec<_>> = BTreeMap::new();
+        for &(height, tx) in &payouts {
+            by_memo
+                .entry(tx.transfer.memo.as_str())
+                .or_default()
+                .push((height, tx));
+        }
         Facts {
             truth,
             reference,
             payouts,
+            by_memo,
             db_applied,
         }
     }
@@ -113,12 +125,8 @@ impl<'a> Facts<'a> {
     }
 
     /// The payouts on chain whose memo is `memo`.
-    fn paying(&self, memo: &str) -> Vec<(u64, &'a Transaction)> {
-        self.payouts
-            .iter()
-            .filter(|(_, tx)| tx.transfer.memo == memo)
-            .copied()
-            .collect()
+    fn paying(&self, memo: &str) -> &[(u64, &'a Transaction)] {
+        self.by_memo.get(memo).map_or(&[], Vec::as_slice)
     }
 
     /// A violation seen only in the state the run ended in.
