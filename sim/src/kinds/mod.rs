@@ -108,6 +108,19 @@ pub(crate) trait Kind: Sync {
         Box::new(history.pending().map(unanswered))
     }
 
+    /// How many reasons `unsettled` gives, without writing each out: a
+    /// settling run counts them now and then to see whether it gets
+    /// anywhere, and a kind whose reasons cost a search each counts
+    /// them more cheaply.
+    fn unsettled_count(&self, history: &History, chain: Option<&ChainState>) -> usize {
+        self.unsettled(history, chain).count()
+    }
+
+    /// Whether `unsettled` gives no reason at all, asked every settle poll.
+    fn settled(&self, history: &History, chain: Option<&ChainState>) -> bool {
+        self.unsettled(history, chain).next().is_none()
+    }
+
     /// The kind's final checks on ground truth.
     fn final_checks(&self, truth: &GroundTruth<'_>) -> Vec<Violation>;
 

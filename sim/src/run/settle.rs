@@ -38,7 +38,7 @@ pub(super) async fn converge(
         // their progress can be judged.
         madsim::time::sleep(SETTLE_POLL).await;
         // Converged: no stall to report.
-        convergence(world, workload, Detail::First)?;
+        convergence(world, workload, Detail::Whether)?;
         let waited = now() - start;
         progress.look(world, workload, waited);
         if waited >= deadline {
@@ -105,9 +105,7 @@ impl Progress {
             .chain()
             .map(|chain| chain.lock().unwrap_or_else(PoisonError::into_inner));
         let requests = workload.history(|history| {
-            kinds::of(workload.kind())
-                .unsettled(history, chain.as_deref())
-                .count()
+            kinds::of(workload.kind()).unsettled_count(history, chain.as_deref())
         });
         let payouts = world.view(|view| view.unconfirmed_payouts());
         Self {
@@ -207,7 +205,7 @@ pub(super) async fn quiet_tail(
     loop {
         madsim::time::sleep(SETTLE_POLL).await;
         let in_flight = world.in_flight();
-        let converged = convergence(world, workload, Detail::First).is_none();
+        let converged = convergence(world, workload, Detail::Whether).is_none();
         let quiet = converged && in_flight.is_empty();
         quiet_polls = if quiet { quiet_polls + 1 } else { 0 };
         let waited = now() - start;
@@ -246,9 +244,10 @@ const UNSETTLED_SHOWN: usize = 5;
 /// How much a convergence check says of the requests not settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Detail {
-    /// The first, enough to know the run has not converged: asked every
-    /// poll, and a run has hundreds of requests.
-    First,
+    /// Only whether any is, enough to know the run has not converged:
+    /// asked every poll, and a run has up to a hundred thousand requests,
+    /// whose reasons may each cost a search.
+    Whether,
     /// All of them, for the report of a stall.
     All,
 }
@@ -264,13 +263,21 @@ fn convergence(world: &World, workload: &Workload, detail: Detail) -> Option<Sta
         .chain()
         .map(|chain| chain.lock().unwrap_or_else(PoisonError::into_inner));
     workload.history(|history| {
-        let unsettled = kinds::of(workload.kind()).unsettled(history, chain.as_deref());
+        let kind = kinds::of(workload.kind());
+        let chain = chain.as_deref();
         match detail {
-            Detail::First => reasons.extend(unsettled.take(1)),
+            Detail::Whether => {
+                if !kind.settled(history, chain) {
+                    reasons.push("requests are not settled".to_owned());
+                }
+            }
             Detail::All => {
-                let mut unsettled = unsettled;
-                reasons.extend(unsettled.by_ref().take(UNSETTLED_SHOWN));
-                let more = unsettled.count();
+                let shown: Vec<String> = kind
+                    .unsettled(history, chain)
+                    .take(UNSETTLED_SHOWN)
+                    .collect();
+                let more = kind.unsettled_count(history, chain) - shown.len();
+                reasons.extend(shown);
                 if more > 0 {
                     reasons.push(format!("and {more} more requests not settled"));
                 }

@@ -8,11 +8,14 @@
 //! forever; so its account must cover every payment it may make (checked
 //! when a scenario is loaded). Now and then a confirmed payment is
 //! submitted again later, as a client that lost track of it would: it must
-//! not land a second time. And `invalid_fraction` of the payments are
-//! shadowed by a forgery sent just before them, with the same nonce and a
-//! higher fee, so that a chain taking it would let it win: the payment
-//! altered after it was signed, or redirected and signed with a key that
-//! is not the sender's. The chain must refuse both.
+//! not land a second time. At most `window::MOST_IN_FLIGHT` payments of
+//! a client are in flight; later ones are issued on schedule and wait
+//! their turn. And
+//! `invalid_fraction` of the payments are shadowed by a forgery sent just
+//! before them, with the same nonce and a higher fee, so that a chain
+//! taking it would let it win: the payment altered after it was signed,
+//! or redirected and signed with a key that is not the sender's. The chain
+//! must refuse both.
 
 use ledger::{
     chain::{Accepted, ChainClient, ChainError, SigningKey, SubmitError, Transaction, Transfer},
@@ -20,8 +23,9 @@ use ledger::{
     node::NodeEnv,
 };
 use rand::Rng;
-use std::{sync::Arc, time::Duration};
+use std::{rc::Rc, sync::Arc, time::Duration};
 
+use super::window::{Ticket, Window};
 use crate::{
     events::HarnessEvent,
     history::{Outcome, Receipt, Request},
@@ -44,7 +48,11 @@ pub(super) fn payment_memo(client: u64, seq: u64) -> String {
 pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index: usize) {
     let client = index as u64 + 1;
     let key = SigningKey::derive(workload.chain.key_secret, &user_address(client));
+    let window = Rc::new(Window::default());
     paced(workload, index, async |seq| {
+        // In line in nonce order: a payment let in ahead of its
+        // predecessor would hold a place while it waits on the gap.
+        let ticket = Window::ask(&window);
         let chain = ChainClient::new(
             rpc.clone(),
             workload.chain.rpc_nodes.clone(),
@@ -56,7 +64,14 @@ pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index
             .gen_bool(workload.invalid_fraction)
             .then(|| forge(workload, &tx));
         let payment = Payment { client, seq, tx };
-        madsim::task::spawn_local(pay(env.clone(), workload.clone(), chain, payment, forged));
+        madsim::task::spawn_local(pay(
+            env.clone(),
+            workload.clone(),
+            chain,
+            payment,
+            forged,
+            ticket,
+        ));
     })
     .await;
 }
@@ -119,6 +134,7 @@ async fn pay(
     mut chain: ChainClient,
     Payment { client, seq, tx }: Payment,
     forged: Option<(Transaction, &'static str)>,
+    ticket: Ticket,
 ) {
     let to = tx
         .transfer
@@ -131,6 +147,9 @@ async fn pay(
         amount: tx.transfer.amount,
     };
     let op = workload.start(&env, client, seq, request);
+    // Issued on schedule, sent when the window lets it in: the wait is
+    // part of the payment's latency.
+    let slot = ticket.wait().await;
     if let Some((forged, how)) = forged {
         let verdict = chain.submit(forged.clone()).await;
         let answer = match &verdict {
@@ -186,6 +205,7 @@ async fn pay(
                             at: crate::events::now(),
                         },
                     );
+                    drop(slot);
                     if let Some(after) = workload.late_resend() {
                         env.sleep(after).await;
                         let _ = chain.submit(tx).await;

@@ -3,6 +3,7 @@
 
 mod checks;
 mod client;
+mod window;
 
 pub(crate) use client::user_address;
 
@@ -120,6 +121,16 @@ impl Kind for Chain {
             (Some(chain), Request::Payment { .. }) => checks::payment_stall(chain, op),
             _ => super::unanswered(op),
         }))
+    }
+
+    /// Each pending payment is one reason; counted without the search
+    /// through the chain that says what holds it up.
+    fn unsettled_count(&self, history: &History, _chain: Option<&ChainState>) -> usize {
+        history.pending().count()
+    }
+
+    fn settled(&self, history: &History, _chain: Option<&ChainState>) -> bool {
+        history.pending().next().is_none()
     }
 
     fn final_checks(&self, truth: &GroundTruth<'_>) -> Vec<Violation> {

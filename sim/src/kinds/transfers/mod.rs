@@ -165,6 +165,14 @@ impl Kind for Transfers {
         Box::new(unanswered.chain(unconfirmed))
     }
 
+    fn unsettled_count(&self, history: &History, _chain: Option<&ChainState>) -> usize {
+        history.pending().count() + history.unconfirmed().count()
+    }
+
+    fn settled(&self, history: &History, _chain: Option<&ChainState>) -> bool {
+        history.pending().next().is_none() && history.unconfirmed().next().is_none()
+    }
+
     fn final_checks(&self, truth: &GroundTruth<'_>) -> Vec<Violation> {
         payouts(truth).map_or_else(Vec::new, |payouts| checks::final_checks(&payouts))
     }
