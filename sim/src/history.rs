@@ -370,11 +370,16 @@ impl History {
 
     pub(crate) fn told_status(&mut self, handle: usize, told: StatusTold) {
         let op = &mut self.ops[handle];
-        if let (None, StatusSeen::Confirmed { tx, height, .. }) = (op.confirmed, &told.status) {
-            op.confirmed = Some((*tx, *height));
-        }
+        let first_confirmation = match (op.confirmed, &told.status) {
+            (None, StatusSeen::Confirmed { tx, height, .. }) => Some((*tx, *height)),
+            _ => None,
+        };
         op.statuses.push(told);
-        self.reindex(handle);
+        // Most statuses change nothing the index files by.
+        if first_confirmation.is_some() {
+            op.confirmed = first_confirmation;
+            self.reindex(handle);
+        }
     }
 
     pub fn ops(&self) -> &[Op] {
