@@ -272,6 +272,21 @@ pub struct TxnForgotten {
     pub answered_at: Duration,
 }
 
+/// A database transaction a client began: the id the database gave it,
+/// and whether the client ever asked to commit it. A database commits a
+/// transaction only when asked to; the id says which one it committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnBegun {
+    /// Which client's transaction, and for what.
+    pub label: String,
+    /// The id the database gave it (`TxnId`'s bits).
+    pub txn: u64,
+    /// When the client had the id: the begin's answer came back.
+    pub begun_at: Duration,
+    /// When the client sent its commit, if it did.
+    pub commit_asked_at: Option<Duration>,
+}
+
 /// A key-value operation on the log as its client saw it, times in
 /// simulated microseconds.
 pub type KvRecord = Operation<KvOp, KvOutput>;
@@ -287,6 +302,7 @@ pub struct History {
     settle_reads: Vec<(u64, Option<usize>)>,
     balances: Vec<BalanceSeen>,
     forgotten: Vec<TxnForgotten>,
+    begun: Vec<TxnBegun>,
     /// What the acknowledged payouts took from each account, kept as
     /// outcomes are recorded so a client's estimate of a balance costs a
     /// look-up, not a pass over every request.
@@ -402,6 +418,24 @@ impl History {
     /// The requests of open transactions the database did not know.
     pub fn forgotten(&self) -> &[TxnForgotten] {
         &self.forgotten
+    }
+
+    /// Records a database transaction a client began; returns its handle.
+    pub(crate) fn txn_begun(&mut self, begun: TxnBegun) -> usize {
+        self.begun.push(begun);
+        self.begun.len() - 1
+    }
+
+    /// Records that the client of the transaction at `handle` sent its
+    /// commit at `at` (the first time, should it send it again).
+    pub(crate) fn txn_commit_asked(&mut self, handle: usize, at: Duration) {
+        let asked = &mut self.begun[handle].commit_asked_at;
+        asked.get_or_insert(at);
+    }
+
+    /// The database transactions clients began, in the order they had them.
+    pub fn begun(&self) -> &[TxnBegun] {
+        &self.begun
     }
 
     /// Records a database transaction; returns its handle.

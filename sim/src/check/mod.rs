@@ -275,6 +275,8 @@ pub(crate) struct GroundTruth<'a> {
     pub(crate) height_times: &'a BTreeMap<u64, Duration>,
     /// When the nemesis crashed each node or lost its disk.
     pub(crate) crash_times: &'a BTreeMap<String, Vec<Duration>>,
+    /// Each commit the database applied: when, and the transaction's id.
+    pub(crate) db_commits: &'a [(Duration, u64)],
     /// Why the run did not settle, if it did not.
     pub(crate) stall: Option<&'a Stall>,
     /// Simulated time at the end of the run.

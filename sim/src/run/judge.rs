@@ -95,6 +95,7 @@ fn checks(
         block_times: &simulated.block_times,
         height_times: &simulated.height_times,
         crash_times: &simulated.crash_times,
+        db_commits: &simulated.db_commits,
         stall: simulated.stall.as_ref(),
         end,
     };

@@ -282,6 +282,8 @@ struct Simulated {
     block_times: BTreeMap<BlockHash, Duration>,
     height_times: BTreeMap<u64, Duration>,
     crash_times: BTreeMap<String, Vec<Duration>>,
+    /// Each commit the database applied: when, and the transaction's id.
+    db_commits: Vec<(Duration, u64)>,
     crash_points: BTreeMap<&'static str, u64>,
 }
 
@@ -481,6 +483,7 @@ async fn simulate(
     let block_times = world.view(|view| view.block_times().clone());
     let height_times = world.view(|view| view.height_times().clone());
     let crash_times = world.view(|view| view.crash_times().clone());
+    let db_commits = world.view(|view| view.db_commits().to_vec());
     world.kill_all();
     built.lock().unwrap_or_else(PoisonError::into_inner).take();
     Simulated {
@@ -500,6 +503,7 @@ async fn simulate(
         block_times,
         height_times,
         crash_times,
+        db_commits,
         crash_points,
     }
 }

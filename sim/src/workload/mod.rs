@@ -33,7 +33,7 @@ use crate::{
     events::HarnessEvent,
     history::{
         BalanceSeen, History, KvRecord, Later, Outcome, Receipt, Request, StatusSeen, StatusTold,
-        TxnForgotten, TxnRecord,
+        TxnBegun, TxnForgotten, TxnRecord,
     },
     scenario::{Scenario, Topology, WorkloadKind},
     streams,
@@ -392,6 +392,16 @@ impl Workload {
     /// Records a request of an open transaction the database did not know.
     pub(crate) fn txn_forgotten(&self, forgotten: TxnForgotten) {
         self.lock().txn_forgotten(forgotten);
+    }
+
+    /// Records a database transaction a client began; returns its handle.
+    pub(crate) fn txn_begun(&self, begun: TxnBegun) -> usize {
+        self.lock().txn_begun(begun)
+    }
+
+    /// Records that a transaction's client sent its commit.
+    pub(crate) fn txn_commit_asked(&self, handle: usize) {
+        self.lock().txn_commit_asked(handle, crate::events::now());
     }
 
     /// Updates `op` in the history and traces what happened to it.

@@ -48,6 +48,9 @@ pub(crate) struct ClusterView {
     /// When the nemesis crashed each node or lost its disk: every open
     /// database transaction is lost then.
     crashes: BTreeMap<String, Vec<Duration>>,
+    /// Each commit the database applied, when, by transaction id, in
+    /// order: what it committed, to hold against what clients asked for.
+    db_commits: Vec<(Duration, u64)>,
 }
 
 #[derive(Debug)]
@@ -202,22 +205,27 @@ impl ClusterView {
         self.applied.get(&NodeName::new(node)).copied().flatten()
     }
 
-    /// Each running node's incarnation.
     /// When each block was made.
     pub(crate) fn block_times(&self) -> &BTreeMap<BlockHash, Duration> {
         &self.blocks
     }
 
-    /// When the chain first reached each height.
     /// When the nemesis crashed each node or lost its disk.
     pub(crate) fn crash_times(&self) -> &BTreeMap<String, Vec<Duration>> {
         &self.crashes
     }
 
+    /// When the chain first reached each height.
     pub(crate) fn height_times(&self) -> &BTreeMap<u64, Duration> {
         &self.heights
     }
 
+    /// Each commit the database applied: when, and the transaction's id.
+    pub(crate) fn db_commits(&self) -> &[(Duration, u64)] {
+        &self.db_commits
+    }
+
+    /// Each running node's incarnation.
     pub(crate) fn lives(&self) -> &BTreeMap<NodeName, u64> {
         &self.lives
     }
@@ -266,9 +274,13 @@ impl Subscriber for ClusterView {
         event: &Event,
         marks: &mut Vec<HarnessMark>,
     ) {
-        if let Event::Chain(ChainEvent::Block { hash, height, .. }) = event {
-            self.blocks.insert(*hash, at);
-            self.heights.entry(*height).or_insert(at);
+        match event {
+            Event::Chain(ChainEvent::Block { hash, height, .. }) => {
+                self.blocks.insert(*hash, at);
+                self.heights.entry(*height).or_insert(at);
+            }
+            Event::Db(DbEvent::Committed { txn, .. }) => self.db_commits.push((at, *txn)),
+            _ => {}
         }
 
         // Only the view knows who is paused: a takeover from a paused holder

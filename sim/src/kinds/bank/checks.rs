@@ -10,6 +10,12 @@
 //!   reversal), is in the database; a transfer sent again after it was
 //!   acknowledged is found committed, and none stands again after its
 //!   reversal (its row beside its reversal's mark).
+//!   The database also commits only what it is asked to: each commit it
+//!   applied (its trace, with the transaction's id) belongs to the
+//!   transaction that held the id then (the last a client was given it
+//!   before), and that client must have sent its commit. A commit nobody
+//!   asked for makes a transaction's unfinished writes permanent behind
+//!   its client's back (a late copy of an old commit meeting a reused id).
 //! - `isolation`: the transactions the clients ran (transfers and audits,
 //!   each write tagged with its transaction) show no anomaly their own
 //!   isolation levels rule out (see `consistency::isolation`).
@@ -24,7 +30,7 @@
 
 use ledger::{
     bugs::Checker,
-    db::{Key, Recovered},
+    db::{Key, Recovered, TxnId},
 };
 use std::{collections::BTreeMap, time::Duration};
 
@@ -35,7 +41,7 @@ use super::{
 use crate::{
     check::Violation,
     consistency::isolation,
-    history::{History, Outcome, Receipt},
+    history::{History, Outcome, Receipt, TxnBegun},
     scenario::MAX_DRIFT_PPM,
 };
 
@@ -49,6 +55,8 @@ pub(super) struct BankTruth<'a> {
 
 /// Accounts named individually in one message at most.
 const MAX_ACCOUNTS_NAMED: usize = 4;
+/// Commits nobody asked for named individually at most.
+const MAX_COMMITS_NAMED: usize = 4;
 
 pub(super) fn conservation(truth: &BankTruth<'_>, end: Duration) -> Vec<Violation> {
     let engine = &truth.recovered.engine;
@@ -198,6 +206,54 @@ pub(super) fn durability(
     violations
 }
 
+/// Commits the database applied (`commits`: when, and the transaction's
+/// id) of a transaction whose client never asked to commit it: the
+/// transaction holding the id then is the last one a client was given it
+/// before. A commit of an id no client was given is an atomic request's,
+/// begun and committed at once. Only a database that gave one id to two
+/// transactions, or committed one on its own, fails this.
+pub(super) fn commits_asked_for(history: &History, commits: &[(Duration, u64)]) -> Vec<Violation> {
+    let mut holders: BTreeMap<u64, Vec<&TxnBegun>> = BTreeMap::new();
+    for begun in history.begun() {
+        holders.entry(begun.txn).or_default().push(begun);
+    }
+    let unasked: Vec<(Duration, u64, &TxnBegun)> = commits
+        .iter()
+        .filter_map(|&(at, txn)| {
+            let holder = holders
+                .get(&txn)?
+                .iter()
+                .rev()
+                .find(|begun| begun.begun_at <= at)?;
+            let asked = holder.commit_asked_at.is_some_and(|asked| asked <= at);
+            (!asked).then_some((at, txn, *holder))
+        })
+        .collect();
+    let more = unasked.len().saturating_sub(MAX_COMMITS_NAMED);
+    unasked
+        .into_iter()
+        .take(MAX_COMMITS_NAMED)
+        .enumerate()
+        .map(|(named, (at, txn, holder))| {
+            let mut message = format!(
+                "the database committed {} at {:.3}s, which nobody asked it to: {} had that id from {:.3}s and never sent its commit, so its unfinished writes are now permanent",
+                TxnId(txn),
+                at.as_secs_f64(),
+                holder.label,
+                holder.begun_at.as_secs_f64()
+            );
+            if named == 0 && more > 0 {
+                message.push_str(&format!(" (and {more} more such commits)"));
+            }
+            Violation {
+                checker: Checker::Durability,
+                at,
+                message,
+            }
+        })
+        .collect()
+}
+
 /// Anomalies among the clients' transactions, each named with the
 /// transactions in it.
 pub(super) fn isolation(history: &History, end: Duration) -> Vec<Violation> {
@@ -265,6 +321,78 @@ pub(super) fn idle_timeout(
 mod tests {
     use super::*;
     use crate::history::TxnForgotten;
+
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    /// A history of transactions `(label, id, begun at, commit sent at)`.
+    fn begun(txns: &[(&str, u64, u64, Option<u64>)]) -> History {
+        let mut history = History::default();
+        for &(label, txn, begun_at, asked) in txns {
+            let handle = history.txn_begun(TxnBegun {
+                label: label.to_owned(),
+                txn,
+                begun_at: MS(begun_at),
+                commit_asked_at: None,
+            });
+            if let Some(asked) = asked {
+                history.txn_commit_asked(handle, MS(asked));
+            }
+        }
+        history
+    }
+
+    #[test]
+    fn commits_of_transactions_their_clients_committed_pass() {
+        let history = begun(&[("T1", 7, 100, Some(300)), ("T2", 8, 150, None)]);
+        // T1 committed after its client asked; 9 was an atomic request's.
+        let commits = [(MS(310), 7), (MS(400), 9)];
+        assert!(commits_asked_for(&history, &commits).is_empty());
+    }
+
+    #[test]
+    fn a_commit_nobody_asked_for_is_named_with_the_holder_of_its_id() {
+        // Id 7 given twice: to T1, whose client committed it, and after a
+        // restart to T2, committed by a late copy of T1's commit.
+        let history = begun(&[("T1", 7, 100, Some(300)), ("T2", 7, 2_000, None)]);
+        let commits = [(MS(310), 7), (MS(2_400), 7)];
+        let found = commits_asked_for(&history, &commits);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].checker, Checker::Durability);
+        assert_eq!(found[0].at, MS(2_400));
+        assert_eq!(
+            found[0].message,
+            "the database committed txn 0.7 at 2.400s, which nobody asked it to: T2 had that id from 2.000s and never sent its commit, so its unfinished writes are now permanent"
+        );
+    }
+
+    #[test]
+    fn a_commit_before_its_client_asked_fails_and_one_before_the_begin_is_left_alone() {
+        // Committed before T1 sent its commit: not on T1's word.
+        let early = begun(&[("T1", 7, 100, Some(500))]);
+        assert_eq!(commits_asked_for(&early, &[(MS(400), 7)]).len(), 1);
+        // Committed before any client had the id: nobody's transaction yet.
+        let unheld = begun(&[("T1", 7, 100, None)]);
+        assert!(commits_asked_for(&unheld, &[(MS(50), 7)]).is_empty());
+    }
+
+    #[test]
+    fn many_commits_nobody_asked_for_are_counted_past_the_named() {
+        let txns: Vec<(String, u64)> = (0..6).map(|at| (format!("T{at}"), at)).collect();
+        let history = begun(
+            &txns
+                .iter()
+                .map(|(label, txn)| (label.as_str(), *txn, 10 * txn, None))
+                .collect::<Vec<_>>(),
+        );
+        let commits: Vec<(Duration, u64)> = (0..6).map(|txn| (MS(10 * txn + 5), txn)).collect();
+        let found = commits_asked_for(&history, &commits);
+        assert_eq!(found.len(), MAX_COMMITS_NAMED);
+        assert!(
+            found[0].message.ends_with("(and 2 more such commits)"),
+            "{}",
+            found[0].message
+        );
+    }
 
     fn forgotten(active_since: u64, answered_at: u64) -> History {
         let mut history = History::default();

@@ -99,6 +99,7 @@ impl Kind for Bank {
         };
         let mut violations = checks::conservation(&bank, truth.end);
         violations.extend(checks::durability(&bank, truth.history, truth.end));
+        violations.extend(checks::commits_asked_for(truth.history, truth.db_commits));
         violations.extend(checks::isolation(truth.history, truth.end));
         let crashes = truth
             .crash_times

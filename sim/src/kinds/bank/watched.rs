@@ -1,13 +1,19 @@
-//! A bank client's database transaction, watched for being forgotten: each
+//! A bank client's database transaction, watched: the id the database gave
+//! it and whether its client asked to commit it go to the history, for the
+//! check that the database commits only what it is asked to; and each
 //! request inside it that the database answers as for a transaction it
-//! does not know goes to the history, with when the client last made the
+//! does not know goes there too, with when the client last made the
 //! transaction active, for the check that the database keeps an open
 //! transaction for its whole idle timeout.
 
 use ledger::db::{DbClient, DbError, Found, Isolation, Key, ScanRange, Txn, TxnError};
 use std::{cell::Cell, time::Duration};
 
-use crate::{events::now, history::TxnForgotten, workload::Workload};
+use crate::{
+    events::now,
+    history::{TxnBegun, TxnForgotten},
+    workload::Workload,
+};
 
 pub(super) struct Watched<'w> {
     txn: Txn,
@@ -17,6 +23,8 @@ pub(super) struct Watched<'w> {
     /// When the transaction's latest request (or its begin) was sent: the
     /// database saw it active no earlier than that.
     active_since: Cell<Duration>,
+    /// Its record in the history.
+    begun: usize,
 }
 
 impl<'w> Watched<'w> {
@@ -28,11 +36,18 @@ impl<'w> Watched<'w> {
     ) -> Result<Watched<'w>, DbError> {
         let sent = now();
         let txn = db.begin(isolation).await?;
+        let begun = workload.txn_begun(TxnBegun {
+            label: label.to_owned(),
+            txn: txn.id().0,
+            begun_at: now(),
+            commit_asked_at: None,
+        });
         Ok(Watched {
             txn,
             workload,
             label: label.to_owned(),
             active_since: Cell::new(sent),
+            begun,
         })
     }
 
@@ -81,6 +96,7 @@ impl<'w> Watched<'w> {
     /// Commits. Not watched: an "unknown transaction" answer to a commit
     /// may be a late copy's, after the first copy committed it.
     pub(super) async fn commit(self) -> Result<Option<u64>, DbError> {
+        self.workload.txn_commit_asked(self.begun);
         self.txn.commit().await
     }
 
