@@ -70,6 +70,18 @@ fn what_ran(out: &mut String, outcome: &RunOutcome) {
             requests.sent, requests.acknowledged, requests.rejected, requests.unknown
         ),
     );
+    // Checks that judged no completed request pass on nothing: a reader
+    // must not take such a pass for evidence.
+    if requests.sent > 0 && requests.acknowledged == 0 {
+        line(
+            out,
+            "note",
+            format!(
+                "none of the {} requests sent was acknowledged: the checks had no completed request to judge, so the verdict says little",
+                requests.sent
+            ),
+        );
+    }
     let faults = if outcome.faults.is_empty() {
         "none".to_owned()
     } else {

@@ -306,7 +306,7 @@ pub(super) fn idle_timeout(
             checker: Checker::Liveness,
             at: forgotten.answered_at,
             message: format!(
-                "the database answered the {} of {} as for an unknown transaction ({}), {:.3}s after the transaction was last active, with no crash of the database between: it forgot an open transaction before its idle timeout of {:.3}s ran out",
+                "the database answered the {} of {} as for an unknown transaction ({}), {:.3}s after the transaction was last active, with no crash of the database between: it ended an open transaction (forgot, aborted or committed it) before its idle timeout of {:.3}s ran out",
                 forgotten.request,
                 forgotten.label,
                 forgotten.txn,
