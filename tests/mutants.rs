@@ -8,6 +8,14 @@
 //! minutes each; run it with
 //! `cargo test --release --test mutants -- --ignored --nocapture`
 //! (`MUTANT=id,id` runs those).
+//!
+//! `GENERATED=list.json` runs, in place of the catalogue, a seeded sample
+//! of the mutants a mutation tool lists (`cargo mutants --list --diff
+//! --json`): each fuzzed on the kinds its part runs in, with a tally of
+//! what was caught, what survived and what did not build. Generated
+//! mutants are often equivalent to the code they change, so survivors are
+//! listed for reading, not failed; a mutant that no longer applies to the
+//! code fails the run.
 
 use serde::Deserialize;
 use std::{
@@ -121,6 +129,9 @@ struct Verdict {
 #[test]
 #[ignore = "builds and fuzzes every mutant: minutes each"]
 fn the_checkers_catch_every_catchable_mutant() {
+    if let Ok(list) = std::env::var("GENERATED") {
+        return generated::fuzz_a_sample(Path::new(&list));
+    }
     let only: Option<Vec<String>> = std::env::var("MUTANT")
         .ok()
         .map(|ids| ids.split(',').map(str::to_owned).collect());
@@ -140,7 +151,8 @@ fn the_checkers_catch_every_catchable_mutant() {
         let pristine = fs::read_to_string(&target).expect("the scratch tree is readable");
         let text = mutated(&tree, mutant).unwrap_or_else(|problem| panic!("{problem}"));
         fs::write(&target, text).expect("the scratch tree is writable");
-        let verdict = build_and_fuzz(&scratch, &tree, mutant);
+        assert!(build(&scratch, &tree), "{} does not build", mutant.id);
+        let verdict = fuzz(&scratch, Some(&mutant.kind), &mutant.seeds);
         fs::write(&target, pristine).expect("the scratch tree is writable");
         let first = verdict.first.as_deref().unwrap_or("every seed passed");
         println!(
@@ -189,25 +201,34 @@ fn copy_tracked_tree(from: &Path, to: &Path) {
     }
 }
 
-fn build_and_fuzz(scratch: &Path, tree: &Path, mutant: &Mutant) -> Verdict {
-    let target_dir = scratch.join("target");
-    let built = Command::new(env!("CARGO"))
+/// Builds the `sim` of the (mutated) `tree`; `false` when it does not
+/// compile.
+fn build(scratch: &Path, tree: &Path) -> bool {
+    Command::new(env!("CARGO"))
         .args(["build", "--release", "--quiet", "-p", "sim"])
-        .env("CARGO_TARGET_DIR", &target_dir)
+        .env("CARGO_TARGET_DIR", scratch.join("target"))
         .current_dir(tree)
         .status()
-        .expect("cargo runs");
-    assert!(built.success(), "{} does not build", mutant.id);
+        .expect("cargo runs")
+        .success()
+}
+
+/// Fuzzes the last build on `seeds` of `kind` (mixed when `None`).
+fn fuzz(scratch: &Path, kind: Option<&str>, seeds: &str) -> Verdict {
     let out = scratch.join("out");
     let _ = fs::remove_dir_all(&out);
-    let fuzzed = Command::new(target_dir.join("release/sim"))
-        .args(["fuzz", "--kind", &mutant.kind, "--seeds", &mutant.seeds])
+    let mut command = Command::new(scratch.join("target/release/sim"));
+    command.args(["fuzz", "--seeds", seeds]);
+    if let Some(kind) = kind {
+        command.args(["--kind", kind]);
+    }
+    let fuzzed = command
         .args(["--no-shrink", "--json", "--color", "never", "--out"])
         .arg(&out)
         .output()
         .expect("the mutant's sim runs");
     let summary: serde_json::Value = serde_json::from_slice(&fuzzed.stdout)
-        .unwrap_or_else(|error| panic!("{}: fuzz printed no summary: {error}", mutant.id));
+        .unwrap_or_else(|error| panic!("fuzz printed no summary: {error}"));
     let seeds = summary["seeds"].as_array().cloned().unwrap_or_default();
     let failures: Vec<&serde_json::Value> = seeds
         .iter()
@@ -225,4 +246,207 @@ fn build_and_fuzz(scratch: &Path, tree: &Path, mutant: &Mutant) -> Verdict {
             )
         }),
     }
+}
+
+/// Samples of the mutants a mutation tool generates (`GENERATED`).
+mod generated {
+    use super::{Path, build, copy_tracked_tree, fs, fuzz, root};
+    use serde::Deserialize;
+
+    /// One entry of `cargo mutants --list --diff --json`.
+    #[derive(Debug, Deserialize)]
+    struct Generated {
+        name: String,
+        file: String,
+        diff: String,
+    }
+
+    /// Builds and fuzzes `SAMPLE` (20) mutants of the list at `path`,
+    /// drawn by `SAMPLE_SEED` (1), each on `SEEDS` (0..300) of every kind
+    /// its file runs in until one fails.
+    pub(super) fn fuzz_a_sample(path: &Path) {
+        let text =
+            fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        let listed: Vec<Generated> = serde_json::from_str(&text).unwrap_or_else(|error| {
+            panic!(
+                "{}: not a list of `cargo mutants --list --diff --json`: {error}",
+                path.display()
+            )
+        });
+        let number = |name: &str, default: u64| {
+            std::env::var(name).map_or(default, |value| {
+                value
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{name}={value}: expected a whole number"))
+            })
+        };
+        let count = number("SAMPLE", 20) as usize;
+        let seeds = std::env::var("SEEDS").unwrap_or_else(|_| "0..300".to_owned());
+        let sample = draw(listed, count, number("SAMPLE_SEED", 1));
+        let scratch = root().join("target/mutants");
+        let tree = scratch.join("tree");
+        copy_tracked_tree(&root(), &tree);
+        let (mut caught, mut survived, mut unbuilt) = (0, Vec::new(), 0);
+        for mutant in &sample {
+            let target = tree.join(&mutant.file);
+            let pristine = fs::read_to_string(&target)
+                .unwrap_or_else(|error| panic!("{}: {error}", mutant.file));
+            let text = apply(&pristine, &mutant.diff)
+                .unwrap_or_else(|problem| panic!("{}: {problem}", mutant.name));
+            fs::write(&target, text).expect("the scratch tree is writable");
+            let outcome = if build(&scratch, &tree) {
+                let mut tried = Vec::new();
+                let mut failing = None;
+                for kind in kinds(&mutant.file) {
+                    let verdict = fuzz(&scratch, kind, &seeds);
+                    tried.push(kind.unwrap_or("mixed"));
+                    if verdict.failed > 0 {
+                        failing = Some((kind.unwrap_or("mixed"), verdict));
+                        break;
+                    }
+                }
+                match failing {
+                    Some((kind, verdict)) => {
+                        caught += 1;
+                        format!(
+                            "caught   {}/{} {kind} seeds failed: {}",
+                            verdict.failed,
+                            verdict.runs,
+                            verdict.first.unwrap_or_default()
+                        )
+                    }
+                    None => {
+                        survived.push(mutant.name.clone());
+                        format!("survived every seed of {}", tried.join(", "))
+                    }
+                }
+            } else {
+                unbuilt += 1;
+                "does not build".to_owned()
+            };
+            fs::write(&target, pristine).expect("the scratch tree is writable");
+            println!("{}\n  {outcome}", mutant.name);
+        }
+        println!(
+            "{} drawn: {caught} caught, {} survived, {unbuilt} do not build",
+            sample.len(),
+            survived.len()
+        );
+        for name in &survived {
+            println!("  survived: {name}");
+        }
+    }
+
+    /// The kinds whose runs reach `file`'s part, in the order tried: the
+    /// part's own first, then the transfers that run every part.
+    fn kinds(file: &str) -> Vec<Option<&'static str>> {
+        let part = |prefix: &str| file.starts_with(prefix);
+        if part("src/log/") {
+            vec![Some("log"), Some("transfers")]
+        } else if part("src/db/") {
+            vec![Some("bank"), Some("transfers")]
+        } else if part("src/chain/") {
+            vec![Some("chain"), Some("transfers")]
+        } else if part("src/ledger/") {
+            vec![Some("transfers")]
+        } else {
+            vec![None]
+        }
+    }
+
+    /// `count` of `listed`, drawn without replacement by a seeded shuffle
+    /// (xorshift64*), so the same seed draws the same sample.
+    fn draw(mut listed: Vec<Generated>, count: usize, seed: u64) -> Vec<Generated> {
+        let mut state = seed.max(1);
+        let mut next = || {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        };
+        for at in (1..listed.len()).rev() {
+            let other = (next() % (at as u64 + 1)) as usize;
+            listed.swap(at, other);
+        }
+        listed.truncate(count);
+        listed
+    }
+
+    /// `text` with every hunk of the unified `diff` applied. A hunk's old
+    /// lines must occur at the line its header names, or else exactly once
+    /// (twin functions' bodies can be the same lines).
+    pub(super) fn apply(text: &str, diff: &str) -> Result<String, String> {
+        let mut result = text.to_owned();
+        for hunk in diff.split("\n@@").skip(1) {
+            let header = hunk.lines().next().unwrap_or_default();
+            // " -L,l +M,m @@": M is where the hunk starts once the hunks
+            // before it are applied.
+            let at_line: Option<usize> = header
+                .split_whitespace()
+                .find_map(|part| part.strip_prefix('+'))
+                .and_then(|start| start.split(',').next()?.parse().ok());
+            let (mut old, mut new) = (String::new(), String::new());
+            for line in hunk.lines().skip(1) {
+                match line.split_at_checked(1) {
+                    Some((" ", rest)) => {
+                        old.extend([rest, "\n"]);
+                        new.extend([rest, "\n"]);
+                    }
+                    Some(("-", rest)) => old.extend([rest, "\n"]),
+                    Some(("+", rest)) => new.extend([rest, "\n"]),
+                    // An empty context line, or "\ No newline at end of file".
+                    None => {
+                        old.push('\n');
+                        new.push('\n');
+                    }
+                    Some(_) => {}
+                }
+            }
+            let found: Vec<usize> = result.match_indices(&old).map(|(at, _)| at).collect();
+            let line_of = |at: usize| result[..at].matches('\n').count() + 1;
+            let at = match found[..] {
+                [at] => at,
+                _ => *found
+                    .iter()
+                    .find(|at| Some(line_of(**at)) == at_line)
+                    .ok_or_else(|| {
+                        format!(
+                            "a hunk occurs {} times, none at line {at_line:?}",
+                            found.len()
+                        )
+                    })?,
+            };
+            result.replace_range(at..at + old.len(), &new);
+        }
+        if result == text {
+            return Err("the diff changes nothing".to_owned());
+        }
+        Ok(result)
+    }
+}
+
+#[test]
+fn a_generated_diff_applies_hunk_by_hunk() {
+    let text = "fn a() -> u64 {\n    1 + 2\n}\n\nfn b() {}\n";
+    let diff = "--- src/x.rs\n+++ replace + with -\n@@ -1,3 +1,3 @@\n fn a() -> u64 {\n-    1 + 2\n+    1 - 2\n }\n";
+    assert_eq!(
+        generated::apply(text, diff).unwrap(),
+        "fn a() -> u64 {\n    1 - 2\n}\n\nfn b() {}\n"
+    );
+    // Of two identical bodies, the one at the line the header names.
+    let twice = "fn a() -> u64 {\n    1 + 2\n}\nfn a() -> u64 {\n    1 + 2\n}\n";
+    let second = diff.replace("@@ -1,3 +1,3 @@", "@@ -4,3 +4,3 @@");
+    assert_eq!(
+        generated::apply(twice, &second).unwrap(),
+        "fn a() -> u64 {\n    1 + 2\n}\nfn a() -> u64 {\n    1 - 2\n}\n"
+    );
+    let elsewhere = diff.replace("@@ -1,3 +1,3 @@", "@@ -9,3 +9,3 @@");
+    assert!(generated::apply(twice, &elsewhere).is_err());
+    assert!(
+        generated::apply(
+            text,
+            "--- src/x.rs\n+++ nothing\n@@ -1,1 +1,1 @@\n fn b() {}\n"
+        )
+        .is_err()
+    );
 }
