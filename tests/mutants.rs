@@ -152,7 +152,7 @@ fn the_checkers_catch_every_catchable_mutant() {
         let text = mutated(&tree, mutant).unwrap_or_else(|problem| panic!("{problem}"));
         fs::write(&target, text).expect("the scratch tree is writable");
         assert!(build(&scratch, &tree), "{} does not build", mutant.id);
-        let verdict = fuzz(&scratch, Some(&mutant.kind), &mutant.seeds);
+        let verdict = fuzz(&scratch, &mutant.id, Some(&mutant.kind), &mutant.seeds);
         fs::write(&target, pristine).expect("the scratch tree is writable");
         let first = verdict.first.as_deref().unwrap_or("every seed passed");
         println!(
@@ -213,8 +213,9 @@ fn build(scratch: &Path, tree: &Path) -> bool {
         .success()
 }
 
-/// Fuzzes the last build on `seeds` of `kind` (mixed when `None`).
-fn fuzz(scratch: &Path, kind: Option<&str>, seeds: &str) -> Verdict {
+/// Fuzzes the last build, of the mutant `name`, on `seeds` of `kind`
+/// (mixed when `None`).
+fn fuzz(scratch: &Path, name: &str, kind: Option<&str>, seeds: &str) -> Verdict {
     let out = scratch.join("out");
     let _ = fs::remove_dir_all(&out);
     let mut command = Command::new(scratch.join("target/release/sim"));
@@ -228,7 +229,7 @@ fn fuzz(scratch: &Path, kind: Option<&str>, seeds: &str) -> Verdict {
         .output()
         .expect("the mutant's sim runs");
     let summary: serde_json::Value = serde_json::from_slice(&fuzzed.stdout)
-        .unwrap_or_else(|error| panic!("fuzz printed no summary: {error}"));
+        .unwrap_or_else(|error| panic!("{name}: fuzz printed no summary: {error}"));
     let seeds = summary["seeds"].as_array().cloned().unwrap_or_default();
     let failures: Vec<&serde_json::Value> = seeds
         .iter()
@@ -298,7 +299,7 @@ mod generated {
                 let mut tried = Vec::new();
                 let mut failing = None;
                 for kind in kinds(&mutant.file) {
-                    let verdict = fuzz(&scratch, kind, &seeds);
+                    let verdict = fuzz(&scratch, &mutant.name, kind, &seeds);
                     tried.push(kind.unwrap_or("mixed"));
                     if verdict.failed > 0 {
                         failing = Some((kind.unwrap_or("mixed"), verdict));
