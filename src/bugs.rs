@@ -122,6 +122,12 @@ pub enum Bug {
     /// in it): money moves wrongly, or a client is told of a commit that never
     /// happened.
     DbTxnIdReuse,
+    /// After a restart the database commits (synced, applied) but never
+    /// acknowledges a commit, as though its reply path were set up on first
+    /// boot only: clients that resolve an unknown commit by reading what it
+    /// wrote still finish, and no promise is broken, but nothing a client
+    /// commits is ever confirmed to it again.
+    DbMuteAfterRestart,
     /// SERIALIZABLE validates at commit only the reads of rows the
     /// transaction also writes: a read-only transaction, or one reading rows
     /// it leaves alone, commits on a snapshot that changed under it (read
@@ -326,6 +332,9 @@ impl Bug {
             Bug::DbTxnIdReuse => {
                 "transaction ids restart after a crash; a duplicated old commit commits a new transaction"
             }
+            Bug::DbMuteAfterRestart => {
+                "after a restart the database commits but never acknowledges a commit"
+            }
             Bug::StaleStatusRead => {
                 "a ledger replica answers status and balance reads from a lagging fold as if it were current"
             }
@@ -381,7 +390,7 @@ impl Bug {
     /// Whether the bug breaks a promise or stops progress.
     pub fn class(self) -> BugClass {
         match self {
-            Bug::NoResubmit => BugClass::Liveness,
+            Bug::NoResubmit | Bug::DbMuteAfterRestart => BugClass::Liveness,
             _ => BugClass::Safety,
         }
     }
@@ -397,6 +406,7 @@ impl Bug {
             Bug::DbAckBeforeSync => &[Checker::Durability],
             Bug::DbSkipChecksum => &[Checker::Durability, Checker::Conservation],
             Bug::DbTxnIdReuse => &[Checker::Conservation, Checker::Durability],
+            Bug::DbMuteAfterRestart => &[Checker::Liveness],
             Bug::DbSerializableSkipsReads => &[Checker::Isolation],
             Bug::ReadFromFollower | Bug::LeaseReadIgnoresDrift => &[Checker::Linearizable],
             Bug::StaleStatusRead => &[Checker::ExactlyOnce, Checker::Conservation],
@@ -429,7 +439,8 @@ impl Bug {
             Bug::RaftAckBeforePersist
             | Bug::RaftForgetSessions
             | Bug::DbAckBeforeSync
-            | Bug::DbTxnIdReuse => Trigger::Crashes,
+            | Bug::DbTxnIdReuse
+            | Bug::DbMuteAfterRestart => Trigger::Crashes,
             Bug::DbSkipChecksum => Trigger::TornWrites,
             Bug::ChainDoubleInclude => Trigger::Reorgs,
             Bug::ChainSkipsSignature | Bug::LaxAddressCheck => Trigger::InvalidInput,
@@ -468,6 +479,7 @@ impl Bug {
             | Bug::DbAckBeforeSync
             | Bug::DbSkipChecksum
             | Bug::DbTxnIdReuse
+            | Bug::DbMuteAfterRestart
             | Bug::DbSerializableSkipsReads => "bank",
             Bug::ChainDoubleInclude | Bug::ChainSkipsSignature => "chain",
             Bug::NoIdempotencyKey

@@ -291,6 +291,32 @@ pub struct TxnBegun {
 /// simulated microseconds.
 pub type KvRecord = Operation<KvOp, KvOutput>;
 
+/// A bank client's write once the faults have stopped: a transaction that
+/// commits one row, retried until its commit is acknowledged. Clients
+/// resolve the outcome of every other commit by reading what it wrote, so
+/// without it a database that never answered a commit would pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettleWrite {
+    pub client: u64,
+    /// Attempts that have ended, acknowledged or not.
+    pub attempts: u32,
+    /// Why the latest attempt that failed did.
+    pub last_failure: Option<String>,
+    /// The commit acknowledged, once one is.
+    pub acknowledged: Option<SettleCommit>,
+}
+
+/// The acknowledged commit of a write since the faults stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettleCommit {
+    /// Its sequence number in the database's log of commits.
+    pub seq: u64,
+    /// When the client was told.
+    pub at: Duration,
+    /// Which attempt it was, from 1: the value it wrote names it.
+    pub attempt: u32,
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct History {
     ops: Vec<Op>,
@@ -300,6 +326,10 @@ pub struct History {
     /// that read's place in `kv` once it is made: each must be made and
     /// answered for the run to settle.
     settle_reads: Vec<(u64, Option<usize>)>,
+    /// The bank clients that write once more when the faults stop, each
+    /// with how that write has fared: each must be acknowledged for the
+    /// run to settle.
+    settle_writes: Vec<SettleWrite>,
     balances: Vec<BalanceSeen>,
     forgotten: Vec<TxnForgotten>,
     begun: Vec<TxnBegun>,
@@ -489,6 +519,45 @@ impl History {
             })
     }
 
+    /// Notes that bank client `client` will write once more when the faults
+    /// stop.
+    pub(crate) fn expect_settle_write(&mut self, client: u64) {
+        self.settle_writes.push(SettleWrite {
+            client,
+            attempts: 0,
+            last_failure: None,
+            acknowledged: None,
+        });
+    }
+
+    /// Notes how one attempt at `client`'s write since the faults stopped
+    /// ended: acknowledged with its commit's sequence number, or why not.
+    pub(crate) fn settle_write_attempted(
+        &mut self,
+        client: u64,
+        outcome: Result<u64, String>,
+        at: Duration,
+    ) {
+        for write in self.settle_writes.iter_mut().filter(|w| w.client == client) {
+            write.attempts += 1;
+            match &outcome {
+                Ok(seq) => {
+                    write.acknowledged = Some(SettleCommit {
+                        seq: *seq,
+                        at,
+                        attempt: write.attempts,
+                    });
+                }
+                Err(why) => write.last_failure = Some(why.clone()),
+            }
+        }
+    }
+
+    /// The writes bank clients make once the faults have stopped.
+    pub fn settle_writes(&self) -> &[SettleWrite] {
+        &self.settle_writes
+    }
+
     pub(crate) fn kv_returned(&mut self, op: usize, at: u64, output: KvOutput) {
         self.kv[op].returned = Some((at, output));
     }
@@ -560,6 +629,30 @@ mod tests {
 
     /// A session that is to read when the faults stop holds the run back
     /// until it has read and been answered; its earlier reads do not count.
+    #[test]
+    fn a_settle_write_counts_its_attempts_until_one_is_acknowledged() {
+        let mut history = History::default();
+        history.expect_settle_write(3);
+        history.expect_settle_write(4);
+        let at = Duration::from_millis;
+        history.settle_write_attempted(3, Err("its commit failed".to_owned()), at(100));
+        history.settle_write_attempted(3, Ok(9), at(250));
+        let [third, fourth] = history.settle_writes() else {
+            panic!("two clients write at settle");
+        };
+        assert_eq!(third.attempts, 2);
+        assert_eq!(third.last_failure.as_deref(), Some("its commit failed"));
+        assert_eq!(
+            third.acknowledged,
+            Some(SettleCommit {
+                seq: 9,
+                at: at(250),
+                attempt: 2
+            })
+        );
+        assert_eq!((fourth.attempts, fourth.acknowledged), (0, None));
+    }
+
     #[test]
     fn a_settle_read_is_awaited_until_made_and_answered() {
         let mut history = History::default();

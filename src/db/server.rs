@@ -358,6 +358,9 @@ impl Server {
     /// Acknowledges a durable commit, unless the harness loses the reply:
     /// then the client cannot know the outcome.
     async fn reply_committed(&self, reply: ReplyTo, response: &DbResponse) {
+        if self.env.bugs.has(Bug::DbMuteAfterRestart) && self.incarnation > 1 {
+            return;
+        }
         if !self.env.reply_lost(ReplyPoint::DbCommitReply) {
             self.rpc.reply(reply, response).await;
         }

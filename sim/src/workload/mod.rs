@@ -44,6 +44,9 @@ use crate::{
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
 /// A late resend goes out within this long after the answer.
 const LATE_RESEND_WITHIN: Duration = Duration::from_secs(3);
+/// How often a client waiting for the settle phase looks again, should it
+/// wake at the fault phase's end just before the harness enters it.
+const SETTLING_POLL: Duration = Duration::from_millis(10);
 
 /// What chain clients need to know of the chain.
 pub(crate) struct ChainSettings {
@@ -204,6 +207,28 @@ impl Workload {
 
     pub(crate) fn settling(&self) -> bool {
         self.settling.load(Ordering::Relaxed)
+    }
+
+    /// Waits for the settle phase: it begins once the fault phase has run
+    /// its length, in the harness's own task.
+    pub(crate) async fn until_settling(&self) {
+        while !self.settling() {
+            let left = self.duration.saturating_sub(crate::events::now());
+            madsim::time::sleep(left.max(SETTLING_POLL)).await;
+        }
+    }
+
+    /// Notes that bank client `client` will write once more when the faults
+    /// stop: the run does not settle before that write is acknowledged.
+    pub(crate) fn expect_settle_write(&self, client: u64) {
+        self.lock().expect_settle_write(client);
+    }
+
+    /// Notes how an attempt at `client`'s write since the faults stopped
+    /// ended.
+    pub(crate) fn settle_write_attempted(&self, client: u64, outcome: Result<u64, String>) {
+        let at = crate::events::now();
+        self.lock().settle_write_attempted(client, outcome, at);
     }
 
     /// Whether a request that has failed `attempts` times is given up. In the

@@ -16,6 +16,8 @@
 //!   before), and that client must have sent its commit. A commit nobody
 //!   asked for makes a transaction's unfinished writes permanent behind
 //!   its client's back (a late copy of an old commit meeting a reused id).
+//!   A write a client made once the faults stopped (see `settle`) and was
+//!   told committed is there too, in its client's row.
 //! - `isolation`: the transactions the clients ran (transfers and audits,
 //!   each write tagged with its transaction) show no anomaly their own
 //!   isolation levels rule out (see `consistency::isolation`).
@@ -37,6 +39,7 @@ use std::{collections::BTreeMap, time::Duration};
 use super::{
     client::{self as bank, decode_balance, decode_transfer},
     reversal::REVERSED,
+    settle,
 };
 use crate::{
     check::Violation,
@@ -204,6 +207,45 @@ pub(super) fn durability(
         }
     }
     violations
+}
+
+/// Every write since the faults stopped that was acknowledged must be in
+/// the database: its commit, and its client's row, written by that attempt
+/// or (a late copy of an earlier attempt's commit) another of the same
+/// client's.
+pub(super) fn settle_writes_durable(truth: &BankTruth<'_>, history: &History) -> Vec<Violation> {
+    let engine = &truth.recovered.engine;
+    let last = engine.last_commit();
+    history
+        .settle_writes()
+        .iter()
+        .filter_map(|write| {
+            let commit = write.acknowledged?;
+            let row = engine
+                .committed(settle::SETTLED, &settle::key(write.client))
+                .map(|row| settle::decode(&row.value));
+            let lost = if commit.seq > last {
+                format!("the recovered database ends at commit {last}")
+            } else {
+                match row {
+                    None => "its row is missing from the recovered database".to_owned(),
+                    Some(Some((client, _))) if client == write.client => return None,
+                    Some(_) => format!(
+                        "its row holds a value client {} never wrote",
+                        write.client
+                    ),
+                }
+            };
+            Some(Violation {
+                checker: Checker::Durability,
+                at: commit.at,
+                message: format!(
+                    "client {}'s write once the faults stopped (attempt {}) was acknowledged as commit {}, but {lost}",
+                    write.client, commit.attempt, commit.seq
+                ),
+            })
+        })
+        .collect()
 }
 
 /// Commits the database applied (`commits`: when, and the transaction's

@@ -32,6 +32,9 @@
 //! ended, goes to the history for the `isolation` checker. Rows and
 //! accounts share the history's key space: a row's key (its client in the
 //! high half) lies above every account number.
+//!
+//! Once the faults stop, each client writes once more (`settle`), until a
+//! commit is acknowledged.
 
 use ledger::{
     bugs::Bug,
@@ -45,6 +48,7 @@ use std::{ops::Range, sync::Arc};
 
 use super::{
     reversal::{self, Lookup, REVERSED},
+    settle,
     watched::Watched,
 };
 use crate::{
@@ -204,6 +208,7 @@ pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index
         Strategy::CompareAndSet
     };
     let client = index as u64 + 1;
+    workload.expect_settle_write(client);
     paced(workload, index, async |seq| {
         let (env, workload, db) = (env.clone(), workload.clone(), db.clone());
         madsim::task::spawn_local(async move {
@@ -223,6 +228,7 @@ pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index
         });
     })
     .await;
+    settle::write(env, workload, &db, client).await;
 }
 
 /// One audit for this many scheduled transfers.

@@ -4,12 +4,13 @@
 mod checks;
 mod client;
 mod reversal;
+mod settle;
 mod watched;
 
 pub(crate) use client::{ACCOUNTS, encode_balance};
 
 use futures::future::LocalBoxFuture;
-use ledger::{bugs::Checker, db::Key, net::Rpc, node::NodeEnv};
+use ledger::{bugs::Checker, chain::ChainState, db::Key, net::Rpc, node::NodeEnv};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use super::{Kind, money_fits};
 use crate::{
     check::{GroundTruth, Violation},
+    history::History,
     scenario::{Invalid, Roles, Scenario},
     words::count,
     workload::Workload,
@@ -88,6 +90,29 @@ impl Kind for Bank {
         Box::pin(async move { client::run(&env, &workload, rpc, index).await })
     }
 
+    fn unsettled<'a>(
+        &self,
+        history: &'a History,
+        _chain: Option<&'a ChainState>,
+    ) -> Box<dyn Iterator<Item = String> + 'a> {
+        let writes = history
+            .settle_writes()
+            .iter()
+            .filter(|write| write.acknowledged.is_none())
+            .map(|write| match &write.last_failure {
+                None => format!(
+                    "client {}'s write since the faults stopped is not yet acknowledged",
+                    write.client
+                ),
+                Some(why) => format!(
+                    "client {}'s write since the faults stopped is not acknowledged after {} (the last: {why})",
+                    write.client,
+                    count(u64::from(write.attempts), "attempt")
+                ),
+            });
+        Box::new(history.pending().map(super::unanswered).chain(writes))
+    }
+
     fn final_checks(&self, truth: &GroundTruth<'_>) -> Vec<Violation> {
         let Some(recovered) = truth.database else {
             return Vec::new();
@@ -99,6 +124,7 @@ impl Kind for Bank {
         };
         let mut violations = checks::conservation(&bank, truth.end);
         violations.extend(checks::durability(&bank, truth.history, truth.end));
+        violations.extend(checks::settle_writes_durable(&bank, truth.history));
         violations.extend(checks::commits_asked_for(truth.history, truth.db_commits));
         violations.extend(checks::isolation(truth.history, truth.end));
         let crashes = truth
