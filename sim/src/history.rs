@@ -44,13 +44,17 @@ pub enum BadInput {
     MalformedAddress,
     EmptyRequestId,
     OversizedRequestId,
+    /// An account name or payout address one byte or more over the limit.
+    OversizedField,
     Overdraw,
     /// An earlier request id of the client, with other parameters.
     ReusedRequestId,
 }
 
 impl BadInput {
-    pub const ALL: [BadInput; 8] = [
+    /// The flaws a client draws from; an oversized field is had from the
+    /// draw of an oversized request id (see the transfers client).
+    pub const DRAWN: [BadInput; 8] = [
         BadInput::ZeroAmount,
         BadInput::OverflowingAmount,
         BadInput::UnknownAccount,
@@ -70,6 +74,7 @@ impl BadInput {
             BadInput::MalformedAddress => "malformed-address",
             BadInput::EmptyRequestId => "empty-request-id",
             BadInput::OversizedRequestId => "request-id-too-long",
+            BadInput::OversizedField => "field-too-long",
             BadInput::Overdraw => "overdraw",
             BadInput::ReusedRequestId => "conflict",
         }

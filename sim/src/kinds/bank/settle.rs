@@ -11,11 +11,13 @@
 //! so retries end. The row's own table keeps the write apart from the
 //! money: no balance, transfer or reversal depends on it.
 
-use ledger::db::{DbClient, Isolation, Key};
+use ledger::{
+    db::{DbClient, Isolation, Key},
+    node::NodeEnv,
+};
 
 use super::watched::Watched;
 use crate::workload::Workload;
-use ledger::node::NodeEnv;
 
 /// One row per client, keyed by the client's number.
 pub(super) const SETTLED: &str = "settled";

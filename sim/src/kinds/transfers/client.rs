@@ -19,8 +19,8 @@
 
 use ledger::{
     ledger::{
-        BalanceReply, LedgerRequest, LedgerResponse, MAX_AMOUNT, MAX_REQUEST_ID_BYTES,
-        MAX_STATUS_BATCH, StatusReply, TransferReply, TransferRequest,
+        BalanceReply, LedgerRequest, LedgerResponse, MAX_AMOUNT, MAX_NAME_BYTES,
+        MAX_REQUEST_ID_BYTES, MAX_STATUS_BATCH, StatusReply, TransferReply, TransferRequest,
     },
     net::Rpc,
     node::NodeEnv,
@@ -377,6 +377,12 @@ fn seen(reply: StatusReply) -> Option<StatusSeen> {
 /// `id` padded with dots to the longest request id the rules allow. A dot
 /// sorts before every character that follows a request id's number, so
 /// the padded id sorts among the others where `id` would.
+/// `prefix` followed by `fill` up to `length` bytes.
+fn padded(prefix: &str, fill: char, length: usize) -> String {
+    let fills = std::iter::repeat_n(fill, length.saturating_sub(prefix.len()));
+    prefix.chars().chain(fills).collect()
+}
+
 fn longest_request_id(id: &str) -> String {
     format!("{id:.<MAX_REQUEST_ID_BYTES$}")
 }
@@ -419,7 +425,13 @@ fn draw(client: &Client, seq: u64) -> (TransferRequest, Option<BadInput>) {
         }
         return (request, None);
     }
-    let mut bad = *BadInput::ALL.choose(&mut rng).expect("flaws");
+    let mut bad = *BadInput::DRAWN.choose(&mut rng).expect("flaws");
+    // The boundary cases are told apart by `seq`, never by another draw,
+    // so that every other draw of a seed stays what it was.
+    let boundary = seq.is_multiple_of(2);
+    if bad == BadInput::OversizedRequestId && seq.is_multiple_of(3) {
+        bad = BadInput::OversizedField;
+    }
     match bad {
         BadInput::ReusedRequestId => match client.accepted.borrow().choose(&mut rng) {
             Some(earlier) => {
@@ -446,9 +458,15 @@ fn draw(client: &Client, seq: u64) -> (TransferRequest, Option<BadInput>) {
                 .choose(&mut rng)
                 .expect("amounts")
         }
+        // Half the unknown accounts and malformed addresses are exactly as
+        // long as a field may be: the door must judge them by what they
+        // say, not refuse them as too long.
+        BadInput::UnknownAccount if boundary => {
+            request.account = padded("acct-", 'x', MAX_NAME_BYTES);
+        }
         BadInput::UnknownAccount => request.account = format!("acct-{}", workload.accounts),
         BadInput::MalformedAddress => {
-            request.to_address = (*[
+            let drawn = *[
                 "",
                 "user-",
                 "USER-1",
@@ -457,12 +475,25 @@ fn draw(client: &Client, seq: u64) -> (TransferRequest, Option<BadInput>) {
                 "user-1234567890",
             ]
             .choose(&mut rng)
-            .expect("addresses"))
-            .to_owned()
+            .expect("addresses");
+            request.to_address = if boundary {
+                padded("user-", '1', MAX_NAME_BYTES)
+            } else {
+                drawn.to_owned()
+            };
         }
         BadInput::EmptyRequestId => request.request_id.clear(),
         BadInput::OversizedRequestId => {
             request.request_id = "x".repeat(rng.gen_range(MAX_REQUEST_ID_BYTES + 1..=200))
+        }
+        // Drawn as an oversized request id is, from the same range.
+        BadInput::OversizedField => {
+            let length = rng.gen_range(MAX_NAME_BYTES + 1..=200);
+            if boundary {
+                request.account = padded("acct-", 'x', length);
+            } else {
+                request.to_address = padded("user-", '1', length);
+            }
         }
         BadInput::Overdraw | BadInput::ReusedRequestId => {}
     }
