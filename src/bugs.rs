@@ -142,6 +142,11 @@ pub enum Bug {
     /// account's key, spends from an account whose holder never signed it,
     /// and the genuine payment it outbids at the same nonce is refused.
     ChainSkipsSignature,
+    /// The chain's mempool compares a replacement's fee the wrong way
+    /// round: a wallet's speed-up, the same payment at the same nonce with
+    /// a higher fee, is refused as underpriced, and a cheaper transaction
+    /// pushes out the one it contests.
+    ReplacementFeeInverted,
     /// The ledger's fold forgets to deduplicate by request id: a request
     /// appended twice (a client's retry reaching a replica whose fold has
     /// not seen the first append yet, or a duplicated message) is accepted
@@ -267,6 +272,9 @@ pub enum Trigger {
     /// Requests a correct system must refuse: the clients' planted flaws
     /// and forgeries (`invalid_fraction`).
     InvalidInput,
+    /// Wallets speeding up a pending payment: the same payment signed
+    /// again at its nonce with a higher fee (`fee_bumps`).
+    FeeBumps,
     /// Nothing: the mistake shows in every run that takes its code path.
     Always,
 }
@@ -283,6 +291,7 @@ impl Trigger {
             Trigger::Concurrency => "concurrency",
             Trigger::Clocks => "clock faults",
             Trigger::InvalidInput => "invalid requests",
+            Trigger::FeeBumps => "fee bumps",
             Trigger::Always => "none",
         }
     }
@@ -344,6 +353,9 @@ impl Bug {
             Bug::ChainDoubleInclude => "a reorged transaction is re-included without a nonce check",
             Bug::ChainSkipsSignature => {
                 "the chain takes a transaction without verifying its signature"
+            }
+            Bug::ReplacementFeeInverted => {
+                "the mempool refuses a replacement paying a higher fee and takes one paying less"
             }
             Bug::NoIdempotencyKey => {
                 "the ledger's fold does not deduplicate request ids: a request appended twice is paid twice"
@@ -412,6 +424,7 @@ impl Bug {
             Bug::StaleStatusRead => &[Checker::ExactlyOnce, Checker::Conservation],
             Bug::ChainDoubleInclude => &[Checker::ChainSafety, Checker::ExactlyOnce],
             Bug::ChainSkipsSignature => &[Checker::ChainSafety, Checker::ExactlyOnce],
+            Bug::ReplacementFeeInverted => &[Checker::ChainSafety],
             Bug::NoIdempotencyKey => &[Checker::ExactlyOnce, Checker::Conservation],
             Bug::ApplierNotIdempotent => &[Checker::Conservation, Checker::ExactlyOnce],
             Bug::OutboxDualWrite => &[Checker::AtLeastOnce, Checker::Projection],
@@ -444,6 +457,7 @@ impl Bug {
             Bug::DbSkipChecksum => Trigger::TornWrites,
             Bug::ChainDoubleInclude => Trigger::Reorgs,
             Bug::ChainSkipsSignature | Bug::LaxAddressCheck => Trigger::InvalidInput,
+            Bug::ReplacementFeeInverted => Trigger::FeeBumps,
             Bug::NoIdempotencyKey => Trigger::Retries,
             Bug::RaftCommitOldTerm
             | Bug::OutboxDualWrite
@@ -481,7 +495,9 @@ impl Bug {
             | Bug::DbTxnIdReuse
             | Bug::DbMuteAfterRestart
             | Bug::DbSerializableSkipsReads => "bank",
-            Bug::ChainDoubleInclude | Bug::ChainSkipsSignature => "chain",
+            Bug::ChainDoubleInclude | Bug::ChainSkipsSignature | Bug::ReplacementFeeInverted => {
+                "chain"
+            }
             Bug::NoIdempotencyKey
             | Bug::ApplierNotIdempotent
             | Bug::OutboxDualWrite

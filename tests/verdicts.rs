@@ -348,3 +348,68 @@ requests = 3000
     let message = liveness_message(&outcome);
     assert!(message.contains("still settling"), "{message}");
 }
+
+/// Wallets that speed up every payment they can contest their own nonces
+/// in the mempool: each speed-up either pushes the pending version out or
+/// meets a nonce the first one already spent, either version may land, and
+/// a correct chain passes every check; the same run with the fee rule
+/// turned round is caught by `chain-safety` on the chain's answers alone.
+#[test]
+fn speed_ups_replace_pending_payments_and_a_turned_fee_rule_is_caught() {
+    let text = r#"
+name = "speed-ups"
+seed = 7
+duration = "8s"
+[cluster]
+clients = 2
+chain_rpc_nodes = 2
+[workload]
+kind = "chain"
+requests = 20
+invalid_fraction = 0.0
+fee_bumps = 1.0
+"#;
+    let scenario = sim::parse(text, "speed-ups.toml").expect("a valid scenario");
+    let options = RunOptions {
+        keep_trace: true,
+        ..RunOptions::default()
+    };
+    let outcome = run(&scenario, &options);
+    assert_eq!(
+        outcome.verdict,
+        Verdict::Pass,
+        "{:?}",
+        outcome.first_failure()
+    );
+    let lines = outcome.trace_lines.expect("the trace was kept");
+    let speed_ups: Vec<&String> = lines
+        .iter()
+        .filter(|line| line.contains("\"event\":\"sped-up\""))
+        .collect();
+    assert!(
+        speed_ups.len() >= 10,
+        "most of 20 payments are sped up: {speed_ups:#?}"
+    );
+    assert!(
+        speed_ups
+            .iter()
+            .any(|line| line.contains("accepted, replacing")),
+        "{speed_ups:#?}"
+    );
+    assert!(
+        outcome
+            .marks
+            .get("nonce-contested-in-mempool")
+            .is_some_and(|count| *count > 0)
+    );
+
+    let mut turned = scenario.clone();
+    turned.system.bugs = vec!["replacement-fee-inverted".to_owned()];
+    let caught = run(&turned, &RunOptions::default());
+    assert_eq!(caught.verdict, Verdict::SafetyViolation);
+    assert!(
+        caught.violated(Checker::ChainSafety),
+        "{:#?}",
+        caught.checks
+    );
+}

@@ -78,6 +78,7 @@ pub fn without_trigger(scenario: &Scenario, trigger: Trigger) -> Option<Scenario
         }
         Trigger::Faults => faultless(&mut control),
         Trigger::InvalidInput => control.workload.invalid_fraction = 0.0,
+        Trigger::FeeBumps => control.workload.fee_bumps = 0.0,
         Trigger::Clocks => {
             control.events.retain(|event| event.action != Action::Clock);
             control.faults.clock_skew = None;

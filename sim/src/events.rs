@@ -163,6 +163,35 @@ pub enum HarnessEvent {
         #[serde(skip)]
         accepted: bool,
     },
+    /// A chain client's wallet sped up its payment `seq`: signed it again
+    /// at its nonce as `tx`, paying `fee`, more than any version sent
+    /// before, and was told `answer`. (Last, for the same reason.)
+    SpedUp {
+        client: u64,
+        seq: u64,
+        tx: TxHash,
+        fee: u64,
+        answer: String,
+        /// What the answer says of the fee rule, kept out of the trace.
+        #[serde(skip)]
+        replacement: Replacement,
+    },
+}
+
+/// What a chain's answer to a speed-up says of its fee rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Replacement {
+    /// It took the speed-up in place of `previous`, whose fee the client
+    /// knows if it sent `previous` at that nonce itself.
+    Replaced {
+        previous: TxHash,
+        previous_fee: Option<u64>,
+    },
+    /// It refused the speed-up as paying no more than the pending
+    /// transaction's `pending_fee`.
+    Underpriced { pending_fee: u64 },
+    /// Anything else: taken in as new or known, a spent nonce, no answer.
+    Other,
 }
 
 /// Simulated time since the run began.

@@ -80,7 +80,8 @@ impl FaultKind {
             | HarnessEvent::GaveUp { .. }
             | HarnessEvent::LateAnswer { .. }
             | HarnessEvent::Status { .. }
-            | HarnessEvent::Forged { .. } => return None,
+            | HarnessEvent::Forged { .. }
+            | HarnessEvent::SpedUp { .. } => return None,
         };
         Some((kind, 1))
     }

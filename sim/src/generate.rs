@@ -18,7 +18,7 @@ use crate::{
 
 /// The generator's version, recorded in every scenario it writes. Change it
 /// whenever the same seed would generate something else.
-pub const GENERATOR: &str = "v14";
+pub const GENERATOR: &str = "v15";
 
 /// The share of seeds, of kinds that rebuild their database, whose database
 /// loses its disk now and then. Since v7; the last draw of those kinds, so

@@ -33,6 +33,8 @@ pub struct ChainSetup {
     pub double_include: bool,
     /// The planted bug `chain-skips-signature`.
     pub skip_signatures: bool,
+    /// The planted bug `replacement-fee-inverted`.
+    pub replacement_fee_inverted: bool,
 }
 
 /// The checks a transaction passes on its own, whatever the chain holds:
@@ -229,8 +231,17 @@ impl ChainState {
                 cost,
             });
         }
+        // Like geth, a replacement must pay more than what it replaces, or
+        // anyone could push a pending payment out at no cost.
+        let underpriced = |pending: u64| {
+            if self.setup.replacement_fee_inverted {
+                transfer.fee > pending
+            } else {
+                transfer.fee <= pending
+            }
+        };
         match self.pending.get(&slot) {
-            Some(existing) if transfer.fee <= existing.transfer.fee => {
+            Some(existing) if underpriced(existing.transfer.fee) => {
                 Err(SubmitError::ReplacementUnderpriced {
                     pending_fee: existing.transfer.fee,
                 })

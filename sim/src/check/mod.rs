@@ -20,6 +20,7 @@ mod liveness;
 mod raft_safety;
 mod rebuilds;
 mod refusals;
+mod replacements;
 
 pub use liveness::Stall;
 pub(crate) use liveness::final_check as liveness_check;
@@ -242,6 +243,9 @@ impl Subscriber for Online {
         self.durability.observe_harness(event);
         self.rebuilds.observe_harness(event);
         if let Some(message) = forgeries::observe(event) {
+            self.push(Checker::ChainSafety, at, message);
+        }
+        if let Some(message) = replacements::observe(event) {
             self.push(Checker::ChainSafety, at, message);
         }
     }

@@ -167,6 +167,16 @@ pub struct Workload {
     /// last transfer row goes back in a SERIALIZABLE transaction that
     /// deletes it, so that deletes meet the database's validation.
     pub reversals: bool,
+    /// Fraction of chain payments (`chain`) their wallet speeds up once
+    /// sent: the same payment signed again at its nonce with a higher fee,
+    /// which the mempool must take in place of the pending one. Written
+    /// only when set, so files of other kinds stay as they were.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub fee_bumps: f64,
+}
+
+fn is_zero(fraction: &f64) -> bool {
+    *fraction == 0.0
 }
 
 /// Fault rates over `duration`; everything defaults to off.
@@ -669,6 +679,7 @@ impl Default for Workload {
             balance_reads: false,
             own_reads: false,
             reversals: false,
+            fee_bumps: 0.0,
         }
     }
 }

@@ -95,6 +95,11 @@ fn smaller_workload(scenario: &Scenario) -> Vec<Scenario> {
         candidate.workload.late_resends = 0.0;
         candidates.push(candidate);
     }
+    if scenario.workload.fee_bumps > 0.0 {
+        let mut candidate = scenario.clone();
+        candidate.workload.fee_bumps = 0.0;
+        candidates.push(candidate);
+    }
     if scenario.workload.own_reads {
         let mut candidate = scenario.clone();
         candidate.workload.own_reads = false;

@@ -326,6 +326,7 @@ fn workload(scenario: &Scenario) -> Result<(), Invalid> {
     in_range("workload.client_retries", workload.client_retries, 0, 100)?;
     probability("workload.invalid_fraction", workload.invalid_fraction)?;
     in_range("workload.kv_sessions", workload.kv_sessions, 0, 8)?;
+    probability("workload.fee_bumps", workload.fee_bumps)?;
     probability("workload.late_resends", workload.late_resends)
 }
 

@@ -56,6 +56,8 @@ pub(crate) struct ChainSettings {
     pub(crate) block_time: Duration,
     /// The most an RPC node's view trails the chain.
     pub(crate) lag: Duration,
+    /// The share of payments their wallet speeds up.
+    pub(crate) fee_bumps: f64,
 }
 
 /// What ledger clients need to know.
@@ -133,6 +135,7 @@ impl Workload {
                     .faults
                     .chain_lag
                     .map_or(Duration::ZERO, |lag| lag.0),
+                fee_bumps: scenario.workload.fee_bumps,
             },
             ledger: LedgerSettings {
                 replicas: topology
@@ -406,6 +409,12 @@ impl Workload {
 
     /// Records a forgery a chain client sent, and what it was told.
     pub(crate) fn forged(&self, env: &NodeEnv, event: HarnessEvent) {
+        self.trace.harness(env.name.as_str(), event);
+    }
+
+    /// Records a payment a chain client's wallet sped up, and what it was
+    /// told.
+    pub(crate) fn sped_up(&self, env: &NodeEnv, event: HarnessEvent) {
         self.trace.harness(env.name.as_str(), event);
     }
 

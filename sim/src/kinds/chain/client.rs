@@ -15,10 +15,18 @@
 //! before them, with the same nonce and a higher fee, so that a chain
 //! taking it would let it win: the payment altered after it was signed,
 //! or redirected and signed with a key that is not the sender's. The chain
-//! must refuse both.
+//! must refuse both. A wallet speeds up `fee_bumps` of the payments at its
+//! first look for a receipt: it signs the same payment again at its nonce
+//! with a higher fee, which the mempool must take in place of the pending
+//! one (or refuse for a spent nonce, when the first already landed); from
+//! then on either version may land, and the payment is resubmitted as the
+//! faster one.
 
 use ledger::{
-    chain::{Accepted, ChainClient, ChainError, SigningKey, SubmitError, Transaction, Transfer},
+    chain::{
+        Accepted, ChainClient, ChainError, Receipt as ChainReceipt, SigningKey, SubmitError,
+        Transaction, Transfer, TxHash,
+    },
     net::Rpc,
     node::NodeEnv,
 };
@@ -27,7 +35,7 @@ use std::{rc::Rc, sync::Arc, time::Duration};
 
 use super::window::{Ticket, Window};
 use crate::{
-    events::HarnessEvent,
+    events::{HarnessEvent, Replacement},
     history::{Outcome, Receipt, Request},
     workload::{Workload, paced},
 };
@@ -63,7 +71,13 @@ pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index
         let forged = madsim::rand::thread_rng()
             .gen_bool(workload.invalid_fraction)
             .then(|| forge(workload, &tx));
-        let payment = Payment { client, seq, tx };
+        let faster = speed_up(workload, &key, &tx);
+        let payment = Payment {
+            client,
+            seq,
+            tx,
+            faster,
+        };
         madsim::task::spawn_local(pay(
             env.clone(),
             workload.clone(),
@@ -119,11 +133,34 @@ fn forge(workload: &Workload, tx: &Transaction) -> (Transaction, &'static str) {
     )
 }
 
-/// Client `client`'s payment `seq`.
+/// For `fee_bumps` of the payments, `tx` signed again with a higher fee,
+/// as a wallet's "speed up" does; none for a payment already paying the
+/// most a client pays, so that every payment stays within what its
+/// account was funded for.
+fn speed_up(workload: &Workload, key: &SigningKey, tx: &Transaction) -> Option<Transaction> {
+    let share = workload.chain.fee_bumps;
+    // Drawn only when set: runs without speed-ups draw as before.
+    if share == 0.0 || tx.transfer.fee >= MAX_FEE {
+        return None;
+    }
+    let mut rng = madsim::rand::thread_rng();
+    if !rng.gen_bool(share) {
+        return None;
+    }
+    let fee = rng.gen_range(tx.transfer.fee + 1..=MAX_FEE);
+    Some(key.sign(Transfer {
+        fee,
+        ..tx.transfer.clone()
+    }))
+}
+
+/// Client `client`'s payment `seq`, and the faster version its wallet
+/// will send, if any.
 struct Payment {
     client: u64,
     seq: u64,
     tx: Transaction,
+    faster: Option<Transaction>,
 }
 
 /// Makes a payment: sends its forgery first, if it has one, then submits
@@ -132,7 +169,12 @@ async fn pay(
     env: NodeEnv,
     workload: Arc<Workload>,
     mut chain: ChainClient,
-    Payment { client, seq, tx }: Payment,
+    Payment {
+        client,
+        seq,
+        tx,
+        mut faster,
+    }: Payment,
     forged: Option<(Transaction, &'static str)>,
     ticket: Ticket,
 ) {
@@ -150,7 +192,11 @@ async fn pay(
     // Issued on schedule, sent when the window lets it in: the wait is
     // part of the payment's latency.
     let slot = ticket.wait().await;
+    // Every transaction sent at this payment's nonce, with its fee: what a
+    // replacement may name as the one it pushed out.
+    let mut fees = vec![(tx.hash(), tx.transfer.fee)];
     if let Some((forged, how)) = forged {
+        fees.push((forged.hash(), forged.transfer.fee));
         let verdict = chain.submit(forged.clone()).await;
         let answer = match &verdict {
             Ok(Accepted::New | Accepted::Known) => "accepted".to_owned(),
@@ -167,14 +213,17 @@ async fn pay(
         };
         workload.forged(&env, event);
     }
-    let hash = tx.hash();
+    // The versions of the payment sent, oldest first: the last is the one
+    // resubmitted; any of them may land.
+    let mut sent = vec![tx];
     let settings = &workload.chain;
     let poll = settings.block_time / 2;
     // Long enough for an honest inclusion to show through a lagging view.
     let patience = settings.block_time * 3 + settings.lag + Duration::from_secs(1);
     loop {
         workload.attempted(op);
-        match chain.submit(tx.clone()).await {
+        let current = sent.last().expect("the payment itself").clone();
+        match chain.submit(current).await {
             Ok(_)
             | Err(ChainError::Timeout | ChainError::Refused(_))
             | Err(ChainError::Rejected(SubmitError::MempoolFull)) => {}
@@ -191,8 +240,15 @@ async fn pay(
         let mut give_up_at = env.clock.mono_now() + patience;
         while env.clock.mono_now() < give_up_at {
             env.sleep(poll).await;
-            match chain.receipt(hash).await {
-                Ok(Some(receipt)) if receipt.confirmations >= settings.confirmations => {
+            if let Some(faster) = faster.take() {
+                let answer = chain.submit(faster.clone()).await;
+                workload.sped_up(&env, sped_up(client, seq, &faster, &answer, &fees));
+                fees.push((faster.hash(), faster.transfer.fee));
+                sent.push(faster);
+            }
+            match find_receipt(&mut chain, &sent).await {
+                Ok(Some((landed, receipt))) if receipt.confirmations >= settings.confirmations => {
+                    let hash = landed.hash();
                     let receipt = Receipt::Tx {
                         hash,
                         height: receipt.height,
@@ -208,7 +264,7 @@ async fn pay(
                     drop(slot);
                     if let Some(after) = workload.late_resend() {
                         env.sleep(after).await;
-                        let _ = chain.submit(tx).await;
+                        let _ = chain.submit(landed).await;
                     }
                     return;
                 }
@@ -218,5 +274,70 @@ async fn pay(
             }
         }
         // Vanished, or never arrived: resubmit the same transaction.
+    }
+}
+
+/// The first of the payment's `sent` versions the RPC node's view holds,
+/// and where: one receipt asked for, or all of them in one round trip.
+async fn find_receipt(
+    chain: &mut ChainClient,
+    sent: &[Transaction],
+) -> Result<Option<(Transaction, ChainReceipt)>, ChainError> {
+    let receipts = match sent {
+        [only] => vec![chain.receipt(only.hash()).await?],
+        _ => {
+            chain
+                .receipts(sent.iter().map(Transaction::hash).collect())
+                .await?
+        }
+    };
+    Ok(sent
+        .iter()
+        .zip(receipts)
+        .find_map(|(tx, receipt)| Some((tx.clone(), receipt?))))
+}
+
+/// The speed-up `faster` of client `client`'s payment `seq` as an event:
+/// the chain's answer in words, and what it says of the fee rule, with
+/// the fee of the transaction it replaced looked up among those the client
+/// sent at that nonce (`fees`).
+fn sped_up(
+    client: u64,
+    seq: u64,
+    faster: &Transaction,
+    answer: &Result<Accepted, ChainError>,
+    fees: &[(TxHash, u64)],
+) -> HarnessEvent {
+    let (words, replacement) = match answer {
+        Ok(Accepted::Replaced { previous }) => (
+            format!("accepted, replacing {previous}"),
+            Replacement::Replaced {
+                previous: *previous,
+                previous_fee: fees
+                    .iter()
+                    .find(|(hash, _)| hash == previous)
+                    .map(|(_, fee)| *fee),
+            },
+        ),
+        Ok(Accepted::New | Accepted::Known) => ("accepted".to_owned(), Replacement::Other),
+        Err(ChainError::Rejected(SubmitError::ReplacementUnderpriced { pending_fee })) => (
+            answer
+                .as_ref()
+                .err()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            Replacement::Underpriced {
+                pending_fee: *pending_fee,
+            },
+        ),
+        Err(error) => (error.to_string(), Replacement::Other),
+    };
+    HarnessEvent::SpedUp {
+        client,
+        seq,
+        tx: faster.hash(),
+        fee: faster.transfer.fee,
+        answer: words,
+        replacement,
     }
 }

@@ -59,6 +59,7 @@ impl Kind for Chain {
         scenario.system.confirmations = rng.gen_range(2..=4);
         // A payment waits for its confirmations before the next: fewer.
         scenario.workload.requests = rng.gen_range(10..=60);
+        scenario.workload.fee_bumps = rounded(rng.gen_range(0.0..0.5));
     }
 
     fn events(
