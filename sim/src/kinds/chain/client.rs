@@ -198,17 +198,12 @@ async fn pay(
     if let Some((forged, how)) = forged {
         fees.push((forged.hash(), forged.transfer.fee));
         let verdict = chain.submit(forged.clone()).await;
-        let answer = match &verdict {
-            Ok(Accepted::New | Accepted::Known) => "accepted".to_owned(),
-            Ok(Accepted::Replaced { previous }) => format!("accepted, replacing {previous}"),
-            Err(error) => error.to_string(),
-        };
         let event = HarnessEvent::Forged {
             client,
             seq,
             tx: forged.hash(),
             how: how.to_owned(),
-            answer,
+            answer: in_words(&verdict),
             accepted: verdict.is_ok(),
         };
         workload.forged(&env, event);
@@ -273,7 +268,7 @@ async fn pay(
                 Ok(None) | Err(_) => {}
             }
         }
-        // Vanished, or never arrived: resubmit the same transaction.
+        // Vanished, or never arrived: resubmit the latest version.
     }
 }
 
@@ -308,36 +303,36 @@ fn sped_up(
     answer: &Result<Accepted, ChainError>,
     fees: &[(TxHash, u64)],
 ) -> HarnessEvent {
-    let (words, replacement) = match answer {
-        Ok(Accepted::Replaced { previous }) => (
-            format!("accepted, replacing {previous}"),
-            Replacement::Replaced {
-                previous: *previous,
-                previous_fee: fees
-                    .iter()
-                    .find(|(hash, _)| hash == previous)
-                    .map(|(_, fee)| *fee),
-            },
-        ),
-        Ok(Accepted::New | Accepted::Known) => ("accepted".to_owned(), Replacement::Other),
-        Err(ChainError::Rejected(SubmitError::ReplacementUnderpriced { pending_fee })) => (
-            answer
-                .as_ref()
-                .err()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
+    let replacement = match answer {
+        Ok(Accepted::Replaced { previous }) => Replacement::Replaced {
+            previous: *previous,
+            previous_fee: fees
+                .iter()
+                .find(|(hash, _)| hash == previous)
+                .map(|(_, fee)| *fee),
+        },
+        Err(ChainError::Rejected(SubmitError::ReplacementUnderpriced { pending_fee })) => {
             Replacement::Underpriced {
                 pending_fee: *pending_fee,
-            },
-        ),
-        Err(error) => (error.to_string(), Replacement::Other),
+            }
+        }
+        _ => Replacement::Other,
     };
     HarnessEvent::SpedUp {
         client,
         seq,
         tx: faster.hash(),
         fee: faster.transfer.fee,
-        answer: words,
+        answer: in_words(answer),
         replacement,
+    }
+}
+
+/// The chain's answer to a submission, as the trace says it.
+fn in_words(answer: &Result<Accepted, ChainError>) -> String {
+    match answer {
+        Ok(Accepted::New | Accepted::Known) => "accepted".to_owned(),
+        Ok(Accepted::Replaced { previous }) => format!("accepted, replacing {previous}"),
+        Err(error) => error.to_string(),
     }
 }
