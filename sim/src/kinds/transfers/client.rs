@@ -374,15 +374,15 @@ fn seen(reply: StatusReply) -> Option<StatusSeen> {
     })
 }
 
-/// `id` padded with dots to the longest request id the rules allow. A dot
-/// sorts before every character that follows a request id's number, so
-/// the padded id sorts among the others where `id` would.
 /// `prefix` followed by `fill` up to `length` bytes.
 fn padded(prefix: &str, fill: char, length: usize) -> String {
     let fills = std::iter::repeat_n(fill, length.saturating_sub(prefix.len()));
     prefix.chars().chain(fills).collect()
 }
 
+/// `id` padded with dots to the longest request id the rules allow. A dot
+/// sorts before every character that follows a request id's number, so
+/// the padded id sorts among the others where `id` would.
 fn longest_request_id(id: &str) -> String {
     format!("{id:.<MAX_REQUEST_ID_BYTES$}")
 }
