@@ -13,7 +13,7 @@
 //! - no balance ever goes negative, and Σ balances (miner included) equals
 //!   the genesis supply, in the replay and in the chain's own state.
 
-use ledger::chain::{Block, BlockHash, ChainState, MINER, TxHash};
+use ledger::chain::{Block, BlockHash, ChainState, MINER, Transfer, TxHash};
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::signed_by;
@@ -136,17 +136,13 @@ impl Replay {
                 ));
             }
             *expected = transfer.nonce.max(*expected).saturating_add(1);
-            let cost = i128::from(transfer.amount) + i128::from(transfer.fee);
-            let from = self.balances.entry(transfer.from.clone()).or_default();
-            *from -= cost;
-            if *from < 0 {
+            let left = pay(&mut self.balances, transfer);
+            if left < 0 {
                 problems.push(format!(
-                    "{} goes negative ({from}) at height {} paying {hash}",
+                    "{} goes negative ({left}) at height {} paying {hash}",
                     transfer.from, block.height
                 ));
             }
-            *self.balances.entry(transfer.to.clone()).or_default() += i128::from(transfer.amount);
-            *self.balances.entry(MINER.to_owned()).or_default() += i128::from(transfer.fee);
         }
     }
 
@@ -180,4 +176,15 @@ impl Replay {
         }
         problems
     }
+}
+
+/// Moves `transfer`'s amount and fee in `balances`, unchecked; returns
+/// what its sender is left with.
+pub(super) fn pay(balances: &mut BTreeMap<String, i128>, transfer: &Transfer) -> i128 {
+    let from = balances.entry(transfer.from.clone()).or_default();
+    *from -= i128::from(transfer.amount) + i128::from(transfer.fee);
+    let left = *from;
+    *balances.entry(transfer.to.clone()).or_default() += i128::from(transfer.amount);
+    *balances.entry(MINER.to_owned()).or_default() += i128::from(transfer.fee);
+    left
 }

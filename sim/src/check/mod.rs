@@ -1,6 +1,7 @@
 //! The checkers every workload kind shares: the online ones that watch the
 //! run as it happens (a trace [`Subscriber`]: Raft safety, the log's
-//! sessions, durability of acknowledged appends, the chain's safety, each
+//! sessions, durability of acknowledged appends, the chain's safety and
+//! what each reorg hands back, each
 //! confirmation a ledger replica makes, each rebuild of the database's
 //! projection, each command the log refuses a ledger replica, and the
 //! answer to each forgery a chain client sends), and `liveness`. A kind's own
@@ -20,6 +21,7 @@ mod liveness;
 mod raft_safety;
 mod rebuilds;
 mod refusals;
+pub(crate) mod reorgs;
 mod replacements;
 
 pub use liveness::Stall;
@@ -27,7 +29,7 @@ pub(crate) use liveness::final_check as liveness_check;
 
 use ledger::{
     bugs::Checker,
-    chain::{BlockHash, ChainState, SigningKey, Transaction},
+    chain::{BlockHash, ChainState, Reorg, SigningKey, Transaction},
     db::Recovered,
     log::{DurableLog, Entry},
     observe::{Event, NodeName},
@@ -169,6 +171,22 @@ impl Online {
         for message in self.chain_safety.probe(&chain) {
             self.push(Checker::ChainSafety, at, message);
         }
+    }
+
+    /// Judges a reorg of the watched chain, just made: what it did against
+    /// what it replaced (`fork`), then the chain as it stands.
+    pub(crate) fn reorged(&mut self, at: Duration, fork: &reorgs::Fork, reorg: &Reorg, drop: f64) {
+        let Some(chain) = self.chain.clone() else {
+            return;
+        };
+        let problems = {
+            let chain = chain.lock().unwrap_or_else(PoisonError::into_inner);
+            reorgs::check(fork, reorg, drop, &chain)
+        };
+        for message in problems {
+            self.push(Checker::ChainSafety, at, message);
+        }
+        self.probe_chain(at);
     }
 
     /// What the online checkers found.

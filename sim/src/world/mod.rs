@@ -32,7 +32,7 @@ use std::{
 };
 
 use crate::{
-    check::{LostDisk, Online},
+    check::{LostDisk, Online, reorgs::Fork},
     coverage::HarnessMark,
     events::HarnessEvent,
     kinds::{self},
@@ -482,15 +482,16 @@ impl World {
         let Some(chain) = &self.chain else {
             return false;
         };
-        let (reorg, over_head_transactions) = {
+        let (fork, reorg, over_head_transactions) = {
             let mut chain = chain.lock().unwrap_or_else(PoisonError::into_inner);
             let head_has_transactions = chain
                 .blocks()
                 .last()
                 .is_some_and(|head| !head.transactions.is_empty());
+            let fork = Fork::before(&chain, depth as usize);
             let reorg = self.with_rng(|rng| chain.reorg(depth as usize, drop, rng));
             let over = head_has_transactions && !reorg.replaced.is_empty();
-            (reorg, over)
+            (fork, reorg, over)
         };
         if over_head_transactions {
             self.trace
@@ -504,7 +505,7 @@ impl World {
                 dropped: reorg.dropped.len() as u64,
             },
         );
-        lock(&self.online).probe_chain(crate::events::now());
+        lock(&self.online).reorged(crate::events::now(), &fork, &reorg, drop);
         true
     }
 
