@@ -137,6 +137,11 @@ pub enum Bug {
     /// their nonces, so one the replacing fork already holds is included
     /// twice.
     ChainDoubleInclude,
+    /// A reorg forgets the transactions of the blocks it replaces instead
+    /// of handing them back to the mempool, and says nothing of it: a
+    /// payment the replaced branch held is gone unless its sender sends it
+    /// again, as if the reorg's `drop` share were all of them.
+    ReorgLosesTransactions,
     /// The chain takes a transaction into its mempool without verifying
     /// its signature: a payment altered in flight, or signed with another
     /// account's key, spends from an account whose holder never signed it,
@@ -351,6 +356,9 @@ impl Bug {
                 "SERIALIZABLE validates only the reads of rows a transaction writes: read and write skew"
             }
             Bug::ChainDoubleInclude => "a reorged transaction is re-included without a nonce check",
+            Bug::ReorgLosesTransactions => {
+                "a reorg forgets the transactions of the blocks it replaces instead of returning them to the mempool"
+            }
             Bug::ChainSkipsSignature => {
                 "the chain takes a transaction without verifying its signature"
             }
@@ -423,6 +431,7 @@ impl Bug {
             Bug::ReadFromFollower | Bug::LeaseReadIgnoresDrift => &[Checker::Linearizable],
             Bug::StaleStatusRead => &[Checker::ExactlyOnce, Checker::Conservation],
             Bug::ChainDoubleInclude => &[Checker::ChainSafety, Checker::ExactlyOnce],
+            Bug::ReorgLosesTransactions => &[Checker::ChainSafety],
             Bug::ChainSkipsSignature => &[Checker::ChainSafety, Checker::ExactlyOnce],
             Bug::ReplacementFeeInverted => &[Checker::ChainSafety],
             Bug::NoIdempotencyKey => &[Checker::ExactlyOnce, Checker::Conservation],
@@ -455,7 +464,7 @@ impl Bug {
             | Bug::DbTxnIdReuse
             | Bug::DbMuteAfterRestart => Trigger::Crashes,
             Bug::DbSkipChecksum => Trigger::TornWrites,
-            Bug::ChainDoubleInclude => Trigger::Reorgs,
+            Bug::ChainDoubleInclude | Bug::ReorgLosesTransactions => Trigger::Reorgs,
             Bug::ChainSkipsSignature | Bug::LaxAddressCheck => Trigger::InvalidInput,
             Bug::ReplacementFeeInverted => Trigger::FeeBumps,
             Bug::NoIdempotencyKey => Trigger::Retries,
@@ -495,9 +504,10 @@ impl Bug {
             | Bug::DbTxnIdReuse
             | Bug::DbMuteAfterRestart
             | Bug::DbSerializableSkipsReads => "bank",
-            Bug::ChainDoubleInclude | Bug::ChainSkipsSignature | Bug::ReplacementFeeInverted => {
-                "chain"
-            }
+            Bug::ChainDoubleInclude
+            | Bug::ReorgLosesTransactions
+            | Bug::ChainSkipsSignature
+            | Bug::ReplacementFeeInverted => "chain",
             Bug::NoIdempotencyKey
             | Bug::ApplierNotIdempotent
             | Bug::OutboxDualWrite

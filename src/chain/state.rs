@@ -33,6 +33,8 @@ pub struct ChainSetup {
     pub double_include: bool,
     /// The planted bug `chain-skips-signature`.
     pub skip_signatures: bool,
+    /// The planted bug `reorg-loses-transactions`.
+    pub reorg_loses_transactions: bool,
     /// The planted bug `replacement-fee-inverted`.
     pub replacement_fee_inverted: bool,
 }
@@ -321,6 +323,9 @@ impl ChainState {
         for tx in returning {
             if rng.gen_bool(drop.clamp(0.0, 1.0)) {
                 dropped.push(tx.hash());
+                continue;
+            }
+            if self.setup.reorg_loses_transactions {
                 continue;
             }
             if self.setup.double_include {

@@ -117,6 +117,7 @@ mod tests {
             block_size: 2,
             double_include: false,
             skip_signatures: false,
+            reorg_loses_transactions: false,
             replacement_fee_inverted: false,
         })
     }

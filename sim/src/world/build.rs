@@ -448,6 +448,7 @@ fn chain_setup(scenario: &Scenario, kind: &dyn Kind, bugs: Bugs) -> ChainState {
         block_size: BLOCK_SIZE,
         double_include: bugs.has(Bug::ChainDoubleInclude),
         skip_signatures: bugs.has(Bug::ChainSkipsSignature),
+        reorg_loses_transactions: bugs.has(Bug::ReorgLosesTransactions),
         replacement_fee_inverted: bugs.has(Bug::ReplacementFeeInverted),
     })
 }

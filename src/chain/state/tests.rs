@@ -25,6 +25,7 @@ fn setup(double_include: bool, skip_signatures: bool) -> ChainSetup {
         block_size: 10,
         double_include,
         skip_signatures,
+        reorg_loses_transactions: false,
         replacement_fee_inverted: false,
     }
 }
@@ -256,6 +257,7 @@ fn a_transfer_that_would_overflow_a_balance_is_refused() {
         block_size: 10,
         double_include: false,
         skip_signatures: false,
+        reorg_loses_transactions: false,
         replacement_fee_inverted: false,
     });
     assert_eq!(chain.submit(tx("alice", 0, 99, 1)), Ok(Accepted::New));

@@ -18,6 +18,7 @@ fn chain(block_size: usize, bob: u64) -> ChainState {
         block_size,
         double_include: false,
         skip_signatures: false,
+        reorg_loses_transactions: false,
         replacement_fee_inverted: false,
     })
 }
