@@ -1,6 +1,9 @@
 //! Words for what people read: a count with its noun in the right number
-//! ("1 seed", "2 seeds"), and the article before a name ("an exactly-once
-//! violation"). One place, so that no summary or table gets them wrong.
+//! ("1 seed", "2 seeds"), the article before a name ("an exactly-once
+//! violation"), and a span of time in seconds ("15s", "0.163s"). One
+//! place, so that no summary or table gets them wrong.
+
+use std::time::Duration;
 
 /// `count` followed by `noun`, plural unless the count is one:
 /// `count(1, "seed")` is "1 seed", `count(0, "seed")` "0 seeds". Every noun
@@ -30,6 +33,14 @@ pub fn article(word: &str) -> &'static str {
     }
 }
 
+/// `span` in seconds to the millisecond, without trailing zeros: "15s",
+/// "7.5s", "0.163s". A span under a second still says how long it was.
+pub fn seconds(span: Duration) -> String {
+    let text = format!("{:.3}", span.as_secs_f64());
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text}s")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +66,13 @@ mod tests {
             };
             assert_eq!(*article, expected, "{article} {name}");
         }
+    }
+
+    #[test]
+    fn a_span_reads_in_seconds_to_the_millisecond() {
+        assert_eq!(seconds(Duration::from_secs(15)), "15s");
+        assert_eq!(seconds(Duration::from_millis(7_500)), "7.5s");
+        assert_eq!(seconds(Duration::from_micros(162_600)), "0.163s");
+        assert_eq!(seconds(Duration::ZERO), "0s");
     }
 }

@@ -166,24 +166,24 @@ impl StillSettling {
     /// What a stall report says of it, with `advice` on what to do when
     /// requests were settling.
     fn reason(&self, advice: &str) -> String {
-        let stretch = self.stretch.as_secs_f64();
+        let stretch = crate::words::seconds(self.stretch);
         let grew = self.grew;
         match self.requests {
             // A log growing alone is no sign of converging: a worker whose
             // every intent is refused, or leader after leader elected,
             // grows it too. Say what happened, not that it was settling.
             0 => format!(
-                "no request settled in its last {stretch:.0}s, though the log grew by \
+                "no request settled in its last {stretch}, though the log grew by \
                  {grew} entries (a backlog being worked through, or a cluster going round \
                  in circles: a longer `settle` would tell)"
             ),
             settled if grew == 0 => format!(
                 "still settling when it ended ({settled} requests settled in its last \
-                 {stretch:.0}s, {advice})"
+                 {stretch}, {advice})"
             ),
             settled => format!(
                 "still settling when it ended ({settled} requests settled and the log grew by \
-                 {grew} entries in its last {stretch:.0}s, {advice})"
+                 {grew} entries in its last {stretch}, {advice})"
             ),
         }
     }
