@@ -207,6 +207,10 @@ fn build(scratch: &Path, tree: &Path) -> bool {
     Command::new(env!("CARGO"))
         .args(["build", "--release", "--quiet", "-p", "sim"])
         .env("CARGO_TARGET_DIR", scratch.join("target"))
+        // A mutant is built once and fuzzed for seconds: the release
+        // profile's whole-program LTO would cost more than it saves.
+        .env("CARGO_PROFILE_RELEASE_LTO", "false")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
         .current_dir(tree)
         .status()
         .expect("cargo runs")
