@@ -34,7 +34,7 @@ pub fn article(word: &str) -> &'static str {
 }
 
 /// `span` in seconds to the millisecond, without trailing zeros: "15s",
-/// "7.5s", "0.163s". A span under a second still says how long it was.
+/// "7.5s", "0.163s". A span of a millisecond or more never reads "0s".
 pub fn seconds(span: Duration) -> String {
     let text = format!("{:.3}", span.as_secs_f64());
     let text = text.trim_end_matches('0').trim_end_matches('.');

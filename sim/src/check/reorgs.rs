@@ -1,6 +1,7 @@
 //! `chain-safety`, at each reorg: the chain hands back what it replaced, as
-//! a real node returns a dropped branch's transactions to its pool. Each
-//! transaction of a replaced block must, once the reorg is done, be
+//! a real node returns a dropped branch's transactions to its pool, and
+//! keeps what its pool held. Each transaction of a replaced block, and each
+//! pending when the reorg began, must once it is done be
 //!
 //! - on the new branch;
 //! - pending, itself or another transaction at its nonce that pays at
@@ -8,22 +9,27 @@
 //! - spent for good: its nonce used on the new branch, or its sender short
 //!   of its cost at some point of the new branch (the chain evicts what
 //!   its sender can no longer pay for, and a new order can put a payment
-//!   before the one that funds it);
-//! - or among those the reorg says vanished, which only its `drop` share
-//!   may do, and only transactions it replaced.
+//!   before the one that funds it; the chain also evicts a payment that
+//!   would overflow a balance, which no scenario's money can);
+//! - or, a replaced one, among those the reorg says vanished, which only a
+//!   `drop` share above 0 allows. How many vanish is the share's random
+//!   draw: the check holds which may, not how many.
 //!
-//! Judged by this check's own replay of the blocks (balances and nonces)
-//! and the mempool as it stands, never by the chain's bookkeeping.
+//! Judged by this check's own replay of the blocks (balances and nonces),
+//! what the harness saw of the chain just before the reorg, and the
+//! mempool after it, never by the chain's bookkeeping.
 
 use ledger::chain::{Block, ChainState, MINER, Reorg, Transaction, TxHash};
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::chain_safety::pay;
 
-/// What a reorg is about to replace: the blocks above `height`.
+/// What a reorg is about to replace, the blocks above `height`, and the
+/// mempool it starts from.
 pub(crate) struct Fork {
     height: usize,
     replaced: Vec<Block>,
+    pending: Vec<Transaction>,
 }
 
 impl Fork {
@@ -34,6 +40,7 @@ impl Fork {
         Fork {
             height,
             replaced: blocks[height..].to_vec(),
+            pending: chain.pending().cloned().collect(),
         }
     }
 }
@@ -77,24 +84,36 @@ pub(crate) fn check(fork: &Fork, reorg: &Reorg, drop: f64, chain: &ChainState) -
             ((transfer.from.as_str(), transfer.nonce), transfer.fee)
         })
         .collect();
-    for tx in replaced {
+    let kept = |tx: &Transaction| {
         let transfer = &tx.transfer;
-        let hash = tx.hash();
-        let accounted = dropped.contains(&hash)
-            || branch.included.contains(&hash)
+        branch.included.contains(&tx.hash())
             || pending
                 .get(&(transfer.from.as_str(), transfer.nonce))
                 .is_some_and(|fee| *fee >= transfer.fee)
             || transfer.nonce < branch.next_nonce(&transfer.from)
             || tx
                 .cost()
-                .is_none_or(|cost| branch.lowest(&transfer.from) < i128::from(cost));
-        if !accounted {
-            problems.push(format!(
-                "the reorg from height {at} lost {hash} ({} nonce {}, {} to {}): it is neither on the new branch nor pending, its nonce is unspent, its sender could always pay for it, and the reorg does not say it vanished",
-                transfer.from, transfer.nonce, transfer.amount, transfer.to
-            ));
-        }
+                .is_none_or(|cost| branch.lowest(&transfer.from) < i128::from(cost))
+    };
+    let lost = replaced
+        .into_iter()
+        .filter(|tx| !dropped.contains(&tx.hash()))
+        .map(|tx| (tx, "a block it replaced held"))
+        .chain(
+            fork.pending
+                .iter()
+                .map(|tx| (tx, "was pending when it began")),
+        );
+    for (tx, whence) in lost.filter(|(tx, _)| !kept(tx)) {
+        let transfer = &tx.transfer;
+        problems.push(format!(
+            "the reorg from height {at} lost {} ({} nonce {}, {} to {}), which {whence}: it is neither on the new branch nor pending, its nonce is unspent, its sender could always pay for it, and the reorg does not say it vanished",
+            tx.hash(),
+            transfer.from,
+            transfer.nonce,
+            transfer.amount,
+            transfer.to
+        ));
     }
     problems
 }

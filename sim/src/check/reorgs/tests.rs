@@ -86,6 +86,39 @@ fn a_replaced_payment_neither_on_the_branch_nor_pending_is_lost() {
 }
 
 #[test]
+fn what_was_pending_when_the_reorg_began_must_not_vanish_either() {
+    let setup = |chain: &mut ChainState| {
+        pay(chain, "alice", 0, "carol", 10, 1);
+        chain.produce_block();
+        pay(chain, "bob", 0, "carol", 10, 9);
+        pay(chain, "bob", 1, "carol", 10, 9)
+    };
+    let mut chain = chain(1, 100);
+    let waiting = setup(&mut chain);
+    let (fork, said) = reorg(&mut chain, 1);
+    assert!(chain.is_pending(waiting));
+    assert_eq!(check(&fork, &said, 0.0, &chain), Vec::<String>::new());
+    let mut chain = self::chain(1, 100);
+    let waiting = setup(&mut chain);
+    let (fork, said) = reorg(&mut chain, 1);
+    chain.drop_pending(1.0, &mut ChaCha8Rng::seed_from_u64(2));
+    let problems = check(&fork, &said, 0.0, &chain);
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems[0].contains("which a block it replaced held"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].contains(&format!("lost {waiting}")),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].contains("which was pending when it began"),
+        "{problems:?}"
+    );
+}
+
+#[test]
 fn vanishing_is_only_for_replaced_transactions_and_a_share_above_zero() {
     let mut chain = chain(10, 0);
     let included = pay(&mut chain, "alice", 0, "bob", 10, 1);
