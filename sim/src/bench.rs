@@ -28,6 +28,18 @@ use crate::{
     trace::Trace,
 };
 
+/// The build this binary is: `.ci/pgo-build` sets `SIM_BUILD=pgo` for the
+/// build it optimises with a profile.
+fn build() -> &'static str {
+    if cfg!(debug_assertions) {
+        "dev (debug assertions on: slower than release)"
+    } else if option_env!("SIM_BUILD") == Some("pgo") {
+        "release, optimised with a profile (.ci/pgo-build)"
+    } else {
+        "release"
+    }
+}
+
 /// Round trips in each message-throughput measurement.
 const ROUND_TRIPS: u64 = 20_000;
 
@@ -35,6 +47,8 @@ const ROUND_TRIPS: u64 = 20_000;
 /// the rounds: a shared machine moves a single round's by a tenth or more.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
+    /// Which build of `sim` measured: figures of two builds differ.
+    pub build: &'static str,
     pub seeds: u64,
     /// The workload kind benchmarked; `None` for the mix fuzzing runs.
     pub kind: Option<&'static str>,
@@ -133,6 +147,7 @@ pub fn bench(seeds: u64, kind: Option<WorkloadKind>, rounds: u32, profile: bool)
     let harness = median(|round| round.harness_ping_pong_messages_per_second);
     let raw = median(|round| round.raw_madsim_ping_pong_messages_per_second);
     BenchReport {
+        build: build(),
         seeds,
         kind: kind.map(WorkloadKind::name),
         wall_seconds: wall,

@@ -743,6 +743,7 @@ fn bench_command(args: BenchArgs) -> Result<i32> {
         say!("{}", serde_json::to_string(&report)?);
         return Ok(0);
     }
+    say!("build                     {}", report.build);
     say!(
         "seeds                     {} ({})",
         report.seeds,

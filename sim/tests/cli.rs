@@ -702,6 +702,14 @@ fn bench_profiles_where_the_messages_go() {
         .map(|round| round["simulations_per_second"].as_f64().expect("a rate"))
         .collect();
     assert_eq!(rates.len(), 3, "{report}");
+    // The figures say which build took them: the tests' own profile.
+    let build = report["build"].as_str().expect("the build");
+    let profile = if cfg!(debug_assertions) {
+        "dev ("
+    } else {
+        "release"
+    };
+    assert!(build.starts_with(profile), "{build}");
     rates.sort_by(f64::total_cmp);
     assert_eq!(report["simulations_per_second"].as_f64(), Some(rates[1]));
     // The machine-relative figure is each round's rate over its raw

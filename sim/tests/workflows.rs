@@ -253,6 +253,7 @@ fn lint(source: &str) -> Vec<String> {
             if let Some(run) = run.map(text) {
                 check_sim_lines(&run, &scope, &mut problems, &place);
                 check_flags_script(&run, &place, &mut problems);
+                check_bash_scripts(&run, &place, &mut problems);
             }
             if let Some(id) = key(step, "id").map(text) {
                 if scope.steps.contains(&id) {
@@ -499,10 +500,59 @@ fn words(line: &str) -> Vec<String> {
     words
 }
 
+/// Every script of the repository a step runs with `bash FILE` must exist
+/// and parse (`bash -n`): the rehearsal runs the dev build, so a script
+/// only the nightly's release build runs is checked here.
+fn check_bash_scripts(script: &str, place: &str, problems: &mut Vec<String>) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for line in script.lines() {
+        let words = words(line.trim());
+        let [bash, file, ..] = words.as_slice() else {
+            continue;
+        };
+        if bash != "bash" || file.starts_with('-') {
+            continue;
+        }
+        let path = root.join(file);
+        let parses = std::process::Command::new("bash")
+            .arg("-n")
+            .arg(&path)
+            .output()
+            .map_err(|error| error.to_string())
+            .and_then(|output| {
+                if output.status.success() {
+                    Ok(())
+                } else {
+                    Err(String::from_utf8_lossy(&output.stderr).trim().to_owned())
+                }
+            });
+        if !path.is_file() {
+            problems.push(format!(
+                "{place}: `bash {file}`: no such file in the repository"
+            ));
+        } else if let Err(error) = parses {
+            problems.push(format!("{place}: `bash {file}` does not parse: {error}"));
+        }
+    }
+}
+
+/// Whether a shell word is a variable assignment, `NAME=value`.
+fn assigns(word: &str) -> bool {
+    word.split_once('=').is_some_and(|(name, _)| {
+        name.chars()
+            .next()
+            .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
 /// Parses every `sim` command line of a script with the real grammar.
 fn check_sim_lines(script: &str, scope: &Scope, problems: &mut Vec<String>, place: &str) {
     for line in script.replace("\\\n", " ").lines() {
-        let words = words(&substitute(line.trim(), scope));
+        let mut words = words(&substitute(line.trim(), scope));
+        // Assignments before a command (or alone on a line) run nothing.
+        let assignments = words.iter().take_while(|word| assigns(word)).count();
+        words.drain(..assignments);
         // `sim ...`, `./target/release/sim ...` or `cargo run ... -p sim -- ...`.
         let args: Vec<&str> = match words.first().map(String::as_str) {
             Some(program) if program == "sim" || program.ends_with("/sim") => {
@@ -611,6 +661,10 @@ jobs:
       - uses: actions/checkout
       - run: ./target/release/sim fuzz --shard ${{ matrix.shards }}/2 --budget ${{ inputs.budget }}
       - run: ./target/release/sim fuzz --frobnicate
+      - run: |
+          built=target/release/sim
+          SHARD=1/2 bin/sim fuzz --shard-of 2
+          bash .ci/no-such-script
       - if: steps.missing.outputs.exit != '0'
         run: echo ${{ nosuch.thing }}
       - name: twice
@@ -629,6 +683,8 @@ jobs:
         "`uses: actions/checkout` is not owner/repo@version",
         "`matrix.shards` names nothing defined before it",
         "unexpected argument '--frobnicate'",
+        "`SHARD=1/2 bin/sim fuzz --shard-of 2`: error: unexpected argument '--shard-of'",
+        "`bash .ci/no-such-script`: no such file in the repository",
         "`steps.missing.outputs.exit` names nothing defined before it",
         "unknown context `nosuch`",
         "expected exactly one of `uses` and `run`",
@@ -641,6 +697,11 @@ jobs:
             problems.join("\n")
         );
     }
+    assert!(
+        !problems.iter().any(|problem| problem.contains("built=")),
+        "an assignment runs nothing:\n{}",
+        problems.join("\n")
+    );
     assert!(
         !problems
             .iter()
