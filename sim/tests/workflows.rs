@@ -514,24 +514,23 @@ fn check_bash_scripts(script: &str, place: &str, problems: &mut Vec<String>) {
             continue;
         }
         let path = root.join(file);
-        let parses = std::process::Command::new("bash")
-            .arg("-n")
-            .arg(&path)
-            .output()
-            .map_err(|error| error.to_string())
-            .and_then(|output| {
-                if output.status.success() {
-                    Ok(())
-                } else {
-                    Err(String::from_utf8_lossy(&output.stderr).trim().to_owned())
-                }
-            });
         if !path.is_file() {
             problems.push(format!(
                 "{place}: `bash {file}`: no such file in the repository"
             ));
-        } else if let Err(error) = parses {
-            problems.push(format!("{place}: `bash {file}` does not parse: {error}"));
+            continue;
+        }
+        match std::process::Command::new("bash")
+            .arg("-n")
+            .arg(&path)
+            .output()
+        {
+            Ok(output) if output.status.success() => {}
+            Ok(output) => problems.push(format!(
+                "{place}: `bash {file}` does not parse: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )),
+            Err(error) => problems.push(format!("{place}: `bash {file}`: {error}")),
         }
     }
 }
