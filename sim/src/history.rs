@@ -2,6 +2,7 @@
 
 use ledger::{
     chain::TxHash,
+    db::Key,
     ledger::{TransferId, TransferRequest},
 };
 use serde::Serialize;
@@ -290,6 +291,22 @@ pub struct TxnBegun {
     pub begun_at: Duration,
     /// When the client sent its commit, if it did.
     pub commit_asked_at: Option<Duration>,
+    /// The rows it asked to write (put, insert, compare-and-set or
+    /// delete), each as `(table, key)`, recorded as the request goes out:
+    /// one whose answer was lost may still have been written.
+    pub wrote: Vec<(String, Key)>,
+    /// Why the database refused its commit as not serializable, if it did.
+    pub refused: Option<Refusal>,
+}
+
+/// A commit the database refused as not serializable: the row it named as
+/// changed since the transaction read it (or, for a scan, where the scan
+/// would now come out differently), and when the client heard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub table: String,
+    pub key: Key,
+    pub at: Duration,
 }
 
 /// A key-value operation on the log as its client saw it, times in
@@ -466,6 +483,20 @@ impl History {
     pub(crate) fn txn_commit_asked(&mut self, handle: usize, at: Duration) {
         let asked = &mut self.begun[handle].commit_asked_at;
         asked.get_or_insert(at);
+    }
+
+    /// Records that the transaction at `handle` asked to write `key` of
+    /// `table`.
+    pub(crate) fn txn_wrote(&mut self, handle: usize, table: &str, key: &Key) {
+        self.begun[handle]
+            .wrote
+            .push((table.to_owned(), key.clone()));
+    }
+
+    /// Records that the database refused the commit of the transaction at
+    /// `handle` as not serializable.
+    pub(crate) fn txn_refused(&mut self, handle: usize, refusal: Refusal) {
+        self.begun[handle].refused = Some(refusal);
     }
 
     /// The database transactions clients began, in the order they had them.

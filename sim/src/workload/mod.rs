@@ -18,7 +18,7 @@
 //! share: the schedule, retries and backoff, late resends, and the record of
 //! every request and answer in the [`History`].
 
-use ledger::{node::NodeEnv, observe::NodeName};
+use ledger::{db::Key, node::NodeEnv, observe::NodeName};
 use rand::Rng;
 use std::{
     sync::{
@@ -32,8 +32,8 @@ use crate::{
     consistency::{isolation::Status, linearizable::KvOutput},
     events::HarnessEvent,
     history::{
-        BalanceSeen, History, KvRecord, Later, Outcome, Receipt, Request, StatusSeen, StatusTold,
-        TxnBegun, TxnForgotten, TxnRecord,
+        BalanceSeen, History, KvRecord, Later, Outcome, Receipt, Refusal, Request, StatusSeen,
+        StatusTold, TxnBegun, TxnForgotten, TxnRecord,
     },
     scenario::{Scenario, Topology, WorkloadKind},
     streams,
@@ -436,6 +436,14 @@ impl Workload {
     /// Records that a transaction's client sent its commit.
     pub(crate) fn txn_commit_asked(&self, handle: usize) {
         self.lock().txn_commit_asked(handle, crate::events::now());
+    }
+
+    pub(crate) fn txn_wrote(&self, handle: usize, table: &str, key: &Key) {
+        self.lock().txn_wrote(handle, table, key);
+    }
+
+    pub(crate) fn txn_refused(&self, handle: usize, refusal: Refusal) {
+        self.lock().txn_refused(handle, refusal);
     }
 
     /// Updates `op` in the history and traces what happened to it.

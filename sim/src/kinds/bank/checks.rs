@@ -20,7 +20,10 @@
 //!   told committed is there too, in its client's row.
 //! - `isolation`: the transactions the clients ran (transfers and audits,
 //!   each write tagged with its transaction) show no anomaly their own
-//!   isolation levels rule out (see `consistency::isolation`).
+//!   isolation levels rule out (see `consistency::isolation`). And the
+//!   database refuses a SERIALIZABLE commit only for a real conflict: the
+//!   row its refusal names was written by a transaction that committed
+//!   while the refused one ran.
 //! - `liveness`, of the database's idle timeout: the database keeps an open
 //!   transaction until it has been idle for the timeout. A request inside
 //!   one answered as for a transaction it does not know, with no crash of
@@ -296,6 +299,75 @@ pub(super) fn commits_asked_for(history: &History, commits: &[(Duration, u64)]) 
         .collect()
 }
 
+/// Commits the database refused as not serializable with no cause: each
+/// refusal names a row (one the transaction read, or where a scan of its
+/// would now come out differently), and a SERIALIZABLE commit may be
+/// refused only once another transaction wrote that row after the read.
+/// So some commit the database applied (`commits`: when, and the
+/// transaction's id) between the refused transaction's begin and the
+/// refusal must be of a transaction that asked to write the row, or of an
+/// atomic request (an id no client was given, whose writes the history
+/// does not hold). A database that refuses commits nothing conflicted
+/// with passes every safety check but starves whatever it refuses: a
+/// client that retries in another shape gets through, and an audit, never
+/// retried, is lost.
+pub(super) fn refusals_founded(history: &History, commits: &[(Duration, u64)]) -> Vec<Violation> {
+    let mut holders: BTreeMap<u64, Vec<&TxnBegun>> = BTreeMap::new();
+    for begun in history.begun() {
+        holders.entry(begun.txn).or_default().push(begun);
+    }
+    let wrote_row = |at: Duration, txn: u64, table: &str, key: &Key| {
+        let holder = holders
+            .get(&txn)
+            .and_then(|held| held.iter().rev().find(|begun| begun.begun_at <= at));
+        holder.is_none_or(|holder| {
+            holder
+                .wrote
+                .iter()
+                .any(|(wrote, row)| wrote == table && row == key)
+        })
+    };
+    let unfounded: Vec<&TxnBegun> = history
+        .begun()
+        .iter()
+        .filter(|begun| {
+            begun.refused.as_ref().is_some_and(|refusal| {
+                !commits.iter().any(|&(at, txn)| {
+                    txn != begun.txn
+                        && (begun.begun_at..=refusal.at).contains(&at)
+                        && wrote_row(at, txn, &refusal.table, &refusal.key)
+                })
+            })
+        })
+        .collect();
+    let more = unfounded.len().saturating_sub(MAX_COMMITS_NAMED);
+    unfounded
+        .into_iter()
+        .take(MAX_COMMITS_NAMED)
+        .enumerate()
+        .filter_map(|(named, begun)| {
+            let refusal = begun.refused.as_ref()?;
+            let mut message = format!(
+                "the database refused {}'s commit at {:.3}s as not serializable, naming row {} of {} as changed, but no other transaction committed a write of that row while {} ran (from {:.3}s)",
+                begun.label,
+                refusal.at.as_secs_f64(),
+                bank::row_name(&refusal.key),
+                refusal.table,
+                TxnId(begun.txn),
+                begun.begun_at.as_secs_f64()
+            );
+            if named == 0 && more > 0 {
+                message.push_str(&format!(" (and {more} more such refusals)"));
+            }
+            Some(Violation {
+                checker: Checker::Isolation,
+                at: refusal.at,
+                message,
+            })
+        })
+        .collect()
+}
+
 /// Anomalies among the clients' transactions, each named with the
 /// transactions in it.
 pub(super) fn isolation(history: &History, end: Duration) -> Vec<Violation> {
@@ -362,7 +434,7 @@ pub(super) fn idle_timeout(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::TxnForgotten;
+    use crate::history::{Refusal, TxnForgotten};
 
     const MS: fn(u64) -> Duration = Duration::from_millis;
 
@@ -375,6 +447,8 @@ mod tests {
                 txn,
                 begun_at: MS(begun_at),
                 commit_asked_at: None,
+                wrote: Vec::new(),
+                refused: None,
             });
             if let Some(asked) = asked {
                 history.txn_commit_asked(handle, MS(asked));
@@ -433,6 +507,56 @@ mod tests {
             found[0].message.ends_with("(and 2 more such commits)"),
             "{}",
             found[0].message
+        );
+    }
+
+    /// A history of an audit (id 7, from 100 ms) refused at 500 ms for
+    /// account 3, and a transfer (id 8, begun at `writer_begun`) that
+    /// wrote account `written`.
+    fn refused_audit(writer_begun: u64, written: i64) -> History {
+        let mut history = begun(&[
+            ("the audit", 7, 100, Some(480)),
+            ("the transfer", 8, writer_begun, Some(300)),
+        ]);
+        history.txn_wrote(1, bank::ACCOUNTS, &Key::Int(written));
+        history.txn_refused(
+            0,
+            Refusal {
+                table: bank::ACCOUNTS.to_owned(),
+                key: Key::Int(3),
+                at: MS(500),
+            },
+        );
+        history
+    }
+
+    #[test]
+    fn a_refusal_for_a_row_written_while_the_transaction_ran_is_founded() {
+        let history = refused_audit(50, 3);
+        assert!(refusals_founded(&history, &[(MS(310), 8)]).is_empty());
+        // So is one whose cause is an atomic request's, whose writes no
+        // client records.
+        assert!(refusals_founded(&history, &[(MS(310), 9)]).is_empty());
+    }
+
+    #[test]
+    fn a_refusal_nothing_wrote_towards_is_named() {
+        // The transfer wrote another account.
+        let other_row = refusals_founded(&refused_audit(50, 4), &[(MS(310), 8)]);
+        assert_eq!(other_row.len(), 1, "{other_row:?}");
+        assert_eq!(other_row[0].checker, Checker::Isolation);
+        assert_eq!(other_row[0].at, MS(500));
+        assert_eq!(
+            other_row[0].message,
+            "the database refused the audit's commit at 0.500s as not serializable, naming row 3 of accounts as changed, but no other transaction committed a write of that row while txn 0.7 ran (from 0.100s)"
+        );
+        // It wrote the row, but committed before the audit began.
+        let before = refusals_founded(&refused_audit(20, 3), &[(MS(90), 8)]);
+        assert_eq!(before.len(), 1, "{before:?}");
+        // Or after the refusal.
+        assert_eq!(
+            refusals_founded(&refused_audit(50, 3), &[(MS(510), 8)]).len(),
+            1
         );
     }
 

@@ -127,6 +127,7 @@ impl Kind for Bank {
         violations.extend(checks::settle_writes_durable(&bank, truth.history));
         violations.extend(checks::commits_asked_for(truth.history, truth.db_commits));
         violations.extend(checks::isolation(truth.history, truth.end));
+        violations.extend(checks::refusals_founded(truth.history, truth.db_commits));
         let crashes = truth
             .crash_times
             .get(crate::scenario::DB)

@@ -1,6 +1,9 @@
 //! A bank client's database transaction, watched: the id the database gave
 //! it and whether its client asked to commit it go to the history, for the
-//! check that the database commits only what it is asked to; and each
+//! check that the database commits only what it is asked to; the rows it
+//! asked to write and a commit refused as not serializable go there too,
+//! for the check that every such refusal names a row another transaction
+//! wrote meanwhile; and each
 //! request inside it that the database answers as for a transaction it
 //! does not know goes there too, with when the client last made the
 //! transaction active, for the check that the database keeps an open
@@ -11,7 +14,7 @@ use std::{cell::Cell, time::Duration};
 
 use crate::{
     events::now,
-    history::{TxnBegun, TxnForgotten},
+    history::{Refusal, TxnBegun, TxnForgotten},
     workload::Workload,
 };
 
@@ -41,6 +44,8 @@ impl<'w> Watched<'w> {
             txn: txn.id().0,
             begun_at: now(),
             commit_asked_at: None,
+            wrote: Vec::new(),
+            refused: None,
         });
         Ok(Watched {
             txn,
@@ -65,6 +70,7 @@ impl<'w> Watched<'w> {
     }
 
     pub(super) async fn put(&self, table: &str, key: Key, value: Vec<u8>) -> Result<(), DbError> {
+        self.wrote(table, &key);
         self.watch("put", self.txn.put(table, key, value)).await
     }
 
@@ -74,6 +80,7 @@ impl<'w> Watched<'w> {
         key: Key,
         value: Vec<u8>,
     ) -> Result<(), DbError> {
+        self.wrote(table, &key);
         let insert = self.txn.insert_unique(table, key, value);
         self.watch("insert", insert).await
     }
@@ -85,19 +92,36 @@ impl<'w> Watched<'w> {
         expected: u64,
         value: Vec<u8>,
     ) -> Result<(), DbError> {
+        self.wrote(table, &key);
         let swap = self.txn.compare_and_set(table, key, expected, value);
         self.watch("compare-and-set", swap).await
     }
 
     pub(super) async fn delete(&self, table: &str, key: Key) -> Result<(), DbError> {
+        self.wrote(table, &key);
         self.watch("delete", self.txn.delete(table, key)).await
     }
 
-    /// Commits. Not watched: an "unknown transaction" answer to a commit
-    /// may be a late copy's, after the first copy committed it.
+    /// Commits. Not watched for forgetting: an "unknown transaction" answer
+    /// to a commit may be a late copy's, after the first copy committed it.
     pub(super) async fn commit(self) -> Result<Option<u64>, DbError> {
         self.workload.txn_commit_asked(self.begun);
-        self.txn.commit().await
+        let answer = self.txn.commit().await;
+        if let Err(DbError::Failed(TxnError::Serialization { table, key })) = &answer {
+            let refusal = Refusal {
+                table: table.clone(),
+                key: key.clone(),
+                at: now(),
+            };
+            self.workload.txn_refused(self.begun, refusal);
+        }
+        answer
+    }
+
+    /// Notes a write as its request goes out: whether or not its answer
+    /// comes back, the database may have taken it.
+    fn wrote(&self, table: &str, key: &Key) {
+        self.workload.txn_wrote(self.begun, table, key);
     }
 
     pub(super) async fn rollback(self) {
