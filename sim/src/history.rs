@@ -295,15 +295,20 @@ pub struct TxnBegun {
     /// delete), each as `(table, key)`, recorded as the request goes out:
     /// one whose answer was lost may still have been written.
     pub wrote: Vec<(String, Key)>,
-    /// Why the database refused its commit as not serializable, if it did.
+    /// The row a refusal of its commit blamed, if the database refused it
+    /// for a change since the transaction read something.
     pub refused: Option<Refusal>,
 }
 
-/// A commit the database refused as not serializable: the row it named as
-/// changed since the transaction read it (or, for a scan, where the scan
-/// would now come out differently), and when the client heard.
+/// A commit the database refused because a row changed since the
+/// transaction read it: a serialization failure (a row read, or where a
+/// scan would now come out differently) or a compare-and-set's version
+/// mismatch. The row it named, and when the client heard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
+    /// The refusal in words: `as not serializable`, `for a version
+    /// mismatch`.
+    pub why: &'static str,
     pub table: String,
     pub key: Key,
     pub at: Duration,
@@ -494,7 +499,7 @@ impl History {
     }
 
     /// Records that the database refused the commit of the transaction at
-    /// `handle` as not serializable.
+    /// `handle` for a row changed since it was read.
     pub(crate) fn txn_refused(&mut self, handle: usize, refusal: Refusal) {
         self.begun[handle].refused = Some(refusal);
     }

@@ -21,9 +21,10 @@
 //! - `isolation`: the transactions the clients ran (transfers and audits,
 //!   each write tagged with its transaction) show no anomaly their own
 //!   isolation levels rule out (see `consistency::isolation`). And the
-//!   database refuses a SERIALIZABLE commit only for a real conflict: the
-//!   row its refusal names was written by a transaction that committed
-//!   while the refused one ran.
+//!   database refuses a commit for a row changed since it was read (not
+//!   serializable, or a compare-and-set's version mismatch) only when it
+//!   was: the row its refusal names was written by a transaction that
+//!   committed while the refused one ran.
 //! - `liveness`, of the database's idle timeout: the database keeps an open
 //!   transaction until it has been idle for the timeout. A request inside
 //!   one answered as for a transaction it does not know, with no crash of
@@ -299,10 +300,11 @@ pub(super) fn commits_asked_for(history: &History, commits: &[(Duration, u64)]) 
         .collect()
 }
 
-/// Commits the database refused as not serializable with no cause: each
-/// refusal names a row (one the transaction read, or where a scan of its
-/// would now come out differently), and a SERIALIZABLE commit may be
-/// refused only once another transaction wrote that row after the read.
+/// Commits the database refused for a change with no cause: each refusal
+/// names a row (one the transaction read, where a scan of its would now
+/// come out differently, or one it compared-and-set against the version it
+/// read), and a commit may be refused so only once another transaction
+/// wrote that row after the read.
 /// So some commit the database applied (`commits`: when, and the
 /// transaction's id) between the refused transaction's begin and the
 /// refusal must be of a transaction that asked to write the row, or of an
@@ -348,9 +350,10 @@ pub(super) fn refusals_founded(history: &History, commits: &[(Duration, u64)]) -
         .filter_map(|(named, begun)| {
             let refusal = begun.refused.as_ref()?;
             let mut message = format!(
-                "the database refused {}'s commit at {:.3}s as not serializable, naming row {} of {} as changed, but no other transaction committed a write of that row while {} ran (from {:.3}s)",
+                "the database refused {}'s commit at {:.3}s {}, naming row {} of {} as changed, but no other transaction committed a write of that row while {} ran (from {:.3}s)",
                 begun.label,
                 refusal.at.as_secs_f64(),
+                refusal.why,
                 bank::row_name(&refusal.key),
                 refusal.table,
                 TxnId(begun.txn),
@@ -522,6 +525,7 @@ mod tests {
         history.txn_refused(
             0,
             Refusal {
+                why: "as not serializable",
                 table: bank::ACCOUNTS.to_owned(),
                 key: Key::Int(3),
                 at: MS(500),

@@ -1,9 +1,10 @@
 //! A bank client's database transaction, watched: the id the database gave
 //! it and whether its client asked to commit it go to the history, for the
 //! check that the database commits only what it is asked to; the rows it
-//! asked to write and a commit refused as not serializable go there too,
-//! for the check that every such refusal names a row another transaction
-//! wrote meanwhile; and each
+//! asked to write and a commit refused for a row changed since it was read
+//! (not serializable, or a compare-and-set's version mismatch) go there
+//! too, for the check that every such refusal names a row another
+//! transaction wrote meanwhile; and each
 //! request inside it that the database answers as for a transaction it
 //! does not know goes there too, with when the client last made the
 //! transaction active, for the check that the database keeps an open
@@ -107,8 +108,20 @@ impl<'w> Watched<'w> {
     pub(super) async fn commit(self) -> Result<Option<u64>, DbError> {
         self.workload.txn_commit_asked(self.begun);
         let answer = self.txn.commit().await;
-        if let Err(DbError::Failed(TxnError::Serialization { table, key })) = &answer {
+        let blamed = match &answer {
+            Err(DbError::Failed(TxnError::Serialization { table, key })) => {
+                Some(("as not serializable", table, key))
+            }
+            // Every compare-and-set a bank client makes expects a version
+            // it read in the same transaction.
+            Err(DbError::Failed(TxnError::VersionMismatch { table, key, .. })) => {
+                Some(("for a version mismatch", table, key))
+            }
+            _ => None,
+        };
+        if let Some((why, table, key)) = blamed {
             let refusal = Refusal {
+                why,
                 table: table.clone(),
                 key: key.clone(),
                 at: now(),
