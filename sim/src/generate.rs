@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::{
     kinds,
     scenario::{
-        Action, Cluster, Dur, EventSpec, Faults, LOG_LEADER, MAX_DRIFT_PPM, Roles, Scenario,
+        Action, Cluster, DB, Dur, EventSpec, Faults, LOG_LEADER, MAX_DRIFT_PPM, Roles, Scenario,
         SignedDur, System, Workload, WorkloadKind, log_uniform, ms, rounded,
     },
     streams::{self, Stream},
@@ -18,7 +18,7 @@ use crate::{
 
 /// The generator's version, recorded in every scenario it writes. Change it
 /// whenever the same seed would generate something else.
-pub const GENERATOR: &str = "v15";
+pub const GENERATOR: &str = "v16";
 
 /// The share of seeds, of kinds that rebuild their database, whose database
 /// loses its disk now and then. Since v7; the last draw of those kinds, so
@@ -79,6 +79,15 @@ const RETIRE_LEDGER_REPLICA_CHANCE: f64 = 0.25;
 /// of them for good, so that whoever sticks to one RPC node must move on
 /// to another. Since v14, after the ledger's.
 const RETIRE_RPC_NODE_CHANCE: f64 = 0.2;
+
+/// The share of seeds, of kinds that rebuild their database, whose database
+/// loses its disk in the last half second of the fault phase, when the
+/// clients have sent their last requests and the payouts of the latest
+/// are still open: often nothing is appended to the log after it, so the
+/// replicas must notice the loss from their outbox scans alone, not from a
+/// new entry's projection. Since v16, drawn from a stream of its own, so
+/// that every other draw of a seed stays what v15 drew.
+const LATE_WIPE_CHANCE: f64 = 0.2;
 
 /// The scenario for `seed`, of a workload kind drawn from the seed: the
 /// whole system (`transfers`) half the time, each part alone otherwise.
@@ -159,7 +168,27 @@ pub(crate) fn generate_with(seed: u64, kind: WorkloadKind, db_wipe_chance: f64) 
         scenario.workload.reversals = rng.gen_bool(REVERSALS_CHANCE);
     }
     retirements(&mut streams::rng(seed, Stream::Retirements), &mut scenario);
+    if kind.rebuilds_db() {
+        late_wipe(&mut streams::rng(seed, Stream::LateWipes), &mut scenario);
+    }
     scenario
+}
+
+/// Now and then, a loss of the database's disk as the faults stop (see
+/// [`LATE_WIPE_CHANCE`]), back empty after a tenth of a second to a second.
+fn late_wipe(rng: &mut ChaCha8Rng, scenario: &mut Scenario) {
+    if !rng.gen_bool(LATE_WIPE_CHANCE) {
+        return;
+    }
+    let duration_ms = scenario.duration().as_millis() as u64;
+    let at = ms(duration_ms - rng.gen_range(1..=500));
+    scenario.events.push(EventSpec {
+        node: Some(DB.to_owned()),
+        for_: Some(ms(rng.gen_range(100..=1000))),
+        ..EventSpec::new(at, Action::DbWipe)
+    });
+    // Stable: the wipe goes after events drawn for the same time.
+    scenario.events.sort_by_key(|event| event.at);
 }
 
 /// Now and then, one log replica, one ledger replica and one RPC node lost

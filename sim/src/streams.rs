@@ -30,6 +30,9 @@ pub enum Stream {
     Guided,
     /// The scenario generator's nodes lost for good.
     Retirements,
+    /// The scenario generator's losses of the database's disk as the
+    /// faults stop.
+    LateWipes,
 }
 
 impl Stream {
@@ -42,6 +45,7 @@ impl Stream {
             Stream::Keys => 5,
             Stream::Guided => 6,
             Stream::Retirements => 7,
+            Stream::LateWipes => 8,
         }
     }
 }

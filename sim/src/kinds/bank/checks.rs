@@ -334,10 +334,12 @@ pub(super) fn refusals_founded(history: &History, commits: &[(Duration, u64)]) -
         .iter()
         .filter(|begun| {
             begun.refused.as_ref().is_some_and(|refusal| {
-                !commits.iter().any(|&(at, txn)| {
-                    txn != begun.txn
-                        && (begun.begun_at..=refusal.at).contains(&at)
-                        && wrote_row(at, txn, &refusal.table, &refusal.key)
+                // Commits are in the order the database applied them, so
+                // the refused transaction's lifetime is one short slice.
+                let from = commits.partition_point(|&(at, _)| at < begun.begun_at);
+                let to = commits.partition_point(|&(at, _)| at <= refusal.at);
+                !commits[from..to.max(from)].iter().any(|&(at, txn)| {
+                    txn != begun.txn && wrote_row(at, txn, &refusal.table, &refusal.key)
                 })
             })
         })
