@@ -48,7 +48,7 @@ use super::{
 use crate::{
     check::Violation,
     consistency::isolation,
-    history::{History, Outcome, Receipt, TxnBegun},
+    history::{History, Outcome, Receipt, Refusal, TxnBegun},
     scenario::MAX_DRIFT_PPM,
 };
 
@@ -258,21 +258,39 @@ pub(super) fn settle_writes_durable(truth: &BankTruth<'_>, history: &History) ->
 /// before. A commit of an id no client was given is an atomic request's,
 /// begun and committed at once. Only a database that gave one id to two
 /// transactions, or committed one on its own, fails this.
-pub(super) fn commits_asked_for(history: &History, commits: &[(Duration, u64)]) -> Vec<Violation> {
-    let mut holders: BTreeMap<u64, Vec<&TxnBegun>> = BTreeMap::new();
-    for begun in history.begun() {
-        holders.entry(begun.txn).or_default().push(begun);
+/// The transactions clients began, by the id the database gave them (an
+/// id may come back after a restart), to find which one a commit was of.
+struct Holders<'h>(BTreeMap<u64, Vec<&'h TxnBegun>>);
+
+impl<'h> Holders<'h> {
+    fn of(history: &'h History) -> Holders<'h> {
+        let mut holders: BTreeMap<u64, Vec<&TxnBegun>> = BTreeMap::new();
+        for begun in history.begun() {
+            holders.entry(begun.txn).or_default().push(begun);
+        }
+        Holders(holders)
     }
+
+    /// The transaction that held `txn` at `at`: the last a client was
+    /// given it before. `None` for an atomic request's id.
+    fn at(&self, txn: u64, at: Duration) -> Option<&'h TxnBegun> {
+        self.0
+            .get(&txn)?
+            .iter()
+            .rev()
+            .find(|begun| begun.begun_at <= at)
+            .copied()
+    }
+}
+
+pub(super) fn commits_asked_for(history: &History, commits: &[(Duration, u64)]) -> Vec<Violation> {
+    let holders = Holders::of(history);
     let unasked: Vec<(Duration, u64, &TxnBegun)> = commits
         .iter()
         .filter_map(|&(at, txn)| {
-            let holder = holders
-                .get(&txn)?
-                .iter()
-                .rev()
-                .find(|begun| begun.begun_at <= at)?;
+            let holder = holders.at(txn, at)?;
             let asked = holder.commit_asked_at.is_some_and(|asked| asked <= at);
-            (!asked).then_some((at, txn, *holder))
+            (!asked).then_some((at, txn, holder))
         })
         .collect();
     let more = unasked.len().saturating_sub(MAX_COMMITS_NAMED);
@@ -314,33 +332,26 @@ pub(super) fn commits_asked_for(history: &History, commits: &[(Duration, u64)]) 
 /// client that retries in another shape gets through, and an audit, never
 /// retried, is lost.
 pub(super) fn refusals_founded(history: &History, commits: &[(Duration, u64)]) -> Vec<Violation> {
-    let mut holders: BTreeMap<u64, Vec<&TxnBegun>> = BTreeMap::new();
-    for begun in history.begun() {
-        holders.entry(begun.txn).or_default().push(begun);
-    }
+    let holders = Holders::of(history);
     let wrote_row = |at: Duration, txn: u64, table: &str, key: &Key| {
-        let holder = holders
-            .get(&txn)
-            .and_then(|held| held.iter().rev().find(|begun| begun.begun_at <= at));
-        holder.is_none_or(|holder| {
+        holders.at(txn, at).is_none_or(|holder| {
             holder
                 .wrote
                 .iter()
                 .any(|(wrote, row)| wrote == table && row == key)
         })
     };
-    let unfounded: Vec<&TxnBegun> = history
+    let unfounded: Vec<(&TxnBegun, &Refusal)> = history
         .begun()
         .iter()
-        .filter(|begun| {
-            begun.refused.as_ref().is_some_and(|refusal| {
-                // Commits are in the order the database applied them, so
-                // the refused transaction's lifetime is one short slice.
-                let from = commits.partition_point(|&(at, _)| at < begun.begun_at);
-                let to = commits.partition_point(|&(at, _)| at <= refusal.at);
-                !commits[from..to.max(from)].iter().any(|&(at, txn)| {
-                    txn != begun.txn && wrote_row(at, txn, &refusal.table, &refusal.key)
-                })
+        .filter_map(|begun| Some((begun, begun.refused.as_ref()?)))
+        .filter(|(begun, refusal)| {
+            // Commits are in the order the database applied them, so the
+            // refused transaction's lifetime is one short slice.
+            let from = commits.partition_point(|&(at, _)| at < begun.begun_at);
+            let to = commits.partition_point(|&(at, _)| at <= refusal.at);
+            !commits[from..to.max(from)].iter().any(|&(at, txn)| {
+                txn != begun.txn && wrote_row(at, txn, &refusal.table, &refusal.key)
             })
         })
         .collect();
@@ -349,8 +360,7 @@ pub(super) fn refusals_founded(history: &History, commits: &[(Duration, u64)]) -
         .into_iter()
         .take(MAX_COMMITS_NAMED)
         .enumerate()
-        .filter_map(|(named, begun)| {
-            let refusal = begun.refused.as_ref()?;
+        .map(|(named, (begun, refusal))| {
             let mut message = format!(
                 "the database refused {}'s commit at {:.3}s {}, naming row {} of {} as changed, but no other transaction committed a write of that row while {} ran (from {:.3}s)",
                 begun.label,
@@ -364,11 +374,11 @@ pub(super) fn refusals_founded(history: &History, commits: &[(Duration, u64)]) -
             if named == 0 && more > 0 {
                 message.push_str(&format!(" (and {more} more such refusals)"));
             }
-            Some(Violation {
+            Violation {
                 checker: Checker::Isolation,
                 at: refusal.at,
                 message,
-            })
+            }
         })
         .collect()
 }
@@ -439,7 +449,7 @@ pub(super) fn idle_timeout(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{Refusal, TxnForgotten};
+    use crate::history::TxnForgotten;
 
     const MS: fn(u64) -> Duration = Duration::from_millis;
 
