@@ -298,6 +298,39 @@ pub struct TxnBegun {
     /// The row a refusal of its commit blamed, if the database refused it
     /// for a change since the transaction read something.
     pub refused: Option<Refusal>,
+    /// Whether its client left it with no answer to its commit or
+    /// rollback: the database may still hold it, until it has been idle
+    /// for the database's timeout.
+    pub left_open: bool,
+}
+
+/// A transaction a client left open, asked about (rolled back by its id)
+/// once the run had been quiet for longer than the database may keep an
+/// idle transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdleProbe {
+    /// Which client's transaction, and for what.
+    pub label: String,
+    pub txn: u64,
+    /// When the database had handled every request of the transaction at
+    /// the latest: the answer to a request sent after all of them had
+    /// landed, which it handled after them.
+    pub quiet_since: Duration,
+    /// When the probe was sent.
+    pub sent_at: Duration,
+    /// What the database answered.
+    pub answer: ProbeAnswer,
+}
+
+/// The database's answer to a probe of a transaction left open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeAnswer {
+    /// It still held the transaction (and rolled it back).
+    Held,
+    /// It knew no such transaction.
+    Gone,
+    /// No answer came.
+    Unanswered,
 }
 
 /// A commit the database refused because a row changed since the
@@ -360,6 +393,7 @@ pub struct History {
     balances: Vec<BalanceSeen>,
     forgotten: Vec<TxnForgotten>,
     begun: Vec<TxnBegun>,
+    idle_probes: Vec<IdleProbe>,
     /// What the acknowledged payouts took from each account, kept as
     /// outcomes are recorded so a client's estimate of a balance costs a
     /// look-up, not a pass over every request.
@@ -507,6 +541,22 @@ impl History {
     /// The database transactions clients began, in the order they had them.
     pub fn begun(&self) -> &[TxnBegun] {
         &self.begun
+    }
+
+    /// Records that the client of the transaction at `handle` left it
+    /// without an answer to its commit or rollback.
+    pub(crate) fn txn_left_open(&mut self, handle: usize) {
+        self.begun[handle].left_open = true;
+    }
+
+    pub(crate) fn idle_probed(&mut self, probe: IdleProbe) {
+        self.idle_probes.push(probe);
+    }
+
+    /// The transactions left open that were asked about once the run was
+    /// quiet, with what the database answered.
+    pub fn idle_probes(&self) -> &[IdleProbe] {
+        &self.idle_probes
     }
 
     /// Records a database transaction; returns its handle.

@@ -61,6 +61,16 @@ impl DbClient {
         }
     }
 
+    /// Rolls back transaction `txn`, by its id: `Ok` once the server
+    /// dropped it, `Failed(Unknown)` when it held no such transaction (one
+    /// ended, aborted as idle, or lost in a restart).
+    pub async fn rollback(&self, txn: TxnId) -> Result<(), DbError> {
+        match self.call(DbRequest::Rollback { txn }).await? {
+            DbResponse::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Runs `ops` as one transaction in one round trip (see
     /// [`DbRequest::Atomic`]): what each returned, and the commit's
     /// sequence number (`None` when it wrote nothing). A lost reply to one
@@ -192,10 +202,11 @@ impl Txn {
         }
     }
 
-    /// Abandons the transaction. Best effort: an idle transaction also
-    /// times out on the server.
-    pub async fn rollback(self) {
-        let _ = self.client.call(DbRequest::Rollback { txn: self.id }).await;
+    /// Abandons the transaction. Best effort: a caller may ignore a lost
+    /// answer, since an idle transaction also times out on the server
+    /// ([`super::idle_abort_within`]).
+    pub async fn rollback(self) -> Result<(), DbError> {
+        self.client.rollback(self.id).await
     }
 
     async fn done(&self, request: DbRequest) -> Result<(), DbError> {

@@ -21,7 +21,7 @@ mod wal;
 pub use client::{DbClient, DbError, Txn};
 pub use engine::{CommitRecord, Engine, Found, MAX_OPEN_TXNS, MAX_SCAN_ROWS, TxnError};
 pub use protocol::{DbRequest, DbResponse, Op, OpResult};
-pub use server::{DbConfig, run_db};
+pub use server::{DbConfig, idle_abort_within, run_db};
 pub use types::{Isolation, Key, Row, ScanRange, TxnId};
 pub use wal::{Recovered, read_durable};
 

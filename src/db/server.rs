@@ -50,6 +50,19 @@ pub struct DbConfig {
     pub idle_timeout: Duration,
 }
 
+/// How often idle transactions are looked for under `idle_timeout`.
+fn expiry_interval(idle_timeout: Duration) -> Duration {
+    (idle_timeout / 2).clamp(SHORTEST_EXPIRY_INTERVAL, EXPIRY_INTERVAL)
+}
+
+/// How long after its last request, by the server's clock, a transaction
+/// left idle is aborted at the latest: its idle timeout, and one interval
+/// of the sweep that finds it. Clients may leave a transaction open
+/// (a rollback is best effort) on the strength of this.
+pub fn idle_abort_within(idle_timeout: Duration) -> Duration {
+    idle_timeout + expiry_interval(idle_timeout)
+}
+
 /// Runs one incarnation of the database node until it is killed.
 pub async fn run_db(env: NodeEnv, config: DbConfig) {
     let incarnation = env.boot().await;
@@ -124,8 +137,7 @@ struct Server {
 
 impl Server {
     async fn run(mut self, mut incoming: Incoming) {
-        let interval =
-            (self.config.idle_timeout / 2).clamp(SHORTEST_EXPIRY_INTERVAL, EXPIRY_INTERVAL);
+        let interval = expiry_interval(self.config.idle_timeout);
         let mut next_expiry = self.env.clock.mono_now() + interval;
         let mut alarm = Alarm::new(self.env.clock.clone());
         loop {

@@ -18,7 +18,7 @@ pub(crate) use transfers::{PAYOUT_FEE, ledger_account};
 use futures::future::LocalBoxFuture;
 use ledger::{bugs::Checker, chain::ChainState, net::Rpc, node::NodeEnv};
 use rand_chacha::ChaCha8Rng;
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use crate::{
     check::{GroundTruth, Violation},
@@ -84,6 +84,14 @@ pub(crate) trait Kind: Sync {
     fn confirmations_watched(&self, scenario: &Scenario) -> Option<u64> {
         let _ = scenario;
         None
+    }
+
+    /// The most simulated time the kind's clients take for a probe once
+    /// the run has gone quiet ([`crate::workload::FinalProbe`]); zero for
+    /// a kind that makes none.
+    fn final_probe_budget(&self, scenario: &Scenario) -> Duration {
+        let _ = scenario;
+        Duration::ZERO
     }
 
     /// Client number `index`'s work (from 0), on a node already booted.

@@ -2,7 +2,7 @@
 //! Wall-clock figures never appear here, so summaries can be snapshotted.
 
 use ledger::bugs::{Bug, BugClass, Checker};
-use std::fmt::Write;
+use std::{fmt::Write, time::Duration};
 
 use crate::{
     check::CheckResult,
@@ -38,11 +38,17 @@ fn what_ran(out: &mut String, outcome: &RunOutcome) {
     if !outcome.bugs.is_empty() {
         line(out, "bugs", outcome.bugs.join(", "));
     }
+    // A probe with nothing to ask about ends within the instant it began.
+    let probe = if outcome.final_probe < Duration::from_millis(1) {
+        String::new()
+    } else {
+        format!(", final probe {:.3}s", outcome.final_probe.as_secs_f64())
+    };
     line(
         out,
         "sim time",
         format!(
-            "{:.3}s (faults {:.3}s, settle {:.3}s, quiet tail {:.3}s)",
+            "{:.3}s (faults {:.3}s, settle {:.3}s, quiet tail {:.3}s{probe})",
             outcome.sim_time.as_secs_f64(),
             outcome.fault_phase.as_secs_f64(),
             outcome.settle_phase.as_secs_f64(),

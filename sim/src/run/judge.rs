@@ -24,6 +24,8 @@ pub(super) fn judge(
     online: &mut Online,
     simulated: Simulated,
 ) -> RunOutcome {
+    // The final checks judge the run as the quiet tail left it: the probe
+    // after it only rolls back what clients left open.
     let end = simulated.fault_phase + simulated.settle_phase + simulated.quiet_tail;
     // Ground truth is read with the system's own recovery and decoders, so
     // a panic in them is this run's crash, not the end of a fuzz run.
@@ -39,10 +41,11 @@ pub(super) fn judge(
     };
     let verdict = verdict(scenario, &checks);
     let mut outcome = outcome(scenario, summary, checks, verdict);
-    outcome.sim_time = end;
+    outcome.sim_time = end + simulated.final_probe;
     outcome.fault_phase = simulated.fault_phase;
     outcome.settle_phase = simulated.settle_phase;
     outcome.quiet_tail = simulated.quiet_tail;
+    outcome.final_probe = simulated.final_probe;
     outcome.in_flight_at_tail = simulated.in_flight_at_tail;
     outcome.requests = simulated.history.counts();
     outcome.net = simulated.net;

@@ -134,6 +134,10 @@ pub struct RunOutcome {
     /// How long the quiet tail lasted (zero when the run did not converge).
     #[serde(rename = "quiet_tail_us", serialize_with = "micros")]
     pub quiet_tail: Duration,
+    /// How long the clients' probe after the quiet tail took (zero for a
+    /// kind that makes none, or with nothing to ask about).
+    #[serde(rename = "final_probe_us", serialize_with = "micros")]
+    pub final_probe: Duration,
     /// What was in flight when the quiet tail began.
     pub in_flight_at_tail: InFlight,
     pub events: u64,
@@ -265,6 +269,7 @@ struct Simulated {
     fault_phase: Duration,
     settle_phase: Duration,
     quiet_tail: Duration,
+    final_probe: Duration,
     in_flight_at_tail: InFlight,
     /// Transactions still waiting in a mempool at the end.
     pending: Vec<(String, Transaction)>,
@@ -290,10 +295,12 @@ struct Simulated {
 /// madsim's own limit on a run's simulated time, a backstop far past
 /// anything the phases allow: the fault phase, the longest settle phase,
 /// the longest quiet tail (its minimum and the longer of its grace and the
-/// settle time a quick convergence leaves), and a minute more.
+/// settle time a quick convergence leaves), the final probe, and a minute
+/// more.
 fn time_limit(scenario: &Scenario) -> Duration {
     let tail = quiet_tail_minimum(scenario) + quiet_tail_grace(scenario).max(scenario.settle());
-    scenario.duration() + scenario.longest_settle() + tail + Duration::from_secs(60)
+    let probe = kinds::of(scenario.workload.kind).final_probe_budget(scenario);
+    scenario.duration() + scenario.longest_settle() + tail + probe + Duration::from_secs(60)
 }
 
 fn run_here(scenario: &Scenario, options: &RunOptions, progress: &Arc<Progress>) -> RunOutcome {
@@ -470,6 +477,12 @@ async fn simulate(
         }
     }
     let quiet_tail = now() - tail_start;
+    let probe_start = now();
+    if stall.is_none() && !options.skip_quiet_tail {
+        let budget = kinds::of(scenario.workload.kind).final_probe_budget(scenario);
+        workload.final_probe.run(budget).await;
+    }
+    let final_probe = now() - probe_start;
     let pending = world.in_flight().pending;
     let net = world.fabric().stats();
     let lives = world.view(|view| {
@@ -491,6 +504,7 @@ async fn simulate(
         fault_phase: settle_start,
         settle_phase,
         quiet_tail,
+        final_probe,
         in_flight_at_tail,
         pending,
         stall,
@@ -556,6 +570,7 @@ fn outcome(
         fault_phase: Duration::ZERO,
         settle_phase: Duration::ZERO,
         quiet_tail: Duration::ZERO,
+        final_probe: Duration::ZERO,
         in_flight_at_tail: InFlight::default(),
         events: summary.events,
         trace_hash: format!("{:016x}", summary.hash),

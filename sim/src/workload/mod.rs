@@ -18,6 +18,10 @@
 //! share: the schedule, retries and backoff, late resends, and the record of
 //! every request and answer in the [`History`].
 
+mod final_probe;
+
+pub(crate) use final_probe::{FinalProbe, Prober};
+
 use ledger::{db::Key, node::NodeEnv, observe::NodeName};
 use rand::Rng;
 use std::{
@@ -32,8 +36,8 @@ use crate::{
     consistency::{isolation::Status, linearizable::KvOutput},
     events::HarnessEvent,
     history::{
-        BalanceSeen, History, KvRecord, Later, Outcome, Receipt, Refusal, Request, StatusSeen,
-        StatusTold, TxnBegun, TxnForgotten, TxnRecord,
+        BalanceSeen, History, IdleProbe, KvRecord, Later, Outcome, Receipt, Refusal, Request,
+        StatusSeen, StatusTold, TxnBegun, TxnForgotten, TxnRecord,
     },
     scenario::{Scenario, Topology, WorkloadKind},
     streams,
@@ -85,6 +89,10 @@ pub(crate) struct Workload {
     pub(crate) reversals: bool,
     pub(crate) accounts: u32,
     pub(crate) max_amount: u64,
+    /// How long the database keeps an idle transaction.
+    pub(crate) db_idle_timeout: Duration,
+    /// The probe a client makes once the run has gone quiet, if any.
+    pub(crate) final_probe: FinalProbe,
     pub(crate) chain: ChainSettings,
     pub(crate) ledger: LedgerSettings,
     trace: Arc<Trace>,
@@ -122,6 +130,8 @@ impl Workload {
             reversals: scenario.workload.reversals,
             accounts: scenario.workload.accounts,
             max_amount: scenario.workload.max_amount,
+            db_idle_timeout: scenario.system.db_idle_timeout.0,
+            final_probe: FinalProbe::default(),
             chain: ChainSettings {
                 rpc_nodes: topology
                     .chain_rpc
@@ -444,6 +454,18 @@ impl Workload {
 
     pub(crate) fn txn_refused(&self, handle: usize, refusal: Refusal) {
         self.lock().txn_refused(handle, refusal);
+    }
+
+    /// Records that a transaction's client left it without an answer to
+    /// its commit or rollback.
+    pub(crate) fn txn_left_open(&self, handle: usize) {
+        self.lock().txn_left_open(handle);
+    }
+
+    /// Records what the database answered when asked, once the run was
+    /// quiet, about a transaction a client had left open.
+    pub(crate) fn idle_probed(&self, probe: IdleProbe) {
+        self.lock().idle_probed(probe);
     }
 
     /// Updates `op` in the history and traces what happened to it.

@@ -359,7 +359,11 @@ fn an_oversized_name_key_or_value_is_refused_and_writes_nothing() {
             value,
         };
         // Once the database answers (it may still be starting).
-        begin(&client).await.rollback().await;
+        begin(&client)
+            .await
+            .rollback()
+            .await
+            .expect("a fresh transaction rolls back");
         let long_key = "k".repeat(MAX_KEY_BYTES + 1);
         let mut refusals = Vec::new();
         for op in [
@@ -378,7 +382,9 @@ fn an_oversized_name_key_or_value_is_refused_and_writes_nothing() {
             txn.put(TABLE, Key::from(long_key.as_str()), b"x".to_vec())
                 .await,
         );
-        txn.rollback().await;
+        txn.rollback()
+            .await
+            .expect("a transaction a write was refused in rolls back");
         let at_the_bound = client
             .atomic(
                 Isolation::ReadCommitted,

@@ -32,11 +32,16 @@
 //!   too soon for the timeout to run out even on a clock running fast by
 //!   the most drift a scenario sets, shows a transaction aborted early:
 //!   the client must abort and retry work the database had promised to
-//!   keep.
+//!   keep. And it does not keep one longer: a transaction a client left
+//!   with no answer to its commit or rollback is unknown to the database
+//!   once the run has been quiet for longer than the timeout and one
+//!   sweep for idle transactions, even on a clock running slow by that
+//!   drift (see `idle_probe`). One it kept would hold its place among the
+//!   open transactions the database allows for good.
 
 use ledger::{
     bugs::Checker,
-    db::{Key, Recovered, TxnId},
+    db::{Key, Recovered, TxnId, idle_abort_within},
 };
 use std::{collections::BTreeMap, time::Duration};
 
@@ -48,7 +53,7 @@ use super::{
 use crate::{
     check::Violation,
     consistency::isolation,
-    history::{History, Outcome, Receipt, Refusal, TxnBegun},
+    history::{History, Outcome, ProbeAnswer, Receipt, Refusal, TxnBegun},
     scenario::MAX_DRIFT_PPM,
 };
 
@@ -446,10 +451,42 @@ pub(super) fn idle_timeout(
         .collect()
 }
 
+/// Transactions clients left open that the database still held once it
+/// had been quiet for longer than it keeps an idle transaction
+/// ([`super::idle_probe`]): it never aborted them. One violation names the
+/// first and counts the rest.
+pub(super) fn idle_aborted(history: &History, timeout: Duration) -> Vec<Violation> {
+    let mut held = history
+        .idle_probes()
+        .iter()
+        .filter(|probe| probe.answer == ProbeAnswer::Held);
+    let Some(first) = held.next() else {
+        return Vec::new();
+    };
+    let others = held.count();
+    let more = if others == 0 {
+        String::new()
+    } else {
+        format!(", nor {others} more left open")
+    };
+    vec![Violation {
+        checker: Checker::Liveness,
+        at: first.sent_at,
+        message: format!(
+            "the database still held {}'s transaction ({}), which its client had left open, at least {:.3}s after it last saw it active, though it aborts a transaction idle for its timeout of {:.3}s within {:.3}s by its own clock: it never aborted it{more}",
+            first.label,
+            TxnId(first.txn),
+            (first.sent_at - first.quiet_since).as_secs_f64(),
+            timeout.as_secs_f64(),
+            idle_abort_within(timeout).as_secs_f64(),
+        ),
+    }]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::TxnForgotten;
+    use crate::history::{IdleProbe, TxnForgotten};
 
     const MS: fn(u64) -> Duration = Duration::from_millis;
 
@@ -464,6 +501,7 @@ mod tests {
                 commit_asked_at: None,
                 wrote: Vec::new(),
                 refused: None,
+                left_open: false,
             });
             if let Some(asked) = asked {
                 history.txn_commit_asked(handle, MS(asked));
@@ -618,5 +656,42 @@ mod tests {
             idle_timeout(&forgotten(2_000, 2_900), &[], timeout).len(),
             1
         );
+    }
+
+    /// A history whose probes of transactions left open got `answers`.
+    fn probed(answers: &[ProbeAnswer]) -> History {
+        let mut history = History::default();
+        for (txn, answer) in answers.iter().enumerate() {
+            history.idle_probed(IdleProbe {
+                label: format!("client 1's transfer {txn}, attempt 1"),
+                txn: (1 << 32) | txn as u64,
+                quiet_since: Duration::from_millis(30_000),
+                sent_at: Duration::from_millis(42_223),
+                answer: *answer,
+            });
+        }
+        history
+    }
+
+    #[test]
+    fn a_transaction_left_open_and_still_held_is_named_with_the_count_of_the_rest() {
+        use ProbeAnswer::{Gone, Held, Unanswered};
+        let timeout = Duration::from_secs(10);
+        let found = idle_aborted(&probed(&[Gone, Held, Unanswered, Held, Held]), timeout);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].checker, Checker::Liveness);
+        assert_eq!(found[0].at, Duration::from_millis(42_223));
+        assert_eq!(
+            found[0].message,
+            "the database still held client 1's transfer 1, attempt 1's transaction (txn 1.1), which its client had left open, at least 12.223s after it last saw it active, though it aborts a transaction idle for its timeout of 10.000s within 11.000s by its own clock: it never aborted it, nor 2 more left open"
+        );
+    }
+
+    #[test]
+    fn transactions_the_database_no_longer_knows_or_never_answered_for_pass() {
+        use ProbeAnswer::{Gone, Unanswered};
+        let timeout = Duration::from_secs(10);
+        assert!(idle_aborted(&probed(&[Gone, Unanswered, Gone]), timeout).is_empty());
+        assert!(idle_aborted(&History::default(), timeout).is_empty());
     }
 }

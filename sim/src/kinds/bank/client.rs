@@ -47,6 +47,7 @@ use rand::Rng;
 use std::{ops::Range, sync::Arc};
 
 use super::{
+    idle_probe,
     reversal::{self, Lookup, REVERSED},
     settle,
     watched::Watched,
@@ -209,6 +210,7 @@ pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index
     };
     let client = index as u64 + 1;
     workload.expect_settle_write(client);
+    let prober = (index == 0).then(|| workload.final_probe.expect());
     paced(workload, index, async |seq| {
         let (env, workload, db) = (env.clone(), workload.clone(), db.clone());
         madsim::task::spawn_local(async move {
@@ -229,6 +231,9 @@ pub(super) async fn run(env: &NodeEnv, workload: &Arc<Workload>, rpc: Rpc, index
     })
     .await;
     settle::write(env, workload, &db, client).await;
+    if let Some(prober) = prober {
+        idle_probe::run(prober, workload, &db).await;
+    }
 }
 
 /// One audit for this many scheduled transfers.

@@ -3,6 +3,7 @@
 
 mod checks;
 mod client;
+mod idle_probe;
 mod reversal;
 mod settle;
 mod watched;
@@ -13,7 +14,7 @@ use futures::future::LocalBoxFuture;
 use ledger::{bugs::Checker, chain::ChainState, db::Key, net::Rpc, node::NodeEnv};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use super::{Kind, money_fits};
 use crate::{
@@ -80,6 +81,13 @@ impl Kind for Bank {
             .collect()
     }
 
+    fn final_probe_budget(&self, scenario: &Scenario) -> Duration {
+        idle_probe::probe_budget(
+            scenario.system.db_idle_timeout.0,
+            scenario.workload.client_timeout.0,
+        )
+    }
+
     fn client(
         &self,
         env: NodeEnv,
@@ -132,11 +140,9 @@ impl Kind for Bank {
             .crash_times
             .get(crate::scenario::DB)
             .map_or(&[][..], Vec::as_slice);
-        violations.extend(checks::idle_timeout(
-            truth.history,
-            crashes,
-            truth.scenario.system.db_idle_timeout.0,
-        ));
+        let idle_timeout = truth.scenario.system.db_idle_timeout.0;
+        violations.extend(checks::idle_timeout(truth.history, crashes, idle_timeout));
+        violations.extend(checks::idle_aborted(truth.history, idle_timeout));
         violations
     }
 }

@@ -8,7 +8,10 @@
 //! request inside it that the database answers as for a transaction it
 //! does not know goes there too, with when the client last made the
 //! transaction active, for the check that the database keeps an open
-//! transaction for its whole idle timeout.
+//! transaction for its whole idle timeout; and whether the client left it
+//! with no answer to its commit or rollback, for the probe of whether the
+//! database aborts it once it has been idle for that timeout
+//! ([`super::idle_probe`]).
 
 use ledger::db::{DbClient, DbError, Found, Isolation, Key, ScanRange, Txn, TxnError};
 use std::{cell::Cell, time::Duration};
@@ -47,6 +50,7 @@ impl<'w> Watched<'w> {
             commit_asked_at: None,
             wrote: Vec::new(),
             refused: None,
+            left_open: false,
         });
         Ok(Watched {
             txn,
@@ -119,6 +123,12 @@ impl<'w> Watched<'w> {
             }
             _ => None,
         };
+        // A commit whose answer was lost may never have arrived: the
+        // database may hold the transaction until it is idle for its
+        // timeout.
+        if matches!(answer, Err(DbError::CommitUnknown | DbError::Timeout)) {
+            self.workload.txn_left_open(self.begun);
+        }
         if let Some((why, table, key)) = blamed {
             let refusal = Refusal {
                 why,
@@ -137,8 +147,14 @@ impl<'w> Watched<'w> {
         self.workload.txn_wrote(self.begun, table, key);
     }
 
+    /// Rolls back, best effort: with no answer the database may still
+    /// hold the transaction, until it has been idle for its timeout.
     pub(super) async fn rollback(self) {
-        self.txn.rollback().await;
+        if let Err(DbError::Timeout | DbError::Rejected(_) | DbError::Protocol(_)) =
+            self.txn.rollback().await
+        {
+            self.workload.txn_left_open(self.begun);
+        }
     }
 
     async fn watch<T>(
