@@ -40,9 +40,4 @@ impl Directory {
             .get_key_value(&NodeName::new(name))
             .map(|(name, _)| name)
     }
-
-    /// Every node, in name order.
-    pub fn nodes(&self) -> impl Iterator<Item = (&NodeName, SocketAddr)> {
-        self.by_name.iter().map(|(name, addr)| (name, *addr))
-    }
 }
