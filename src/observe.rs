@@ -522,6 +522,10 @@ pub enum Mark {
     /// A replica claimed a payout nobody had claimed, another replica being
     /// first in line for it and having left it unclaimed past the grace.
     UnclaimedPayoutTakenByStandby,
+    /// A pass of the outbox worker had as many receipts due as one request
+    /// may ask for, and asked for exactly that many: the RPC node's bound
+    /// at its edge.
+    ReceiptsAskedAtBatchLimit,
     // (end of the ledger's marks)
 }
 

@@ -41,6 +41,10 @@ fn main() -> std::process::ExitCode {
             the_reversals_race_meets_deleted_rows,
         ),
         trial(
+            "the_receipts_batch_reaches_its_limit",
+            the_receipts_batch_reaches_its_limit,
+        ),
+        trial(
             "the_replicas_lost_for_good_stay_lost_and_their_claims_are_taken_over",
             the_replicas_lost_for_good_stay_lost_and_their_claims_are_taken_over,
         ),
@@ -153,6 +157,16 @@ fn the_three_wipes_reach_their_coverage_marks() {
             "wipe-during-rebuild",
             "rebuild-raced",
         ],
+    );
+}
+
+/// The scenario of a replica with hundreds of payouts due asks an RPC node
+/// for as many receipts at once as it answers: its bound is met at its
+/// edge, where a bound off by one refuses every pass.
+fn the_receipts_batch_reaches_its_limit() {
+    reaches_marks(
+        &load_scenario("transfers-receipts-asked-at-the-batch-limit"),
+        &["receipts-asked-at-batch-limit"],
     );
 }
 

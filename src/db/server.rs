@@ -57,8 +57,10 @@ fn expiry_interval(idle_timeout: Duration) -> Duration {
 
 /// How long after its last request, by the server's clock, a transaction
 /// left idle is aborted at the latest: its idle timeout, and one interval
-/// of the sweep that finds it. Clients may leave a transaction open
-/// (a rollback is best effort) on the strength of this.
+/// of the sweep that finds it. The sweep runs between requests, so one
+/// that falls due while a request is handled (a commit, syncing) runs
+/// once that request is done. Clients may leave a transaction open (a
+/// rollback is best effort) on the strength of this.
 pub fn idle_abort_within(idle_timeout: Duration) -> Duration {
     idle_timeout + expiry_interval(idle_timeout)
 }

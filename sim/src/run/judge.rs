@@ -24,8 +24,9 @@ pub(super) fn judge(
     online: &mut Online,
     simulated: Simulated,
 ) -> RunOutcome {
-    // The final checks judge the run as the quiet tail left it: the probe
-    // after it only rolls back what clients left open.
+    // What the final checks find at the end is dated at the quiet tail's
+    // end, where the run converged; the final probe's own finding carries
+    // the time it was made.
     let end = simulated.fault_phase + simulated.settle_phase + simulated.quiet_tail;
     // Ground truth is read with the system's own recovery and decoders, so
     // a panic in them is this run's crash, not the end of a fuzz run.

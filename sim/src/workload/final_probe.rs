@@ -39,8 +39,7 @@ impl FinalProbe {
     }
 
     /// Starts the probe a client expects to make, if any, and waits until
-    /// it finishes or `budget` runs out (then what it found so far is all
-    /// there is).
+    /// it finishes or `budget` runs out (then it records nothing).
     pub(crate) async fn run(&self, budget: Duration) {
         let handover = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
         let Some(Handover { start, done }) = handover else {
@@ -53,7 +52,9 @@ impl FinalProbe {
 }
 
 impl Prober {
-    /// Waits until the harness starts the probe: false if it never will.
+    /// Waits until the harness starts the probe: false if the harness
+    /// dropped its end. A run that never starts it (one that did not
+    /// settle) ends with the prober still waiting.
     pub(crate) async fn started(&mut self) -> bool {
         (&mut self.start).await.is_ok()
     }

@@ -89,8 +89,10 @@ pub(crate) struct Workload {
     pub(crate) reversals: bool,
     pub(crate) accounts: u32,
     pub(crate) max_amount: u64,
-    /// How long the database keeps an idle transaction.
+    /// How long the database keeps an idle transaction, and its longest
+    /// sync.
     pub(crate) db_idle_timeout: Duration,
+    pub(crate) db_longest_sync: Duration,
     /// The probe a client makes once the run has gone quiet, if any.
     pub(crate) final_probe: FinalProbe,
     pub(crate) chain: ChainSettings,
@@ -131,6 +133,7 @@ impl Workload {
             accounts: scenario.workload.accounts,
             max_amount: scenario.workload.max_amount,
             db_idle_timeout: scenario.system.db_idle_timeout.0,
+            db_longest_sync: scenario.system.sync_latency.end.0,
             final_probe: FinalProbe::default(),
             chain: ChainSettings {
                 rpc_nodes: topology

@@ -289,6 +289,9 @@ impl Worker {
         if due.len() < 2 {
             return Prefetched::new();
         }
+        if due.len() == MAX_RECEIPTS {
+            self.env.mark(Mark::ReceiptsAskedAtBatchLimit);
+        }
         match self.chain.receipts(due.clone()).await {
             Ok(found) => due.into_iter().zip(found.into_iter().map(Ok)).collect(),
             Err(error) => due

@@ -84,6 +84,7 @@ impl Kind for Bank {
     fn final_probe_budget(&self, scenario: &Scenario) -> Duration {
         idle_probe::probe_budget(
             scenario.system.db_idle_timeout.0,
+            scenario.system.sync_latency.end.0,
             scenario.workload.client_timeout.0,
         )
     }

@@ -125,8 +125,9 @@ impl<'w> Watched<'w> {
         };
         // A commit whose answer was lost may never have arrived: the
         // database may hold the transaction until it is idle for its
-        // timeout.
-        if matches!(answer, Err(DbError::CommitUnknown | DbError::Timeout)) {
+        // timeout. (`CommitUnknown` also covers a transaction the database
+        // said it did not know; asking about it again is harmless.)
+        if matches!(answer, Err(DbError::CommitUnknown)) {
             self.workload.txn_left_open(self.begun);
         }
         if let Some((why, table, key)) = blamed {
