@@ -163,6 +163,16 @@ impl Engine {
         }
     }
 
+    /// A copy of the committed rows, with no open transaction and marking
+    /// nowhere: what the harness keeps of a database it looked at.
+    pub fn copy_committed(&self) -> Engine {
+        Engine {
+            tables: self.tables.clone(),
+            last_commit: self.last_commit,
+            ..Engine::default()
+        }
+    }
+
     /// Notes the situations this engine meets as `env`'s.
     pub(super) fn mark_with(&mut self, env: NodeEnv) {
         self.marker = Marker(Some(env));

@@ -23,7 +23,7 @@ pub use engine::{CommitRecord, Engine, Found, MAX_OPEN_TXNS, MAX_SCAN_ROWS, TxnE
 pub use protocol::{DbRequest, DbResponse, Op, OpResult};
 pub use server::{DbConfig, idle_abort_within, run_db};
 pub use types::{Isolation, Key, Row, ScanRange, TxnId};
-pub use wal::{Recovered, read_durable};
+pub use wal::{DurableReader, Recovered, read_durable};
 
 use serde::Serialize;
 

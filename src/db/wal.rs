@@ -4,7 +4,7 @@
 use super::engine::{CommitRecord, Engine};
 use crate::{
     codec,
-    storage::{Disk, Storage, decode_records},
+    storage::{Disk, Follower, Replay, Storage, decode_records},
 };
 
 /// The file the commit log lives in.
@@ -51,25 +51,45 @@ impl Recovered {
             .copied()
             .zip(self.commits.last().copied())
     }
+
+    /// A copy of the committed state, for judging it later: the rows and
+    /// the commits replayed.
+    pub fn copy(&self) -> Recovered {
+        Recovered {
+            engine: self.engine.copy_committed(),
+            commits: self.commits.clone(),
+        }
+    }
 }
 
-/// Replays commit records in order. A record that does not decode, does
-/// not follow its predecessor, or is first but cannot number a disk's first
-/// commit, ends the replay like a bad checksum.
+impl Replay for Recovered {
+    /// Replays the next commit record; false, changing nothing, when it
+    /// ends the replay: it does not decode, does not follow its
+    /// predecessor, or is first but cannot number a disk's first commit.
+    fn replay(&mut self, record: &[u8]) -> bool {
+        let Ok(record) = codec::decode::<CommitRecord>(record) else {
+            return false;
+        };
+        if self.commits.is_empty() && starts_a_disk(record.seq) {
+            self.engine = Engine::numbered_after(record.seq - 1);
+        }
+        if record.seq != self.engine.last_commit() + 1 {
+            return false;
+        }
+        self.engine.apply(&record);
+        self.commits.push(record.seq);
+        true
+    }
+}
+
+/// Replays commit records in order, up to the first that ends the replay
+/// like a bad checksum.
 fn replay(records: impl IntoIterator<Item = Vec<u8>>) -> Recovered {
     let mut recovered = Recovered::default();
     for record in records {
-        let Ok(record) = codec::decode::<CommitRecord>(&record) else {
-            break;
-        };
-        if recovered.commits.is_empty() && starts_a_disk(record.seq) {
-            recovered.engine = Engine::numbered_after(record.seq - 1);
-        }
-        if record.seq != recovered.engine.last_commit() + 1 {
+        if !recovered.replay(&record) {
             break;
         }
-        recovered.engine.apply(&record);
-        recovered.commits.push(record.seq);
     }
     recovered
 }
@@ -99,6 +119,25 @@ pub(super) fn recover(storage: &Storage, skip_checksums: bool) -> (Recovered, bo
 /// whatever bug is planted.
 pub fn read_durable(disk: &Disk) -> Recovered {
     replay(decode_records(&disk.durable_bytes(WAL_FILE)).records)
+}
+
+/// Reads the server's synced state again and again as the run goes on,
+/// replaying only the commits synced since the last read: the harness looks
+/// at the database at each of its crashes. Reads exactly what
+/// [`read_durable`] reads.
+#[derive(Debug, Default)]
+pub struct DurableReader(Follower<Recovered>);
+
+impl DurableReader {
+    /// The synced state of `disk` now.
+    pub fn read(&mut self, disk: &Disk) -> &Recovered {
+        self.0.read(disk, WAL_FILE)
+    }
+
+    /// The synced state of `disk` now, for good.
+    pub fn finish(self, disk: &Disk) -> Recovered {
+        self.0.finish(disk, WAL_FILE)
+    }
 }
 
 /// Appends a commit record (unsynced).
@@ -148,5 +187,74 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(replay([record(1), record(3)]).commits, [1]);
+    }
+
+    /// What a test compares of two recoveries: the commits replayed and
+    /// the rows they left.
+    fn seen(recovered: &Recovered) -> (Vec<u64>, Vec<(Key, crate::db::Row)>) {
+        let rows = recovered
+            .engine
+            .rows("t")
+            .map(|(key, row)| (key.clone(), row.clone()))
+            .collect();
+        (recovered.commits.clone(), rows)
+    }
+
+    /// The incremental reader reads what a full replay of the synced bytes
+    /// reads: as commits are synced, past an unsynced one, after a record
+    /// that ends the replay, after recovery cuts the file back, and on a
+    /// disk that replaced a lost one.
+    #[test]
+    fn the_incremental_reader_reads_what_a_full_replay_reads() {
+        madsim::runtime::Runtime::new().block_on(async {
+            let disk = Disk::new(crate::storage::DiskConfig {
+                sync_latency: std::time::Duration::ZERO..std::time::Duration::from_millis(1),
+            });
+            let storage = Storage::new(disk.clone());
+            let mut reader = DurableReader::default();
+            let check = |reader: &mut DurableReader, step: &str| {
+                assert_eq!(
+                    seen(reader.read(&disk)),
+                    seen(&read_durable(&disk)),
+                    "after {step}"
+                );
+            };
+            check(&mut reader, "nothing");
+            storage.append_record(WAL_FILE, &record(1));
+            check(&mut reader, "an unsynced commit");
+            storage.sync(WAL_FILE).await;
+            check(&mut reader, "the first sync");
+            for seq in 2..=4 {
+                storage.append_record(WAL_FILE, &record(seq));
+                storage.sync(WAL_FILE).await;
+                check(&mut reader, "a commit synced");
+            }
+            storage.append_record(WAL_FILE, &record(9));
+            storage.append_record(WAL_FILE, &record(5));
+            storage.sync(WAL_FILE).await;
+            check(&mut reader, "a commit out of sequence");
+            assert_eq!(reader.read(&disk).commits, [1, 2, 3, 4]);
+            storage.keep_records(WAL_FILE, 2);
+            for seq in 3..=9 {
+                storage.append_record(WAL_FILE, &record(seq));
+            }
+            storage.sync(WAL_FILE).await;
+            check(&mut reader, "a cut and a longer write after it");
+            assert_eq!(reader.read(&disk).commits, (1..=9).collect::<Vec<_>>());
+            disk.wipe();
+            let first = first_commit(2);
+            for seq in first..first + 12 {
+                storage.append_record(WAL_FILE, &record(seq));
+            }
+            storage.sync(WAL_FILE).await;
+            check(&mut reader, "a lost disk");
+            storage.append_record(WAL_FILE, &record(first + 12));
+            storage.sync(WAL_FILE).await;
+            assert_eq!(
+                seen(&reader.finish(&disk)),
+                seen(&read_durable(&disk)),
+                "at the finish"
+            );
+        });
     }
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::types::Entry;
 use crate::{
     codec,
-    storage::{Disk, DurableCursor, Storage, decode_records, framed_len},
+    storage::{Disk, Follower, Replay, Storage, decode_records},
 };
 
 /// The file the write-ahead log lives in.
@@ -105,48 +105,38 @@ pub fn read_durable(disk: &Disk) -> DurableLog {
 /// time made those probes a tenth of a run. Reads exactly what
 /// [`read_durable`] reads.
 #[derive(Debug, Default)]
-pub struct DurableReader {
-    /// How far the synced bytes are read: whole records, and the record
-    /// that stopped the replay if one did.
-    read: DurableCursor,
-    state: DurableLog,
+pub struct DurableReader(Follower<Replayed>);
+
+/// A replica's synced state as replayed so far.
+#[derive(Debug, Default)]
+struct Replayed {
+    log: DurableLog,
     /// The commit index as recorded, before it is capped at the entries.
     commit: u64,
-    /// A record that does not decode ends the replay: nothing after it
-    /// counts, as in [`DurableLog::from_records`].
-    stopped: bool,
+}
+
+impl Replay for Replayed {
+    /// A record that does not decode ends the replay, as in
+    /// [`DurableLog::from_records`].
+    fn replay(&mut self, record: &[u8]) -> bool {
+        let Ok(record) = codec::decode::<WalRecord>(record) else {
+            return false;
+        };
+        if let WalRecord::Commit { index } = record {
+            self.commit = self.commit.max(index);
+        } else {
+            self.log.apply(record);
+        }
+        true
+    }
 }
 
 impl DurableReader {
-    /// The synced state of `disk` now. Reads only what was synced since the
-    /// last call, unless synced bytes were cut meanwhile (a recovery cut a
-    /// torn tail, or the disk was replaced): then it starts over.
+    /// The synced state of `disk` now.
     pub fn read(&mut self, disk: &Disk) -> &DurableLog {
-        let (bytes, whole, cursor) = disk.durable_after(WAL_FILE, self.read);
-        if whole {
-            *self = DurableReader {
-                read: cursor,
-                ..DurableReader::default()
-            };
-        }
-        if !self.stopped {
-            let decoded = decode_records(&bytes);
-            for record in decoded.records {
-                let framed = framed_len(record.len());
-                self.read = self.read.advanced(framed);
-                let Ok(record) = codec::decode::<WalRecord>(&record) else {
-                    self.stopped = true;
-                    break;
-                };
-                if let WalRecord::Commit { index } = record {
-                    self.commit = self.commit.max(index);
-                } else {
-                    self.state.apply(record);
-                }
-            }
-        }
-        self.state.commit = self.commit.min(self.state.entries.len() as u64);
-        &self.state
+        let replayed = self.0.read(disk, WAL_FILE);
+        replayed.log.commit = replayed.commit.min(replayed.log.entries.len() as u64);
+        &replayed.log
     }
 }
 

@@ -13,6 +13,7 @@
 //! madsim's own `fs` keeps unsynced writes across a kill, so the system uses
 //! this instead.
 
+mod follow;
 mod record;
 
 use rand::Rng;
@@ -26,6 +27,7 @@ use std::{
     time::Duration,
 };
 
+pub use follow::{Follower, Replay};
 use record::decode_records_unchecked;
 pub use record::{RecordError, decode_records, encode_record, framed_len};
 
@@ -51,14 +53,14 @@ pub struct Disk {
 /// How far a reader has read a file's synced bytes (see
 /// [`Disk::durable_after`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DurableCursor {
+struct DurableCursor {
     cuts: u64,
     len: usize,
 }
 
 impl DurableCursor {
     /// The cursor `bytes` further on.
-    pub fn advanced(self, bytes: usize) -> DurableCursor {
+    fn advanced(self, bytes: usize) -> DurableCursor {
         DurableCursor {
             len: self.len + bytes,
             ..self
@@ -161,11 +163,7 @@ impl Disk {
     /// taken, and what was read before may be gone. With the cursor at the
     /// start of those bytes. Lets the harness follow a growing log without
     /// copying it whole at every look.
-    pub fn durable_after(
-        &self,
-        file: &str,
-        cursor: DurableCursor,
-    ) -> (Vec<u8>, bool, DurableCursor) {
+    fn durable_after(&self, file: &str, cursor: DurableCursor) -> (Vec<u8>, bool, DurableCursor) {
         let files = self.lock();
         let cuts = self.cuts.load(Ordering::Relaxed);
         let durable = files

@@ -59,6 +59,38 @@ pub(crate) struct LostDisk {
     pub(crate) commits: Option<(u64, u64)>,
 }
 
+/// The database's synced disk as it stood at a moment mid-run, read with
+/// the database's own recovery. What the database holds must be the
+/// committed log's projection at every moment, not only where the run
+/// ended: a run that converged has no payout open at its end, so a fault
+/// in how open payouts are projected shows only here.
+#[derive(Debug)]
+pub(crate) struct DbLook {
+    pub(crate) at: Duration,
+    pub(crate) moment: DbMoment,
+    pub(crate) db: Recovered,
+}
+
+/// When the harness looked at the database's disk: where a crash left it
+/// for recovery, or just before it was lost. Only there: the synced disk of
+/// a running database may hold a state between two commits that belong
+/// together, which does harm only if a crash comes, and a look that stood
+/// in for the crash would catch such a bug without its hazard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DbMoment {
+    Crash,
+    Wipe,
+}
+
+impl std::fmt::Display for DbMoment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DbMoment::Crash => "as a crash left it",
+            DbMoment::Wipe => "before it was lost",
+        })
+    }
+}
+
 /// Violations kept per checker; the first ones explain a failure.
 const MAX_VIOLATIONS_PER_CHECKER: usize = 8;
 
@@ -283,6 +315,10 @@ pub(crate) struct GroundTruth<'a> {
     /// The database disks the run lost, in order, with the commits each
     /// held.
     pub(crate) lost_disks: &'a [LostDisk],
+    /// The database's synced disk at each moment the harness looked at it
+    /// mid-run, in order (only in runs with ledger replicas, whose
+    /// projection it holds).
+    pub(crate) db_looks: &'a [DbLook],
     /// The canonical chain, when the run has one.
     pub(crate) chain: Option<&'a ChainState>,
     /// Transactions still waiting in a mempool at the end, and where.

@@ -2,7 +2,10 @@
 //! with the system's own recovery code, the online checkers' last probe,
 //! the kind's final checks and liveness.
 
-use ledger::{db::Recovered, log::DurableLog};
+use ledger::{
+    db::{DurableReader, Recovered},
+    log::DurableLog,
+};
 use std::{
     collections::BTreeMap,
     panic::{AssertUnwindSafe, catch_unwind},
@@ -22,7 +25,7 @@ pub(super) fn judge(
     scenario: &Scenario,
     summary: TraceSummary,
     online: &mut Online,
-    simulated: Simulated,
+    mut simulated: Simulated,
 ) -> RunOutcome {
     // What the final checks find at the end is dated at the quiet tail's
     // end, where the run converged; the final probe's own finding carries
@@ -30,8 +33,9 @@ pub(super) fn judge(
     let end = simulated.fault_phase + simulated.settle_phase + simulated.quiet_tail;
     // Ground truth is read with the system's own recovery and decoders, so
     // a panic in them is this run's crash, not the end of a fuzz run.
+    let db_reader = std::mem::take(&mut simulated.db_reader);
     let checked = catch_unwind(AssertUnwindSafe(|| {
-        checks(scenario, online, &simulated, end)
+        checks(scenario, online, &simulated, db_reader, end)
     }));
     let checks = match checked {
         Ok(checks) => checks,
@@ -61,6 +65,7 @@ fn checks(
     scenario: &Scenario,
     online: &mut Online,
     simulated: &Simulated,
+    db_reader: DurableReader,
     end: Duration,
 ) -> Vec<CheckResult> {
     let kind = kinds::of(scenario.workload.kind);
@@ -72,11 +77,9 @@ fn checks(
         .map(|name| (name.clone(), ledger::log::read_durable(disk(name))))
         .collect();
     // Ground truth is read one way, whatever bug is planted: the synced
-    // commits up to the first bad record.
-    let database: Option<Recovered> = topology
-        .db
-        .first()
-        .map(|name| ledger::db::read_durable(disk(name)));
+    // commits up to the first bad record (going on from the database's
+    // last look, which read them the same way).
+    let database: Option<Recovered> = topology.db.first().map(|name| db_reader.finish(disk(name)));
     // A last look by the online checkers, before the chain is locked here.
     if !replicas.is_empty() {
         online.probe(end, &replicas);
@@ -92,6 +95,7 @@ fn checks(
         replicas: &replicas,
         database: database.as_ref(),
         lost_disks: &simulated.lost_disks,
+        db_looks: &simulated.db_looks,
         chain: chain.as_deref(),
         pending: &simulated.pending,
         lives: &simulated.lives,

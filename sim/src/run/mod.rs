@@ -32,7 +32,7 @@ use std::{
 };
 
 use crate::{
-    check::{CheckResult, LostDisk, Online, Stall},
+    check::{CheckResult, DbLook, LostDisk, Online, Stall},
     events::{HarnessEvent, now},
     history::{History, RequestCounts},
     kinds,
@@ -277,6 +277,10 @@ struct Simulated {
     disks: BTreeMap<String, Arc<Disk>>,
     /// The database disks lost during the run, in order.
     lost_disks: Vec<LostDisk>,
+    /// The database's synced disk at moments mid-run.
+    db_looks: Vec<DbLook>,
+    /// What followed the database's disk to the last look.
+    db_reader: ledger::db::DurableReader,
     history: History,
     net: NetStats,
     /// Each node's incarnation at the end, for nodes still running.
@@ -510,6 +514,8 @@ async fn simulate(
         stall,
         disks: world.disks(),
         lost_disks: world.lost_disks(),
+        db_looks: world.take_db_looks(),
+        db_reader: world.take_db_reader(),
         history: workload.history(History::clone),
         net,
         lives,

@@ -29,7 +29,10 @@ use std::{
     time::Duration,
 };
 
-use super::{ClusterView, NEMESIS, Status, World, WorldNode, fault_points::FaultPointPolicy, lock};
+use super::{
+    ClusterView, NEMESIS, Status, World, WorldNode, db_looks::DbLooks,
+    fault_points::FaultPointPolicy, lock,
+};
 use crate::{
     check::Online,
     kinds::{self, Kind, PAYOUT_FEE, ledger_account},
@@ -93,6 +96,7 @@ impl World {
             harness,
             ..
         } = builder;
+        let db_looks = DbLooks::new(!topology.ledger.is_empty());
         let world = Arc::new(World {
             handle,
             topology,
@@ -112,6 +116,7 @@ impl World {
             key_secret: streams::key_secret(scenario.seed),
             partitions: Mutex::new(0),
             lost_disks: Mutex::new(Vec::new()),
+            db_looks,
         });
         world.fault_points.attach(&world);
         world

@@ -6,6 +6,7 @@
 //! a node from what survived: memory is gone, its [`Disk`] is not.
 
 mod build;
+mod db_looks;
 mod fault_points;
 mod view;
 
@@ -32,7 +33,7 @@ use std::{
 };
 
 use crate::{
-    check::{LostDisk, Online, reorgs::Fork},
+    check::{DbMoment, LostDisk, Online, reorgs::Fork},
     coverage::HarnessMark,
     events::HarnessEvent,
     kinds::{self},
@@ -40,6 +41,7 @@ use crate::{
     trace::Trace,
     words::count,
 };
+use db_looks::DbLooks;
 use fault_points::FaultPointPolicy;
 
 /// How long a ledger replica waits on the database; a scenario's disk
@@ -103,6 +105,8 @@ pub struct World {
     partitions: Mutex<u64>,
     /// The disks lost so far, in order, with the commits each held.
     lost_disks: Mutex<Vec<LostDisk>>,
+    /// The database's synced disk at moments mid-run.
+    db_looks: DbLooks,
 }
 
 /// The links one partition cut, and its number in the trace.
@@ -202,6 +206,7 @@ impl World {
         self.handle.kill(node.id);
         node.status = Status::Down;
         let damage = self.with_rng(|rng| node.disk.crash(rng, self.torn_writes));
+        self.look_at_db(name, node, DbMoment::Crash);
         drop(nodes);
         self.trace.harness(
             NEMESIS,
@@ -264,12 +269,14 @@ impl World {
         // The crash's own damage (unsynced writes lost, a record torn) is
         // moot: nothing of the disk is left. What it held synced is kept
         // first: the commits of every disk after it must be numbered past it.
+        let held = ledger::db::read_durable(&node.disk);
         let lost = LostDisk {
             node: name.to_owned(),
             at: crate::events::now(),
-            commits: ledger::db::read_durable(&node.disk).commit_range(),
+            commits: held.commit_range(),
         };
         lock(&self.lost_disks).push(lost);
+        self.keep_db_look(DbMoment::Wipe, held);
         let lost_bytes = node.disk.wipe() as u64;
         drop(nodes);
         tracing::info!(node = name, lost_bytes, "disk wiped");

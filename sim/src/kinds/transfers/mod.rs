@@ -189,6 +189,7 @@ fn payouts<'a>(truth: &'a GroundTruth<'a>) -> Option<checks::PayoutTruth<'a>> {
         log: majority_log(truth.replicas),
         db: truth.database?,
         lost_disks: truth.lost_disks,
+        db_looks: truth.db_looks,
         chain: truth.chain?,
         history: truth.history,
         accounts: (0..scenario.workload.accounts)

@@ -1,6 +1,7 @@
 //! `conservation` for the ledger: each account's internal balance in the
 //! database is its opening balance minus the amounts the committed log
-//! accepted, up to the entry the projection has reached; and every balance
+//! accepted, up to the entry the projection has reached (as the run left
+//! it, and on its synced disk at each look mid-run); and every balance
 //! a replica reported to a client is that, up to the log position it
 //! reported it at, which is never behind what the client had seen (and an
 //! account it said does not exist is none of the ledger's). (On
@@ -9,7 +10,7 @@
 
 use ledger::{db::Key, ledger::schema};
 
-use super::{Facts, balances, db_u64, misplaced_read};
+use super::{DbAt, Facts, balances, db_u64, misplaced_read};
 use crate::check::Violation;
 use ledger::bugs::Checker;
 
@@ -52,40 +53,49 @@ fn reported_balances(facts: &Facts<'_>) -> Option<Violation> {
 }
 
 /// The database's balances, against the committed log up to the
-/// projection's position.
+/// projection's position: at each look mid-run and at the end.
 fn projected_balances(facts: &Facts<'_>) -> Vec<Violation> {
-    let Some(expected) = &facts.reference.snapshot else {
-        return vec![facts.violation(
+    facts
+        .db_states
+        .iter()
+        .filter_map(|state| balances_at(facts, state))
+        .collect()
+}
+
+fn balances_at(facts: &Facts<'_>, state: &DbAt<'_>) -> Option<Violation> {
+    let Some(expected) = state
+        .projected
+        .as_ref()
+        .and_then(|projected| projected.snapshot.as_ref())
+    else {
+        return Some(facts.violation_in(
             CHECKER,
+            state,
             format!(
                 "the database says the log is projected up to index {}, beyond the committed log's {} entries",
-                facts.db_applied,
+                state.applied,
                 facts.truth.log.len()
             ),
-        )];
+        ));
     };
     let actual = expected
         .keys()
         .map(|account| {
-            let balance = db_u64(
-                facts.truth.db,
-                schema::BALANCES,
-                Key::from(account.as_str()),
-            )
-            .unwrap_or(facts.truth.initial_balance);
+            let balance = db_u64(state.db, schema::BALANCES, Key::from(account.as_str()))
+                .unwrap_or(facts.truth.initial_balance);
             (account.clone(), balance)
         })
         .collect();
-    if actual == *expected {
-        return Vec::new();
-    }
-    vec![facts.violation(
-        CHECKER,
-        format!(
-            "after projecting the log up to index {}, the database holds balances {} where the accepted transfers leave {}",
-            facts.db_applied,
-            balances(&actual),
-            balances(expected)
-        ),
-    )]
+    (actual != *expected).then(|| {
+        facts.violation_in(
+            CHECKER,
+            state,
+            format!(
+                "after projecting the log up to index {}, the database holds balances {} where the accepted transfers leave {}",
+                state.applied,
+                balances(&actual),
+                balances(expected)
+            ),
+        )
+    })
 }

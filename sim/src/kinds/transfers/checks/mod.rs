@@ -30,7 +30,7 @@ use std::{
 };
 
 use crate::{
-    check::{LostDisk, Violation},
+    check::{DbLook, LostDisk, Violation},
     history::History,
 };
 use ledger::bugs::Checker;
@@ -44,6 +44,8 @@ pub(super) struct PayoutTruth<'a> {
     /// The database disks the run lost, in order, with the commits each
     /// held.
     pub(super) lost_disks: &'a [LostDisk],
+    /// The database's synced disk at moments mid-run.
+    pub(super) db_looks: &'a [DbLook],
     pub(super) chain: &'a ChainState,
     pub(super) history: &'a History,
     pub(super) accounts: Vec<String>,
@@ -80,11 +82,53 @@ struct Facts<'a> {
     by_memo: BTreeMap<&'a str, Vec<(u64, &'a Transaction)>>,
     /// The projection's position in the database.
     db_applied: u64,
+    /// The database at each look mid-run, then as the run left it.
+    db_states: Vec<DbAt<'a>>,
+}
+
+/// The database as the checks judge it: as a look mid-run found its synced
+/// disk, or as the run left it.
+struct DbAt<'a> {
+    db: &'a Recovered,
+    /// The projection's position there.
+    applied: u64,
+    /// The committed log replayed up to `applied`; `None` when `applied`
+    /// is past the committed log.
+    projected: Option<Reference>,
+    /// The look that found it; `None` for the run's end.
+    look: Option<&'a DbLook>,
+}
+
+impl<'a> DbAt<'a> {
+    fn new(truth: &PayoutTruth<'_>, db: &'a Recovered, look: Option<&'a DbLook>) -> DbAt<'a> {
+        let applied = db_u64(db, schema::META, Key::from(schema::APPLIED)).unwrap_or(0);
+        let projected = truth.log.get(..applied as usize).map(|prefix| {
+            Reference::replay(
+                prefix,
+                &truth.accounts,
+                truth.initial_balance,
+                truth.rules,
+                applied,
+            )
+        });
+        DbAt {
+            db,
+            applied,
+            projected,
+            look,
+        }
+    }
 }
 
 impl<'a> Facts<'a> {
     fn new(truth: &'a PayoutTruth<'a>) -> Facts<'a> {
-        let db_applied = db_u64(truth.db, schema::META, Key::from(schema::APPLIED)).unwrap_or(0);
+        let db_states: Vec<DbAt<'a>> = truth
+            .db_looks
+            .iter()
+            .map(|look| DbAt::new(truth, &look.db, Some(look)))
+            .chain([DbAt::new(truth, truth.db, None)])
+            .collect();
+        let db_applied = db_states.last().map_or(0, |end| end.applied);
         let reference = Reference::replay(
             &truth.log,
             &truth.accounts,
@@ -117,6 +161,7 @@ impl<'a> Facts<'a> {
             payouts,
             by_memo,
             db_applied,
+            db_states,
         }
     }
 
@@ -132,6 +177,19 @@ impl<'a> Facts<'a> {
     /// A violation seen only in the state the run ended in.
     fn violation(&self, checker: Checker, message: String) -> Violation {
         self.violation_at(checker, self.truth.end, message)
+    }
+
+    /// A violation found in the database at `state`: dated at its look,
+    /// and saying where the disk was read, or at the end.
+    fn violation_in(&self, checker: Checker, state: &DbAt<'_>, message: String) -> Violation {
+        match state.look {
+            None => self.violation(checker, message),
+            Some(look) => self.violation_at(
+                checker,
+                look.at,
+                format!("on the database's synced disk {}: {message}", look.moment),
+            ),
+        }
     }
 
     /// A violation that became true at `at`.

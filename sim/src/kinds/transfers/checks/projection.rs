@@ -7,6 +7,11 @@
 //! every one of them. The projection is computed here independently, by
 //! replaying the log's prefix.
 //!
+//! It is judged on the database as the run left it and on its synced disk
+//! at each look mid-run (each crash of the database, each lost disk): a
+//! run that converged has no payout open at its end, so how open
+//! payouts are projected shows only mid-run.
+//!
 //! Balances are `conservation`'s to judge. What the log does not decide is
 //! not judged: a row's claim (leases only spread work), and records a
 //! design keeps in the database beyond the log's (a signed row, a nonce
@@ -18,33 +23,30 @@ use ledger::{
 };
 use std::collections::BTreeMap;
 
-use super::{Facts, db_u64, reference::Reference};
+use super::{DbAt, Facts, db_u64, reference::Reference};
 use crate::check::Violation;
 use ledger::bugs::Checker;
 
 const CHECKER: Checker = Checker::Projection;
 
 pub(super) fn check(facts: &Facts<'_>) -> Vec<Violation> {
-    let truth = facts.truth;
-    let position = facts.db_applied;
-    let Some(prefix) = truth.log.get(..position as usize) else {
-        // Past the committed log: conservation reports it.
-        return Vec::new();
-    };
-    let projected = Reference::replay(
-        prefix,
-        &truth.accounts,
-        truth.initial_balance,
-        truth.rules,
-        position,
-    );
-    let mut violations = rows(facts, &projected, position);
-    violations.extend(nonces(facts, &projected, position));
-    violations
+    facts
+        .db_states
+        .iter()
+        .flat_map(|state| {
+            // Past the committed log: conservation reports it.
+            let Some(projected) = &state.projected else {
+                return Vec::new();
+            };
+            let mut violations = rows(facts, state, projected);
+            violations.extend(nonces(facts, state, projected));
+            violations
+        })
+        .collect()
 }
 
-/// The outbox against the payouts open at `position`.
-fn rows(facts: &Facts<'_>, projected: &Reference, position: u64) -> Vec<Violation> {
+/// The outbox against the payouts open at the database's position.
+fn rows(facts: &Facts<'_>, state: &DbAt<'_>, projected: &Reference) -> Vec<Violation> {
     let mut violations = Vec::new();
     let mut expected: BTreeMap<u64, TransferId> = projected
         .accepted
@@ -52,24 +54,20 @@ fn rows(facts: &Facts<'_>, projected: &Reference, position: u64) -> Vec<Violatio
         .filter(|(transfer, _)| !projected.confirmed.contains_key(transfer))
         .map(|(transfer, accepted)| (accepted.slot, *transfer))
         .collect();
-    for (key, row) in facts.truth.db.engine.rows(schema::OUTBOX) {
+    for (key, row) in state.db.engine.rows(schema::OUTBOX) {
         let slot = match key {
             Key::Int(slot) => *slot as u64,
             other => {
                 violations.push(at(
                     facts,
-                    position,
+                    state,
                     format!("outbox row key {other} is not a slot"),
                 ));
                 continue;
             }
         };
         let Ok(row) = schema::decode::<schema::OutboxRow>(&row.value) else {
-            violations.push(at(
-                facts,
-                position,
-                format!("outbox row {slot} is malformed"),
-            ));
+            violations.push(at(facts, state, format!("outbox row {slot} is malformed")));
             continue;
         };
         let Some(transfer) = expected.remove(&slot) else {
@@ -79,7 +77,7 @@ fn rows(facts: &Facts<'_>, projected: &Reference, position: u64) -> Vec<Violatio
             };
             violations.push(at(
                 facts,
-                position,
+                state,
                 format!(
                     "outbox row {slot} holds an open payout of {}, but {why}",
                     row.transfer
@@ -94,7 +92,7 @@ fn rows(facts: &Facts<'_>, projected: &Reference, position: u64) -> Vec<Violatio
         {
             violations.push(at(
                 facts,
-                position,
+                state,
                 format!(
                     "outbox row {slot} pays {} to {} for {}, but the log accepted {transfer} to {} for {}",
                     row.amount, row.to_address, row.transfer, accepted.request.to_address, accepted.request.amount
@@ -110,7 +108,7 @@ fn rows(facts: &Facts<'_>, projected: &Reference, position: u64) -> Vec<Violatio
                 let holds = signed.map_or("no transaction".to_owned(), |tx| tx.to_string());
                 violations.push(at(
                     facts,
-                    position,
+                    state,
                     format!(
                         "outbox row {slot} of {transfer} holds {holds}, but the log took {} as its intent at index {}",
                         intent.tx.hash(),
@@ -123,7 +121,7 @@ fn rows(facts: &Facts<'_>, projected: &Reference, position: u64) -> Vec<Violatio
     for (slot, transfer) in expected {
         violations.push(at(
             facts,
-            position,
+            state,
             format!(
                 "the log accepted {transfer} at index {} and has not confirmed it, but the outbox has no row {slot} for it",
                 projected.accepted[&transfer].index
@@ -134,8 +132,8 @@ fn rows(facts: &Facts<'_>, projected: &Reference, position: u64) -> Vec<Violatio
 }
 
 /// Each nonce the log's intents spent is recorded as that intent.
-fn nonces(facts: &Facts<'_>, projected: &Reference, position: u64) -> Vec<Violation> {
-    let db = facts.truth.db;
+fn nonces(facts: &Facts<'_>, state: &DbAt<'_>, projected: &Reference) -> Vec<Violation> {
+    let db = state.db;
     let mut violations = Vec::new();
     for (nonce, (transfer, tx)) in &projected.nonces {
         let recorded = db
@@ -151,7 +149,7 @@ fn nonces(facts: &Facts<'_>, projected: &Reference, position: u64) -> Vec<Violat
             });
             violations.push(at(
                 facts,
-                position,
+                state,
                 format!(
                     "the log spent nonce {nonce} on {tx} (for {transfer}), but the database records {holds} at it"
                 ),
@@ -164,7 +162,7 @@ fn nonces(facts: &Facts<'_>, projected: &Reference, position: u64) -> Vec<Violat
     if counter < projected.next_nonce {
         violations.push(at(
             facts,
-            position,
+            state,
             format!(
                 "the log's intents spent nonces up to {}, but the database's next-nonce counter is {counter}",
                 projected.next_nonce - 1
@@ -174,9 +172,13 @@ fn nonces(facts: &Facts<'_>, projected: &Reference, position: u64) -> Vec<Violat
     violations
 }
 
-fn at(facts: &Facts<'_>, position: u64, message: String) -> Violation {
-    facts.violation(
+fn at(facts: &Facts<'_>, state: &DbAt<'_>, message: String) -> Violation {
+    facts.violation_in(
         CHECKER,
-        format!("at log index {position}, the database's position: {message}"),
+        state,
+        format!(
+            "at log index {}, the database's position: {message}",
+            state.applied
+        ),
     )
 }
