@@ -53,8 +53,8 @@ impl Recovered {
     }
 
     /// A copy of the committed state, for judging it later: the rows and
-    /// the commits replayed.
-    pub fn copy(&self) -> Recovered {
+    /// the commits replayed (a recovered engine holds nothing else).
+    pub fn committed_copy(&self) -> Recovered {
         Recovered {
             engine: self.engine.copy_committed(),
             commits: self.commits.clone(),

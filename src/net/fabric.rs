@@ -550,4 +550,47 @@ mod tests {
             assert_eq!(fabric.stats().messages, 23);
         });
     }
+
+    /// Each fault rate takes its share of the packets at the choke point
+    /// every message passes: a lost packet never arrives, a duplicated one
+    /// arrives twice, and the counts say exactly which.
+    #[test]
+    fn each_fault_rate_takes_its_share_of_the_packets() {
+        const SENT: u64 = 2000;
+        let runtime = madsim::runtime::Runtime::new();
+        let fabric = fabric(&runtime);
+        let a = NodeName::new("a");
+        runtime.block_on(async move {
+            let ip_b = addr(2).ip();
+            let mut b = bind(&fabric, ip_b);
+            let rates = FaultRates {
+                drop: 0.25,
+                duplicate: 0.25,
+                reorder: 0.25,
+                max_delay: Duration::from_secs(1),
+            };
+            fabric.set_rates(rates);
+            for call in 0..SENT {
+                fabric.transmit(&a, ip_b, "Request", packet(call));
+            }
+            madsim::time::sleep(DEFAULT_LATENCY.end + rates.longest_on_the_wire()).await;
+            assert_eq!(fabric.on_the_wire(), 0);
+            let mut arrivals: BTreeMap<u64, u64> = BTreeMap::new();
+            while let Ok(packet) = b.try_recv() {
+                *arrivals.entry(call_of(&packet)).or_default() += 1;
+            }
+            let stats = fabric.stats();
+            assert_eq!(stats.messages, SENT);
+            // A lost packet is neither delayed nor duplicated: those take
+            // their share of the three quarters left.
+            let share = |count: u64| count as f64 / SENT as f64;
+            assert!((0.2..0.3).contains(&share(stats.dropped)), "{stats:?}");
+            assert!((0.14..0.24).contains(&share(stats.delayed)), "{stats:?}");
+            assert!((0.14..0.24).contains(&share(stats.duplicated)), "{stats:?}");
+            let arrived = |times: u64| arrivals.values().filter(|n| **n == times).count() as u64;
+            assert_eq!(SENT - arrivals.len() as u64, stats.dropped);
+            assert_eq!(arrived(2), stats.duplicated);
+            assert_eq!(arrived(1) + arrived(2), arrivals.len() as u64);
+        });
+    }
 }

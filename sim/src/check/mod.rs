@@ -71,11 +71,12 @@ pub(crate) struct DbLook {
     pub(crate) db: Recovered,
 }
 
-/// When the harness looked at the database's disk: where a crash left it
-/// for recovery, or just before it was lost. Only there: the synced disk of
-/// a running database may hold a state between two commits that belong
-/// together, which does harm only if a crash comes, and a look that stood
-/// in for the crash would catch such a bug without its hazard.
+/// When the harness looked at the database's disk: where the nemesis
+/// killed the database, by a crash that leaves the disk for recovery or
+/// just before its disk is lost. Only there: the synced disk of a running
+/// database may hold a state between two commits that belong together,
+/// which does harm only if a kill comes between them, and a look that
+/// stood in for the kill would catch such a bug without its hazard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DbMoment {
     Crash,

@@ -34,7 +34,9 @@ impl World {
     /// judges its projection.
     pub(super) fn look_at_db(&self, name: &str, node: &WorldNode, moment: DbMoment) {
         if self.db_looks.wanted && self.topology.db.iter().any(|db| db == name) {
-            let db = lock(&self.db_looks.reader).read(&node.disk).copy();
+            let db = lock(&self.db_looks.reader)
+                .read(&node.disk)
+                .committed_copy();
             self.keep_db_look(moment, db);
         }
     }
