@@ -66,7 +66,7 @@ fn balances_at(facts: &Facts<'_>, state: &DbAt<'_>) -> Option<Violation> {
     let Some(expected) = state
         .projected
         .as_ref()
-        .and_then(|projected| projected.snapshot.as_ref())
+        .map(|projected| &projected.balances)
     else {
         return Some(facts.violation_in(
             CHECKER,

@@ -100,21 +100,11 @@ struct DbAt<'a> {
 }
 
 impl<'a> DbAt<'a> {
-    fn new(truth: &PayoutTruth<'_>, db: &'a Recovered, look: Option<&'a DbLook>) -> DbAt<'a> {
-        let applied = db_u64(db, schema::META, Key::from(schema::APPLIED)).unwrap_or(0);
-        let projected = truth.log.get(..applied as usize).map(|prefix| {
-            Reference::replay(
-                prefix,
-                &truth.accounts,
-                truth.initial_balance,
-                truth.rules,
-                applied,
-            )
-        });
+    fn new(db: &'a Recovered, look: Option<&'a DbLook>) -> DbAt<'a> {
         DbAt {
             db,
-            applied,
-            projected,
+            applied: db_u64(db, schema::META, Key::from(schema::APPLIED)).unwrap_or(0),
+            projected: None,
             look,
         }
     }
@@ -122,20 +112,25 @@ impl<'a> DbAt<'a> {
 
 impl<'a> Facts<'a> {
     fn new(truth: &'a PayoutTruth<'a>) -> Facts<'a> {
-        let db_states: Vec<DbAt<'a>> = truth
+        let mut db_states: Vec<DbAt<'a>> = truth
             .db_looks
             .iter()
-            .map(|look| DbAt::new(truth, &look.db, Some(look)))
-            .chain([DbAt::new(truth, truth.db, None)])
+            .map(|look| DbAt::new(&look.db, Some(look)))
+            .chain([DbAt::new(truth.db, None)])
             .collect();
         let db_applied = db_states.last().map_or(0, |end| end.applied);
-        let reference = Reference::replay(
-            &truth.log,
-            &truth.accounts,
-            truth.initial_balance,
-            truth.rules,
-            db_applied,
-        );
+        // One pass over the log, in the order of the positions the states
+        // stand at, keeps the reference at each of them on the way.
+        let mut reference = Reference::new(&truth.accounts, truth.initial_balance, truth.rules);
+        let mut by_position: Vec<&mut DbAt<'a>> = db_states.iter_mut().collect();
+        by_position.sort_by_key(|state| state.applied);
+        for state in by_position {
+            if state.applied <= truth.log.len() as u64 {
+                reference.replay_to(&truth.log, state.applied);
+                state.projected = Some(reference.clone());
+            }
+        }
+        reference.replay_to(&truth.log, truth.log.len() as u64);
         let payouts: Vec<(u64, &'a Transaction)> = truth
             .chain
             .blocks()

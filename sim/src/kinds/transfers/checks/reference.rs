@@ -55,7 +55,7 @@ pub struct Confirmed {
     pub depth: u64,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Reference {
     rules: PayoutRules,
     pub decided: BTreeMap<(u64, String), Decided>,
@@ -73,10 +73,8 @@ pub struct Reference {
     pub next_nonce: u64,
     /// The first confirmation of each accepted transfer.
     pub confirmed: BTreeMap<TransferId, Confirmed>,
-    /// Internal balances after the whole log.
+    /// Internal balances after the entries replayed.
     pub balances: BTreeMap<String, u64>,
-    /// Internal balances after entry `snapshot_at`, when asked for.
-    pub snapshot: Option<BTreeMap<String, u64>>,
     /// Each account's balance after each entry that changed it, in index
     /// order.
     debits: BTreeMap<String, Vec<(u64, u64)>>,
@@ -86,15 +84,9 @@ pub struct Reference {
 }
 
 impl Reference {
-    /// Replays `log`; also keeps the balances after entry `snapshot_at`.
-    pub fn replay(
-        log: &[Entry],
-        accounts: &[String],
-        initial_balance: u64,
-        rules: PayoutRules,
-        snapshot_at: u64,
-    ) -> Reference {
-        let mut reference = Reference {
+    /// The rules before any entry: every account at its initial balance.
+    pub fn new(accounts: &[String], initial_balance: u64, rules: PayoutRules) -> Reference {
+        Reference {
             rules,
             decided: BTreeMap::new(),
             accepted: BTreeMap::new(),
@@ -107,30 +99,41 @@ impl Reference {
                 .iter()
                 .map(|account| (account.clone(), initial_balance))
                 .collect(),
-            snapshot: None,
             debits: BTreeMap::new(),
             initial_balance,
-            entries: log.len() as u64,
-        };
-        if snapshot_at == 0 {
-            reference.snapshot = Some(reference.balances.clone());
+            entries: 0,
         }
-        for (offset, entry) in log.iter().enumerate() {
-            let index = offset as u64 + 1;
-            if let EntryKind::Command { data, .. } = &entry.kind {
+    }
+
+    /// Replays the whole of `log`.
+    pub fn replay(
+        log: &[Entry],
+        accounts: &[String],
+        initial_balance: u64,
+        rules: PayoutRules,
+    ) -> Reference {
+        let mut reference = Reference::new(accounts, initial_balance, rules);
+        reference.replay_to(log, log.len() as u64);
+        reference
+    }
+
+    /// Replays the entries of `log` after those replayed already, up to
+    /// index `to` (or the log's end), so that the states at several
+    /// positions take one pass.
+    pub fn replay_to(&mut self, log: &[Entry], to: u64) {
+        let end = to.min(log.len() as u64);
+        for index in self.entries + 1..=end {
+            if let EntryKind::Command { data, .. } = &log[index as usize - 1].kind {
                 for (position, command) in decode_batch(data)
                     .unwrap_or_default()
                     .into_iter()
                     .enumerate()
                 {
-                    reference.apply(index, slot(index, position), command);
+                    self.apply(index, slot(index, position), command);
                 }
             }
-            if index == snapshot_at {
-                reference.snapshot = Some(reference.balances.clone());
-            }
         }
-        reference
+        self.entries = self.entries.max(end);
     }
 
     fn apply(&mut self, index: u64, slot: u64, command: Command) {
@@ -341,7 +344,7 @@ mod tests {
             hot_wallet: SigningKey::derive(1, HOT_WALLET),
             fee: 1,
         };
-        let reference = Reference::replay(&log, &accounts, 100, rules, 0);
+        let reference = Reference::replay(&log, &accounts, 100, rules);
         let after = |index| reference.balance_after("acct-0", index);
         assert_eq!(
             [after(0), after(1), after(2), after(4), after(5), after(9)],
@@ -407,7 +410,7 @@ mod tests {
             }),
         ];
         let accounts = ["acct-0".to_owned()];
-        let reference = Reference::replay(&log, &accounts, 100, rules, 0);
+        let reference = Reference::replay(&log, &accounts, 100, rules);
         let status = |request_id, index| reference.status_after(1, request_id, index);
         assert_eq!(status("a", 0), StatusSeen::NotFound);
         assert_eq!(status("a", 1), StatusSeen::Pending);

@@ -19,7 +19,6 @@ pub fn unconfirmed(truth: &PayoutTruth<'_>) -> Vec<String> {
         &truth.accounts,
         truth.initial_balance,
         truth.rules,
-        0,
     );
     let mut reasons: Vec<String> = reference
         .accepted
