@@ -325,3 +325,86 @@ async fn rebroadcast(env: NodeEnv, config: RpcNodeConfig, rpc: Rpc, state: Rc<Re
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        bugs::Bugs,
+        chain::{ChainClient, ChainError},
+        net::test_network::{network, outcome_on},
+    };
+    // An address value only, as in `net`: no socket is opened.
+    use std::net::IpAddr;
+
+    /// What a client is told when it asks an RPC node for `count` receipts
+    /// in one request.
+    fn ask_for_receipts(count: usize) -> Result<Vec<Option<Receipt>>, ChainError> {
+        let runtime = madsim::runtime::Runtime::new();
+        let (directory, fabric) = network(&runtime, &["client", "chain-rpc-1", "chain"], 5);
+        let env = |name: &str| {
+            NodeEnv::for_tests(
+                &NodeName::new(name),
+                directory.clone(),
+                fabric.clone(),
+                Bugs::default(),
+            )
+        };
+        // The chain's address is never bound: the node's own calls to it
+        // go unanswered, which a query does not wait on.
+        let config = RpcNodeConfig {
+            chain: NodeName::new("chain"),
+            genesis: BTreeMap::new(),
+            keys: BTreeMap::new(),
+            lag: Duration::ZERO,
+            wait: Duration::from_millis(100),
+            poll: Duration::from_millis(100),
+            rebroadcast: Duration::from_secs(1),
+            call_timeout: Duration::from_millis(300),
+            faults: Arc::new(ChainFaults::default()),
+            mempool: Arc::default(),
+        };
+        let node = env("chain-rpc-1");
+        let _node = runtime
+            .create_node()
+            .ip(IpAddr::from([10, 0, 0, 2]))
+            .init(move || run_chain_rpc(node.clone(), config.clone()))
+            .build();
+        let client_env = env("client");
+        outcome_on(&runtime, 1, move || {
+            let client = client_env.clone();
+            async move {
+                let (rpc, _incoming) = Rpc::bind(&client, 1).await;
+                let mut chain = ChainClient::new(
+                    rpc,
+                    vec![NodeName::new("chain-rpc-1")],
+                    0,
+                    Duration::from_secs(1),
+                );
+                chain
+                    .receipts((0..count as u64).map(TxHash).collect())
+                    .await
+            }
+        })
+    }
+
+    /// A batch of receipts is answered up to its limit and refused, saying
+    /// why, past it: a client cannot make a node do unbounded work in one
+    /// request.
+    #[test]
+    fn a_batch_of_receipts_past_the_limit_is_refused() {
+        let answered = ask_for_receipts(MAX_RECEIPTS).expect("a full batch is answered");
+        assert_eq!(answered, vec![None; MAX_RECEIPTS]);
+        let refused = ask_for_receipts(MAX_RECEIPTS + 1);
+        assert!(
+            matches!(
+                &refused,
+                Err(ChainError::Refused(reason))
+                    if *reason == format!("{} receipts asked for at once; at most {MAX_RECEIPTS}", MAX_RECEIPTS + 1)
+            ),
+            "a batch of {} receipts: {:?}",
+            MAX_RECEIPTS + 1,
+            refused.as_ref().map(Vec::len)
+        );
+    }
+}

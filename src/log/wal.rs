@@ -312,4 +312,43 @@ mod tests {
             assert_eq!(reader.read(&disk).entries.len(), 200);
         });
     }
+
+    /// Recovery cuts the log back to the last record it could use, so that
+    /// what the replica writes after it is read by the next recovery rather
+    /// than hidden behind a record that does not decode.
+    #[test]
+    fn recovery_cuts_a_record_that_does_not_decode_so_later_writes_survive() {
+        madsim::runtime::Runtime::new().block_on(async {
+            let disk = Disk::new(crate::storage::DiskConfig {
+                sync_latency: std::time::Duration::ZERO..std::time::Duration::from_millis(1),
+            });
+            let storage = Storage::new(disk.clone());
+            let first = WalRecord::Entries {
+                first_index: 1,
+                entries: vec![entry(1, 1)],
+            };
+            write(&storage, &first);
+            storage.append_record(WAL_FILE, b"not a record");
+            write(&storage, &WalRecord::Commit { index: 1 });
+            storage.sync(WAL_FILE).await;
+
+            let (log, cut) = recover(&storage);
+            assert!(cut, "an unusable tail is reported cut");
+            assert_eq!(log.entries, [entry(1, 1)]);
+            assert_eq!(log.commit, 0, "nothing past the bad record is used");
+
+            write(
+                &storage,
+                &WalRecord::Entries {
+                    first_index: 2,
+                    entries: vec![entry(2, 2)],
+                },
+            );
+            storage.sync(WAL_FILE).await;
+            let (log, cut) = recover(&storage);
+            assert!(!cut, "the tail was cut already");
+            assert_eq!(log.entries, [entry(1, 1), entry(2, 2)]);
+            assert_eq!(read_durable(&disk), log);
+        });
+    }
 }

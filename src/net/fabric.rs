@@ -443,29 +443,12 @@ impl Future for NextArrival<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::Discard;
+    use crate::net::test_network::{address as addr, network};
     use futures::{StreamExt, channel::mpsc};
-    use rand::SeedableRng;
-    // An address value only, as in `net`: no socket is opened.
-    use std::net::SocketAddr;
-
-    fn addr(last: u8) -> SocketAddr {
-        SocketAddr::from(([10, 0, 0, last], 1))
-    }
 
     /// A fabric between `a` (10.0.0.1) and `b` (10.0.0.2), its wire served.
     fn fabric(runtime: &madsim::runtime::Runtime) -> Arc<Fabric> {
-        let mut directory = Directory::default();
-        directory.insert(NodeName::new("a"), addr(1));
-        directory.insert(NodeName::new("b"), addr(2));
-        let fabric = Fabric::new(
-            Arc::new(directory),
-            Arc::new(Discard),
-            ChaCha8Rng::seed_from_u64(7),
-        );
-        let wire = runtime.create_node().name("wire").build();
-        wire.spawn(fabric.clone().serve_wire());
-        fabric
+        network(runtime, &["a", "b"], 7).1
     }
 
     fn packet(call: u64) -> Packet {

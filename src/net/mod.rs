@@ -9,6 +9,8 @@ mod directory;
 mod fabric;
 mod kind;
 mod rpc;
+#[cfg(test)]
+pub(crate) mod test_network;
 
 pub use directory::Directory;
 pub use fabric::{DEFAULT_LATENCY, Fabric, FaultRates, NetStats};

@@ -307,32 +307,18 @@ impl Incoming {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{bugs::Bugs, net::Directory, observe::Discard};
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
+    use crate::{
+        bugs::Bugs,
+        net::test_network::{network, outcome_on},
+    };
     // An address value only, as in `net`: no socket is opened.
     use std::net::IpAddr;
-
-    fn addr(last: u8) -> SocketAddr {
-        SocketAddr::from(([10, 0, 0, last], 1))
-    }
 
     /// Node environments on one fabric of `a` (10.0.0.1) and `b`
     /// (10.0.0.2), its wire served.
     fn environments(runtime: &madsim::runtime::Runtime) -> (NodeEnv, NodeEnv) {
-        let mut directory = Directory::default();
-        directory.insert(NodeName::new("a"), addr(1));
-        directory.insert(NodeName::new("b"), addr(2));
-        // Known, never bound: what is sent there is lost.
-        directory.insert(NodeName::new("c"), addr(3));
-        let directory = Arc::new(directory);
-        let fabric = Fabric::new(
-            directory.clone(),
-            Arc::new(Discard),
-            ChaCha8Rng::seed_from_u64(3),
-        );
-        let wire = runtime.create_node().name("wire").build();
-        wire.spawn(fabric.clone().serve_wire());
+        // `c` is known, never bound: what is sent there is lost.
+        let (directory, fabric) = network(runtime, &["a", "b", "c"], 3);
         let env = |name: &str| {
             NodeEnv::for_tests(
                 &NodeName::new(name),
@@ -371,38 +357,29 @@ mod tests {
                 }
             })
             .build();
-        let (report, outcome) = oneshot::channel();
-        let report = Arc::new(Mutex::new(Some(report)));
-        let _a = runtime
-            .create_node()
-            .ip(IpAddr::from([10, 0, 0, 1]))
-            .init(move || {
-                let (a, report) = (a.clone(), report.clone());
-                async move {
-                    let (rpc, _incoming) = Rpc::bind(&a, 1).await;
-                    let b = NodeName::new("b");
-                    // Let b bind first.
-                    madsim::time::sleep(Duration::from_millis(5)).await;
-                    let sent_at = elapsed();
-                    let wait = rpc.send_call::<_, u64>(&b, &7u64, Duration::from_secs(1));
-                    let dropped = rpc.send_call::<_, u64>(&b, &9u64, Duration::from_secs(1));
-                    drop(dropped);
-                    let lost = Duration::from_millis(20);
-                    let unanswered = rpc.send_call::<_, u64>(&NodeName::new("c"), &1u64, lost);
-                    madsim::time::sleep(Duration::from_millis(50)).await;
-                    let answer = wait.await;
-                    // Its timeout ran from the send: over before the wait.
-                    let waited_from = elapsed();
-                    assert_eq!(unanswered.await, Err(CallError::Timeout(lost)));
-                    assert_eq!(elapsed(), waited_from);
-                    let pending = rpc.inner.mailbox.pending().len();
-                    if let Some(report) = report.lock().unwrap().take() {
-                        let _ = report.send((sent_at, answer, pending));
-                    }
-                }
-            })
-            .build();
-        let (sent_at, answer, pending) = runtime.block_on(outcome).expect("a reports what it saw");
+        let (sent_at, answer, pending) = outcome_on(&runtime, 1, move || {
+            let a = a.clone();
+            async move {
+                let (rpc, _incoming) = Rpc::bind(&a, 1).await;
+                let b = NodeName::new("b");
+                // Let b bind first.
+                madsim::time::sleep(Duration::from_millis(5)).await;
+                let sent_at = elapsed();
+                let wait = rpc.send_call::<_, u64>(&b, &7u64, Duration::from_secs(1));
+                let dropped = rpc.send_call::<_, u64>(&b, &9u64, Duration::from_secs(1));
+                drop(dropped);
+                let lost = Duration::from_millis(20);
+                let unanswered = rpc.send_call::<_, u64>(&NodeName::new("c"), &1u64, lost);
+                madsim::time::sleep(Duration::from_millis(50)).await;
+                let answer = wait.await;
+                // Its timeout ran from the send: over before the wait.
+                let waited_from = elapsed();
+                assert_eq!(unanswered.await, Err(CallError::Timeout(lost)));
+                assert_eq!(elapsed(), waited_from);
+                let pending = rpc.inner.mailbox.pending().len();
+                (sent_at, answer, pending)
+            }
+        });
         assert_eq!(answer, Ok(8));
         assert_eq!(pending, 0, "every call forgotten");
         let served = served.lock().unwrap().clone();
