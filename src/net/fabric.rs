@@ -534,6 +534,33 @@ mod tests {
         });
     }
 
+    /// What the quiet tail waits for before it calls a cluster stalled: a
+    /// packet's latency and the longer of a reorder's delay and a
+    /// duplicate's lag, each counted only where its rate is on (a delay
+    /// may be a minute, past the tail's own grace).
+    #[test]
+    fn a_packet_stays_on_the_wire_for_the_faults_that_are_on() {
+        let rates = |reorder, duplicate, max_delay| FaultRates {
+            drop: 0.5,
+            duplicate,
+            reorder,
+            max_delay,
+        };
+        let (long, short) = (Duration::from_secs(40), Duration::from_secs(1));
+        let latency = DEFAULT_LATENCY.end;
+        assert_eq!(rates(0.0, 0.0, long).longest_on_the_wire(), latency);
+        assert_eq!(rates(0.1, 0.0, long).longest_on_the_wire(), latency + long);
+        assert_eq!(
+            rates(0.0, 0.1, long).longest_on_the_wire(),
+            latency + DUPLICATE_DELAY_MAX
+        );
+        assert_eq!(rates(0.1, 0.1, long).longest_on_the_wire(), latency + long);
+        assert_eq!(
+            rates(0.1, 0.1, short).longest_on_the_wire(),
+            latency + DUPLICATE_DELAY_MAX
+        );
+    }
+
     /// Each fault rate takes its share of the packets at the choke point
     /// every message passes: a lost packet never arrives, a duplicated one
     /// arrives twice, and the counts say exactly which.
