@@ -153,4 +153,21 @@ impl NodeEnv {
             incarnations: Arc::default(),
         }
     }
+
+    /// The nodes `names`, in order, of a unit test's world on `network`
+    /// (its directory and fabric), no bug planted.
+    pub(crate) fn all_for_tests<const N: usize>(
+        network: &(Arc<Directory>, Arc<Fabric>),
+        names: [&str; N],
+    ) -> [NodeEnv; N] {
+        let (directory, fabric) = network;
+        names.map(|name| {
+            NodeEnv::for_tests(
+                &NodeName::new(name),
+                directory.clone(),
+                fabric.clone(),
+                Bugs::default(),
+            )
+        })
+    }
 }

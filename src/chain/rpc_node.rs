@@ -330,7 +330,6 @@ async fn rebroadcast(env: NodeEnv, config: RpcNodeConfig, rpc: Rpc, state: Rc<Re
 mod tests {
     use super::*;
     use crate::{
-        bugs::Bugs,
         chain::{ChainClient, ChainError},
         net::test_network::{network, outcome_on},
     };
@@ -341,15 +340,8 @@ mod tests {
     /// in one request.
     fn ask_for_receipts(count: usize) -> Result<Vec<Option<Receipt>>, ChainError> {
         let runtime = madsim::runtime::Runtime::new();
-        let (directory, fabric) = network(&runtime, &["client", "chain-rpc-1", "chain"], 5);
-        let env = |name: &str| {
-            NodeEnv::for_tests(
-                &NodeName::new(name),
-                directory.clone(),
-                fabric.clone(),
-                Bugs::default(),
-            )
-        };
+        let network = network(&runtime, &["client", "chain-rpc-1", "chain"], 5);
+        let [node, client_env] = NodeEnv::all_for_tests(&network, ["chain-rpc-1", "client"]);
         // The chain's address is never bound: the node's own calls to it
         // go unanswered, which a query does not wait on.
         let config = RpcNodeConfig {
@@ -364,13 +356,11 @@ mod tests {
             faults: Arc::new(ChainFaults::default()),
             mempool: Arc::default(),
         };
-        let node = env("chain-rpc-1");
         let _node = runtime
             .create_node()
             .ip(IpAddr::from([10, 0, 0, 2]))
             .init(move || run_chain_rpc(node.clone(), config.clone()))
             .build();
-        let client_env = env("client");
         outcome_on(&runtime, 1, move || {
             let client = client_env.clone();
             async move {

@@ -307,10 +307,7 @@ impl Incoming {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        bugs::Bugs,
-        net::test_network::{network, outcome_on},
-    };
+    use crate::net::test_network::{network, outcome_on};
     // An address value only, as in `net`: no socket is opened.
     use std::net::IpAddr;
 
@@ -318,16 +315,8 @@ mod tests {
     /// (10.0.0.2), its wire served.
     fn environments(runtime: &madsim::runtime::Runtime) -> (NodeEnv, NodeEnv) {
         // `c` is known, never bound: what is sent there is lost.
-        let (directory, fabric) = network(runtime, &["a", "b", "c"], 3);
-        let env = |name: &str| {
-            NodeEnv::for_tests(
-                &NodeName::new(name),
-                directory.clone(),
-                fabric.clone(),
-                Bugs::default(),
-            )
-        };
-        (env("a"), env("b"))
+        let [a, b] = NodeEnv::all_for_tests(&network(runtime, &["a", "b", "c"], 3), ["a", "b"]);
+        (a, b)
     }
 
     fn elapsed() -> Duration {
