@@ -1220,3 +1220,6 @@ fn acknowledgement(receipt: Receipt) -> AppendReply {
         },
     }
 }
+
+#[cfg(test)]
+mod tests;
