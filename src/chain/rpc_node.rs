@@ -330,24 +330,30 @@ async fn rebroadcast(env: NodeEnv, config: RpcNodeConfig, rpc: Rpc, state: Rc<Re
 mod tests {
     use super::*;
     use crate::{
-        chain::{ChainClient, ChainError},
+        chain::{
+            ChainClient, ChainError,
+            node::{ChainConfig, run_chain},
+            state::{ChainSetup, ChainState},
+            types::Transfer,
+        },
         net::test_network::{network, outcome_on},
     };
     // An address value only, as in `net`: no socket is opened.
     use std::net::IpAddr;
 
-    /// What a client is told when it asks an RPC node for `count` receipts
-    /// in one request.
-    fn ask_for_receipts(count: usize) -> Result<Vec<Option<Receipt>>, ChainError> {
-        let runtime = madsim::runtime::Runtime::new();
-        let network = network(&runtime, &["client", "chain-rpc-1", "chain"], 5);
-        let [node, client_env] = NodeEnv::all_for_tests(&network, ["chain-rpc-1", "client"]);
-        // The chain's address is never bound: the node's own calls to it
-        // go unanswered, which a query does not wait on.
-        let config = RpcNodeConfig {
+    /// The test network's names: the client at 10.0.0.1, the RPC node at
+    /// 10.0.0.2, the chain at 10.0.0.3.
+    const NAMES: [&str; 3] = ["client", "chain-rpc-1", "chain"];
+
+    /// An RPC node of a chain with these accounts.
+    fn config(
+        genesis: BTreeMap<Address, u64>,
+        keys: BTreeMap<Address, SigningKey>,
+    ) -> RpcNodeConfig {
+        RpcNodeConfig {
             chain: NodeName::new("chain"),
-            genesis: BTreeMap::new(),
-            keys: BTreeMap::new(),
+            genesis,
+            keys,
             lag: Duration::ZERO,
             wait: Duration::from_millis(100),
             poll: Duration::from_millis(100),
@@ -355,22 +361,47 @@ mod tests {
             call_timeout: Duration::from_millis(300),
             faults: Arc::new(ChainFaults::default()),
             mempool: Arc::default(),
-        };
-        let _node = runtime
+        }
+    }
+
+    /// Starts the RPC node, as `env`, at its address.
+    fn start_the_node(
+        runtime: &madsim::runtime::Runtime,
+        env: NodeEnv,
+        config: RpcNodeConfig,
+    ) -> madsim::runtime::NodeHandle {
+        runtime
             .create_node()
             .ip(IpAddr::from([10, 0, 0, 2]))
-            .init(move || run_chain_rpc(node.clone(), config.clone()))
-            .build();
+            .init(move || run_chain_rpc(env.clone(), config.clone()))
+            .build()
+    }
+
+    /// A client of the RPC node, bound as `env`.
+    async fn client_of_the_node(env: &NodeEnv) -> ChainClient {
+        let (rpc, _incoming) = Rpc::bind(env, 1).await;
+        ChainClient::new(
+            rpc,
+            vec![NodeName::new("chain-rpc-1")],
+            0,
+            Duration::from_secs(1),
+        )
+    }
+
+    /// What a client is told when it asks an RPC node for `count` receipts
+    /// in one request.
+    fn ask_for_receipts(count: usize) -> Result<Vec<Option<Receipt>>, ChainError> {
+        let runtime = madsim::runtime::Runtime::new();
+        let network = network(&runtime, &NAMES, 5);
+        let [node, client_env] = NodeEnv::all_for_tests(&network, ["chain-rpc-1", "client"]);
+        // The chain's address is never bound: the node's own calls to it
+        // go unanswered, which a query does not wait on.
+        let config = config(BTreeMap::new(), BTreeMap::new());
+        let _node = start_the_node(&runtime, node, config);
         outcome_on(&runtime, 1, move || {
             let client = client_env.clone();
             async move {
-                let (rpc, _incoming) = Rpc::bind(&client, 1).await;
-                let mut chain = ChainClient::new(
-                    rpc,
-                    vec![NodeName::new("chain-rpc-1")],
-                    0,
-                    Duration::from_secs(1),
-                );
+                let mut chain = client_of_the_node(&client).await;
                 chain
                     .receipts((0..count as u64).map(TxHash).collect())
                     .await
@@ -396,5 +427,79 @@ mod tests {
             MAX_RECEIPTS + 1,
             refused.as_ref().map(Vec::len)
         );
+    }
+
+    /// An RPC node passes the chain's verdict on: a refusal reaches the
+    /// client, and the refused transaction leaves the node's pool rather
+    /// than being sent again; what the chain takes is accepted, and a copy
+    /// of it is known. Told "accepted" for what the chain refused, a wallet
+    /// would wait for a payment that can never land.
+    #[test]
+    fn the_chain_s_verdict_reaches_the_client_and_a_refusal_leaves_the_pool() {
+        let runtime = madsim::runtime::Runtime::new();
+        let network = network(&runtime, &NAMES, 9);
+        let [client_env, node, chain] = NodeEnv::all_for_tests(&network, NAMES);
+        let key = SigningKey::derive(3, "alice");
+        let genesis = BTreeMap::from([("alice".to_owned(), 10)]);
+        let keys = BTreeMap::from([("alice".to_owned(), key)]);
+        let state = Arc::new(Mutex::new(ChainState::new(ChainSetup {
+            genesis: genesis.clone(),
+            keys: keys.clone(),
+            block_size: 10,
+            double_include: false,
+            skip_signatures: false,
+            reorg_loses_transactions: false,
+            replacement_fee_inverted: false,
+        })));
+        let chain_config = ChainConfig {
+            // No block while the test runs: what the chain takes stays
+            // pending.
+            block_time: Duration::from_secs(3600),
+            faults: Arc::new(ChainFaults::default()),
+        };
+        let _chain = runtime
+            .create_node()
+            .ip(IpAddr::from([10, 0, 0, 3]))
+            .init(move || run_chain(chain.clone(), chain_config.clone(), state.clone()))
+            .build();
+        let config = config(genesis, keys);
+        let mempool = config.mempool.clone();
+        let _node = start_the_node(&runtime, node, config);
+        let pay = |amount| {
+            key.sign(Transfer {
+                from: "alice".to_owned(),
+                nonce: 0,
+                to: "bob".to_owned(),
+                amount,
+                fee: 1,
+                memo: String::new(),
+            })
+        };
+        let (too_much, affordable) = (pay(100), pay(5));
+        let verdicts = outcome_on(&runtime, 1, move || {
+            let (client, too_much, affordable) =
+                (client_env.clone(), too_much.clone(), affordable.clone());
+            async move {
+                let mut chain = client_of_the_node(&client).await;
+                vec![
+                    chain.submit(too_much).await,
+                    chain.submit(affordable.clone()).await,
+                    chain.submit(affordable).await,
+                ]
+            }
+        });
+        assert_eq!(
+            verdicts,
+            vec![
+                Err(ChainError::Rejected(SubmitError::InsufficientFunds {
+                    from: "alice".to_owned(),
+                    balance: 10,
+                    cost: 101,
+                })),
+                Ok(Accepted::New),
+                Ok(Accepted::Known),
+            ]
+        );
+        assert_eq!(mempool.transactions(), vec![pay(5)]);
     }
 }

@@ -534,6 +534,50 @@ mod tests {
         });
     }
 
+    /// Two partitions that cut the same link heal independently: the link
+    /// carries packets again only once both have healed, and only in the
+    /// direction healed. A link left cut would stretch a scenario's
+    /// partition to the end of its fault phase, a fault schedule other than
+    /// the file's, which no checker can tell from a correct run.
+    #[test]
+    fn a_link_cut_by_two_partitions_is_restored_once_both_heal() {
+        let runtime = madsim::runtime::Runtime::new();
+        let fabric = fabric(&runtime);
+        let (a, b) = (NodeName::new("a"), NodeName::new("b"));
+        runtime.block_on(async move {
+            let ip_b = addr(2).ip();
+            let mut at_b = bind(&fabric, ip_b);
+            let mut at_a = bind(&fabric, addr(1).ip());
+            // Sends one packet each way and says which arrived.
+            let mut exchange = async |call: u64| {
+                fabric.transmit(&a, ip_b, "Request", packet(call));
+                let from_b = Packet {
+                    from: addr(2),
+                    ..packet(call)
+                };
+                fabric.transmit(&b, addr(1).ip(), "Request", from_b);
+                madsim::time::sleep(DEFAULT_LATENCY.end).await;
+                let got = |socket: &mut mpsc::UnboundedReceiver<Packet>| {
+                    socket.try_recv().ok().map(|packet| call_of(&packet))
+                };
+                (got(&mut at_b), got(&mut at_a))
+            };
+            fabric.cut(&a, &b);
+            fabric.cut(&a, &b);
+            fabric.cut(&b, &a);
+            assert_eq!(exchange(1).await, (None, None), "both ways cut");
+            fabric.uncut(&b, &a);
+            assert_eq!(exchange(2).await, (None, Some(2)), "b to a healed");
+            fabric.uncut(&a, &b);
+            assert_eq!(exchange(3).await, (None, Some(3)), "a to b still cut once");
+            assert!(fabric.is_partitioned());
+            fabric.uncut(&a, &b);
+            assert_eq!(exchange(4).await, (Some(4), Some(4)), "both healed");
+            assert!(!fabric.is_partitioned());
+            assert_eq!(fabric.stats().cut, 4);
+        });
+    }
+
     /// What the quiet tail waits for before it calls a cluster stalled: a
     /// packet's latency and the longer of a reorder's delay and a
     /// duplicate's lag, each counted only where its rate is on (a delay
