@@ -8,17 +8,15 @@ use std::net::IpAddr;
 
 use super::*;
 use crate::{
-    log::{AppendError, LogClient},
+    log::{AppendError, Committed, LogClient},
     net::test_network::{network, outcome_on},
     observe::NodeName,
 };
 
-/// A leader cut off from both followers holds `MAX_UNCOMMITTED` commands
-/// it cannot commit and answers the next one `Busy`: a leader that cannot
-/// reach a majority does not grow its log, its sync work and its followers'
-/// catch-up without bound while its clients keep sending.
-#[test]
-fn a_leader_that_cannot_commit_refuses_commands_past_its_uncommitted_bound() {
+/// What a leader of three, once it has committed a first command and is
+/// then cut off from both followers, answers each of `commands`, all sent
+/// at once.
+fn answers_of_a_leader_cut_off(commands: Vec<ClientAppend>) -> Vec<Result<Committed, AppendError>> {
     let names = ["log-1", "log-2", "log-3", "client"];
     let runtime = madsim::runtime::Runtime::new();
     let network = network(&runtime, &names, 7);
@@ -45,23 +43,16 @@ fn a_leader_that_cannot_commit_refuses_commands_past_its_uncommitted_bound() {
                 .build()
         })
         .collect();
-    let answers = outcome_on(&runtime, 4, move || {
-        let (client, fabric, replicas) = (client.clone(), fabric.clone(), replicas.clone());
+    outcome_on(&runtime, 4, move || {
+        let (client, fabric) = (client.clone(), fabric.clone());
+        let (replicas, commands) = (replicas.clone(), commands.clone());
         async move {
             let (rpc, _incoming) = Rpc::bind(&client, 1).await;
-            // Each command from a client of its own, so that no session
-            // orders them.
-            let command = |client| ClientAppend {
-                client,
-                seq: 1,
-                data: Vec::new(),
-                read_from: 0,
-            };
             let timeout = Duration::from_millis(500);
             let mut first = LogClient::new(rpc.clone(), replicas.clone());
             let mut committed = false;
             for _ in 0..20 {
-                committed = first.submit(&command(0), timeout).await.is_ok();
+                committed = first.submit(&command(u64::MAX), timeout).await.is_ok();
                 if committed {
                     break;
                 }
@@ -72,22 +63,62 @@ fn a_leader_that_cannot_commit_refuses_commands_past_its_uncommitted_bound() {
                     fabric.cut(from, to);
                 }
             }
-            join_all((1..=MAX_UNCOMMITTED + 1).map(|client| {
+            join_all(commands.into_iter().map(|command| {
                 let mut log = LogClient::new(rpc.clone(), replicas.clone());
-                async move { log.submit(&command(client), timeout).await }
+                async move { log.submit(&command, timeout).await }
             }))
             .await
         }
-    });
+    })
+}
+
+/// The first command of a client of its own.
+fn command(client: u64) -> ClientAppend {
+    ClientAppend {
+        client,
+        seq: 1,
+        data: Vec::new(),
+        read_from: 0,
+    }
+}
+
+/// How many of `answers` are `Busy`, and how many say their command
+/// committed.
+fn busy_and_committed(answers: &[Result<Committed, AppendError>]) -> (usize, usize) {
     let busy = answers
         .iter()
         .filter(|answer| matches!(answer, Err(AppendError::Busy)))
         .count();
-    let appended = answers.iter().filter(|answer| answer.is_ok()).count();
+    (busy, answers.iter().filter(|answer| answer.is_ok()).count())
+}
+
+/// A leader cut off from both followers holds `MAX_UNCOMMITTED` commands
+/// it cannot commit and answers the next one `Busy`: a leader that cannot
+/// reach a majority does not grow its log, its sync work and its followers'
+/// catch-up without bound while its clients keep sending.
+#[test]
+fn a_leader_that_cannot_commit_refuses_commands_past_its_uncommitted_bound() {
+    // Each from a client of its own, so that no session orders them.
+    let commands = (0..=MAX_UNCOMMITTED).map(command).collect();
     assert_eq!(
-        (busy, appended),
+        busy_and_committed(&answers_of_a_leader_cut_off(commands)),
         (1, 0),
         "of {} commands at a leader that cannot commit, one is refused `Busy` and none commits",
         MAX_UNCOMMITTED + 1
+    );
+}
+
+/// Retries of one command each join its pending entry and wait with it,
+/// up to `MAX_WAITERS` clients; the next is answered `Busy`: clients that
+/// keep retrying a command a cut-off leader cannot commit do not grow its
+/// memory without bound.
+#[test]
+fn a_leader_answers_busy_past_its_bound_of_waiting_clients() {
+    let commands = vec![command(0); MAX_WAITERS + 1];
+    assert_eq!(
+        busy_and_committed(&answers_of_a_leader_cut_off(commands)),
+        (1, 0),
+        "of {} copies of a command at a leader that cannot commit, one is refused `Busy`",
+        MAX_WAITERS + 1
     );
 }
