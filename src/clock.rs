@@ -40,8 +40,19 @@ struct SkewState {
 
 impl SkewState {
     fn drift_nanos(&self, true_nanos: u64) -> i64 {
-        let since = true_nanos.saturating_sub(self.rebased_at_nanos) as i128;
-        self.drift_accumulated_nanos + (since * self.drift_ppm as i128 / 1_000_000) as i64
+        let since = true_nanos.saturating_sub(self.rebased_at_nanos);
+        // Every clock read comes here, several per message. The product
+        // fits in 64 bits for any run a file may ask for (an hour at the
+        // largest drift is 3.6e17), and a 128-bit division is a call into
+        // the compiler's runtime: take it only when the product overflows.
+        let drift = match i64::try_from(since)
+            .ok()
+            .and_then(|since| since.checked_mul(self.drift_ppm))
+        {
+            Some(product) => product / 1_000_000,
+            None => (i128::from(since) * i128::from(self.drift_ppm) / 1_000_000) as i64,
+        };
+        self.drift_accumulated_nanos + drift
     }
 }
 
@@ -332,6 +343,27 @@ mod tests {
             assert!(clock.wall_now() < wall - 4_000_000_000);
             assert!(clock.mono_now() >= mono);
         });
+    }
+
+    proptest::proptest! {
+        /// The 64-bit path gives what 128-bit arithmetic gives, to the
+        /// nanosecond, on both sides of where the product overflows.
+        #[test]
+        fn drift_is_the_128_bit_product_however_it_is_computed(
+            since in proptest::prop_oneof![0..=4_000_000_000_000u64, 0..=1_000_000_000_000_000_000u64],
+            drift_ppm in -1_000_000i64..=1_000_000,
+            accumulated in -1_000_000_000_000i64..=1_000_000_000_000,
+        ) {
+            let state = SkewState {
+                offset_nanos: 0,
+                drift_ppm,
+                drift_accumulated_nanos: accumulated,
+                rebased_at_nanos: 7,
+            };
+            let exact = accumulated
+                + (i128::from(since.saturating_sub(7)) * i128::from(drift_ppm) / 1_000_000) as i64;
+            proptest::prop_assert_eq!(state.drift_nanos(since), exact);
+        }
     }
 
     #[test]
