@@ -154,6 +154,10 @@ fn role(name: &str) -> &str {
 }
 
 impl Subscriber for Profiler {
+    fn sees_messages(&self) -> bool {
+        true
+    }
+
     fn system(
         &mut self,
         at: Duration,

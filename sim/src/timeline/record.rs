@@ -645,6 +645,10 @@ impl Recorder {
 }
 
 impl Subscriber for Recorder {
+    fn sees_messages(&self) -> bool {
+        true
+    }
+
     fn system(&mut self, at: Duration, node: &NodeName, event: &Event, _: &mut Vec<HarnessMark>) {
         let node = node.as_str();
         match event {

@@ -26,7 +26,15 @@ use crate::{coverage::HarnessMark, events::HarnessEvent, faults::FaultKind, watc
 
 /// Something that watches a run's trace as it is recorded.
 pub(crate) trait Subscriber: Send {
-    /// Sees a system event of `node`; may name coverage marks only it can
+    /// Whether [`Subscriber::system`] is to see [`Event::Message`]s too.
+    /// Messages are most of a run's events, and the checkers and the
+    /// cluster view have no use for them: skipping them saves a lock and a
+    /// dispatch per message. Asked once, when subscribing.
+    fn sees_messages(&self) -> bool {
+        false
+    }
+    /// Sees a system event of `node` (a message only if
+    /// [`Subscriber::sees_messages`]); may name coverage marks only it can
     /// recognise, to be counted.
     fn system(
         &mut self,
@@ -113,7 +121,8 @@ struct TraceState {
     /// `None` for the benchmark's ping-pong, whose storm is the point.
     budget: Option<EventBudget>,
     lines: Option<Vec<String>>,
-    subscribers: Vec<Shared>,
+    /// In registration order, each with whether it sees messages.
+    subscribers: Vec<(Shared, bool)>,
     faults: BTreeMap<FaultKind, u64>,
     /// How often each coverage mark was reached, and when first.
     marks: BTreeMap<&'static str, (u64, Duration)>,
@@ -159,7 +168,8 @@ impl Trace {
 
     /// Adds a subscriber, called for every event from now on.
     pub(crate) fn subscribe(&self, subscriber: Shared) {
-        self.lock().subscribers.push(subscriber);
+        let sees_messages = lock(&subscriber).sees_messages();
+        self.lock().subscribers.push((subscriber, sees_messages));
     }
 
     /// Records a harness event on behalf of `node` (`nemesis`, a client).
@@ -169,7 +179,7 @@ impl Trace {
         if let Some((kind, count)) = FaultKind::of_harness(&event) {
             state.count(kind, count);
         }
-        for subscriber in &state.subscribers {
+        for (subscriber, _) in &state.subscribers {
             lock(subscriber).harness(now, node, &event);
         }
         state.fold(now, node, &event);
@@ -279,7 +289,7 @@ impl Observer for Trace {
         let now = self.now();
         let mut state = self.lock();
         let mut marks = Vec::new();
-        for subscriber in &state.subscribers {
+        for (subscriber, _) in &state.subscribers {
             lock(subscriber).mark(now, node, mark, &mut marks);
         }
         state.mark(now, node.as_str(), mark.name());
@@ -295,8 +305,11 @@ impl Observer for Trace {
             state.count(kind, count);
         }
         let mut marks = Vec::new();
-        for subscriber in &state.subscribers {
-            lock(subscriber).system(now, node, &event, &mut marks);
+        let message = matches!(event, Event::Message { .. });
+        for (subscriber, sees_messages) in &state.subscribers {
+            if *sees_messages || !message {
+                lock(subscriber).system(now, node, &event, &mut marks);
+            }
         }
         for mark in marks {
             state.mark(now, node.as_str(), mark.name());
