@@ -1,7 +1,7 @@
 //! Accounts, transactions and blocks.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
+use std::{fmt, sync::OnceLock};
 
 use crate::stable_hash::stable_hash;
 
@@ -62,10 +62,53 @@ pub struct Transfer {
 }
 
 /// A signed transfer.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Transaction {
     pub transfer: Transfer,
     pub signature: u64,
+    /// The hash, worked out on first use and kept: a payout's transaction
+    /// is hashed by the fold, the outbox, the projection, every RPC node
+    /// and the chain, several times a pass. Neither encoded nor compared;
+    /// nothing changes a transaction once it is hashed (debug builds
+    /// check).
+    #[serde(skip)]
+    hash: OnceLock<TxHash>,
+}
+
+impl Clone for Transaction {
+    fn clone(&self) -> Transaction {
+        Transaction {
+            transfer: self.transfer.clone(),
+            signature: self.signature,
+            hash: self.hash.clone(),
+        }
+    }
+}
+
+/// Printed as before the hash was kept: whether it is worked out yet is
+/// not part of what a transaction is.
+impl fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transaction")
+            .field("transfer", &self.transfer)
+            .field("signature", &self.signature)
+            .finish()
+    }
+}
+
+impl PartialEq for Transaction {
+    fn eq(&self, other: &Transaction) -> bool {
+        (&self.transfer, self.signature) == (&other.transfer, other.signature)
+    }
+}
+
+impl Eq for Transaction {}
+
+impl std::hash::Hash for Transaction {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.transfer.hash(state);
+        self.signature.hash(state);
+    }
 }
 
 /// An account's signing key. A deterministic stand-in for a private key:
@@ -88,10 +131,7 @@ impl SigningKey {
 
     pub fn sign(&self, transfer: Transfer) -> Transaction {
         let signature = stable_hash(&(self.0, &transfer));
-        Transaction {
-            transfer,
-            signature,
-        }
+        Transaction::new(transfer, signature)
     }
 
     pub fn verifies(&self, transaction: &Transaction) -> bool {
@@ -100,8 +140,24 @@ impl SigningKey {
 }
 
 impl Transaction {
+    /// `transfer` with `signature`, whether or not it signs it: the chain
+    /// decides (see [`SigningKey::sign`] for a signature that does).
+    pub fn new(transfer: Transfer, signature: u64) -> Transaction {
+        Transaction {
+            transfer,
+            signature,
+            hash: OnceLock::new(),
+        }
+    }
+
     pub fn hash(&self) -> TxHash {
-        TxHash(stable_hash(self))
+        let hash = *self.hash.get_or_init(|| TxHash(stable_hash(self)));
+        debug_assert_eq!(
+            hash,
+            TxHash(stable_hash(self)),
+            "a transaction changed after it was hashed"
+        );
+        hash
     }
 
     /// What the sender pays: amount plus fee, if it fits in a u64.

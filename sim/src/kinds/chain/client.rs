@@ -118,10 +118,7 @@ fn forge(workload: &Workload, tx: &Transaction) -> (Transaction, &'static str) {
     transfer.fee += 1;
     if madsim::rand::thread_rng().gen_bool(0.5) {
         transfer.amount += 1;
-        let forged = Transaction {
-            transfer,
-            signature: tx.signature,
-        };
+        let forged = Transaction::new(transfer, tx.signature);
         return (forged, "altered after signing");
     }
     // A key of another world: never this account's.
