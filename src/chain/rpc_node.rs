@@ -433,7 +433,8 @@ mod tests {
     /// client, and the refused transaction leaves the node's pool rather
     /// than being sent again; what the chain takes is accepted, and a copy
     /// of it is known. Told "accepted" for what the chain refused, a wallet
-    /// would wait for a payment that can never land.
+    /// would wait for a payment that can never land. The node's view of
+    /// each account reaches the client as it stands.
     #[test]
     fn the_chain_s_verdict_reaches_the_client_and_a_refusal_leaves_the_pool() {
         let runtime = madsim::runtime::Runtime::new();
@@ -476,16 +477,18 @@ mod tests {
             })
         };
         let (too_much, affordable) = (pay(100), pay(5));
-        let verdicts = outcome_on(&runtime, 1, move || {
+        let (verdicts, accounts) = outcome_on(&runtime, 1, move || {
             let (client, too_much, affordable) =
                 (client_env.clone(), too_much.clone(), affordable.clone());
             async move {
                 let mut chain = client_of_the_node(&client).await;
-                vec![
+                let verdicts = vec![
                     chain.submit(too_much).await,
                     chain.submit(affordable.clone()).await,
                     chain.submit(affordable).await,
-                ]
+                ];
+                let accounts = vec![chain.account("alice").await, chain.account("bob").await];
+                (verdicts, accounts)
             }
         });
         assert_eq!(
@@ -501,5 +504,8 @@ mod tests {
             ]
         );
         assert_eq!(mempool.transactions(), vec![pay(5)]);
+        // A pending payment moves nothing: the view's balances and next
+        // nonces are still genesis's, `(balance, next nonce)` each.
+        assert_eq!(accounts, vec![Ok((10, 0)), Ok((0, 0))]);
     }
 }

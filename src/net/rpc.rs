@@ -159,11 +159,6 @@ impl Rpc {
         &self.inner.name
     }
 
-    /// The node name behind an address, if it is one of the run's nodes.
-    pub fn name_of(&self, addr: SocketAddr) -> Option<&NodeName> {
-        self.inner.directory.name_of(addr.ip())
-    }
-
     /// Looks a node name up in the directory.
     pub fn lookup(&self, name: &str) -> Option<&NodeName> {
         self.inner.directory.lookup(name)

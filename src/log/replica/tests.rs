@@ -1,10 +1,12 @@
-//! A replica's bounds, on a real cluster of three on a test fabric: paths
-//! no generated scenario takes, since they need more load than a
-//! workload sends.
+//! A leader cut off from its followers, on a real cluster of three on a
+//! test fabric: its bounds, paths no generated scenario takes, since they
+//! need more load than a workload sends; and its read lease, whose loss no
+//! checker would see, since a leader without one still answers reads
+//! correctly, a heartbeat round later.
 
 use futures::future::join_all;
 // An address value only, as in `net`: no socket is opened.
-use std::net::IpAddr;
+use std::{future::Future, net::IpAddr, sync::Arc};
 
 use super::*;
 use crate::{
@@ -13,10 +15,18 @@ use crate::{
     observe::NodeName,
 };
 
-/// What a leader of three, once it has committed a first command and is
-/// then cut off from both followers, answers each of `commands`, all sent
-/// at once.
-fn answers_of_a_leader_cut_off(commands: Vec<ClientAppend>) -> Vec<Result<Committed, AppendError>> {
+/// What a client sees of a cluster of three whose leader, once it has
+/// committed a first command, is cut off from both followers: `after` runs
+/// then, given the client's endpoint and the replicas' names, and what it
+/// returns is the outcome.
+fn after_the_leader_is_cut_off<T, F>(
+    read_lease: bool,
+    after: impl Fn(Rpc, Vec<NodeName>) -> F + Send + Sync + 'static,
+) -> T
+where
+    F: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
     let names = ["log-1", "log-2", "log-3", "client"];
     let runtime = madsim::runtime::Runtime::new();
     let network = network(&runtime, &names, 7);
@@ -25,10 +35,10 @@ fn answers_of_a_leader_cut_off(commands: Vec<ClientAppend>) -> Vec<Result<Commit
     let replicas: Vec<NodeName> = names[..3].iter().map(|name| NodeName::new(name)).collect();
     let config = LogConfig {
         replicas: replicas.clone(),
-        election_timeout: Duration::from_millis(150)..Duration::from_millis(300),
+        election_timeout: ELECTION_TIMEOUT,
         heartbeat: Duration::from_millis(50),
         rpc_timeout: Duration::from_millis(100),
-        read_lease: false,
+        read_lease,
         max_clock_drift_ppm: 0,
     };
     let _replicas: Vec<_> = [one, two, three]
@@ -43,16 +53,16 @@ fn answers_of_a_leader_cut_off(commands: Vec<ClientAppend>) -> Vec<Result<Commit
                 .build()
         })
         .collect();
+    let after = Arc::new(after);
     outcome_on(&runtime, 4, move || {
         let (client, fabric) = (client.clone(), fabric.clone());
-        let (replicas, commands) = (replicas.clone(), commands.clone());
+        let (replicas, after) = (replicas.clone(), after.clone());
         async move {
             let (rpc, _incoming) = Rpc::bind(&client, 1).await;
-            let timeout = Duration::from_millis(500);
             let mut first = LogClient::new(rpc.clone(), replicas.clone());
             let mut committed = false;
             for _ in 0..20 {
-                committed = first.submit(&command(u64::MAX), timeout).await.is_ok();
+                committed = first.submit(&command(u64::MAX), TIMEOUT).await.is_ok();
                 if committed {
                     break;
                 }
@@ -63,12 +73,25 @@ fn answers_of_a_leader_cut_off(commands: Vec<ClientAppend>) -> Vec<Result<Commit
                     fabric.cut(from, to);
                 }
             }
-            join_all(commands.into_iter().map(|command| {
-                let mut log = LogClient::new(rpc.clone(), replicas.clone());
-                async move { log.submit(&command, timeout).await }
-            }))
-            .await
+            after(rpc, replicas).await
         }
+    })
+}
+
+const ELECTION_TIMEOUT: std::ops::Range<Duration> =
+    Duration::from_millis(150)..Duration::from_millis(300);
+
+/// How long the client waits for each answer.
+const TIMEOUT: Duration = Duration::from_millis(500);
+
+/// What a leader cut off from its followers answers each of `commands`,
+/// all sent at once.
+fn answers_of_a_leader_cut_off(commands: Vec<ClientAppend>) -> Vec<Result<Committed, AppendError>> {
+    after_the_leader_is_cut_off(false, move |rpc, replicas| {
+        join_all(commands.clone().into_iter().map(move |command| {
+            let mut log = LogClient::new(rpc.clone(), replicas.clone());
+            async move { log.submit(&command, TIMEOUT).await }
+        }))
     })
 }
 
@@ -120,5 +143,25 @@ fn a_leader_answers_busy_past_its_bound_of_waiting_clients() {
         (1, 0),
         "of {} copies of a command at a leader that cannot commit, one is refused `Busy`",
         MAX_WAITERS + 1
+    );
+}
+
+/// A leader with a read lease answers a read on its own while the lease
+/// lasts, even cut off from both followers: no other replica can lead
+/// before it ends. Once it has ended, the same leader answers nothing, since
+/// a new leader may have taken writes it cannot see.
+#[test]
+fn a_leader_answers_reads_cut_off_while_its_lease_lasts_and_not_after() {
+    let (within, after) = after_the_leader_is_cut_off(true, |rpc, replicas| async move {
+        let mut log = LogClient::new(rpc, replicas);
+        let within = log.read_key(7, TIMEOUT).await;
+        madsim::time::sleep(ELECTION_TIMEOUT.end).await;
+        (within, log.read_key(7, TIMEOUT).await)
+    });
+    assert_eq!(within, Ok(None), "a read within the lease is answered");
+    assert_eq!(
+        after,
+        Err(AppendError::Timeout),
+        "a read past the lease is not"
     );
 }
