@@ -31,8 +31,9 @@ use ledger::{
     bugs::Checker,
     chain::{BlockHash, ChainState, Reorg, SigningKey, Transaction},
     db::Recovered,
-    log::{DurableLog, Entry},
+    log::{DurableLog, DurableReader, Entry, LogEvent},
     observe::{Event, NodeName},
+    storage::Disk,
 };
 use serde::Serialize;
 use std::{
@@ -143,6 +144,10 @@ pub(crate) struct Online {
     /// The canonical chain, when the run has one. Locked only inside this
     /// checker's lock, never the other way round.
     chain: Option<Arc<Mutex<ChainState>>>,
+    /// Each log replica's disk, with this checker's own reader of its
+    /// synced log: a replica just elected is held to the entries applied
+    /// before.
+    log_disks: BTreeMap<String, (Arc<Disk>, DurableReader)>,
     violations: Vec<Violation>,
 }
 
@@ -158,8 +163,17 @@ impl Online {
             ledger_commands: false,
             uncounted: BTreeMap::new(),
             chain: None,
+            log_disks: BTreeMap::new(),
             violations: Vec::new(),
         }
+    }
+
+    /// Reads each log replica's synced log, from `disks`, as it is elected.
+    pub(crate) fn watch_log_disks(&mut self, disks: impl IntoIterator<Item = (String, Arc<Disk>)>) {
+        self.log_disks = disks
+            .into_iter()
+            .map(|(name, disk)| (name, (disk, DurableReader::default())))
+            .collect();
     }
 
     /// Watches `chain`: its safety after every block and reorg, and, when
@@ -259,6 +273,12 @@ impl Subscriber for Online {
         _marks: &mut Vec<HarnessMark>,
     ) {
         if let Some(message) = self.raft.observe(node, event) {
+            self.push(Checker::RaftSafety, at, message);
+        }
+        if let (Event::Log(LogEvent::Elected { term }), Some((disk, reader))) =
+            (event, self.log_disks.get_mut(node.as_str()))
+            && let Some(message) = self.raft.elected(node, *term, reader.read(disk))
+        {
             self.push(Checker::RaftSafety, at, message);
         }
         if let Some(message) = self.sessions.observe(node, event) {

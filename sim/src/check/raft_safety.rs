@@ -1,4 +1,5 @@
-//! `raft-safety`: at most one leader per term; no two replicas apply different
+//! `raft-safety`: at most one leader per term; a new leader's log holds
+//! every entry applied before it won; no two replicas apply different
 //! entries at one index; committed entries never disappear; a replica votes
 //! once a term, and never forgets a vote it cast.
 
@@ -21,14 +22,22 @@ pub struct AppliedEntry {
     pub term: u64,
     pub entry: EntryId,
     pub first_by: NodeName,
+    /// The term its first applier was leading, if it led: the term the
+    /// entry was committed in, since a leader applies what it commits
+    /// before it tells anyone.
+    committed_in: Option<u64>,
 }
 
 pub(super) struct Online {
     leaders: BTreeMap<u64, NodeName>,
+    /// The term each replica leads, while it does, as it told.
+    leading: BTreeMap<String, u64>,
     applied: BTreeMap<u64, AppliedEntry>,
     /// Terms and indexes already reported: each is reported once.
     split_terms: BTreeSet<u64>,
     divergent: BTreeSet<u64>,
+    /// Indexes a leader was already reported to lack.
+    missing_at_election: BTreeSet<u64>,
     lost: BTreeSet<u64>,
     /// Replicas already reported for a synced entry above their synced term.
     ahead_of_term: BTreeSet<String>,
@@ -45,9 +54,11 @@ impl Online {
     pub(super) fn new(replicas: usize) -> Online {
         Online {
             leaders: BTreeMap::new(),
+            leading: BTreeMap::new(),
             applied: BTreeMap::new(),
             split_terms: BTreeSet::new(),
             divergent: BTreeSet::new(),
+            missing_at_election: BTreeSet::new(),
             lost: BTreeSet::new(),
             ahead_of_term: BTreeSet::new(),
             votes: BTreeMap::new(),
@@ -63,6 +74,7 @@ impl Online {
         };
         match event {
             LogEvent::Elected { term } => {
+                self.leading.insert(node.to_string(), *term);
                 let first = self.leaders.entry(*term).or_insert_with(|| node.clone());
                 (first != node && self.split_terms.insert(*term)).then(|| {
                     format!(
@@ -91,15 +103,18 @@ impl Online {
                             term: *term,
                             entry: *entry,
                             first_by: node.clone(),
+                            committed_in: self.leading.get(node.as_str()).copied(),
                         },
                     );
                     None
                 }
             },
             LogEvent::Voted { term, candidate } => self.voted(node, *term, candidate),
-            LogEvent::Recovered { .. }
-            | LogEvent::SteppedDown { .. }
-            | LogEvent::Refused { .. } => None,
+            LogEvent::Recovered { .. } | LogEvent::SteppedDown { .. } => {
+                self.leading.remove(node.as_str());
+                None
+            }
+            LogEvent::Refused { .. } => None,
         }
     }
 
@@ -124,6 +139,62 @@ impl Online {
 }
 
 impl Online {
+    /// Raft's leader completeness (§5.4): an entry committed in a term is
+    /// in the log of every leader of a later term. `log` is the synced log
+    /// of `node`, just elected leader of `term`: a candidate syncs before it
+    /// asks for votes and takes no entry while it waits, so this is the log
+    /// it won with. A leader that lacks such an entry replaces it on its
+    /// followers, which then apply another entry at its index; reported
+    /// here, at the election, a run fails where the entry was lost, not
+    /// where it was overwritten (which needs the new leader to reach a
+    /// majority, and an apply). Only entries whose commit term is known
+    /// count: a leader of an earlier term may still win late, on votes
+    /// granted before the later terms, and legitimately lacks what those
+    /// committed. The highest such entry the log holds is looked for from
+    /// the top: below it the log matches by Log Matching, which the
+    /// divergence check holds. Each missing entry is reported once: every
+    /// leader after the first that lacks it lacks it too.
+    pub(super) fn elected(
+        &mut self,
+        node: &NodeName,
+        term: u64,
+        log: &DurableLog,
+    ) -> Option<String> {
+        let holds = |index: u64, applied: &AppliedEntry| {
+            log.entries
+                .get(index as usize - 1)
+                .is_some_and(|entry| entry.term == applied.term && entry.id() == applied.entry)
+        };
+        // Missing entries from the top down, to the highest one held.
+        let missing: Vec<(&u64, &AppliedEntry)> = self
+            .applied
+            .iter()
+            .rev()
+            .filter(|(_, applied)| {
+                applied
+                    .committed_in
+                    .is_some_and(|committed| committed < term)
+            })
+            .take_while(|(index, applied)| !holds(**index, applied))
+            .collect();
+        let (&(highest, _), &(index, first)) = (missing.first()?, missing.last()?);
+        if !self.missing_at_election.insert(*index) {
+            return None;
+        }
+        let there = match log.entries.get(*index as usize - 1) {
+            Some(entry) => format!("holds {} (term {}) there", entry.id(), entry.term),
+            None => format!("ends at index {}", log.entries.len()),
+        };
+        let more = match missing.len() {
+            1 => String::new(),
+            n => format!(", one of {n} committed entries it lacks up to index {highest}"),
+        };
+        Some(format!(
+            "{node} won term {term} without committed entry {} (term {}) at index {index}, applied by {}: its log {there}{more}",
+            first.entry, first.term, first.first_by,
+        ))
+    }
+
     /// Every entry some replica applied was committed, so a majority of the
     /// replicas' synced logs must hold it at its index, at every moment: the
     /// harness probes after each crash and at the end. Each lost entry is
@@ -327,6 +398,93 @@ mod tests {
             vote(&mut online, "log-2", 3, "log-3"),
             None,
             "an older term"
+        );
+    }
+
+    fn tell(online: &mut Online, node: &str, event: LogEvent) -> Option<String> {
+        online.observe(&NodeName::new(node), &Event::Log(event))
+    }
+
+    fn applied(online: &mut Online, node: &str, index: u64, term: u64) {
+        let event = LogEvent::Applied {
+            index,
+            term,
+            entry: EntryId::Noop,
+            duplicate: false,
+            commands: 0,
+        };
+        assert_eq!(tell(online, node, event), None);
+    }
+
+    /// Raft figure 8: log-1 led term 2 and committed its index 2 entry by
+    /// counting replicas; log-5, whose index 2 holds term 3, wins term 4.
+    /// Reported at that election, once an entry; a leader that holds the
+    /// entry passes.
+    #[test]
+    fn a_leader_without_an_entry_committed_in_an_earlier_term_is_reported_once() {
+        let mut online = Online::new(5);
+        assert_eq!(
+            tell(&mut online, "log-1", LogEvent::Elected { term: 2 }),
+            None
+        );
+        applied(&mut online, "log-1", 1, 1);
+        applied(&mut online, "log-1", 2, 2);
+        assert_eq!(
+            tell(&mut online, "log-5", LogEvent::Elected { term: 4 }),
+            None
+        );
+        let without = synced(4, &[1, 3]);
+        assert_eq!(
+            online
+                .elected(&NodeName::new("log-5"), 4, &without)
+                .as_deref(),
+            Some(
+                "log-5 won term 4 without committed entry no-op (term 2) at index 2, applied by log-1: its log holds no-op (term 3) there"
+            )
+        );
+        assert_eq!(
+            online.elected(&NodeName::new("log-5"), 4, &without),
+            None,
+            "reported once"
+        );
+        let short = synced(5, &[]);
+        assert_eq!(
+            online
+                .elected(&NodeName::new("log-4"), 5, &short)
+                .as_deref(),
+            Some(
+                "log-4 won term 5 without committed entry no-op (term 1) at index 1, applied by log-1: its log ends at index 0, one of 2 committed entries it lacks up to index 2"
+            )
+        );
+        let holding = synced(6, &[1, 2, 6]);
+        assert_eq!(online.elected(&NodeName::new("log-2"), 6, &holding), None);
+    }
+
+    /// A candidate of an earlier term may win on votes granted before a
+    /// later term began, and lack what that later term committed: legal,
+    /// since its appends will be refused. Nor is an entry counted whose
+    /// first applier no longer led when it applied it.
+    #[test]
+    fn a_late_leader_of_an_earlier_term_is_not_held_to_later_commits() {
+        let mut online = Online::new(3);
+        assert_eq!(
+            tell(&mut online, "log-1", LogEvent::Elected { term: 3 }),
+            None
+        );
+        applied(&mut online, "log-1", 1, 3);
+        assert_eq!(
+            online.elected(&NodeName::new("log-2"), 2, &synced(2, &[])),
+            None
+        );
+        assert_eq!(
+            tell(&mut online, "log-1", LogEvent::SteppedDown { term: 3 }),
+            None
+        );
+        applied(&mut online, "log-1", 2, 3);
+        assert_eq!(
+            online.elected(&NodeName::new("log-3"), 5, &synced(5, &[3])),
+            None,
+            "index 2 was applied by a follower: its commit term is not known"
         );
     }
 }

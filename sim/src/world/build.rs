@@ -96,6 +96,12 @@ impl World {
             harness,
             ..
         } = builder;
+        lock(&online).watch_log_disks(
+            nodes
+                .iter()
+                .filter(|(name, _)| topology.log.contains(*name))
+                .map(|(name, node)| (name.clone(), node.disk.clone())),
+        );
         let db_looks = DbLooks::new(!topology.ledger.is_empty());
         let world = Arc::new(World {
             handle,
