@@ -145,8 +145,8 @@ pub(crate) struct Online {
     /// checker's lock, never the other way round.
     chain: Option<Arc<Mutex<ChainState>>>,
     /// Each log replica's disk, with this checker's own reader of its
-    /// synced log: a replica just elected is held to the entries applied
-    /// before.
+    /// synced log: a replica that votes or is elected is held to the logs
+    /// as they stood.
     log_disks: BTreeMap<String, (Arc<Disk>, DurableReader)>,
     violations: Vec<Violation>,
 }
@@ -168,7 +168,8 @@ impl Online {
         }
     }
 
-    /// Reads each log replica's synced log, from `disks`, as it is elected.
+    /// Reads each log replica's synced log, from `disks`, as it votes and
+    /// as it is elected.
     pub(crate) fn watch_log_disks(&mut self, disks: impl IntoIterator<Item = (String, Arc<Disk>)>) {
         self.log_disks = disks
             .into_iter()
@@ -275,9 +276,9 @@ impl Subscriber for Online {
         if let Some(message) = self.raft.observe(node, event) {
             self.push(Checker::RaftSafety, at, message);
         }
-        if let (Event::Log(LogEvent::Elected { term }), Some((disk, reader))) =
-            (event, self.log_disks.get_mut(node.as_str()))
-            && let Some(message) = self.raft.elected(node, *term, reader.read(disk))
+        if let Event::Log(event @ (LogEvent::Elected { .. } | LogEvent::Voted { .. })) = event
+            && let Some((disk, reader)) = self.log_disks.get_mut(node.as_str())
+            && let Some(message) = self.raft.against_synced_log(node, event, reader.read(disk))
         {
             self.push(Checker::RaftSafety, at, message);
         }

@@ -1,5 +1,7 @@
-//! `raft-safety`: at most one leader per term; a new leader's log holds
-//! every entry applied before it won; no two replicas apply different
+//! `raft-safety`: at most one leader per term; a vote goes only to a
+//! candidate whose log is at least as up to date as the voter's; a new
+//! leader's log holds every entry committed in earlier terms; no two
+//! replicas apply different
 //! entries at one index; committed entries never disappear; a replica votes
 //! once a term, and never forgets a vote it cast.
 
@@ -43,6 +45,12 @@ pub(super) struct Online {
     ahead_of_term: BTreeSet<String>,
     /// Each replica's vote of the latest term it voted in, as it told it.
     votes: BTreeMap<String, (u64, String)>,
+    /// Each candidate's log as it asked for votes, by candidate and term:
+    /// its last entry's term and index.
+    asked: BTreeMap<(String, u64), (u64, u64)>,
+    /// Votes already reported as granted to a less up-to-date log, by
+    /// voter and term.
+    stale_grants: BTreeSet<(String, u64)>,
     /// Replicas already reported for a second vote in a term, or for a vote
     /// their synced log does not hold.
     double_voters: BTreeSet<String>,
@@ -62,6 +70,8 @@ impl Online {
             lost: BTreeSet::new(),
             ahead_of_term: BTreeSet::new(),
             votes: BTreeMap::new(),
+            asked: BTreeMap::new(),
+            stale_grants: BTreeSet::new(),
             double_voters: BTreeSet::new(),
             forgot_vote: BTreeSet::new(),
             replicas,
@@ -139,6 +149,51 @@ impl Online {
 }
 
 impl Online {
+    /// Checks `event` of `node` against `log`, its synced log as the event
+    /// is told: a vote (`granted`) or an election (`elected`). A replica
+    /// syncs before it tells either, so this is the log it acted on.
+    pub(super) fn against_synced_log(
+        &mut self,
+        node: &NodeName,
+        event: &LogEvent,
+        log: &DurableLog,
+    ) -> Option<String> {
+        match event {
+            LogEvent::Elected { term } => self.elected(node, *term, log),
+            LogEvent::Voted { term, candidate } => self.granted(node, *term, candidate, log),
+            _ => None,
+        }
+    }
+
+    /// Raft's election restriction (§5.4.1): a replica grants its vote only
+    /// to a candidate whose log is at least as up to date as its own (a
+    /// later last term, or the same and at least as long). A candidate's
+    /// own vote notes its log as it asks: it syncs first and takes no entry
+    /// while it waits. Each voter is reported once a term.
+    fn granted(
+        &mut self,
+        node: &NodeName,
+        term: u64,
+        candidate: &str,
+        log: &DurableLog,
+    ) -> Option<String> {
+        let last = (
+            log.entries.last().map_or(0, |entry| entry.term),
+            log.entries.len() as u64,
+        );
+        if candidate == node.as_str() {
+            self.asked.insert((candidate.to_owned(), term), last);
+            return None;
+        }
+        let asked = *self.asked.get(&(candidate.to_owned(), term))?;
+        (asked < last && self.stale_grants.insert((node.to_string(), term))).then(|| {
+            format!(
+                "{node} granted its vote in term {term} to {candidate}, whose log ends at index {} (term {}), less up to date than its own, which ends at index {} (term {})",
+                asked.1, asked.0, last.1, last.0
+            )
+        })
+    }
+
     /// Raft's leader completeness (§5.4): an entry committed in a term is
     /// in the log of every leader of a later term. `log` is the synced log
     /// of `node`, just elected leader of `term`: a candidate syncs before it
@@ -485,6 +540,62 @@ mod tests {
             online.elected(&NodeName::new("log-3"), 5, &synced(5, &[3])),
             None,
             "index 2 was applied by a follower: its commit term is not known"
+        );
+    }
+
+    /// A vote goes to a log at least as up to date as the voter's: a later
+    /// last term, or the same and at least as long. A grant to a shorter
+    /// log of the same last term is reported, once a voter and term; a
+    /// grant to a candidate not seen asking says nothing.
+    #[test]
+    fn a_vote_granted_to_a_less_up_to_date_log_is_reported_once() {
+        let mut online = Online::new(5);
+        let candidate = NodeName::new("log-1");
+        let vote = |online: &mut Online, node: &str, log: &DurableLog| {
+            let event = LogEvent::Voted {
+                term: 3,
+                candidate: "log-1".to_owned(),
+            };
+            online.against_synced_log(&NodeName::new(node), &event, log)
+        };
+        assert_eq!(
+            online.against_synced_log(
+                &candidate,
+                &LogEvent::Voted {
+                    term: 3,
+                    candidate: "log-1".to_owned()
+                },
+                &synced(3, &[1, 1, 2])
+            ),
+            None
+        );
+        assert_eq!(vote(&mut online, "log-2", &synced(3, &[1, 1, 2])), None);
+        assert_eq!(
+            vote(&mut online, "log-3", &synced(3, &[1, 1, 1, 1, 1])),
+            None
+        );
+        assert_eq!(
+            vote(&mut online, "log-4", &synced(3, &[1, 2, 2, 2])).as_deref(),
+            Some(
+                "log-4 granted its vote in term 3 to log-1, whose log ends at index 3 (term 2), less up to date than its own, which ends at index 4 (term 2)"
+            )
+        );
+        assert_eq!(
+            vote(&mut online, "log-4", &synced(3, &[1, 2, 2, 2])),
+            None,
+            "reported once"
+        );
+        assert!(
+            vote(&mut online, "log-5", &synced(3, &[3])).is_some(),
+            "the voter's later last term is more up to date, however short"
+        );
+        let unseen = LogEvent::Voted {
+            term: 4,
+            candidate: "log-2".to_owned(),
+        };
+        assert_eq!(
+            online.against_synced_log(&NodeName::new("log-3"), &unseen, &synced(4, &[1, 1, 1])),
+            None
         );
     }
 }
