@@ -138,6 +138,13 @@ impl DurableReader {
         replayed.log.commit = replayed.commit.min(replayed.log.entries.len() as u64);
         &replayed.log
     }
+
+    /// The synced state of `disk` now, for good.
+    pub fn finish(self, disk: &Disk) -> DurableLog {
+        let Replayed { mut log, commit } = self.0.finish(disk, WAL_FILE);
+        log.commit = commit.min(log.entries.len() as u64);
+        log
+    }
 }
 
 /// Appends `record` to the write-ahead log (unsynced).
@@ -310,6 +317,11 @@ mod tests {
                 "after a lost disk"
             );
             assert_eq!(reader.read(&disk).entries.len(), 200);
+            write(&storage, &WalRecord::Commit { index: 150 });
+            storage.sync(WAL_FILE).await;
+            let finished = reader.finish(&disk);
+            assert_eq!(finished, read_durable(&disk), "finished");
+            assert_eq!(finished.commit, 150);
         });
     }
 

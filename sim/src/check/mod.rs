@@ -196,18 +196,36 @@ impl Online {
     }
 
     /// Checks that everything applied or acknowledged so far is in the synced
-    /// logs of a majority of `replicas`.
-    pub(crate) fn probe<L: Borrow<DurableLog>>(
-        &mut self,
-        at: Duration,
-        replicas: &BTreeMap<String, L>,
-    ) {
-        for message in self.raft.probe(replicas) {
+    /// logs of a majority of the log replicas, as their disks hold them now.
+    pub(crate) fn probe_synced_logs(&mut self, at: Duration) {
+        if self.log_disks.is_empty() {
+            return;
+        }
+        let replicas: BTreeMap<String, &DurableLog> = self
+            .log_disks
+            .iter_mut()
+            .map(|(name, (disk, reader))| (name.clone(), reader.read(disk)))
+            .collect();
+        let raft = self.raft.probe(&replicas);
+        let durability = self.durability.probe(&replicas);
+        for message in raft {
             self.push(Checker::RaftSafety, at, message);
         }
-        for message in self.durability.probe(replicas) {
+        for message in durability {
             self.push(Checker::Durability, at, message);
         }
+    }
+
+    /// Each log replica's synced log as its disk holds it now, for good:
+    /// the ground truth of the final checks.
+    pub(crate) fn take_synced_logs(&mut self) -> BTreeMap<String, DurableLog> {
+        std::mem::take(&mut self.log_disks)
+            .into_iter()
+            .map(|(name, (disk, reader))| {
+                let log = reader.finish(&disk);
+                (name, log)
+            })
+            .collect()
     }
 
     /// Checks the watched chain as it stands.

@@ -71,19 +71,14 @@ fn checks(
     let kind = kinds::of(scenario.workload.kind);
     let topology = kinds::topology(scenario);
     let disk = |name: &String| &simulated.disks[name];
-    let replicas: BTreeMap<String, DurableLog> = topology
-        .log
-        .iter()
-        .map(|name| (name.clone(), ledger::log::read_durable(disk(name))))
-        .collect();
+    // A last look by the online checkers, before the chain is locked here;
+    // the logs are then read on from there, the same way.
+    online.probe_synced_logs(end);
+    let replicas: BTreeMap<String, DurableLog> = online.take_synced_logs();
     // Ground truth is read one way, whatever bug is planted: the synced
     // commits up to the first bad record (going on from the database's
     // last look, which read them the same way).
     let database: Option<Recovered> = topology.db.first().map(|name| db_reader.finish(disk(name)));
-    // A last look by the online checkers, before the chain is locked here.
-    if !replicas.is_empty() {
-        online.probe(end, &replicas);
-    }
     online.probe_chain(end);
     let chain = simulated
         .chain

@@ -12,7 +12,7 @@ use ledger::{
     clock::{Clock, ClockSkew},
     db::{DbConfig, run_db},
     ledger::{HOT_WALLET, LedgerConfig, run_ledger},
-    log::{DurableReader, LogConfig, run_replica},
+    log::{LogConfig, run_replica},
     net::{Directory, Fabric, FaultRates},
     node::NodeEnv,
     observe::NodeName,
@@ -237,7 +237,6 @@ impl<'a> Builder<'a> {
             WorldNode {
                 id: node.id(),
                 disk,
-                durable: DurableReader::default(),
                 skew,
                 status: Status::Up,
             },

@@ -15,7 +15,6 @@ pub(crate) use view::ClusterView;
 use ledger::{
     chain::{ChainFaults, ChainState, Mempool, SigningKey, Transaction},
     clock::ClockSkew,
-    log::{DurableLog, DurableReader},
     net::{Fabric, FaultRates},
     observe::NodeName,
     storage::Disk,
@@ -66,9 +65,6 @@ enum Status {
 struct WorldNode {
     id: NodeId,
     disk: Arc<Disk>,
-    /// What its synced write-ahead log says, read as the log grows (log
-    /// replicas only).
-    durable: DurableReader,
     skew: Arc<ClockSkew>,
     status: Status,
 }
@@ -234,13 +230,7 @@ impl World {
     /// A crash is when promises break: everything applied or acknowledged
     /// must still be in the synced logs of a majority of replicas.
     fn probe_log_durability(&self) {
-        let mut nodes = self.nodes();
-        let replicas: BTreeMap<String, &DurableLog> = nodes
-            .iter_mut()
-            .filter(|(name, _)| self.topology.log.contains(*name))
-            .map(|(name, node)| (name.clone(), node.durable.read(&node.disk)))
-            .collect();
-        lock(&self.online).probe(crate::events::now(), &replicas);
+        lock(&self.online).probe_synced_logs(crate::events::now());
     }
 
     /// Crashes `name` at a crash point and restarts it after a short while.
