@@ -1,8 +1,10 @@
-//! A leader cut off from its followers, on a real cluster of three on a
-//! test fabric: its bounds, paths no generated scenario takes, since they
+//! A real cluster of three on a test fabric. A leader cut off from its
+//! followers: its bounds, paths no generated scenario takes, since they
 //! need more load than a workload sends; and its read lease, whose loss no
 //! checker would see, since a leader without one still answers reads
-//! correctly, a heartbeat round later.
+//! correctly, a heartbeat round later. And the limit of a read of committed
+//! entries, which no checker would see broken either, since every entry it
+//! returns is committed.
 
 use futures::future::join_all;
 // An address value only, as in `net`: no socket is opened.
@@ -21,6 +23,20 @@ use crate::{
 /// returns is the outcome.
 fn after_the_leader_is_cut_off<T, F>(
     read_lease: bool,
+    after: impl Fn(Rpc, Vec<NodeName>) -> F + Send + Sync + 'static,
+) -> T
+where
+    F: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    after_a_first_command(read_lease, true, after)
+}
+
+/// What a client sees of a cluster of three once it has committed a first
+/// command, and then, if `cut`, cut its leader off from both followers.
+fn after_a_first_command<T, F>(
+    read_lease: bool,
+    cut: bool,
     after: impl Fn(Rpc, Vec<NodeName>) -> F + Send + Sync + 'static,
 ) -> T
 where
@@ -68,7 +84,7 @@ where
                 }
             }
             assert!(committed, "a cluster with no fault commits a command");
-            for from in &replicas {
+            for from in replicas.iter().filter(|_| cut) {
                 for to in replicas.iter().filter(|to| *to != from) {
                     fabric.cut(from, to);
                 }
@@ -164,4 +180,25 @@ fn a_leader_answers_reads_cut_off_while_its_lease_lasts_and_not_after() {
         Err(AppendError::Timeout),
         "a read past the lease is not"
     );
+}
+
+/// A read of committed entries returns at most its limit, from the index
+/// it asks for, up to the last entry applied, and nothing past it.
+#[test]
+fn a_read_of_committed_entries_returns_at_most_its_limit() {
+    let (last, lengths) = after_a_first_command(false, false, |rpc, replicas| async move {
+        let mut log = LogClient::new(rpc, replicas);
+        let mut last = 0;
+        for client in 1..=4 {
+            let committed = log.submit(&command(client), TIMEOUT).await;
+            last = committed.expect("a cluster with no fault commits").index;
+        }
+        let mut lengths = Vec::new();
+        for (from, limit) in [(1, 3), (2, 1), (1, 1000), (last, 5), (last + 1, 5)] {
+            let read = log.read_committed(from, limit, TIMEOUT).await;
+            lengths.push(read.expect("a leader with no fault answers").len());
+        }
+        (last, lengths)
+    });
+    assert_eq!(lengths, [3, 1, last as usize, 1, 0]);
 }
