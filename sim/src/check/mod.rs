@@ -32,7 +32,7 @@ use ledger::{
     chain::{BlockHash, ChainState, Reorg, SigningKey, Transaction},
     db::Recovered,
     log::{DurableLog, DurableReader, Entry, LogEvent},
-    observe::{Event, NodeName},
+    observe::{Event, Mark, NodeName},
     storage::Disk,
 };
 use serde::Serialize;
@@ -291,6 +291,9 @@ impl Subscriber for Online {
         event: &Event,
         _marks: &mut Vec<HarnessMark>,
     ) {
+        if let Event::Log(LogEvent::Elected { term }) = event {
+            self.raft.elected_at(*term, at);
+        }
         if let Some(message) = self.raft.observe(node, event) {
             self.push(Checker::RaftSafety, at, message);
         }
@@ -326,6 +329,16 @@ impl Subscriber for Online {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// The system marks a read it takes on its leader's lease: the lease's
+    /// promise is what makes that read linearizable.
+    fn mark(&mut self, at: Duration, node: &NodeName, mark: Mark, _marks: &mut Vec<HarnessMark>) {
+        if mark == Mark::ReadServedOnLease
+            && let Some(message) = self.raft.read_on_lease(node, at)
+        {
+            self.push(Checker::Linearizable, at, message);
         }
     }
 

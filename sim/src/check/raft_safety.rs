@@ -12,9 +12,12 @@ use ledger::{
 use std::{
     borrow::Borrow,
     collections::{BTreeMap, BTreeSet},
+    time::Duration,
 };
 
 use ledger::log::DurableLog;
+
+use crate::words::seconds;
 
 use super::{holders, majority};
 
@@ -34,6 +37,11 @@ pub(super) struct Online {
     leaders: BTreeMap<u64, NodeName>,
     /// The term each replica leads, while it does, as it told.
     leading: BTreeMap<String, u64>,
+    /// When each term's first leader was elected.
+    elected_at: BTreeMap<u64, Duration>,
+    /// Leases already reported as used after a later election, by leader
+    /// and term.
+    outlived_leases: BTreeSet<(String, u64)>,
     applied: BTreeMap<u64, AppliedEntry>,
     /// Terms and indexes already reported: each is reported once.
     split_terms: BTreeSet<u64>,
@@ -63,6 +71,8 @@ impl Online {
         Online {
             leaders: BTreeMap::new(),
             leading: BTreeMap::new(),
+            elected_at: BTreeMap::new(),
+            outlived_leases: BTreeSet::new(),
             applied: BTreeMap::new(),
             split_terms: BTreeSet::new(),
             divergent: BTreeSet::new(),
@@ -149,6 +159,36 @@ impl Online {
 }
 
 impl Online {
+    /// Notes when the leader of `term` was elected, at `at`.
+    pub(super) fn elected_at(&mut self, term: u64, at: Duration) {
+        self.elected_at.entry(term).or_insert(at);
+    }
+
+    /// A read lease (Raft dissertation §6.4.1) promises that no other
+    /// replica is elected while it lasts: `node` took a read on its lease
+    /// at `at`, so no replica may have won a later term than the one it
+    /// leads before then, in true time, whatever the clocks said. A lease
+    /// used after that serves a read the new leader's writes may already
+    /// have made stale, whether or not one did. Each leader's term is
+    /// reported once.
+    pub(super) fn read_on_lease(&mut self, node: &NodeName, at: Duration) -> Option<String> {
+        let term = *self.leading.get(node.as_str())?;
+        let (later, when) = self.elected_at.range(term + 1..).next()?;
+        let (later, when) = (*later, *when);
+        if !self.outlived_leases.insert((node.to_string(), term)) {
+            return None;
+        }
+        let winner = self
+            .leaders
+            .get(&later)
+            .map_or_else(|| "another replica".to_owned(), ToString::to_string);
+        Some(format!(
+            "{node} took a read on its lease as leader of term {term} at {}, after {winner} had won term {later} at {}: a lease promises no other leader while it lasts",
+            seconds(at),
+            seconds(when)
+        ))
+    }
+
     /// Checks `event` of `node` against `log`, its synced log as the event
     /// is told: a vote (`granted`) or an election (`elected`). A replica
     /// syncs before it tells either, so this is the log it acted on.
@@ -597,5 +637,33 @@ mod tests {
             online.against_synced_log(&NodeName::new("log-3"), &unseen, &synced(4, &[1, 1, 1])),
             None
         );
+    }
+
+    /// A read taken on a lease before any later term is won passes; one
+    /// taken after is reported, once a leader and term; the new leader's
+    /// own reads pass.
+    #[test]
+    fn a_lease_used_after_a_later_election_is_reported_once() {
+        let mut online = Online::new(3);
+        let at = Duration::from_millis;
+        let (old, new) = (NodeName::new("log-1"), NodeName::new("log-2"));
+        for (node, term, when) in [(&old, 2, 1000), (&new, 3, 5000)] {
+            if node == &new {
+                assert_eq!(online.read_on_lease(&old, at(4999)), None);
+            }
+            assert_eq!(
+                tell(&mut online, node.as_str(), LogEvent::Elected { term }),
+                None
+            );
+            online.elected_at(term, at(when));
+        }
+        assert_eq!(
+            online.read_on_lease(&old, at(5250)).as_deref(),
+            Some(
+                "log-1 took a read on its lease as leader of term 2 at 5.25s, after log-2 had won term 3 at 5s: a lease promises no other leader while it lasts"
+            )
+        );
+        assert_eq!(online.read_on_lease(&old, at(5300)), None, "reported once");
+        assert_eq!(online.read_on_lease(&new, at(5300)), None);
     }
 }
