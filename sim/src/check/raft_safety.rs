@@ -500,6 +500,10 @@ mod tests {
         online.observe(&NodeName::new(node), &Event::Log(event))
     }
 
+    fn elect(online: &mut Online, node: &str, term: u64) {
+        assert_eq!(tell(online, node, LogEvent::Elected { term }), None);
+    }
+
     fn applied(online: &mut Online, node: &str, index: u64, term: u64) {
         let event = LogEvent::Applied {
             index,
@@ -518,16 +522,10 @@ mod tests {
     #[test]
     fn a_leader_without_an_entry_committed_in_an_earlier_term_is_reported_once() {
         let mut online = Online::new(5);
-        assert_eq!(
-            tell(&mut online, "log-1", LogEvent::Elected { term: 2 }),
-            None
-        );
+        elect(&mut online, "log-1", 2);
         applied(&mut online, "log-1", 1, 1);
         applied(&mut online, "log-1", 2, 2);
-        assert_eq!(
-            tell(&mut online, "log-5", LogEvent::Elected { term: 4 }),
-            None
-        );
+        elect(&mut online, "log-5", 4);
         let without = synced(4, &[1, 3]);
         assert_eq!(
             online
@@ -562,10 +560,7 @@ mod tests {
     #[test]
     fn a_late_leader_of_an_earlier_term_is_not_held_to_later_commits() {
         let mut online = Online::new(3);
-        assert_eq!(
-            tell(&mut online, "log-1", LogEvent::Elected { term: 3 }),
-            None
-        );
+        elect(&mut online, "log-1", 3);
         applied(&mut online, "log-1", 1, 3);
         assert_eq!(
             online.elected(&NodeName::new("log-2"), 2, &synced(2, &[])),
@@ -651,10 +646,7 @@ mod tests {
             if node == &new {
                 assert_eq!(online.read_on_lease(&old, at(4999)), None);
             }
-            assert_eq!(
-                tell(&mut online, node.as_str(), LogEvent::Elected { term }),
-                None
-            );
+            elect(&mut online, node.as_str(), term);
             online.elected_at(term, at(when));
         }
         assert_eq!(

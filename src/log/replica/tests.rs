@@ -17,23 +17,10 @@ use crate::{
     observe::NodeName,
 };
 
-/// What a client sees of a cluster of three whose leader, once it has
-/// committed a first command, is cut off from both followers: `after` runs
-/// then, given the client's endpoint and the replicas' names, and what it
-/// returns is the outcome.
-fn after_the_leader_is_cut_off<T, F>(
-    read_lease: bool,
-    after: impl Fn(Rpc, Vec<NodeName>) -> F + Send + Sync + 'static,
-) -> T
-where
-    F: Future<Output = T> + 'static,
-    T: Send + 'static,
-{
-    after_a_first_command(read_lease, true, after)
-}
-
 /// What a client sees of a cluster of three once it has committed a first
-/// command, and then, if `cut`, cut its leader off from both followers.
+/// command, and then, if `cut`, cut its leader off from both followers:
+/// `after` runs then, given the client's endpoint and the replicas' names,
+/// and what it returns is the outcome.
 fn after_a_first_command<T, F>(
     read_lease: bool,
     cut: bool,
@@ -103,7 +90,7 @@ const TIMEOUT: Duration = Duration::from_millis(500);
 /// What a leader cut off from its followers answers each of `commands`,
 /// all sent at once.
 fn answers_of_a_leader_cut_off(commands: Vec<ClientAppend>) -> Vec<Result<Committed, AppendError>> {
-    after_the_leader_is_cut_off(false, move |rpc, replicas| {
+    after_a_first_command(false, true, move |rpc, replicas| {
         join_all(commands.clone().into_iter().map(move |command| {
             let mut log = LogClient::new(rpc.clone(), replicas.clone());
             async move { log.submit(&command, TIMEOUT).await }
@@ -168,7 +155,7 @@ fn a_leader_answers_busy_past_its_bound_of_waiting_clients() {
 /// a new leader may have taken writes it cannot see.
 #[test]
 fn a_leader_answers_reads_cut_off_while_its_lease_lasts_and_not_after() {
-    let (within, after) = after_the_leader_is_cut_off(true, |rpc, replicas| async move {
+    let (within, after) = after_a_first_command(true, true, |rpc, replicas| async move {
         let mut log = LogClient::new(rpc, replicas);
         let within = log.read_key(7, TIMEOUT).await;
         madsim::time::sleep(ELECTION_TIMEOUT.end).await;
