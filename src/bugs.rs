@@ -99,6 +99,10 @@ pub enum Bug {
     /// by counting replicas (Raft paper, figure 8): a later leader can overwrite
     /// an entry that was reported committed.
     RaftCommitOldTerm,
+    /// A replica grants its vote without comparing the candidate's log with
+    /// its own (Raft's election restriction, paper §5.4.1): a candidate
+    /// missing committed entries can win, and as leader it overwrites them.
+    RaftVoteIgnoresLog,
     /// A follower answers a key-value read from its own applied state
     /// instead of sending the client to the leader: a lagging or cut-off
     /// follower serves stale values.
@@ -330,6 +334,9 @@ impl Bug {
             Bug::RaftCommitOldTerm => {
                 "a new leader skips the term no-op and commits earlier-term entries by counting replicas"
             }
+            Bug::RaftVoteIgnoresLog => {
+                "a log replica grants its vote without checking the candidate's log is as up to date as its own"
+            }
             Bug::ReadFromFollower => {
                 "a log follower answers a key-value read from its own applied state"
             }
@@ -421,7 +428,9 @@ impl Bug {
         match self {
             Bug::RaftAckBeforePersist => &[Checker::RaftSafety, Checker::Durability],
             Bug::RaftForgetSessions => &[Checker::ExactlyOnce],
-            Bug::RaftCommitOldTerm => &[Checker::RaftSafety, Checker::Durability],
+            Bug::RaftCommitOldTerm | Bug::RaftVoteIgnoresLog => {
+                &[Checker::RaftSafety, Checker::Durability]
+            }
             Bug::DbLostUpdate => &[Checker::Conservation],
             Bug::DbAckBeforeSync => &[Checker::Durability],
             Bug::DbSkipChecksum => &[Checker::Durability, Checker::Conservation],
@@ -469,6 +478,7 @@ impl Bug {
             Bug::ReplacementFeeInverted => Trigger::FeeBumps,
             Bug::NoIdempotencyKey => Trigger::Retries,
             Bug::RaftCommitOldTerm
+            | Bug::RaftVoteIgnoresLog
             | Bug::OutboxDualWrite
             | Bug::ResubmitNewNonce
             | Bug::NonceTooLowIsSuccess
@@ -496,6 +506,7 @@ impl Bug {
             Bug::RaftAckBeforePersist
             | Bug::RaftForgetSessions
             | Bug::RaftCommitOldTerm
+            | Bug::RaftVoteIgnoresLog
             | Bug::ReadFromFollower
             | Bug::LeaseReadIgnoresDrift => "log",
             Bug::DbLostUpdate
