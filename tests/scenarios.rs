@@ -37,6 +37,10 @@ fn main() -> std::process::ExitCode {
             the_lease_scenario_without_its_bug_reaches_the_margin_at_work,
         ),
         trial(
+            "the_cut_off_leader_on_fast_clocks_meets_refused_votes_and_the_margin",
+            the_cut_off_leader_on_fast_clocks_meets_refused_votes_and_the_margin,
+        ),
+        trial(
             "the_reversals_race_meets_deleted_rows",
             the_reversals_race_meets_deleted_rows,
         ),
@@ -194,6 +198,21 @@ fn the_lease_scenario_without_its_bug_reaches_the_margin_at_work() {
             "leader-elected-beside-slower-clock",
             "drift-margin-read-at-deposed-leader",
             "stale-read-kept-by-drift-margin",
+        ],
+    );
+}
+
+/// The leader cut off on fast clocks meets both halves of the lease: votes
+/// refused for a leader heard from recently, and reads refused in the
+/// drift margin. A follower that forgets when it heard its leader fails
+/// this scenario (`linearizable`), so it must keep reaching them.
+fn the_cut_off_leader_on_fast_clocks_meets_refused_votes_and_the_margin() {
+    reaches_marks(
+        &load_scenario("log-leader-cut-off-on-fast-clocks"),
+        &[
+            "vote-refused-leader-recent",
+            "lease-read-in-drift-margin",
+            "read-lease-lapsed",
         ],
     );
 }
