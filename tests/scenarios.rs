@@ -41,6 +41,10 @@ fn main() -> std::process::ExitCode {
             the_cut_off_leader_on_fast_clocks_meets_refused_votes_and_the_margin,
         ),
         trial(
+            "the_racing_projectors_meet_stale_batches",
+            the_racing_projectors_meet_stale_batches,
+        ),
+        trial(
             "the_reversals_race_meets_deleted_rows",
             the_reversals_race_meets_deleted_rows,
         ),
@@ -214,6 +218,16 @@ fn the_cut_off_leader_on_fast_clocks_meets_refused_votes_and_the_margin() {
             "lease-read-in-drift-margin",
             "read-lease-lapsed",
         ],
+    );
+}
+
+/// The racing projectors find the position moved after re-reading for
+/// their batch, and write nothing. A projector that does not check it
+/// again fails this scenario (`projection`), so it must keep reaching it.
+fn the_racing_projectors_meet_stale_batches() {
+    reaches_marks(
+        &load_scenario("transfers-five-projectors-racing-a-stale-batch"),
+        &["projection-batch-stale"],
     );
 }
 
