@@ -45,6 +45,10 @@ fn main() -> std::process::ExitCode {
             the_racing_projectors_meet_stale_batches,
         ),
         trial(
+            "the_second_intent_scenario_meets_a_refused_intent",
+            the_second_intent_scenario_meets_a_refused_intent,
+        ),
+        trial(
             "the_reversals_race_meets_deleted_rows",
             the_reversals_race_meets_deleted_rows,
         ),
@@ -228,6 +232,17 @@ fn the_racing_projectors_meet_stale_batches() {
     reaches_marks(
         &load_scenario("transfers-five-projectors-racing-a-stale-batch"),
         &["projection-batch-stale"],
+    );
+}
+
+/// Two replicas propose intents for one payout and the log refuses the
+/// second. A worker that takes any intent for its own sends the refused
+/// transaction too and fails this scenario (`exactly-once`), so it must
+/// keep reaching that refusal.
+fn the_second_intent_scenario_meets_a_refused_intent() {
+    reaches_marks(
+        &load_scenario("transfers-a-second-intent-for-a-signed-payout"),
+        &["intent-for-payout-with-intent", "intent-refused"],
     );
 }
 
