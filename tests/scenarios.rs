@@ -212,8 +212,9 @@ fn the_lease_scenario_without_its_bug_reaches_the_margin_at_work() {
 
 /// The leader cut off on fast clocks meets both halves of the lease: votes
 /// refused for a leader heard from recently, and reads in the drift margin
-/// kept off the lease (confirmed by a round of appends instead). A follower that forgets when it heard its leader fails
-/// this scenario (`linearizable`), so it must keep reaching them.
+/// kept off the lease (confirmed by a round of appends instead). A
+/// follower that forgets when it heard its leader fails this scenario
+/// (`linearizable`), so it must keep reaching them.
 fn the_cut_off_leader_on_fast_clocks_meets_refused_votes_and_the_margin() {
     reaches_marks(
         &load_scenario("log-leader-cut-off-on-fast-clocks"),
