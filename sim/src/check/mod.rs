@@ -297,6 +297,18 @@ impl Subscriber for Online {
         if let Some(message) = self.raft.observe(node, event) {
             self.push(Checker::RaftSafety, at, message);
         }
+        if let Some(index) = self.raft.take_just_committed()
+            && !self.log_disks.is_empty()
+        {
+            let replicas: Vec<(&str, &DurableLog)> = self
+                .log_disks
+                .iter_mut()
+                .map(|(name, (disk, reader))| (name.as_str(), reader.read(disk)))
+                .collect();
+            if let Some(message) = self.raft.electable_without(index, &replicas) {
+                self.push(Checker::RaftSafety, at, message);
+            }
+        }
         if let Event::Log(event @ (LogEvent::Elected { .. } | LogEvent::Voted { .. })) = event
             && let Some((disk, reader)) = self.log_disks.get_mut(node.as_str())
             && let Some(message) = self.raft.against_synced_log(node, event, reader.read(disk))
@@ -343,6 +355,9 @@ impl Subscriber for Online {
     }
 
     fn harness(&mut self, at: Duration, _node: &str, event: &HarnessEvent) {
+        if let HarnessEvent::Retire { node } = event {
+            self.raft.retired(node);
+        }
         self.durability.observe_harness(event);
         self.rebuilds.observe_harness(event);
         if let Some(message) = forgeries::observe(event) {

@@ -1,6 +1,7 @@
 //! `raft-safety`: at most one leader per term; a vote goes only to a
 //! candidate whose log is at least as up to date as the voter's; a new
-//! leader's log holds every entry committed in earlier terms; no two
+//! leader's log holds every entry committed in earlier terms, and no
+//! replica that lacks a committed entry could win an election; no two
 //! replicas apply different
 //! entries at one index; committed entries never disappear; a replica votes
 //! once a term, and never forgets a vote it cast.
@@ -48,6 +49,14 @@ pub(super) struct Online {
     divergent: BTreeSet<u64>,
     /// Indexes a leader was already reported to lack.
     missing_at_election: BTreeSet<u64>,
+    /// The index a leader has just applied first, not yet checked against
+    /// the synced logs of the replicas that could win an election.
+    just_committed: Option<u64>,
+    /// Indexes already reported as committed while a replica lacking them
+    /// could still win an election.
+    electable_without: BTreeSet<u64>,
+    /// Replicas taken out for good: they neither stand nor vote again.
+    retired: BTreeSet<String>,
     lost: BTreeSet<u64>,
     /// Replicas already reported for a synced entry above their synced term.
     ahead_of_term: BTreeSet<String>,
@@ -77,6 +86,9 @@ impl Online {
             split_terms: BTreeSet::new(),
             divergent: BTreeSet::new(),
             missing_at_election: BTreeSet::new(),
+            just_committed: None,
+            electable_without: BTreeSet::new(),
+            retired: BTreeSet::new(),
             lost: BTreeSet::new(),
             ahead_of_term: BTreeSet::new(),
             votes: BTreeMap::new(),
@@ -117,13 +129,17 @@ impl Online {
                 }
                 Some(_) => None,
                 None => {
+                    let committed_in = self.leading.get(node.as_str()).copied();
+                    if committed_in.is_some() {
+                        self.just_committed = Some(*index);
+                    }
                     self.applied.insert(
                         *index,
                         AppliedEntry {
                             term: *term,
                             entry: *entry,
                             first_by: node.clone(),
-                            committed_in: self.leading.get(node.as_str()).copied(),
+                            committed_in,
                         },
                     );
                     None
@@ -217,10 +233,7 @@ impl Online {
         candidate: &str,
         log: &DurableLog,
     ) -> Option<String> {
-        let last = (
-            log.entries.last().map_or(0, |entry| entry.term),
-            log.entries.len() as u64,
-        );
+        let last = up_to_date(log);
         if candidate == node.as_str() {
             self.asked.insert((candidate.to_owned(), term), last);
             return None;
@@ -287,6 +300,85 @@ impl Online {
         Some(format!(
             "{node} won term {term} without committed entry {} (term {}) at index {index}, applied by {}: its log {there}{more}",
             first.entry, first.term, first.first_by,
+        ))
+    }
+
+    /// Notes that `node` was taken out for good: it never stands for
+    /// election nor votes again.
+    pub(super) fn retired(&mut self, node: &str) {
+        self.retired.insert(node.to_owned());
+    }
+
+    /// The index a leader has just committed and applied, if the last
+    /// event was such an apply: to be checked by [`Self::electable_without`]
+    /// against the synced logs as they stand at that moment.
+    pub(super) fn take_just_committed(&mut self) -> Option<u64> {
+        self.just_committed.take()
+    }
+
+    /// What makes a commit safe (Raft §5.4.2): once a leader commits an
+    /// entry, no replica whose log lacks it can win an election, since
+    /// every majority holds a replica whose log is more up to date than
+    /// the lacking one's. So when a leader has just applied the entry at
+    /// `index`, no replica still in the cluster may lack it in its synced
+    /// log while, with itself, a majority of the replicas hold synced logs
+    /// no more up to date than its own (by last term, then length): every
+    /// replica may crash now and come back with its synced log, and those
+    /// votes then elect it, and it replaces the entry on its followers. A
+    /// correct commit rule never allows this, whatever the faults (a
+    /// majority holds the entry with a last term at least the commit's);
+    /// counting replicas for an earlier term's entry does (figure 8). Only
+    /// an entry a majority of synced logs holds is judged: acknowledging
+    /// an append before syncing it is a fault of durability, not of the
+    /// commit rule, and is judged where a crash loses it.
+    /// Reported when the entry is committed, not when it is overwritten,
+    /// which takes that election to happen. Each index is reported once.
+    pub(super) fn electable_without(
+        &mut self,
+        index: u64,
+        replicas: &[(&str, &DurableLog)],
+    ) -> Option<String> {
+        let applied = self.applied.get(&index)?;
+        let holds = |log: &DurableLog| {
+            log.entries
+                .get(index as usize - 1)
+                .is_some_and(|entry| entry.term == applied.term && entry.id() == applied.entry)
+        };
+        let needed = majority(replicas.len());
+        // An entry not yet on a majority of synced logs is a matter of
+        // durability, which the probes at crashes judge: here, only what
+        // the commit rule lets through.
+        if replicas.iter().filter(|(_, log)| holds(log)).count() < needed {
+            return None;
+        }
+        let standing: Vec<(&str, &DurableLog)> = replicas
+            .iter()
+            .filter(|(name, _)| !self.retired.contains(*name))
+            .copied()
+            .collect();
+        let (lacking, log, voters) = standing.iter().find_map(|(name, log)| {
+            if holds(log) {
+                return None;
+            }
+            let own = up_to_date(log);
+            let voters: Vec<&str> = standing
+                .iter()
+                .filter(|(other, theirs)| other != name && up_to_date(theirs) <= own)
+                .map(|(other, _)| *other)
+                .collect();
+            (voters.len() + 1 >= needed).then_some((*name, *log, voters))
+        })?;
+        if !self.electable_without.insert(index) {
+            return None;
+        }
+        let (last_term, length) = up_to_date(log);
+        Some(format!(
+            "{} committed entry {} (term {}) at index {index} as leader of term {}, but {lacking} lacks it and could still win an election: its synced log ends at index {length} (term {last_term}), at least as up to date as those of {}, whose votes would elect it after a crash of every replica, and it would replace the entry",
+            applied.first_by,
+            applied.entry,
+            applied.term,
+            applied.committed_in.unwrap_or_default(),
+            voters.join(", "),
         ))
     }
 
@@ -383,6 +475,15 @@ impl Online {
         }
         found
     }
+}
+
+/// How up to date a log is, as votes compare logs: its last entry's term,
+/// then its length.
+fn up_to_date(log: &DurableLog) -> (u64, u64) {
+    (
+        log.entries.last().map_or(0, |entry| entry.term),
+        log.entries.len() as u64,
+    )
 }
 
 #[cfg(test)]
@@ -551,6 +652,61 @@ mod tests {
         );
         let holding = synced(6, &[1, 2, 6]);
         assert_eq!(online.elected(&NodeName::new("log-2"), 6, &holding), None);
+    }
+
+    /// Raft figure 8 again, caught at the commit: log-1, leading term 4,
+    /// commits its index 2 entry of term 2 by counting log-1..log-3, while
+    /// log-5's index 2 holds term 3, a later last term than theirs, so
+    /// log-5 with log-4 and any one of them makes a majority. Reported once;
+    /// a commit whose holders end in a term at least the lacking
+    /// replica's, or whose only electable lacking replica is retired,
+    /// passes.
+    #[test]
+    fn a_commit_a_replica_lacking_it_could_overturn_is_reported_once() {
+        let mut online = Online::new(5);
+        elect(&mut online, "log-1", 4);
+        applied(&mut online, "log-1", 1, 1);
+        assert_eq!(online.take_just_committed(), Some(1));
+        applied(&mut online, "log-1", 2, 2);
+        assert_eq!(online.take_just_committed(), Some(2));
+        let mut logs = [
+            synced(4, &[1, 2]),
+            synced(4, &[1, 2]),
+            synced(4, &[1, 2]),
+            synced(3, &[1]),
+            synced(3, &[1, 3]),
+        ];
+        let view = |logs: &[DurableLog; 5]| -> Vec<(&'static str, DurableLog)> {
+            ["log-1", "log-2", "log-3", "log-4", "log-5"]
+                .into_iter()
+                .zip(logs.iter().cloned())
+                .collect()
+        };
+        let check = |online: &mut Online, index: u64, logs: &[DurableLog; 5]| {
+            let owned = view(logs);
+            let replicas: Vec<(&str, &DurableLog)> =
+                owned.iter().map(|(name, log)| (*name, log)).collect();
+            online.electable_without(index, &replicas)
+        };
+        assert_eq!(check(&mut online, 1, &logs), None);
+        assert_eq!(
+            check(&mut online, 2, &logs).as_deref(),
+            Some(
+                "log-1 committed entry no-op (term 2) at index 2 as leader of term 4, but log-5 lacks it and could still win an election: its synced log ends at index 2 (term 3), at least as up to date as those of log-1, log-2, log-3, log-4, whose votes would elect it after a crash of every replica, and it would replace the entry"
+            )
+        );
+        assert_eq!(check(&mut online, 2, &logs), None, "reported once");
+
+        let mut online = Online::new(5);
+        elect(&mut online, "log-1", 4);
+        applied(&mut online, "log-1", 2, 2);
+        applied(&mut online, "log-1", 3, 4);
+        logs[..3].fill(synced(4, &[1, 2, 4]));
+        assert_eq!(check(&mut online, 2, &logs), None, "held in term 4");
+        logs[1] = synced(4, &[1, 2]);
+        logs[2] = synced(4, &[1, 2]);
+        online.retired("log-5");
+        assert_eq!(check(&mut online, 2, &logs), None, "log-5 is retired");
     }
 
     /// A candidate of an earlier term may win on votes granted before a
