@@ -49,6 +49,10 @@ fn main() -> std::process::ExitCode {
             the_second_intent_scenario_meets_a_refused_intent,
         ),
         trial(
+            "the_earlier_term_entries_commit_only_behind_the_noop",
+            the_earlier_term_entries_commit_only_behind_the_noop,
+        ),
+        trial(
             "the_reversals_race_meets_deleted_rows",
             the_reversals_race_meets_deleted_rows,
         ),
@@ -244,6 +248,20 @@ fn the_second_intent_scenario_meets_a_refused_intent() {
     reaches_marks(
         &load_scenario("transfers-a-second-intent-for-a-signed-payout"),
         &["intent-for-payout-with-intent", "intent-refused"],
+    );
+}
+
+/// A new leader holding an earlier term's entries that a follower's later
+/// entry contests commits them only behind its own no-op. A leader that
+/// judges the term of its last entry instead of the entry it counts fails
+/// this scenario (`raft-safety`), so it must keep reaching that contest.
+fn the_earlier_term_entries_commit_only_behind_the_noop() {
+    reaches_marks(
+        &load_scenario("log-earlier-term-entries-committed-ahead-of-the-noop"),
+        &[
+            "later-term-entry-replaced-by-earlier",
+            "earlier-term-entries-committed",
+        ],
     );
 }
 

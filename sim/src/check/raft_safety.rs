@@ -52,9 +52,10 @@ pub(super) struct Online {
     /// The index a leader has just applied first, not yet checked against
     /// the synced logs of the replicas that could win an election.
     just_committed: Option<u64>,
-    /// Indexes already reported as committed while a replica lacking them
-    /// could still win an election.
-    electable_without: BTreeSet<u64>,
+    /// Replicas already reported as lacking an entry committed in a term
+    /// while they could still win an election, by replica and term: the
+    /// entries committed after it in that term are the same hazard.
+    electable_without: BTreeSet<(String, u64)>,
     /// Replicas taken out for good: they neither stand nor vote again.
     retired: BTreeSet<String>,
     lost: BTreeSet<u64>,
@@ -332,7 +333,8 @@ impl Online {
     /// an append before syncing it is a fault of durability, not of the
     /// commit rule, and is judged where a crash loses it.
     /// Reported when the entry is committed, not when it is overwritten,
-    /// which takes that election to happen. Each index is reported once.
+    /// which takes that election to happen. Each replica is reported once
+    /// a term: what the leader commits after it there, it lacks too.
     pub(super) fn electable_without(
         &mut self,
         index: u64,
@@ -368,16 +370,16 @@ impl Online {
                 .collect();
             (voters.len() + 1 >= needed).then_some((*name, *log, voters))
         })?;
-        if !self.electable_without.insert(index) {
+        let term = applied.committed_in.unwrap_or_default();
+        if !self.electable_without.insert((lacking.to_owned(), term)) {
             return None;
         }
         let (last_term, length) = up_to_date(log);
         Some(format!(
-            "{} committed entry {} (term {}) at index {index} as leader of term {}, but {lacking} lacks it and could still win an election: its synced log ends at index {length} (term {last_term}), at least as up to date as those of {}, whose votes would elect it after a crash of every replica, and it would replace the entry",
+            "{} committed entry {} (term {}) at index {index} as leader of term {term}, but {lacking} lacks it and could still win an election: its synced log ends at index {length} (term {last_term}), at least as up to date as those of {}, whose votes would elect it after a crash of every replica, and it would replace the entry",
             applied.first_by,
             applied.entry,
             applied.term,
-            applied.committed_in.unwrap_or_default(),
             voters.join(", "),
         ))
     }
