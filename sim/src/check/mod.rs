@@ -297,15 +297,15 @@ impl Subscriber for Online {
         if let Some(message) = self.raft.observe(node, event) {
             self.push(Checker::RaftSafety, at, message);
         }
-        if let Some(index) = self.raft.take_just_committed()
+        if let Some(commit) = self.raft.take_just_committed()
             && !self.log_disks.is_empty()
         {
-            let replicas: Vec<(&str, &DurableLog)> = self
+            let replicas: BTreeMap<String, &DurableLog> = self
                 .log_disks
                 .iter_mut()
-                .map(|(name, (disk, reader))| (name.as_str(), reader.read(disk)))
+                .map(|(name, (disk, reader))| (name.clone(), reader.read(disk)))
                 .collect();
-            if let Some(message) = self.raft.electable_without(index, &replicas) {
+            if let Some(message) = self.raft.electable_without(commit, &replicas) {
                 self.push(Checker::RaftSafety, at, message);
             }
         }

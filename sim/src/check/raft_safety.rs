@@ -1,13 +1,14 @@
 //! `raft-safety`: at most one leader per term; a vote goes only to a
 //! candidate whose log is at least as up to date as the voter's; a new
-//! leader's log holds every entry committed in earlier terms, and no
-//! replica that lacks a committed entry could win an election; no two
+//! leader's log holds every entry committed in earlier terms; when a
+//! leader commits an entry, no replica lacking it could still win an
+//! election; no two
 //! replicas apply different
 //! entries at one index; committed entries never disappear; a replica votes
 //! once a term, and never forgets a vote it cast.
 
 use ledger::{
-    log::{EntryId, LogEvent},
+    log::{Entry, EntryId, LogEvent},
     observe::{Event, NodeName},
 };
 use std::{
@@ -49,13 +50,14 @@ pub(super) struct Online {
     divergent: BTreeSet<u64>,
     /// Indexes a leader was already reported to lack.
     missing_at_election: BTreeSet<u64>,
-    /// The index a leader has just applied first, not yet checked against
-    /// the synced logs of the replicas that could win an election.
-    just_committed: Option<u64>,
+    /// The index a leader has just applied first, and the term it leads,
+    /// not yet checked against the synced logs of the replicas that could
+    /// win an election.
+    just_committed: Option<(u64, u64)>,
     /// Replicas already reported as lacking an entry committed in a term
     /// while they could still win an election, by replica and term: the
     /// entries committed after it in that term are the same hazard.
-    electable_without: BTreeSet<(String, u64)>,
+    overturnable_commits: BTreeSet<(String, u64)>,
     /// Replicas taken out for good: they neither stand nor vote again.
     retired: BTreeSet<String>,
     lost: BTreeSet<u64>,
@@ -88,7 +90,7 @@ impl Online {
             divergent: BTreeSet::new(),
             missing_at_election: BTreeSet::new(),
             just_committed: None,
-            electable_without: BTreeSet::new(),
+            overturnable_commits: BTreeSet::new(),
             retired: BTreeSet::new(),
             lost: BTreeSet::new(),
             ahead_of_term: BTreeSet::new(),
@@ -131,9 +133,7 @@ impl Online {
                 Some(_) => None,
                 None => {
                     let committed_in = self.leading.get(node.as_str()).copied();
-                    if committed_in.is_some() {
-                        self.just_committed = Some(*index);
-                    }
+                    self.just_committed = committed_in.map(|term| (*index, term));
                     self.applied.insert(
                         *index,
                         AppliedEntry {
@@ -310,10 +310,11 @@ impl Online {
         self.retired.insert(node.to_owned());
     }
 
-    /// The index a leader has just committed and applied, if the last
-    /// event was such an apply: to be checked by [`Self::electable_without`]
-    /// against the synced logs as they stand at that moment.
-    pub(super) fn take_just_committed(&mut self) -> Option<u64> {
+    /// The index a leader has just committed and applied, and the term it
+    /// leads, if the last event was such an apply: to be checked by
+    /// [`Self::electable_without`] against the synced logs as they stand at
+    /// that moment.
+    pub(super) fn take_just_committed(&mut self) -> Option<(u64, u64)> {
         self.just_committed.take()
     }
 
@@ -326,8 +327,11 @@ impl Online {
     /// no more up to date than its own (by last term, then length): every
     /// replica may crash now and come back with its synced log, and those
     /// votes then elect it, and it replaces the entry on its followers. A
-    /// correct commit rule never allows this, whatever the faults (a
-    /// majority holds the entry with a last term at least the commit's);
+    /// correct commit rule never allows this, whatever the faults (the
+    /// commit counted an entry of the leader's term at or above `index`,
+    /// whose holders, a majority, end in that term or a later one, and a
+    /// replica ending in a later term took it from a leader holding the
+    /// entry);
     /// counting replicas for an earlier term's entry does (figure 8). Only
     /// an entry a majority of synced logs holds is judged: acknowledging
     /// an append before syncing it is a fault of durability, not of the
@@ -335,31 +339,32 @@ impl Online {
     /// Reported when the entry is committed, not when it is overwritten,
     /// which takes that election to happen. Each replica is reported once
     /// a term: what the leader commits after it there, it lacks too.
-    pub(super) fn electable_without(
+    pub(super) fn electable_without<L: Borrow<DurableLog>>(
         &mut self,
-        index: u64,
-        replicas: &[(&str, &DurableLog)],
+        (index, term): (u64, u64),
+        replicas: &BTreeMap<String, L>,
     ) -> Option<String> {
         let applied = self.applied.get(&index)?;
-        let holds = |log: &DurableLog| {
-            log.entries
-                .get(index as usize - 1)
-                .is_some_and(|entry| entry.term == applied.term && entry.id() == applied.entry)
-        };
+        let matches = |entry: &Entry| entry.term == applied.term && entry.id() == applied.entry;
+        let holding = holders(replicas, index, matches);
         let needed = majority(replicas.len());
         // An entry not yet on a majority of synced logs is a matter of
         // durability, which the probes at crashes judge: here, only what
         // the commit rule lets through.
-        if replicas.iter().filter(|(_, log)| holds(log)).count() < needed {
+        if holding.len() < needed {
             return None;
         }
         let standing: Vec<(&str, &DurableLog)> = replicas
             .iter()
             .filter(|(name, _)| !self.retired.contains(*name))
-            .copied()
+            .map(|(name, log)| (name.as_str(), log.borrow()))
             .collect();
         let (lacking, log, voters) = standing.iter().find_map(|(name, log)| {
-            if holds(log) {
+            if holding.contains(name)
+                || self
+                    .overturnable_commits
+                    .contains(&((*name).to_owned(), term))
+            {
                 return None;
             }
             let own = up_to_date(log);
@@ -370,10 +375,7 @@ impl Online {
                 .collect();
             (voters.len() + 1 >= needed).then_some((*name, *log, voters))
         })?;
-        let term = applied.committed_in.unwrap_or_default();
-        if !self.electable_without.insert((lacking.to_owned(), term)) {
-            return None;
-        }
+        self.overturnable_commits.insert((lacking.to_owned(), term));
         let (last_term, length) = up_to_date(log);
         Some(format!(
             "{} committed entry {} (term {}) at index {index} as leader of term {term}, but {lacking} lacks it and could still win an election: its synced log ends at index {length} (term {last_term}), at least as up to date as those of {}, whose votes would elect it after a crash of every replica, and it would replace the entry",
@@ -659,56 +661,73 @@ mod tests {
     /// Raft figure 8 again, caught at the commit: log-1, leading term 4,
     /// commits its index 2 entry of term 2 by counting log-1..log-3, while
     /// log-5's index 2 holds term 3, a later last term than theirs, so
-    /// log-5 with log-4 and any one of them makes a majority. Reported once;
-    /// a commit whose holders end in a term at least the lacking
-    /// replica's, or whose only electable lacking replica is retired,
-    /// passes.
+    /// log-5 with log-4 and any one of them makes a majority. Reported once
+    /// a replica and term. An entry on fewer than a majority of synced logs
+    /// is left to the durability probes; a commit whose holders end in a
+    /// term at least the lacking replica's, or whose only electable lacking
+    /// replica is retired, passes.
     #[test]
     fn a_commit_a_replica_lacking_it_could_overturn_is_reported_once() {
         let mut online = Online::new(5);
         elect(&mut online, "log-1", 4);
         applied(&mut online, "log-1", 1, 1);
-        assert_eq!(online.take_just_committed(), Some(1));
+        assert_eq!(online.take_just_committed(), Some((1, 4)));
         applied(&mut online, "log-1", 2, 2);
-        assert_eq!(online.take_just_committed(), Some(2));
-        let mut logs = [
-            synced(4, &[1, 2]),
-            synced(4, &[1, 2]),
-            synced(4, &[1, 2]),
-            synced(3, &[1]),
-            synced(3, &[1, 3]),
-        ];
-        let view = |logs: &[DurableLog; 5]| -> Vec<(&'static str, DurableLog)> {
-            ["log-1", "log-2", "log-3", "log-4", "log-5"]
-                .into_iter()
-                .zip(logs.iter().cloned())
-                .collect()
-        };
-        let check = |online: &mut Online, index: u64, logs: &[DurableLog; 5]| {
-            let owned = view(logs);
-            let replicas: Vec<(&str, &DurableLog)> =
-                owned.iter().map(|(name, log)| (*name, log)).collect();
-            online.electable_without(index, &replicas)
-        };
-        assert_eq!(check(&mut online, 1, &logs), None);
+        assert_eq!(online.take_just_committed(), Some((2, 4)));
+        applied(&mut online, "log-1", 3, 2);
+        let mut replicas = BTreeMap::from([
+            ("log-1".to_owned(), synced(4, &[1, 2, 2])),
+            ("log-2".to_owned(), synced(4, &[1, 2, 2])),
+            ("log-3".to_owned(), synced(4, &[1])),
+            ("log-4".to_owned(), synced(3, &[1])),
+            ("log-5".to_owned(), synced(3, &[1, 3])),
+        ]);
+        assert_eq!(online.electable_without((1, 4), &replicas), None);
         assert_eq!(
-            check(&mut online, 2, &logs).as_deref(),
+            online.electable_without((2, 4), &replicas),
+            None,
+            "on two synced logs of five: durability's to judge"
+        );
+        replicas.insert("log-3".to_owned(), synced(4, &[1, 2, 2]));
+        assert_eq!(
+            online.electable_without((2, 4), &replicas).as_deref(),
             Some(
                 "log-1 committed entry no-op (term 2) at index 2 as leader of term 4, but log-5 lacks it and could still win an election: its synced log ends at index 2 (term 3), at least as up to date as those of log-1, log-2, log-3, log-4, whose votes would elect it after a crash of every replica, and it would replace the entry"
             )
         );
-        assert_eq!(check(&mut online, 2, &logs), None, "reported once");
+        assert_eq!(
+            online.electable_without((3, 4), &replicas),
+            None,
+            "log-5 reported once in term 4"
+        );
 
         let mut online = Online::new(5);
         elect(&mut online, "log-1", 4);
         applied(&mut online, "log-1", 2, 2);
         applied(&mut online, "log-1", 3, 4);
-        logs[..3].fill(synced(4, &[1, 2, 4]));
-        assert_eq!(check(&mut online, 2, &logs), None, "held in term 4");
-        logs[1] = synced(4, &[1, 2]);
-        logs[2] = synced(4, &[1, 2]);
-        online.retired("log-5");
-        assert_eq!(check(&mut online, 2, &logs), None, "log-5 is retired");
+        for holder in ["log-1", "log-2", "log-3"] {
+            replicas.insert(holder.to_owned(), synced(4, &[1, 2, 4]));
+        }
+        assert_eq!(
+            online.electable_without((2, 4), &replicas),
+            None,
+            "held in term 4"
+        );
+        replicas.insert("log-2".to_owned(), synced(4, &[1, 2]));
+        replicas.insert("log-3".to_owned(), synced(4, &[1, 2]));
+        let mut retired = Online::new(5);
+        elect(&mut retired, "log-1", 4);
+        applied(&mut retired, "log-1", 2, 2);
+        retired.retired("log-5");
+        assert_eq!(
+            retired.electable_without((2, 4), &replicas),
+            None,
+            "log-5 is retired"
+        );
+        assert!(
+            online.electable_without((2, 4), &replicas).is_some(),
+            "the same logs with log-5 in the cluster"
+        );
     }
 
     /// A candidate of an earlier term may win on votes granted before a
