@@ -201,11 +201,7 @@ impl Online {
         if self.log_disks.is_empty() {
             return;
         }
-        let replicas: BTreeMap<String, &DurableLog> = self
-            .log_disks
-            .iter_mut()
-            .map(|(name, (disk, reader))| (name.clone(), reader.read(disk)))
-            .collect();
+        let replicas = synced_logs(&mut self.log_disks);
         let raft = self.raft.probe(&replicas);
         let durability = self.durability.probe(&replicas);
         for message in raft {
@@ -300,11 +296,7 @@ impl Subscriber for Online {
         if let Some(commit) = self.raft.take_just_committed()
             && !self.log_disks.is_empty()
         {
-            let replicas: BTreeMap<String, &DurableLog> = self
-                .log_disks
-                .iter_mut()
-                .map(|(name, (disk, reader))| (name.clone(), reader.read(disk)))
-                .collect();
+            let replicas = synced_logs(&mut self.log_disks);
             if let Some(message) = self.raft.electable_without(commit, &replicas) {
                 self.push(Checker::RaftSafety, at, message);
             }
@@ -459,6 +451,17 @@ pub(crate) fn results(
                     .collect(),
             }
         })
+        .collect()
+}
+
+/// Each log replica's synced log as its disk holds it now, read on from
+/// where its reader last stopped.
+fn synced_logs(
+    log_disks: &mut BTreeMap<String, (Arc<Disk>, DurableReader)>,
+) -> BTreeMap<String, &DurableLog> {
+    log_disks
+        .iter_mut()
+        .map(|(name, (disk, reader))| (name.clone(), reader.read(disk)))
         .collect()
 }
 
